@@ -1,0 +1,163 @@
+//! Command-line arguments (clap derive), as in the architecture doc.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Drive serial consoles the way Expect does: the EC2 Serial Console, WebSocket
+/// consoles, QEMU/libvirt sockets and local commands, with every session recorded.
+///
+/// Exit codes: 0 success · 1 problems remain · 2 bad usage or input ·
+/// 3 connection/transport/AWS error · 4 login failed · 5 timed out.
+#[derive(Debug, Parser)]
+#[command(name = "ec2-serial-expect", version, propagate_version = true)]
+pub struct Cli {
+    /// Flags every command takes.
+    #[command(flatten)]
+    pub common: Common,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How results and errors are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    /// Sentences for people.
+    #[default]
+    Human,
+    /// One JSON document on standard output.
+    Json,
+}
+
+/// Flags shared by every command.
+#[derive(Debug, Clone, Args, Default)]
+pub struct Common {
+    /// Write the session transcript (asciicast v2, mode 0600) to FILE.
+    /// Default: a timestamped file under the data dir
+    /// (~/.local/share/ec2-serial-expect/transcripts/).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE.cast",
+        conflicts_with = "no_transcript"
+    )]
+    pub transcript: Option<PathBuf>,
+    /// Do not record a transcript.
+    #[arg(long, global = true)]
+    pub no_transcript: bool,
+    /// Seconds each expect waits when the script names no timeout [default: 30].
+    #[arg(long, global = true, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+    /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// AWS Region (else AWS_REGION, the profile, IMDS).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// AWS profile (else AWS_PROFILE).
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a console script (Rhai) against TARGET.
+    ///
+    /// TARGET is one of: i-0123456789abcdef0, ws://HOST:PORT/PATH, wss://…,
+    /// unix:/path/serial.sock, tcp:HOST:PORT, exec:COMMAND ARGS…, replay:FILE.cast
+    Run(RunArgs),
+    /// Compile a script without connecting; errors show line and column.
+    Lint {
+        /// The script file.
+        script: PathBuf,
+    },
+    /// Interactive pass-through to TARGET; type `~.` after a newline to leave.
+    Console {
+        /// The console target.
+        target: String,
+    },
+    /// Show a transcript in the terminal with its timing.
+    Play {
+        /// The transcript (asciicast v2).
+        file: PathBuf,
+        /// Playback speed factor (2 = twice as fast).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+    },
+    /// Log in, check everything behind "Server refused our key", repair with --fix.
+    Doctor {
+        /// The console target.
+        target: String,
+        /// The SSH user being diagnosed.
+        #[arg(long)]
+        user: String,
+    },
+    /// Serve consoles over WebSocket.
+    Gateway {
+        /// Address to listen on.
+        #[arg(long)]
+        listen: String,
+    },
+    /// The local practice VM with a real serial console.
+    #[command(subcommand)]
+    Lab(LabCommand),
+}
+
+/// Arguments of `run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The console target.
+    pub target: String,
+    /// The script file (.rhai).
+    pub script: PathBuf,
+    /// A script variable, read with var("name"); repeatable.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// A named secret for send_secret()/login(): NAME=env:VAR, NAME=file:PATH or NAME=prompt.
+    #[arg(long = "secret", value_name = "NAME=SOURCE")]
+    pub secrets: Vec<String>,
+}
+
+/// The `lab` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum LabCommand {
+    /// Build the image if needed, boot the VM, wait for `login:`, print how to reach it.
+    Up {
+        /// VM name (several may run at once).
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// Stop the VM.
+    Down {
+        /// VM name.
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// Show running VMs.
+    Status,
+    /// Put the running VM into a known "Server refused our key" state.
+    Break {
+        /// The scenario (see --list).
+        scenario: Option<String>,
+        /// List the scenarios.
+        #[arg(long)]
+        list: bool,
+        /// VM name.
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// Boot, break, repair over the serial console, show SSH working again.
+    Demo {
+        /// VM name.
+        #[arg(long, default_value = "demo")]
+        name: String,
+    },
+}

@@ -1,0 +1,127 @@
+//! The command line: argument definitions, logging setup, dispatch, exit codes.
+//!
+//! Each command's work lives in the module of its layer; this module only
+//! parses, sets up logging and the runtime, and turns results into exit codes
+//! and messages (`--output human|json`).
+
+mod args;
+
+use std::time::Duration;
+
+use clap::Parser;
+
+pub use args::{Cli, Command, Common, LabCommand, OutputFormat, RunArgs};
+
+use crate::error::{Error, ExitCode, Result};
+use crate::expect::{Session, SessionOptions};
+use crate::target::Target;
+use crate::transcript::{default_path, Recorder};
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap: 0 for --help/--version, 2 for usage errors, as we want.
+            return e.exit_code();
+        }
+    };
+    init_logging(&cli.common);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::Transport.code();
+        }
+    };
+    let output = cli.common.output;
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code.code(),
+        Err(e) => {
+            report_error(&e, output);
+            e.exit_code().code()
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let common = cli.common;
+    match cli.command {
+        Command::Run(args) => crate::script::run_command(args, common).await,
+        Command::Lint { script } => crate::script::lint_command(&script, &common),
+        Command::Console { target } => crate::interact::console_command(&target, &common).await,
+        Command::Play { file, speed } => crate::transcript::play(&file, speed),
+        Command::Lab(cmd) => crate::lab::command(cmd, &common).await,
+        Command::Doctor { .. } => Err(Error::NotYetAvailable("`doctor`")),
+        Command::Gateway { .. } => Err(Error::NotYetAvailable("`gateway`")),
+    }
+}
+
+fn report_error(e: &Error, output: OutputFormat) {
+    match output {
+        OutputFormat::Human => eprintln!("error: {e}"),
+        OutputFormat::Json => {
+            let v = serde_json::json!({"error": e.to_string(), "exit_code": e.exit_code().code()});
+            println!("{v}");
+        }
+    }
+}
+
+fn init_logging(common: &Common) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (common.quiet, common.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Opens a session to `target` with the common flags applied: the timeout,
+/// and the transcript (`--transcript`, the default path, or none).
+pub async fn open_session(target: &Target, common: &Common, what: &str) -> Result<Session> {
+    let transport = crate::transport::open(target).await?;
+    let recorder = recorder_for(common, what, &transport.describe())?;
+    if let Some(path) = recorder.path() {
+        tracing::info!("recording the session to {}", path.display());
+    }
+    Ok(Session::new(transport, recorder, session_options(common)?))
+}
+
+/// Session options from the common flags.
+pub fn session_options(common: &Common) -> Result<SessionOptions> {
+    let mut options = SessionOptions::default();
+    if let Some(secs) = common.timeout {
+        if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0) {
+            return Err(Error::usage(format!(
+                "--timeout {secs}: give a number of seconds between 0 and 86400"
+            )));
+        }
+        options.default_timeout = Duration::from_secs_f64(secs);
+    }
+    Ok(options)
+}
+
+/// The transcript recorder the common flags ask for.
+pub fn recorder_for(common: &Common, what: &str, description: &str) -> Result<Recorder> {
+    if common.no_transcript {
+        return Ok(Recorder::disabled());
+    }
+    let path = match &common.transcript {
+        Some(p) => p.clone(),
+        None => default_path(what)?,
+    };
+    Recorder::create(&path, description, crate::transport::PTY_SIZE)
+}

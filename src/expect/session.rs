@@ -1,0 +1,336 @@
+//! [`Session`]: one conversation with one console.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::pattern::{Found, Match, Pattern, PatternSet};
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use crate::text::{
+    floor_char_boundary, scrub_in_place, tail_chars, EscapeStripper, Scrubber, Utf8Decoder,
+};
+use crate::transcript::Recorder;
+use crate::transport::{replay::ReplayMismatch, SendKind, Transport};
+
+/// How many characters of recent output an error shows.
+const TAIL_CHARS: usize = 200;
+/// Compiled pattern lists kept for reuse (scripts expect the same lists in loops).
+const PATTERN_CACHE: usize = 64;
+/// Bytes asked for per read.
+const READ_SIZE: usize = 64 * 1024;
+
+/// Sending in small chunks with a pause between them, for slow UARTs that
+/// drop characters when a whole line arrives at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    /// Bytes per chunk (at least 1).
+    pub chunk: usize,
+    /// Pause after each chunk.
+    pub delay: Duration,
+}
+
+/// Tunables of a session; [`Default`] gives the documented defaults.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// Timeout of an expect that names none (default 30 s).
+    pub default_timeout: Duration,
+    /// Longest text a single match may span (default 8 KiB); bounds the
+    /// work per read.
+    pub search_window: usize,
+    /// Most unconsumed text kept (default 1 MiB); older text is dropped.
+    pub max_buffer: usize,
+    /// Paced sending; off by default.
+    pub pacing: Option<Pacing>,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            default_timeout: Duration::from_secs(30),
+            search_window: 8 * 1024,
+            max_buffer: 1024 * 1024,
+            pacing: None,
+        }
+    }
+}
+
+/// A console conversation: send, expect, record.
+pub struct Session {
+    transport: Box<dyn Transport>,
+    recorder: Recorder,
+    options: SessionOptions,
+    decoder: Utf8Decoder,
+    stripper: EscapeStripper,
+    /// Secrets known to this session, for scrubbing the match buffer.
+    secrets: Scrubber,
+    /// Decoded, stripped, scrubbed text not yet consumed by a match.
+    buffer: String,
+    /// The last output seen, for error messages (scrubbed like the buffer).
+    recent: String,
+    /// Scratch space for reads and decoding, reused.
+    read_buf: Vec<u8>,
+    decoded: String,
+    eof: bool,
+    patterns: HashMap<Vec<Pattern>, Arc<PatternSet>>,
+}
+
+impl Session {
+    /// Starts a session over an open transport, recording with `recorder`.
+    pub fn new(transport: Box<dyn Transport>, recorder: Recorder, options: SessionOptions) -> Self {
+        Session {
+            transport,
+            recorder,
+            options,
+            decoder: Utf8Decoder::new(),
+            stripper: EscapeStripper::new(),
+            secrets: Scrubber::new(),
+            buffer: String::new(),
+            recent: String::new(),
+            read_buf: vec![0; READ_SIZE],
+            decoded: String::new(),
+            eof: false,
+            patterns: HashMap::new(),
+        }
+    }
+
+    /// The session's options.
+    pub fn options(&self) -> &SessionOptions {
+        &self.options
+    }
+
+    /// Where the transcript goes, if anywhere.
+    pub fn transcript_path(&self) -> Option<&std::path::Path> {
+        self.recorder.path()
+    }
+
+    /// What the transport is connected to (never secret).
+    pub fn describe(&self) -> String {
+        self.transport.describe()
+    }
+
+    /// The last ~200 characters of console output, secrets scrubbed.
+    pub fn tail(&self) -> String {
+        tail_chars(&self.recent, TAIL_CHARS).to_string()
+    }
+
+    /// Registers a secret that is not sent by this session but may appear in
+    /// output (it is scrubbed from transcript, buffer and errors).
+    pub fn add_secret(&mut self, secret: &Secret) {
+        self.recorder.add_secret(secret.expose());
+        self.secrets.add(secret.expose());
+    }
+
+    /// Removes known secrets from a message before it is shown or logged.
+    pub fn scrub(&self, text: &str) -> String {
+        self.secrets.scrub(text)
+    }
+
+    /// Sends text as typed.
+    pub async fn send(&mut self, text: &str) -> Result<()> {
+        self.recorder.input(text, false);
+        self.write(text.as_bytes(), SendKind::Plain).await
+    }
+
+    /// Sends `text` followed by a carriage return (what Enter sends).
+    pub async fn send_line(&mut self, text: &str) -> Result<()> {
+        self.send(&format!("{text}\r")).await
+    }
+
+    /// Sends a secret: recorded as `<redacted>`, scrubbed from any echo.
+    pub async fn send_secret(&mut self, secret: &Secret) -> Result<()> {
+        self.add_secret(secret);
+        self.recorder.input("", true);
+        self.write(secret.expose().as_bytes(), SendKind::Secret)
+            .await
+    }
+
+    /// Sends a serial BREAK, where the transport supports it.
+    pub async fn send_break(&mut self) -> Result<()> {
+        self.recorder.marker("break");
+        let what = self.describe();
+        self.transport
+            .send_break()
+            .await
+            .map_err(|e| Error::io(format!("sending a break to {what}"), e))
+    }
+
+    /// Records a marker in the transcript (a script step, a note).
+    pub fn mark(&mut self, label: &str) {
+        self.recorder.marker(label);
+    }
+
+    /// Waits for the earliest of `patterns`, for `timeout` or the default.
+    pub async fn expect(
+        &mut self,
+        patterns: &[Pattern],
+        timeout: Option<Duration>,
+    ) -> Result<Match> {
+        let set = self.compiled(patterns)?;
+        let timeout = timeout.unwrap_or(self.options.default_timeout);
+        let deadline = Instant::now() + timeout;
+        // The whole unconsumed buffer is searched once; after that only new
+        // text plus the lookback window.
+        let mut from = 0;
+        loop {
+            if let Some(found) = set.find(&self.buffer, from) {
+                return Ok(self.consume(found, patterns));
+            }
+            if self.eof {
+                return Err(Error::Eof {
+                    awaited: describe(patterns),
+                    tail: self.tail(),
+                });
+            }
+            let old_len = self.buffer.len();
+            let read =
+                tokio::time::timeout_at(deadline, self.transport.read(&mut self.read_buf)).await;
+            let n = match read {
+                Err(_) => {
+                    return Err(Error::Timeout {
+                        awaited: describe(patterns),
+                        seconds: timeout.as_secs_f64(),
+                        tail: self.tail(),
+                    })
+                }
+                Ok(Err(e)) => return Err(self.transport_error(e)),
+                Ok(Ok(n)) => n,
+            };
+            let dropped = self.ingest(n);
+            let lookback_start = old_len
+                .saturating_sub(dropped)
+                .saturating_sub(self.options.search_window);
+            from = floor_char_boundary(&self.buffer, lookback_start);
+        }
+    }
+
+    /// Waits for literal text.
+    pub async fn expect_exact(&mut self, text: &str, timeout: Option<Duration>) -> Result<Match> {
+        self.expect(&[Pattern::exact(text)], timeout).await
+    }
+
+    /// Closes the connection and finishes the transcript.
+    pub async fn close(mut self) -> Result<()> {
+        let result = self.transport.close().await;
+        self.recorder.finish();
+        result.map_err(|e| Error::io(format!("closing {}", self.transport.describe()), e))
+    }
+
+    fn compiled(&mut self, patterns: &[Pattern]) -> Result<Arc<PatternSet>> {
+        if let Some(set) = self.patterns.get(patterns) {
+            return Ok(set.clone());
+        }
+        let set = Arc::new(PatternSet::compile(patterns)?);
+        if self.patterns.len() >= PATTERN_CACHE {
+            self.patterns.clear();
+        }
+        self.patterns.insert(patterns.to_vec(), set.clone());
+        Ok(set)
+    }
+
+    /// Takes `n` freshly read bytes (0 = EOF) into the transcript and the
+    /// buffer; returns how many bytes were dropped from the buffer's front.
+    fn ingest(&mut self, n: usize) -> usize {
+        let old_len = self.buffer.len();
+        self.decoded.clear();
+        if n == 0 {
+            self.eof = true;
+            self.decoder.finish(&mut self.decoded);
+        } else {
+            self.recorder.output(&self.read_buf[..n]);
+            self.decoder.decode(&self.read_buf[..n], &mut self.decoded);
+        }
+        self.stripper.strip(&self.decoded, &mut self.buffer);
+        scrub_in_place(&mut self.buffer, old_len, self.secrets.secrets());
+        self.remember_recent(old_len);
+        self.trim()
+    }
+
+    fn remember_recent(&mut self, from: usize) {
+        let fresh = tail_chars(&self.buffer[from..], TAIL_CHARS);
+        self.recent.push_str(fresh);
+        if self.recent.len() > 4 * TAIL_CHARS {
+            let cut = floor_char_boundary(&self.recent, self.recent.len() - 2 * TAIL_CHARS);
+            self.recent.drain(..cut);
+        }
+    }
+
+    /// Drops the oldest unconsumed text once the buffer outgrows its cap.
+    fn trim(&mut self) -> usize {
+        if self.buffer.len() <= self.options.max_buffer {
+            return 0;
+        }
+        // Cut to three quarters so trimming is amortised, not per read.
+        let keep = self.options.max_buffer / 4 * 3;
+        let cut = floor_char_boundary(&self.buffer, self.buffer.len() - keep);
+        self.buffer.drain(..cut);
+        cut
+    }
+
+    fn consume(&mut self, found: Found, patterns: &[Pattern]) -> Match {
+        let text = &self.buffer;
+        let m = Match {
+            index: found.index,
+            text: text[found.start..found.end].to_string(),
+            before: text[..found.start].to_string(),
+            groups: found
+                .groups
+                .iter()
+                .map(|g| g.map(|(s, e)| text[s..e].to_string()))
+                .collect(),
+        };
+        self.buffer.drain(..found.end);
+        self.recorder.marker(&format!(
+            "expect matched #{} {}",
+            found.index,
+            patterns[found.index].describe()
+        ));
+        m
+    }
+
+    async fn write(&mut self, data: &[u8], kind: SendKind) -> Result<()> {
+        let result = match self.options.pacing {
+            None => self.transport.write(data, kind).await,
+            Some(p) => {
+                let mut result = Ok(());
+                for chunk in data.chunks(p.chunk.max(1)) {
+                    result = self.transport.write(chunk, kind).await;
+                    if result.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(p.delay).await;
+                }
+                result
+            }
+        };
+        result.map_err(|e| self.transport_error(e))
+    }
+
+    fn transport_error(&self, e: std::io::Error) -> Error {
+        if let Some(m) = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<ReplayMismatch>())
+        {
+            return Error::ReplayMismatch(self.scrub(&m.0));
+        }
+        Error::io(
+            format!(
+                "console {} failed; last output: {:?}",
+                self.describe(),
+                self.tail()
+            ),
+            e,
+        )
+    }
+}
+
+fn describe(patterns: &[Pattern]) -> String {
+    let list: Vec<String> = patterns.iter().map(Pattern::describe).collect();
+    if list.len() == 1 {
+        list.into_iter().next().unwrap_or_default()
+    } else {
+        format!("any of [{}]", list.join(", "))
+    }
+}

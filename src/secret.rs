@@ -1,0 +1,220 @@
+//! Secrets: passwords and other values that must never reach an artifact.
+//!
+//! A [`Secret`] can only be read through [`Secret::expose`], whose callers are
+//! few and easy to audit: the session writing it to the console and the
+//! redactor that scrubs it from transcripts. Its `Debug` prints `<redacted>`,
+//! so a secret that ends up in a log line or a panic message says nothing.
+//!
+//! Secrets never come from argv. A [`SecretSource`] names where to read one:
+//! an environment variable, a file, or an interactive prompt on the terminal.
+
+use std::fmt;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::error::{Error, Result};
+
+/// The text that stands in for a secret in every artifact.
+pub const REDACTED: &str = "<redacted>";
+
+/// A value that must never be logged, recorded or shown.
+#[derive(Clone)]
+pub struct Secret {
+    name: String,
+    value: SecretString,
+}
+
+impl Secret {
+    /// Wraps `value` under a display `name` (the name is not secret).
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Secret {
+            name: name.into(),
+            value: SecretString::from(value.into()),
+        }
+    }
+
+    /// The secret's name, safe to show.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The secret itself. Call only to write it to the console or to scrub it.
+    pub fn expose(&self) -> &str {
+        self.value.expose_secret()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({:?}, {REDACTED})", self.name)
+    }
+}
+
+/// Where a secret is read from: `env:VAR`, `file:PATH`, `stdin` or `prompt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// An environment variable.
+    Env(String),
+    /// The first line of a file (a trailing newline is dropped).
+    File(PathBuf),
+    /// The first line of standard input.
+    Stdin,
+    /// Asked for on the terminal with echo off.
+    Prompt,
+}
+
+impl FromStr for SecretSource {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        if let Some(var) = s.strip_prefix("env:") {
+            if var.is_empty() {
+                return Err(Error::usage(
+                    "secret source `env:` needs a variable name, e.g. env:CONSOLE_PASSWORD",
+                ));
+            }
+            Ok(SecretSource::Env(var.to_string()))
+        } else if let Some(path) = s.strip_prefix("file:") {
+            if path.is_empty() {
+                return Err(Error::usage(
+                    "secret source `file:` needs a path, e.g. file:/run/secrets/console",
+                ));
+            }
+            Ok(SecretSource::File(PathBuf::from(path)))
+        } else if s == "prompt" {
+            Ok(SecretSource::Prompt)
+        } else if s == "stdin" {
+            Ok(SecretSource::Stdin)
+        } else {
+            // The value is not echoed: a user who typed the password itself
+            // here must not see it again in an error message or a log.
+            Err(Error::usage(
+                "unknown secret source (not shown, in case it is the secret itself): \
+                 use env:VAR, file:PATH, stdin or prompt; secrets are never accepted on the command line",
+            ))
+        }
+    }
+}
+
+impl SecretSource {
+    /// Reads the secret, naming it `name` for messages.
+    pub fn read(&self, name: &str) -> Result<Secret> {
+        let value = match self {
+            SecretSource::Env(var) => std::env::var(var).map_err(|_| {
+                Error::usage(format!(
+                    "secret {name:?}: environment variable {var} is not set (or not UTF-8); export it first"
+                ))
+            })?,
+            SecretSource::File(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Error::usage(format!("secret {name:?}: cannot read {}: {e}", path.display()))
+                })?;
+                first_line(&text).to_string()
+            }
+            SecretSource::Stdin => {
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .map_err(|e| Error::io(format!("secret {name:?}: reading standard input"), e))?;
+                first_line(&line).to_string()
+            }
+            SecretSource::Prompt => prompt_hidden(name)?,
+        };
+        if value.is_empty() {
+            return Err(Error::usage(format!(
+                "secret {name:?} is empty; check its source"
+            )));
+        }
+        Ok(Secret::new(name, value))
+    }
+}
+
+/// Parses `NAME=SOURCE` as given to `--secret`.
+pub fn parse_named_source(arg: &str) -> Result<(String, SecretSource)> {
+    let (name, source) = arg.split_once('=').ok_or_else(|| {
+        Error::usage(format!(
+            "--secret {arg:?}: expected NAME=env:VAR, NAME=file:PATH or NAME=prompt"
+        ))
+    })?;
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(Error::usage(format!(
+            "--secret: bad name {name:?}; use letters, digits, '_' or '-'"
+        )));
+    }
+    Ok((name.to_string(), source.parse()?))
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}
+
+/// Asks on the controlling terminal with echo turned off.
+fn prompt_hidden(name: &str) -> Result<String> {
+    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(Error::usage(format!(
+            "secret {name:?}: cannot prompt because standard input is not a terminal; \
+             use env:VAR or file:PATH instead"
+        )));
+    }
+    eprint!("{name}: ");
+    let _ = std::io::stderr().flush();
+    let saved = tcgetattr(&stdin).map_err(|e| Error::io("reading terminal settings", e.into()))?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    tcsetattr(&stdin, SetArg::TCSANOW, &quiet)
+        .map_err(|e| Error::io("turning terminal echo off", e.into()))?;
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    let _ = tcsetattr(&stdin, SetArg::TCSANOW, &saved);
+    eprintln!();
+    read.map_err(|e| Error::io(format!("secret {name:?}: reading the terminal"), e))?;
+    Ok(first_line(&line).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_value() {
+        let s = Secret::new("password", "hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn sources_parse_and_reject_values_on_argv() {
+        assert_eq!(
+            "env:PW".parse::<SecretSource>().unwrap(),
+            SecretSource::Env("PW".into())
+        );
+        assert_eq!(
+            "prompt".parse::<SecretSource>().unwrap(),
+            SecretSource::Prompt
+        );
+        let err = "hunter2".parse::<SecretSource>().unwrap_err().to_string();
+        assert!(err.contains("env:VAR"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(parse_named_source("pw").is_err());
+        assert!(parse_named_source("pw=env:X").is_ok());
+    }
+
+    #[test]
+    fn file_source_takes_the_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pw");
+        std::fs::write(&path, "s3cret\n").unwrap();
+        let s = SecretSource::File(path).read("pw").unwrap();
+        assert_eq!(s.expose(), "s3cret");
+    }
+}

@@ -1,0 +1,144 @@
+//! Scrubbing secrets out of text, including secrets split across chunks.
+
+use crate::secret::REDACTED;
+
+/// Replaces known secrets in a text stream with `<redacted>`.
+///
+/// Text is pushed chunk by chunk. A chunk's end that could be the start of a
+/// secret is held back until the next chunk shows whether it is one, so an
+/// echo split over several reads is still caught. Only that ambiguous tail is
+/// held back: ordinary output passes straight through.
+#[derive(Debug, Default)]
+pub struct Scrubber {
+    secrets: Vec<String>,
+    held: String,
+}
+
+impl Scrubber {
+    /// A scrubber that knows no secrets yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a secret to look for from now on. Empty secrets are ignored.
+    pub fn add(&mut self, secret: &str) {
+        if !secret.is_empty() && !self.secrets.iter().any(|s| s == secret) {
+            self.secrets.push(secret.to_string());
+            // Longest first, so a secret containing another is replaced whole.
+            self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        }
+    }
+
+    /// Pushes `text`, returning what is safe to emit now.
+    pub fn push(&mut self, text: &str) -> String {
+        if self.secrets.is_empty() {
+            return std::mem::take(&mut self.held) + text;
+        }
+        self.held.push_str(text);
+        scrub_in_place(&mut self.held, 0, &self.secrets);
+        let keep = self.ambiguous_tail_len();
+        let emit_to = self.held.len() - keep;
+        let rest = self.held.split_off(emit_to);
+        std::mem::replace(&mut self.held, rest)
+    }
+
+    /// Returns everything still held back (at the end of the stream).
+    pub fn finish(&mut self) -> String {
+        std::mem::take(&mut self.held)
+    }
+
+    /// Scrubs a complete, self-contained text (an input event, a message).
+    pub fn scrub(&self, text: &str) -> String {
+        let mut s = text.to_string();
+        scrub_in_place(&mut s, 0, &self.secrets);
+        s
+    }
+
+    /// The secrets known so far (for the session's matching buffer).
+    pub fn secrets(&self) -> &[String] {
+        &self.secrets
+    }
+
+    /// Length of the longest suffix of `held` that is a proper prefix of a secret.
+    fn ambiguous_tail_len(&self) -> usize {
+        let held = self.held.as_str();
+        let mut best = 0;
+        for secret in &self.secrets {
+            let max = (secret.len() - 1).min(held.len());
+            for len in (best + 1..=max).rev() {
+                let start = held.len() - len;
+                if held.is_char_boundary(start)
+                    && secret.as_bytes().starts_with(&held.as_bytes()[start..])
+                {
+                    best = len;
+                    break;
+                }
+            }
+        }
+        best
+    }
+}
+
+/// Replaces every occurrence of any of `secrets` in `text[from..]` (and any
+/// occurrence that starts before `from` but ends after it) with `<redacted>`.
+///
+/// `secrets` must be sorted longest first.
+pub fn scrub_in_place(text: &mut String, from: usize, secrets: &[String]) {
+    if secrets.is_empty() {
+        return;
+    }
+    let longest = secrets[0].len();
+    let mut pos = super::floor_char_boundary(text, from.saturating_sub(longest.saturating_sub(1)));
+    loop {
+        let hit = secrets
+            .iter()
+            .filter_map(|s| text[pos..].find(s.as_str()).map(|i| (pos + i, s.len())))
+            .min_by_key(|&(at, len)| (at, std::cmp::Reverse(len)));
+        match hit {
+            Some((at, len)) => {
+                text.replace_range(at..at + len, REDACTED);
+                pos = at + REDACTED.len();
+            }
+            None => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catches_secret_split_across_every_boundary() {
+        let stream = "Password: hunter2\r\nwelcome hunter2!";
+        for piece in 1..=stream.len() {
+            let mut s = Scrubber::new();
+            s.add("hunter2");
+            let mut out = String::new();
+            for chunk in stream.as_bytes().chunks(piece) {
+                out += &s.push(std::str::from_utf8(chunk).unwrap());
+            }
+            out += &s.finish();
+            assert_eq!(
+                out, "Password: <redacted>\r\nwelcome <redacted>!",
+                "piece {piece}"
+            );
+        }
+    }
+
+    #[test]
+    fn holds_back_only_ambiguous_tails() {
+        let mut s = Scrubber::new();
+        s.add("secret");
+        assert_eq!(s.push("login: "), "login: ");
+        assert_eq!(s.push("sec"), "");
+        assert_eq!(s.push("ond"), "second");
+    }
+
+    #[test]
+    fn in_place_scrub_handles_overlap_with_the_boundary() {
+        let mut text = "xxhunter2yy".to_string();
+        scrub_in_place(&mut text, 5, &["hunter2".to_string()]);
+        assert_eq!(text, "xx<redacted>yy");
+    }
+}

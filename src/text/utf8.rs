@@ -1,0 +1,101 @@
+//! Incremental UTF-8 decoding with replacement, across chunk boundaries.
+
+/// Decodes a byte stream chunk by chunk.
+///
+/// Invalid bytes become U+FFFD; an incomplete sequence at the end of a chunk
+/// is kept (at most 3 bytes) and completed by the next chunk.
+#[derive(Debug, Default)]
+pub struct Utf8Decoder {
+    pending: Vec<u8>,
+}
+
+impl Utf8Decoder {
+    /// A decoder with nothing pending.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decodes `bytes`, appending the text to `out`.
+    pub fn decode(&mut self, bytes: &[u8], out: &mut String) {
+        if self.pending.is_empty() {
+            self.decode_all(bytes, out);
+        } else {
+            // Rare (a character split across reads): join and decode together.
+            let mut joined = std::mem::take(&mut self.pending);
+            joined.extend_from_slice(bytes);
+            self.decode_all(&joined, out);
+        }
+    }
+
+    /// Flushes an incomplete trailing sequence as U+FFFD (at end of stream).
+    pub fn finish(&mut self, out: &mut String) {
+        if !self.pending.is_empty() {
+            self.pending.clear();
+            out.push(char::REPLACEMENT_CHARACTER);
+        }
+    }
+
+    fn decode_all(&mut self, mut input: &[u8], out: &mut String) {
+        loop {
+            match std::str::from_utf8(input) {
+                Ok(s) => {
+                    out.push_str(s);
+                    return;
+                }
+                Err(e) => {
+                    let (valid, rest) = input.split_at(e.valid_up_to());
+                    out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                    match e.error_len() {
+                        Some(n) => {
+                            out.push(char::REPLACEMENT_CHARACTER);
+                            input = &rest[n..];
+                        }
+                        None => {
+                            self.pending.extend_from_slice(rest);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_in_pieces(bytes: &[u8], piece: usize) -> String {
+        let mut d = Utf8Decoder::new();
+        let mut out = String::new();
+        for chunk in bytes.chunks(piece) {
+            d.decode(chunk, &mut out);
+        }
+        d.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn split_sequences_decode_whole() {
+        let text = "café ☕ 𝄞 end";
+        for piece in 1..6 {
+            assert_eq!(
+                decode_in_pieces(text.as_bytes(), piece),
+                text,
+                "piece {piece}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_bytes_become_replacement() {
+        let bytes = b"ok\xffthen\xc3(\xe2\x82";
+        for piece in 1..5 {
+            assert_eq!(
+                decode_in_pieces(bytes, piece),
+                "ok\u{fffd}then\u{fffd}(\u{fffd}",
+                "piece {piece}"
+            );
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The asciicast v2 file format: a JSON header line, then one JSON array
+//! `[seconds, code, data]` per event. Unknown event codes are kept as
+//! [`EventCode::Other`] and ignored by readers, as the format requires.
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// The header line of a transcript.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Header {
+    /// Always 2.
+    pub version: u8,
+    /// Terminal columns.
+    pub width: u16,
+    /// Terminal rows.
+    pub height: u16,
+    /// Unix time the recording started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<u64>,
+    /// What was recorded (the target, never a secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// A title for players.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// The kind of an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventCode {
+    /// Console output (`o`).
+    Output,
+    /// What was sent (`i`).
+    Input,
+    /// A marker (`m`).
+    Marker,
+    /// A resize (`r`) or anything else: ignored.
+    Other(String),
+}
+
+impl EventCode {
+    /// The one-letter code written in the file.
+    pub fn as_str(&self) -> &str {
+        match self {
+            EventCode::Output => "o",
+            EventCode::Input => "i",
+            EventCode::Marker => "m",
+            EventCode::Other(s) => s,
+        }
+    }
+}
+
+/// One event of a transcript.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Seconds since the start of the recording.
+    pub time: f64,
+    /// What kind of event.
+    pub code: EventCode,
+    /// Its data.
+    pub data: String,
+}
+
+/// A whole transcript read from a file.
+#[derive(Debug, Clone)]
+pub struct Cast {
+    /// The header line.
+    pub header: Header,
+    /// Every event in file order.
+    pub events: Vec<Event>,
+}
+
+impl Cast {
+    /// Reads and validates a transcript file.
+    pub fn read(path: &Path) -> Result<Cast> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::usage(format!("cannot read transcript {}: {e}", path.display())))?;
+        Cast::parse(&text)
+            .map_err(|why| Error::usage(format!("transcript {}: {why}", path.display())))
+    }
+
+    /// Parses transcript text; errors name the line.
+    pub fn parse(text: &str) -> std::result::Result<Cast, String> {
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
+        let (_, first) = lines
+            .next()
+            .ok_or("the file is empty; expected an asciicast v2 header line")?;
+        let header = parse_header(first).map_err(|e| format!("line 1: {e}"))?;
+        let mut events = Vec::new();
+        let mut last_time = 0.0;
+        for (n, line) in lines {
+            let event = parse_event(line).map_err(|e| format!("line {}: {e}", n + 1))?;
+            if event.time + 1e-9 < last_time {
+                return Err(format!(
+                    "line {}: event time {} goes backwards (previous {last_time})",
+                    n + 1,
+                    event.time
+                ));
+            }
+            last_time = event.time;
+            events.push(event);
+        }
+        Ok(Cast { header, events })
+    }
+}
+
+fn parse_header(line: &str) -> std::result::Result<Header, String> {
+    let v: Value = serde_json::from_str(line).map_err(|e| format!("header is not JSON: {e}"))?;
+    let version = v.get("version").and_then(Value::as_u64);
+    if version != Some(2) {
+        return Err(format!(
+            "expected an asciicast v2 header with \"version\": 2, found {}",
+            v.get("version")
+                .map_or("none".to_string(), |v| v.to_string())
+        ));
+    }
+    let dim = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_u64)
+            .map(|n| n.min(u16::MAX as u64) as u16)
+    };
+    Ok(Header {
+        version: 2,
+        width: dim("width").ok_or("header lacks \"width\"")?,
+        height: dim("height").ok_or("header lacks \"height\"")?,
+        timestamp: v.get("timestamp").and_then(Value::as_u64),
+        command: v.get("command").and_then(Value::as_str).map(str::to_string),
+        title: v.get("title").and_then(Value::as_str).map(str::to_string),
+    })
+}
+
+fn parse_event(line: &str) -> std::result::Result<Event, String> {
+    let v: Value = serde_json::from_str(line).map_err(|e| format!("event is not JSON: {e}"))?;
+    let arr = v
+        .as_array()
+        .filter(|a| a.len() == 3)
+        .ok_or("expected an event [seconds, code, data]")?;
+    let time = arr[0]
+        .as_f64()
+        .filter(|t| *t >= 0.0)
+        .ok_or("event time must be a non-negative number")?;
+    let code = match arr[1].as_str().ok_or("event code must be a string")? {
+        "o" => EventCode::Output,
+        "i" => EventCode::Input,
+        "m" => EventCode::Marker,
+        other => EventCode::Other(other.to_string()),
+    };
+    let data = arr[2]
+        .as_str()
+        .ok_or("event data must be a string")?
+        .to_string();
+    Ok(Event { time, code, data })
+}
+
+/// Formats one event line (without the newline).
+pub fn event_line(time: f64, code: &EventCode, data: &str) -> String {
+    let t = (time * 1e6).round() / 1e6;
+    serde_json::to_string(&(t, code.as_str(), data)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_ignores_unknown_codes() {
+        let text = "{\"version\":2,\"width\":80,\"height\":24}\n[0.1,\"o\",\"login: \"]\n[0.2,\"r\",\"100x30\"]\n[0.3,\"i\",\"root\\r\"]\n";
+        let cast = Cast::parse(text).unwrap();
+        assert_eq!(cast.events.len(), 3);
+        assert_eq!(cast.events[1].code, EventCode::Other("r".into()));
+        assert_eq!(
+            event_line(0.3, &EventCode::Input, "root\r"),
+            "[0.3,\"i\",\"root\\r\"]"
+        );
+    }
+
+    #[test]
+    fn bad_files_name_the_line() {
+        assert!(Cast::parse("").unwrap_err().contains("empty"));
+        assert!(Cast::parse("{\"version\":1}").unwrap_err().contains("v2"));
+        let e =
+            Cast::parse("{\"version\":2,\"width\":80,\"height\":24}\n[0.1,\"o\"]\n").unwrap_err();
+        assert!(e.starts_with("line 2"), "{e}");
+    }
+}

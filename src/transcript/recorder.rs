@@ -1,0 +1,199 @@
+//! Writing a transcript as the session runs.
+//!
+//! Each event is written and flushed at once, so a crash keeps everything up
+//! to the crash. The file is created with mode 0600: even redacted, a console
+//! session is private. Output is decoded as UTF-8 across chunk boundaries
+//! (the format requires valid UTF-8) and scrubbed of every known secret with
+//! a [`Scrubber`] that holds back a possible partial secret until it is sure.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::cast::{event_line, EventCode, Header};
+use crate::error::{Error, Result};
+use crate::secret::REDACTED;
+use crate::text::{Scrubber, Utf8Decoder};
+
+/// Records one session; a disabled recorder only keeps the scrubber.
+pub struct Recorder {
+    file: Option<BufWriter<File>>,
+    path: Option<PathBuf>,
+    started: Instant,
+    decoder: Utf8Decoder,
+    scrubber: Scrubber,
+    failed: bool,
+}
+
+impl Recorder {
+    /// Creates `path` (mode 0600, parent directories too) and writes the header.
+    pub fn create(path: &Path, command: &str, size: (u16, u16)) -> Result<Recorder> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::usage(format!(
+                    "cannot create the transcript directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| {
+                Error::usage(format!(
+                    "cannot create transcript {}: {e}; choose another --transcript path",
+                    path.display()
+                ))
+            })?;
+        let header = Header {
+            version: 2,
+            width: size.0,
+            height: size.1,
+            timestamp: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_secs()),
+            command: Some(command.to_string()),
+            title: Some(format!("ec2-serial-expect: {command}")),
+        };
+        let mut rec = Recorder::disabled();
+        rec.file = Some(BufWriter::new(file));
+        rec.path = Some(path.to_path_buf());
+        rec.write_line(&serde_json::to_string(&header).unwrap_or_default());
+        Ok(rec)
+    }
+
+    /// A recorder that writes nothing (`--no-transcript`).
+    pub fn disabled() -> Recorder {
+        Recorder {
+            file: None,
+            path: None,
+            started: Instant::now(),
+            decoder: Utf8Decoder::new(),
+            scrubber: Scrubber::new(),
+            failed: false,
+        }
+    }
+
+    /// Where the transcript is written, if anywhere.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Registers a secret: from now on it is scrubbed from every event.
+    pub fn add_secret(&mut self, secret: &str) {
+        self.scrubber.add(secret);
+    }
+
+    /// Scrubs known secrets from a message (for errors and logs too).
+    pub fn scrub(&self, text: &str) -> String {
+        self.scrubber.scrub(text)
+    }
+
+    /// Records raw console output.
+    pub fn output(&mut self, bytes: &[u8]) {
+        if self.file.is_none() {
+            return;
+        }
+        let mut text = String::with_capacity(bytes.len());
+        self.decoder.decode(bytes, &mut text);
+        let safe = self.scrubber.push(&text);
+        if !safe.is_empty() {
+            self.event(EventCode::Output, &safe);
+        }
+    }
+
+    /// Records what was sent; a secret send is written as `<redacted>`.
+    pub fn input(&mut self, text: &str, secret: bool) {
+        let data = if secret {
+            REDACTED.to_string()
+        } else {
+            self.scrubber.scrub(text)
+        };
+        self.event(EventCode::Input, &data);
+    }
+
+    /// Records a marker (a step, a match).
+    pub fn marker(&mut self, label: &str) {
+        let data = self.scrubber.scrub(label);
+        self.event(EventCode::Marker, &data);
+    }
+
+    /// Writes out anything held back and closes the file.
+    pub fn finish(&mut self) {
+        let mut text = String::new();
+        self.decoder.finish(&mut text);
+        let mut rest = self.scrubber.push(&text);
+        rest += &self.scrubber.finish();
+        if !rest.is_empty() {
+            self.event(EventCode::Output, &rest);
+        }
+        if let Some(mut f) = self.file.take() {
+            let _ = f.flush();
+        }
+    }
+
+    fn event(&mut self, code: EventCode, data: &str) {
+        if self.file.is_some() {
+            let line = event_line(self.started.elapsed().as_secs_f64(), &code, data);
+            self.write_line(&line);
+        }
+    }
+
+    fn write_line(&mut self, line: &str) {
+        let Some(file) = self.file.as_mut() else {
+            return;
+        };
+        let result = file
+            .write_all(line.as_bytes())
+            .and_then(|_| file.write_all(b"\n"))
+            .and_then(|_| file.flush());
+        if let Err(e) = result {
+            if !self.failed {
+                // Warn once; a full disk must not kill the rescue session itself.
+                tracing::warn!("writing the transcript failed, recording stops: {e}");
+                self.failed = true;
+            }
+            self.file = None;
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// The default transcript path: `<data dir>/transcripts/<UTC time>-<what>.cast`.
+pub fn default_path(what: &str) -> Result<PathBuf> {
+    let dirs = directories::ProjectDirs::from("", "", "ec2-serial-expect").ok_or_else(|| {
+        Error::usage("cannot find a data directory (is HOME set?); pass --transcript FILE.cast or --no-transcript")
+    })?;
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = now
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap_or_else(|_| "now".into());
+    let safe: String = what
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    Ok(dirs
+        .data_dir()
+        .join("transcripts")
+        .join(format!("{stamp}-{}-{safe}.cast", std::process::id())))
+}

@@ -1,0 +1,96 @@
+//! Transports: a duplex byte stream to a console, whatever carries it.
+//!
+//! Nothing above this layer knows whether the console is a PTY, a socket, a
+//! WebSocket, an EC2 serial session or a replayed transcript. A transport
+//! reads raw bytes and writes raw bytes; the only thing it learns about the
+//! bytes it writes is their [`SendKind`], so that a replay can accept any
+//! secret where the recording says `<redacted>`.
+//!
+//! [`open`] turns a [`Target`] into a boxed [`Transport`].
+
+mod pty;
+pub mod replay;
+mod stream;
+
+use std::io;
+
+use async_trait::async_trait;
+
+use crate::error::{Error, Result};
+use crate::target::Target;
+
+pub use pty::{PtyTransport, PTY_SIZE};
+pub use replay::ReplayTransport;
+pub use stream::StreamTransport;
+
+/// What a write carries, as far as the transport needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendKind {
+    /// Ordinary input, recorded as sent.
+    Plain,
+    /// A secret, recorded as `<redacted>`.
+    Secret,
+}
+
+/// A duplex byte stream to a console.
+///
+/// `read` must be cancel-safe: the session races it against a deadline and
+/// drops the future when time runs out, so no byte may be lost when that
+/// happens.
+#[async_trait]
+pub trait Transport: Send {
+    /// Reads some bytes into `buf`; `Ok(0)` means the console closed (EOF).
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// Writes all of `data` and flushes it.
+    async fn write(&mut self, data: &[u8], kind: SendKind) -> io::Result<()>;
+
+    /// Sends a serial BREAK where the transport can (SSH RFC 4335, a TTY).
+    async fn send_break(&mut self) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this console does not support sending a break",
+        ))
+    }
+
+    /// Closes the connection politely.
+    async fn close(&mut self) -> io::Result<()>;
+
+    /// A short description for messages and transcript headers (never secret).
+    fn describe(&self) -> String;
+}
+
+/// Opens a transport to `target`.
+pub async fn open(target: &Target) -> Result<Box<dyn Transport>> {
+    match target {
+        Target::Unix { path } => {
+            let stream = tokio::net::UnixStream::connect(path).await.map_err(|e| {
+                Error::io(
+                    format!(
+                        "cannot connect to the Unix socket {} (is the VM or console running?)",
+                        path.display()
+                    ),
+                    e,
+                )
+            })?;
+            Ok(Box::new(StreamTransport::new(stream, target.to_string())))
+        }
+        Target::Tcp { address } => {
+            let stream = tokio::net::TcpStream::connect(address.as_str())
+                .await
+                .map_err(|e| {
+                    Error::io(format!("cannot connect to the TCP console {address}"), e)
+                })?;
+            stream.set_nodelay(true).ok();
+            Ok(Box::new(StreamTransport::new(stream, target.to_string())))
+        }
+        Target::Exec { argv } => Ok(Box::new(PtyTransport::spawn(argv)?)),
+        Target::Replay { path } => Ok(Box::new(ReplayTransport::open(path)?)),
+        Target::WebSocket { .. } => Err(Error::NotYetAvailable(
+            "the WebSocket transport (ws://, wss://)",
+        )),
+        Target::Ec2 { .. } => Err(Error::NotYetAvailable(
+            "the EC2 Serial Console transport (i-…)",
+        )),
+    }
+}

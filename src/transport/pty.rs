@@ -1,0 +1,166 @@
+//! `exec:` targets: a local program run under a pseudo-terminal.
+//!
+//! The program gets a fresh session with the PTY as its controlling terminal,
+//! so it behaves as on a real console (`virsh console`, `socat`, a shell).
+//! The master side is non-blocking and driven by tokio's [`AsyncFd`]. When the
+//! program exits, Linux reports `EIO` on the master: that is EOF, not an error.
+//! Dropping the transport hangs up the terminal and reaps the program.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+
+use async_trait::async_trait;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::pty::{openpty, Winsize};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+use super::{SendKind, Transport};
+use crate::error::{Error, Result};
+
+/// Columns and rows of the terminal the program sees.
+pub const PTY_SIZE: (u16, u16) = (200, 50);
+
+/// A program under a PTY.
+pub struct PtyTransport {
+    master: AsyncFd<std::fs::File>,
+    child: Child,
+    description: String,
+}
+
+impl PtyTransport {
+    /// Starts `argv[0]` with `argv[1..]` under a new PTY.
+    pub fn spawn(argv: &[String]) -> Result<Self> {
+        let description = format!("exec:{}", shell_words::join(argv));
+        let size = Winsize {
+            ws_row: PTY_SIZE.1,
+            ws_col: PTY_SIZE.0,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let pty = openpty(Some(&size), None)
+            .map_err(|e| Error::io("cannot allocate a pseudo-terminal", e.into()))?;
+        let slave: OwnedFd = pty.slave;
+        let mut command = Command::new(&argv[0]);
+        command
+            .args(&argv[1..])
+            .stdin(Stdio::from(
+                slave
+                    .try_clone()
+                    .map_err(|e| Error::io("duplicating the PTY", e))?,
+            ))
+            .stdout(Stdio::from(
+                slave
+                    .try_clone()
+                    .map_err(|e| Error::io("duplicating the PTY", e))?,
+            ))
+            .stderr(Stdio::from(slave));
+        // SAFETY: only async-signal-safe calls (setsid, ioctl) between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::setsid() < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                if libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn().map_err(|e| {
+            Error::usage(format!("cannot run {:?} for target {description}: {e}; check the command exists and is executable", argv[0]))
+        })?;
+        let master = std::fs::File::from(pty.master);
+        let flags = fcntl(master.as_raw_fd(), FcntlArg::F_GETFL)
+            .map_err(|e| Error::io("reading PTY flags", e.into()))?;
+        fcntl(
+            master.as_raw_fd(),
+            FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+        )
+        .map_err(|e| Error::io("making the PTY non-blocking", e.into()))?;
+        // SAFETY: `master` is an owned File; its descriptor stays open and the
+        // same for as long as the AsyncFd owns it.
+        let master = unsafe {
+            AsyncFd::register_with_interest(master, Interest::READABLE | Interest::WRITABLE)
+        }
+        .map_err(|e| {
+            Error::io(
+                "registering the PTY with the runtime",
+                std::io::Error::other(e.to_string()),
+            )
+        })?;
+        Ok(PtyTransport {
+            master,
+            child,
+            description,
+        })
+    }
+}
+
+#[async_trait]
+impl Transport for PtyTransport {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let mut guard = self.master.readable().await?;
+            match guard.try_io(|inner| inner.get_ref().read(buf)) {
+                Ok(Ok(n)) => return Ok(n),
+                // The slave side is closed: the program has exited.
+                Ok(Err(e)) if e.raw_os_error() == Some(libc::EIO) => return Ok(0),
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    async fn write(&mut self, mut data: &[u8], _kind: SendKind) -> io::Result<()> {
+        while !data.is_empty() {
+            let mut guard = self.master.writable().await?;
+            match guard.try_io(|inner| inner.get_ref().write(data)) {
+                Ok(Ok(n)) => data = &data[n..],
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => continue,
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_break(&mut self) -> io::Result<()> {
+        nix::sys::termios::tcsendbreak(self.master.get_ref().as_fd(), 0).map_err(io::Error::from)
+    }
+
+    async fn close(&mut self) -> io::Result<()> {
+        self.hang_up();
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+}
+
+impl PtyTransport {
+    fn hang_up(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.child.id() as i32),
+                nix::sys::signal::Signal::SIGHUP,
+            );
+            for _ in 0..20 {
+                if !matches!(self.child.try_wait(), Ok(None)) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PtyTransport {
+    fn drop(&mut self) {
+        self.hang_up();
+    }
+}

@@ -1,0 +1,202 @@
+//! `replay:` targets: a recorded transcript played back as the console.
+//!
+//! Output events are served as console output at full speed; each input
+//! event gates the output recorded after it until the session sends the same
+//! input, so a replay is deterministic: the script under test meets exactly
+//! the console it met when the transcript was recorded. A send that differs
+//! from the recording fails at once with the event index, what was expected
+//! and what was sent. A `<redacted>` input accepts any secret send (and only
+//! a secret send), so recorded logins replay without the password.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+
+use super::{SendKind, Transport};
+use crate::error::Result;
+use crate::secret::REDACTED;
+use crate::transcript::cast::{Cast, EventCode};
+
+/// The error a mismatching send carries inside its `io::Error`.
+#[derive(Debug)]
+pub struct ReplayMismatch(pub String);
+
+impl fmt::Display for ReplayMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ReplayMismatch {}
+
+#[derive(Debug)]
+enum Step {
+    Output(Vec<u8>),
+    Input(String),
+}
+
+/// A transcript served as a console.
+pub struct ReplayTransport {
+    path: PathBuf,
+    steps: Vec<(usize, Step)>,
+    /// Next step to read, and how much of it (an output step) was served.
+    read_at: usize,
+    read_offset: usize,
+    /// Next input step to match, and how many of its bytes were matched.
+    input_at: usize,
+    input_offset: usize,
+}
+
+impl ReplayTransport {
+    /// Loads `path` (an asciicast v2 transcript).
+    pub fn open(path: &Path) -> Result<Self> {
+        let cast = Cast::read(path)?;
+        let steps = cast
+            .events
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, e)| match e.code {
+                EventCode::Output => Some((i, Step::Output(e.data.into_bytes()))),
+                EventCode::Input => Some((i, Step::Input(e.data))),
+                _ => None,
+            })
+            .collect();
+        let mut replay = ReplayTransport {
+            path: path.to_path_buf(),
+            steps,
+            read_at: 0,
+            read_offset: 0,
+            input_at: 0,
+            input_offset: 0,
+        };
+        replay.seek_input();
+        Ok(replay)
+    }
+
+    /// Moves `input_at` to the next input step at or after it.
+    fn seek_input(&mut self) {
+        while self.input_at < self.steps.len()
+            && !matches!(self.steps[self.input_at].1, Step::Input(_))
+        {
+            self.input_at += 1;
+        }
+    }
+
+    fn mismatch(&self, why: String) -> io::Error {
+        let at = self.steps.get(self.input_at).map_or(usize::MAX, |s| s.0);
+        let place = if at == usize::MAX {
+            "after the last event".to_string()
+        } else {
+            format!("at event #{at} (line {})", at + 2)
+        };
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            ReplayMismatch(format!(
+                "replay {}: the session's send differs from the recording {place}: {why}",
+                self.path.display()
+            )),
+        )
+    }
+
+    fn accept(&mut self, mut data: &[u8], kind: SendKind) -> io::Result<()> {
+        while !data.is_empty() {
+            let Some((_, Step::Input(expected))) = self.steps.get(self.input_at) else {
+                return Err(self.mismatch(format!(
+                    "the recording has no more input, but the session sent {}",
+                    shown(data, kind)
+                )));
+            };
+            let expected = expected.clone();
+            if expected == REDACTED && self.input_offset == 0 {
+                if kind != SendKind::Secret {
+                    return Err(self.mismatch(format!(
+                        "expected a secret (recorded as {REDACTED}), sent {}",
+                        shown(data, kind)
+                    )));
+                }
+                data = &[];
+            } else {
+                if kind == SendKind::Secret {
+                    return Err(self.mismatch(format!(
+                        "expected {:?}, sent a secret",
+                        &expected[self.input_offset..]
+                    )));
+                }
+                let want = &expected.as_bytes()[self.input_offset..];
+                let n = want.len().min(data.len());
+                if want[..n] != data[..n] {
+                    return Err(self.mismatch(format!(
+                        "expected {:?}, sent {:?}",
+                        String::from_utf8_lossy(want),
+                        String::from_utf8_lossy(data)
+                    )));
+                }
+                data = &data[n..];
+                self.input_offset += n;
+                if self.input_offset < expected.len() {
+                    return Ok(());
+                }
+            }
+            self.input_at += 1;
+            self.input_offset = 0;
+            self.seek_input();
+        }
+        Ok(())
+    }
+}
+
+fn shown(data: &[u8], kind: SendKind) -> String {
+    match kind {
+        SendKind::Secret => "a secret".to_string(),
+        SendKind::Plain => format!("{:?}", String::from_utf8_lossy(data)),
+    }
+}
+
+#[async_trait]
+impl Transport for ReplayTransport {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.steps.get(self.read_at) {
+                None => return Ok(0),
+                Some((_, Step::Output(bytes))) => {
+                    let rest = &bytes[self.read_offset..];
+                    let n = rest.len().min(buf.len());
+                    buf[..n].copy_from_slice(&rest[..n]);
+                    self.read_offset += n;
+                    if self.read_offset == bytes.len() {
+                        self.read_at += 1;
+                        self.read_offset = 0;
+                    }
+                    return Ok(n);
+                }
+                Some((_, Step::Input(_))) if self.read_at < self.input_at => self.read_at += 1,
+                // The recording waits for input here: so does the console.
+                Some((_, Step::Input(_))) => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    async fn write(&mut self, data: &[u8], kind: SendKind) -> io::Result<()> {
+        self.accept(data, kind)
+    }
+
+    async fn close(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("replay:{}", self.path.display())
+    }
+}
+
+impl ReplayTransport {
+    /// Input events the session has not sent yet (for a strict end-of-test check).
+    pub fn unsent_inputs(&self) -> usize {
+        self.steps[self.input_at.min(self.steps.len())..]
+            .iter()
+            .filter(|s| matches!(s.1, Step::Input(_)))
+            .count()
+    }
+}
