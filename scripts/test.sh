@@ -35,7 +35,7 @@ fi
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --all-targets "$@" -- "${ignored_flag[@]}" 2>&1 | tee "$log"
+cargo test "$@" -- "${ignored_flag[@]}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
 passed=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^passed;?$/) s+=$(i-1)} END {print s+0}' "$log")
@@ -44,7 +44,7 @@ ignored=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^ignored;?$/) s+=$
 if [ -n "$why_no_lab" ] && [ "$ignored" -gt 0 ]; then
   echo
   echo "== $ignored lab test(s) did not run: $why_no_lab. They are:"
-  cargo test --all-targets "$@" -- --ignored --list 2>/dev/null | grep ': test$' | sed 's/: test$//; s/^/   /'
+  cargo test "$@" -- --ignored --list 2>/dev/null | grep ': test$' | sed 's/: test$//; s/^/   /'
 fi
 echo
 echo "summary: $passed passed, $failed failed, $ignored skipped"
