@@ -15,6 +15,7 @@
 //! [`target::Target`] names a console, [`secret::Secret`] holds what must not
 //! leak, and [`error::Error`] carries every failure with its exit code.
 
+pub mod aws;
 pub mod cli;
 pub mod error;
 pub mod expect;
@@ -24,6 +25,7 @@ pub mod script;
 pub mod secret;
 pub mod target;
 pub mod text;
+pub mod tls;
 pub mod transcript;
 pub mod transport;
 

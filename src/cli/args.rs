@@ -64,6 +64,28 @@ pub struct Common {
     /// AWS profile (else AWS_PROFILE).
     #[arg(long, global = true)]
     pub profile: Option<String>,
+    /// How to authenticate to a ws:// or wss:// console: `sigv4` (a presigned
+    /// URL from your AWS credentials), `token` (a bearer token from --token-env)
+    /// or `none`. Default: token when --token-env is given, else none.
+    #[arg(long, global = true, value_enum)]
+    pub ws_auth: Option<WsAuthKind>,
+    /// Environment variable holding the bearer token for a WebSocket console.
+    #[arg(long, global = true, value_name = "VAR")]
+    pub token_env: Option<String>,
+    /// PEM file of a private CA to trust for wss:// (besides the public roots).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// WebSocket client authentication modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WsAuthKind {
+    /// A SigV4-presigned URL (service ec2-instance-connect, 60 s).
+    Sigv4,
+    /// `Authorization: Bearer` from --token-env.
+    Token,
+    /// No authentication.
+    None,
 }
 
 /// The commands.

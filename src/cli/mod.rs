@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-pub use args::{Cli, Command, Common, LabCommand, OutputFormat, RunArgs};
+pub use args::{Cli, Command, Common, LabCommand, OutputFormat, RunArgs, WsAuthKind};
 
 use crate::error::{Error, ExitCode, Result};
 use crate::expect::{Session, SessionOptions};
@@ -92,12 +92,38 @@ fn init_logging(common: &Common) {
 /// Opens a session to `target` with the common flags applied: the timeout,
 /// and the transcript (`--transcript`, the default path, or none).
 pub async fn open_session(target: &Target, common: &Common, what: &str) -> Result<Session> {
-    let transport = crate::transport::open(target).await?;
+    let transport = crate::transport::open_with(target, &ws_options(common)?).await?;
     let recorder = recorder_for(common, what, &transport.describe())?;
     if let Some(path) = recorder.path() {
         tracing::info!("recording the session to {}", path.display());
     }
     Ok(Session::new(transport, recorder, session_options(common)?))
+}
+
+/// WebSocket connection options from the common flags.
+pub fn ws_options(common: &Common) -> Result<crate::transport::WsOptions> {
+    use crate::transport::WsAuth;
+    let kind = common.ws_auth.unwrap_or(if common.token_env.is_some() { WsAuthKind::Token } else { WsAuthKind::None });
+    let auth = match kind {
+        WsAuthKind::None => WsAuth::None,
+        WsAuthKind::Token => {
+            let var = common
+                .token_env
+                .as_deref()
+                .ok_or_else(|| Error::usage("--ws-auth token needs --token-env VAR naming the variable that holds the token"))?;
+            WsAuth::Bearer(crate::secret::SecretSource::Env(var.to_string()).read("token")?)
+        }
+        WsAuthKind::Sigv4 => WsAuth::SigV4 {
+            credentials: crate::aws::credentials::Credentials::discover(common.profile.as_deref())?,
+            region: common
+                .region
+                .clone()
+                .or_else(|| std::env::var("AWS_REGION").ok())
+                .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+                .ok_or_else(|| Error::usage("--ws-auth sigv4 needs a Region: pass --region or set AWS_REGION"))?,
+        },
+    };
+    Ok(crate::transport::WsOptions { auth, ca_file: common.ca_file.clone() })
 }
 
 /// Session options from the common flags.

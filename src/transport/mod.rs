@@ -11,6 +11,7 @@
 mod pty;
 pub mod replay;
 mod stream;
+pub mod websocket;
 
 use std::io;
 
@@ -22,6 +23,7 @@ use crate::target::Target;
 pub use pty::{PtyTransport, PTY_SIZE};
 pub use replay::ReplayTransport;
 pub use stream::StreamTransport;
+pub use websocket::{WebSocketTransport, WsAuth, WsOptions};
 
 /// What a write carries, as far as the transport needs to know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,8 +62,13 @@ pub trait Transport: Send {
     fn describe(&self) -> String;
 }
 
-/// Opens a transport to `target`.
+/// Opens a transport to `target` with default options (no WebSocket auth).
 pub async fn open(target: &Target) -> Result<Box<dyn Transport>> {
+    open_with(target, &WsOptions::default()).await
+}
+
+/// Opens a transport to `target`; `ws` applies to WebSocket targets.
+pub async fn open_with(target: &Target, ws: &WsOptions) -> Result<Box<dyn Transport>> {
     match target {
         Target::Unix { path } => {
             let stream = tokio::net::UnixStream::connect(path).await.map_err(|e| {
@@ -86,9 +93,7 @@ pub async fn open(target: &Target) -> Result<Box<dyn Transport>> {
         }
         Target::Exec { argv } => Ok(Box::new(PtyTransport::spawn(argv)?)),
         Target::Replay { path } => Ok(Box::new(ReplayTransport::open(path)?)),
-        Target::WebSocket { .. } => Err(Error::NotYetAvailable(
-            "the WebSocket transport (ws://, wss://)",
-        )),
+        Target::WebSocket { url } => Ok(Box::new(WebSocketTransport::connect(url, ws).await?)),
         Target::Ec2 { .. } => Err(Error::NotYetAvailable(
             "the EC2 Serial Console transport (i-…)",
         )),

@@ -1,0 +1,239 @@
+//! `ws://` and `wss://` targets: a console behind a WebSocket.
+//!
+//! The framing follows AWS's EC2 Instance Connect tunnel: console bytes
+//! travel in **binary** frames of at most 65,000 bytes; a **text** frame from
+//! the server is an error; a close with a code other than 1000 carries the
+//! reason. Authentication is a SigV4-presigned query (as AWS does) or a bearer
+//! token, whichever the gateway expects. A connection that drops mid-session
+//! is an error naming what was happening, never a hang.
+
+use std::io;
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::WebSocketStream;
+
+use super::{SendKind, Transport};
+use crate::aws::credentials::Credentials;
+use crate::aws::sigv4;
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+/// Largest binary frame sent, as AWS's tunnel protocol specifies.
+pub const MAX_FRAME: usize = 65_000;
+
+/// How a WebSocket client proves who it is.
+#[derive(Debug, Clone, Default)]
+pub enum WsAuth {
+    /// No authentication (loopback gateways in `--auth none` mode).
+    #[default]
+    None,
+    /// `Authorization: Bearer <token>`.
+    Bearer(Secret),
+    /// A SigV4-presigned URL (service `ec2-instance-connect`, 60 s).
+    SigV4 {
+        /// The signing credentials.
+        credentials: Credentials,
+        /// The Region in the credential scope.
+        region: String,
+    },
+}
+
+/// Options for connecting to WebSocket consoles.
+#[derive(Debug, Clone, Default)]
+pub struct WsOptions {
+    /// Authentication.
+    pub auth: WsAuth,
+    /// A private CA to trust for `wss://`, besides the public roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Any byte stream a WebSocket can run over (TCP or TLS over TCP).
+pub trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> ByteStream for T {}
+
+/// A console over a WebSocket.
+pub struct WebSocketTransport {
+    ws: WebSocketStream<Box<dyn ByteStream>>,
+    /// Bytes of a binary frame not yet handed to the reader.
+    pending: Vec<u8>,
+    pending_at: usize,
+    description: String,
+}
+
+impl WebSocketTransport {
+    /// Connects to `url` and completes the WebSocket handshake.
+    pub async fn connect(url: &str, options: &WsOptions) -> Result<Self> {
+        let uri: Uri = url.parse().map_err(|e| Error::usage(format!("bad WebSocket URL: {e}")))?;
+        let description = uri_without_query(&uri);
+        let tls = uri.scheme_str() == Some("wss");
+        let host = uri.host().ok_or_else(|| Error::usage(format!("WebSocket URL {description} has no host")))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let url = signed_url(&uri, options)?;
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| Error::usage(format!("bad WebSocket URL {description}: {e}")))?;
+        if let WsAuth::Bearer(token) = &options.auth {
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+                .map_err(|_| Error::usage("the bearer token holds characters not allowed in an HTTP header"))?;
+            value.set_sensitive(true);
+            request.headers_mut().insert("authorization", value);
+        }
+        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| Error::io(format!("cannot connect to {description}"), e))?;
+        tcp.set_nodelay(true).ok();
+        let stream: Box<dyn ByteStream> = if tls {
+            let config = crate::tls::client_config(options.ca_file.as_deref())?;
+            let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.clone())
+                .map_err(|e| Error::usage(format!("{host:?} is not a valid TLS server name: {e}")))?;
+            let tls = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.map_err(|e| {
+                Error::io(format!("TLS handshake with {description} failed (for a private CA pass --ca-file)"), e)
+            })?;
+            Box::new(tls)
+        } else {
+            Box::new(tcp)
+        };
+        let (ws, _response) = tokio_tungstenite::client_async(request, stream)
+            .await
+            .map_err(|e| handshake_error(&description, e))?;
+        Ok(WebSocketTransport { ws, pending: Vec::new(), pending_at: 0, description })
+    }
+}
+
+/// The URL to dial: with a SigV4-presigned query when that is the auth.
+fn signed_url(uri: &Uri, options: &WsOptions) -> Result<String> {
+    let WsAuth::SigV4 { credentials, region } = &options.auth else {
+        return Ok(uri.to_string());
+    };
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+    let query: Vec<(String, String)> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (decode(k), decode(v))
+        })
+        .collect();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let signed = sigv4::presign(authority, uri.path(), query, credentials, region, now);
+    Ok(format!("{}://{authority}{}?{signed}", uri.scheme_str().unwrap_or("wss"), uri.path()))
+}
+
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+fn uri_without_query(uri: &Uri) -> String {
+    format!(
+        "{}://{}{}",
+        uri.scheme_str().unwrap_or("ws"),
+        uri.authority().map(|a| a.as_str()).unwrap_or(""),
+        uri.path()
+    )
+}
+
+fn handshake_error(description: &str, e: tungstenite::Error) -> Error {
+    match e {
+        tungstenite::Error::Http(response) => {
+            let status = response.status();
+            let body = response
+                .body()
+                .as_deref()
+                .map(|b| String::from_utf8_lossy(b).trim().chars().take(300).collect::<String>())
+                .unwrap_or_default();
+            Error::io(
+                format!("the WebSocket gateway at {description} refused the connection"),
+                io::Error::new(io::ErrorKind::PermissionDenied, format!("HTTP {status}: {body}")),
+            )
+        }
+        other => Error::io(format!("WebSocket handshake with {description} failed"), io::Error::other(other.to_string())),
+    }
+}
+
+fn to_io(e: tungstenite::Error) -> io::Error {
+    match e {
+        tungstenite::Error::Io(e) => e,
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+            io::Error::new(io::ErrorKind::BrokenPipe, "the WebSocket is closed")
+        }
+        other => io::Error::other(other.to_string()),
+    }
+}
+
+#[async_trait]
+impl Transport for WebSocketTransport {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.pending_at < self.pending.len() {
+                let rest = &self.pending[self.pending_at..];
+                let n = rest.len().min(buf.len());
+                buf[..n].copy_from_slice(&rest[..n]);
+                self.pending_at += n;
+                return Ok(n);
+            }
+            // `next` is cancel-safe: a frame is either fully received or not at all.
+            match self.ws.next().await {
+                None => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the WebSocket connection dropped without a close frame",
+                    ))
+                }
+                Some(Err(tungstenite::Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake))) => {
+                    return Err(io::Error::new(io::ErrorKind::ConnectionReset, "the WebSocket connection was reset"))
+                }
+                Some(Err(e)) => return Err(to_io(e)),
+                Some(Ok(Message::Binary(data))) => {
+                    self.pending = data.to_vec();
+                    self.pending_at = 0;
+                }
+                Some(Ok(Message::Text(text))) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("the server sent a text frame, which this protocol treats as an error: {}", text.as_str().chars().take(300).collect::<String>()),
+                    ))
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return match frame {
+                        Some(f) if f.code != CloseCode::Normal => Err(io::Error::new(
+                            io::ErrorKind::ConnectionAborted,
+                            format!("the server closed the console (code {}): {}", u16::from(f.code), f.reason),
+                        )),
+                        _ => Ok(0),
+                    };
+                }
+                // Pings are answered by tungstenite itself on the next read or write.
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    async fn write(&mut self, data: &[u8], _kind: SendKind) -> io::Result<()> {
+        for chunk in data.chunks(MAX_FRAME) {
+            self.ws.feed(Message::Binary(chunk.to_vec().into())).await.map_err(to_io)?;
+        }
+        self.ws.flush().await.map_err(to_io)
+    }
+
+    async fn close(&mut self) -> io::Result<()> {
+        match self.ws.close(None).await {
+            Ok(()) | Err(tungstenite::Error::ConnectionClosed) | Err(tungstenite::Error::AlreadyClosed) => Ok(()),
+            Err(e) => Err(to_io(e)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+}
