@@ -19,6 +19,7 @@ pub mod aws;
 pub mod cli;
 pub mod error;
 pub mod expect;
+pub mod gateway;
 pub mod interact;
 pub mod lab;
 pub mod script;

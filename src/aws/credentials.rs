@@ -28,11 +28,16 @@ impl Credentials {
     /// Finds credentials the AWS way: environment first, then the profile.
     pub fn discover(profile: Option<&str>) -> Result<Credentials> {
         if profile.is_none() {
-            if let (Ok(id), Ok(secret)) = (std::env::var("AWS_ACCESS_KEY_ID"), std::env::var("AWS_SECRET_ACCESS_KEY")) {
+            if let (Ok(id), Ok(secret)) = (
+                std::env::var("AWS_ACCESS_KEY_ID"),
+                std::env::var("AWS_SECRET_ACCESS_KEY"),
+            ) {
                 return Ok(Credentials {
                     access_key_id: id,
                     secret_access_key: Secret::new("AWS_SECRET_ACCESS_KEY", secret),
-                    session_token: std::env::var("AWS_SESSION_TOKEN").ok().map(|t| Secret::new("AWS_SESSION_TOKEN", t)),
+                    session_token: std::env::var("AWS_SESSION_TOKEN")
+                        .ok()
+                        .map(|t| Secret::new("AWS_SESSION_TOKEN", t)),
                     source: "environment".into(),
                 });
             }
@@ -57,56 +62,87 @@ fn shared_credentials_path() -> Result<PathBuf> {
     if let Ok(p) = std::env::var("AWS_SHARED_CREDENTIALS_FILE") {
         return Ok(PathBuf::from(p));
     }
-    let home = std::env::var("HOME").map_err(|_| Error::usage("HOME is not set; set AWS_SHARED_CREDENTIALS_FILE"))?;
+    let home = std::env::var("HOME")
+        .map_err(|_| Error::usage("HOME is not set; set AWS_SHARED_CREDENTIALS_FILE"))?;
     Ok(Path::new(&home).join(".aws").join("credentials"))
 }
 
 /// Reads every profile of a shared-credentials INI file.
 pub fn read_file(path: &Path) -> Result<Vec<Credentials>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::usage(format!("cannot read AWS credentials file {}: {e}", path.display())))?;
-    parse(&text).map_err(|why| Error::usage(format!("AWS credentials file {}: {why}", path.display())))
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::usage(format!(
+            "cannot read AWS credentials file {}: {e}",
+            path.display()
+        ))
+    })?;
+    parse(&text)
+        .map_err(|why| Error::usage(format!("AWS credentials file {}: {why}", path.display())))
+}
+
+/// A profile being read: its name and the keys seen so far.
+#[derive(Default)]
+struct Draft {
+    name: String,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    session_token: Option<String>,
+}
+
+impl Draft {
+    fn finish(self) -> std::result::Result<Credentials, String> {
+        match (self.access_key_id, self.secret_access_key) {
+            (Some(id), Some(secret)) => Ok(Credentials {
+                access_key_id: id,
+                secret_access_key: Secret::new("aws_secret_access_key", secret),
+                session_token: self
+                    .session_token
+                    .map(|t| Secret::new("aws_session_token", t)),
+                source: self.name,
+            }),
+            _ => Err(format!(
+                "profile [{}] needs aws_access_key_id and aws_secret_access_key",
+                self.name
+            )),
+        }
+    }
 }
 
 /// Parses the INI text; a profile lacking either key is an error naming it.
 pub fn parse(text: &str) -> std::result::Result<Vec<Credentials>, String> {
     let mut out = Vec::new();
-    let mut current: Option<(String, Option<String>, Option<String>, Option<String>)> = None;
-    let mut finish = |c: Option<(String, Option<String>, Option<String>, Option<String>)>| -> std::result::Result<(), String> {
-        if let Some((name, id, secret, token)) = c {
-            match (id, secret) {
-                (Some(id), Some(secret)) => out.push(Credentials {
-                    access_key_id: id,
-                    secret_access_key: Secret::new("aws_secret_access_key", secret),
-                    session_token: token.map(|t| Secret::new("aws_session_token", t)),
-                    source: name,
-                }),
-                _ => return Err(format!("profile [{name}] needs aws_access_key_id and aws_secret_access_key")),
-            }
-        }
-        Ok(())
-    };
+    let mut current: Option<Draft> = None;
     for (n, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
             continue;
         }
         if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            finish(current.take())?;
-            current = Some((name.trim().to_string(), None, None, None));
+            if let Some(done) = current.take() {
+                out.push(done.finish()?);
+            }
+            current = Some(Draft {
+                name: name.trim().to_string(),
+                ..Draft::default()
+            });
             continue;
         }
-        let (key, value) = line.split_once('=').ok_or(format!("line {}: expected key = value", n + 1))?;
-        let entry = current.as_mut().ok_or(format!("line {}: a key before any [profile]", n + 1))?;
+        let (key, value) = line
+            .split_once('=')
+            .ok_or(format!("line {}: expected key = value", n + 1))?;
+        let draft = current
+            .as_mut()
+            .ok_or(format!("line {}: a key before any [profile]", n + 1))?;
         let value = Some(value.trim().to_string());
         match key.trim() {
-            "aws_access_key_id" => entry.1 = value,
-            "aws_secret_access_key" => entry.2 = value,
-            "aws_session_token" => entry.3 = value,
+            "aws_access_key_id" => draft.access_key_id = value,
+            "aws_secret_access_key" => draft.secret_access_key = value,
+            "aws_session_token" => draft.session_token = value,
             _ => {}
         }
     }
-    finish(current)?;
+    if let Some(done) = current {
+        out.push(done.finish()?);
+    }
     Ok(out)
 }
 

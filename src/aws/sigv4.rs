@@ -21,7 +21,11 @@ pub const EXPIRES_SECS: u64 = 60;
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
 /// RFC 3986 unreserved characters stay; everything else is %-encoded.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 /// The same, but `/` stays (for paths).
 const PATH: &AsciiSet = &UNRESERVED.remove(b'/');
 
@@ -32,14 +36,20 @@ pub fn encode(s: &str) -> String {
 
 /// Formats a Unix time as SigV4's `YYYYMMDDTHHMMSSZ`.
 pub fn amz_date(unix: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap_or_default()
+    let t =
+        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(time::macros::format_description!(
+        "[year][month][day]T[hour][minute][second]Z"
+    ))
+    .unwrap_or_default()
 }
 
 /// Parses `YYYYMMDDTHHMMSSZ` back to Unix time.
 pub fn parse_amz_date(s: &str) -> Option<i64> {
     let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    time::PrimitiveDateTime::parse(s, format).ok().map(|t| t.assume_utc().unix_timestamp())
+    time::PrimitiveDateTime::parse(s, format)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
 }
 
 /// What is signed: the host (with a non-default port), the path and the query.
@@ -54,11 +64,21 @@ pub struct Request<'a> {
 }
 
 /// Adds the SigV4 parameters to `query` and returns the complete query string.
-pub fn presign(host: &str, path: &str, mut query: Vec<(String, String)>, creds: &Credentials, region: &str, now: i64) -> String {
+pub fn presign(
+    host: &str,
+    path: &str,
+    mut query: Vec<(String, String)>,
+    creds: &Credentials,
+    region: &str,
+    now: i64,
+) -> String {
     let date = amz_date(now);
     let scope = format!("{}/{region}/{SERVICE}/aws4_request", &date[..8]);
     query.push(("X-Amz-Algorithm".into(), ALGORITHM.into()));
-    query.push(("X-Amz-Credential".into(), format!("{}/{scope}", creds.access_key_id)));
+    query.push((
+        "X-Amz-Credential".into(),
+        format!("{}/{scope}", creds.access_key_id),
+    ));
     query.push(("X-Amz-Date".into(), date.clone()));
     query.push(("X-Amz-Expires".into(), EXPIRES_SECS.to_string()));
     if let Some(token) = &creds.session_token {
@@ -66,20 +86,42 @@ pub fn presign(host: &str, path: &str, mut query: Vec<(String, String)>, creds: 
     }
     query.push(("X-Amz-SignedHeaders".into(), "host".into()));
     let request = Request { host, path, query };
-    let signature = signature(&request, creds.secret_access_key.expose(), &date, region, SERVICE);
-    let mut out: Vec<String> = request.query.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+    let signature = signature(
+        &request,
+        creds.secret_access_key.expose(),
+        &date,
+        region,
+        SERVICE,
+    );
+    let mut out: Vec<String> = request
+        .query
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
     out.push(format!("X-Amz-Signature={signature}"));
     out.join("&")
 }
 
 /// Computes the hex signature of `request`.
-pub fn signature(request: &Request<'_>, secret: &str, amz_date: &str, region: &str, service: &str) -> String {
-    let scope = format!("{}/{region}/{service}/aws4_request", &amz_date[..8.min(amz_date.len())]);
+pub fn signature(
+    request: &Request<'_>,
+    secret: &str,
+    amz_date: &str,
+    region: &str,
+    service: &str,
+) -> String {
+    let scope = format!(
+        "{}/{region}/{service}/aws4_request",
+        &amz_date[..8.min(amz_date.len())]
+    );
     let to_sign = format!(
         "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
         hex::encode(Sha256::digest(canonical_request(request).as_bytes()))
     );
-    let mut key = hmac(format!("AWS4{secret}").as_bytes(), amz_date.get(..8).unwrap_or("").as_bytes());
+    let mut key = hmac(
+        format!("AWS4{secret}").as_bytes(),
+        amz_date.get(..8).unwrap_or("").as_bytes(),
+    );
     for part in [region, service, "aws4_request"] {
         key = hmac(&key, part.as_bytes());
     }
@@ -87,11 +129,19 @@ pub fn signature(request: &Request<'_>, secret: &str, amz_date: &str, region: &s
 }
 
 fn canonical_request(r: &Request<'_>) -> String {
-    let mut pairs: Vec<(String, String)> = r.query.iter().map(|(k, v)| (encode(k), encode(v))).collect();
+    let mut pairs: Vec<(String, String)> = r
+        .query
+        .iter()
+        .map(|(k, v)| (encode(k), encode(v)))
+        .collect();
     pairs.sort();
     let query: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     let path = utf8_percent_encode(if r.path.is_empty() { "/" } else { r.path }, PATH).to_string();
-    format!("GET\n{path}\n{}\nhost:{}\n\nhost\nUNSIGNED-PAYLOAD", query.join("&"), r.host.trim())
+    format!(
+        "GET\n{path}\n{}\nhost:{}\n\nhost\nUNSIGNED-PAYLOAD",
+        query.join("&"),
+        r.host.trim()
+    )
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
@@ -102,7 +152,11 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 
 /// Compares two signatures in constant time.
 pub fn same_signature(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 #[cfg(test)]
@@ -127,26 +181,74 @@ mod tests {
         for part in ["us-east-1", "iam", "aws4_request"] {
             key = hmac(&key, part.as_bytes());
         }
-        assert_eq!(hex::encode(key), "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d");
+        assert_eq!(
+            hex::encode(key),
+            "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
+        );
     }
 
     #[test]
     fn presigned_query_verifies_and_tampering_breaks_it() {
-        let q = presign("gw:8443", "/v1/consoles/lab", vec![], &creds(), "us-east-1", 1_700_000_000);
+        let q = presign(
+            "gw:8443",
+            "/v1/consoles/lab",
+            vec![],
+            &creds(),
+            "us-east-1",
+            1_700_000_000,
+        );
         assert!(q.contains("X-Amz-Credential=AKIDEXAMPLE%2F20231114%2Fus-east-1%2Fec2-instance-connect%2Faws4_request"));
         let (rest, sig) = q.rsplit_once("&X-Amz-Signature=").unwrap();
         let query: Vec<(String, String)> = rest
             .split('&')
             .map(|kv| kv.split_once('=').unwrap())
-            .map(|(k, v)| (k.to_string(), percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    percent_encoding::percent_decode_str(v)
+                        .decode_utf8_lossy()
+                        .into_owned(),
+                )
+            })
             .collect();
         let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-        let ok = Request { host: "gw:8443", path: "/v1/consoles/lab", query: query.clone() };
-        assert!(same_signature(&signature(&ok, secret, "20231114T221320Z", "us-east-1", SERVICE), sig));
-        let other_path = Request { path: "/v1/consoles/prod", ..ok.clone() };
-        assert!(!same_signature(&signature(&other_path, secret, "20231114T221320Z", "us-east-1", SERVICE), sig));
-        let other_host = Request { host: "evil:8443", ..ok };
-        assert!(!same_signature(&signature(&other_host, secret, "20231114T221320Z", "us-east-1", SERVICE), sig));
+        let ok = Request {
+            host: "gw:8443",
+            path: "/v1/consoles/lab",
+            query: query.clone(),
+        };
+        assert!(same_signature(
+            &signature(&ok, secret, "20231114T221320Z", "us-east-1", SERVICE),
+            sig
+        ));
+        let other_path = Request {
+            path: "/v1/consoles/prod",
+            ..ok.clone()
+        };
+        assert!(!same_signature(
+            &signature(
+                &other_path,
+                secret,
+                "20231114T221320Z",
+                "us-east-1",
+                SERVICE
+            ),
+            sig
+        ));
+        let other_host = Request {
+            host: "evil:8443",
+            ..ok
+        };
+        assert!(!same_signature(
+            &signature(
+                &other_host,
+                secret,
+                "20231114T221320Z",
+                "us-east-1",
+                SERVICE
+            ),
+            sig
+        ));
     }
 
     #[test]

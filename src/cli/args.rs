@@ -105,6 +105,10 @@ pub enum Command {
     Console {
         /// The console target.
         target: String,
+        /// Record what you type as `i` events. Off by default: passwords are
+        /// typed in console mode and it cannot tell them apart.
+        #[arg(long)]
+        record_input: bool,
     },
     /// Show a transcript in the terminal with its timing.
     Play {
@@ -122,15 +126,55 @@ pub enum Command {
         #[arg(long)]
         user: String,
     },
-    /// Serve consoles over WebSocket.
-    Gateway {
-        /// Address to listen on.
-        #[arg(long)]
-        listen: String,
-    },
+    /// Serve consoles over WebSocket at /v1/consoles/NAME, one client per console,
+    /// every session recorded.
+    Gateway(GatewayArgs),
     /// The local practice VM with a real serial console.
     #[command(subcommand)]
     Lab(LabCommand),
+}
+
+/// Gateway authentication modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GatewayAuthKind {
+    /// SigV4-presigned URLs, verified against --credentials.
+    Sigv4,
+    /// A bearer token read from --token-env.
+    Token,
+    /// No authentication (only on a loopback address).
+    None,
+}
+
+/// Arguments of `gateway`.
+#[derive(Debug, Clone, Args)]
+pub struct GatewayArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8022 (port 0 picks a free one).
+    #[arg(long)]
+    pub listen: String,
+    /// A console to serve, NAME=TARGET (e.g. lab=unix:/run/lab/serial.sock); repeatable.
+    #[arg(long = "console", value_name = "NAME=TARGET", required = true)]
+    pub consoles: Vec<String>,
+    /// How clients authenticate.
+    #[arg(long, value_enum)]
+    pub auth: GatewayAuthKind,
+    /// AWS shared-credentials file of the identities allowed (--auth sigv4).
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+    /// Directory for the server-side session transcripts.
+    #[arg(long, value_name = "DIR")]
+    pub record_dir: Option<PathBuf>,
+    /// Close a session after this many seconds without client input.
+    #[arg(long, value_name = "SECS", default_value_t = 900)]
+    pub idle_timeout: u64,
+    /// Close a session after this many seconds in all.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub max_session: u64,
+    /// PEM certificate chain for wss:// (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for wss:// (with --tls-cert).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Arguments of `run`.

@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use clap::Parser;
 
-pub use args::{Cli, Command, Common, LabCommand, OutputFormat, RunArgs, WsAuthKind};
+pub use args::{
+    Cli, Command, Common, GatewayArgs, GatewayAuthKind, LabCommand, OutputFormat, RunArgs,
+    WsAuthKind,
+};
 
 use crate::error::{Error, ExitCode, Result};
 use crate::expect::{Session, SessionOptions};
@@ -54,11 +57,17 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run(args) => crate::script::run_command(args, common).await,
         Command::Lint { script } => crate::script::lint_command(&script, &common),
-        Command::Console { target } => crate::interact::console_command(&target, &common).await,
+        Command::Console {
+            target,
+            record_input,
+        } => {
+            let options = crate::interact::ConsoleOptions { record_input };
+            crate::interact::console_with(&target, &common, options).await
+        }
         Command::Play { file, speed } => crate::transcript::play(&file, speed),
         Command::Lab(cmd) => crate::lab::command(cmd, &common).await,
         Command::Doctor { .. } => Err(Error::NotYetAvailable("`doctor`")),
-        Command::Gateway { .. } => Err(Error::NotYetAvailable("`gateway`")),
+        Command::Gateway(args) => gateway_command(&args, &common).await,
     }
 }
 
@@ -100,10 +109,65 @@ pub async fn open_session(target: &Target, common: &Common, what: &str) -> Resul
     Ok(Session::new(transport, recorder, session_options(common)?))
 }
 
+async fn gateway_command(args: &GatewayArgs, common: &Common) -> Result<ExitCode> {
+    use crate::gateway::{Auth, GatewayConfig};
+    let mut consoles = std::collections::HashMap::new();
+    for arg in &args.consoles {
+        let (name, target) = crate::gateway::parse_console(arg)?;
+        if consoles.insert(name.clone(), target).is_some() {
+            return Err(Error::usage(format!("--console {name} is given twice")));
+        }
+    }
+    let auth = match args.auth {
+        GatewayAuthKind::None => Auth::None,
+        GatewayAuthKind::Token => {
+            let var = common
+                .token_env
+                .as_deref()
+                .ok_or_else(|| Error::usage("--auth token needs --token-env VAR"))?;
+            Auth::Token(crate::secret::SecretSource::Env(var.to_string()).read("token")?)
+        }
+        GatewayAuthKind::Sigv4 => {
+            let file = args.credentials.as_deref().ok_or_else(|| {
+                Error::usage("--auth sigv4 needs --credentials FILE (AWS shared-credentials format, one profile per identity)")
+            })?;
+            Auth::SigV4 {
+                credentials: crate::aws::credentials::read_file(file)?,
+                region: common.region.clone(),
+                used: Default::default(),
+            }
+        }
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
+        _ => None,
+    };
+    let positive = |secs: u64, flag: &str| {
+        if secs == 0 {
+            Err(Error::usage(format!("{flag} must be at least 1 second")))
+        } else {
+            Ok(Duration::from_secs(secs))
+        }
+    };
+    let config = GatewayConfig {
+        consoles,
+        auth,
+        record_dir: args.record_dir.clone(),
+        idle_timeout: positive(args.idle_timeout, "--idle-timeout")?,
+        max_session: positive(args.max_session, "--max-session")?,
+        tls,
+    };
+    crate::gateway::run(&args.listen, config).await
+}
+
 /// WebSocket connection options from the common flags.
 pub fn ws_options(common: &Common) -> Result<crate::transport::WsOptions> {
     use crate::transport::WsAuth;
-    let kind = common.ws_auth.unwrap_or(if common.token_env.is_some() { WsAuthKind::Token } else { WsAuthKind::None });
+    let kind = common.ws_auth.unwrap_or(if common.token_env.is_some() {
+        WsAuthKind::Token
+    } else {
+        WsAuthKind::None
+    });
     let auth = match kind {
         WsAuthKind::None => WsAuth::None,
         WsAuthKind::Token => {
@@ -120,10 +184,15 @@ pub fn ws_options(common: &Common) -> Result<crate::transport::WsOptions> {
                 .clone()
                 .or_else(|| std::env::var("AWS_REGION").ok())
                 .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-                .ok_or_else(|| Error::usage("--ws-auth sigv4 needs a Region: pass --region or set AWS_REGION"))?,
+                .ok_or_else(|| {
+                    Error::usage("--ws-auth sigv4 needs a Region: pass --region or set AWS_REGION")
+                })?,
         },
     };
-    Ok(crate::transport::WsOptions { auth, ca_file: common.ca_file.clone() })
+    Ok(crate::transport::WsOptions {
+        auth,
+        ca_file: common.ca_file.clone(),
+    })
 }
 
 /// Session options from the common flags.

@@ -70,11 +70,18 @@ pub struct WebSocketTransport {
 impl WebSocketTransport {
     /// Connects to `url` and completes the WebSocket handshake.
     pub async fn connect(url: &str, options: &WsOptions) -> Result<Self> {
-        let uri: Uri = url.parse().map_err(|e| Error::usage(format!("bad WebSocket URL: {e}")))?;
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| Error::usage(format!("bad WebSocket URL: {e}")))?;
         let description = uri_without_query(&uri);
         let tls = uri.scheme_str() == Some("wss");
-        let host = uri.host().ok_or_else(|| Error::usage(format!("WebSocket URL {description} has no host")))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = uri
+            .host()
+            .ok_or_else(|| Error::usage(format!("WebSocket URL {description} has no host")))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
         let url = signed_url(&uri, options)?;
         let mut request = url
@@ -82,8 +89,10 @@ impl WebSocketTransport {
             .into_client_request()
             .map_err(|e| Error::usage(format!("bad WebSocket URL {description}: {e}")))?;
         if let WsAuth::Bearer(token) = &options.auth {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-                .map_err(|_| Error::usage("the bearer token holds characters not allowed in an HTTP header"))?;
+            let mut value =
+                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                    Error::usage("the bearer token holds characters not allowed in an HTTP header")
+                })?;
             value.set_sensitive(true);
             request.headers_mut().insert("authorization", value);
         }
@@ -94,7 +103,9 @@ impl WebSocketTransport {
         let stream: Box<dyn ByteStream> = if tls {
             let config = crate::tls::client_config(options.ca_file.as_deref())?;
             let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.clone())
-                .map_err(|e| Error::usage(format!("{host:?} is not a valid TLS server name: {e}")))?;
+                .map_err(|e| {
+                    Error::usage(format!("{host:?} is not a valid TLS server name: {e}"))
+                })?;
             let tls = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.map_err(|e| {
                 Error::io(format!("TLS handshake with {description} failed (for a private CA pass --ca-file)"), e)
             })?;
@@ -105,13 +116,22 @@ impl WebSocketTransport {
         let (ws, _response) = tokio_tungstenite::client_async(request, stream)
             .await
             .map_err(|e| handshake_error(&description, e))?;
-        Ok(WebSocketTransport { ws, pending: Vec::new(), pending_at: 0, description })
+        Ok(WebSocketTransport {
+            ws,
+            pending: Vec::new(),
+            pending_at: 0,
+            description,
+        })
     }
 }
 
 /// The URL to dial: with a SigV4-presigned query when that is the auth.
 fn signed_url(uri: &Uri, options: &WsOptions) -> Result<String> {
-    let WsAuth::SigV4 { credentials, region } = &options.auth else {
+    let WsAuth::SigV4 {
+        credentials,
+        region,
+    } = &options.auth
+    else {
         return Ok(uri.to_string());
     };
     let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
@@ -127,11 +147,17 @@ fn signed_url(uri: &Uri, options: &WsOptions) -> Result<String> {
         .collect();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let signed = sigv4::presign(authority, uri.path(), query, credentials, region, now);
-    Ok(format!("{}://{authority}{}?{signed}", uri.scheme_str().unwrap_or("wss"), uri.path()))
+    Ok(format!(
+        "{}://{authority}{}?{signed}",
+        uri.scheme_str().unwrap_or("wss"),
+        uri.path()
+    ))
 }
 
 fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn uri_without_query(uri: &Uri) -> String {
@@ -150,14 +176,26 @@ fn handshake_error(description: &str, e: tungstenite::Error) -> Error {
             let body = response
                 .body()
                 .as_deref()
-                .map(|b| String::from_utf8_lossy(b).trim().chars().take(300).collect::<String>())
+                .map(|b| {
+                    String::from_utf8_lossy(b)
+                        .trim()
+                        .chars()
+                        .take(300)
+                        .collect::<String>()
+                })
                 .unwrap_or_default();
             Error::io(
                 format!("the WebSocket gateway at {description} refused the connection"),
-                io::Error::new(io::ErrorKind::PermissionDenied, format!("HTTP {status}: {body}")),
+                io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!("HTTP {status}: {body}"),
+                ),
             )
         }
-        other => Error::io(format!("WebSocket handshake with {description} failed"), io::Error::other(other.to_string())),
+        other => Error::io(
+            format!("WebSocket handshake with {description} failed"),
+            io::Error::other(other.to_string()),
+        ),
     }
 }
 
@@ -190,25 +228,35 @@ impl Transport for WebSocketTransport {
                         "the WebSocket connection dropped without a close frame",
                     ))
                 }
-                Some(Err(tungstenite::Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake))) => {
-                    return Err(io::Error::new(io::ErrorKind::ConnectionReset, "the WebSocket connection was reset"))
+                Some(Err(tungstenite::Error::Protocol(
+                    tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+                ))) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::ConnectionReset,
+                        "the WebSocket connection was reset",
+                    ))
                 }
                 Some(Err(e)) => return Err(to_io(e)),
                 Some(Ok(Message::Binary(data))) => {
                     self.pending = data.to_vec();
                     self.pending_at = 0;
                 }
-                Some(Ok(Message::Text(text))) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("the server sent a text frame, which this protocol treats as an error: {}", text.as_str().chars().take(300).collect::<String>()),
-                    ))
-                }
+                Some(Ok(Message::Text(text))) => return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the server sent a text frame, which this protocol treats as an error: {}",
+                        text.as_str().chars().take(300).collect::<String>()
+                    ),
+                )),
                 Some(Ok(Message::Close(frame))) => {
                     return match frame {
                         Some(f) if f.code != CloseCode::Normal => Err(io::Error::new(
                             io::ErrorKind::ConnectionAborted,
-                            format!("the server closed the console (code {}): {}", u16::from(f.code), f.reason),
+                            format!(
+                                "the server closed the console (code {}): {}",
+                                u16::from(f.code),
+                                f.reason
+                            ),
                         )),
                         _ => Ok(0),
                     };
@@ -221,14 +269,19 @@ impl Transport for WebSocketTransport {
 
     async fn write(&mut self, data: &[u8], _kind: SendKind) -> io::Result<()> {
         for chunk in data.chunks(MAX_FRAME) {
-            self.ws.feed(Message::Binary(chunk.to_vec().into())).await.map_err(to_io)?;
+            self.ws
+                .feed(Message::Binary(chunk.to_vec().into()))
+                .await
+                .map_err(to_io)?;
         }
         self.ws.flush().await.map_err(to_io)
     }
 
     async fn close(&mut self) -> io::Result<()> {
         match self.ws.close(None).await {
-            Ok(()) | Err(tungstenite::Error::ConnectionClosed) | Err(tungstenite::Error::AlreadyClosed) => Ok(()),
+            Ok(())
+            | Err(tungstenite::Error::ConnectionClosed)
+            | Err(tungstenite::Error::AlreadyClosed) => Ok(()),
             Err(e) => Err(to_io(e)),
         }
     }
