@@ -4,9 +4,9 @@
 //! URL whose query carries `X-Amz-Algorithm`, `X-Amz-Credential`,
 //! `X-Amz-Date`, `X-Amz-Expires`, `X-Amz-SignedHeaders=host` (and
 //! `X-Amz-Security-Token` for temporary credentials), signed over the
-//! canonical request with an `UNSIGNED-PAYLOAD` body hash, as botocore's
-//! query signer does. The same code verifies on the gateway side, so the
-//! two cannot drift apart; a test checks a published AWS example vector.
+//! canonical request with the empty body's hash, exactly as botocore's query
+//! signer (the AWS CLI's) does — a test compares with a URL botocore signed.
+//! The same code verifies on the gateway side.
 
 use hmac::{Hmac, Mac};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -19,6 +19,9 @@ pub const SERVICE: &str = "ec2-instance-connect";
 /// How long a presigned URL stays valid, as AWS's tunnel uses it.
 pub const EXPIRES_SECS: u64 = 60;
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// The body hash of a GET: SHA-256 of nothing (botocore signs it so for this
+/// service; only S3 uses `UNSIGNED-PAYLOAD` in presigned URLs).
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// RFC 3986 unreserved characters stay; everything else is %-encoded.
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
@@ -138,7 +141,7 @@ fn canonical_request(r: &Request<'_>) -> String {
     let query: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     let path = utf8_percent_encode(if r.path.is_empty() { "/" } else { r.path }, PATH).to_string();
     format!(
-        "GET\n{path}\n{}\nhost:{}\n\nhost\nUNSIGNED-PAYLOAD",
+        "GET\n{path}\n{}\nhost:{}\n\nhost\n{EMPTY_SHA256}",
         query.join("&"),
         r.host.trim()
     )
@@ -249,6 +252,36 @@ mod tests {
             ),
             sig
         ));
+    }
+
+    #[test]
+    fn presign_matches_botocore() {
+        // Produced by botocore's SigV4QueryAuth (the AWS CLI's signer) for
+        // the tunnel URL shape, service ec2-instance-connect, 60 s expiry.
+        let query = [
+            ("instanceConnectEndpointId", "eice-0123"),
+            ("remotePort", "22"),
+            ("privateIpAddress", "10.0.0.5"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let now = parse_amz_date("20261123T210939Z").unwrap();
+        let q = presign(
+            "gw.example.com:8443",
+            "/openTunnel",
+            query,
+            &creds(),
+            "us-east-1",
+            now,
+        );
+        assert_eq!(
+            q,
+            "instanceConnectEndpointId=eice-0123&remotePort=22&privateIpAddress=10.0.0.5&X-Amz-Algorithm=AWS4-HMAC-SHA256\
+             &X-Amz-Credential=AKIDEXAMPLE%2F20261123%2Fus-east-1%2Fec2-instance-connect%2Faws4_request\
+             &X-Amz-Date=20261123T210939Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host\
+             &X-Amz-Signature=3b1d120c6cd994f358da28ab7dbf05e5c77c5f7d12e1496edbe53a181e044148"
+        );
     }
 
     #[test]
