@@ -1,9 +1,555 @@
 //! `console`: interactive pass-through between the user's terminal and a console.
+//!
+//! What the console sends goes to standard output untouched; what the user
+//! types goes to the console, except for escapes typed at the start of a line
+//! (as in `ssh`): `~.` leaves, `~~` sends one `~`, `~B` sends a serial BREAK,
+//! `~?` lists the escapes. The terminal is put in raw mode (so Ctrl-C, Ctrl-Z
+//! and every key reach the console, not this process) and a [`RawMode`] guard
+//! restores it on every way out: leaving, the console closing, an error, a
+//! panic, SIGTERM/SIGHUP/SIGINT.
+//!
+//! The session is recorded like every other: console output as `o` events,
+//! markers (`m`) for start, breaks and the end. **What the user types is not
+//! recorded by default**, because console mode cannot tell a password from a
+//! command and passwords are typed here (login prompts, `sudo`). With
+//! `--record-input` the typed bytes are recorded as `i` events. Echoed
+//! passwords are not an issue: consoles do not echo them.
+//!
+//! Standard input need not be a terminal: with piped input the bytes are sent
+//! as they come, and at end of input the console's answer is still shown for
+//! a short while (until it is quiet for [`LINGER_QUIET`], at most
+//! [`LINGER_MAX`]) before the session ends.
 
-use crate::cli::Common;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::termios::{self, SetArg, Termios};
+use tokio::io::AsyncWriteExt;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::mpsc;
+
+use crate::cli::{recorder_for, ws_options, Common};
 use crate::error::{Error, ExitCode, Result};
+use crate::target::Target;
+use crate::text::Utf8Decoder;
+use crate::transcript::Recorder;
+use crate::transport::{SendKind, Transport};
 
-/// Runs `console TARGET`.
-pub async fn console_command(_target: &str, _common: &Common) -> Result<ExitCode> {
-    Err(Error::NotYetAvailable("`console`"))
+/// After standard input ends, keep showing output until it is quiet this long…
+pub const LINGER_QUIET: Duration = Duration::from_millis(500);
+/// …but no longer than this in all.
+pub const LINGER_MAX: Duration = Duration::from_secs(5);
+
+const ESCAPE_HELP: &str = "\r\nescapes (type them at the start of a line):\r\n  \
+    ~.  leave the console\r\n  ~~  send a literal ~\r\n  ~B  send a serial BREAK\r\n  \
+    ~?  this help\r\n";
+
+/// Options of `console`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsoleOptions {
+    /// Record what the user types as `i` events (off by default: passwords).
+    pub record_input: bool,
+}
+
+/// Runs `console TARGET` with the default options (typed input not recorded).
+pub async fn console_command(target: &str, common: &Common) -> Result<ExitCode> {
+    console_with(target, common, ConsoleOptions::default()).await
+}
+
+/// Runs `console TARGET` with explicit [`ConsoleOptions`].
+pub async fn console_with(
+    target: &str,
+    common: &Common,
+    options: ConsoleOptions,
+) -> Result<ExitCode> {
+    let target: Target = target.parse()?;
+    let mut transport = crate::transport::open_with(&target, &ws_options(common)?).await?;
+    let description = transport.describe();
+    let mut recorder = recorder_for(common, "console", &description)?;
+    recorder.marker(if options.record_input {
+        "console started; typed input is recorded (--record-input)"
+    } else {
+        "console started; typed input is not recorded (pass --record-input to record it)"
+    });
+    eprintln!("connected to {description}; type ~. on a new line to leave (~? for help)");
+    let raw = RawMode::enter_if_terminal()?;
+    let ended = {
+        let mut relay = Relay::new(&mut *transport, &mut recorder, options)?;
+        relay.run().await
+    };
+    drop(raw);
+    let _ = transport.close().await;
+    let ended = ended?;
+    recorder.marker(ended.marker());
+    recorder.finish();
+    eprintln!("\n[{}]", ended.message(&description));
+    Ok(ExitCode::Success)
+}
+
+/// Why a console session ended (every one of them is a normal end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// The user typed `~.`.
+    Left,
+    /// The console closed the connection.
+    ConsoleClosed,
+    /// Standard input reached its end.
+    InputClosed,
+    /// SIGTERM, SIGHUP or SIGINT.
+    Signalled,
+}
+
+impl Ended {
+    fn marker(self) -> &'static str {
+        match self {
+            Ended::Left => "console: the user left (~.)",
+            Ended::ConsoleClosed => "console: the console closed the connection",
+            Ended::InputClosed => "console: standard input ended",
+            Ended::Signalled => "console: ended by a signal",
+        }
+    }
+
+    fn message(self, description: &str) -> String {
+        match self {
+            Ended::Left => format!("left {description}"),
+            Ended::ConsoleClosed => format!("{description} closed the connection"),
+            Ended::InputClosed => format!("input ended; disconnected from {description}"),
+            Ended::Signalled => format!("interrupted by a signal; disconnected from {description}"),
+        }
+    }
+}
+
+/// The terminal's settings before raw mode; restores them when dropped.
+pub struct RawMode {
+    original: Termios,
+}
+
+impl RawMode {
+    /// Puts standard input in raw mode if it is a terminal; `None` otherwise.
+    pub fn enter_if_terminal() -> Result<Option<RawMode>> {
+        let stdin = io::stdin();
+        let fd = stdin.as_fd();
+        if !nix::unistd::isatty(fd.as_raw_fd()).unwrap_or(false) {
+            return Ok(None);
+        }
+        let original = termios::tcgetattr(fd)
+            .map_err(|e| Error::io("reading the terminal settings", e.into()))?;
+        let mut raw = original.clone();
+        termios::cfmakeraw(&mut raw);
+        termios::tcsetattr(fd, SetArg::TCSANOW, &raw)
+            .map_err(|e| Error::io("putting the terminal in raw mode", e.into()))?;
+        Ok(Some(RawMode { original }))
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let stdin = io::stdin();
+        // TCSADRAIN: let what we printed reach the screen under the raw
+        // settings, then restore.
+        if let Err(e) = termios::tcsetattr(stdin.as_fd(), SetArg::TCSADRAIN, &self.original) {
+            eprintln!("warning: could not restore the terminal settings ({e}); run `stty sane`");
+        }
+    }
+}
+
+/// What a keystroke (or a run of them) asks for, after escape processing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyAction {
+    /// Bytes for the console.
+    Send(Vec<u8>),
+    /// `~B`: a serial BREAK.
+    Break,
+    /// `~?`: show the escapes.
+    Help,
+    /// `~.`: leave.
+    Leave,
+}
+
+/// Finds `~` escapes in what the user types; an escape counts only right
+/// after Enter (`\r` or `\n`) or at the very start.
+#[derive(Debug, Clone)]
+pub struct EscapeScanner {
+    at_line_start: bool,
+    tilde_pending: bool,
+}
+
+impl Default for EscapeScanner {
+    fn default() -> Self {
+        EscapeScanner {
+            at_line_start: true,
+            tilde_pending: false,
+        }
+    }
+}
+
+impl EscapeScanner {
+    /// Scans typed bytes; stops at `~.` (what follows it is dropped).
+    pub fn feed(&mut self, typed: &[u8]) -> Vec<KeyAction> {
+        let mut actions = Vec::new();
+        let mut plain = Vec::with_capacity(typed.len());
+        for &byte in typed {
+            let action = self.key(byte, &mut plain);
+            if let Some(action) = action {
+                if !plain.is_empty() {
+                    actions.push(KeyAction::Send(std::mem::take(&mut plain)));
+                }
+                let leave = action == KeyAction::Leave;
+                actions.push(action);
+                if leave {
+                    return actions;
+                }
+            }
+        }
+        if !plain.is_empty() {
+            actions.push(KeyAction::Send(plain));
+        }
+        actions
+    }
+
+    /// At the end of input: a `~` still waiting for its second key is sent.
+    pub fn finish(&mut self) -> Option<KeyAction> {
+        std::mem::take(&mut self.tilde_pending).then(|| KeyAction::Send(b"~".to_vec()))
+    }
+
+    fn key(&mut self, byte: u8, plain: &mut Vec<u8>) -> Option<KeyAction> {
+        if std::mem::take(&mut self.tilde_pending) {
+            match byte {
+                b'.' => return Some(KeyAction::Leave),
+                b'B' => return Some(KeyAction::Break),
+                b'?' => return Some(KeyAction::Help),
+                b'~' => {
+                    plain.push(b'~');
+                    self.at_line_start = false;
+                    return None;
+                }
+                _ => plain.push(b'~'),
+            }
+        } else if self.at_line_start && byte == b'~' {
+            self.tilde_pending = true;
+            return None;
+        }
+        plain.push(byte);
+        self.at_line_start = byte == b'\r' || byte == b'\n';
+        None
+    }
+}
+
+/// Standard input read on its own thread (a blocking read cannot be
+/// cancelled, so the thread polls stdin together with a stop pipe and is
+/// joined when this is dropped; tokio's stdin would keep the runtime waiting).
+struct Keyboard {
+    chunks: mpsc::Receiver<io::Result<Vec<u8>>>,
+    stop: Option<OwnedFd>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Keyboard {
+    fn spawn() -> Result<Keyboard> {
+        let (stop_read, stop_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Error::io("creating the stdin stop pipe", e.into()))?;
+        let (sender, chunks) = mpsc::channel(16);
+        let thread = std::thread::Builder::new()
+            .name("console-stdin".into())
+            .spawn(move || read_stdin(stop_read, sender))
+            .map_err(|e| Error::io("starting the stdin reader", e))?;
+        Ok(Keyboard {
+            chunks,
+            stop: Some(stop_write),
+            thread: Some(thread),
+        })
+    }
+
+    /// The next chunk typed; `None` or an empty chunk means end of input.
+    async fn next(&mut self) -> Option<io::Result<Vec<u8>>> {
+        self.chunks.recv().await
+    }
+}
+
+impl Drop for Keyboard {
+    fn drop(&mut self) {
+        self.chunks.close();
+        if let Some(stop) = self.stop.take() {
+            let _ = nix::unistd::write(&stop, b"x");
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The stdin thread: waits for input or the stop pipe, forwards chunks;
+/// sends an empty chunk at end of input.
+fn read_stdin(stop: OwnedFd, sender: mpsc::Sender<io::Result<Vec<u8>>>) {
+    // SAFETY: fd 0 stays open for the life of the process.
+    let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let mut fds = [
+            PollFd::new(stdin, PollFlags::POLLIN),
+            PollFd::new(stop.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                let _ = sender.blocking_send(Err(e.into()));
+                return;
+            }
+            Ok(_) => {}
+        }
+        if fds[1].any().unwrap_or(true) {
+            return;
+        }
+        let chunk = match nix::unistd::read(0, &mut buf) {
+            Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => continue,
+            // A hung-up terminal reads as EIO: that is the end of input too.
+            Err(nix::errno::Errno::EIO) | Ok(0) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+            Ok(n) => Ok(buf[..n].to_vec()),
+        };
+        let last = !matches!(&chunk, Ok(c) if !c.is_empty());
+        if sender.blocking_send(chunk).is_err() || last {
+            return;
+        }
+    }
+}
+
+/// The pass-through loop between the terminal and the console.
+struct Relay<'a> {
+    transport: &'a mut dyn Transport,
+    recorder: &'a mut Recorder,
+    options: ConsoleOptions,
+    keyboard: Keyboard,
+    escapes: EscapeScanner,
+    typed_text: Utf8Decoder,
+    stdout: tokio::io::Stdout,
+    buf: Vec<u8>,
+}
+
+impl<'a> Relay<'a> {
+    fn new(
+        transport: &'a mut dyn Transport,
+        recorder: &'a mut Recorder,
+        options: ConsoleOptions,
+    ) -> Result<Self> {
+        Ok(Relay {
+            transport,
+            recorder,
+            options,
+            keyboard: Keyboard::spawn()?,
+            escapes: EscapeScanner::default(),
+            typed_text: Utf8Decoder::new(),
+            stdout: tokio::io::stdout(),
+            buf: vec![0; 64 * 1024],
+        })
+    }
+
+    async fn run(&mut self) -> Result<Ended> {
+        let mut signals = Signals::new()?;
+        loop {
+            tokio::select! {
+                read = self.transport.read(&mut self.buf) => {
+                    if !self.show(read).await? {
+                        return Ok(Ended::ConsoleClosed);
+                    }
+                }
+                chunk = self.keyboard.next() => {
+                    if let Some(ended) = self.typed(chunk).await? {
+                        return Ok(ended);
+                    }
+                }
+                _ = signals.any() => return Ok(Ended::Signalled),
+            }
+        }
+    }
+
+    /// Shows and records console output; `false` when the console closed.
+    async fn show(&mut self, read: io::Result<usize>) -> Result<bool> {
+        let n =
+            read.map_err(|e| Error::io(format!("reading from {}", self.transport.describe()), e))?;
+        if n == 0 {
+            return Ok(false);
+        }
+        self.recorder.output(&self.buf[..n]);
+        let written = self.stdout.write_all(&self.buf[..n]).await;
+        written
+            .and(self.stdout.flush().await)
+            .map_err(|e| Error::io("writing console output to standard output", e))?;
+        Ok(true)
+    }
+
+    /// Handles a chunk the user typed; `Some` when the session ends.
+    async fn typed(&mut self, chunk: Option<io::Result<Vec<u8>>>) -> Result<Option<Ended>> {
+        let bytes = match chunk {
+            Some(Ok(bytes)) if !bytes.is_empty() => bytes,
+            Some(Err(e)) => return Err(Error::io("reading standard input", e)),
+            _ => {
+                if let Some(action) = self.escapes.finish() {
+                    self.act(action).await?;
+                }
+                self.linger().await?;
+                return Ok(Some(Ended::InputClosed));
+            }
+        };
+        for action in self.escapes.feed(&bytes) {
+            if action == KeyAction::Leave {
+                return Ok(Some(Ended::Left));
+            }
+            self.act(action).await?;
+        }
+        Ok(None)
+    }
+
+    async fn act(&mut self, action: KeyAction) -> Result<()> {
+        match action {
+            KeyAction::Send(bytes) => self.send(&bytes).await,
+            KeyAction::Break => self.send_break().await,
+            KeyAction::Help => {
+                eprint!("{ESCAPE_HELP}");
+                Ok(())
+            }
+            KeyAction::Leave => Ok(()),
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        if self.options.record_input {
+            let mut text = String::new();
+            self.typed_text.decode(bytes, &mut text);
+            if !text.is_empty() {
+                self.recorder.input(&text, false);
+            }
+        }
+        self.transport
+            .write(bytes, SendKind::Plain)
+            .await
+            .map_err(|e| Error::io(format!("writing to {}", self.transport.describe()), e))
+    }
+
+    async fn send_break(&mut self) -> Result<()> {
+        match self.transport.send_break().await {
+            Ok(()) => {
+                self.recorder.marker("break");
+                eprint!("\r\n[break sent]\r\n");
+            }
+            // Not every console can take a break: say so, carry on.
+            Err(e) => eprint!("\r\n[no break sent: {e}]\r\n"),
+        }
+        Ok(())
+    }
+
+    /// After the end of input: shows the console's answer until it is quiet.
+    async fn linger(&mut self) -> Result<()> {
+        let until = tokio::time::Instant::now() + LINGER_MAX;
+        loop {
+            let quiet = tokio::time::Instant::now() + LINGER_QUIET;
+            let deadline = quiet.min(until);
+            match tokio::time::timeout_at(deadline, self.transport.read(&mut self.buf)).await {
+                Err(_) => return Ok(()),
+                Ok(read) => {
+                    if !self.show(read).await? {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The signals that end a console session politely (restoring the terminal).
+struct Signals {
+    terminate: Signal,
+    hangup: Signal,
+    interrupt: Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals> {
+        let listen = |kind: SignalKind| {
+            signal(kind).map_err(|e| Error::io("installing the signal handlers", e))
+        };
+        Ok(Signals {
+            terminate: listen(SignalKind::terminate())?,
+            hangup: listen(SignalKind::hangup())?,
+            interrupt: listen(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn any(&mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.hangup.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send(s: &str) -> KeyAction {
+        KeyAction::Send(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn tilde_dot_at_start_or_after_enter_leaves() {
+        assert_eq!(EscapeScanner::default().feed(b"~."), vec![KeyAction::Leave]);
+        let mut keys = EscapeScanner::default();
+        assert_eq!(
+            keys.feed(b"ls\r~.junk"),
+            vec![send("ls\r"), KeyAction::Leave]
+        );
+        let mut keys = EscapeScanner::default();
+        assert_eq!(keys.feed(b"a\n"), vec![send("a\n")]);
+        assert_eq!(keys.feed(b"~"), vec![]);
+        assert_eq!(
+            keys.feed(b"."),
+            vec![KeyAction::Leave],
+            "split across reads"
+        );
+    }
+
+    #[test]
+    fn tilde_in_mid_line_is_plain_text() {
+        let mut keys = EscapeScanner::default();
+        assert_eq!(keys.feed(b"cd ~.x\r"), vec![send("cd ~.x\r")]);
+    }
+
+    #[test]
+    fn double_tilde_sends_one_and_other_keys_keep_the_tilde() {
+        let mut keys = EscapeScanner::default();
+        assert_eq!(keys.feed(b"~~.\r"), vec![send("~.\r")]);
+        assert_eq!(keys.feed(b"~x"), vec![send("~x")]);
+        let mut keys = EscapeScanner::default();
+        assert_eq!(keys.feed(b"~\r~."), vec![send("~\r"), KeyAction::Leave]);
+    }
+
+    #[test]
+    fn break_and_help_escapes() {
+        let mut keys = EscapeScanner::default();
+        assert_eq!(
+            keys.feed(b"~Bh~?"),
+            vec![KeyAction::Break, send("h~?")],
+            "the key after ~B goes out at once (a SysRq command)"
+        );
+        let mut keys = EscapeScanner::default();
+        assert_eq!(keys.feed(b"~?"), vec![KeyAction::Help]);
+        assert_eq!(
+            keys.feed(b"~."),
+            vec![KeyAction::Leave],
+            "help keeps line start"
+        );
+    }
+
+    #[test]
+    fn a_lone_tilde_at_end_of_input_is_sent() {
+        let mut keys = EscapeScanner::default();
+        assert_eq!(keys.feed(b"~"), vec![]);
+        assert_eq!(keys.finish(), Some(send("~")));
+        assert_eq!(keys.finish(), None);
+    }
 }
