@@ -1,0 +1,401 @@
+//! The console functions a script calls, bound to one [`Session`].
+//!
+//! Rhai is synchronous and the session is async, so a script runs on a
+//! blocking thread and each function drives the session to completion with
+//! [`Handle::block_on`]. The session lives in a [`Host`] shared (`Rc`, one
+//! thread) by every registered function; the host also holds the script's
+//! variables and secrets, its log and the [`Halt`] slot that carries an
+//! uncatchable error out of the run.
+//!
+//! Nothing a script can see carries a secret: match text, `before`, errors
+//! and tails come from the session, which scrubs them, and `log`, `mark`
+//! and `fail` text is scrubbed again here before it is shown or recorded.
+
+use std::cell::{RefCell, RefMut};
+use std::rc::Rc;
+use std::time::Duration;
+
+use rhai::{Array, Dynamic, Engine, Map, NativeCallContext, Position, FLOAT, INT};
+use tokio::runtime::Handle;
+
+use super::failure::{at_location, from_session_error, Halt, ScriptResult};
+use super::inputs::ScriptInputs;
+use super::sandbox::location;
+use crate::error::Error;
+use crate::expect::{Match, Pattern, Session};
+use crate::text::Scrubber;
+
+/// Longest timeout a script may give, in seconds (one day).
+const MAX_TIMEOUT_SECS: f64 = 86_400.0;
+
+/// Everything the registered functions share during one run.
+pub struct Host {
+    name: String,
+    session: RefCell<Option<Session>>,
+    runtime: Handle,
+    inputs: ScriptInputs,
+    scrubber: Scrubber,
+    logs: RefCell<Vec<String>>,
+    echo_logs: bool,
+    /// The uncatchable error that ended the run, if one did.
+    pub halt: Halt,
+}
+
+impl Host {
+    /// A host for the script `name` over `session`. Every secret in `inputs`
+    /// is registered with the session at once, so an echo is scrubbed even
+    /// before the first send. `echo_logs` prints `log()` lines to stdout as
+    /// they come (they are always kept for [`Host::take_logs`]).
+    pub fn new(
+        name: &str,
+        mut session: Session,
+        runtime: Handle,
+        inputs: ScriptInputs,
+        echo_logs: bool,
+    ) -> Self {
+        let mut scrubber = Scrubber::new();
+        for secret in inputs.secrets.values() {
+            session.add_secret(secret);
+            scrubber.add(secret.expose());
+        }
+        Host {
+            name: name.to_string(),
+            session: RefCell::new(Some(session)),
+            runtime,
+            inputs,
+            scrubber,
+            logs: RefCell::new(Vec::new()),
+            echo_logs,
+            halt: Halt::default(),
+        }
+    }
+
+    /// Takes the session back (to close it); later calls find none.
+    pub fn take_session(&self) -> Option<Session> {
+        self.session.borrow_mut().take()
+    }
+
+    /// The `log()` lines so far, scrubbed.
+    pub fn take_logs(&self) -> Vec<String> {
+        std::mem::take(&mut *self.logs.borrow_mut())
+    }
+
+    /// Removes every known secret from `text`.
+    pub fn scrub(&self, text: &str) -> String {
+        self.scrubber.scrub(text)
+    }
+
+    /// Records a transcript marker, if the session is still open.
+    pub fn mark(&self, label: &str) {
+        if let Some(s) = self.session.borrow_mut().as_mut() {
+            s.mark(&self.scrub(label));
+        }
+    }
+
+    fn at(&self, pos: Position) -> String {
+        location(&self.name, pos)
+    }
+
+    fn session(&self, pos: Position) -> ScriptResult<RefMut<'_, Session>> {
+        let at = self.at(pos);
+        RefMut::filter_map(self.session.borrow_mut(), Option::as_mut).map_err(|_| {
+            self.halt.stop(
+                Error::usage(format!("{at}: the console session is already closed")),
+                pos,
+            )
+        })
+    }
+
+    /// Stops the script with a usage error (a script bug) at `pos`.
+    fn misuse(&self, pos: Position, message: impl std::fmt::Display) -> Box<rhai::EvalAltResult> {
+        let message = self.scrub(&message.to_string());
+        self.halt
+            .stop(Error::usage(format!("{}: {message}", self.at(pos))), pos)
+    }
+
+    fn console_error(&self, e: Error, pos: Position) -> Box<rhai::EvalAltResult> {
+        from_session_error(e, &self.at(pos), pos, &self.halt)
+    }
+
+    fn expect(&self, pos: Position, patterns: Vec<Pattern>, timeout: Option<Dynamic>) -> ScriptResult<Map> {
+        if patterns.is_empty() {
+            return Err(self.misuse(pos, "expect needs at least one pattern"));
+        }
+        let timeout = self.timeout(pos, timeout)?;
+        let result = {
+            let mut session = self.session(pos)?;
+            self.runtime.block_on(session.expect(&patterns, timeout))
+        };
+        result
+            .map(match_map)
+            .map_err(|e| self.console_error(e, pos))
+    }
+
+    fn timeout(&self, pos: Position, timeout: Option<Dynamic>) -> ScriptResult<Option<Duration>> {
+        let Some(value) = timeout else {
+            return Ok(None);
+        };
+        let secs = if let Ok(i) = value.as_int() {
+            i as f64
+        } else if let Ok(f) = value.as_float() {
+            f
+        } else {
+            return Err(self.misuse(
+                pos,
+                format!("the timeout must be a number of seconds, not {}", value.type_name()),
+            ));
+        };
+        if !(secs.is_finite() && secs > 0.0 && secs <= MAX_TIMEOUT_SECS) {
+            return Err(self.misuse(
+                pos,
+                format!("timeout {secs}: give a number of seconds above 0 and at most {MAX_TIMEOUT_SECS}"),
+            ));
+        }
+        Ok(Some(Duration::from_secs_f64(secs)))
+    }
+
+    fn patterns(&self, pos: Position, list: Array, literal: bool) -> ScriptResult<Vec<Pattern>> {
+        list.into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let type_name = item.type_name();
+                match item.into_immutable_string() {
+                    Ok(s) if literal => Ok(Pattern::exact(s.as_str())),
+                    Ok(s) => Ok(Pattern::regex(s.as_str())),
+                    Err(_) => Err(self.misuse(
+                        pos,
+                        format!("pattern #{i} is a {type_name}; patterns are strings"),
+                    )),
+                }
+            })
+            .collect()
+    }
+
+    fn send(&self, pos: Position, text: &str) -> ScriptResult<()> {
+        let result = {
+            let mut session = self.session(pos)?;
+            self.runtime.block_on(session.send(text))
+        };
+        result.map_err(|e| self.console_error(e, pos))
+    }
+
+    fn send_secret(&self, pos: Position, name: &str) -> ScriptResult<()> {
+        let Some(secret) = self.inputs.secrets.get(name) else {
+            let known: Vec<&str> = self.inputs.secrets.keys().map(String::as_str).collect();
+            return Err(self.misuse(
+                pos,
+                format!(
+                    "send_secret({name:?}): no secret named {name:?} was given (known: {}); \
+                     pass --secret {name}=env:VAR, --secret {name}=file:PATH or --secret {name}=prompt",
+                    list_or_none(&known)
+                ),
+            ));
+        };
+        let result = {
+            let mut session = self.session(pos)?;
+            self.runtime.block_on(session.send_secret(secret))
+        };
+        result.map_err(|e| self.console_error(e, pos))
+    }
+
+    fn send_break(&self, pos: Position) -> ScriptResult<()> {
+        let result = {
+            let mut session = self.session(pos)?;
+            self.runtime.block_on(session.send_break())
+        };
+        result.map_err(|e| self.console_error(e, pos))
+    }
+
+    fn log(&self, message: &str) {
+        let line = self.scrub(message);
+        self.mark(&format!("log: {line}"));
+        if self.echo_logs {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+        self.logs.borrow_mut().push(line);
+    }
+
+    fn fail(&self, pos: Position, reason: &str) -> Box<rhai::EvalAltResult> {
+        let reason = self.scrub(reason);
+        self.mark(&format!("fail: {reason}"));
+        let error = Error::Problems(format!("script failed: {reason}"));
+        self.halt.stop(at_location(error, &self.at(pos)), pos)
+    }
+
+    fn var(&self, pos: Position, name: &str, default: Option<Dynamic>) -> ScriptResult<Dynamic> {
+        if let Some(value) = self.inputs.vars.get(name) {
+            return Ok(value.clone().into());
+        }
+        if let Some(default) = default {
+            return Ok(default);
+        }
+        let known: Vec<&str> = self.inputs.vars.keys().map(String::as_str).collect();
+        Err(self.misuse(
+            pos,
+            format!(
+                "var({name:?}): no --var {name}=VALUE was given (known: {}); pass it, \
+                 or give a default with var({name:?}, \"default\")",
+                list_or_none(&known)
+            ),
+        ))
+    }
+
+    fn shell_call(&self, pos: Position, call: &str) -> Box<rhai::EvalAltResult> {
+        self.misuse(
+            pos,
+            format!(
+                "{call}() is not yet available in this version of ec2-serial-expect \
+                 (it comes with the shell layer); use expect, send_line and send_secret meanwhile"
+            ),
+        )
+    }
+}
+
+fn list_or_none(names: &[&str]) -> String {
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// `#{index, text, before, groups}` for a match; unmatched groups are `()`.
+fn match_map(m: Match) -> Map {
+    let groups: Array = m
+        .groups
+        .into_iter()
+        .map(|g| g.map_or(Dynamic::UNIT, Dynamic::from))
+        .collect();
+    let mut map = Map::new();
+    map.insert("index".into(), (m.index as INT).into());
+    map.insert("text".into(), m.text.into());
+    map.insert("before".into(), m.before.into());
+    map.insert("groups".into(), groups.into());
+    map
+}
+
+/// Registers the console functions of the script API on `engine`.
+pub fn register(engine: &mut Engine, host: &Rc<Host>) {
+    register_expect(engine, host);
+    register_send(engine, host);
+    register_steps(engine, host);
+    register_shell(engine, host);
+}
+
+fn register_expect(engine: &mut Engine, host: &Rc<Host>) {
+    for (name, literal) in [("expect", false), ("expect_exact", true)] {
+        let h = host.clone();
+        engine.register_fn(name, move |ctx: NativeCallContext, list: Array| {
+            let pos = ctx.call_position();
+            let patterns = h.patterns(pos, list, literal)?;
+            h.expect(pos, patterns, None)
+        });
+        let h = host.clone();
+        engine.register_fn(name, move |ctx: NativeCallContext, list: Array, t: INT| {
+            let pos = ctx.call_position();
+            let patterns = h.patterns(pos, list, literal)?;
+            h.expect(pos, patterns, Some(t.into()))
+        });
+        let h = host.clone();
+        engine.register_fn(name, move |ctx: NativeCallContext, list: Array, t: FLOAT| {
+            let pos = ctx.call_position();
+            let patterns = h.patterns(pos, list, literal)?;
+            h.expect(pos, patterns, Some(t.into()))
+        });
+        let h = host.clone();
+        engine.register_fn(name, move |ctx: NativeCallContext, one: &str| {
+            let pos = ctx.call_position();
+            h.expect(pos, vec![single(one, literal)], None)
+        });
+        let h = host.clone();
+        engine.register_fn(name, move |ctx: NativeCallContext, one: &str, t: INT| {
+            let pos = ctx.call_position();
+            h.expect(pos, vec![single(one, literal)], Some(t.into()))
+        });
+        let h = host.clone();
+        engine.register_fn(name, move |ctx: NativeCallContext, one: &str, t: FLOAT| {
+            let pos = ctx.call_position();
+            h.expect(pos, vec![single(one, literal)], Some(t.into()))
+        });
+    }
+}
+
+fn single(text: &str, literal: bool) -> Pattern {
+    if literal {
+        Pattern::exact(text)
+    } else {
+        Pattern::regex(text)
+    }
+}
+
+fn register_send(engine: &mut Engine, host: &Rc<Host>) {
+    let h = host.clone();
+    engine.register_fn("send", move |ctx: NativeCallContext, text: &str| {
+        h.send(ctx.call_position(), text)
+    });
+    let h = host.clone();
+    engine.register_fn("send_line", move |ctx: NativeCallContext, text: &str| {
+        h.send(ctx.call_position(), &format!("{text}\r"))
+    });
+    let h = host.clone();
+    engine.register_fn("send_line", move |ctx: NativeCallContext| {
+        h.send(ctx.call_position(), "\r")
+    });
+    let h = host.clone();
+    engine.register_fn("send_secret", move |ctx: NativeCallContext, name: &str| {
+        h.send_secret(ctx.call_position(), name)
+    });
+    let h = host.clone();
+    engine.register_fn("send_break", move |ctx: NativeCallContext| {
+        h.send_break(ctx.call_position())
+    });
+}
+
+fn register_steps(engine: &mut Engine, host: &Rc<Host>) {
+    let h = host.clone();
+    engine.register_fn("mark", move |label: Dynamic| h.mark(&label.to_string()));
+    let h = host.clone();
+    engine.register_fn("log", move |message: Dynamic| h.log(&message.to_string()));
+    let h = host.clone();
+    engine.on_print(move |message| h.log(message));
+    let h = host.clone();
+    engine.on_debug(move |message, _, pos| {
+        tracing::debug!("{}: {}", h.at(pos), h.scrub(message));
+    });
+    let h = host.clone();
+    engine.register_fn("fail", move |ctx: NativeCallContext, reason: Dynamic| -> ScriptResult<()> {
+        Err(h.fail(ctx.call_position(), &reason.to_string()))
+    });
+    let h = host.clone();
+    engine.register_fn("var", move |ctx: NativeCallContext, name: &str| {
+        h.var(ctx.call_position(), name, None)
+    });
+    let h = host.clone();
+    engine.register_fn("var", move |ctx: NativeCallContext, name: &str, default: Dynamic| {
+        h.var(ctx.call_position(), name, Some(default))
+    });
+}
+
+/// `login`, `run`, `sudo` and `logout` belong to the shell layer; until it
+/// is built they stop the script with a clear message.
+fn register_shell(engine: &mut Engine, host: &Rc<Host>) {
+    let h = host.clone();
+    engine.register_fn("login", move |ctx: NativeCallContext, _user: &str, _secret: &str| -> ScriptResult<()> {
+        Err(h.shell_call(ctx.call_position(), "login"))
+    });
+    let h = host.clone();
+    engine.register_fn("run", move |ctx: NativeCallContext, _command: &str| -> ScriptResult<Map> {
+        Err(h.shell_call(ctx.call_position(), "run"))
+    });
+    let h = host.clone();
+    engine.register_fn("sudo", move |ctx: NativeCallContext, _command: &str| -> ScriptResult<Map> {
+        Err(h.shell_call(ctx.call_position(), "sudo"))
+    });
+    let h = host.clone();
+    engine.register_fn("logout", move |ctx: NativeCallContext| -> ScriptResult<()> {
+        Err(h.shell_call(ctx.call_position(), "logout"))
+    });
+}

@@ -1,0 +1,211 @@
+//! The Rhai engine every script runs in, and compiling scripts with errors
+//! that point at file, line and column.
+//!
+//! Rhai itself has no file, process or network access; this module closes
+//! the remaining doors and bounds the work a script can do:
+//! - `import` is refused by a module resolver that resolves nothing, so a
+//!   script cannot load code from disk;
+//! - `eval` is disabled, so all code is visible to `lint`;
+//! - undeclared variables are compile errors (strict mode), so `lint` finds
+//!   typos before a console is touched;
+//! - operations, call depth, expression depth and string/array/map sizes
+//!   are limited (see [`Limits`]), so a runaway loop ends with an error
+//!   instead of hanging a rescue session.
+
+use std::rc::Rc;
+
+use rhai::{Engine, EvalAltResult, Module, ParseError, Position, AST};
+
+use crate::error::{Error, Result};
+
+/// The sandbox's resource limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Rhai operations per run (a waiting `expect` costs one, not one per byte).
+    pub max_operations: u64,
+    /// Nested function calls.
+    pub max_call_levels: usize,
+    /// Nesting depth of expressions (and of expressions inside functions).
+    pub max_expr_depth: usize,
+    /// Characters in one string; above the session's 1 MiB match buffer so
+    /// any `before` text fits.
+    pub max_string_size: usize,
+    /// Elements in one array.
+    pub max_array_size: usize,
+    /// Entries in one object map.
+    pub max_map_size: usize,
+}
+
+/// The limits scripts run with.
+pub const LIMITS: Limits = Limits {
+    max_operations: 50_000_000,
+    max_call_levels: 64,
+    max_expr_depth: 64,
+    max_string_size: 4 * 1024 * 1024,
+    max_array_size: 100_000,
+    max_map_size: 10_000,
+};
+
+/// Largest script file accepted.
+pub const MAX_SCRIPT_BYTES: usize = 1024 * 1024;
+
+/// A module resolver that refuses every `import`.
+struct NoImports;
+
+impl rhai::ModuleResolver for NoImports {
+    fn resolve(
+        &self,
+        _engine: &Engine,
+        _source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> std::result::Result<Rc<Module>, Box<EvalAltResult>> {
+        Err(Box::new(EvalAltResult::ErrorRuntime(
+            format!(
+                "import {path:?} refused: scripts cannot load modules or files; \
+                 put the code in the script itself"
+            )
+            .into(),
+            pos,
+        )))
+    }
+}
+
+/// A Rhai engine with the sandbox applied and no console functions yet.
+pub fn sandboxed_engine() -> Engine {
+    let mut engine = Engine::new();
+    engine.set_module_resolver(NoImports);
+    engine.disable_symbol("eval");
+    engine.set_strict_variables(true);
+    engine.set_max_operations(LIMITS.max_operations);
+    engine.set_max_call_levels(LIMITS.max_call_levels);
+    engine.set_max_expr_depths(LIMITS.max_expr_depth, LIMITS.max_expr_depth);
+    engine.set_max_string_size(LIMITS.max_string_size);
+    engine.set_max_array_size(LIMITS.max_array_size);
+    engine.set_max_map_size(LIMITS.max_map_size);
+    // Until the console functions route them, print and debug go nowhere
+    // rather than to the process's stdout.
+    engine.on_print(|_| {});
+    engine.on_debug(|_, _, _| {});
+    engine
+}
+
+/// Compiles `source`, naming the script `name` in errors.
+pub fn compile(engine: &Engine, name: &str, source: &str) -> Result<AST> {
+    let mut ast = engine
+        .compile(source)
+        .map_err(|e| parse_error(name, &e))?;
+    ast.set_source(name);
+    Ok(ast)
+}
+
+/// Reads a script file, refusing huge or non-UTF-8 files with a clear error.
+pub fn read_script(path: &std::path::Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::usage(format!(
+            "cannot read the script {}: {e}; check the path",
+            path.display()
+        ))
+    })?;
+    if bytes.len() > MAX_SCRIPT_BYTES {
+        return Err(Error::usage(format!(
+            "the script {} is {} bytes; scripts may be at most {MAX_SCRIPT_BYTES} bytes",
+            path.display(),
+            bytes.len()
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        Error::usage(format!(
+            "the script {} is not UTF-8 text (invalid byte at offset {}); save it as UTF-8",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+/// `file:line:column` for a position (`file` alone when it has none).
+pub fn location(name: &str, pos: Position) -> String {
+    match (pos.line(), pos.position()) {
+        (Some(line), Some(column)) => format!("{name}:{line}:{column}"),
+        (Some(line), None) => format!("{name}:{line}"),
+        _ => name.to_string(),
+    }
+}
+
+fn parse_error(name: &str, e: &ParseError) -> Error {
+    Error::usage(format!(
+        "{}: syntax error: {}",
+        location(name, e.position()),
+        e.err_type()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lint(source: &str) -> std::result::Result<(), String> {
+        compile(&sandboxed_engine(), "t.rhai", source)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn syntax_errors_name_file_line_and_column() {
+        let err = lint("let a = 1;\nlet b = ;\n").unwrap_err();
+        assert!(err.starts_with("t.rhai:2:"), "{err}");
+    }
+
+    #[test]
+    fn undeclared_variables_are_compile_errors() {
+        let err = lint("let user = 1;\nuser + usr;").unwrap_err();
+        assert!(err.starts_with("t.rhai:2:8"), "{err}");
+        assert!(err.contains("usr"), "{err}");
+    }
+
+    #[test]
+    fn eval_is_not_available() {
+        assert!(lint("eval(\"1\")").is_err());
+    }
+
+    #[test]
+    fn imports_are_refused_at_run_time() {
+        let engine = sandboxed_engine();
+        let ast = compile(&engine, "t.rhai", "import \"/etc/passwd\" as p;").unwrap();
+        let err = engine.run_ast(&ast).unwrap_err().to_string();
+        assert!(err.contains("refused"), "{err}");
+    }
+
+    #[test]
+    fn runaway_loops_hit_the_operations_limit() {
+        let engine = sandboxed_engine();
+        let ast = compile(&engine, "t.rhai", "loop { }").unwrap();
+        let err = engine.run_ast(&ast).unwrap_err();
+        assert!(
+            matches!(*err, EvalAltResult::ErrorTooManyOperations(..)),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn deep_recursion_hits_the_call_depth_limit() {
+        let engine = sandboxed_engine();
+        let ast = compile(&engine, "t.rhai", "fn f(n) { f(n + 1) } f(0);").unwrap();
+        let err = engine.run_ast(&ast).unwrap_err();
+        assert!(
+            matches!(*err, EvalAltResult::ErrorStackOverflow(..)),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn huge_strings_are_refused() {
+        let engine = sandboxed_engine();
+        let ast = compile(&engine, "t.rhai", "let s = \"x\"; loop { s += s; }").unwrap();
+        let err = engine.run_ast(&ast).unwrap_err();
+        assert!(
+            matches!(*err, EvalAltResult::ErrorDataTooLarge(..)),
+            "{err}"
+        );
+    }
+}
