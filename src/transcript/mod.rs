@@ -6,15 +6,8 @@
 //! back, for `play` and for replaying one as a console.
 
 pub mod cast;
+pub mod play;
 mod recorder;
 
+pub use play::play;
 pub use recorder::{default_path, Recorder};
-
-use std::path::Path;
-
-use crate::error::{Error, ExitCode, Result};
-
-/// Runs `play FILE [--speed N]`.
-pub fn play(_file: &Path, _speed: f64) -> Result<ExitCode> {
-    Err(Error::NotYetAvailable("`play`"))
-}

@@ -1,0 +1,102 @@
+//! `play FILE.cast [--speed N]`: shows a transcript in the terminal with its timing.
+//!
+//! Only console output (`o` events) is written, to standard output, exactly
+//! as the console sent it; `i` and `m` events are not shown. Each pause
+//! between outputs is the recorded one divided by the speed, except that a
+//! recorded pause longer than [`IDLE_CAP`] counts as [`IDLE_CAP`] (a console
+//! left idle for an hour plays in a moment, as `asciinema play -i 2` would).
+//! The whole file is read and checked before anything is shown, so a bad
+//! transcript fails at once (exit code 2, naming the file and the line).
+//! Events are scheduled against one clock, so the pauses do not drift.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::cast::{Cast, EventCode};
+use crate::error::{Error, ExitCode, Result};
+
+/// The longest recorded pause played as it was; longer ones are cut to this.
+pub const IDLE_CAP: Duration = Duration::from_secs(2);
+
+/// Runs `play FILE [--speed N]`.
+pub fn play(file: &Path, speed: f64) -> Result<ExitCode> {
+    check_speed(speed)?;
+    let cast = Cast::read(file)?;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    match play_events(&cast, speed, &mut out) {
+        Ok(()) => Ok(ExitCode::Success),
+        // `play x.cast | head`: the reader left; that is not a failure.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::Success),
+        Err(e) => Err(Error::io("writing the transcript to standard output", e)),
+    }
+}
+
+fn check_speed(speed: f64) -> Result<()> {
+    if speed.is_finite() && speed > 0.0 {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "--speed {speed}: give a number greater than 0 (2 plays twice as fast, 0.5 at half speed)"
+    )))
+}
+
+/// Writes the `o` events of `cast` to `out`, paced as recorded.
+pub fn play_events(cast: &Cast, speed: f64, out: &mut impl Write) -> io::Result<()> {
+    let started = Instant::now();
+    for (due, data) in schedule(cast, speed) {
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            out.flush()?;
+            std::thread::sleep(wait);
+        }
+        out.write_all(data.as_bytes())?;
+    }
+    out.flush()
+}
+
+/// When each output is due (from the start of playback) and what it shows.
+pub fn schedule(cast: &Cast, speed: f64) -> Vec<(Duration, &str)> {
+    let mut due = 0.0;
+    let mut previous = 0.0;
+    let cap = IDLE_CAP.as_secs_f64();
+    let mut plan = Vec::new();
+    for event in cast.events.iter().filter(|e| e.code == EventCode::Output) {
+        due += (event.time - previous).clamp(0.0, cap) / speed;
+        previous = event.time;
+        plan.push((Duration::from_secs_f64(due), event.data.as_str()));
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cast(text: &str) -> Cast {
+        Cast::parse(text).unwrap()
+    }
+
+    #[test]
+    fn pauses_are_divided_by_speed_and_long_ones_capped() {
+        let c = cast(
+            "{\"version\":2,\"width\":80,\"height\":24}\n\
+             [1.0,\"o\",\"a\"]\n[1.5,\"i\",\"x\"]\n[2.0,\"o\",\"b\"]\n[600.0,\"o\",\"c\"]\n",
+        );
+        let plan = schedule(&c, 2.0);
+        let secs: Vec<f64> = plan.iter().map(|(d, _)| d.as_secs_f64()).collect();
+        assert_eq!(secs, vec![0.5, 1.0, 2.0], "1/2, +1/2, +2 (cap)/2");
+        let shown: String = plan.iter().map(|(_, s)| *s).collect();
+        assert_eq!(shown, "abc", "input and markers are not shown");
+    }
+
+    #[test]
+    fn speed_must_be_a_positive_number() {
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let e = check_speed(bad).unwrap_err();
+            assert_eq!(e.exit_code(), ExitCode::Usage);
+            assert!(e.to_string().contains("--speed"), "{e}");
+        }
+        assert!(check_speed(0.01).is_ok());
+    }
+}
