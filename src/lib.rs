@@ -17,6 +17,7 @@
 
 pub mod aws;
 pub mod cli;
+pub mod doctor;
 pub mod error;
 pub mod expect;
 pub mod gateway;

@@ -1,0 +1,119 @@
+//! The doctor: why does sshd refuse this user's key, and what fixes it.
+//!
+//! Built on the shell layer: log in over the console, gather every fact in
+//! one root command ([`facts`]), turn facts into findings ([`checks`]), and
+//! with `--fix` run the minimal repairs ([`repair`]), then gather again to
+//! verify each repaired finding is gone. The result is a [`report::Report`].
+
+pub mod checks;
+pub mod facts;
+pub mod repair;
+pub mod report;
+
+use async_trait::async_trait;
+
+pub use checks::{Finding, Policy, Request, Severity, Status};
+pub use report::Report;
+
+use crate::error::{Error, Result};
+
+/// What the doctor needs from a logged-in console: run a command as root.
+#[async_trait]
+pub trait RootConsole: Send {
+    /// Runs `command` as root (through sudo when needed); returns output and status.
+    async fn run_as_root(&mut self, command: &str) -> Result<(String, i32)>;
+}
+
+/// The result of examining and (optionally) repairing.
+pub struct Outcome {
+    /// Findings with their final status.
+    pub findings: Vec<Finding>,
+    /// True when `fix` ran and every repair was confirmed.
+    pub verified: bool,
+    /// sshd log lines naming the user.
+    pub evidence: Vec<String>,
+    /// Commands run on the console.
+    pub round_trips: u32,
+}
+
+/// Gathers facts, checks, and with `fix` repairs and verifies.
+pub async fn examine(console: &mut dyn RootConsole, req: &Request, fix: bool) -> Result<Outcome> {
+    let mut round_trips = 0;
+    let facts = gather(console, req, &mut round_trips).await?;
+    let mut findings = checks::run(&facts, req);
+    let evidence = facts.log.clone();
+    if !fix {
+        return Ok(Outcome {
+            findings,
+            verified: false,
+            evidence,
+            round_trips,
+        });
+    }
+    let mut repaired = false;
+    for f in findings.iter_mut() {
+        match &f.action {
+            Some(action) if action.is_safe() => {
+                tracing::warn!("repair {}: {}", f.check, action.command());
+                let (output, status) = console.run_as_root(&action.command()).await?;
+                round_trips += 1;
+                if status != 0 {
+                    f.status = Status::Failed;
+                    f.why
+                        .push_str(&format!(" (repair exited {status}: {})", output.trim()));
+                }
+                repaired = true;
+            }
+            Some(_) => {
+                f.status = Status::Skipped;
+                f.why
+                    .push_str(" (the repair was not run: a value in it failed validation)");
+            }
+            None => f.status = Status::Skipped,
+        }
+    }
+    if !repaired {
+        let verified = findings.iter().all(|f| f.severity != Severity::Error);
+        return Ok(Outcome {
+            findings,
+            verified,
+            evidence,
+            round_trips,
+        });
+    }
+    let after = checks::run(&gather(console, req, &mut round_trips).await?, req);
+    for f in findings.iter_mut().filter(|f| f.status == Status::Open) {
+        let still = after.iter().any(|a| a.check == f.check && a.path == f.path);
+        f.status = if still { Status::Failed } else { Status::Fixed };
+    }
+    let verified = findings.iter().all(|f| {
+        f.status == Status::Fixed || f.severity == Severity::Warning && f.status != Status::Failed
+    });
+    Ok(Outcome {
+        findings,
+        verified,
+        evidence,
+        round_trips,
+    })
+}
+
+async fn gather(
+    console: &mut dyn RootConsole,
+    req: &Request,
+    round_trips: &mut u32,
+) -> Result<facts::Facts> {
+    let script = facts::script(&req.user);
+    let (output, _status) = console
+        .run_as_root(&format!("sh -c {}", shell_words::quote(&script)))
+        .await?;
+    *round_trips += 1;
+    let facts = facts::parse(&output);
+    if !facts.unparsed.is_empty() {
+        return Err(Error::Problems(format!(
+            "the console's answer to the fact-gathering command was not in the expected shape ({}); \
+             the transcript shows what the instance printed",
+            facts.unparsed.join("; ")
+        )));
+    }
+    Ok(facts)
+}

@@ -1,0 +1,96 @@
+//! The doctor's report: JSON as the architecture doc specifies, and a table
+//! for people.
+
+use serde::Serialize;
+
+use super::checks::{Finding, Policy, Severity, Status};
+
+/// Everything one doctor run found and did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The console target (never a secret).
+    pub target: String,
+    /// The SSH user diagnosed.
+    pub user: String,
+    /// `check` or `fix`.
+    pub mode: &'static str,
+    /// The permission policy.
+    pub policy: Policy,
+    /// RFC 3339 start time.
+    pub started_at: String,
+    /// Wall time of the whole run.
+    pub duration_ms: u128,
+    /// What was found, with status.
+    pub findings: Vec<Finding>,
+    /// With `--fix`: every repaired finding confirmed gone by a second look.
+    pub verified: bool,
+    /// The transcript path, if recorded.
+    pub transcript: Option<String>,
+    /// sshd log lines naming the user: the evidence behind the findings.
+    pub evidence: Vec<String>,
+    /// Commands sent to the console (round trips), login included.
+    pub round_trips: u32,
+}
+
+impl Report {
+    /// Whether errors remain (exit code 1).
+    pub fn problems_remain(&self) -> bool {
+        self.findings.iter().any(|f| {
+            f.severity == Severity::Error
+                && matches!(f.status, Status::Open | Status::Failed | Status::Skipped)
+        })
+    }
+
+    /// A table for the terminal.
+    pub fn human(&self) -> String {
+        let mut out = format!(
+            "doctor {} for user {} (policy {:?}, {})\n",
+            self.target, self.user, self.policy, self.mode
+        );
+        if self.findings.is_empty() {
+            out.push_str("no problems found: sshd should accept this user's key\n");
+        }
+        for f in &self.findings {
+            let status = format!("{:?}", f.status).to_lowercase();
+            let sev = format!("{:?}", f.severity).to_lowercase();
+            out.push_str(&format!("- [{sev}/{status}] {}", f.check));
+            if let Some(p) = &f.path {
+                out.push_str(&format!(" {p}"));
+            }
+            if let (Some(e), Some(a)) = (&f.expected, &f.actual) {
+                out.push_str(&format!(": expected {e}, found {a}"));
+            }
+            out.push_str(&format!("\n    why: {}\n", f.why));
+            if let Some(r) = &f.repair {
+                out.push_str(&format!("    repair: {r}\n"));
+            }
+        }
+        if !self.evidence.is_empty() {
+            out.push_str("sshd log lines naming the user:\n");
+            for l in &self.evidence {
+                out.push_str(&format!("    {l}\n"));
+            }
+        }
+        if self.mode == "fix" {
+            out.push_str(if self.verified {
+                "verified: every repair confirmed by a second look\n"
+            } else {
+                "NOT verified: some problems remain\n"
+            });
+        } else if self
+            .findings
+            .iter()
+            .any(|f| f.repair.is_some() && f.status == Status::Open)
+        {
+            out.push_str("run again with --fix to apply the repairs shown\n");
+        }
+        if let Some(t) = &self.transcript {
+            out.push_str(&format!("transcript: {t}\n"));
+        }
+        out.push_str(&format!(
+            "took {} ms, {} console round trips\n",
+            self.duration_ms, self.round_trips
+        ));
+        out
+    }
+}
