@@ -20,7 +20,7 @@ use tokio::runtime::Handle;
 
 use super::failure::{at_location, from_session_error, Halt, ScriptResult};
 use super::inputs::ScriptInputs;
-use super::sandbox::location;
+use super::sandbox::{location, register_var_syntax};
 use crate::error::Error;
 use crate::expect::{Match, Pattern, Session};
 use crate::text::Scrubber;
@@ -370,13 +370,7 @@ fn register_steps(engine: &mut Engine, host: &Rc<Host>) {
         Err(h.fail(ctx.call_position(), &reason.to_string()))
     });
     let h = host.clone();
-    engine.register_fn("var", move |ctx: NativeCallContext, name: &str| {
-        h.var(ctx.call_position(), name, None)
-    });
-    let h = host.clone();
-    engine.register_fn("var", move |ctx: NativeCallContext, name: &str, default: Dynamic| {
-        h.var(ctx.call_position(), name, Some(default))
-    });
+    register_var_syntax(engine, move |name, default, pos| h.var(pos, name, default));
 }
 
 /// `login`, `run`, `sudo` and `logout` belong to the shell layer; until it

@@ -93,14 +93,32 @@ pub fn at_location(error: Error, at: &str) -> Error {
     }
 }
 
+/// Appends `suffix` to an error's message, keeping its variant.
+fn with_suffix(error: Error, suffix: &str) -> Error {
+    if suffix.is_empty() {
+        return error;
+    }
+    match error {
+        Error::Usage(m) => Error::Usage(format!("{m}{suffix}")),
+        Error::ReplayMismatch(m) => Error::ReplayMismatch(format!("{m}{suffix}")),
+        Error::Login(m) => Error::Login(format!("{m}{suffix}")),
+        Error::Problems(m) => Error::Problems(format!("{m}{suffix}")),
+        Error::Io { context, source } => Error::Io {
+            context: format!("{context}{suffix}"),
+            source,
+        },
+        other => other,
+    }
+}
+
 /// The crate error for a script that ended with `err` (`name` is the script's
 /// display name).
 pub fn into_error(err: EvalAltResult, name: &str, halt: &Halt) -> Error {
+    let called_from = call_chain(&err);
     if let Some(parked) = halt.take() {
-        return parked;
+        return with_suffix(parked, &called_from);
     }
     let at = location(name, innermost_position(&err));
-    let called_from = call_chain(&err);
     let inner = into_innermost(err);
     if let EvalAltResult::ErrorRuntime(value, _) = &inner {
         if let Some(e) = rebuild_console_error(value) {

@@ -3,8 +3,9 @@
 //!
 //! Rhai itself has no file, process or network access; this module closes
 //! the remaining doors and bounds the work a script can do:
-//! - `import` is refused by a module resolver that resolves nothing, so a
-//!   script cannot load code from disk;
+//! - `import` is a disabled keyword (a compile error `lint` reports), and
+//!   behind that a module resolver that resolves nothing, so a script cannot
+//!   load code from disk;
 //! - `eval` is disabled, so all code is visible to `lint`;
 //! - undeclared variables are compile errors (strict mode), so `lint` finds
 //!   typos before a console is touched;
@@ -14,7 +15,7 @@
 
 use std::rc::Rc;
 
-use rhai::{Engine, EvalAltResult, Module, ParseError, Position, AST};
+use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Module, ParseError, Position, AST};
 
 use crate::error::{Error, Result};
 
@@ -76,6 +77,7 @@ pub fn sandboxed_engine() -> Engine {
     let mut engine = Engine::new();
     engine.set_module_resolver(NoImports);
     engine.disable_symbol("eval");
+    engine.disable_symbol("import");
     engine.set_strict_variables(true);
     engine.set_max_operations(LIMITS.max_operations);
     engine.set_max_call_levels(LIMITS.max_call_levels);
@@ -87,7 +89,54 @@ pub fn sandboxed_engine() -> Engine {
     // rather than to the process's stdout.
     engine.on_print(|_| {});
     engine.on_debug(|_, _, _| {});
+    register_var_syntax(&mut engine, |name, _, pos| {
+        Err(Box::new(EvalAltResult::ErrorRuntime(
+            format!("var({name:?}): no variables in this engine").into(),
+            pos,
+        )))
+    });
     engine
+}
+
+/// Makes `var(name)` and `var(name, default)` callable.
+///
+/// `var` is a reserved keyword in Rhai, so it cannot be an ordinary
+/// function; the script API promises it, so it is custom syntax instead:
+/// `var` `(` expr [`,` expr] `)`. Registering again replaces the lookup.
+pub fn register_var_syntax(
+    engine: &mut Engine,
+    lookup: impl Fn(&str, Option<Dynamic>, Position) -> Result<Dynamic, Box<EvalAltResult>> + 'static,
+) {
+    engine.register_custom_syntax_with_state_raw(
+        "var",
+        |symbols: &[ImmutableString], look_ahead: &str, _state: &mut Dynamic| {
+            let next = match (symbols.len(), symbols.get(3).map(|s| s.as_str())) {
+                (1, _) => Some("("),
+                (2, _) | (4, Some(",")) => Some("$expr$"),
+                (3, _) if look_ahead == "," => Some(","),
+                (3, _) | (5, _) => Some(")"),
+                _ => None,
+            };
+            Ok(next.map(ImmutableString::from))
+        },
+        false,
+        move |context, inputs, _state| {
+            let pos = inputs[0].position();
+            let name = context.eval_expression_tree(&inputs[0])?;
+            let Some(name) = name.read_lock::<ImmutableString>().map(|s| s.to_string()) else {
+                return Err(Box::new(EvalAltResult::ErrorRuntime(
+                    format!("var() takes the variable's name as a string, not a {}", name.type_name())
+                        .into(),
+                    pos,
+                )));
+            };
+            let default = match inputs.get(1) {
+                Some(expr) => Some(context.eval_expression_tree(expr)?),
+                None => None,
+            };
+            lookup(&name, default, pos)
+        },
+    );
 }
 
 /// Compiles `source`, naming the script `name` in errors.
@@ -164,14 +213,35 @@ mod tests {
     }
 
     #[test]
+    fn var_is_callable_with_and_without_a_default() {
+        assert!(lint("let a = var(\"a\");\nlet b = var(\"b\", a);").is_ok());
+        let err = lint("let a = var(\"a\" \"b\");").unwrap_err();
+        assert!(err.starts_with("t.rhai:1:"), "{err}");
+        let mut engine = sandboxed_engine();
+        register_var_syntax(&mut engine, |name, default, _| {
+            Ok(default.unwrap_or_else(|| format!("<{name}>").into()))
+        });
+        let got: String = engine.eval("var(\"x\") + var(\"y\", \"-\" + 1)").unwrap();
+        assert_eq!(got, "<x>-1");
+    }
+
+    #[test]
     fn eval_is_not_available() {
         assert!(lint("eval(\"1\")").is_err());
     }
 
     #[test]
-    fn imports_are_refused_at_run_time() {
-        let engine = sandboxed_engine();
-        let ast = compile(&engine, "t.rhai", "import \"/etc/passwd\" as p;").unwrap();
+    fn imports_are_compile_errors() {
+        let err = lint("let a = 1;\nimport \"/etc/passwd\" as p;").unwrap_err();
+        assert!(err.starts_with("t.rhai:2:1"), "{err}");
+        assert!(err.contains("import"), "{err}");
+    }
+
+    #[test]
+    fn the_module_resolver_refuses_everything() {
+        let mut engine = Engine::new();
+        engine.set_module_resolver(NoImports);
+        let ast = engine.compile("import \"/etc/passwd\" as p;").unwrap();
         let err = engine.run_ast(&ast).unwrap_err().to_string();
         assert!(err.contains("refused"), "{err}");
     }
