@@ -248,7 +248,15 @@ impl Session {
         self.trim()
     }
 
-    fn remember_recent(&mut self, from: usize) {
+    fn remember_recent(&mut self, old_len: usize) {
+        // Scrubbing may have rewritten up to a secret's length before
+        // `old_len` (a secret split across reads). `recent` ends with the
+        // same text as the buffer did, so replace that stretch there too.
+        let longest = self.secrets.secrets().first().map_or(0, String::len);
+        let from = floor_char_boundary(&self.buffer, old_len.saturating_sub(longest));
+        let redo = old_len - from;
+        let keep = floor_char_boundary(&self.recent, self.recent.len().saturating_sub(redo));
+        self.recent.truncate(keep);
         let fresh = tail_chars(&self.buffer[from..], TAIL_CHARS);
         self.recent.push_str(fresh);
         if self.recent.len() > 4 * TAIL_CHARS {

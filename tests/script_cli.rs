@@ -1,0 +1,458 @@
+//! `run` and `lint` end to end: the real binary against real consoles (a
+//! shell and a fake login under a PTY, a Unix socket server, a replayed
+//! transcript), checking exit codes, messages and every artifact a secret
+//! could leak into.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ec2-serial-expect");
+const SECRET: &str = "Tr0ub4dor-and-3";
+
+/// A scratch directory with scripts and a fake console in it.
+struct Lab {
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        Lab {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// A console that prints a login banner, reads the user, reads the
+    /// password without echo (`read -s`), and starts a shell when it is
+    /// $CONSOLE_PASSWORD. With `echo_password`, it echoes the password
+    /// twice instead, the way a broken console does.
+    fn login_console(&self, echo_password: bool) -> String {
+        let read_pw = if echo_password {
+            "read -r pw || exit 0; printf 'you typed %s\\r\\n' \"$pw\""
+        } else {
+            "read -rs pw || exit 0; printf '\\r\\n'"
+        };
+        let script = format!(
+            r#"printf 'Debian GNU/Linux 12 lab ttyS0\r\n\r\n'
+while :; do
+  printf 'lab login: '
+  read -r user || exit 0
+  [ -z "$user" ] && continue
+  printf 'Password: '
+  {read_pw}
+  [ "$pw" = "$CONSOLE_PASSWORD" ] && break
+  sleep 0.1; printf 'Login incorrect\r\n\r\n'
+done
+PS1='[\u@lab ~]\$ ' exec bash --norc --noprofile -i
+"#
+        );
+        let path = self.write("console.sh", &script);
+        format!("exec:bash {}", path.display())
+    }
+
+    /// Runs the binary with `args`, CONSOLE_PASSWORD set to the secret.
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("CONSOLE_PASSWORD", SECRET)
+            .env_remove("RUST_LOG")
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
+    }
+
+    /// `run TARGET SCRIPT --transcript t.cast` plus `extra`.
+    fn run_script(&self, target: &str, source: &str, extra: &[&str]) -> Output {
+        let script = self.write("s.rhai", source);
+        let cast = self.path("t.cast");
+        let mut args = vec![
+            "run",
+            target,
+            script.to_str().unwrap(),
+            "--transcript",
+            cast.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited normally")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_code(out: &Output, want: i32) {
+    assert_eq!(
+        code(out),
+        want,
+        "stdout: {}\nstderr: {}",
+        stdout(out),
+        stderr(out)
+    );
+}
+
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/examples")
+}
+
+#[test]
+fn exit_0_and_log_lines_on_stdout_when_the_script_reaches_its_end() {
+    let lab = Lab::new();
+    let out = lab.run_script(
+        "exec:sh",
+        r#"send_line("echo the answer is $((6*7))");
+           let m = expect(["answer is (\\d+)"], 5);
+           log(`got ${m.groups[1]}`);"#,
+        &[],
+    );
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "got 42\n");
+}
+
+#[test]
+fn json_output_is_one_document_with_the_logs_and_transcript() {
+    let lab = Lab::new();
+    let out = lab.run_script(
+        "exec:sh",
+        r#"log("one"); log("two");"#,
+        &["--output", "json"],
+    );
+    assert_code(&out, 0);
+    let doc: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(doc["result"], "passed");
+    assert_eq!(doc["logs"], serde_json::json!(["one", "two"]));
+    assert!(doc["transcript"].as_str().unwrap().ends_with("t.cast"));
+}
+
+#[test]
+fn exit_1_on_fail_with_the_reason_and_its_location() {
+    let lab = Lab::new();
+    let out = lab.run_script("exec:sh", "let mode = \"777\";\nfail(`home is ${mode}`);", &[]);
+    assert_code(&out, 1);
+    let err = stderr(&out);
+    assert!(err.contains("s.rhai:2:1") && err.contains("home is 777"), "{err}");
+}
+
+#[test]
+fn exit_2_on_a_syntax_error_before_anything_connects() {
+    let lab = Lab::new();
+    // The socket does not exist: a connection attempt would exit 3.
+    let out = lab.run_script("unix:/nonexistent/console.sock", "let a = 1;\nlet b = ;\n", &[]);
+    assert_code(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("s.rhai:2:9: syntax error"), "{err}");
+    assert!(!lab.path("t.cast").exists(), "nothing was recorded");
+}
+
+#[test]
+fn exit_2_on_runtime_errors_with_line_and_column() {
+    let lab = Lab::new();
+    for (source, wants) in [
+        ("let a = 1;\n  frobnicate(a);", "s.rhai:2:3: script error: Function not found: frobnicate"),
+        ("\nsend_secret(\"root_pw\");", "s.rhai:2:1: send_secret(\"root_pw\"): no secret named"),
+        ("\n\nlet u = var(\"user\");", "s.rhai:3:13: var(\"user\"): no --var user=VALUE"),
+        ("let x = 1;\nthrow \"custom\";", "s.rhai:2:1: uncaught error thrown by the script: custom"),
+    ] {
+        let out = lab.run_script("exec:sh", source, &[]);
+        assert_code(&out, 2);
+        assert!(stderr(&out).contains(wants), "{source}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn exit_3_on_an_uncaught_eof_and_5_on_an_uncaught_timeout() {
+    let lab = Lab::new();
+    let out = lab.run_script("exec:echo goodbye", "expect(\"login: \", 10);", &[]);
+    assert_code(&out, 3);
+    let err = stderr(&out);
+    assert!(err.contains("EOF") && err.contains("goodbye") && err.contains("s.rhai:1:1"), "{err}");
+
+    let started = std::time::Instant::now();
+    let out = lab.run_script("exec:sh -c 'echo booting; sleep 30'", "expect(\"login: \", 0.5);", &[]);
+    assert_code(&out, 5);
+    assert!(started.elapsed().as_secs() < 10, "the console was not waited for");
+    let err = stderr(&out);
+    assert!(err.contains("timed out after 0.5s") && err.contains("booting"), "{err}");
+}
+
+#[test]
+fn the_timeout_flag_sets_the_default_expect_timeout() {
+    let lab = Lab::new();
+    let out = lab.run_script("exec:sleep 30", "expect(\"x\");", &["--timeout", "0.3"]);
+    assert_code(&out, 5);
+    assert!(stderr(&out).contains("timed out after 0.3s"), "{}", stderr(&out));
+}
+
+#[test]
+fn lint_reports_ok_or_the_error_with_line_and_column() {
+    let lab = Lab::new();
+    let good = lab.write("good.rhai", "let m = expect([\"login: $\"], 5);\nsend_line(var(\"user\"));\n");
+    let out = lab.run(&["lint", good.to_str().unwrap()]);
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("good.rhai: ok"), "{}", stdout(&out));
+
+    for (source, wants) in [
+        ("let user = 1;\nsend_line(usr);\n", ":2:11: syntax error: Undefined variable: usr"),
+        ("let a = 1;\n\nimport \"os\" as os;\n", ":3:1: syntax error"),
+        ("eval(\"send_line(1)\");", ":1:1: syntax error"),
+        ("if true {\n", ":2:1: syntax error"),
+    ] {
+        let bad = lab.write("bad.rhai", source);
+        let out = lab.run(&["lint", bad.to_str().unwrap()]);
+        assert_code(&out, 2);
+        let err = stderr(&out);
+        assert!(err.contains(&format!("bad.rhai{wants}")), "{source}: {err}");
+    }
+
+    let out = lab.run(&["lint", "/nonexistent/x.rhai"]);
+    assert_code(&out, 2);
+    assert!(stderr(&out).contains("cannot read the script /nonexistent/x.rhai"));
+}
+
+#[test]
+fn the_shipped_examples_lint_clean() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(examples_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rhai") {
+            let out = Command::new(BIN).args(["lint", path.to_str().unwrap()]).output().unwrap();
+            assert_code(&out, 0);
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2, "only {seen} examples");
+}
+
+#[test]
+fn a_fake_login_with_a_hidden_password_and_the_permission_check_example() {
+    let lab = Lab::new();
+    let console = lab.login_console(false);
+    let home_parent = lab.path("home");
+    let home = home_parent.join("root");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::write(home.join(".ssh/authorized_keys"), "ssh-ed25519 AAAA lab\n").unwrap();
+    let set_mode = |p: &Path, mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    set_mode(&home_parent, 0o755);
+    set_mode(&home, 0o700);
+    set_mode(&home.join(".ssh"), 0o700);
+    set_mode(&home.join(".ssh/authorized_keys"), 0o600);
+    let example = examples_dir().join("check-ssh-permissions.rhai");
+    let check = |lab: &Lab| {
+        lab.run(&[
+            "run",
+            &console,
+            example.to_str().unwrap(),
+            "--var",
+            "user=root",
+            "--var",
+            &format!("home={}", home.display()),
+            "--var",
+            &format!("home_parent={}", home_parent.display()),
+            "--secret",
+            "password=env:CONSOLE_PASSWORD",
+            "--no-transcript",
+        ])
+    };
+    let out = check(&lab);
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("all four paths are as sshd and AWS recommend"), "{}", stdout(&out));
+
+    set_mode(&home.join(".ssh"), 0o755);
+    let out = check(&lab);
+    assert_code(&out, 1);
+    let ssh_dir = format!("{}/.ssh is 755 root:root, should be 700 root:root", home.display());
+    assert!(stdout(&out).contains(&format!("PROBLEM  {}/.ssh", home.display())), "{}", stdout(&out));
+    assert!(stderr(&out).contains(&ssh_dir), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1 problem(s)"), "{}", stderr(&out));
+}
+
+/// The login steps shared by the leak and replay tests.
+const LOGIN: &str = r#"
+send_line();
+expect("login: $", 10);
+send_line(var("user"));
+expect("Password: $", 10);
+send_secret("password");
+send_line();
+let m = expect(["[$#] $", "Login incorrect"], 10);
+log(`before the prompt: ${m.before}`);
+if m.index == 1 { fail("login refused") }
+send_line("id -un");
+let m = expect(["id -un\\s+(\\w+)\\s"], 10);
+log(`logged in as ${m.groups[1]}`);
+"#;
+
+#[test]
+fn a_secret_echoed_by_the_console_is_in_no_artifact() {
+    let lab = Lab::new();
+    let console = lab.login_console(true);
+    let source = format!("{LOGIN}\nexpect(\"never\", 0.5);\n");
+    for output in ["human", "json"] {
+        let out = lab.run_script(
+            &console,
+            &source,
+            &["--var", "user=root", "--secret", "password=env:CONSOLE_PASSWORD", "--output", output],
+        );
+        // The script ends on a timeout whose tail shows the echo.
+        assert_code(&out, 5);
+        let cast = std::fs::read_to_string(lab.path("t.cast")).unwrap();
+        for (what, text) in [("stdout", stdout(&out)), ("stderr", stderr(&out)), ("transcript", cast.clone())] {
+            assert!(!text.contains(SECRET), "the secret leaked into {what} ({output}): {text}");
+            assert!(!text.contains("Tr0ub4dor"), "part of the secret leaked into {what}: {text}");
+        }
+        if output == "human" {
+            assert!(stdout(&out).contains("you typed <redacted>"), "{}", stdout(&out));
+            assert!(stdout(&out).contains("logged in as root"), "{}", stdout(&out));
+        }
+        assert!(cast.contains(r#""i","<redacted>""#), "{cast}");
+        assert!(cast.contains("you typed <redacted>"), "{cast}");
+    }
+    // Nothing else was written next to the transcript.
+    let names: Vec<String> = std::fs::read_dir(lab.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for name in names {
+        let text = std::fs::read(lab.path(&name)).unwrap();
+        assert!(!String::from_utf8_lossy(&text).contains(SECRET), "{name}");
+    }
+}
+
+#[test]
+fn transcripts_replay_and_a_changed_script_fails_with_the_diff() {
+    let lab = Lab::new();
+    let console = lab.login_console(false);
+    let args = ["--var", "user=root", "--secret", "password=env:CONSOLE_PASSWORD"];
+    let out = lab.run_script(&console, LOGIN, &args);
+    assert_code(&out, 0);
+    let recorded = lab.path("recorded.cast");
+    std::fs::rename(lab.path("t.cast"), &recorded).unwrap();
+    let replay = format!("replay:{}", recorded.display());
+
+    // Same script, any password: the replay gates output on the sends.
+    let script = lab.write("same.rhai", LOGIN);
+    let out = Command::new(BIN)
+        .args(["run", &replay, script.to_str().unwrap(), "--no-transcript"])
+        .args(args)
+        .env("CONSOLE_PASSWORD", "a-different-password")
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("logged in as root"), "{}", stdout(&out));
+
+    // A script that now logs in as someone else diverges at that send.
+    let changed = lab.write("changed.rhai", LOGIN);
+    let out = lab.run(&[
+        "run",
+        &replay,
+        changed.to_str().unwrap(),
+        "--no-transcript",
+        "--var",
+        "user=ec2-user",
+        "--secret",
+        "password=env:CONSOLE_PASSWORD",
+    ]);
+    assert_code(&out, 3);
+    let err = stderr(&out);
+    assert!(err.contains("changed.rhai:4:1"), "{err}");
+    assert!(err.contains("differs from the recording"), "{err}");
+    assert!(err.contains(r#"expected "root\r", sent "ec2-user\r""#), "{err}");
+
+    // A catch-all try cannot hide the divergence.
+    let hiding = lab.write(
+        "hiding.rhai",
+        &LOGIN.replace("send_line(var(\"user\"));", "try { send_line(\"admin\"); } catch { }"),
+    );
+    let out = lab.run(&["run", &replay, hiding.to_str().unwrap(), "--no-transcript", "--var", "user=root", "--secret", "password=env:CONSOLE_PASSWORD"]);
+    assert_code(&out, 3);
+}
+
+/// A console on a Unix socket that asks for a login and (hostile) echoes
+/// the password back; serves one connection.
+fn unix_console(path: &Path) -> std::thread::JoinHandle<Vec<String>> {
+    let listener = UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut writer = stream;
+        let mut got = Vec::new();
+        let mut line = String::new();
+        writer.write_all(b"\r\nqemu-vm login: ").unwrap();
+        for prompt in ["Password: ", ""] {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            let typed = line.trim_end_matches(['\r', '\n']).to_string();
+            if prompt.is_empty() {
+                // The password, echoed split in two writes.
+                let (a, b) = typed.split_at(typed.len() / 2);
+                writer.write_all(format!("\r\nchecking {a}").as_bytes()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                writer.write_all(format!("{b}\r\nWelcome\r\nvm:~# ").as_bytes()).unwrap();
+            } else {
+                writer.write_all(format!("{typed}\r\n{prompt}").as_bytes()).unwrap();
+            }
+            got.push(typed);
+        }
+        got
+    })
+}
+
+#[test]
+fn a_unix_socket_console_with_a_hostile_echo() {
+    let lab = Lab::new();
+    let sock = lab.path("console.sock");
+    let server = unix_console(&sock);
+    let source = r#"
+        expect("login: $", 5);
+        send("root\n");
+        expect("Password: $", 5);
+        send_secret("password");
+        send("\n");
+        let m = expect(["Welcome\r\n(\\S+)# $"], 5);
+        log(`host ${m.groups[1]}; saw: ${m.before}`);
+    "#;
+    let out = lab.run_script(
+        &format!("unix:{}", sock.display()),
+        source,
+        &["--secret", "password=env:CONSOLE_PASSWORD"],
+    );
+    assert_code(&out, 0);
+    let got = server.join().unwrap();
+    assert_eq!(got, ["root", SECRET], "the console received the real password");
+    assert!(stdout(&out).contains("host vm:~; saw: \r\nchecking <redacted>\r\n"), "{}", stdout(&out));
+    let cast = std::fs::read_to_string(lab.path("t.cast")).unwrap();
+    assert!(!cast.contains(SECRET) && !stdout(&out).contains(SECRET) && !stderr(&out).contains(SECRET));
+}
+
+#[test]
+fn shell_level_calls_say_they_are_not_available_yet_or_work() {
+    let lab = Lab::new();
+    let out = lab.run_script("exec:sh", "\nlogin(\"ec2-user\", \"password\");", &[]);
+    assert_code(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("s.rhai:2:1"), "{err}");
+}
