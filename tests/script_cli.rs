@@ -258,7 +258,7 @@ fn a_fake_login_with_a_hidden_password_and_the_permission_check_example() {
     set_mode(&home, 0o700);
     set_mode(&home.join(".ssh"), 0o700);
     set_mode(&home.join(".ssh/authorized_keys"), 0o600);
-    let example = examples_dir().join("check-ssh-permissions.rhai");
+    let example = examples_dir().join("login-and-check.rhai");
     let check = |lab: &Lab| {
         lab.run(&[
             "run",
