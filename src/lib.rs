@@ -25,6 +25,7 @@ pub mod interact;
 pub mod lab;
 pub mod script;
 pub mod secret;
+pub mod shell;
 pub mod target;
 pub mod text;
 pub mod tls;

@@ -211,6 +211,31 @@ impl Session {
         self.expect(&[Pattern::exact(text)], timeout).await
     }
 
+    /// Takes all unconsumed text, first waiting up to `wait` for some to
+    /// arrive when there is none; `Ok(None)` means nothing arrived in time.
+    ///
+    /// For layers that parse the stream themselves (the shell layer filters
+    /// kernel lines and finds its own markers): unlike [`Session::expect`] it
+    /// records no marker per call and never keeps more than one read.
+    pub async fn read_text(&mut self, wait: Duration) -> Result<Option<String>> {
+        if self.buffer.is_empty() {
+            if self.eof {
+                return Err(Error::Eof {
+                    awaited: "more console output".to_string(),
+                    tail: self.tail(),
+                });
+            }
+            match tokio::time::timeout(wait, self.transport.read(&mut self.read_buf)).await {
+                Err(_) => return Ok(None),
+                Ok(Err(e)) => return Err(self.transport_error(e)),
+                Ok(Ok(n)) => {
+                    self.ingest(n);
+                }
+            }
+        }
+        Ok(Some(std::mem::take(&mut self.buffer)))
+    }
+
     /// Closes the connection and finishes the transcript.
     pub async fn close(mut self) -> Result<()> {
         let result = self.transport.close().await;

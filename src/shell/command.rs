@@ -1,0 +1,155 @@
+//! The lines the shell layer types, and the markers it reads back.
+//!
+//! Every command runs as
+//! `printf '%s\n' "__ESX""_B7"; ( eval 'CMD' ) </dev/null; printf '\n%s %s\n' "__ESX""_E7" "$?"`:
+//! a start marker, the command in a subshell with stdin closed, then a
+//! newline, an end marker and the exit status (labgrid's `MARKER $?`). The
+//! markers are split by `""` on the command line, so the line's own echo can
+//! never match them; they carry the run number, so the output of an earlier
+//! command that timed out can never be taken for this one's. The newline
+//! printed before the end marker is ours: the output is exactly what lies
+//! between the start marker's line and it, with or without a final newline.
+//!
+//! A tty in canonical mode takes at most 4095 bytes per line and interprets
+//! control characters (Ctrl-C, Ctrl-U, erase…). A command that is long or
+//! holds any control character is therefore sent base64-encoded, in short
+//! lines appended to a private temp file, and decoded by the shell.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+/// The prompt set after login; `PS1` is written with `''` inside it so that
+/// the echo of the line setting it cannot look like the prompt.
+pub const PROMPT: &str = "__ESX_P> ";
+
+/// Longest command line typed as is; longer commands go through a temp file.
+pub const MAX_PLAIN_LINE: usize = 1024;
+/// Base64 characters per line when sending a command through a temp file.
+const CHUNK: usize = 768;
+
+/// The line that makes any POSIX shell predictable: our prompt, no `PS2`, no
+/// `PROMPT_COMMAND`, `TERM=dumb`, no echo, no history file; for bash also no
+/// history, no bracketed paste and no line editing (readline off: the tty's
+/// canonical mode reads the lines, like a plain `sh`).
+pub fn sync_line() -> String {
+    "PS1='__ESX''_P> '; PS2=''; unset PROMPT_COMMAND HISTFILE; export TERM=dumb; \
+     stty -echo 2>/dev/null; if [ -n \"$BASH_VERSION\" ]; then set +o history; \
+     bind 'set enable-bracketed-paste off' 2>/dev/null; set +o emacs +o vi; fi"
+        .to_string()
+}
+
+/// Matches our prompt.
+pub fn prompt_regex() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(&regex::escape(PROMPT)).expect("prompt regex is valid"))
+}
+
+/// Quotes `s` for a POSIX shell (single quotes, `'` as `'\''`).
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// What to type for run number `n` of `cmd`.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Lines typed first, each waited on until the prompt returns.
+    pub setup: Vec<String>,
+    /// The line that runs the command between the markers.
+    pub run_line: String,
+    /// The start marker's line, as the console prints it.
+    pub start: Regex,
+    /// The end marker's line; group 1 is the exit status.
+    pub end: Regex,
+}
+
+/// Plans how to type `cmd` as run number `n`.
+pub fn plan(cmd: &str, n: u64) -> Plan {
+    let start = Regex::new(&format!("__ESX_B{n}\n")).expect("marker regex is valid");
+    let end = Regex::new(&format!("\n__ESX_E{n} (\\d+)\n")).expect("marker regex is valid");
+    let begin = format!("printf '%s\\n' \"__ESX\"\"_B{n}\"");
+    let quoted = quote(cmd);
+    let plain_ok = cmd.chars().all(|c| c >= ' ' && c != '\x7f');
+    if plain_ok && quoted.len() + 120 <= MAX_PLAIN_LINE {
+        let run_line = format!(
+            "{begin}; ( eval {quoted} ) </dev/null; printf '\\n%s %s\\n' \"__ESX\"\"_E{n}\" \"$?\""
+        );
+        return Plan {
+            setup: Vec::new(),
+            run_line,
+            start,
+            end,
+        };
+    }
+    let encoded = base64(cmd.as_bytes());
+    let mut setup = vec!["__esx_f=$(mktemp)".to_string()];
+    for piece in encoded.as_bytes().chunks(CHUNK) {
+        let piece = std::str::from_utf8(piece).unwrap_or_default();
+        setup.push(format!("printf %s '{piece}' >>\"$__esx_f\""));
+    }
+    let run_line = format!(
+        "{begin}; ( __esx_c=$(base64 -d \"$__esx_f\") || exit 125; eval \"$__esx_c\" ) </dev/null; \
+         __esx_s=$?; rm -f \"$__esx_f\"; printf '\\n%s %s\\n' \"__ESX\"\"_E{n}\" \"$__esx_s\""
+    );
+    Plan {
+        setup,
+        run_line,
+        start,
+        end,
+    }
+}
+
+/// Standard base64 with padding (what `base64 -d` reads).
+fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for group in data.chunks(3) {
+        let b = [group[0], *group.get(1).unwrap_or(&0), *group.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= group.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_standard() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar\n"), "Zm9vYmFyCg==");
+    }
+
+    #[test]
+    fn short_commands_are_typed_quoted_and_the_line_cannot_match_its_markers() {
+        let p = plan("echo 'it''s' && false", 7);
+        assert!(p.setup.is_empty());
+        assert!(p.run_line.contains(r#"eval 'echo '\''it'\'''\''s'\'' && false'"#), "{}", p.run_line);
+        assert!(!p.start.is_match(&p.run_line));
+        assert!(!p.end.is_match(&p.run_line));
+        assert!(!prompt_regex().is_match(&sync_line()));
+        assert!(p.end.is_match("out\n__ESX_E7 127\n"));
+        assert!(!p.end.is_match("out\n__ESX_E17 0\n"));
+    }
+
+    #[test]
+    fn long_or_control_commands_go_through_short_base64_lines() {
+        let long = format!("echo {}", "x".repeat(10_000));
+        let p = plan(&long, 1);
+        assert!(p.setup.len() > 10);
+        assert!(p.setup.iter().chain([&p.run_line]).all(|l| l.len() < MAX_PLAIN_LINE));
+        let with_newline = plan("echo a\necho b", 2);
+        assert_eq!(with_newline.setup.len(), 2);
+        assert!(!with_newline.run_line.contains('\n'));
+    }
+}

@@ -1,0 +1,402 @@
+//! The login state machine, prompt synchronisation and logout.
+//!
+//! The machine acts only when the console has settled: after
+//! [`SETTLE`] without new program text (kernel lines do not count, so a
+//! flood of them cannot keep it waiting) it reads the screen (see
+//! [`super::screen`]); a prompt answers at once, anything else waits for
+//! [`QUIET`] and then gets the next nudge: Enter (the console may show
+//! nothing until Enter), `q` (pagers), Ctrl-C, `ESC :q!` (vi), Enter again.
+//! Deciding on settled text rather than timing alone also makes the
+//! machine replay exactly from a recorded transcript.
+//!
+//! A wrong password ends the login at once (exit code 4): retrying risks a
+//! lockout (pam_faillock), and the console is left at its next login prompt.
+//! A shell already logged in is reused when it belongs to the user; one of
+//! another user (or root, when the user is not root) is logged out first.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::command::{self, PROMPT};
+use super::screen::{classify, Screen};
+use super::{ConsoleText, Shell, SudoState, Wait};
+use crate::error::{Error, Result};
+use crate::expect::Session;
+use crate::secret::Secret;
+
+/// No new program text for this long: the console has settled.
+const SETTLE: Duration = Duration::from_millis(400);
+/// No new program text for this long and nothing recognised: nudge.
+const QUIET: Duration = Duration::from_secs(2);
+/// How long a shell gets to show our prompt after the sync line.
+const SYNC_WAIT: Duration = Duration::from_secs(8);
+/// How long to wait for the login prompt that follows `Login incorrect`.
+const AFTER_FAILURE: Duration = Duration::from_secs(15);
+/// Most shells of other users logged out before giving up.
+const MAX_EXITS: u32 = 4;
+/// Keystrokes tried, in order, when the console shows nothing we recognise.
+const NUDGES: &[(&str, &str)] = &[
+    ("\r", "Enter"),
+    ("\r", "Enter"),
+    ("q", "q (pager)"),
+    ("\x03", "Ctrl-C"),
+    ("\x1b:q!\r", "ESC :q! (editor)"),
+    ("\r", "Enter"),
+];
+
+/// Who to log in as, and how.
+#[derive(Debug, Clone)]
+pub struct LoginSpec {
+    /// The user name typed at `login:`.
+    pub user: String,
+    /// The password, sent only with [`Session::send_secret`]; also answers
+    /// `sudo`'s password prompt.
+    pub password: Secret,
+    /// The whole login may take this long (default 90 s: a console may still
+    /// be booting).
+    pub timeout: Duration,
+    /// Lower the kernel console log level (`dmesg -n 1`) while logged in,
+    /// when root or passwordless sudo allows; restored at logout (default on).
+    pub quiet_kernel: bool,
+}
+
+impl LoginSpec {
+    /// A spec with the default timeout and kernel quieting on.
+    pub fn new(user: impl Into<String>, password: Secret) -> Self {
+        LoginSpec {
+            user: user.into(),
+            password,
+            timeout: Duration::from_secs(90),
+            quiet_kernel: true,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let ok = !self.user.is_empty()
+            && self.user.len() <= 64
+            && self
+                .user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-@$".contains(c));
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::usage(format!(
+                "login user {:?} is not a valid user name; use letters, digits, '.', '_', '-'",
+                self.user
+            )))
+        }
+    }
+}
+
+/// What the machine has typed so far in this login attempt.
+#[derive(Debug, Default)]
+struct Progress {
+    sent_user: bool,
+    sent_password: bool,
+    nudges: usize,
+    exits: u32,
+}
+
+impl Shell {
+    /// Logs in as `spec.user` (or reuses that user's shell) and synchronises
+    /// the prompt. Errors: wrong password or a console that refuses logins →
+    /// [`Error::Login`] (exit 4); no usable state within `spec.timeout` →
+    /// [`Error::Timeout`] (exit 5).
+    pub async fn login(session: &mut Session, spec: &LoginSpec) -> Result<Shell> {
+        spec.validate()?;
+        session.add_secret(&spec.password);
+        session.mark(&format!("shell: login as {}", spec.user));
+        let mut shell = Shell {
+            user: spec.user.clone(),
+            uid: None,
+            password: spec.password.clone(),
+            text: ConsoleText::new(),
+            runs: 0,
+            sudo: SudoState::Untried,
+            saved_kernel_level: None,
+            command_timeout: session.options().default_timeout,
+            logged_in: false,
+        };
+        let wait = Wait::new(
+            spec.timeout,
+            format!("a login prompt or a shell on {}", session.describe()),
+        );
+        if let Err(e) = shell.drive_login(session, spec, &wait).await {
+            // A shell we already took over is not left logged in.
+            if shell.logged_in {
+                let _ = shell.leave(session).await;
+            }
+            return Err(e);
+        }
+        session.mark(&format!("shell: logged in as {}", shell.user));
+        if spec.quiet_kernel {
+            shell.quiet_kernel(session).await;
+        }
+        Ok(shell)
+    }
+
+    async fn drive_login(&mut self, session: &mut Session, spec: &LoginSpec, wait: &Wait) -> Result<()> {
+        let mut progress = Progress::default();
+        loop {
+            let screen = self.observe(session, wait).await?;
+            tracing::debug!("login: console shows {screen:?}");
+            match screen {
+                Screen::Refused(why) => return Err(Error::Login(format!("cannot log in on {}: {why}", session.describe()))),
+                Screen::LoginIncorrect if progress.sent_password => {
+                    return Err(self.wrong_password(session, spec).await)
+                }
+                // Someone else's failed attempt: answer the prompt that follows.
+                Screen::LoginIncorrect if classify_tail_is_login(self.text.clean()) => {
+                    self.type_line(session, &spec.user).await?;
+                    progress.sent_user = true;
+                }
+                Screen::LoginIncorrect => self.text.clear_clean(),
+                Screen::LoginPrompt if progress.sent_password => {
+                    return Err(Error::Login(format!(
+                        "the console went back to the login prompt after the password for {} \
+                         without saying why (a login timeout?); not retrying, to avoid a lockout",
+                        spec.user
+                    )))
+                }
+                Screen::LoginPrompt => {
+                    self.type_line(session, &spec.user).await?;
+                    progress.sent_user = true;
+                }
+                Screen::PasswordPrompt if progress.sent_user && !progress.sent_password => {
+                    self.text.clear_clean();
+                    session.send_secret(&spec.password).await?;
+                    session.send("\r").await?;
+                    progress.sent_password = true;
+                }
+                Screen::PasswordPrompt if !progress.sent_user => {
+                    // Someone else's half-finished login: abandon it.
+                    self.type_line(session, "").await?;
+                }
+                Screen::Unknown | Screen::Nothing if !progress.sent_password => {
+                    self.nudge(session, &mut progress).await?;
+                }
+                // A shell prompt, or after the password anything (a MOTD, an
+                // unusual prompt): try to take the shell over.
+                _ => {
+                    if self.take_over(session, spec, &mut progress, wait).await? {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tries to make a shell out of what the console shows; true when done.
+    async fn take_over(
+        &mut self,
+        session: &mut Session,
+        spec: &LoginSpec,
+        progress: &mut Progress,
+        wait: &Wait,
+    ) -> Result<bool> {
+        if !progress.sent_password {
+            // A shell left by someone: drop any half-typed line first, and
+            // let the shell redraw its prompt (keys typed before it does are
+            // discarded with the line).
+            self.text.clear_clean();
+            session.send("\x03").await?;
+            self.observe(session, wait).await?;
+        }
+        if !self.synchronise(session, wait).await? {
+            self.nudge(session, progress).await?;
+            return Ok(false);
+        }
+        self.logged_in = true;
+        self.identify(session).await?;
+        if self.user == spec.user {
+            return Ok(true);
+        }
+        if progress.sent_password {
+            return Err(Error::Login(format!(
+                "logged in as {} but the shell runs as {}; check the account",
+                spec.user, self.user
+            )));
+        }
+        if progress.exits >= MAX_EXITS {
+            return Err(Error::Login(format!(
+                "the console stays in a shell of {} after {MAX_EXITS} exits; log it out by hand (`console`)",
+                self.user
+            )));
+        }
+        session.mark(&format!("shell: logging out {}'s shell left on the console", self.user));
+        self.logged_in = false;
+        self.type_line(session, "exit").await?;
+        progress.exits += 1;
+        *progress = Progress {
+            exits: progress.exits,
+            ..Progress::default()
+        };
+        self.user = spec.user.clone();
+        self.uid = None;
+        Ok(false)
+    }
+
+    /// Sends the sync line and waits for our prompt; false if it never came.
+    async fn synchronise(&mut self, session: &mut Session, wait: &Wait) -> Result<bool> {
+        self.type_line(session, &command::sync_line()).await?;
+        let sync = Wait::new(SYNC_WAIT.min(wait.left()), format!("the prompt {PROMPT:?}"));
+        match self.read_until(session, command::prompt_regex(), &sync).await {
+            Ok(_) => Ok(true),
+            Err(Error::Timeout { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Learns who the shell runs as.
+    async fn identify(&mut self, session: &mut Session) -> Result<()> {
+        let out = self.run(session, "id -un; id -u").await?;
+        let mut lines = out.output.lines();
+        if let (Some(name), Some(uid)) = (lines.next(), lines.next()) {
+            self.user = name.trim().to_string();
+            self.uid = uid.trim().parse().ok();
+        }
+        Ok(())
+    }
+
+    /// Lowers the console log level, remembering the old one for logout.
+    async fn quiet_kernel(&mut self, session: &mut Session) {
+        let sudo = if self.is_root() { "" } else { "sudo -n " };
+        let cmd = format!(
+            "read l _ </proc/sys/kernel/printk && {sudo}dmesg -n 1 >/dev/null 2>&1 && echo \"$l\""
+        );
+        match self.run(session, &cmd).await {
+            Ok(out) if out.success() => {
+                let level = out.output.trim().to_string();
+                if !level.is_empty() && level.chars().all(|c| c.is_ascii_digit()) {
+                    self.saved_kernel_level = Some(level);
+                }
+            }
+            Ok(_) => tracing::info!("kernel console messages stay on: dmesg -n needs root or passwordless sudo"),
+            Err(e) => tracing::warn!("could not quiet kernel console messages: {e}"),
+        }
+    }
+
+    /// The error for a refused password, after letting login reprint its prompt.
+    async fn wrong_password(&mut self, session: &mut Session, spec: &LoginSpec) -> Error {
+        let wait = Wait::new(AFTER_FAILURE, "the login prompt after `Login incorrect`".into());
+        let at_prompt = loop {
+            if classify_tail_is_login(self.text.clean()) {
+                break true;
+            }
+            if self.pull(session, &wait).await.is_err() {
+                break false;
+            }
+        };
+        session.mark("shell: login incorrect");
+        let left = if at_prompt {
+            "the console is back at its login prompt"
+        } else {
+            "the console did not show a new login prompt yet"
+        };
+        Error::Login(format!(
+            "login incorrect: the console refused the password for {} (not retried, to avoid a lockout); \
+             {left}. Check the password source and that the user exists",
+            spec.user
+        ))
+    }
+
+    /// Sends the next nudge.
+    async fn nudge(&mut self, session: &mut Session, progress: &mut Progress) -> Result<()> {
+        let (keys, name) = NUDGES.get(progress.nudges).copied().unwrap_or(("\r", "Enter"));
+        progress.nudges += 1;
+        session.mark(&format!("shell: nudging the console with {name}"));
+        self.text.clear_clean();
+        session.send(keys).await
+    }
+
+    /// Types a line after forgetting what the console showed before it.
+    async fn type_line(&mut self, session: &mut Session, line: &str) -> Result<()> {
+        self.text.clear_clean();
+        session.send_line(line).await
+    }
+
+    /// Waits until the console settles and says what it shows.
+    async fn observe(&mut self, session: &mut Session, wait: &Wait) -> Result<Screen> {
+        let mut last_change = Instant::now();
+        let mut seen = self.text.clean().len();
+        loop {
+            let since = last_change.elapsed();
+            let screen_ready = since >= SETTLE;
+            if screen_ready {
+                let screen = classify(self.text.clean());
+                let actionable = !matches!(screen, Screen::Unknown | Screen::Nothing);
+                if actionable || since >= QUIET {
+                    return Ok(screen);
+                }
+            }
+            let next = if screen_ready { QUIET - since } else { SETTLE - since };
+            let left = wait.left();
+            if left.is_zero() {
+                return Err(wait.timeout(session));
+            }
+            self.pull_for(session, next.min(left)).await.map_err(|e| match e {
+                Error::Eof { tail, .. } => Error::Eof {
+                    awaited: wait.awaited.clone(),
+                    tail,
+                },
+                e => e,
+            })?;
+            self.text.keep_tail(64 * 1024);
+            if self.text.clean().len() != seen {
+                seen = self.text.clean().len();
+                last_change = Instant::now();
+            }
+        }
+    }
+
+    /// Leaves the console at a login prompt: restores the kernel log level,
+    /// then `exit` until a login prompt shows (nested shells need several).
+    /// A console that closes instead (a local `exec:` shell) counts as done.
+    pub async fn logout(mut self, session: &mut Session) -> Result<()> {
+        self.leave(session).await
+    }
+
+    async fn leave(&mut self, session: &mut Session) -> Result<()> {
+        if !self.logged_in {
+            return Ok(());
+        }
+        self.restore_kernel(session).await;
+        session.mark(&format!("shell: logout {}", self.user));
+        self.logged_in = false;
+        let wait = Wait::new(Duration::from_secs(30), "a login prompt after `exit`".into());
+        for _ in 0..3 {
+            self.type_line(session, "exit").await?;
+            match self.observe(session, &wait).await {
+                Ok(Screen::LoginPrompt | Screen::LoginIncorrect) => {
+                    session.mark("shell: logged out");
+                    return Ok(());
+                }
+                Ok(_) => continue,
+                Err(Error::Eof { .. }) => {
+                    session.mark("shell: logged out (the console closed)");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(wait.timeout(session))
+    }
+
+    async fn restore_kernel(&mut self, session: &mut Session) {
+        let Some(level) = self.saved_kernel_level.take() else {
+            return;
+        };
+        let sudo = if self.is_root() { "" } else { "sudo -n " };
+        let cmd = format!("{sudo}dmesg -n {level}");
+        if let Err(e) = self.run_with_timeout(session, &cmd, Duration::from_secs(15)).await {
+            tracing::warn!("could not restore the kernel console log level {level}: {e}");
+        }
+    }
+}
+
+fn classify_tail_is_login(text: &str) -> bool {
+    matches!(classify(text), Screen::LoginPrompt | Screen::LoginIncorrect)
+        && text.trim_end().ends_with("login:")
+}

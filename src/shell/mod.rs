@@ -1,0 +1,308 @@
+//! The shell layer: from "whatever the console shows" to commands whose
+//! output and exit status come back exactly.
+//!
+//! [`Shell::login`] wakes the console, gets past whatever holds it (a pager,
+//! someone else's shell, a half-typed login), logs in with a password sent
+//! only through [`Session::send_secret`], and makes the shell predictable
+//! (our own prompt, no echo, no line editing, no history, kernel messages
+//! quieted when allowed). [`Shell::run`] then runs one command and returns
+//! [`CommandOutput`]: its output exactly as printed, its exit status, and the
+//! kernel lines that interleaved, kept apart. [`Shell::sudo`] does the same as
+//! root. [`Shell::logout`] leaves the console at a login prompt.
+//!
+//! A `Shell` does not own the [`Session`]: every call borrows it, so the
+//! script and doctor layers can keep both side by side.
+//!
+//! **Callers must call [`Shell::logout`]**, on success and on every error
+//! path (there is no async `Drop`); a shell dropped while logged in logs a
+//! warning. The pattern is:
+//!
+//! ```no_run
+//! # async fn demo(session: &mut ec2_serial_expect::Session, spec: &ec2_serial_expect::shell::LoginSpec)
+//! # -> ec2_serial_expect::Result<()> {
+//! use ec2_serial_expect::shell::Shell;
+//! let mut shell = Shell::login(session, spec).await?;
+//! let result = shell.run(session, "uptime").await;   // no `?` before logout
+//! shell.logout(session).await?;
+//! let out = result?;
+//! # Ok(()) }
+//! ```
+//!
+//! See `docs/shell.md` for the design and the console states handled.
+
+mod command;
+mod kernel;
+mod login;
+mod screen;
+mod sudo;
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+pub use kernel::ConsoleText;
+pub use login::LoginSpec;
+pub use screen::{classify, Screen};
+
+use crate::error::{Error, Result};
+use crate::expect::Session;
+use crate::secret::Secret;
+use regex::Regex;
+
+/// What one command printed and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandOutput {
+    /// Output (stdout and stderr, as the tty merged them) exactly as printed:
+    /// no echo, no prompt, no escape sequences, `\r\n` as `\n`, no kernel lines.
+    pub output: String,
+    /// The exit status (`$?`): 0–255; 127 command not found.
+    pub status: i32,
+    /// Kernel (printk) lines that appeared while the command ran, removed
+    /// from `output`.
+    pub kernel_lines: Vec<String>,
+    /// Console noise that is not the command's own output, removed from it
+    /// (for `sudo`: `sudo: unable to resolve host …`).
+    pub warnings: Vec<String>,
+}
+
+impl CommandOutput {
+    /// True when the command exited 0.
+    pub fn success(&self) -> bool {
+        self.status == 0
+    }
+}
+
+/// Whether `sudo` is known to work for this login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SudoState {
+    Untried,
+    Ready,
+}
+
+/// A logged-in shell on a console (see the module documentation).
+pub struct Shell {
+    user: String,
+    uid: Option<u32>,
+    password: Secret,
+    text: ConsoleText,
+    runs: u64,
+    sudo: SudoState,
+    /// The console log level to restore at logout, when we lowered it.
+    saved_kernel_level: Option<String>,
+    command_timeout: Duration,
+    logged_in: bool,
+}
+
+impl std::fmt::Debug for Shell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shell")
+            .field("user", &self.user)
+            .field("uid", &self.uid)
+            .field("logged_in", &self.logged_in)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shell {
+    /// The user the shell runs as (from `id -un`).
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// True for a root shell (no `sudo` needed).
+    pub fn is_root(&self) -> bool {
+        self.uid == Some(0)
+    }
+
+    /// True while the shell is logged in (before [`Shell::logout`]).
+    pub fn is_logged_in(&self) -> bool {
+        self.logged_in
+    }
+
+    /// The timeout [`Shell::run`] and [`Shell::sudo`] use (default: the
+    /// session's default timeout).
+    pub fn command_timeout(&self) -> Duration {
+        self.command_timeout
+    }
+
+    /// Changes the timeout of later [`Shell::run`] and [`Shell::sudo`] calls.
+    pub fn set_command_timeout(&mut self, timeout: Duration) {
+        self.command_timeout = timeout;
+    }
+
+    /// Runs `cmd` in a subshell (so `cd`, `exit` or `set -e` cannot disturb
+    /// the session) with stdin closed, waiting at most the command timeout.
+    pub async fn run(&mut self, session: &mut Session, cmd: &str) -> Result<CommandOutput> {
+        let timeout = self.command_timeout;
+        self.run_with_timeout(session, cmd, timeout).await
+    }
+
+    /// [`Shell::run`] with its own timeout. On timeout the command is
+    /// interrupted (Ctrl-C) so the shell stays usable, and the error (exit
+    /// code 5) names the command.
+    pub async fn run_with_timeout(
+        &mut self,
+        session: &mut Session,
+        cmd: &str,
+        timeout: Duration,
+    ) -> Result<CommandOutput> {
+        self.ensure_logged_in()?;
+        let result = self.run_inner(session, cmd, timeout).await;
+        if matches!(result, Err(Error::Timeout { .. })) {
+            self.interrupt(session).await;
+        }
+        result
+    }
+
+    fn ensure_logged_in(&self) -> Result<()> {
+        if self.logged_in {
+            Ok(())
+        } else {
+            Err(Error::usage(
+                "the shell is logged out; call login before run or sudo",
+            ))
+        }
+    }
+
+    async fn run_inner(
+        &mut self,
+        session: &mut Session,
+        cmd: &str,
+        timeout: Duration,
+    ) -> Result<CommandOutput> {
+        let deadline = Wait::new(timeout, describe_command(session, cmd));
+        self.runs += 1;
+        let plan = command::plan(cmd, self.runs);
+        self.text.clear_clean();
+        self.text.take_kernel_lines();
+        for line in &plan.setup {
+            session.send_line(line).await?;
+            self.read_until(session, command::prompt_regex(), &deadline).await?;
+        }
+        session.send_line(&plan.run_line).await?;
+        self.read_until(session, &plan.start, &deadline).await?;
+        let (output, caps) = self.read_until(session, &plan.end, &deadline).await?;
+        let status = caps.first().and_then(|s| s.parse().ok()).unwrap_or(-1);
+        self.read_until(session, command::prompt_regex(), &deadline).await?;
+        Ok(CommandOutput {
+            output,
+            status,
+            kernel_lines: self.text.take_kernel_lines(),
+            warnings: Vec::new(),
+        })
+    }
+
+    /// Interrupts whatever runs and waits briefly for our prompt.
+    async fn interrupt(&mut self, session: &mut Session) {
+        if session.send("\x03").await.is_err() {
+            return;
+        }
+        let wait = Wait::new(Duration::from_secs(5), "the prompt after Ctrl-C".into());
+        let _ = self.read_until(session, command::prompt_regex(), &wait).await;
+    }
+
+    /// Reads until `pattern` matches the program text; returns the text
+    /// before the match (consumed with it) and the match's capture groups.
+    async fn read_until(
+        &mut self,
+        session: &mut Session,
+        pattern: &Regex,
+        wait: &Wait,
+    ) -> Result<(String, Vec<String>)> {
+        let mut from = 0;
+        loop {
+            if let Some(caps) = pattern.captures_at(self.text.clean(), from) {
+                let whole = caps.get(0).map_or(0..0, |m| m.range());
+                let groups = caps
+                    .iter()
+                    .skip(1)
+                    .map(|g| g.map_or(String::new(), |g| g.as_str().to_string()))
+                    .collect();
+                let before = self.text.take_clean(whole.end);
+                return Ok((before[..whole.start].to_string(), groups));
+            }
+            // Only new text (plus a marker's length) is searched next time.
+            let len = self.text.clean().len();
+            from = crate::text::floor_char_boundary(self.text.clean(), len.saturating_sub(64));
+            self.pull(session, wait).await?;
+        }
+    }
+
+    /// Reads one chunk into the filter, failing at the wait's deadline.
+    async fn pull(&mut self, session: &mut Session, wait: &Wait) -> Result<()> {
+        let left = wait.left();
+        if left.is_zero() {
+            return Err(wait.timeout(session));
+        }
+        match session.read_text(left).await {
+            Ok(Some(text)) => {
+                self.text.push(&text);
+                Ok(())
+            }
+            Ok(None) => Err(wait.timeout(session)),
+            Err(Error::Eof { tail, .. }) => Err(Error::Eof {
+                awaited: wait.awaited.clone(),
+                tail,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads for at most `most`; true when something arrived.
+    async fn pull_for(&mut self, session: &mut Session, most: Duration) -> Result<bool> {
+        match session.read_text(most).await? {
+            Some(text) => {
+                self.text.push(&text);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+impl Drop for Shell {
+    fn drop(&mut self) {
+        if self.logged_in {
+            tracing::warn!(
+                "the shell of {} was dropped without logout: the console may still be logged in",
+                self.user
+            );
+        }
+    }
+}
+
+/// An absolute deadline and what we wait for, for messages.
+struct Wait {
+    deadline: Instant,
+    total: Duration,
+    awaited: String,
+}
+
+impl Wait {
+    fn new(total: Duration, awaited: String) -> Self {
+        Wait {
+            deadline: Instant::now() + total,
+            total,
+            awaited,
+        }
+    }
+
+    fn left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    fn timeout(&self, session: &Session) -> Error {
+        Error::Timeout {
+            awaited: self.awaited.clone(),
+            seconds: self.total.as_secs_f64(),
+            tail: session.tail(),
+        }
+    }
+}
+
+/// "the end of `cmd`" for messages: shortened and scrubbed of secrets.
+fn describe_command(session: &Session, cmd: &str) -> String {
+    let short: String = cmd.chars().take(60).collect();
+    let ellipsis = if short.len() < cmd.len() { "…" } else { "" };
+    format!("the end of command `{}{ellipsis}`", session.scrub(&short))
+}

@@ -1,0 +1,219 @@
+//! The shell layer against real shells under a PTY (`exec:` targets): bash
+//! and dash as a console left logged in, with kernel-like floods, pagers,
+//! megabytes of output, long command lines and commands that read stdin.
+//! No VM needed; the real getty/login/sudo cases live in `shell_lab.rs`.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ec2_serial_expect::shell::{LoginSpec, Shell};
+use ec2_serial_expect::transcript::Recorder;
+use ec2_serial_expect::{transport, Error, Secret, Session, SessionOptions, Target};
+
+/// A password that must never show up anywhere.
+const PASSWORD: &str = "Unused-But-Secret-7431";
+
+async fn session(target: &str, transcript: Option<&Path>) -> Session {
+    let target: Target = target.parse().unwrap();
+    let t = transport::open(&target).await.unwrap();
+    let rec = match transcript {
+        Some(p) => Recorder::create(p, &t.describe(), (80, 24)).unwrap(),
+        None => Recorder::disabled(),
+    };
+    let options = SessionOptions {
+        default_timeout: Duration::from_secs(20),
+        ..SessionOptions::default()
+    };
+    Session::new(t, rec, options)
+}
+
+fn me() -> String {
+    let out = std::process::Command::new("id").arg("-un").output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn spec() -> LoginSpec {
+    let mut spec = LoginSpec::new(me(), Secret::new("password", PASSWORD));
+    spec.timeout = Duration::from_secs(40);
+    spec
+}
+
+/// A console with a shell already logged in (as whoever runs the tests).
+fn bash_console(prefix: &str) -> String {
+    let script = format!("{prefix} exec env TERM=vt100 PS1='\\u@box:\\w\\$ ' bash --norc --noprofile -i");
+    format!("exec:sh -c {}", shell_words::quote(&script))
+}
+
+async fn logged_in(target: &str, transcript: Option<&Path>) -> (Session, Shell) {
+    let mut s = session(target, transcript).await;
+    let shell = Shell::login(&mut s, &spec()).await.unwrap_or_else(|e| panic!("login: {e}"));
+    (s, shell)
+}
+
+#[tokio::test]
+async fn a_shell_left_logged_in_is_taken_over_and_statuses_are_exact() {
+    let (mut s, mut sh) = logged_in(&bash_console(""), None).await;
+    assert_eq!(sh.user(), me());
+    let cases: &[(&str, &str, i32)] = &[
+        ("echo hello", "hello\n", 0),
+        ("printf 'no newline'", "no newline", 0),
+        ("true", "", 0),
+        ("false", "", 1),
+        ("exit 255", "", 255),
+        ("printf 'a\\r\\nb\\n\\n'", "a\nb\n\n", 0),
+    ];
+    for (cmd, output, status) in cases {
+        let out = sh.run(&mut s, cmd).await.unwrap();
+        assert_eq!((&out.output[..], out.status), (*output, *status), "{cmd}");
+    }
+    let out = sh.run(&mut s, "no-such-command-xyz").await.unwrap();
+    assert_eq!(out.status, 127);
+    assert!(out.output.contains("not found"), "{:?}", out.output);
+    // State does not leak between commands: each runs in a subshell.
+    sh.run(&mut s, "cd /tmp; export FOO=1").await.unwrap();
+    let out = sh.run(&mut s, "echo \"${FOO:-unset}\"").await.unwrap();
+    assert_eq!(out.output, "unset\n");
+    sh.logout(&mut s).await.unwrap();
+}
+
+#[tokio::test]
+async fn commands_reading_stdin_get_eof_instead_of_hanging() {
+    let (mut s, mut sh) = logged_in(&bash_console(""), None).await;
+    let started = Instant::now();
+    let out = sh.run(&mut s, "cat; read x; echo \"read=$?\"").await.unwrap();
+    assert_eq!(out.output, "read=1\n");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    sh.logout(&mut s).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_megabyte_of_output_comes_back_byte_exact() {
+    let (mut s, mut sh) = logged_in(&bash_console(""), None).await;
+    let started = Instant::now();
+    let out = sh.run(&mut s, "seq 1 200000").await.unwrap();
+    let expected: String = (1..=200000).map(|i| format!("{i}\n")).collect();
+    assert!(expected.len() > 1_000_000);
+    assert_eq!(out.output.len(), expected.len());
+    assert!(out.output == expected, "output differs from seq");
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    // One 2 MB line without a newline also survives.
+    let out = sh.run(&mut s, "head -c 2000000 /dev/zero | tr '\\0' x").await.unwrap();
+    assert_eq!(out.output.len(), 2_000_000);
+    assert!(out.output.bytes().all(|b| b == b'x'));
+    sh.logout(&mut s).await.unwrap();
+}
+
+#[tokio::test]
+async fn long_and_multiline_commands_with_control_characters_run_intact() {
+    let (mut s, mut sh) = logged_in(&bash_console(""), None).await;
+    let word = "y".repeat(10_000);
+    let out = sh.run(&mut s, &format!("echo {word} | wc -c")).await.unwrap();
+    assert_eq!(out.output.trim(), "10001");
+    let script = "x='it'\"'\"'s'\nprintf '%s\\t|\\n' \"$x\"\nexit 3";
+    let out = sh.run(&mut s, script).await.unwrap();
+    assert_eq!((out.output.as_str(), out.status), ("it's\t|\n", 3));
+    let out = sh.run(&mut s, "printf '%s' 'ctrl\u{3}c \u{15}u'").await.unwrap();
+    assert_eq!(out.output, "ctrl\u{3}c \u{15}u");
+    sh.logout(&mut s).await.unwrap();
+}
+
+/// Kernel-format lines written to the tty every 30 ms, as a flooding
+/// /dev/kmsg would, interleaving with the prompt, the login and the output.
+const FLOOD: &str = "( i=0; while :; do i=$((i+1)); printf '[%5d.%06d] kmsg flood %d\\n' $i $i $i >/dev/tty; sleep 0.03; done ) &";
+
+#[tokio::test]
+async fn kernel_lines_interleaving_with_login_and_output_are_set_apart() {
+    let (mut s, mut sh) = logged_in(&bash_console(FLOOD), None).await;
+    let out = sh.run(&mut s, "for i in $(seq 1 300); do echo line $i; sleep 0.002; done").await.unwrap();
+    let expected: String = (1..=300).map(|i| format!("line {i}\n")).collect();
+    assert_eq!(out.output, expected);
+    assert!(!out.kernel_lines.is_empty(), "the flood was seen and set apart");
+    assert!(out.kernel_lines.iter().all(|l| l.contains("kmsg flood")), "{:?}", out.kernel_lines);
+    let out = sh.run(&mut s, "printf 'x%.0s' $(seq 1 50); sleep 0.2; printf 'y'").await.unwrap();
+    assert_eq!(out.output, format!("{}y", "x".repeat(50)));
+    sh.logout(&mut s).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pager_holding_the_tty_is_quit_before_taking_the_shell() {
+    let target = bash_console("seq 1 500 | env TERM=vt100 less;");
+    let dir = tempfile::tempdir().unwrap();
+    let cast = dir.path().join("pager.cast");
+    let (mut s, mut sh) = logged_in(&target, Some(&cast)).await;
+    let out = sh.run(&mut s, "echo after-pager").await.unwrap();
+    assert_eq!(out.output, "after-pager\n");
+    sh.logout(&mut s).await.unwrap();
+    s.close().await.unwrap();
+    let text = std::fs::read_to_string(&cast).unwrap();
+    assert!(text.contains("nudging the console with q (pager)"), "the transcript shows the nudge");
+}
+
+#[tokio::test]
+async fn an_editor_holding_the_tty_is_left_with_colon_q() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("edited.txt");
+    let target = bash_console(&format!("env TERM=vt100 vi {};", file.display()));
+    let (mut s, mut sh) = logged_in(&target, None).await;
+    let out = sh.run(&mut s, "echo after-editor").await.unwrap();
+    assert_eq!(out.output, "after-editor\n");
+    sh.logout(&mut s).await.unwrap();
+}
+
+#[tokio::test]
+async fn dash_works_like_bash() {
+    let target = "exec:env PS1=$\\  dash -i";
+    let (mut s, mut sh) = logged_in(target, None).await;
+    let out = sh.run(&mut s, "printf '%s\\n' one two; exit 7").await.unwrap();
+    assert_eq!((out.output.as_str(), out.status), ("one\ntwo\n", 7));
+    let long = format!("echo {} | wc -c", "z".repeat(6000));
+    assert_eq!(sh.run(&mut s, &long).await.unwrap().output.trim(), "6001");
+    sh.logout(&mut s).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_timed_out_command_is_interrupted_and_the_shell_stays_usable() {
+    let (mut s, mut sh) = logged_in(&bash_console(""), None).await;
+    let started = Instant::now();
+    let err = sh
+        .run_with_timeout(&mut s, "echo started; sleep 60", Duration::from_millis(800))
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(8));
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert_eq!(err.exit_code().code(), 5);
+    assert!(err.to_string().contains("sleep 60"), "{err}");
+    let out = sh.run(&mut s, "echo still-here").await.unwrap();
+    assert_eq!(out.output, "still-here\n");
+    sh.logout(&mut s).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_password_never_reaches_the_transcript_or_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cast = dir.path().join("secret.cast");
+    let (mut s, mut sh) = logged_in(&bash_console(""), Some(&cast)).await;
+    // Even a command that prints it is scrubbed.
+    let out = sh.run(&mut s, &format!("echo {PASSWORD}")).await.unwrap();
+    assert!(!out.output.contains(PASSWORD), "{:?}", out.output);
+    let err = sh
+        .run_with_timeout(&mut s, &format!("sleep 5 # {PASSWORD}"), Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert!(!err.to_string().contains(PASSWORD), "{err}");
+    assert!(!format!("{err:?}").contains(PASSWORD));
+    assert!(!format!("{sh:?}").contains(PASSWORD));
+    sh.logout(&mut s).await.unwrap();
+    s.close().await.unwrap();
+    let text = std::fs::read_to_string(&cast).unwrap();
+    assert!(text.contains("shell: login as"));
+    assert!(!text.contains(PASSWORD), "the transcript holds the password");
+}
+
+#[tokio::test]
+async fn bad_user_names_are_usage_errors() {
+    let mut s = session(&bash_console(""), None).await;
+    let spec = LoginSpec::new("bad user\r", Secret::new("password", PASSWORD));
+    let err = Shell::login(&mut s, &spec).await.unwrap_err();
+    assert_eq!(err.exit_code().code(), 2);
+    assert!(err.to_string().contains("not a valid user name"), "{err}");
+}
