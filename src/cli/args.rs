@@ -206,6 +206,9 @@ pub enum LabCommand {
         /// VM name.
         #[arg(long, default_value = "default")]
         name: String,
+        /// Stop every lab VM.
+        #[arg(long, conflicts_with = "name")]
+        all: bool,
     },
     /// Show running VMs.
     Status,
@@ -220,10 +223,21 @@ pub enum LabCommand {
         #[arg(long, default_value = "default")]
         name: String,
     },
+    /// Repair a scenario by hand over the serial console (its documented repair).
+    Repair {
+        /// The scenario (see `lab break --list`).
+        scenario: String,
+        /// VM name.
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
     /// Boot, break, repair over the serial console, show SSH working again.
     Demo {
         /// VM name.
         #[arg(long, default_value = "demo")]
         name: String,
+        /// Leave the VM running afterwards (stop it with `lab down --name demo`).
+        #[arg(long)]
+        keep: bool,
     },
 }

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the project needs, and nothing when they are
+# all present (so it is cheap to run before every test run, and safe to re-run).
+#
+#   the lab:        qemu-system-x86 debootstrap socat openssh-server openssh-client e2fsprogs
+#   benchmarks:     expect (the Tcl Expect we compare against)
+#
+# `apt-get update` runs only when something is missing. Run as root on a
+# Debian 12 machine (CI does: .ci/run). Not root: it says what to run instead.
+set -euo pipefail
+
+packages=(qemu-system-x86 debootstrap socat openssh-server openssh-client e2fsprogs expect)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all packages present (${packages[*]})"
+  exit 0
+fi
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup: missing packages: ${missing[*]}" >&2
+  echo "setup: run as root: apt-get update && apt-get install -y ${missing[*]}" >&2
+  exit 2
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# --no-install-recommends: qemu's recommends pull in a desktop's worth of packages.
+apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "setup: done"

@@ -1,0 +1,144 @@
+//! Driving the lab's serial console with the crate's own [`Session`]: wait for
+//! `login:`, log in, run a command and read its exit status, log out.
+//!
+//! This is the lab's own small console driver, used to boot, repair and
+//! record fixtures; every step is an ordinary expect/send, so the same code
+//! runs against a live VM (`unix:` target) and against a recorded transcript
+//! (`replay:` target).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::expect::{Pattern, Session, SessionOptions};
+use crate::secret::Secret;
+use crate::target::Target;
+use crate::transcript::Recorder;
+
+/// The getty's prompt (`lab-instance login: `).
+pub const LOGIN_PROMPT: &str = r"login: $";
+/// The password prompt of `login`.
+pub const PASSWORD_PROMPT: &str = r"[Pp]assword: $";
+/// A bash prompt: `user@host:dir$ ` (or `#` for root).
+pub const SHELL_PROMPT: &str = r"[\w.-]+@[\w.-]+:[^\r\n]*[$#] $";
+/// What `login` prints when it refuses (bad password, locked, expired).
+const LOGIN_REFUSED: &str = r"Login incorrect|account has expired";
+/// The exit-status line `run` appends; the command echo cannot match it.
+const STATUS_MARK: &str = r"__ESE_RC=(\d+)";
+/// How long each step of a login may take under software emulation.
+const STEP: Duration = Duration::from_secs(30);
+
+/// Opens a session to `target`, recording to `transcript` when given.
+pub async fn open(target: &Target, transcript: Option<&Path>) -> Result<Session> {
+    let transport = crate::transport::open(target).await?;
+    let recorder = match transcript {
+        Some(path) => Recorder::create(path, &transport.describe(), crate::transport::PTY_SIZE)?,
+        None => Recorder::disabled(),
+    };
+    Ok(Session::new(transport, recorder, SessionOptions::default()))
+}
+
+/// Waits up to `total` for the login prompt of a booting VM, nudging the
+/// getty with Enter every 15 s; `alive` says whether the VM still runs.
+pub async fn wait_for_login(
+    session: &mut Session,
+    total: Duration,
+    alive: impl Fn() -> bool,
+) -> Result<()> {
+    let deadline = Instant::now() + total;
+    let login = [Pattern::regex(LOGIN_PROMPT)];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match session
+            .expect(&login, Some(left.min(Duration::from_secs(15))))
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(Error::Timeout { .. }) if !alive() => {
+                return Err(Error::Problems(format!(
+                    "the lab VM stopped while booting; last console output: {:?}",
+                    session.tail()
+                )))
+            }
+            Err(Error::Timeout { awaited, tail, .. }) if Instant::now() >= deadline => {
+                return Err(Error::Timeout {
+                    awaited,
+                    seconds: total.as_secs_f64(),
+                    tail,
+                })
+            }
+            Err(Error::Timeout { .. }) => session.send("\r").await?,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Logs in on the console: Enter to wake the getty, the user, the password.
+/// Ends at a shell prompt; a refused login is [`Error::Login`].
+pub async fn login(session: &mut Session, user: &str, password: &Secret) -> Result<()> {
+    session.send("\r").await?;
+    session
+        .expect(&[Pattern::regex(LOGIN_PROMPT)], Some(STEP))
+        .await?;
+    session.send_line(user).await?;
+    session
+        .expect(&[Pattern::regex(PASSWORD_PROMPT)], Some(STEP))
+        .await?;
+    session.send_secret(password).await?;
+    session.send("\r").await?;
+    let after = [Pattern::regex(SHELL_PROMPT), Pattern::regex(LOGIN_REFUSED)];
+    let m = session.expect(&after, Some(STEP)).await?;
+    if m.index == 1 {
+        // Let the getty come back so the console is left at `login:`.
+        let _ = session
+            .expect(&[Pattern::regex(LOGIN_PROMPT)], Some(STEP))
+            .await;
+        return Err(Error::Login(format!(
+            "the console refused the login of {user}: {:?}",
+            m.text
+        )));
+    }
+    Ok(())
+}
+
+/// What a console command printed and its exit status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandResult {
+    /// Output lines (the echoed command line removed), `\r\n` as `\n`.
+    pub output: String,
+    /// `$?` after the command.
+    pub status: i32,
+}
+
+/// Runs `command` at the shell prompt and waits for its status and the next prompt.
+pub async fn run(session: &mut Session, command: &str, timeout: Duration) -> Result<CommandResult> {
+    // `"__ESE_RC""=$?"` prints __ESE_RC=N but its echo does not match STATUS_MARK.
+    session
+        .send_line(&format!("{command}; echo \"__ESE_RC\"\"=$?\""))
+        .await?;
+    let m = session
+        .expect(&[Pattern::regex(STATUS_MARK)], Some(timeout))
+        .await?;
+    let status = m.groups[1]
+        .as_deref()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(-1);
+    session
+        .expect(&[Pattern::regex(SHELL_PROMPT)], Some(STEP))
+        .await?;
+    let output = m
+        .before
+        .split_once('\n')
+        .map_or("", |(_echo, rest)| rest)
+        .replace('\r', "");
+    Ok(CommandResult { output, status })
+}
+
+/// Logs out and waits for the getty's next `login:`.
+pub async fn logout(session: &mut Session) -> Result<()> {
+    session.send_line("exit").await?;
+    session
+        .expect(&[Pattern::regex(LOGIN_PROMPT)], Some(STEP))
+        .await?;
+    Ok(())
+}

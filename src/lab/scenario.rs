@@ -1,0 +1,246 @@
+//! The ways to break SSH key login on purpose ("Server refused our key"),
+//! and the manual repair of each.
+//!
+//! Every scenario breaks the running VM over SSH as `ec2-user`, the way a
+//! user breaks a real instance by accident, and is then confirmed: the lab
+//! key must now be refused. Each has a documented repair typed on the serial
+//! console (the only way back in on a real instance), which the tests run
+//! to prove the scenario is exactly what it claims. `{pubkey}` in a repair
+//! stands for the lab's public key line.
+//!
+//! Measured on the lab's sshd (Debian 12, OpenSSH 9.2, `UsePAM yes`):
+//! - `passwd -l` alone does NOT stop key login: sshd checks for a locked
+//!   password only when PAM is off, and `pam_unix`'s account check looks at
+//!   expiry, not at the `!` in the hash. Console (password) login does fail.
+//! - An expired account does stop it, and that is what
+//!   `usermod --lock --expiredate 1` does (the way `passwd(1)` says to
+//!   disable an account); `locked-account` breaks it that way. sshd then
+//!   *accepts* the key ("Server accepts key"), PAM's account phase denies
+//!   the session, and the client prints "Your account has expired; please
+//!   contact your system administrator." and "Connection closed". Password
+//!   login on the console fails for that user too, so the repair logs in as
+//!   the second admin, `lab-admin`.
+//! - A home owned by root with mode 0755 is accepted by `StrictModes` (root
+//!   may own the path); `home-owner` is refused because the home keeps mode
+//!   0700, so sshd, reading as the user, cannot reach `~/.ssh`.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::console;
+use super::ssh::KeyLogin;
+use super::vm::VmInfo;
+use crate::error::{Error, Result};
+use crate::expect::Session;
+
+/// One way to break key login, and how to repair it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Scenario {
+    /// The name `lab break` takes.
+    pub name: &'static str,
+    /// One line for `lab break --list`.
+    pub summary: &'static str,
+    /// What `lab break` runs over SSH as ec2-user.
+    pub break_command: &'static str,
+    /// The console user the repair logs in as.
+    pub repair_user: &'static str,
+    /// What to type at the console's shell prompt to repair it.
+    pub repair_commands: &'static [&'static str],
+}
+
+/// All scenarios, in `--list` order.
+pub const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "home-777",
+        summary: "home directory made world-writable (chmod 777 ~)",
+        break_command: "chmod 777 /home/ec2-user",
+        repair_user: "ec2-user",
+        repair_commands: &["sudo chmod 700 /home/ec2-user"],
+    },
+    Scenario {
+        name: "ssh-dir-perms",
+        summary: "~/.ssh made world-writable (chmod 777 ~/.ssh)",
+        break_command: "chmod 777 /home/ec2-user/.ssh",
+        repair_user: "ec2-user",
+        repair_commands: &["chmod 700 /home/ec2-user/.ssh"],
+    },
+    Scenario {
+        name: "authorized-keys-perms",
+        summary: "authorized_keys made world-writable (chmod 666)",
+        break_command: "chmod 666 /home/ec2-user/.ssh/authorized_keys",
+        repair_user: "ec2-user",
+        repair_commands: &["chmod 600 /home/ec2-user/.ssh/authorized_keys"],
+    },
+    Scenario {
+        name: "home-owner",
+        summary: "home directory handed to root (sudo chown root: ~), sshd cannot read ~/.ssh",
+        break_command: "sudo chown root:root /home/ec2-user",
+        repair_user: "ec2-user",
+        repair_commands: &["sudo chown ec2-user:ec2-user /home/ec2-user"],
+    },
+    Scenario {
+        name: "ssh-dir-owner",
+        summary: "~/.ssh and authorized_keys owned by another user (lab-admin)",
+        break_command: "sudo chown -R lab-admin:lab-admin /home/ec2-user/.ssh",
+        repair_user: "ec2-user",
+        repair_commands: &["sudo chown -R ec2-user:ec2-user /home/ec2-user/.ssh"],
+    },
+    Scenario {
+        name: "missing-authorized-keys",
+        summary: "~/.ssh/authorized_keys deleted",
+        break_command: "rm /home/ec2-user/.ssh/authorized_keys",
+        repair_user: "ec2-user",
+        repair_commands: &[
+            "printf '%s\\n' '{pubkey}' > /home/ec2-user/.ssh/authorized_keys",
+            "chmod 600 /home/ec2-user/.ssh/authorized_keys",
+        ],
+    },
+    Scenario {
+        name: "missing-key",
+        summary: "the user's key line removed from authorized_keys (file still there)",
+        break_command: "sed -i '/ ec2-serial-expect-lab$/d' /home/ec2-user/.ssh/authorized_keys",
+        repair_user: "ec2-user",
+        repair_commands: &["printf '%s\\n' '{pubkey}' >> /home/ec2-user/.ssh/authorized_keys"],
+    },
+    Scenario {
+        name: "home-root-owned-group-writable",
+        summary: "/home given to a user and made world-writable (chown lab-admin, chmod 777)",
+        break_command: "sudo chown lab-admin /home && sudo chmod 777 /home",
+        repair_user: "ec2-user",
+        repair_commands: &["sudo chown root:root /home && sudo chmod 755 /home"],
+    },
+    Scenario {
+        name: "locked-account",
+        summary:
+            "account disabled: usermod --lock --expiredate 1 (passwd -l alone does not stop keys)",
+        break_command: "sudo usermod --lock --expiredate 1 ec2-user",
+        repair_user: "lab-admin",
+        repair_commands: &["sudo usermod --unlock --expiredate '' ec2-user"],
+    },
+    Scenario {
+        name: "sshd-strictmodes-config",
+        summary: "sshd_config AuthorizedKeysFile misspelt (.ssh/authorised_keys), sshd restarted",
+        break_command:
+            "sudo sed -i 's|^#\\?AuthorizedKeysFile.*|AuthorizedKeysFile .ssh/authorised_keys|' \
+                        /etc/ssh/sshd_config && sudo systemctl restart ssh",
+        repair_user: "ec2-user",
+        repair_commands: &[
+            "sudo sed -i 's|authorised_keys|authorized_keys|' /etc/ssh/sshd_config",
+            "sudo systemctl restart ssh",
+        ],
+    },
+];
+
+/// The scenario called `name`, or a usage error listing them all.
+pub fn find(name: &str) -> Result<&'static Scenario> {
+    SCENARIOS.iter().find(|s| s.name == name).ok_or_else(|| {
+        let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
+        Error::usage(format!(
+            "unknown lab scenario {name:?}; choose one of: {} (see `lab break --list`)",
+            names.join(", ")
+        ))
+    })
+}
+
+impl Scenario {
+    /// The repair commands with `{pubkey}` filled in.
+    pub fn repair_lines(&self, public_key: &str) -> Vec<String> {
+        self.repair_commands
+            .iter()
+            .map(|c| c.replace("{pubkey}", public_key.trim()))
+            .collect()
+    }
+}
+
+/// Breaks the VM over SSH, then confirms the key is refused; returns ssh's refusal.
+pub async fn break_over_ssh(vm: &VmInfo, scenario: &Scenario) -> Result<String> {
+    let ssh = vm.ssh();
+    let out = ssh.run(scenario.break_command).await?;
+    if out.status != 0 {
+        return Err(Error::Problems(format!(
+            "breaking {:?} failed: `{}` exited with {}: {}",
+            scenario.name, scenario.break_command, out.status, out.stderr
+        )));
+    }
+    match ssh.probe_until_answered(Duration::from_secs(30)).await? {
+        KeyLogin::Refused(why) => Ok(why),
+        KeyLogin::Accepted => Err(Error::Problems(format!(
+            "after breaking {:?} sshd still accepts the lab key",
+            scenario.name
+        ))),
+        KeyLogin::Unreachable(why) => Err(Error::io(
+            format!("sshd stopped answering after breaking {:?}", scenario.name),
+            std::io::Error::other(why),
+        )),
+    }
+}
+
+/// Types the scenario's repair on the serial console (log in, run each
+/// command, log out); fails when a command exits non-zero.
+pub async fn repair_on_console(
+    session: &mut Session,
+    vm: &VmInfo,
+    scenario: &Scenario,
+) -> Result<()> {
+    let password = vm.password()?;
+    let public_key = std::fs::read_to_string(vm.key.with_extension("pub"))
+        .map_err(|e| Error::io("reading the lab public key", e))?;
+    session.mark(&format!("repair {}", scenario.name));
+    console::login(session, scenario.repair_user, &password).await?;
+    for line in scenario.repair_lines(&public_key) {
+        let result = console::run(session, &line, Duration::from_secs(60)).await?;
+        if result.status != 0 {
+            let _ = console::logout(session).await;
+            return Err(Error::Problems(format!(
+                "repair step `{line}` exited with {}: {}",
+                result.status,
+                result.output.trim()
+            )));
+        }
+    }
+    console::logout(session).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scenario_of_the_issue_is_there_once() {
+        let wanted = [
+            "home-777",
+            "ssh-dir-perms",
+            "authorized-keys-perms",
+            "home-owner",
+            "ssh-dir-owner",
+            "missing-authorized-keys",
+            "missing-key",
+            "home-root-owned-group-writable",
+            "locked-account",
+            "sshd-strictmodes-config",
+        ];
+        for name in wanted {
+            assert_eq!(find(name).unwrap().name, name);
+        }
+        assert_eq!(SCENARIOS.len(), wanted.len());
+    }
+
+    #[test]
+    fn unknown_names_list_the_choices() {
+        let err = find("home-666").unwrap_err();
+        assert_eq!(err.exit_code().code(), 2);
+        assert!(err.to_string().contains("home-777"));
+    }
+
+    #[test]
+    fn repairs_fill_in_the_public_key() {
+        let lines = find("missing-key")
+            .unwrap()
+            .repair_lines("ssh-ed25519 AAAA ec2-serial-expect-lab\n");
+        assert_eq!(
+            lines,
+            ["printf '%s\\n' 'ssh-ed25519 AAAA ec2-serial-expect-lab' >> /home/ec2-user/.ssh/authorized_keys"]
+        );
+    }
+}

@@ -1,0 +1,463 @@
+//! Booting, finding and stopping lab VMs.
+//!
+//! A VM is QEMU under software emulation (KVM is unreliable on the machines
+//! this runs on: `-accel tcg -cpu max`), booting the cached image with
+//! `-snapshot` so every boot starts pristine, its serial port on a Unix
+//! socket and its sshd forwarded to a free loopback port. Its state (pid,
+//! socket, port) is a JSON file in the VM's run directory, so `lab status`,
+//! `lab break` and `lab down` find it from another process.
+//!
+//! QEMU runs in its own process group, so stopping a VM kills everything it
+//! started. The CLI detaches QEMU (`-daemonize`) so the VM outlives `lab up`;
+//! the test harness keeps it as a child that dies with the test process.
+
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+
+use super::console;
+use super::image::{self, Image};
+use super::layout::{validate_name, LabDirs};
+use super::ssh::{KeyLogin, SshTarget};
+use crate::error::{Error, Result};
+use crate::secret::{Secret, SecretSource};
+use crate::target::Target;
+
+/// The user the lab is reached as, like an AMI's default user.
+pub const USER: &str = "ec2-user";
+/// A second admin with the same password and key, for repairs that lock out `ec2-user`.
+pub const ADMIN_USER: &str = "lab-admin";
+/// The guest's hostname.
+pub const HOSTNAME: &str = "lab-instance";
+const STATE_FILE: &str = "state.json";
+const QEMU_ATTEMPTS: usize = 3;
+
+/// Everything needed to reach a running VM (saved as `state.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VmInfo {
+    /// The VM's name.
+    pub name: String,
+    /// QEMU's pid (also its process group).
+    pub pid: i32,
+    /// The serial console's Unix socket.
+    pub serial_socket: PathBuf,
+    /// The loopback port forwarded to the guest's sshd.
+    pub ssh_port: u16,
+    /// The login user.
+    pub user: String,
+    /// The private key authorized for the user.
+    pub key: PathBuf,
+    /// The file holding the console password (never the password itself).
+    pub password_file: PathBuf,
+    /// The image directory it booted.
+    pub image: PathBuf,
+    /// Seconds from starting QEMU to SSH answering (0 while booting).
+    pub boot_seconds: f64,
+    /// True once `login:` was seen and SSH accepted the key.
+    pub ready: bool,
+}
+
+impl VmInfo {
+    /// The serial console as a target (`unix:…`).
+    pub fn serial_target(&self) -> Target {
+        Target::Unix {
+            path: self.serial_socket.clone(),
+        }
+    }
+
+    /// SSH to the VM as [`VmInfo::user`].
+    pub fn ssh(&self) -> SshTarget {
+        SshTarget {
+            host: "127.0.0.1".into(),
+            port: self.ssh_port,
+            user: self.user.clone(),
+            key: self.key.clone(),
+        }
+    }
+
+    /// The console password, read from [`VmInfo::password_file`].
+    pub fn password(&self) -> Result<Secret> {
+        SecretSource::File(self.password_file.clone()).read("lab password")
+    }
+
+    /// Whether the QEMU process is still this VM's (not a reused pid).
+    pub fn is_alive(&self) -> bool {
+        if kill(Pid::from_raw(self.pid), None).is_err() {
+            return false;
+        }
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", self.pid)).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        cmdline.contains("qemu-system") && cmdline.contains(&*self.serial_socket.to_string_lossy())
+    }
+}
+
+/// How to boot.
+#[derive(Debug, Clone)]
+pub struct BootOptions {
+    /// Detach QEMU so the VM outlives this process (the CLI); otherwise it
+    /// is a child killed when this process dies (tests).
+    pub detach: bool,
+    /// Where to record the boot's console output (default: the VM dir's `boot.cast`).
+    pub boot_transcript: Option<PathBuf>,
+    /// Print progress (image build) to standard error.
+    pub progress: bool,
+    /// Longest wait for `login:` and SSH.
+    pub timeout: Duration,
+}
+
+impl Default for BootOptions {
+    fn default() -> Self {
+        BootOptions {
+            detach: true,
+            boot_transcript: None,
+            progress: true,
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A VM this process booted.
+#[derive(Debug)]
+pub struct RunningVm {
+    /// How to reach it.
+    pub info: VmInfo,
+    /// The image it booted (with the build time when built now).
+    pub image: Image,
+    /// QEMU, when not detached: the owner must kill and reap it.
+    pub child: Option<Child>,
+}
+
+/// Builds the image if needed, boots VM `name`, waits for `login:` and SSH.
+pub async fn up(dirs: &LabDirs, name: &str, options: &BootOptions) -> Result<RunningVm> {
+    validate_name(name)?;
+    if let Some(info) = find(dirs, name)? {
+        if info.is_alive() {
+            return Err(Error::usage(format!(
+                "lab VM {name:?} is already running; stop it with `lab down --name {name}` or pick another --name"
+            )));
+        }
+    }
+    let dirs_owned = dirs.clone();
+    let progress = options.progress;
+    let image = tokio::task::spawn_blocking(move || image::ensure(&dirs_owned, progress))
+        .await
+        .map_err(|e| Error::io("building the lab image", std::io::Error::other(e)))??;
+    let vm_dir = fresh_vm_dir(dirs, name)?;
+    let started = Instant::now();
+    let (mut info, child) = launch(dirs, name, &vm_dir, &image, options.detach)?;
+    let mut vm = RunningVm {
+        info: info.clone(),
+        image,
+        child,
+    };
+    save(&vm_dir, &info)?;
+    if let Err(e) = wait_until_ready(&info, &vm_dir, options).await {
+        stop(&mut vm);
+        let _ = std::fs::remove_dir_all(&vm_dir);
+        return Err(e);
+    }
+    info.boot_seconds = started.elapsed().as_secs_f64();
+    info.ready = true;
+    save(&vm_dir, &info)?;
+    vm.info = info;
+    Ok(vm)
+}
+
+/// Kills a VM this process booted (its whole process group) and reaps it.
+pub fn stop(vm: &mut RunningVm) {
+    kill_group(vm.info.pid, Signal::SIGKILL);
+    if let Some(mut child) = vm.child.take() {
+        let _ = child.wait();
+    }
+}
+
+/// The saved state of VM `name`, if it has a run directory.
+pub fn find(dirs: &LabDirs, name: &str) -> Result<Option<VmInfo>> {
+    validate_name(name)?;
+    let path = dirs.vm_dir(name).join(STATE_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
+            Error::usage(format!(
+                "the lab state {} is damaged ({e}); remove that directory",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+    }
+}
+
+/// The running VM `name`, or a usage error saying how to start it.
+pub fn require_running(dirs: &LabDirs, name: &str) -> Result<VmInfo> {
+    match find(dirs, name)? {
+        Some(info) if info.is_alive() && info.ready => Ok(info),
+        _ => Err(Error::usage(format!(
+            "no lab VM named {name:?} is running; start it with `ec2-serial-expect lab up --name {name}`"
+        ))),
+    }
+}
+
+/// Every VM with a run directory, with whether it is alive.
+pub fn list(dirs: &LabDirs) -> Vec<(VmInfo, bool)> {
+    let Ok(entries) = std::fs::read_dir(&dirs.run) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .filter_map(|n| find(dirs, n).ok().flatten())
+        .map(|info| {
+            let alive = info.is_alive();
+            (info, alive)
+        })
+        .collect()
+}
+
+/// Stops VM `name` (politely, then by force) and removes its run directory.
+/// Returns whether it was running.
+pub async fn down(dirs: &LabDirs, name: &str) -> Result<bool> {
+    let Some(info) = find(dirs, name)? else {
+        return Ok(false);
+    };
+    let was_alive = info.is_alive();
+    if was_alive {
+        kill_group(info.pid, Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while info.is_alive() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if info.is_alive() {
+            kill_group(info.pid, Signal::SIGKILL);
+        }
+    }
+    let dir = dirs.vm_dir(name);
+    std::fs::remove_dir_all(&dir)
+        .map_err(|e| Error::io(format!("removing {}", dir.display()), e))?;
+    Ok(was_alive)
+}
+
+fn kill_group(pid: i32, signal: Signal) {
+    if pid > 1 {
+        let _ = kill(Pid::from_raw(-pid), signal);
+        let _ = kill(Pid::from_raw(pid), signal);
+    }
+}
+
+fn fresh_vm_dir(dirs: &LabDirs, name: &str) -> Result<PathBuf> {
+    let dir = dirs.vm_dir(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| {
+            Error::io(
+                format!("creating the lab run directory {}", dir.display()),
+                e,
+            )
+        })?;
+    Ok(dir)
+}
+
+fn save(vm_dir: &Path, info: &VmInfo) -> Result<()> {
+    let path = vm_dir.join(STATE_FILE);
+    let text = serde_json::to_string_pretty(info).unwrap_or_default();
+    std::fs::write(&path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+/// Starts QEMU, retrying with another port when the chosen one was taken.
+fn launch(
+    dirs: &LabDirs,
+    name: &str,
+    vm_dir: &Path,
+    image: &Image,
+    detach: bool,
+) -> Result<(VmInfo, Option<Child>)> {
+    let socket = vm_dir.join("serial.sock");
+    let mut last_error = String::new();
+    for _ in 0..QEMU_ATTEMPTS {
+        let port = free_port()?;
+        let _ = std::fs::remove_file(&socket);
+        let mut command = qemu_command(name, image, &socket, port);
+        let started = if detach {
+            start_detached(&mut command, vm_dir)
+        } else {
+            start_child(&mut command, vm_dir, &socket)
+        };
+        match started {
+            Ok((pid, child)) => {
+                let info = VmInfo {
+                    name: name.to_string(),
+                    pid,
+                    serial_socket: socket,
+                    ssh_port: port,
+                    user: USER.to_string(),
+                    key: dirs.key_file(),
+                    password_file: dirs.password_file(),
+                    image: image.dir.clone(),
+                    boot_seconds: 0.0,
+                    ready: false,
+                };
+                return Ok((info, child));
+            }
+            Err(message) if message.contains("hostfwd") || message.contains("forwarding") => {
+                last_error = message;
+            }
+            Err(message) => return Err(qemu_failed(&message)),
+        }
+    }
+    Err(qemu_failed(&last_error))
+}
+
+fn qemu_failed(message: &str) -> Error {
+    Error::io(
+        "starting QEMU for the lab VM",
+        std::io::Error::other(message.trim().to_string()),
+    )
+}
+
+/// The QEMU command line for one VM.
+fn qemu_command(name: &str, image: &Image, socket: &Path, port: u16) -> Command {
+    let mut command = Command::new("qemu-system-x86_64");
+    command
+        .args(["-name", &format!("ec2-serial-expect-lab-{name}")])
+        .args(["-accel", "tcg", "-cpu", "max", "-m", "1024", "-smp", "2"])
+        .args(["-nodefaults", "-no-user-config", "-display", "none"])
+        .arg("-kernel")
+        .arg(&image.kernel)
+        .arg("-initrd")
+        .arg(&image.initrd)
+        .args(["-append", "console=ttyS0 root=/dev/vda rw"])
+        .arg("-drive")
+        .arg(format!(
+            "file={},format=raw,if=virtio",
+            image.disk.display()
+        ))
+        .arg("-snapshot")
+        .args([
+            "-netdev",
+            &format!("user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:22"),
+        ])
+        // Slot 3: the guest names the NIC ens3, as the image's interfaces file says.
+        .args(["-device", "virtio-net-pci,netdev=n0,addr=0x3"])
+        .arg("-serial")
+        .arg(format!("unix:{},server=on,wait=off", socket.display()))
+        .args(["-monitor", "none"]);
+    command
+}
+
+/// `-daemonize`: QEMU's parent exits once the VM is set up (errors included).
+fn start_detached(
+    command: &mut Command,
+    vm_dir: &Path,
+) -> std::result::Result<(i32, Option<Child>), String> {
+    let pidfile = vm_dir.join("qemu.pid");
+    let output = command
+        .arg("-daemonize")
+        .arg("-pidfile")
+        .arg(&pidfile)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run qemu-system-x86_64: {e}"))?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    let pid = std::fs::read_to_string(&pidfile)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .ok_or_else(|| format!("QEMU started but wrote no pid to {}", pidfile.display()))?;
+    Ok((pid, None))
+}
+
+/// A child in its own process group that the kernel kills when this
+/// process's spawning thread dies, so a crashed test leaves no QEMU behind.
+fn start_child(
+    command: &mut Command,
+    vm_dir: &Path,
+    socket: &Path,
+) -> std::result::Result<(i32, Option<Child>), String> {
+    let log_path = vm_dir.join("qemu.log");
+    let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+    // SAFETY: only async-signal-safe calls (setpgid, prctl) between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::setpgid(0, 0);
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("cannot run qemu-system-x86_64: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !socket.exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            return Err(format!("QEMU exited ({status}): {log}"));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("QEMU did not create its serial socket within 20 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok((child.id() as i32, Some(child)))
+}
+
+/// A loopback port free right now (QEMU binds it a moment later; a lost race
+/// is retried by [`launch`]).
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| Error::io("finding a free loopback port for SSH", e))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| Error::io("finding a free loopback port for SSH", e))
+}
+
+/// Waits for `login:` on the serial console, then for SSH to accept the key.
+async fn wait_until_ready(info: &VmInfo, vm_dir: &Path, options: &BootOptions) -> Result<()> {
+    let deadline = Instant::now() + options.timeout;
+    let transcript = options
+        .boot_transcript
+        .clone()
+        .unwrap_or_else(|| vm_dir.join("boot.cast"));
+    let mut session = console::open(&info.serial_target(), Some(&transcript)).await?;
+    let alive = || info.is_alive();
+    console::wait_for_login(&mut session, options.timeout, alive).await?;
+    session.close().await?;
+    let left = deadline.saturating_duration_since(Instant::now());
+    match info
+        .ssh()
+        .probe_until_answered(left.max(Duration::from_secs(30)))
+        .await?
+    {
+        KeyLogin::Accepted => Ok(()),
+        KeyLogin::Refused(why) => Err(Error::Problems(format!(
+            "the freshly booted lab refused the lab key ({why}); the image may be damaged: \
+             delete {} and run `lab up` again",
+            info.image.display()
+        ))),
+        KeyLogin::Unreachable(why) => Err(Error::io(
+            format!(
+                "sshd in the lab VM did not answer on 127.0.0.1:{}",
+                info.ssh_port
+            ),
+            std::io::Error::other(why),
+        )),
+    }
+}

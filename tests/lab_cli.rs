@@ -1,0 +1,227 @@
+//! The `lab` command as a user runs it: the binary, its output (human and
+//! JSON) and exit codes. The VM tests boot a real, detached VM through
+//! `lab up` and always stop it (`lab down` in a guard's `Drop`); the others
+//! need no VM and run in every `cargo test`.
+
+#[path = "support/lab/mod.rs"]
+mod lab_support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn lab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+        .arg("lab")
+        .args(args)
+        .output()
+        .expect("running ec2-serial-expect")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)))
+}
+
+/// Stops VM `name` when dropped, even when the test panics.
+struct Down(String);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = lab(&["down", "--name", &self.0]);
+    }
+}
+
+fn assert_no_secret(path: &Path, password: &str) {
+    let body = std::fs::read_to_string(path).unwrap();
+    assert!(
+        !body.contains(password),
+        "the password leaked into {}",
+        path.display()
+    );
+    assert!(
+        body.contains("<redacted>"),
+        "{}: no redacted send",
+        path.display()
+    );
+}
+
+#[test]
+fn break_list_names_every_scenario_without_a_vm() {
+    let out = lab(&["break", "--list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 10, "{stdout}");
+    for name in [
+        "home-777",
+        "locked-account",
+        "sshd-strictmodes-config",
+        "missing-key",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(name)),
+            "{name} in {stdout}"
+        );
+    }
+    let v = json(&lab(&["break", "--list", "--output", "json"]));
+    let list = v["scenarios"].as_array().unwrap();
+    assert_eq!(list.len(), 10);
+    assert!(list
+        .iter()
+        .all(|s| s["summary"].as_str().is_some_and(|t| !t.is_empty())));
+}
+
+#[test]
+fn bad_lab_input_is_a_usage_error_naming_the_fix() {
+    let run = tempfile::tempdir().unwrap();
+    let with_run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+            .env("ESE_LAB_RUN", run.path())
+            .arg("lab")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for (args, hint) in [
+        (&["break"][..], "--list"),
+        (&["break", "home-666"][..], "home-777"),
+        (&["repair", "nope"][..], "lab break --list"),
+        (&["up", "--name", "a/b"][..], "bad lab VM name"),
+        (
+            &["break", "home-777", "--name", "absent"][..],
+            "lab up --name absent",
+        ),
+    ] {
+        let out = with_run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains(hint),
+            "{args:?} should say {hint:?}: {}",
+            text(&out)
+        );
+    }
+}
+
+#[test]
+#[ignore = "lab: needs root and QEMU (scripts/test.sh runs it)"]
+fn up_status_break_repair_down_through_the_cli() {
+    lab_support::require_lab();
+    let name = format!("c{}", std::process::id());
+    let _down = Down(name.clone());
+    let out = lab(&["up", "--name", &name, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let up = json(&out);
+    let serial = up["serial"].as_str().unwrap();
+    assert!(serial.starts_with("unix:/"), "{up}");
+    assert!(up["ssh"]["port"].as_u64().unwrap() > 0);
+    let password_file = Path::new(up["password_file"].as_str().unwrap());
+    let mode = password_file.metadata().unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let password = std::fs::read_to_string(password_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(
+        !text(&out).contains(&password),
+        "lab up must not print the password"
+    );
+
+    let again = json(&lab(&["up", "--name", &name, "--output", "json"]));
+    assert_eq!(again["already_running"], true);
+    assert_eq!(again["pid"], up["pid"]);
+
+    let status = json(&lab(&["status", "--output", "json"]));
+    let mine = status["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == name.as_str())
+        .unwrap_or_else(|| panic!("{name} in {status}"));
+    assert_eq!(mine["state"], "running");
+
+    let out = lab(&["break", "home-777", "--name", &name]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("Permission denied"), "{said}");
+    assert!(said.contains("sudo chmod 700 /home/ec2-user"), "{said}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let transcript = tmp.path().join("repair.cast");
+    let out = lab(&[
+        "repair",
+        "home-777",
+        "--name",
+        &name,
+        "--transcript",
+        transcript.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("now accepted"), "{}", text(&out));
+    assert_no_secret(&transcript, &password);
+
+    let out = lab(&["down", "--name", &name]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let pid = up["pid"].as_u64().unwrap();
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "QEMU {pid} still runs"
+    );
+    let status = json(&lab(&["status", "--output", "json"]));
+    assert!(!status.to_string().contains(&name), "{status}");
+    let out = lab(&["break", "home-777", "--name", &name]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+#[test]
+#[ignore = "lab: needs root and QEMU (scripts/test.sh runs it)"]
+fn demo_breaks_repairs_over_the_console_and_cleans_up() {
+    lab_support::require_lab();
+    let name = format!("d{}", std::process::id());
+    let _down = Down(name.clone());
+    let tmp = tempfile::tempdir().unwrap();
+    let transcript = tmp.path().join("demo.cast");
+    let out = lab(&[
+        "demo",
+        "--name",
+        &name,
+        "--transcript",
+        transcript.to_str().unwrap(),
+    ]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    for step in [
+        "ssh now fails",
+        "Permission denied",
+        "works again",
+        "demo.cast",
+    ] {
+        assert!(said.contains(step), "{step:?} in {said}");
+    }
+    let password_file = ec2_serial_expect::lab::layout::LabDirs::from_env().password_file();
+    let password = std::fs::read_to_string(password_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(!said.contains(&password));
+    assert_no_secret(&transcript, &password);
+    let body = std::fs::read_to_string(&transcript).unwrap();
+    assert!(
+        body.contains("sudo chmod 700 /home/ec2-user"),
+        "the repair is in the transcript"
+    );
+    let socket = format!("/{name}/serial.sock");
+    assert!(
+        lab_support::qemu_processes_mentioning(&socket).is_empty(),
+        "the demo stops its VM"
+    );
+}

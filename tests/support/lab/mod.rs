@@ -1,0 +1,177 @@
+//! The lab test harness: boots real lab VMs for integration tests.
+//!
+//! Why: tests of console logic need a real serial console (getty, login,
+//! PAM, sudo, sshd, kernel messages), and a crashed test must never leave a
+//! QEMU process behind. So:
+//! - every VM shares the cached image (built once, under a file lock, by the
+//!   first test that needs it);
+//! - at most [`MAX_VMS`] run at once in a test binary (2 cores: two TCG VMs
+//!   already keep them busy); later tests wait for a slot;
+//! - QEMU runs as a child in its own process group, killed with its group
+//!   and reaped in [`LabVm`]'s `Drop`, which also runs when a test panics;
+//!   and the kernel kills it (PR_SET_PDEATHSIG) if the test process dies;
+//! - a missing prerequisite is a panic saying exactly what is missing: in
+//!   CI these tests must run, never pass silently.
+//!
+//! Include with `#[path = "support/lab/mod.rs"] mod lab_support;`.
+
+#![allow(dead_code)]
+
+pub mod flows;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use ec2_serial_expect::lab::layout::{self, LabDirs};
+use ec2_serial_expect::lab::ssh::SshTarget;
+use ec2_serial_expect::lab::vm::{self, BootOptions, RunningVm, VmInfo};
+use ec2_serial_expect::lab::{console, prereq};
+use ec2_serial_expect::{Secret, Session};
+
+/// The `#[ignore]` reason every lab test carries.
+pub const IGNORE_REASON: &str = "lab: needs root and QEMU (scripts/test.sh runs it)";
+/// Most VMs booted at once by one test binary.
+pub const MAX_VMS: usize = 2;
+
+static SLOTS: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// One of the [`MAX_VMS`] places; released on drop.
+struct Slot;
+
+impl Slot {
+    fn acquire() -> Slot {
+        let (count, freed) = &SLOTS;
+        let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
+        while *n >= MAX_VMS {
+            n = freed.wait(n).unwrap_or_else(|p| p.into_inner());
+        }
+        *n += 1;
+        Slot
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let (count, freed) = &SLOTS;
+        let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
+        *n -= 1;
+        freed.notify_one();
+    }
+}
+
+/// Panics, naming what is missing, unless this machine can run the lab.
+pub fn require_lab() {
+    let mut missing = Vec::new();
+    if !layout::is_root() {
+        missing.push("root (the image is built with debootstrap; run the lab tests as root, e.g. scripts/test.sh)".to_string());
+    }
+    if let Err(e) = prereq::check_boot() {
+        missing.push(e.to_string());
+    }
+    if prereq::find_program("debootstrap").is_none() {
+        missing.push("debootstrap (apt-get install -y debootstrap)".into());
+    }
+    assert!(
+        missing.is_empty(),
+        "this lab test cannot run: {}; `sudo bash scripts/setup.sh` installs the packages",
+        missing.join("; ")
+    );
+}
+
+/// A booted lab VM, torn down (QEMU's process group killed) when dropped.
+pub struct LabVm {
+    vm: RunningVm,
+    dirs: LabDirs,
+    _slot: Slot,
+}
+
+impl LabVm {
+    /// Boots a pristine VM for test `test`; panics with the reason if it cannot.
+    pub async fn boot(test: &str) -> LabVm {
+        require_lab();
+        let slot = Slot::acquire();
+        let short: String = test
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(20)
+            .collect();
+        let name = format!("t{}-{short}", std::process::id());
+        let dirs = LabDirs::from_env();
+        let options = BootOptions {
+            detach: false,
+            boot_transcript: None,
+            progress: true,
+            timeout: Duration::from_secs(300),
+        };
+        let vm = match vm::up(&dirs, &name, &options).await {
+            Ok(vm) => vm,
+            Err(e) => panic!("lab test {test}: the lab VM did not boot: {e}"),
+        };
+        if let Some(secs) = vm.image.built_in {
+            eprintln!("lab: built the image in {secs:.1} s");
+        }
+        eprintln!(
+            "lab: {} booted in {:.1} s",
+            vm.info.name, vm.info.boot_seconds
+        );
+        LabVm {
+            vm,
+            dirs,
+            _slot: slot,
+        }
+    }
+
+    /// How to reach the VM.
+    pub fn info(&self) -> &VmInfo {
+        &self.vm.info
+    }
+
+    /// SSH as ec2-user.
+    pub fn ssh(&self) -> SshTarget {
+        self.vm.info.ssh()
+    }
+
+    /// The console password.
+    pub fn password(&self) -> Secret {
+        self.vm
+            .info
+            .password()
+            .expect("reading the lab password file")
+    }
+
+    /// A session on the serial console, recorded to `transcript` when given.
+    pub async fn console(&self, transcript: Option<&Path>) -> Session {
+        console::open(&self.vm.info.serial_target(), transcript)
+            .await
+            .expect("connecting to the lab's serial socket")
+    }
+
+    /// The serial socket path (names the QEMU process in `ps`).
+    pub fn socket(&self) -> PathBuf {
+        self.vm.info.serial_socket.clone()
+    }
+}
+
+impl Drop for LabVm {
+    fn drop(&mut self) {
+        vm::stop(&mut self.vm);
+        let _ = std::fs::remove_dir_all(self.dirs.vm_dir(&self.vm.info.name));
+    }
+}
+
+/// Pids of QEMU processes whose command line mentions `needle`.
+pub fn qemu_processes_mentioning(needle: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            cmdline.contains("qemu-system") && cmdline.contains(needle)
+        })
+        .collect()
+}
