@@ -18,6 +18,7 @@
 pub mod aws;
 pub mod cli;
 pub mod doctor;
+pub mod ec2;
 pub mod error;
 pub mod expect;
 pub mod gateway;

@@ -75,6 +75,22 @@ pub struct Common {
     /// PEM file of a private CA to trust for wss:// (besides the public roots).
     #[arg(long, global = true, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+    /// EC2 targets: skip the preflight checks (serial console access, instance
+    /// running, Nitro type), e.g. when IAM grants only the key push.
+    #[arg(long, global = true)]
+    pub no_preflight: bool,
+    /// EC2 targets: when another session holds the instance's serial console,
+    /// wait up to SECS for it to end instead of failing.
+    #[arg(long, global = true, value_name = "SECS")]
+    pub wait_for_session: Option<u64>,
+    /// EC2 targets: SSH to HOST[:PORT] instead of the Region's published serial
+    /// endpoint (new Regions, test stand-ins); needs --host-key-fingerprint.
+    #[arg(long, global = true, value_name = "HOST[:PORT]")]
+    pub serial_endpoint: Option<String>,
+    /// EC2 targets: the endpoint's host-key fingerprint (SHA256:…) instead of
+    /// the one AWS publishes for the Region.
+    #[arg(long, global = true, value_name = "SHA256:…")]
+    pub host_key_fingerprint: Option<String>,
 }
 
 /// WebSocket client authentication modes.

@@ -54,6 +54,7 @@ pub fn main() -> i32 {
 
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
     let common = cli.common;
+    crate::ec2::configure(crate::ec2::Ec2Options::from_common(&common)?);
     match cli.command {
         Command::Run(args) => crate::script::run_command(args, common).await,
         Command::Lint { script } => crate::script::lint_command(&script, &common),

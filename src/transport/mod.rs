@@ -94,8 +94,8 @@ pub async fn open_with(target: &Target, ws: &WsOptions) -> Result<Box<dyn Transp
         Target::Exec { argv } => Ok(Box::new(PtyTransport::spawn(argv)?)),
         Target::Replay { path } => Ok(Box::new(ReplayTransport::open(path)?)),
         Target::WebSocket { url } => Ok(Box::new(WebSocketTransport::connect(url, ws).await?)),
-        Target::Ec2 { .. } => Err(Error::NotYetAvailable(
-            "the EC2 Serial Console transport (i-…)",
+        Target::Ec2 { instance_id } => Ok(Box::new(
+            crate::ec2::open(instance_id, &crate::ec2::configured()).await?,
         )),
     }
 }

@@ -1,0 +1,154 @@
+//! AWS settings for the EC2 Serial Console: options, Region, credentials, endpoints.
+//!
+//! Everything is resolved the way the AWS CLI and SDKs resolve it (aws-config):
+//! `--profile`/`AWS_PROFILE`, `--region`/`AWS_REGION`/the profile/IMDS, the
+//! credential chain (environment, profile, SSO, process, web identity, ECS,
+//! IMDS), and `AWS_ENDPOINT_URL`/`AWS_ENDPOINT_URL_<SERVICE>` (which is also
+//! how the tests point the tool at local stand-ins). The HTTPS client is
+//! rustls on ring, shared by the SDK and the EC2 Query calls.
+
+use std::sync::RwLock;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::Credentials as AwsCredentials;
+use aws_types::service_config::ServiceConfigKey;
+
+use super::aws_error;
+use crate::error::{Error, Result};
+
+/// How to reach an instance's serial console; the command line fills it in.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ec2Options {
+    /// `--region`; else the AWS chain.
+    pub region: Option<String>,
+    /// `--profile`; else `AWS_PROFILE`, else `default`.
+    pub profile: Option<String>,
+    /// `--serial-endpoint HOST[:PORT]` instead of the Region's published endpoint.
+    pub serial_endpoint: Option<String>,
+    /// `--host-key-fingerprint SHA256:…` instead of the Region's published one.
+    pub host_key_fingerprint: Option<String>,
+    /// `--no-preflight`: skip the access, state and Nitro checks.
+    pub no_preflight: bool,
+    /// `--wait-for-session SECS`: how long to wait for another session to end.
+    pub wait_for_session: Option<Duration>,
+}
+
+static CONFIGURED: RwLock<Option<Ec2Options>> = RwLock::new(None);
+
+/// Makes `options` what [`crate::transport::open`] uses for EC2 targets in
+/// this process (the command line calls it once, after parsing).
+pub fn configure(options: Ec2Options) {
+    *CONFIGURED.write().unwrap_or_else(|e| e.into_inner()) = Some(options);
+}
+
+/// The options [`configure`] set, or the defaults (everything from the environment).
+pub fn configured() -> Ec2Options {
+    CONFIGURED
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_default()
+}
+
+/// The resolved AWS side of a connection: SDK configuration, Region, credentials.
+#[derive(Debug, Clone)]
+pub struct AwsContext {
+    /// What aws-config resolved (credentials chain, endpoints, HTTP client).
+    pub sdk: SdkConfig,
+    /// The Region in use.
+    pub region: String,
+}
+
+impl AwsContext {
+    /// Resolves the Region and the configuration; fails when no Region is set.
+    pub async fn load(options: &Ec2Options) -> Result<AwsContext> {
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
+        if let Some(region) = &options.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(profile) = &options.profile {
+            loader = loader.profile_name(profile);
+        }
+        let sdk = loader.load().await;
+        let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| {
+            Error::usage(
+                "no AWS Region for the EC2 Serial Console: pass --region R, set AWS_REGION, \
+                 or set `region` in the AWS profile",
+            )
+        })?;
+        Ok(AwsContext { sdk, region })
+    }
+
+    /// Resolves credentials now, so that missing ones are one clear error up front.
+    pub async fn credentials(&self) -> Result<AwsCredentials> {
+        let provider = self.sdk.credentials_provider().ok_or_else(no_credentials)?;
+        provider.provide_credentials().await.map_err(|e| {
+            tracing::debug!("credential chain: {e:?}");
+            no_credentials()
+        })
+    }
+
+    /// The endpoint URL of an AWS service: `AWS_ENDPOINT_URL_<ENV>`, the
+    /// profile's `endpoint_url`, `AWS_ENDPOINT_URL`, else AWS's own.
+    pub fn endpoint_url(&self, service_id: &str, env_suffix: &str, default_host: &str) -> String {
+        let env = format!("AWS_ENDPOINT_URL_{env_suffix}");
+        let from_service = self.sdk.service_config().and_then(|conf| {
+            let key = ServiceConfigKey::builder()
+                .service_id(service_id)
+                .env(&env)
+                .profile("endpoint_url")
+                .build()
+                .ok()?;
+            conf.load_config(key)
+        });
+        from_service
+            .or_else(|| self.sdk.endpoint_url().map(str::to_string))
+            .unwrap_or_else(|| {
+                let suffix = if self.region.starts_with("cn-") {
+                    "amazonaws.com.cn"
+                } else {
+                    "amazonaws.com"
+                };
+                format!("https://{default_host}.{}.{suffix}", self.region)
+            })
+    }
+}
+
+fn no_credentials() -> Error {
+    aws_error(
+        "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, pass --profile \
+         NAME (run `aws sso login --profile NAME` for SSO profiles), or run where an instance or \
+         task role provides them"
+    )
+}
+
+/// The HTTPS client for every AWS call: rustls with ring, the system's roots.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+impl Ec2Options {
+    /// The EC2 options the common command-line flags give, checked.
+    pub fn from_common(common: &crate::cli::Common) -> Result<Ec2Options> {
+        if let Some(endpoint) = &common.serial_endpoint {
+            super::endpoints::parse_host_port(endpoint)?;
+        }
+        if let Some(fingerprint) = &common.host_key_fingerprint {
+            super::endpoints::parse_fingerprint(fingerprint)?;
+        }
+        Ok(Ec2Options {
+            region: common.region.clone(),
+            profile: common.profile.clone(),
+            serial_endpoint: common.serial_endpoint.clone(),
+            host_key_fingerprint: common.host_key_fingerprint.clone(),
+            no_preflight: common.no_preflight,
+            wait_for_session: common.wait_for_session.map(Duration::from_secs),
+        })
+    }
+}

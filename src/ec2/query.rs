@@ -1,0 +1,268 @@
+//! The three EC2 Query API calls the preflight needs, without aws-sdk-ec2.
+//!
+//! aws-sdk-ec2 is one of the largest generated crates (it takes minutes to
+//! compile on a small machine) and we need three read-only calls from it:
+//! `GetSerialConsoleAccessStatus`, `DescribeInstances` and
+//! `DescribeInstanceTypes`. The EC2 Query protocol is simple: a form-encoded
+//! `POST /` with `Action` and `Version`, signed with SigV4 (aws-sigv4, the
+//! SDK's own signer), answered in XML. Only the handful of fields we read are
+//! picked out of the response.
+
+use std::time::SystemTime;
+
+use aws_credential_types::Credentials as AwsCredentials;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+
+use super::aws_error;
+use super::config::AwsContext;
+use crate::error::{Error, Result};
+
+/// The EC2 API version every Query call names.
+pub const API_VERSION: &str = "2016-11-15";
+
+/// An error the EC2 API returned (its `Code` and `Message`), or a failure to reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryError {
+    /// The service answered with an error document.
+    Service {
+        /// The error code, e.g. `InvalidInstanceID.NotFound`.
+        code: String,
+        /// The service's message.
+        message: String,
+    },
+    /// The request never got a parseable answer.
+    Transport(String),
+}
+
+/// A signed EC2 Query client for one Region and one set of credentials.
+pub struct Ec2Query {
+    url: String,
+    region: String,
+    identity: Identity,
+}
+
+impl Ec2Query {
+    /// A client for the Region and endpoint of `ctx`.
+    pub fn new(ctx: &AwsContext, credentials: AwsCredentials) -> Ec2Query {
+        Ec2Query {
+            url: ctx.endpoint_url("EC2", "EC2", "ec2"),
+            region: ctx.region.clone(),
+            identity: credentials.into(),
+        }
+    }
+
+    /// The endpoint URL in use (for messages).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Calls `action` with `params` and returns the XML body of a success.
+    pub async fn call(&self, action: &str, params: &[(&str, &str)]) -> Result<String, QueryError> {
+        let body = form_body(action, params);
+        let mut request = http::Request::builder()
+            .method("POST")
+            .uri(&self.url)
+            .header(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
+            .body(Full::new(Bytes::from(body.clone())))
+            .map_err(|e| {
+                QueryError::Transport(format!("bad EC2 endpoint URL {}: {e}", self.url))
+            })?;
+        self.sign(&mut request, body.as_bytes())?;
+        let (status, text) = send(request).await?;
+        if status.is_success() {
+            Ok(text)
+        } else {
+            Err(parse_error(status.as_u16(), &text))
+        }
+    }
+
+    fn sign(
+        &self,
+        request: &mut http::Request<Full<Bytes>>,
+        body: &[u8],
+    ) -> Result<(), QueryError> {
+        let failed = |e: &dyn std::fmt::Display| {
+            QueryError::Transport(format!("cannot sign the EC2 request: {e}"))
+        };
+        let params = v4::SigningParams::builder()
+            .identity(&self.identity)
+            .region(&self.region)
+            .name("ec2")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| failed(&e))?
+            .into();
+        let headers: Vec<(String, String)> = request
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
+        let signable = SignableRequest::new(
+            "POST",
+            &self.url,
+            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            SignableBody::Bytes(body),
+        )
+        .map_err(|e| failed(&e))?;
+        let (instructions, _signature) = sign(signable, &params)
+            .map_err(|e| failed(&e))?
+            .into_parts();
+        instructions.apply_to_request_http1x(request);
+        Ok(())
+    }
+}
+
+fn form_body(action: &str, params: &[(&str, &str)]) -> String {
+    let mut pairs = vec![("Action", action), ("Version", API_VERSION)];
+    pairs.extend_from_slice(params);
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                crate::aws::sigv4::encode(k),
+                crate::aws::sigv4::encode(v)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+async fn send(
+    request: http::Request<Full<Bytes>>,
+) -> Result<(http::StatusCode, String), QueryError> {
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let uri = request.uri().to_string();
+    let unreachable = |e: &dyn std::fmt::Display| {
+        QueryError::Transport(format!("cannot reach the EC2 API at {uri}: {e}"))
+    };
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|e| unreachable(&e))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(https);
+    let response =
+        tokio::time::timeout(std::time::Duration::from_secs(30), client.request(request))
+            .await
+            .map_err(|_| unreachable(&"no answer within 30 s"))?
+            .map_err(|e| unreachable(&error_chain(&e)))?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| unreachable(&e))?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Reads `<Response><Errors><Error><Code>…</Code><Message>…</Message>` from an error body.
+pub fn parse_error(status: u16, xml: &str) -> QueryError {
+    match xml_text(xml, "Code") {
+        Some(code) => QueryError::Service {
+            code,
+            message: xml_text(xml, "Message").unwrap_or_default(),
+        },
+        None => QueryError::Transport(format!(
+            "the EC2 API answered HTTP {status} without an error code"
+        )),
+    }
+}
+
+/// The text of the first `<name>…</name>` element in `xml`, entities decoded.
+pub fn xml_text(xml: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = start + xml[start..].find(&close)?;
+    Some(decode_entities(xml[start..end].trim()))
+}
+
+/// The part of `xml` inside the first `<name>…</name>` element.
+pub fn xml_element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = start + xml[start..].find(&close)?;
+    Some(&xml[start..end])
+}
+
+fn decode_entities(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+impl From<QueryError> for Error {
+    fn from(e: QueryError) -> Error {
+        match e {
+            QueryError::Service { code, message } => {
+                aws_error(format!("EC2 API error {code}: {message}"))
+            }
+            QueryError::Transport(message) => aws_error(message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_body_encodes_like_the_query_protocol() {
+        assert_eq!(
+            form_body(
+                "DescribeInstances",
+                &[("InstanceId.1", "i-0123456789abcdef0")]
+            ),
+            "Action=DescribeInstances&Version=2016-11-15&InstanceId.1=i-0123456789abcdef0"
+        );
+    }
+
+    #[test]
+    fn reads_error_documents_and_fields() {
+        let xml = "<?xml version=\"1.0\"?><Response><Errors><Error><Code>InvalidInstanceID.NotFound</Code>\
+                   <Message>The instance ID 'i-1' does not exist &amp; never did</Message></Error></Errors>\
+                   <RequestID>x</RequestID></Response>";
+        assert_eq!(
+            parse_error(400, xml),
+            QueryError::Service {
+                code: "InvalidInstanceID.NotFound".into(),
+                message: "The instance ID 'i-1' does not exist & never did".into()
+            }
+        );
+        assert!(matches!(
+            parse_error(503, "<html>busy</html>"),
+            QueryError::Transport(_)
+        ));
+        let state = "<instanceState><code>16</code><name>running</name></instanceState>";
+        assert_eq!(
+            xml_text(xml_element(state, "instanceState").unwrap(), "name").as_deref(),
+            Some("running")
+        );
+    }
+}

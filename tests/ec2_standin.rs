@@ -1,0 +1,538 @@
+//! The EC2 Serial Console target end to end, against a local stand-in built
+//! from real parts (moto as EC2, an EC2 Instance Connect endpoint that checks
+//! SigV4 with botocore, a real OpenSSH sshd as the serial endpoint): the
+//! preflight, the key push and its documented errors, retries, the one-session
+//! rule, host-key pinning, expired keys, missing credentials, the gateway, and
+//! that no private key ever touches the disk. Needs root (sshd), python3,
+//! libnss-wrapper, and PyPI once for moto.
+
+#[path = "support/ec2/mod.rs"]
+mod ec2_support;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ec2_support::{Console, StandIn, REGION, SECRET_KEY};
+
+const PASSWORD: &str = "console-pass-Xy7";
+
+/// Logs in on the fake getty, runs one command, logs out.
+const HAPPY_SCRIPT: &str = r#"
+expect(["login: $"]);
+send_line("ec2-user");
+expect(["Password: $"]);
+send_secret("password");
+send("\r");
+expect(["\\$ $"]);
+send_line("uname -a");
+expect(["ran: uname -a"]);
+send_line("exit");
+expect(["logout"]);
+"#;
+
+/// Logs in, then keeps the session open for `hold` seconds.
+fn holding_script(hold: u32) -> String {
+    format!(
+        r#"
+expect(["login: $"]);
+send_line("ec2-user");
+expect(["Password: $"]);
+send_secret("password");
+send("\r");
+expect(["\\$ $"]);
+try {{ expect(["never-printed"], {hold}); }} catch (e) {{ }}
+send_line("exit");
+"#
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `run TARGET SCRIPT` through the stand-in, with the password secret.
+fn run_cmd(standin: &StandIn, target: &str, script: &str, extra: &[&str]) -> Command {
+    let dir = standin.dir.path();
+    let script = write(dir, &format!("script-{}.rhai", unique()), script);
+    let mut cmd = standin.command();
+    cmd.env("CONSOLE_PW", PASSWORD)
+        .arg("--transcript")
+        .arg(dir.join(format!("t-{}.cast", unique())))
+        .args(extra)
+        .arg("run")
+        .arg(target)
+        .arg(script)
+        .args(["--secret", "password=env:CONSOLE_PW"]);
+    cmd
+}
+
+fn unique() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+fn run(standin: &StandIn, target: &str, script: &str, extra: &[&str]) -> Output {
+    let out = run_cmd(standin, target, script, extra).output().unwrap();
+    assert_no_leak(standin, &out);
+    out
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Neither the AWS secret key nor the console password may appear anywhere.
+fn assert_no_leak(standin: &StandIn, out: &Output) {
+    let mut texts = vec![
+        stderr(out),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ];
+    for entry in std::fs::read_dir(standin.dir.path()).unwrap().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "cast") {
+            texts.push(std::fs::read_to_string(entry.path()).unwrap());
+        }
+    }
+    for text in texts {
+        assert!(
+            !text.contains(SECRET_KEY),
+            "the AWS secret key leaked: {text}"
+        );
+        assert!(
+            !text.contains(PASSWORD),
+            "the console password leaked: {text}"
+        );
+    }
+}
+
+fn assert_exit(out: &Output, code: i32, needles: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    for needle in needles {
+        assert!(err.contains(needle), "stderr lacks {needle:?}: {err}");
+    }
+    assert_eq!(
+        err.trim()
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .count(),
+        1,
+        "one error line: {err}"
+    );
+}
+
+fn pushes_for(standin: &StandIn, id: &str) -> Vec<serde_json::Value> {
+    standin
+        .pushes()
+        .into_iter()
+        .filter(|p| p["instance_id"] == id)
+        .collect()
+}
+
+fn ready(console: Console) -> (StandIn, String) {
+    let standin = StandIn::start(console);
+    standin.ec2ctl(&["enable-access"]);
+    let id = standin.run_instance("t3.micro");
+    (standin, id)
+}
+
+#[test]
+fn happy_path_pushes_a_fresh_key_and_drives_the_console() {
+    let (standin, id) = ready(Console::FakeGetty);
+    let out = run(&standin, &id, HAPPY_SCRIPT, &[]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let pushes = pushes_for(&standin, &id);
+    assert_eq!(pushes.len(), 1, "{pushes:?}");
+    assert_eq!(pushes[0]["signature_ok"], true, "SigV4 checked by botocore");
+    assert!(pushes[0]["error"].is_null());
+    let key = pushes[0]["key"].as_str().unwrap();
+    assert!(key.starts_with("ssh-ed25519 ") && key.len() == 80, "{key}");
+    let log = standin.sshd_log();
+    assert!(
+        log.contains(&format!("Accepted publickey for {id}.port0")),
+        "{log}"
+    );
+    // A second connection gets a new key.
+    let out = run(&standin, &id, HAPPY_SCRIPT, &[]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let pushes = pushes_for(&standin, &id);
+    assert_ne!(pushes[0]["key"], pushes[1]["key"]);
+}
+
+#[test]
+fn host_key_mismatch_is_refused_before_authenticating() {
+    let (standin, id) = ready(Console::FakeGetty);
+    let other = "SHA256:dXwn5ma/xadVMeBZGEru5l2gx+yI5LDiJaLUcz0FMmw";
+    let out = run(
+        &standin,
+        &id,
+        HAPPY_SCRIPT,
+        &["--host-key-fingerprint", other],
+    );
+    assert_exit(
+        &out,
+        3,
+        &[
+            "does not match the pinned fingerprint",
+            other,
+            &standin.fingerprint,
+        ],
+    );
+    assert!(
+        !standin.sshd_log().contains("Accepted publickey"),
+        "{}",
+        standin.sshd_log()
+    );
+}
+
+#[test]
+fn preflight_failures_say_the_fix_and_push_nothing() {
+    let standin = StandIn::start(Console::FakeGetty);
+    let id = standin.run_instance("t3.micro");
+    let out = run(&standin, &id, HAPPY_SCRIPT, &[]);
+    assert_exit(
+        &out,
+        3,
+        &[&format!(
+            "aws ec2 enable-serial-console-access --region {REGION}"
+        )],
+    );
+    standin.ec2ctl(&["enable-access"]);
+
+    let stopped = standin.run_instance("t3.micro");
+    standin.ec2ctl(&["stop", &stopped]);
+    let out = run(&standin, &stopped, HAPPY_SCRIPT, &[]);
+    assert_exit(
+        &out,
+        3,
+        &[
+            "is stopped",
+            &format!("aws ec2 start-instances --instance-ids {stopped} --region {REGION}"),
+        ],
+    );
+
+    let xen = standin.run_instance("t2.micro");
+    let out = run(&standin, &xen, HAPPY_SCRIPT, &[]);
+    assert_exit(&out, 3, &["t2.micro", "Nitro"]);
+
+    let out = run(&standin, "i-0123456789abcdef0", HAPPY_SCRIPT, &[]);
+    assert_exit(&out, 3, &["i-0123456789abcdef0 was not found in us-east-1"]);
+
+    assert!(standin.pushes().is_empty(), "{:?}", standin.pushes());
+}
+
+#[test]
+fn without_preflight_the_key_push_reports_the_same_problems() {
+    let standin = StandIn::start(Console::FakeGetty);
+    let id = standin.run_instance("t3.micro");
+    let out = run(&standin, &id, HAPPY_SCRIPT, &["--no-preflight"]);
+    assert_exit(
+        &out,
+        3,
+        &[
+            "SerialConsoleAccessDisabledException",
+            "aws ec2 enable-serial-console-access --region us-east-1",
+        ],
+    );
+    standin.ec2ctl(&["enable-access"]);
+    standin.ec2ctl(&["stop", &id]);
+    let out = run(&standin, &id, HAPPY_SCRIPT, &["--no-preflight"]);
+    assert_exit(
+        &out,
+        3,
+        &[
+            "EC2InstanceStateInvalidException",
+            "aws ec2 start-instances",
+        ],
+    );
+    let xen = standin.run_instance("t2.micro");
+    let out = run(&standin, &xen, HAPPY_SCRIPT, &["--no-preflight"]);
+    assert_exit(&out, 3, &["EC2InstanceTypeInvalidException", "Nitro"]);
+}
+
+#[test]
+fn every_fatal_push_error_is_one_clear_sentence_and_not_retried() {
+    let (standin, id) = ready(Console::FakeGetty);
+    let cases = [
+        (
+            "AuthException",
+            "ec2-instance-connect:SendSerialConsoleSSHPublicKey",
+        ),
+        ("InvalidArgsException", "rejected the request as invalid"),
+        ("EC2InstanceNotFoundException", "was not found in us-east-1"),
+        ("EC2InstanceTypeInvalidException", "Nitro"),
+        ("EC2InstanceStateInvalidException", "is not running"),
+        (
+            "SerialConsoleSessionUnsupportedException",
+            "aws ec2 reboot-instances",
+        ),
+        (
+            "SerialConsoleAccessDisabledException",
+            "aws ec2 enable-serial-console-access",
+        ),
+    ];
+    for (n, (code, fix)) in cases.iter().enumerate() {
+        standin.control(&format!(r#"{{"queue": ["{code}"]}}"#));
+        let out = run(&standin, &id, HAPPY_SCRIPT, &[]);
+        assert_exit(&out, 3, &[code, fix]);
+        assert_eq!(
+            pushes_for(&standin, &id).len(),
+            n + 1,
+            "{code} must not be retried"
+        );
+    }
+}
+
+#[test]
+fn throttling_and_transient_errors_are_retried_with_backoff() {
+    let (standin, id) = ready(Console::FakeGetty);
+    standin.control(r#"{"queue": ["ThrottlingException", "ServiceException", "EC2InstanceUnavailableException"]}"#);
+    let started = Instant::now();
+    let out = run(&standin, &id, HAPPY_SCRIPT, &[]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let pushes = pushes_for(&standin, &id);
+    assert_eq!(pushes.len(), 4, "{pushes:?}");
+    assert_eq!(pushes[0]["error"], "ThrottlingException");
+    let gap = |a: usize, b: usize| {
+        pushes[b]["time"].as_f64().unwrap() - pushes[a]["time"].as_f64().unwrap()
+    };
+    assert!(
+        gap(0, 1) >= 0.1 && gap(2, 3) > gap(0, 1),
+        "backoff grows: {pushes:?}"
+    );
+    assert!(stderr(&out).contains("retrying in"), "{}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(20));
+
+    standin.control(r#"{"queue": ["SerialConsoleSessionUnavailableException", "SerialConsoleSessionUnavailableException", "SerialConsoleSessionUnavailableException", "SerialConsoleSessionUnavailableException", "SerialConsoleSessionUnavailableException", "SerialConsoleSessionUnavailableException"]}"#);
+    let out = run(&standin, &id, HAPPY_SCRIPT, &[]);
+    assert_exit(
+        &out,
+        3,
+        &[
+            "SerialConsoleSessionUnavailableException",
+            "gave up after 6 attempts",
+        ],
+    );
+}
+
+#[test]
+fn one_session_per_instance_with_and_without_waiting() {
+    let (standin, id) = ready(Console::FakeGetty);
+    let transcript = standin.dir.path().join("holder.cast");
+    let mut holder = run_cmd(&standin, &id, &holding_script(6), &[])
+        .arg("--transcript")
+        .arg(&transcript)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_prompt(&transcript);
+
+    let out = run(&standin, &id, HAPPY_SCRIPT, &[]);
+    assert_exit(&out, 3, &["one session per instance", "--wait-for-session"]);
+
+    let started = Instant::now();
+    let out = run(&standin, &id, HAPPY_SCRIPT, &["--wait-for-session", "40"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("waiting for it to end"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert!(holder.wait().unwrap().success());
+    let limited = pushes_for(&standin, &id)
+        .iter()
+        .filter(|p| p["error"] == "SerialConsoleSessionLimitExceededException")
+        .count();
+    assert!(
+        limited >= 2,
+        "the waiting client retried while the other session was open"
+    );
+}
+
+fn wait_for_prompt(transcript: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(transcript).unwrap_or_default();
+        if text.contains("lab-instance:~$") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no shell prompt in {}: {text}",
+            transcript.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn an_expired_key_is_a_clear_error() {
+    let (standin, id) = ready(Console::FakeGetty);
+    standin.control(r#"{"ttl": 0}"#);
+    let out = run(&standin, &id, HAPPY_SCRIPT, &[]);
+    assert_exit(&out, 3, &["refused the pushed key", "valid for 60 s"]);
+}
+
+#[test]
+fn missing_credentials_and_region_are_named() {
+    let (standin, id) = ready(Console::FakeGetty);
+    let mut cmd = run_cmd(&standin, &id, HAPPY_SCRIPT, &[]);
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
+    let out = cmd.output().unwrap();
+    assert_exit(&out, 3, &["no AWS credentials found", "--profile"]);
+
+    let mut cmd = run_cmd(&standin, &id, HAPPY_SCRIPT, &[]);
+    cmd.env_remove("AWS_REGION");
+    let out = cmd.output().unwrap();
+    assert_exit(&out, 2, &["no AWS Region", "--region"]);
+
+    let out = run(
+        &standin,
+        &id,
+        HAPPY_SCRIPT,
+        &["--serial-endpoint", "127.0.0.1:99999"],
+    );
+    assert_exit(&out, 2, &["--serial-endpoint", "1 to 65535"]);
+    assert!(standin.pushes().is_empty());
+}
+
+#[test]
+fn credentials_come_from_a_profile_too() {
+    let (standin, id) = ready(Console::FakeGetty);
+    let creds = standin.dir.path().join("credentials");
+    std::fs::write(
+        &creds,
+        format!(
+            "[serial]\naws_access_key_id = {}\naws_secret_access_key = {SECRET_KEY}\n",
+            ec2_support::ACCESS_KEY
+        ),
+    )
+    .unwrap();
+    let mut cmd = run_cmd(&standin, &id, HAPPY_SCRIPT, &["--profile", "serial"]);
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_SHARED_CREDENTIALS_FILE", &creds);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(pushes_for(&standin, &id)[0]["signature_ok"], true);
+}
+
+#[test]
+fn the_private_key_never_touches_the_disk() {
+    let (standin, id) = ready(Console::FakeGetty);
+    let transcript = standin.dir.path().join("held.cast");
+    let started = std::time::SystemTime::now();
+    let mut child = run_cmd(&standin, &id, &holding_script(3), &[])
+        .arg("--transcript")
+        .arg(&transcript)
+        .spawn()
+        .unwrap();
+    wait_for_prompt(&transcript);
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", child.id())).unwrap();
+    for fd in fds.flatten() {
+        let target = std::fs::read_link(fd.path()).unwrap_or_default();
+        let shown = target.display().to_string();
+        let harmless = shown.starts_with("socket:")
+            || shown.starts_with("pipe:")
+            || shown.starts_with("anon_inode:")
+            || shown.starts_with("/dev/")
+            || target == transcript;
+        assert!(
+            harmless,
+            "the client holds an unexpected file open: {shown}"
+        );
+    }
+    assert!(child.wait().unwrap().success());
+    // Nothing written anywhere the client could write holds key material.
+    for root in [
+        standin.dir.path().join("client-home"),
+        standin.dir.path().join("client-tmp"),
+    ] {
+        for file in walk(&root) {
+            let bytes = std::fs::read(&file).unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(
+                !text.contains("PRIVATE KEY") && !text.contains("openssh-key-v1"),
+                "{} holds a private key",
+                file.display()
+            );
+        }
+    }
+    for file in walk(Path::new("/tmp")) {
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        if meta.modified().is_ok_and(|m| m >= started) && meta.len() < 1 << 20 {
+            let text =
+                String::from_utf8_lossy(&std::fs::read(&file).unwrap_or_default()).into_owned();
+            let host_key = file.starts_with(standin.dir.path()) && file.ends_with("host_ed25519");
+            assert!(
+                host_key || !text.contains("openssh-key-v1"),
+                "{} was written during the session and holds a private key",
+                file.display()
+            );
+        }
+    }
+}
+
+fn walk(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            out.extend(walk(&entry.path()));
+        } else if kind.is_file() {
+            out.push(entry.path());
+        }
+    }
+    out
+}
+
+#[test]
+fn the_gateway_serves_an_ec2_console_over_websocket() {
+    let (standin, id) = ready(Console::FakeGetty);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut gateway = standin
+        .command()
+        .args(["--no-transcript", "gateway", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--console")
+        .arg(format!("web={id}"))
+        .args(["--auth", "none"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the gateway did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = run(
+        &standin,
+        &format!("ws://127.0.0.1:{port}/v1/consoles/web"),
+        HAPPY_SCRIPT,
+        &[],
+    );
+    let _ = gateway.kill();
+    let _ = gateway.wait();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(pushes_for(&standin, &id).len(), 1);
+}

@@ -1,0 +1,28 @@
+"""Drives the EC2 stand-in (moto) the way an operator drives AWS, with boto3.
+
+Usage: python ec2ctl.py ENDPOINT REGION COMMAND [ARGS]
+  run TYPE            -> prints the new instance id (running)
+  stop ID | start ID
+  enable-access | disable-access
+"""
+
+import sys
+
+import boto3
+
+endpoint, region, command, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name=region)
+if command == "run":
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    out = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType=args[0])
+    print(out["Instances"][0]["InstanceId"])
+elif command == "stop":
+    ec2.stop_instances(InstanceIds=args)
+elif command == "start":
+    ec2.start_instances(InstanceIds=args)
+elif command == "enable-access":
+    ec2.enable_serial_console_access()
+elif command == "disable-access":
+    ec2.disable_serial_console_access()
+else:
+    sys.exit(f"unknown command {command}")
