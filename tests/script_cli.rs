@@ -146,17 +146,28 @@ fn json_output_is_one_document_with_the_logs_and_transcript() {
 #[test]
 fn exit_1_on_fail_with_the_reason_and_its_location() {
     let lab = Lab::new();
-    let out = lab.run_script("exec:sh", "let mode = \"777\";\nfail(`home is ${mode}`);", &[]);
+    let out = lab.run_script(
+        "exec:sh",
+        "let mode = \"777\";\nfail(`home is ${mode}`);",
+        &[],
+    );
     assert_code(&out, 1);
     let err = stderr(&out);
-    assert!(err.contains("s.rhai:2:1") && err.contains("home is 777"), "{err}");
+    assert!(
+        err.contains("s.rhai:2:1") && err.contains("home is 777"),
+        "{err}"
+    );
 }
 
 #[test]
 fn exit_2_on_a_syntax_error_before_anything_connects() {
     let lab = Lab::new();
     // The socket does not exist: a connection attempt would exit 3.
-    let out = lab.run_script("unix:/nonexistent/console.sock", "let a = 1;\nlet b = ;\n", &[]);
+    let out = lab.run_script(
+        "unix:/nonexistent/console.sock",
+        "let a = 1;\nlet b = ;\n",
+        &[],
+    );
     assert_code(&out, 2);
     let err = stderr(&out);
     assert!(err.contains("s.rhai:2:9: syntax error"), "{err}");
@@ -167,10 +178,22 @@ fn exit_2_on_a_syntax_error_before_anything_connects() {
 fn exit_2_on_runtime_errors_with_line_and_column() {
     let lab = Lab::new();
     for (source, wants) in [
-        ("let a = 1;\n  frobnicate(a);", "s.rhai:2:3: script error: Function not found: frobnicate"),
-        ("\nsend_secret(\"root_pw\");", "s.rhai:2:1: send_secret(\"root_pw\"): no secret named"),
-        ("\n\nlet u = var(\"user\");", "s.rhai:3:13: var(\"user\"): no --var user=VALUE"),
-        ("let x = 1;\nthrow \"custom\";", "s.rhai:2:1: uncaught error thrown by the script: custom"),
+        (
+            "let a = 1;\n  frobnicate(a);",
+            "s.rhai:2:3: script error: Function not found: frobnicate",
+        ),
+        (
+            "\nsend_secret(\"root_pw\");",
+            "s.rhai:2:1: send_secret(\"root_pw\"): no secret named",
+        ),
+        (
+            "\n\nlet u = var(\"user\");",
+            "s.rhai:3:13: var(\"user\"): no --var user=VALUE",
+        ),
+        (
+            "let x = 1;\nthrow \"custom\";",
+            "s.rhai:2:1: uncaught error thrown by the script: custom",
+        ),
     ] {
         let out = lab.run_script("exec:sh", source, &[]);
         assert_code(&out, 2);
@@ -184,14 +207,27 @@ fn exit_3_on_an_uncaught_eof_and_5_on_an_uncaught_timeout() {
     let out = lab.run_script("exec:echo goodbye", "expect(\"login: \", 10);", &[]);
     assert_code(&out, 3);
     let err = stderr(&out);
-    assert!(err.contains("EOF") && err.contains("goodbye") && err.contains("s.rhai:1:1"), "{err}");
+    assert!(
+        err.contains("EOF") && err.contains("goodbye") && err.contains("s.rhai:1:1"),
+        "{err}"
+    );
 
     let started = std::time::Instant::now();
-    let out = lab.run_script("exec:sh -c 'echo booting; sleep 30'", "expect(\"login: \", 0.5);", &[]);
+    let out = lab.run_script(
+        "exec:sh -c 'echo booting; sleep 30'",
+        "expect(\"login: \", 0.5);",
+        &[],
+    );
     assert_code(&out, 5);
-    assert!(started.elapsed().as_secs() < 10, "the console was not waited for");
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "the console was not waited for"
+    );
     let err = stderr(&out);
-    assert!(err.contains("timed out after 0.5s") && err.contains("booting"), "{err}");
+    assert!(
+        err.contains("timed out after 0.5s") && err.contains("booting"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -199,19 +235,29 @@ fn the_timeout_flag_sets_the_default_expect_timeout() {
     let lab = Lab::new();
     let out = lab.run_script("exec:sleep 30", "expect(\"x\");", &["--timeout", "0.3"]);
     assert_code(&out, 5);
-    assert!(stderr(&out).contains("timed out after 0.3s"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("timed out after 0.3s"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn lint_reports_ok_or_the_error_with_line_and_column() {
     let lab = Lab::new();
-    let good = lab.write("good.rhai", "let m = expect([\"login: $\"], 5);\nsend_line(var(\"user\"));\n");
+    let good = lab.write(
+        "good.rhai",
+        "let m = expect([\"login: $\"], 5);\nsend_line(var(\"user\"));\n",
+    );
     let out = lab.run(&["lint", good.to_str().unwrap()]);
     assert_code(&out, 0);
     assert!(stdout(&out).contains("good.rhai: ok"), "{}", stdout(&out));
 
     for (source, wants) in [
-        ("let user = 1;\nsend_line(usr);\n", ":2:11: syntax error: Undefined variable: usr"),
+        (
+            "let user = 1;\nsend_line(usr);\n",
+            ":2:11: syntax error: Undefined variable: usr",
+        ),
         ("let a = 1;\n\nimport \"os\" as os;\n", ":3:1: syntax error"),
         ("eval(\"send_line(1)\");", ":1:1: syntax error"),
         ("if true {\n", ":2:1: syntax error"),
@@ -234,7 +280,10 @@ fn the_shipped_examples_lint_clean() {
     for entry in std::fs::read_dir(examples_dir()).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "rhai") {
-            let out = Command::new(BIN).args(["lint", path.to_str().unwrap()]).output().unwrap();
+            let out = Command::new(BIN)
+                .args(["lint", path.to_str().unwrap()])
+                .output()
+                .unwrap();
             assert_code(&out, 0);
             seen += 1;
         }
@@ -277,13 +326,24 @@ fn a_fake_login_with_a_hidden_password_and_the_permission_check_example() {
     };
     let out = check(&lab);
     assert_code(&out, 0);
-    assert!(stdout(&out).contains("all four paths are as sshd and AWS recommend"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("all four paths are as sshd and AWS recommend"),
+        "{}",
+        stdout(&out)
+    );
 
     set_mode(&home.join(".ssh"), 0o755);
     let out = check(&lab);
     assert_code(&out, 1);
-    let ssh_dir = format!("{}/.ssh is 755 root:root, should be 700 root:root", home.display());
-    assert!(stdout(&out).contains(&format!("PROBLEM  {}/.ssh", home.display())), "{}", stdout(&out));
+    let ssh_dir = format!(
+        "{}/.ssh is 755 root:root, should be 700 root:root",
+        home.display()
+    );
+    assert!(
+        stdout(&out).contains(&format!("PROBLEM  {}/.ssh", home.display())),
+        "{}",
+        stdout(&out)
+    );
     assert!(stderr(&out).contains(&ssh_dir), "{}", stderr(&out));
     assert!(stderr(&out).contains("1 problem(s)"), "{}", stderr(&out));
 }
@@ -313,18 +373,43 @@ fn a_secret_echoed_by_the_console_is_in_no_artifact() {
         let out = lab.run_script(
             &console,
             &source,
-            &["--var", "user=root", "--secret", "password=env:CONSOLE_PASSWORD", "--output", output],
+            &[
+                "--var",
+                "user=root",
+                "--secret",
+                "password=env:CONSOLE_PASSWORD",
+                "--output",
+                output,
+            ],
         );
         // The script ends on a timeout whose tail shows the echo.
         assert_code(&out, 5);
         let cast = std::fs::read_to_string(lab.path("t.cast")).unwrap();
-        for (what, text) in [("stdout", stdout(&out)), ("stderr", stderr(&out)), ("transcript", cast.clone())] {
-            assert!(!text.contains(SECRET), "the secret leaked into {what} ({output}): {text}");
-            assert!(!text.contains("Tr0ub4dor"), "part of the secret leaked into {what}: {text}");
+        for (what, text) in [
+            ("stdout", stdout(&out)),
+            ("stderr", stderr(&out)),
+            ("transcript", cast.clone()),
+        ] {
+            assert!(
+                !text.contains(SECRET),
+                "the secret leaked into {what} ({output}): {text}"
+            );
+            assert!(
+                !text.contains("Tr0ub4dor"),
+                "part of the secret leaked into {what}: {text}"
+            );
         }
         if output == "human" {
-            assert!(stdout(&out).contains("you typed <redacted>"), "{}", stdout(&out));
-            assert!(stdout(&out).contains("logged in as root"), "{}", stdout(&out));
+            assert!(
+                stdout(&out).contains("you typed <redacted>"),
+                "{}",
+                stdout(&out)
+            );
+            assert!(
+                stdout(&out).contains("logged in as root"),
+                "{}",
+                stdout(&out)
+            );
         }
         assert!(cast.contains(r#""i","<redacted>""#), "{cast}");
         assert!(cast.contains("you typed <redacted>"), "{cast}");
@@ -344,7 +429,12 @@ fn a_secret_echoed_by_the_console_is_in_no_artifact() {
 fn transcripts_replay_and_a_changed_script_fails_with_the_diff() {
     let lab = Lab::new();
     let console = lab.login_console(false);
-    let args = ["--var", "user=root", "--secret", "password=env:CONSOLE_PASSWORD"];
+    let args = [
+        "--var",
+        "user=root",
+        "--secret",
+        "password=env:CONSOLE_PASSWORD",
+    ];
     let out = lab.run_script(&console, LOGIN, &args);
     assert_code(&out, 0);
     let recorded = lab.path("recorded.cast");
@@ -360,7 +450,11 @@ fn transcripts_replay_and_a_changed_script_fails_with_the_diff() {
         .output()
         .unwrap();
     assert_code(&out, 0);
-    assert!(stdout(&out).contains("logged in as root"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("logged in as root"),
+        "{}",
+        stdout(&out)
+    );
 
     // A script that now logs in as someone else diverges at that send.
     let changed = lab.write("changed.rhai", LOGIN);
@@ -378,14 +472,29 @@ fn transcripts_replay_and_a_changed_script_fails_with_the_diff() {
     let err = stderr(&out);
     assert!(err.contains("changed.rhai:4:1"), "{err}");
     assert!(err.contains("differs from the recording"), "{err}");
-    assert!(err.contains(r#"expected "root\r", sent "ec2-user\r""#), "{err}");
+    assert!(
+        err.contains(r#"expected "root\r", sent "ec2-user\r""#),
+        "{err}"
+    );
 
     // A catch-all try cannot hide the divergence.
     let hiding = lab.write(
         "hiding.rhai",
-        &LOGIN.replace("send_line(var(\"user\"));", "try { send_line(\"admin\"); } catch { }"),
+        &LOGIN.replace(
+            "send_line(var(\"user\"));",
+            "try { send_line(\"admin\"); } catch { }",
+        ),
     );
-    let out = lab.run(&["run", &replay, hiding.to_str().unwrap(), "--no-transcript", "--var", "user=root", "--secret", "password=env:CONSOLE_PASSWORD"]);
+    let out = lab.run(&[
+        "run",
+        &replay,
+        hiding.to_str().unwrap(),
+        "--no-transcript",
+        "--var",
+        "user=root",
+        "--secret",
+        "password=env:CONSOLE_PASSWORD",
+    ]);
     assert_code(&out, 3);
 }
 
@@ -409,11 +518,17 @@ fn unix_console(path: &Path) -> std::thread::JoinHandle<Vec<String>> {
             if prompt.is_empty() {
                 // The password, echoed split in two writes.
                 let (a, b) = typed.split_at(typed.len() / 2);
-                writer.write_all(format!("\r\nchecking {a}").as_bytes()).unwrap();
+                writer
+                    .write_all(format!("\r\nchecking {a}").as_bytes())
+                    .unwrap();
                 std::thread::sleep(std::time::Duration::from_millis(50));
-                writer.write_all(format!("{b}\r\nWelcome\r\nvm:~# ").as_bytes()).unwrap();
+                writer
+                    .write_all(format!("{b}\r\nWelcome\r\nvm:~# ").as_bytes())
+                    .unwrap();
             } else {
-                writer.write_all(format!("{typed}\r\n{prompt}").as_bytes()).unwrap();
+                writer
+                    .write_all(format!("{typed}\r\n{prompt}").as_bytes())
+                    .unwrap();
             }
             got.push(typed);
         }
@@ -442,17 +557,93 @@ fn a_unix_socket_console_with_a_hostile_echo() {
     );
     assert_code(&out, 0);
     let got = server.join().unwrap();
-    assert_eq!(got, ["root", SECRET], "the console received the real password");
-    assert!(stdout(&out).contains("host vm:~; saw: \r\nchecking <redacted>\r\n"), "{}", stdout(&out));
+    assert_eq!(
+        got,
+        ["root", SECRET],
+        "the console received the real password"
+    );
+    assert!(
+        stdout(&out).contains("host vm:~; saw: \r\nchecking <redacted>\r\n"),
+        "{}",
+        stdout(&out)
+    );
     let cast = std::fs::read_to_string(lab.path("t.cast")).unwrap();
-    assert!(!cast.contains(SECRET) && !stdout(&out).contains(SECRET) && !stderr(&out).contains(SECRET));
+    assert!(
+        !cast.contains(SECRET) && !stdout(&out).contains(SECRET) && !stderr(&out).contains(SECRET)
+    );
 }
 
 #[test]
-fn shell_level_calls_say_they_are_not_available_yet_or_work() {
+fn shell_calls_log_in_run_commands_with_exact_status_and_log_out() {
     let lab = Lab::new();
-    let out = lab.run_script("exec:sh", "\nlogin(\"ec2-user\", \"password\");", &[]);
+    let console = lab.login_console(false);
+    let source = r#"
+        login(var("user"), "password");
+        let r = run("echo hello; exit 3");
+        log(`${r.status}:${r.output}`);
+        let r = sudo("id -u");
+        log(`root uid ${r.output}`);
+        try { run("sleep 20", 0.5); } catch (e) { log(`caught ${e.kind}`); }
+        log(run("echo still usable").output);
+    "#;
+    let out = lab.run_script(
+        &console,
+        source,
+        &[
+            "--var",
+            "user=root",
+            "--secret",
+            "password=env:CONSOLE_PASSWORD",
+        ],
+    );
+    assert_code(&out, 0);
+    assert_eq!(
+        stdout(&out),
+        "3:hello\n\nroot uid 0\n\ncaught timeout\nstill usable\n\n"
+    );
+    // The script did not log out: the run did it for the script.
+    let cast = std::fs::read_to_string(lab.path("t.cast")).unwrap();
+    assert!(
+        cast.contains("script ended logged in: logging out"),
+        "{cast}"
+    );
+    assert!(cast.contains("shell: logout root"), "{cast}");
+    assert!(!cast.contains(SECRET));
+}
+
+#[test]
+fn shell_call_mistakes_and_a_refused_login_have_their_exit_codes() {
+    let lab = Lab::new();
+    let console = lab.login_console(false);
+    let out = lab.run_script(&console, "\nrun(\"id\");", &[]);
     assert_code(&out, 2);
+    assert!(
+        stderr(&out).contains("s.rhai:2:1: run(): not logged in; call login("),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = lab.run_script(&console, "login(\"root\", \"pw\");", &[]);
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out).contains("no secret named \"pw\""),
+        "{}",
+        stderr(&out)
+    );
+
+    let script = lab.write("s.rhai", "login(\"root\", \"password\");");
+    let out = Command::new(BIN)
+        .args(["run", &console, script.to_str().unwrap(), "--no-transcript"])
+        .args(["--secret", "password=env:WRONG_PASSWORD"])
+        .env("CONSOLE_PASSWORD", SECRET)
+        .env("WRONG_PASSWORD", "not-the-password")
+        .output()
+        .unwrap();
+    assert_code(&out, 4);
     let err = stderr(&out);
-    assert!(err.contains("s.rhai:2:1"), "{err}");
+    assert!(
+        err.contains("s.rhai:1:1") && err.contains("refused"),
+        "{err}"
+    );
+    assert!(!err.contains("not-the-password"), "{err}");
 }

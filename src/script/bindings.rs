@@ -23,6 +23,8 @@ use super::inputs::ScriptInputs;
 use super::sandbox::{location, register_var_syntax};
 use crate::error::Error;
 use crate::expect::{Match, Pattern, Session};
+use crate::secret::Secret;
+use crate::shell::Shell;
 use crate::text::Scrubber;
 
 /// Longest timeout a script may give, in seconds (one day).
@@ -31,8 +33,10 @@ const MAX_TIMEOUT_SECS: f64 = 86_400.0;
 /// Everything the registered functions share during one run.
 pub struct Host {
     name: String,
-    session: RefCell<Option<Session>>,
-    runtime: Handle,
+    pub(super) session: RefCell<Option<Session>>,
+    /// The logged-in shell of `login()`, if any.
+    pub(super) shell: RefCell<Option<Shell>>,
+    pub(super) runtime: Handle,
     inputs: ScriptInputs,
     scrubber: Scrubber,
     logs: RefCell<Vec<String>>,
@@ -61,6 +65,7 @@ impl Host {
         Host {
             name: name.to_string(),
             session: RefCell::new(Some(session)),
+            shell: RefCell::new(None),
             runtime,
             inputs,
             scrubber,
@@ -96,7 +101,7 @@ impl Host {
         location(&self.name, pos)
     }
 
-    fn session(&self, pos: Position) -> ScriptResult<RefMut<'_, Session>> {
+    pub(super) fn session(&self, pos: Position) -> ScriptResult<RefMut<'_, Session>> {
         let at = self.at(pos);
         RefMut::filter_map(self.session.borrow_mut(), Option::as_mut).map_err(|_| {
             self.halt.stop(
@@ -107,17 +112,26 @@ impl Host {
     }
 
     /// Stops the script with a usage error (a script bug) at `pos`.
-    fn misuse(&self, pos: Position, message: impl std::fmt::Display) -> Box<rhai::EvalAltResult> {
+    pub(super) fn misuse(
+        &self,
+        pos: Position,
+        message: impl std::fmt::Display,
+    ) -> Box<rhai::EvalAltResult> {
         let message = self.scrub(&message.to_string());
         self.halt
             .stop(Error::usage(format!("{}: {message}", self.at(pos))), pos)
     }
 
-    fn console_error(&self, e: Error, pos: Position) -> Box<rhai::EvalAltResult> {
+    pub(super) fn console_error(&self, e: Error, pos: Position) -> Box<rhai::EvalAltResult> {
         from_session_error(e, &self.at(pos), pos, &self.halt)
     }
 
-    fn expect(&self, pos: Position, patterns: Vec<Pattern>, timeout: Option<Dynamic>) -> ScriptResult<Map> {
+    fn expect(
+        &self,
+        pos: Position,
+        patterns: Vec<Pattern>,
+        timeout: Option<Dynamic>,
+    ) -> ScriptResult<Map> {
         if patterns.is_empty() {
             return Err(self.misuse(pos, "expect needs at least one pattern"));
         }
@@ -131,7 +145,11 @@ impl Host {
             .map_err(|e| self.console_error(e, pos))
     }
 
-    fn timeout(&self, pos: Position, timeout: Option<Dynamic>) -> ScriptResult<Option<Duration>> {
+    pub(super) fn timeout(
+        &self,
+        pos: Position,
+        timeout: Option<Dynamic>,
+    ) -> ScriptResult<Option<Duration>> {
         let Some(value) = timeout else {
             return Ok(None);
         };
@@ -142,7 +160,10 @@ impl Host {
         } else {
             return Err(self.misuse(
                 pos,
-                format!("the timeout must be a number of seconds, not {}", value.type_name()),
+                format!(
+                    "the timeout must be a number of seconds, not {}",
+                    value.type_name()
+                ),
             ));
         };
         if !(secs.is_finite() && secs > 0.0 && secs <= MAX_TIMEOUT_SECS) {
@@ -179,18 +200,24 @@ impl Host {
         result.map_err(|e| self.console_error(e, pos))
     }
 
-    fn send_secret(&self, pos: Position, name: &str) -> ScriptResult<()> {
-        let Some(secret) = self.inputs.secrets.get(name) else {
+    /// The secret `name` (asked for by `call`, as shown in errors), or a
+    /// script error naming the fix.
+    pub(super) fn secret(&self, pos: Position, call: &str, name: &str) -> ScriptResult<&Secret> {
+        self.inputs.secrets.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.inputs.secrets.keys().map(String::as_str).collect();
-            return Err(self.misuse(
+            self.misuse(
                 pos,
                 format!(
-                    "send_secret({name:?}): no secret named {name:?} was given (known: {}); \
+                    "{call}: no secret named {name:?} was given (known: {}); \
                      pass --secret {name}=env:VAR, --secret {name}=file:PATH or --secret {name}=prompt",
                     list_or_none(&known)
                 ),
-            ));
-        };
+            )
+        })
+    }
+
+    fn send_secret(&self, pos: Position, name: &str) -> ScriptResult<()> {
+        let secret = self.secret(pos, &format!("send_secret({name:?})"), name)?;
         let result = {
             let mut session = self.session(pos)?;
             self.runtime.block_on(session.send_secret(secret))
@@ -242,16 +269,6 @@ impl Host {
             ),
         ))
     }
-
-    fn shell_call(&self, pos: Position, call: &str) -> Box<rhai::EvalAltResult> {
-        self.misuse(
-            pos,
-            format!(
-                "{call}() is not yet available in this version of ec2-serial-expect \
-                 (it comes with the shell layer); use expect, send_line and send_secret meanwhile"
-            ),
-        )
-    }
 }
 
 fn list_or_none(names: &[&str]) -> String {
@@ -282,7 +299,7 @@ pub fn register(engine: &mut Engine, host: &Rc<Host>) {
     register_expect(engine, host);
     register_send(engine, host);
     register_steps(engine, host);
-    register_shell(engine, host);
+    super::shell_calls::register(engine, host);
 }
 
 fn register_expect(engine: &mut Engine, host: &Rc<Host>) {
@@ -300,11 +317,14 @@ fn register_expect(engine: &mut Engine, host: &Rc<Host>) {
             h.expect(pos, patterns, Some(t.into()))
         });
         let h = host.clone();
-        engine.register_fn(name, move |ctx: NativeCallContext, list: Array, t: FLOAT| {
-            let pos = ctx.call_position();
-            let patterns = h.patterns(pos, list, literal)?;
-            h.expect(pos, patterns, Some(t.into()))
-        });
+        engine.register_fn(
+            name,
+            move |ctx: NativeCallContext, list: Array, t: FLOAT| {
+                let pos = ctx.call_position();
+                let patterns = h.patterns(pos, list, literal)?;
+                h.expect(pos, patterns, Some(t.into()))
+            },
+        );
         let h = host.clone();
         engine.register_fn(name, move |ctx: NativeCallContext, one: &str| {
             let pos = ctx.call_position();
@@ -366,30 +386,12 @@ fn register_steps(engine: &mut Engine, host: &Rc<Host>) {
         tracing::debug!("{}: {}", h.at(pos), h.scrub(message));
     });
     let h = host.clone();
-    engine.register_fn("fail", move |ctx: NativeCallContext, reason: Dynamic| -> ScriptResult<()> {
-        Err(h.fail(ctx.call_position(), &reason.to_string()))
-    });
+    engine.register_fn(
+        "fail",
+        move |ctx: NativeCallContext, reason: Dynamic| -> ScriptResult<()> {
+            Err(h.fail(ctx.call_position(), &reason.to_string()))
+        },
+    );
     let h = host.clone();
     register_var_syntax(engine, move |name, default, pos| h.var(pos, name, default));
-}
-
-/// `login`, `run`, `sudo` and `logout` belong to the shell layer; until it
-/// is built they stop the script with a clear message.
-fn register_shell(engine: &mut Engine, host: &Rc<Host>) {
-    let h = host.clone();
-    engine.register_fn("login", move |ctx: NativeCallContext, _user: &str, _secret: &str| -> ScriptResult<()> {
-        Err(h.shell_call(ctx.call_position(), "login"))
-    });
-    let h = host.clone();
-    engine.register_fn("run", move |ctx: NativeCallContext, _command: &str| -> ScriptResult<Map> {
-        Err(h.shell_call(ctx.call_position(), "run"))
-    });
-    let h = host.clone();
-    engine.register_fn("sudo", move |ctx: NativeCallContext, _command: &str| -> ScriptResult<Map> {
-        Err(h.shell_call(ctx.call_position(), "sudo"))
-    });
-    let h = host.clone();
-    engine.register_fn("logout", move |ctx: NativeCallContext| -> ScriptResult<()> {
-        Err(h.shell_call(ctx.call_position(), "logout"))
-    });
 }

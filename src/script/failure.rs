@@ -43,7 +43,12 @@ impl Halt {
 
 /// Turns a session error met at `at` (a `file:line:column`) into what the
 /// script sees: a catchable map for timeout and EOF, a halt for the rest.
-pub fn from_session_error(error: Error, at: &str, pos: Position, halt: &Halt) -> Box<EvalAltResult> {
+pub fn from_session_error(
+    error: Error,
+    at: &str,
+    pos: Position,
+    halt: &Halt,
+) -> Box<EvalAltResult> {
     let (kind, awaited, tail, seconds) = match &error {
         Error::Timeout {
             awaited,
@@ -195,10 +200,7 @@ fn call_chain(err: &EvalAltResult) -> String {
     let mut calls = Vec::new();
     let mut e = err;
     while let EvalAltResult::ErrorInFunctionCall(f, _, inner, pos) = e {
-        calls.push(format!(
-            "{f}() called at line {}",
-            pos.line().unwrap_or(0)
-        ));
+        calls.push(format!("{f}() called at line {}", pos.line().unwrap_or(0)));
         e = inner;
     }
     if calls.is_empty() {

@@ -86,9 +86,11 @@ mod tests {
 
     #[test]
     fn vars_parse_with_equals_in_the_value_and_reject_bad_names() {
-        let inputs =
-            ScriptInputs::from_args(&["user=ec2-user".into(), "expr=a=b".into(), "e=".into()], &[])
-                .unwrap();
+        let inputs = ScriptInputs::from_args(
+            &["user=ec2-user".into(), "expr=a=b".into(), "e=".into()],
+            &[],
+        )
+        .unwrap();
         assert_eq!(inputs.vars["user"], "ec2-user");
         assert_eq!(inputs.vars["expr"], "a=b");
         assert_eq!(inputs.vars["e"], "");
@@ -110,8 +112,11 @@ mod tests {
         assert!(!format!("{inputs:?}").contains("pa55word"));
         let err = ScriptInputs::from_args(&[], &["pw=pa55word".into()]).unwrap_err();
         assert!(!err.to_string().contains("pa55word"), "{err}");
-        let err = ScriptInputs::from_args(&[], &["pw=env:SCRIPT_INPUTS_TEST_UNSET".into()])
-            .unwrap_err();
-        assert!(err.to_string().contains("SCRIPT_INPUTS_TEST_UNSET"), "{err}");
+        let err =
+            ScriptInputs::from_args(&[], &["pw=env:SCRIPT_INPUTS_TEST_UNSET".into()]).unwrap_err();
+        assert!(
+            err.to_string().contains("SCRIPT_INPUTS_TEST_UNSET"),
+            "{err}"
+        );
     }
 }

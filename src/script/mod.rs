@@ -21,6 +21,7 @@ mod bindings;
 mod failure;
 mod inputs;
 pub mod sandbox;
+mod shell_calls;
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -140,6 +141,7 @@ fn run_on(
         echo_logs,
     ));
     let outcome = evaluate(&host, script);
+    host.logout_if_logged_in();
     match &outcome {
         Ok(()) => host.mark("script passed"),
         Err(e) => host.mark(&format!("script ended: {e}")),

@@ -125,8 +125,11 @@ pub fn register_var_syntax(
             let name = context.eval_expression_tree(&inputs[0])?;
             let Some(name) = name.read_lock::<ImmutableString>().map(|s| s.to_string()) else {
                 return Err(Box::new(EvalAltResult::ErrorRuntime(
-                    format!("var() takes the variable's name as a string, not a {}", name.type_name())
-                        .into(),
+                    format!(
+                        "var() takes the variable's name as a string, not a {}",
+                        name.type_name()
+                    )
+                    .into(),
                     pos,
                 )));
             };
@@ -141,9 +144,7 @@ pub fn register_var_syntax(
 
 /// Compiles `source`, naming the script `name` in errors.
 pub fn compile(engine: &Engine, name: &str, source: &str) -> Result<AST> {
-    let mut ast = engine
-        .compile(source)
-        .map_err(|e| parse_error(name, &e))?;
+    let mut ast = engine.compile(source).map_err(|e| parse_error(name, &e))?;
     ast.set_source(name);
     Ok(ast)
 }
