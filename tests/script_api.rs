@@ -52,7 +52,15 @@ async fn expect_returns_index_text_before_and_groups() {
     .unwrap();
     assert_eq!(
         report.logs,
-        ["1", "web01 login: ", "booting\r\r\n", "4", "web01 login: ", "web01", "()"]
+        [
+            "1",
+            "web01 login: ",
+            "booting\r\r\n",
+            "4",
+            "web01 login: ",
+            "web01",
+            "()"
+        ]
     );
 }
 
@@ -98,9 +106,13 @@ async fn timeout_and_eof_are_catchable_with_kind_tail_and_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_uncaught_timeout_ends_the_run_with_exit_code_5_and_the_location() {
-    let err = run(&sh("printf 'noise'; sleep 5"), "\nlet x = 1;\n  expect(\"never\", 0.2);", ScriptInputs::default())
-        .await
-        .unwrap_err();
+    let err = run(
+        &sh("printf 'noise'; sleep 5"),
+        "\nlet x = 1;\n  expect(\"never\", 0.2);",
+        ScriptInputs::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
     assert_eq!(err.exit_code().code(), 5);
     let text = err.to_string();
@@ -136,7 +148,10 @@ async fn fail_cannot_be_swallowed_by_a_catch_all() {
     assert!(matches!(err, Error::Problems(_)), "{err:?}");
     assert_eq!(err.exit_code().code(), 1);
     let text = err.to_string();
-    assert!(text.contains("t.rhai:2:3") && text.contains("home is 0777"), "{text}");
+    assert!(
+        text.contains("t.rhai:2:3") && text.contains("home is 0777"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,7 +171,10 @@ async fn vars_have_values_defaults_and_a_clear_error_when_missing() {
     assert_eq!(err.exit_code().code(), 2);
     let text = err.to_string();
     assert!(text.contains("t.rhai:1:11"), "{text}");
-    assert!(text.contains("--var host=VALUE") && text.contains("known: user"), "{text}");
+    assert!(
+        text.contains("--var host=VALUE") && text.contains("known: user"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,7 +186,10 @@ async fn an_unknown_secret_name_is_a_clear_usage_error() {
     assert_eq!(err.exit_code().code(), 2);
     let text = err.to_string();
     assert!(text.contains("t.rhai:1:1"), "{text}");
-    assert!(text.contains("--secret pasword=env:VAR") && text.contains("known: password"), "{text}");
+    assert!(
+        text.contains("--secret pasword=env:VAR") && text.contains("known: password"),
+        "{text}"
+    );
     assert!(!text.contains("hunter2"), "{text}");
 }
 
@@ -185,7 +206,10 @@ async fn bad_patterns_and_timeouts_stop_the_script_as_usage_errors() {
             .unwrap_err();
         assert_eq!(err.exit_code().code(), 2, "{source}: {err}");
         let text = err.to_string();
-        assert!(text.contains("t.rhai:1:7") && text.contains(wants), "{source}: {text}");
+        assert!(
+            text.contains("t.rhai:1:7") && text.contains(wants),
+            "{source}: {text}"
+        );
     }
 }
 
@@ -215,7 +239,10 @@ async fn a_secret_echoed_before_the_first_send_never_reaches_the_script_or_trans
         .await
         .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("motd: <redacted> end") && !text.contains("hunter"), "{text}");
+    assert!(
+        text.contains("motd: <redacted> end") && !text.contains("hunter"),
+        "{text}"
+    );
     let recorded = std::fs::read_to_string(&cast).unwrap();
     assert!(recorded.contains("motd: <redacted> end"), "{recorded}");
     assert!(!recorded.contains("hunter2"), "{recorded}");
@@ -229,9 +256,14 @@ async fn the_transcript_is_finished_with_markers_for_script_steps() {
         name: "t.rhai".into(),
         source: r#"mark("step one"); log("hello"); send_line("echo hi"); expect("hi", 5);"#.into(),
     };
-    run_script(session("exec:sh", Some(&cast)).await, script, ScriptInputs::default(), false)
-        .await
-        .unwrap();
+    run_script(
+        session("exec:sh", Some(&cast)).await,
+        script,
+        ScriptInputs::default(),
+        false,
+    )
+    .await
+    .unwrap();
     let recorded = std::fs::read_to_string(&cast).unwrap();
     for marker in [
         r#""m","script start: t.rhai""#,
@@ -240,15 +272,22 @@ async fn the_transcript_is_finished_with_markers_for_script_steps() {
         r#""i","echo hi\r""#,
         r#""m","script passed""#,
     ] {
-        assert!(recorded.contains(marker), "{marker} missing from {recorded}");
+        assert!(
+            recorded.contains(marker),
+            "{marker} missing from {recorded}"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runaway_scripts_stop_at_the_operations_limit() {
-    let err = run(&sh("sleep 5"), "let n = 0;\nwhile true { n += 1; }", ScriptInputs::default())
-        .await
-        .unwrap_err();
+    let err = run(
+        &sh("sleep 5"),
+        "let n = 0;\nwhile true { n += 1; }",
+        ScriptInputs::default(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.exit_code().code(), 2);
     assert!(err.to_string().contains("operations"), "{err}");
 }
