@@ -609,6 +609,18 @@ fn shell_calls_log_in_run_commands_with_exact_status_and_log_out() {
     );
     assert!(cast.contains("shell: logout root"), "{cast}");
     assert!(!cast.contains(SECRET));
+
+    // The recording replays: same sends, same results, any password.
+    let replay = format!("replay:{}", lab.path("t.cast").display());
+    let script = lab.path("s.rhai");
+    let again = Command::new(BIN)
+        .args(["run", &replay, script.to_str().unwrap(), "--no-transcript"])
+        .args(["--var", "user=root", "--secret", "password=env:ANY"])
+        .env("ANY", "whatever")
+        .output()
+        .unwrap();
+    assert_code(&again, 0);
+    assert_eq!(stdout(&again), stdout(&out));
 }
 
 #[test]
