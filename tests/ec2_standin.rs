@@ -57,7 +57,13 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 fn run_cmd(standin: &StandIn, target: &str, script: &str, extra: &[&str]) -> Command {
     let dir = standin.dir.path();
     let script = write(dir, &format!("script-{}.rhai", unique()), script);
-    let mut cmd = standin.command();
+    let mut cmd = standin.base_command();
+    if !extra.contains(&"--serial-endpoint") {
+        cmd.arg("--serial-endpoint").arg(standin.serial_endpoint());
+    }
+    if !extra.contains(&"--host-key-fingerprint") {
+        cmd.arg("--host-key-fingerprint").arg(&standin.fingerprint);
+    }
     cmd.env("CONSOLE_PW", PASSWORD)
         .arg("--transcript")
         .arg(dir.join(format!("t-{}.cast", unique())))

@@ -240,10 +240,12 @@ impl SerialEndpoint {
             Some(f) => parse_fingerprint(f)?,
             None => match (&published, host_override) {
                 (Some(p), None) => p.fingerprint.clone(),
-                (_, Some(host)) => return Err(Error::usage(format!(
+                (_, Some(host)) => {
+                    return Err(Error::usage(format!(
                     "--serial-endpoint {host} needs --host-key-fingerprint SHA256:… (the host key \
                          of that endpoint, e.g. from `ssh-keygen -lf` on its public host key)"
-                ))),
+                )))
+                }
                 (None, None) => return Err(unknown_region(region)),
             },
         };

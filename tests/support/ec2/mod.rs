@@ -188,9 +188,25 @@ impl StandIn {
         serde_json::from_str(&body).unwrap()
     }
 
-    /// The CLI with the stand-in's environment (credentials, Region, endpoints,
-    /// a private HOME) and `--serial-endpoint`/`--host-key-fingerprint` set.
+    /// The CLI with the stand-in's environment and `--serial-endpoint` /
+    /// `--host-key-fingerprint` pointing at its sshd.
     pub fn command(&self) -> Command {
+        let mut cmd = self.base_command();
+        cmd.arg("--serial-endpoint")
+            .arg(self.serial_endpoint())
+            .arg("--host-key-fingerprint")
+            .arg(&self.fingerprint);
+        cmd
+    }
+
+    /// `127.0.0.1:PORT` of the sshd.
+    pub fn serial_endpoint(&self) -> String {
+        format!("127.0.0.1:{}", self.ssh_port)
+    }
+
+    /// The CLI with the stand-in's environment only: credentials, Region,
+    /// endpoint URLs, a private HOME and TMPDIR.
+    pub fn base_command(&self) -> Command {
         let home = self.dir.path().join("client-home");
         std::fs::create_dir_all(&home).unwrap();
         for empty in ["aws-config", "aws-credentials"] {
@@ -209,11 +225,7 @@ impl StandIn {
             .env("AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT", &self.eic_url)
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_CONFIG_FILE", home.join("aws-config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("aws-credentials"))
-            .arg("--serial-endpoint")
-            .arg(format!("127.0.0.1:{}", self.ssh_port))
-            .arg("--host-key-fingerprint")
-            .arg(&self.fingerprint);
+            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("aws-credentials"));
         std::fs::create_dir_all(self.dir.path().join("client-tmp")).unwrap();
         cmd
     }
