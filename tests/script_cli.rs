@@ -672,3 +672,108 @@ fn shell_call_mistakes_and_a_refused_login_have_their_exit_codes() {
     );
     assert!(!err.contains("not-the-password"), "{err}");
 }
+
+#[test]
+fn the_wait_for_login_example_nudges_until_the_prompt_or_gives_up() {
+    let lab = Lab::new();
+    let example = examples_dir().join("wait-for-login.rhai");
+    let example = example.to_str().unwrap();
+    // A console that boots, then shows its prompt only after an Enter.
+    let boot = lab.write(
+        "boot.sh",
+        "printf '[    0.000000] Linux version 6.1.0-lab\\r\\n'\nsleep 1\n\
+         read -r line\nprintf '\\r\\nDebian GNU/Linux 12 web-01 ttyS0\\r\\n\\r\\nweb-01 login: '\nsleep 30\n",
+    );
+    let target = format!("exec:sh {}", boot.display());
+    let vars = ["--var", "every=1", "--var", "attempts=5", "--no-transcript"];
+    let mut args = vec!["run", target.as_str(), example];
+    args.extend(vars);
+    let out = lab.run(&args);
+    assert_code(&out, 0);
+    assert!(
+        stdout(&out).contains("login prompt of host web-01"),
+        "{}",
+        stdout(&out)
+    );
+
+    // A console that never answers: the example gives up with exit code 1.
+    let out = lab.run(&[
+        "run",
+        "exec:sleep 30",
+        example,
+        "--var",
+        "every=0.3",
+        "--var",
+        "attempts=2",
+        "--no-transcript",
+    ]);
+    // `every` is parsed as an integer: 0.3 is a script error naming it.
+    assert_code(&out, 2);
+    let out = lab.run(&[
+        "run",
+        "exec:sleep 30",
+        example,
+        "--var",
+        "every=1",
+        "--var",
+        "attempts=2",
+        "--no-transcript",
+    ]);
+    assert_code(&out, 1);
+    assert!(
+        stdout(&out).contains("no prompt yet (attempt 2 of 2)"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("no login or shell prompt after 2 attempts"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_diagnostics_example_logs_each_command_with_its_status() {
+    let lab = Lab::new();
+    let example = examples_dir().join("collect-diagnostics.rhai");
+    let shell = "exec:env PS1=[lab]$\\  bash --norc --noprofile -i";
+    let out = lab.run(&["run", shell, example.to_str().unwrap(), "--no-transcript"]);
+    assert_code(&out, 0);
+    let text = stdout(&out);
+    assert!(
+        text.contains("$ uname -a   (exit status 0)\nLinux "),
+        "{text}"
+    );
+    assert!(text.contains("$ uptime   (exit status 0)"), "{text}");
+}
+
+#[test]
+fn connection_failures_exit_3_and_secret_prompts_need_a_terminal() {
+    let lab = Lab::new();
+    let out = lab.run_script("unix:/nonexistent/console.sock", "log(1);", &[]);
+    assert_code(&out, 3);
+    assert!(
+        stderr(&out).contains("/nonexistent/console.sock"),
+        "{}",
+        stderr(&out)
+    );
+
+    let script = lab.write("p.rhai", "log(1);");
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "exec:sh",
+            script.to_str().unwrap(),
+            "--no-transcript",
+        ])
+        .args(["--secret", "password=prompt"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out).contains("standard input is not a terminal"),
+        "{}",
+        stderr(&out)
+    );
+}
