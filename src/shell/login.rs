@@ -33,6 +33,10 @@ const QUIET: Duration = Duration::from_secs(2);
 const SYNC_WAIT: Duration = Duration::from_secs(8);
 /// How long to wait for the login prompt that follows `Login incorrect`.
 const AFTER_FAILURE: Duration = Duration::from_secs(15);
+/// After typing the user name, how long the password prompt may take (PAM
+/// can be slow at boot) before we nudge: a nudge there would be taken as an
+/// empty password, a failed attempt against the account.
+const PASSWORD_PROMPT_WAIT: Duration = Duration::from_secs(20);
 /// Most shells of other users logged out before giving up.
 const MAX_EXITS: u32 = 4;
 /// Keystrokes tried, in order, when the console shows nothing we recognise.
@@ -93,10 +97,32 @@ impl LoginSpec {
 /// What the machine has typed so far in this login attempt.
 #[derive(Debug, Default)]
 struct Progress {
+    /// When the user name was typed, if it was.
+    user_sent_at: Option<Instant>,
+    /// When the password was sent, if it was.
+    password_sent_at: Option<Instant>,
+    /// Sync lines that got no prompt back.
+    failed_syncs: u32,
     sent_user: bool,
     sent_password: bool,
     nudges: usize,
     exits: u32,
+}
+
+impl Progress {
+    /// True while login may still be checking the password.
+    fn awaits_password_verdict(&self) -> bool {
+        self.password_sent_at
+            .is_some_and(|at| at.elapsed() < PASSWORD_PROMPT_WAIT)
+    }
+
+    /// True while login may still be preparing its password prompt.
+    fn awaits_password_prompt(&self) -> bool {
+        !self.sent_password
+            && self
+                .user_sent_at
+                .is_some_and(|at| at.elapsed() < PASSWORD_PROMPT_WAIT)
+    }
 }
 
 impl Shell {
@@ -151,6 +177,7 @@ impl Shell {
                 Screen::LoginIncorrect if classify_tail_is_login(self.text.clean()) => {
                     self.type_line(session, &spec.user).await?;
                     progress.sent_user = true;
+                    progress.user_sent_at = Some(Instant::now());
                 }
                 Screen::LoginIncorrect => self.text.clear_clean(),
                 Screen::LoginPrompt if progress.sent_password => {
@@ -163,17 +190,23 @@ impl Shell {
                 Screen::LoginPrompt => {
                     self.type_line(session, &spec.user).await?;
                     progress.sent_user = true;
+                    progress.user_sent_at = Some(Instant::now());
                 }
                 Screen::PasswordPrompt if progress.sent_user && !progress.sent_password => {
                     self.text.clear_clean();
                     session.send_secret(&spec.password).await?;
                     session.send("\r").await?;
                     progress.sent_password = true;
+                    progress.password_sent_at = Some(Instant::now());
                 }
                 Screen::PasswordPrompt if !progress.sent_user => {
                     // Someone else's half-finished login: abandon it.
                     self.type_line(session, "").await?;
                 }
+                Screen::Unknown | Screen::Nothing if progress.awaits_password_prompt() => {}
+                // login checks the password (and delays a failure by
+                // seconds): typing anything now would become a user name.
+                Screen::Nothing if progress.awaits_password_verdict() => {}
                 Screen::Unknown | Screen::Nothing if !progress.sent_password => {
                     self.nudge(session, &mut progress).await?;
                 }
@@ -205,7 +238,12 @@ impl Shell {
             self.observe(session, wait).await?;
         }
         if !self.synchronise(session, wait).await? {
-            self.nudge(session, progress).await?;
+            // What came back instead (kept unread) decides the next step;
+            // after a second miss the console gets a nudge.
+            progress.failed_syncs += 1;
+            if progress.failed_syncs >= 2 {
+                self.nudge(session, progress).await?;
+            }
             return Ok(false);
         }
         self.logged_in = true;
@@ -336,13 +374,22 @@ impl Shell {
             if left.is_zero() {
                 return Err(wait.timeout(session));
             }
-            self.pull_for(session, next.min(left)).await.map_err(|e| match e {
-                Error::Eof { tail, .. } => Error::Eof {
-                    awaited: wait.awaited.clone(),
-                    tail,
-                },
-                e => e,
-            })?;
+            match self.pull_for(session, next.min(left)).await {
+                Ok(_) => {}
+                Err(Error::Eof { tail, .. }) => {
+                    // A console that closes right after its last words
+                    // (`Login incorrect`…) still said them.
+                    let screen = classify(self.text.clean());
+                    if !matches!(screen, Screen::Unknown | Screen::Nothing) {
+                        return Ok(screen);
+                    }
+                    return Err(Error::Eof {
+                        awaited: wait.awaited.clone(),
+                        tail,
+                    });
+                }
+                Err(e) => return Err(e),
+            }
             self.text.keep_tail(64 * 1024);
             if self.text.clean().len() != seen {
                 seen = self.text.clean().len();

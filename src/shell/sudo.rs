@@ -111,12 +111,20 @@ impl Shell {
 
 /// The error for a failed `sudo -v`, from what sudo said.
 fn sudo_refusal(user: &str, said: &str) -> Error {
-    let why = if said.contains("not in the sudoers file") || said.contains("is not allowed") {
+    let why = if said.contains("not in the sudoers file")
+        || said.contains("may not run sudo")
+        || said.contains("is not allowed")
+    {
         format!("{user} may not use sudo (not in the sudoers file); log in as a user who may, or as root")
     } else if said.contains("incorrect password") || said.contains("Sorry, try again") {
         format!("sudo refused the password for {user} (not retried, to avoid a lockout)")
     } else {
-        let last = said.trim().lines().last().unwrap_or("").to_string();
+        let last = said
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with("__ESX_"))
+            .last()
+            .unwrap_or("(no message)")
+            .to_string();
         format!("sudo failed for {user}: {last}")
     };
     Error::Login(why)
