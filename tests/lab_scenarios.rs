@@ -18,13 +18,13 @@ use lab_support::LabVm;
 
 /// The ownership and modes every scenario touches, as `stat` prints them.
 const STAT_PATHS: &str = "stat -c '%a %U:%G %n' /home /home/ec2-user /home/ec2-user/.ssh \
-                          /home/ec2-user/.ssh/authorized_keys; sudo grep -c '^AuthorizedKeysFile' \
-                          /etc/ssh/sshd_config; sudo chage -l ec2-user | grep 'Account expires'; \
+                          /home/ec2-user/.ssh/authorized_keys; \
+                          sudo sshd -T | grep -i '^authorizedkeysfile'; \
+                          sudo chage -l ec2-user | grep 'Account expires'; \
                           sudo passwd -S ec2-user | cut -d' ' -f2";
 
 async fn pristine_state(vm: &LabVm) -> String {
     let out = vm.ssh().run(STAT_PATHS).await.expect("ssh stat");
-    // grep -c exits 1 when it counts 0: the output is what matters.
     out.stdout
 }
 
@@ -135,6 +135,25 @@ async fn documented_sshd_behaviours_that_do_not_refuse_the_key() {
     assert_eq!(
         admin.run("sudo passwd -u ec2-user").await.unwrap().status,
         0
+    );
+    // StrictModes stops at the home directory: /home is not checked.
+    let out = admin
+        .run("sudo chown lab-admin /home && sudo chmod 777 /home")
+        .await
+        .unwrap();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert_eq!(
+        ssh.probe().await.unwrap(),
+        KeyLogin::Accepted,
+        "/home 0777 owned by a user"
+    );
+    // Debian: group-writable is fine when the group is the user's own.
+    let out = admin.run("sudo chmod 770 /home/ec2-user").await.unwrap();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert_eq!(
+        ssh.probe().await.unwrap(),
+        KeyLogin::Accepted,
+        "ec2-user:ec2-user 0770 home"
     );
     // A root-owned home with mode 0755 passes StrictModes.
     let out = admin

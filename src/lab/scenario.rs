@@ -23,6 +23,12 @@
 //! - A home owned by root with mode 0755 is accepted by `StrictModes` (root
 //!   may own the path); `home-owner` is refused because the home keeps mode
 //!   0700, so sshd, reading as the user, cannot reach `~/.ssh`.
+//! - `StrictModes` walks from `authorized_keys` up to the home directory and
+//!   stops there: `/home` itself, even 0777 and owned by another user, is not
+//!   checked. `home-root-owned-group-writable` therefore breaks the home
+//!   directory (root-owned, group-writable), which is refused.
+//! - Debian's sshd allows a group-writable home when the group is the user's
+//!   own private group (`ec2-user:ec2-user 0770` is accepted).
 
 use std::time::Duration;
 
@@ -105,10 +111,12 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "home-root-owned-group-writable",
-        summary: "/home given to a user and made world-writable (chown lab-admin, chmod 777)",
-        break_command: "sudo chown lab-admin /home && sudo chmod 777 /home",
+        summary: "home directory handed to root and made group-writable (chown root:, chmod 775)",
+        break_command: "sudo chown root:root /home/ec2-user && sudo chmod 775 /home/ec2-user",
         repair_user: "ec2-user",
-        repair_commands: &["sudo chown root:root /home && sudo chmod 755 /home"],
+        repair_commands: &[
+            "sudo chown ec2-user:ec2-user /home/ec2-user && sudo chmod 700 /home/ec2-user",
+        ],
     },
     Scenario {
         name: "locked-account",
@@ -122,8 +130,8 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "sshd-strictmodes-config",
         summary: "sshd_config AuthorizedKeysFile misspelt (.ssh/authorised_keys), sshd restarted",
         break_command:
-            "sudo sed -i 's|^#\\?AuthorizedKeysFile.*|AuthorizedKeysFile .ssh/authorised_keys|' \
-                        /etc/ssh/sshd_config && sudo systemctl restart ssh",
+            "sudo sed -i 's|^#\\?AuthorizedKeysFile\\(\\s*\\).ssh/authorized_keys |AuthorizedKeysFile\\1.ssh/authorised_keys |' \
+             /etc/ssh/sshd_config && sudo systemctl restart ssh",
         repair_user: "ec2-user",
         repair_commands: &[
             "sudo sed -i 's|authorised_keys|authorized_keys|' /etc/ssh/sshd_config",
