@@ -85,12 +85,15 @@ async fn expect_exact_is_literal_and_send_line_ends_with_cr() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_and_eof_are_catchable_with_kind_tail_and_message() {
-    let console = sh("printf 'partial output'; sleep 1");
+    // The console waits for a line before it exits, so the timeout comes
+    // first however slow the machine is.
+    let console = sh("stty -echo; printf 'partial output'; read -r line");
     let report = run(
         &console,
         r#"
         try { expect("never", 0.3); fail("no timeout"); }
         catch (e) { log(e.kind); log(e.tail); log(e.message.contains("never")); }
+        send_line("bye");
         try { expect("never", 10); fail("no eof"); }
         catch (e) { log(e.kind); log(e.tail); }
         "#,
@@ -108,7 +111,7 @@ async fn timeout_and_eof_are_catchable_with_kind_tail_and_message() {
 async fn an_uncaught_timeout_ends_the_run_with_exit_code_5_and_the_location() {
     let err = run(
         &sh("printf 'noise'; sleep 5"),
-        "\nlet x = 1;\n  expect(\"never\", 0.2);",
+        "\nexpect(\"noise\", 10);\n  expect(\"never\", 0.2);",
         ScriptInputs::default(),
     )
     .await
