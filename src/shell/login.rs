@@ -142,6 +142,7 @@ impl Shell {
             runs: 0,
             sudo: SudoState::Untried,
             saved_kernel_level: None,
+            quiet_kernel: spec.quiet_kernel,
             command_timeout: session.options().default_timeout,
             logged_in: false,
         };
@@ -299,7 +300,7 @@ impl Shell {
     }
 
     /// Lowers the console log level, remembering the old one for logout.
-    async fn quiet_kernel(&mut self, session: &mut Session) {
+    pub(super) async fn quiet_kernel(&mut self, session: &mut Session) {
         let sudo = if self.is_root() { "" } else { "sudo -n " };
         let cmd = format!(
             "read l _ </proc/sys/kernel/printk && {sudo}dmesg -n 1 >/dev/null 2>&1 && echo \"$l\""

@@ -89,6 +89,8 @@ pub struct Shell {
     sudo: SudoState,
     /// The console log level to restore at logout, when we lowered it.
     saved_kernel_level: Option<String>,
+    /// Whether to lower it ([`LoginSpec::quiet_kernel`]), retried once sudo works.
+    quiet_kernel: bool,
     command_timeout: Duration,
     logged_in: bool,
 }

@@ -59,7 +59,14 @@ impl Shell {
                     session.describe()
                 )))
             }
-            _ => self.authenticate_sudo(session).await?,
+            _ => {
+                self.authenticate_sudo(session).await?;
+                self.sudo = SudoState::Ready;
+                // Now `sudo -n` works: quiet the kernel if login could not.
+                if self.quiet_kernel && self.saved_kernel_level.is_none() {
+                    self.quiet_kernel(session).await;
+                }
+            }
         }
         self.sudo = SudoState::Ready;
         Ok(())
