@@ -87,7 +87,7 @@ fn support_dir() -> PathBuf {
 pub enum Console {
     /// A getty-like script: banner, `login: `, `Password: `, a shell prompt.
     FakeGetty,
-    /// Any shell command line (run as the `nobody` user).
+    /// Any shell command line, run as root (e.g. `socat` to a VM's serial socket).
     Command(String),
 }
 
@@ -104,6 +104,7 @@ pub struct StandIn {
     pub ssh_port: u16,
     /// sshd's host-key fingerprint (SHA256:…).
     pub fingerprint: String,
+    console_uid: u32,
     standin: Child,
     standin_stdin: Option<ChildStdin>,
     sshd: Child,
@@ -130,6 +131,10 @@ impl StandIn {
         let ec2_port = ports["ec2"].as_u64().unwrap();
         let eic_port = ports["eic"].as_u64().unwrap() as u16;
         let (sshd, ssh_port, fingerprint) = start_sshd(dir.path(), &console);
+        let console_uid = match console {
+            Console::FakeGetty => 65534,
+            Console::Command(_) => 0,
+        };
         StandIn {
             dir,
             ec2_url: format!("http://127.0.0.1:{ec2_port}"),
@@ -137,6 +142,7 @@ impl StandIn {
             eic_port,
             ssh_port,
             fingerprint,
+            console_uid,
             standin,
             standin_stdin,
             sshd,
@@ -166,8 +172,9 @@ impl StandIn {
     pub fn run_instance(&self, instance_type: &str) -> String {
         let id = self.ec2ctl(&["run", instance_type]);
         let entry = format!(
-            "{id}.port0:x:65534:65534:serial console:{}:/bin/sh\n",
-            self.dir.path().join("home").display()
+            "{id}.port0:x:{uid}:{uid}:serial console:{}:/bin/sh\n",
+            self.dir.path().join("home").display(),
+            uid = self.console_uid
         );
         let mut passwd = std::fs::OpenOptions::new()
             .append(true)
@@ -344,11 +351,12 @@ fn start_sshd(dir: &Path, console: &Console) -> (Child, u16, String) {
              KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nAuthorizedKeysFile none\n\
              AuthorizedKeysCommand /bin/sh {} %u\nAuthorizedKeysCommandUser root\n\
              ForceCommand /bin/sh {}\nStrictModes no\nPermitTTY yes\nPrintMotd no\nPrintLastLog no\n\
-             LogLevel VERBOSE\nAllowUsers *.port0\nMaxStartups 50\n",
+             LogLevel VERBOSE\nAllowUsers *.port0\nMaxStartups 50\nPermitRootLogin {}\n",
             host_key.display(),
             dir.join("sshd.pid").display(),
             dir.join("authorized_keys.sh").display(),
             dir.join("console.sh").display(),
+            if matches!(console, Console::Command(_)) { "yes" } else { "no" },
         ),
     )
     .unwrap();

@@ -1,0 +1,95 @@
+//! The EC2 path against the lab VM's real serial console: the stand-in's
+//! sshd connects `<instance-id>.port0` sessions to the VM's serial socket
+//! (socat, raw), so `doctor i-… --fix` runs through exactly the code a real
+//! instance uses (preflight, key push, pinned SSH) and repairs a broken VM.
+
+#[path = "support/ec2/mod.rs"]
+mod ec2_support;
+#[path = "support/lab/mod.rs"]
+mod lab_support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ec2_serial_expect::lab::scenario;
+use ec2_serial_expect::lab::ssh::KeyLogin;
+use ec2_support::{Console, StandIn};
+use lab_support::LabVm;
+
+#[tokio::test]
+#[ignore = "lab: needs root and QEMU (scripts/test.sh runs it)"]
+async fn doctor_repairs_the_lab_through_the_ec2_serial_console_path() {
+    let vm = LabVm::boot("ec2-doctor").await;
+    let standin = StandIn::start(Console::Command(format!(
+        "/usr/bin/socat STDIO,raw,echo=0 UNIX-CONNECT:{}",
+        vm.socket().display()
+    )));
+    standin.ec2ctl(&["enable-access"]);
+    let id = standin.run_instance("t3.micro");
+
+    let broken = scenario::find("home-777").unwrap();
+    scenario::break_over_ssh(vm.info(), broken).await.unwrap();
+    let refused = vm.ssh().probe().await.unwrap();
+    assert!(matches!(refused, KeyLogin::Refused(_)), "{refused:?}");
+
+    let info = vm.info();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let transcript = dir.path().join("doctor.cast");
+    let out = standin
+        .command()
+        .arg("doctor")
+        .arg(&id)
+        .args(["--user", "ec2-user", "--password-file"])
+        .arg(&info.password_file)
+        .arg("--public-key")
+        .arg(PathBuf::from(format!("{}.pub", info.key.display())))
+        .args(["--fix", "--add-key", "--report"])
+        .arg(&report)
+        .arg("--transcript")
+        .arg(&transcript)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["verified"], true, "{report}");
+    assert!(standin
+        .sshd_log()
+        .contains(&format!("Accepted publickey for {id}.port0")));
+    let pushes = standin.pushes();
+    assert_eq!(pushes.len(), 1, "{pushes:?}");
+    assert_eq!(pushes[0]["signature_ok"], true);
+
+    let password = std::fs::read_to_string(&info.password_file).unwrap();
+    for text in [
+        stdout.into_owned(),
+        stderr.into_owned(),
+        std::fs::read_to_string(&transcript).unwrap(),
+    ] {
+        assert!(
+            !text.contains(password.trim()),
+            "the console password leaked"
+        );
+        assert!(
+            !text.contains(ec2_support::SECRET_KEY),
+            "the AWS secret key leaked"
+        );
+    }
+    let after = vm
+        .ssh()
+        .probe_until_answered(Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        after,
+        KeyLogin::Accepted,
+        "SSH works again after the repair"
+    );
+}
