@@ -5,7 +5,8 @@
 //! [`Handle::block_on`]. The session lives in a [`Host`] shared (`Rc`, one
 //! thread) by every registered function; the host also holds the script's
 //! variables and secrets, its log and the [`Halt`] slot that carries an
-//! uncatchable error out of the run.
+//! uncatchable error out of the run. The shell-level calls (`login`, `run`,
+//! `sudo`, `logout`) are in [`super::shell_calls`].
 //!
 //! Nothing a script can see carries a secret: match text, `before`, errors
 //! and tails come from the session, which scrubs them, and `log`, `mark`
