@@ -134,20 +134,55 @@ pub enum Command {
         #[arg(long, default_value_t = 1.0)]
         speed: f64,
     },
-    /// Log in, check everything behind "Server refused our key", repair with --fix.
-    Doctor {
-        /// The console target.
-        target: String,
-        /// The SSH user being diagnosed.
-        #[arg(long)]
-        user: String,
-    },
+    /// Log in over the console, find why sshd refuses USER's key, repair with --fix,
+    /// verify, log out. Exit 0 healthy or repaired, 1 problems remain.
+    Doctor(DoctorArgs),
     /// Serve consoles over WebSocket at /v1/consoles/NAME, one client per console,
     /// every session recorded.
     Gateway(GatewayArgs),
     /// The local practice VM with a real serial console.
     #[command(subcommand)]
     Lab(LabCommand),
+}
+
+/// Arguments of `doctor`.
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// The console target.
+    pub target: String,
+    /// The SSH user whose key is refused.
+    #[arg(long)]
+    pub user: String,
+    /// The password-based user that logs in on the console (default: --user).
+    #[arg(long, value_name = "NAME")]
+    pub login_user: Option<String>,
+    /// Apply the repairs, then verify them.
+    #[arg(long)]
+    pub fix: bool,
+    /// `aws`: the article's exact modes; `sshd`: only what StrictModes refuses.
+    #[arg(long, value_enum, default_value_t = crate::doctor::Policy::Aws)]
+    pub policy: crate::doctor::Policy,
+    /// The public key you connect with (checked present; appended with --add-key).
+    #[arg(long, value_name = "FILE", conflicts_with = "fingerprint")]
+    pub public_key: Option<PathBuf>,
+    /// The SHA256 fingerprint of the key you connect with.
+    #[arg(long, value_name = "SHA256:…")]
+    pub fingerprint: Option<String>,
+    /// Append --public-key to authorized_keys when it is missing (with --fix).
+    #[arg(long, requires = "public_key")]
+    pub add_key: bool,
+    /// Also write the JSON report to FILE.
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
+    /// Read the login password from this environment variable.
+    #[arg(long, value_name = "VAR", group = "password")]
+    pub password_env: Option<String>,
+    /// Read the login password from the first line of FILE.
+    #[arg(long, value_name = "FILE", group = "password")]
+    pub password_file: Option<PathBuf>,
+    /// Read the login password from the first line of standard input.
+    #[arg(long, group = "password")]
+    pub password_stdin: bool,
 }
 
 /// Gateway authentication modes.

@@ -11,8 +11,8 @@ use std::time::Duration;
 use clap::Parser;
 
 pub use args::{
-    Cli, Command, Common, GatewayArgs, GatewayAuthKind, LabCommand, OutputFormat, RunArgs,
-    WsAuthKind,
+    Cli, Command, Common, DoctorArgs, GatewayArgs, GatewayAuthKind, LabCommand, OutputFormat,
+    RunArgs, WsAuthKind,
 };
 
 use crate::error::{Error, ExitCode, Result};
@@ -67,7 +67,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Play { file, speed } => crate::transcript::play(&file, speed),
         Command::Lab(cmd) => crate::lab::command(cmd, &common).await,
-        Command::Doctor { .. } => Err(Error::NotYetAvailable("`doctor`")),
+        Command::Doctor(args) => crate::doctor::command(args, common).await,
         Command::Gateway(args) => gateway_command(&args, &common).await,
     }
 }

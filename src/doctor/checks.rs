@@ -133,11 +133,20 @@ pub fn run(facts: &Facts, req: &Request) -> Vec<Finding> {
         return out;
     };
     identity(facts, req, &pw.shell, &mut out);
-    let ak = facts
+    let ssh_dir = format!("{}/.ssh", pw.home);
+    let default_ak = format!("{ssh_dir}/authorized_keys");
+    let configured = facts
         .authorized_keys_path
         .clone()
-        .unwrap_or_else(|| format!("{}/.ssh/authorized_keys", pw.home));
-    let ssh_dir = format!("{}/.ssh", pw.home);
+        .unwrap_or_else(|| default_ak.clone());
+    // A misconfigured AuthorizedKeysFile pointing nowhere is one finding
+    // (sshd.authorized_keys_file), whose repair restores the default path:
+    // judge the default file then, rather than create the wrong one.
+    let ak = if !facts.paths.contains_key(&configured) && facts.paths.contains_key(&default_ak) {
+        default_ak
+    } else {
+        configured
+    };
     home_root(facts, req.policy, &mut out);
     let parents_ok = path_check(facts, req, "home", &pw.home, true, 0o700, &mut out);
     if parents_ok && ak.starts_with(&format!("{ssh_dir}/")) {
@@ -342,10 +351,10 @@ fn mode_repair(policy: Policy, path: &str, aws_mode: u32) -> Repair {
 }
 
 fn key_content(facts: &Facts, req: &Request, ak: &str, out: &mut Vec<Finding>) {
-    if !facts.paths.contains_key(ak) {
-        return;
-    }
-    if facts.crlf_lines > 0 {
+    // A missing file (its own finding, created empty by the repair) holds no
+    // key either: say so, so that --add-key puts the key in the new file.
+    let exists = facts.paths.contains_key(ak);
+    if exists && facts.crlf_lines > 0 {
         out.push(
             Finding::new(
                 "authorized_keys.crlf",
@@ -360,7 +369,7 @@ fn key_content(facts: &Facts, req: &Request, ak: &str, out: &mut Vec<Finding>) {
             .fix(Repair::StripCr { path: ak.into() }),
         );
     }
-    if facts.bad_lines > 0 {
+    if exists && facts.bad_lines > 0 {
         out.push(
             Finding::new("authorized_keys.malformed", Severity::Warning, "some lines are not key entries (a key wrapped over several lines?): sshd ignores them; rejoin each key onto one line")
                 .at(ak)
@@ -394,7 +403,7 @@ fn key_content(facts: &Facts, req: &Request, ak: &str, out: &mut Vec<Finding>) {
             }
             out.push(f);
         }
-    } else if facts.keys.is_empty() {
+    } else if exists && facts.keys.is_empty() {
         out.push(
             Finding::new(
                 "authorized_keys.empty",

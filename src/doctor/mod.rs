@@ -6,6 +6,7 @@
 //! verify each repaired finding is gone. The result is a [`report::Report`].
 
 pub mod checks;
+mod command;
 pub mod facts;
 pub mod repair;
 pub mod report;
@@ -13,6 +14,7 @@ pub mod report;
 use async_trait::async_trait;
 
 pub use checks::{Finding, Policy, Request, Severity, Status};
+pub use command::command;
 pub use report::Report;
 
 use crate::error::{Error, Result};
@@ -54,7 +56,8 @@ pub async fn examine(console: &mut dyn RootConsole, req: &Request, fix: bool) ->
     for f in findings.iter_mut() {
         match &f.action {
             Some(action) if action.is_safe() => {
-                tracing::warn!("repair {}: {}", f.check, action.command());
+                // Shown before it runs (stderr, so --output json stays clean).
+                eprintln!("repairing {}: {}", f.check, action.command());
                 let (output, status) = console.run_as_root(&action.command()).await?;
                 round_trips += 1;
                 if status != 0 {
@@ -86,8 +89,19 @@ pub async fn examine(console: &mut dyn RootConsole, req: &Request, fix: bool) ->
         let still = after.iter().any(|a| a.check == f.check && a.path == f.path);
         f.status = if still { Status::Failed } else { Status::Fixed };
     }
+    // A repair can uncover a problem the first look could not see (an empty
+    // key file once it exists): report it open, and the run is not verified.
+    let known: Vec<(String, Option<String>)> = findings
+        .iter()
+        .map(|f| (f.check.clone(), f.path.clone()))
+        .collect();
+    findings.extend(
+        after
+            .into_iter()
+            .filter(|a| !known.contains(&(a.check.clone(), a.path.clone()))),
+    );
     let verified = findings.iter().all(|f| {
-        f.status == Status::Fixed || f.severity == Severity::Warning && f.status != Status::Failed
+        f.status == Status::Fixed || (f.severity == Severity::Warning && f.status != Status::Failed)
     });
     Ok(Outcome {
         findings,

@@ -1,0 +1,171 @@
+//! `doctor TARGET --user U [--fix]`: the command around [`super::examine`].
+//!
+//! Opens the console (recorded), logs in with the password-based user,
+//! examines as root, logs out on every path, then prints the report (human
+//! or JSON) and returns exit code 0 (healthy, or repaired and verified) or 1.
+
+use std::io::IsTerminal;
+
+use async_trait::async_trait;
+
+use super::checks::Request;
+use super::facts::UserName;
+use super::report::Report;
+use super::RootConsole;
+use crate::cli::{Common, DoctorArgs, OutputFormat};
+use crate::error::{Error, ExitCode, Result};
+use crate::expect::Session;
+use crate::secret::{Secret, SecretSource};
+use crate::shell::{LoginSpec, Shell};
+use crate::target::Target;
+
+/// The logged-in console as the doctor sees it.
+struct ShellConsole<'a> {
+    shell: &'a mut Shell,
+    session: &'a mut Session,
+}
+
+#[async_trait]
+impl RootConsole for ShellConsole<'_> {
+    async fn run_as_root(&mut self, command: &str) -> Result<(String, i32)> {
+        let out = if self.shell.is_root() {
+            self.shell.run(self.session, command).await?
+        } else {
+            self.shell.sudo(self.session, command).await?
+        };
+        Ok((out.output, out.status))
+    }
+}
+
+/// Runs `doctor`.
+pub async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode> {
+    let request = request(&args)?;
+    let login_user = match &args.login_user {
+        Some(name) => {
+            UserName::parse(name).map_err(|e| Error::usage(format!("--login-user: {e}")))?
+        }
+        None => request.user.clone(),
+    };
+    let target: Target = args.target.parse()?;
+    let password = password(&args, login_user.as_str())?;
+    let started_at = time::OffsetDateTime::now_utc();
+    let clock = std::time::Instant::now();
+
+    let mut session = crate::cli::open_session(&target, &common, "doctor").await?;
+    session.add_secret(&password);
+    let transcript = session.transcript_path().map(|p| p.display().to_string());
+    session.mark(&format!(
+        "doctor: user {} mode {}",
+        request.user.as_str(),
+        if args.fix { "fix" } else { "check" }
+    ));
+    let outcome =
+        match Shell::login(&mut session, &LoginSpec::new(login_user.as_str(), password)).await {
+            Ok(mut shell) => {
+                let outcome = super::examine(
+                    &mut ShellConsole {
+                        shell: &mut shell,
+                        session: &mut session,
+                    },
+                    &request,
+                    args.fix,
+                )
+                .await;
+                let logout = shell.logout(&mut session).await;
+                outcome.and_then(|o| logout.map(|_| o))
+            }
+            Err(e) => Err(e),
+        };
+    let _ = session.close().await;
+    let outcome = outcome?;
+
+    let report = Report {
+        target: target.to_string(),
+        user: request.user.as_str().to_string(),
+        mode: if args.fix { "fix" } else { "check" },
+        policy: request.policy,
+        started_at: started_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        duration_ms: clock.elapsed().as_millis(),
+        verified: outcome.verified,
+        findings: outcome.findings,
+        transcript,
+        evidence: outcome.evidence,
+        round_trips: outcome.round_trips,
+    };
+    let json = serde_json::to_string_pretty(&report).unwrap_or_default();
+    if let Some(path) = &args.report {
+        std::fs::write(path, format!("{json}\n"))
+            .map_err(|e| Error::usage(format!("cannot write --report {}: {e}", path.display())))?;
+    }
+    match common.output {
+        OutputFormat::Json => println!("{json}"),
+        OutputFormat::Human => print!("{}", report.human()),
+    }
+    Ok(if report.problems_remain() {
+        ExitCode::Problems
+    } else {
+        ExitCode::Success
+    })
+}
+
+fn request(args: &DoctorArgs) -> Result<Request> {
+    let user = UserName::parse(&args.user).map_err(|e| Error::usage(format!("--user: {e}")))?;
+    let public_key = match &args.public_key {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::usage(format!("cannot read --public-key {}: {e}", path.display()))
+            })?;
+            let line = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#'))
+                .unwrap_or("");
+            if super::repair::fingerprint_of(line).is_none() {
+                return Err(Error::usage(format!(
+                    "--public-key {} does not hold an OpenSSH public key line (type base64 [comment]); pass the .pub file",
+                    path.display()
+                )));
+            }
+            Some(line.to_string())
+        }
+    };
+    if let Some(fp) = &args.fingerprint {
+        let ok = fp.strip_prefix("SHA256:").is_some_and(|b| {
+            b.len() == 43
+                && b.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
+        });
+        if !ok {
+            return Err(Error::usage(format!("--fingerprint {fp:?}: expected SHA256:<43 base64 characters>, as `ssh-keygen -lf KEY.pub` prints")));
+        }
+    }
+    Ok(Request {
+        user,
+        policy: args.policy,
+        public_key,
+        fingerprint: args.fingerprint.clone(),
+        add_key: args.add_key,
+    })
+}
+
+fn password(args: &DoctorArgs, login_user: &str) -> Result<Secret> {
+    let name = format!("password for {login_user}");
+    let source = if let Some(var) = &args.password_env {
+        SecretSource::Env(var.clone())
+    } else if let Some(path) = &args.password_file {
+        SecretSource::File(path.clone())
+    } else if args.password_stdin {
+        SecretSource::Stdin
+    } else if std::io::stdin().is_terminal() {
+        SecretSource::Prompt
+    } else {
+        return Err(Error::usage(
+            "the console login needs a password: pass --password-env VAR, --password-file PATH or --password-stdin \
+             (standard input is not a terminal, so it cannot be asked for)",
+        ));
+    };
+    source.read(&name)
+}
