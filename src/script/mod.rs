@@ -11,7 +11,7 @@
 //! error (syntax, runtime, bad arguments), shown as `file:line:column` ·
 //! 3 EOF, a transport error or a replay that diverges · 5 an uncaught timeout.
 //! Timeouts and EOF are catchable (`e.kind`, `e.tail`, `e.message`); the
-//! rest is not (see [`failure`]).
+//! rest is not (see `failure.rs`).
 //!
 //! Rhai is synchronous, the session async: the whole command runs on a
 //! blocking thread that drives the session with `Handle::block_on`, and the
