@@ -9,7 +9,8 @@
 //!
 //! Exit codes: 0 the script ran to its end · 1 `fail("reason")` · 2 a script
 //! error (syntax, runtime, bad arguments), shown as `file:line:column` ·
-//! 3 EOF, a transport error or a replay that diverges · 5 an uncaught timeout.
+//! 3 EOF, a transport error or a replay that diverges · 4 a refused `login` ·
+//! 5 an uncaught timeout.
 //! Timeouts and EOF are catchable (`e.kind`, `e.tail`, `e.message`); the
 //! rest is not (see `failure.rs`).
 //!
