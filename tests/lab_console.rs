@@ -63,13 +63,16 @@ async fn records_real_console_transcripts_that_replay() {
 
     let path = dir.join(flows::FAILED_LOGIN);
     let mut s = vm.console(Some(&path)).await;
-    let refusal = flows::failed_login(&mut s, &wrong).await.unwrap();
+    let refusal = flows::failed_login(&mut s, &wrong, &password)
+        .await
+        .unwrap();
     s.close().await.unwrap();
     assert!(refusal.to_string().contains("Login incorrect"), "{refusal}");
     assert!(!std::fs::read_to_string(&path)
         .unwrap()
         .contains(wrong.expose()));
-    flows::failed_login(&mut flows::replay(&path).await, &wrong)
+    assert_clean(&path, &password);
+    flows::failed_login(&mut flows::replay(&path).await, &wrong, &password)
         .await
         .unwrap();
 

@@ -73,13 +73,40 @@ pub async fn wait_for_login(
     }
 }
 
-/// Logs in on the console: Enter to wake the getty, the user, the password.
+/// Logs in on the console: wake it to a `login:` prompt, then answer it.
 /// Ends at a shell prompt; a refused login is [`Error::Login`].
 pub async fn login(session: &mut Session, user: &str, password: &Secret) -> Result<()> {
+    wake_to_login_prompt(session).await?;
+    answer_login(session, user, password).await
+}
+
+/// Brings the console to a fresh `login:` prompt from whatever state it is
+/// in: at the getty (Enter re-prompts), half-way through a login (after a
+/// failed one, `login` takes an empty line as a user name and asks for a
+/// password: an empty password ends that), or at a shell left logged in.
+pub async fn wake_to_login_prompt(session: &mut Session) -> Result<()> {
     session.send("\r").await?;
-    session
-        .expect(&[Pattern::regex(LOGIN_PROMPT)], Some(STEP))
-        .await?;
+    let states = [
+        Pattern::regex(LOGIN_PROMPT),
+        Pattern::regex(PASSWORD_PROMPT),
+        Pattern::regex(SHELL_PROMPT),
+    ];
+    for _ in 0..3 {
+        match session.expect(&states, Some(STEP)).await?.index {
+            0 => return Ok(()),
+            1 => session.send("\r").await?,
+            _ => session.send_line("exit").await?,
+        }
+    }
+    Err(Error::Login(format!(
+        "the console did not come back to a login prompt; last output: {:?}",
+        session.tail()
+    )))
+}
+
+/// Answers a `login:` prompt that was just seen: the user, the password.
+/// Ends at a shell prompt, or fails with [`Error::Login`] back at `login:`.
+pub async fn answer_login(session: &mut Session, user: &str, password: &Secret) -> Result<()> {
     session.send_line(user).await?;
     session
         .expect(&[Pattern::regex(PASSWORD_PROMPT)], Some(STEP))
@@ -89,7 +116,7 @@ pub async fn login(session: &mut Session, user: &str, password: &Secret) -> Resu
     let after = [Pattern::regex(SHELL_PROMPT), Pattern::regex(LOGIN_REFUSED)];
     let m = session.expect(&after, Some(STEP)).await?;
     if m.index == 1 {
-        // Let the getty come back so the console is left at `login:`.
+        // Wait for the next `login:` so the console is left at a prompt.
         let _ = session
             .expect(&[Pattern::regex(LOGIN_PROMPT)], Some(STEP))
             .await;

@@ -13,7 +13,7 @@ use ec2_serial_expect::{Error, Pattern, Result, Secret, Session};
 
 /// Login, then logout.
 pub const LOGIN: &str = "lab-login.cast";
-/// A wrong password, refused.
+/// A wrong password, refused; then the right one.
 pub const FAILED_LOGIN: &str = "lab-failed-login.cast";
 /// Login, one command with its output and status, logout.
 pub const COMMAND: &str = "lab-command.cast";
@@ -29,13 +29,17 @@ pub async fn login(session: &mut Session, password: &Secret) -> Result<()> {
     console::logout(session).await
 }
 
-/// Tries a wrong password; returns the refusal (an [`Error::Login`]).
-pub async fn failed_login(session: &mut Session, wrong: &Secret) -> Result<Error> {
-    match console::login(session, "ec2-user", wrong).await {
-        Ok(()) => Err(Error::Problems("the wrong password was accepted".into())),
-        Err(e @ Error::Login(_)) => Ok(e),
-        Err(e) => Err(e),
-    }
+/// Tries a wrong password, then the right one at the `login:` that follows,
+/// and logs out (leaving the getty fresh); returns the refusal.
+pub async fn failed_login(session: &mut Session, wrong: &Secret, right: &Secret) -> Result<Error> {
+    let refusal = match console::login(session, "ec2-user", wrong).await {
+        Ok(()) => return Err(Error::Problems("the wrong password was accepted".into())),
+        Err(e @ Error::Login(_)) => e,
+        Err(e) => return Err(e),
+    };
+    console::answer_login(session, "ec2-user", right).await?;
+    console::logout(session).await?;
+    Ok(refusal)
 }
 
 /// Logs in, runs [`COMMAND_LINE`], logs out.
@@ -51,12 +55,12 @@ pub async fn reboot(session: &mut Session, password: &Secret) -> Result<String> 
     console::login(session, "ec2-user", password).await?;
     session.send_line("sudo reboot").await?;
     let down = session
-        .expect_exact("reboot: Restarting system", Some(Duration::from_secs(120)))
+        .expect_exact("reboot: Restarting system", Some(Duration::from_secs(300)))
         .await?;
     let up = session
         .expect(
             &[Pattern::regex(LOGIN_PROMPT)],
-            Some(Duration::from_secs(300)),
+            Some(Duration::from_secs(600)),
         )
         .await?;
     Ok(format!(

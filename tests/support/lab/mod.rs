@@ -102,7 +102,7 @@ impl LabVm {
             detach: false,
             boot_transcript: None,
             progress: true,
-            timeout: Duration::from_secs(300),
+            timeout: Duration::from_secs(600),
         };
         let vm = match vm::up(&dirs, &name, &options).await {
             Ok(vm) => vm,
