@@ -28,7 +28,10 @@ async fn session(target: &str, transcript: Option<&Path>) -> Session {
 }
 
 fn me() -> String {
-    let out = std::process::Command::new("id").arg("-un").output().unwrap();
+    let out = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -40,13 +43,16 @@ fn spec() -> LoginSpec {
 
 /// A console with a shell already logged in (as whoever runs the tests).
 fn bash_console(prefix: &str) -> String {
-    let script = format!("{prefix} exec env TERM=vt100 PS1='\\u@box:\\w\\$ ' bash --norc --noprofile -i");
+    let script =
+        format!("{prefix} exec env TERM=vt100 PS1='\\u@box:\\w\\$ ' bash --norc --noprofile -i");
     format!("exec:sh -c {}", shell_words::quote(&script))
 }
 
 async fn logged_in(target: &str, transcript: Option<&Path>) -> (Session, Shell) {
     let mut s = session(target, transcript).await;
-    let shell = Shell::login(&mut s, &spec()).await.unwrap_or_else(|e| panic!("login: {e}"));
+    let shell = Shell::login(&mut s, &spec())
+        .await
+        .unwrap_or_else(|e| panic!("login: {e}"));
     (s, shell)
 }
 
@@ -80,7 +86,10 @@ async fn a_shell_left_logged_in_is_taken_over_and_statuses_are_exact() {
 async fn commands_reading_stdin_get_eof_instead_of_hanging() {
     let (mut s, mut sh) = logged_in(&bash_console(""), None).await;
     let started = Instant::now();
-    let out = sh.run(&mut s, "cat; read x; echo \"read=$?\"").await.unwrap();
+    let out = sh
+        .run(&mut s, "cat; read x; echo \"read=$?\"")
+        .await
+        .unwrap();
     assert_eq!(out.output, "read=1\n");
     assert!(started.elapsed() < Duration::from_secs(5));
     sh.logout(&mut s).await.unwrap();
@@ -95,9 +104,16 @@ async fn a_megabyte_of_output_comes_back_byte_exact() {
     assert!(expected.len() > 1_000_000);
     assert_eq!(out.output.len(), expected.len());
     assert!(out.output == expected, "output differs from seq");
-    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
     // One 2 MB line without a newline also survives.
-    let out = sh.run(&mut s, "head -c 2000000 /dev/zero | tr '\\0' x").await.unwrap();
+    let out = sh
+        .run(&mut s, "head -c 2000000 /dev/zero | tr '\\0' x")
+        .await
+        .unwrap();
     assert_eq!(out.output.len(), 2_000_000);
     assert!(out.output.bytes().all(|b| b == b'x'));
     sh.logout(&mut s).await.unwrap();
@@ -107,12 +123,18 @@ async fn a_megabyte_of_output_comes_back_byte_exact() {
 async fn long_and_multiline_commands_with_control_characters_run_intact() {
     let (mut s, mut sh) = logged_in(&bash_console(""), None).await;
     let word = "y".repeat(10_000);
-    let out = sh.run(&mut s, &format!("echo {word} | wc -c")).await.unwrap();
+    let out = sh
+        .run(&mut s, &format!("echo {word} | wc -c"))
+        .await
+        .unwrap();
     assert_eq!(out.output.trim(), "10001");
     let script = "x='it'\"'\"'s'\nprintf '%s\\t|\\n' \"$x\"\nexit 3";
     let out = sh.run(&mut s, script).await.unwrap();
     assert_eq!((out.output.as_str(), out.status), ("it's\t|\n", 3));
-    let out = sh.run(&mut s, "printf '%s' 'ctrl\u{3}c \u{15}u'").await.unwrap();
+    let out = sh
+        .run(&mut s, "printf '%s' 'ctrl\u{3}c \u{15}u'")
+        .await
+        .unwrap();
     assert_eq!(out.output, "ctrl\u{3}c \u{15}u");
     sh.logout(&mut s).await.unwrap();
 }
@@ -124,12 +146,28 @@ const FLOOD: &str = "( i=0; while :; do i=$((i+1)); printf '[%5d.%06d] kmsg floo
 #[tokio::test]
 async fn kernel_lines_interleaving_with_login_and_output_are_set_apart() {
     let (mut s, mut sh) = logged_in(&bash_console(FLOOD), None).await;
-    let out = sh.run(&mut s, "for i in $(seq 1 300); do echo line $i; sleep 0.002; done").await.unwrap();
+    let out = sh
+        .run(
+            &mut s,
+            "for i in $(seq 1 300); do echo line $i; sleep 0.002; done",
+        )
+        .await
+        .unwrap();
     let expected: String = (1..=300).map(|i| format!("line {i}\n")).collect();
     assert_eq!(out.output, expected);
-    assert!(!out.kernel_lines.is_empty(), "the flood was seen and set apart");
-    assert!(out.kernel_lines.iter().all(|l| l.contains("kmsg flood")), "{:?}", out.kernel_lines);
-    let out = sh.run(&mut s, "printf 'x%.0s' $(seq 1 50); sleep 0.2; printf 'y'").await.unwrap();
+    assert!(
+        !out.kernel_lines.is_empty(),
+        "the flood was seen and set apart"
+    );
+    assert!(
+        out.kernel_lines.iter().all(|l| l.contains("kmsg flood")),
+        "{:?}",
+        out.kernel_lines
+    );
+    let out = sh
+        .run(&mut s, "printf 'x%.0s' $(seq 1 50); sleep 0.2; printf 'y'")
+        .await
+        .unwrap();
     assert_eq!(out.output, format!("{}y", "x".repeat(50)));
     sh.logout(&mut s).await.unwrap();
 }
@@ -145,7 +183,10 @@ async fn a_pager_holding_the_tty_is_quit_before_taking_the_shell() {
     sh.logout(&mut s).await.unwrap();
     s.close().await.unwrap();
     let text = std::fs::read_to_string(&cast).unwrap();
-    assert!(text.contains("nudging the console with q (pager)"), "the transcript shows the nudge");
+    assert!(
+        text.contains("nudging the console with q (pager)"),
+        "the transcript shows the nudge"
+    );
 }
 
 #[tokio::test]
@@ -163,7 +204,10 @@ async fn an_editor_holding_the_tty_is_left_with_colon_q() {
 async fn dash_works_like_bash() {
     let target = "exec:env PS1=$\\  dash -i";
     let (mut s, mut sh) = logged_in(target, None).await;
-    let out = sh.run(&mut s, "printf '%s\\n' one two; exit 7").await.unwrap();
+    let out = sh
+        .run(&mut s, "printf '%s\\n' one two; exit 7")
+        .await
+        .unwrap();
     assert_eq!((out.output.as_str(), out.status), ("one\ntwo\n", 7));
     let long = format!("echo {} | wc -c", "z".repeat(6000));
     assert_eq!(sh.run(&mut s, &long).await.unwrap().output.trim(), "6001");
@@ -196,7 +240,11 @@ async fn the_password_never_reaches_the_transcript_or_errors() {
     let out = sh.run(&mut s, &format!("echo {PASSWORD}")).await.unwrap();
     assert!(!out.output.contains(PASSWORD), "{:?}", out.output);
     let err = sh
-        .run_with_timeout(&mut s, &format!("sleep 5 # {PASSWORD}"), Duration::from_millis(300))
+        .run_with_timeout(
+            &mut s,
+            &format!("sleep 5 # {PASSWORD}"),
+            Duration::from_millis(300),
+        )
         .await
         .unwrap_err();
     assert!(!err.to_string().contains(PASSWORD), "{err}");
@@ -206,7 +254,10 @@ async fn the_password_never_reaches_the_transcript_or_errors() {
     s.close().await.unwrap();
     let text = std::fs::read_to_string(&cast).unwrap();
     assert!(text.contains("shell: login as"));
-    assert!(!text.contains(PASSWORD), "the transcript holds the password");
+    assert!(
+        !text.contains(PASSWORD),
+        "the transcript holds the password"
+    );
 }
 
 #[tokio::test]

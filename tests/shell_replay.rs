@@ -26,11 +26,17 @@ const COMMANDS: &[(&str, &str, i32)] = &[
     ("no-such-command-xyz 2>/dev/null", "", 127),
     ("exit 255", "", 255),
     ("cat", "", 0),
-    ("for i in 1 2 3; do echo $i; sleep 0.3; done", "1\n2\n3\n", 0),
+    (
+        "for i in 1 2 3; do echo $i; sleep 0.3; done",
+        "1\n2\n3\n",
+        0,
+    ),
 ];
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/shell").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/shell")
+        .join(name)
 }
 
 async fn open(target: &str, record_to: Option<&Path>) -> Session {
@@ -88,7 +94,11 @@ async fn full_flow(session: &mut Session, spec: &LoginSpec) -> Result<Seen> {
 
 fn assert_commands(seen: &Seen) {
     for ((cmd, output, status), out) in COMMANDS.iter().zip(&seen.runs) {
-        assert_eq!((out.output.as_str(), out.status), (*output, *status), "{cmd}");
+        assert_eq!(
+            (out.output.as_str(), out.status),
+            (*output, *status),
+            "{cmd}"
+        );
     }
     assert_eq!(seen.runs.len(), COMMANDS.len());
 }
@@ -112,9 +122,24 @@ fn scenarios(pw_dir: &Path) -> Vec<(&'static str, String, &'static str, PathBuf)
     let (ec2, _) = getty("ec2-user");
     let (ubuntu, _) = getty("ubuntu");
     vec![
-        ("debian-login-run-sudo-password.cast", login_loop.clone(), "esxdev", dev.clone()),
-        ("debian-wrong-password.cast", login_loop.clone(), "esxdev", dev.clone()),
-        ("debian-hostile-motd-kmsg-flood-colour-prompt.cast", login_loop.clone(), "esxnoisy", noisy.clone()),
+        (
+            "debian-login-run-sudo-password.cast",
+            login_loop.clone(),
+            "esxdev",
+            dev.clone(),
+        ),
+        (
+            "debian-wrong-password.cast",
+            login_loop.clone(),
+            "esxdev",
+            dev.clone(),
+        ),
+        (
+            "debian-hostile-motd-kmsg-flood-colour-prompt.cast",
+            login_loop.clone(),
+            "esxnoisy",
+            noisy.clone(),
+        ),
         (
             "debian-root-shell-left-logged-in.cast",
             "exec:sh -c 'env PS1=\"root@lab:~# \" bash --norc -i; while :; do login; done'".into(),
@@ -123,12 +148,23 @@ fn scenarios(pw_dir: &Path) -> Vec<(&'static str, String, &'static str, PathBuf)
         ),
         (
             "debian-pager-left-on-the-console.cast",
-            "exec:sh -c 'seq 300 | TERM=vt100 less; exec env PS1=\"root@lab:~# \" bash --norc -i'".into(),
+            "exec:sh -c 'seq 300 | TERM=vt100 less; exec env PS1=\"root@lab:~# \" bash --norc -i'"
+                .into(),
             "root",
             noisy,
         ),
-        ("al2023-login.cast", emulated("al2023", &ec2), "ec2-user", ec2),
-        ("ubuntu-login.cast", emulated("ubuntu", &ubuntu), "ubuntu", ubuntu),
+        (
+            "al2023-login.cast",
+            emulated("al2023", &ec2),
+            "ec2-user",
+            ec2,
+        ),
+        (
+            "ubuntu-login.cast",
+            emulated("ubuntu", &ubuntu),
+            "ubuntu",
+            ubuntu,
+        ),
     ]
 }
 
@@ -140,11 +176,16 @@ fn scenarios(pw_dir: &Path) -> Vec<(&'static str, String, &'static str, PathBuf)
 async fn record_shell_fixtures() {
     let dir = PathBuf::from(std::env::var("ESX_SHELL_PASSWORDS").expect("ESX_SHELL_PASSWORDS"));
     for (name, target, user, pw_file) in scenarios(&dir) {
-        let password = std::fs::read_to_string(&pw_file).unwrap().trim().to_string();
+        let password = std::fs::read_to_string(&pw_file)
+            .unwrap()
+            .trim()
+            .to_string();
         let path = fixture(name);
         let mut session = open(&target, Some(&path)).await;
         if name.contains("wrong-password") {
-            let err = Shell::login(&mut session, &spec(user, "Wrong-Password-000")).await.unwrap_err();
+            let err = Shell::login(&mut session, &spec(user, "Wrong-Password-000"))
+                .await
+                .unwrap_err();
             eprintln!("{name}: {err}");
         } else {
             let seen = full_flow(&mut session, &spec(user, &password)).await;
@@ -176,11 +217,16 @@ async fn debian_login_run_and_sudo_with_a_password_prompt() {
 #[tokio::test]
 async fn debian_wrong_password_is_exit_4_and_leaves_the_login_prompt() {
     let mut s = replay("debian-wrong-password.cast").await;
-    let err = Shell::login(&mut s, &spec("esxdev", ANY)).await.unwrap_err();
+    let err = Shell::login(&mut s, &spec("esxdev", ANY))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Login(_)), "{err:?}");
     assert_eq!(err.exit_code().code(), 4);
     let msg = err.to_string();
-    assert!(msg.contains("login incorrect") && msg.contains("not retried"), "{msg}");
+    assert!(
+        msg.contains("login incorrect") && msg.contains("not retried"),
+        "{msg}"
+    );
     assert!(msg.contains("back at its login prompt"), "{msg}");
     assert!(!msg.contains(ANY));
 }
@@ -195,7 +241,10 @@ async fn debian_hostile_motd_kernel_flood_and_colour_prompt() {
         assert!(!out.output.contains("kmsg flood"), "{:?}", out.output);
     }
     let kernel: usize = seen.runs.iter().map(|r| r.kernel_lines.len()).sum();
-    assert!(kernel > 0, "the flood interleaved with the commands and was set apart");
+    assert!(
+        kernel > 0,
+        "the flood interleaved with the commands and was set apart"
+    );
     assert_eq!(seen.sudo.unwrap().output, "root\n");
 }
 
@@ -242,11 +291,20 @@ async fn fixtures_hold_no_password() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "cast") {
             let text = std::fs::read_to_string(&path).unwrap();
-            for pw in ["Dev-Pass-123", "Noisy-Pass-456", "Ec2-Pass-789", "Ubuntu-Pass-012"] {
+            for pw in [
+                "Dev-Pass-123",
+                "Noisy-Pass-456",
+                "Ec2-Pass-789",
+                "Ubuntu-Pass-012",
+            ] {
                 assert!(!text.contains(pw), "{} holds a password", path.display());
             }
             let no_login = path.to_string_lossy().contains("pager");
-            assert!(no_login || text.contains("<redacted>"), "{}: no password answered", path.display());
+            assert!(
+                no_login || text.contains("<redacted>"),
+                "{}: no password answered",
+                path.display()
+            );
         }
     }
 }

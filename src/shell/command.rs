@@ -104,7 +104,11 @@ fn base64(data: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for group in data.chunks(3) {
-        let b = [group[0], *group.get(1).unwrap_or(&0), *group.get(2).unwrap_or(&0)];
+        let b = [
+            group[0],
+            *group.get(1).unwrap_or(&0),
+            *group.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= group.len() {
@@ -134,7 +138,12 @@ mod tests {
     fn short_commands_are_typed_quoted_and_the_line_cannot_match_its_markers() {
         let p = plan("echo 'it''s' && false", 7);
         assert!(p.setup.is_empty());
-        assert!(p.run_line.contains(r#"eval 'echo '\''it'\'''\''s'\'' && false'"#), "{}", p.run_line);
+        assert!(
+            p.run_line
+                .contains(r#"eval 'echo '\''it'\'''\''s'\'' && false'"#),
+            "{}",
+            p.run_line
+        );
         assert!(!p.start.is_match(&p.run_line));
         assert!(!p.end.is_match(&p.run_line));
         assert!(!prompt_regex().is_match(&sync_line()));
@@ -147,7 +156,11 @@ mod tests {
         let long = format!("echo {}", "x".repeat(10_000));
         let p = plan(&long, 1);
         assert!(p.setup.len() > 10);
-        assert!(p.setup.iter().chain([&p.run_line]).all(|l| l.len() < MAX_PLAIN_LINE));
+        assert!(p
+            .setup
+            .iter()
+            .chain([&p.run_line])
+            .all(|l| l.len() < MAX_PLAIN_LINE));
         let with_newline = plan("echo a\necho b", 2);
         assert_eq!(with_newline.setup.len(), 2);
         assert!(!with_newline.run_line.contains('\n'));

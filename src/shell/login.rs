@@ -164,13 +164,23 @@ impl Shell {
         Ok(shell)
     }
 
-    async fn drive_login(&mut self, session: &mut Session, spec: &LoginSpec, wait: &Wait) -> Result<()> {
+    async fn drive_login(
+        &mut self,
+        session: &mut Session,
+        spec: &LoginSpec,
+        wait: &Wait,
+    ) -> Result<()> {
         let mut progress = Progress::default();
         loop {
             let screen = self.observe(session, wait).await?;
             tracing::debug!("login: console shows {screen:?}");
             match screen {
-                Screen::Refused(why) => return Err(Error::Login(format!("cannot log in on {}: {why}", session.describe()))),
+                Screen::Refused(why) => {
+                    return Err(Error::Login(format!(
+                        "cannot log in on {}: {why}",
+                        session.describe()
+                    )))
+                }
                 Screen::LoginIncorrect if progress.sent_password => {
                     return Err(self.wrong_password(session, spec).await)
                 }
@@ -264,7 +274,10 @@ impl Shell {
                 self.user
             )));
         }
-        session.mark(&format!("shell: logging out {}'s shell left on the console", self.user));
+        session.mark(&format!(
+            "shell: logging out {}'s shell left on the console",
+            self.user
+        ));
         self.logged_in = false;
         self.type_line(session, "exit").await?;
         progress.exits += 1;
@@ -281,7 +294,10 @@ impl Shell {
     async fn synchronise(&mut self, session: &mut Session, wait: &Wait) -> Result<bool> {
         self.type_line(session, &command::sync_line()).await?;
         let sync = Wait::new(SYNC_WAIT.min(wait.left()), format!("the prompt {PROMPT:?}"));
-        match self.read_until(session, command::prompt_regex(), &sync).await {
+        match self
+            .read_until(session, command::prompt_regex(), &sync)
+            .await
+        {
             Ok(_) => Ok(true),
             Err(Error::Timeout { .. }) => Ok(false),
             Err(e) => Err(e),
@@ -312,14 +328,19 @@ impl Shell {
                     self.saved_kernel_level = Some(level);
                 }
             }
-            Ok(_) => tracing::info!("kernel console messages stay on: dmesg -n needs root or passwordless sudo"),
+            Ok(_) => tracing::info!(
+                "kernel console messages stay on: dmesg -n needs root or passwordless sudo"
+            ),
             Err(e) => tracing::warn!("could not quiet kernel console messages: {e}"),
         }
     }
 
     /// The error for a refused password, after letting login reprint its prompt.
     async fn wrong_password(&mut self, session: &mut Session, spec: &LoginSpec) -> Error {
-        let wait = Wait::new(AFTER_FAILURE, "the login prompt after `Login incorrect`".into());
+        let wait = Wait::new(
+            AFTER_FAILURE,
+            "the login prompt after `Login incorrect`".into(),
+        );
         let at_prompt = loop {
             if classify_tail_is_login(self.text.clean()) {
                 break true;
@@ -343,7 +364,10 @@ impl Shell {
 
     /// Sends the next nudge.
     async fn nudge(&mut self, session: &mut Session, progress: &mut Progress) -> Result<()> {
-        let (keys, name) = NUDGES.get(progress.nudges).copied().unwrap_or(("\r", "Enter"));
+        let (keys, name) = NUDGES
+            .get(progress.nudges)
+            .copied()
+            .unwrap_or(("\r", "Enter"));
         progress.nudges += 1;
         session.mark(&format!("shell: nudging the console with {name}"));
         self.text.clear_clean();
@@ -370,7 +394,11 @@ impl Shell {
                     return Ok(screen);
                 }
             }
-            let next = if screen_ready { QUIET - since } else { SETTLE - since };
+            let next = if screen_ready {
+                QUIET - since
+            } else {
+                SETTLE - since
+            };
             let left = wait.left();
             if left.is_zero() {
                 return Err(wait.timeout(session));
@@ -413,7 +441,10 @@ impl Shell {
         self.restore_kernel(session).await;
         session.mark(&format!("shell: logout {}", self.user));
         self.logged_in = false;
-        let wait = Wait::new(Duration::from_secs(30), "a login prompt after `exit`".into());
+        let wait = Wait::new(
+            Duration::from_secs(30),
+            "a login prompt after `exit`".into(),
+        );
         for _ in 0..3 {
             self.type_line(session, "exit").await?;
             match self.observe(session, &wait).await {
@@ -438,7 +469,10 @@ impl Shell {
         };
         let sudo = if self.is_root() { "" } else { "sudo -n " };
         let cmd = format!("{sudo}dmesg -n {level}");
-        if let Err(e) = self.run_with_timeout(session, &cmd, Duration::from_secs(15)).await {
+        if let Err(e) = self
+            .run_with_timeout(session, &cmd, Duration::from_secs(15))
+            .await
+        {
             tracing::warn!("could not restore the kernel console log level {level}: {e}");
         }
     }

@@ -179,13 +179,15 @@ impl Shell {
         self.text.take_kernel_lines();
         for line in &plan.setup {
             session.send_line(line).await?;
-            self.read_until(session, command::prompt_regex(), &deadline).await?;
+            self.read_until(session, command::prompt_regex(), &deadline)
+                .await?;
         }
         session.send_line(&plan.run_line).await?;
         self.read_until(session, &plan.start, &deadline).await?;
         let (output, caps) = self.read_until(session, &plan.end, &deadline).await?;
         let status = caps.first().and_then(|s| s.parse().ok()).unwrap_or(-1);
-        self.read_until(session, command::prompt_regex(), &deadline).await?;
+        self.read_until(session, command::prompt_regex(), &deadline)
+            .await?;
         Ok(CommandOutput {
             output,
             status,
@@ -200,7 +202,9 @@ impl Shell {
             return;
         }
         let wait = Wait::new(Duration::from_secs(5), "the prompt after Ctrl-C".into());
-        let _ = self.read_until(session, command::prompt_regex(), &wait).await;
+        let _ = self
+            .read_until(session, command::prompt_regex(), &wait)
+            .await;
     }
 
     /// Reads until `pattern` matches the program text; returns the text

@@ -72,7 +72,10 @@ fn login_prompt() -> &'static Regex {
 
 fn password_prompt() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    regex(&RE, r"(?i)(?:^|\n)[^\n]{0,120}password(?: for [^\n:]*)?: ?$")
+    regex(
+        &RE,
+        r"(?i)(?:^|\n)[^\n]{0,120}password(?: for [^\n:]*)?: ?$",
+    )
 }
 
 fn login_incorrect() -> &'static Regex {
@@ -128,19 +131,32 @@ mod tests {
 
     #[test]
     fn prompts_count_only_at_the_very_end() {
-        assert_eq!(classify("\nDebian GNU/Linux 12 lab ttyS0\n\nlab login: "), Screen::LoginPrompt);
+        assert_eq!(
+            classify("\nDebian GNU/Linux 12 lab ttyS0\n\nlab login: "),
+            Screen::LoginPrompt
+        );
         assert_eq!(classify("ip-172-31-41-106 login: "), Screen::LoginPrompt);
         assert_eq!(classify("Password: "), Screen::PasswordPrompt);
-        assert_eq!(classify("[sudo] password for ec2-user: "), Screen::PasswordPrompt);
-        let motd = "Password: rotate yours!\nlogin: records are kept\nLast login: Mon\nec2-user@lab:~$ ";
+        assert_eq!(
+            classify("[sudo] password for ec2-user: "),
+            Screen::PasswordPrompt
+        );
+        let motd =
+            "Password: rotate yours!\nlogin: records are kept\nLast login: Mon\nec2-user@lab:~$ ";
         assert_eq!(classify(motd), Screen::ShellPrompt);
-        assert_eq!(classify("[ec2-user@ip-172-31-8-156 ~]$ "), Screen::ShellPrompt);
+        assert_eq!(
+            classify("[ec2-user@ip-172-31-8-156 ~]$ "),
+            Screen::ShellPrompt
+        );
         assert_eq!(classify("root@lab:~# "), Screen::ShellPrompt);
     }
 
     #[test]
     fn failures_and_refusals_are_recognised() {
-        assert_eq!(classify("\nLogin incorrect\n\nlab login: "), Screen::LoginIncorrect);
+        assert_eq!(
+            classify("\nLogin incorrect\n\nlab login: "),
+            Screen::LoginIncorrect
+        );
         assert!(matches!(
             classify("Cannot open access to console, the root account is locked.\nPress Enter to continue.\n"),
             Screen::Refused(why) if why.contains("emergency mode")

@@ -108,7 +108,8 @@ impl Shell {
             }
             self.pull(session, &wait).await?;
         };
-        self.read_until(session, command::prompt_regex(), &wait).await?;
+        self.read_until(session, command::prompt_regex(), &wait)
+            .await?;
         if status == 0 {
             return Ok(());
         }
@@ -128,8 +129,8 @@ fn sudo_refusal(user: &str, said: &str) -> Error {
     } else {
         let last = said
             .lines()
-            .filter(|l| !l.trim().is_empty() && !l.starts_with("__ESX_"))
-            .last()
+            .rev()
+            .find(|l| !l.trim().is_empty() && !l.starts_with("__ESX_"))
             .unwrap_or("(no message)")
             .to_string();
         format!("sudo failed for {user}: {last}")
@@ -161,7 +162,8 @@ mod tests {
     #[test]
     fn resolve_warnings_move_out_of_the_output() {
         let out = CommandOutput {
-            output: "sudo: unable to resolve host ip-10-0-0-1: Name or service not known\nroot\n".into(),
+            output: "sudo: unable to resolve host ip-10-0-0-1: Name or service not known\nroot\n"
+                .into(),
             status: 0,
             kernel_lines: vec![],
             warnings: vec![],
@@ -173,10 +175,16 @@ mod tests {
 
     #[test]
     fn refusals_say_which() {
-        let e = sudo_refusal("bob", "[sudo] password for bob: \nbob is not in the sudoers file.\n");
+        let e = sudo_refusal(
+            "bob",
+            "[sudo] password for bob: \nbob is not in the sudoers file.\n",
+        );
         assert!(e.to_string().contains("not in the sudoers"), "{e}");
         assert_eq!(e.exit_code().code(), 4);
-        let e = sudo_refusal("bob", "Sorry, try again.\nsudo: 1 incorrect password attempt\n");
+        let e = sudo_refusal(
+            "bob",
+            "Sorry, try again.\nsudo: 1 incorrect password attempt\n",
+        );
         assert!(e.to_string().contains("refused the password"), "{e}");
     }
 }
