@@ -195,6 +195,25 @@ mod tests {
     }
 
     #[test]
+    fn api_errors_name_the_missing_permission_or_the_credentials() {
+        let denied = QueryError::Service {
+            code: "UnauthorizedOperation".into(),
+            message: "You are not authorized".into(),
+        };
+        let text = api_error(denied, "ec2:DescribeInstances", "eu-west-1").to_string();
+        assert!(
+            text.contains("ec2:DescribeInstances") && text.contains("--no-preflight"),
+            "{text}"
+        );
+        let bad = QueryError::Service {
+            code: "AuthFailure".into(),
+            message: "AWS was not able to validate the provided access credentials".into(),
+        };
+        let text = api_error(bad, "ec2:DescribeInstances", "eu-west-1").to_string();
+        assert!(text.contains("rejected the credentials"), "{text}");
+    }
+
+    #[test]
     fn stopped_instance_message_names_the_start_command() {
         let m = not_running("eu-west-1", "i-0123456789abcdef0", "stopped");
         assert!(

@@ -17,7 +17,7 @@ Runs in one process (so both services see the same EC2 state):
 Usage: python standin.py STATE_DIR ACCESS_KEY SECRET_KEY
 Prints one JSON line {"ec2": port, "eic": port} when both listen, then serves
 until standard input closes. Control (plain HTTP on the EIC port):
-  POST /_control {"queue": [codes...], "ttl": secs, "teardown": secs}
+  POST /_control {"queue": [codes...], "ttl": secs}
   GET  /_pushes  -> [{"time", "instance_id", "key", "signature_ok", "error"}]
 """
 
@@ -42,7 +42,7 @@ STATE_DIR, ACCESS_KEY, SECRET_KEY = sys.argv[1], sys.argv[2], sys.argv[3]
 KEYS_FILE = os.path.join(STATE_DIR, "pushed_keys")
 LOCK_DIR = os.path.join(STATE_DIR, "locks")
 LOCK = threading.Lock()
-STATE = {"queue": [], "ttl": 60, "teardown": 0, "pushes": [], "access": {}, "closed_at": {}}
+STATE = {"queue": [], "ttl": 60, "pushes": [], "access": {}}
 
 # --- moto additions: serial console access per account and Region ----------
 
