@@ -257,7 +257,8 @@ fn split_sections(output: &str) -> HashMap<String, Vec<String>> {
 
 fn parse_stat(line: &str) -> Option<(String, PathFacts)> {
     let mut f = line.splitn(5, '|');
-    let kind = f.next()?.to_string();
+    // GNU stat says "regular empty file" for an empty one: same type to sshd.
+    let kind = f.next()?.replace("regular empty file", "regular file");
     let owner = f.next()?.to_string();
     let group = f.next()?.to_string();
     let mode = u32::from_str_radix(f.next()?, 8).ok()?;
@@ -306,7 +307,7 @@ Account expires\t\t\t\t\t\t: never
 directory|root|root|755|/home
 directory|ec2-user|ec2-user|777|/home/ec2-user
 directory|ec2-user|ec2-user|700|/home/ec2-user/.ssh
-regular file|ec2-user|ec2-user|600|/home/ec2-user/.ssh/authorized_keys
+regular empty file|ec2-user|ec2-user|600|/home/ec2-user/.ssh/authorized_keys
 directory|root|root|755|/etc/ssh
 @@ese:sshdt
 ok
@@ -346,6 +347,10 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
         assert_eq!(f.password_status.as_deref(), Some("P"));
         assert!(!f.expired);
         assert_eq!(f.paths["/home/ec2-user"].mode, 0o777);
+        assert_eq!(
+            f.paths["/home/ec2-user/.ssh/authorized_keys"].kind,
+            "regular file"
+        );
         assert_eq!(f.sshd["strictmodes"], "yes");
         assert!(f.sshd_running);
         assert_eq!(
