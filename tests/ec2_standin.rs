@@ -542,3 +542,51 @@ fn the_gateway_serves_an_ec2_console_over_websocket() {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     assert_eq!(pushes_for(&standin, &id).len(), 1);
 }
+
+/// `console i-…` in a user's terminal (a PTY): log in by typing, ask for a
+/// break (`~B`, which this SSH client cannot send: it must say so and carry
+/// on), leave with `~.`, exit 0, the session recorded.
+#[tokio::test]
+async fn console_works_like_ssh_to_the_serial_console() {
+    use ec2_serial_expect::transcript::Recorder;
+    use ec2_serial_expect::{transport, Session, SessionOptions, Target};
+
+    let (standin, id) = ready(Console::FakeGetty);
+    let transcript = standin.dir.path().join("console.cast");
+    let cmd = standin.command();
+    let mut words: Vec<String> = vec!["env".into(), "-i".into()];
+    for (k, v) in cmd.get_envs() {
+        words.push(format!(
+            "{}={}",
+            k.to_string_lossy(),
+            v.unwrap_or_default().to_string_lossy()
+        ));
+    }
+    words.push(cmd.get_program().to_string_lossy().into_owned());
+    words.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
+    words.extend(["--transcript".into(), transcript.display().to_string()]);
+    words.extend(["console".into(), id.clone()]);
+    let line = format!("{}; echo \"exit=$?\"", shell_words::join(&words));
+    let target = Target::Exec {
+        argv: vec!["sh".into(), "-c".into(), line],
+    };
+    let terminal = transport::open(&target).await.unwrap();
+    let mut term = Session::new(terminal, Recorder::disabled(), SessionOptions::default());
+    let wait = Some(Duration::from_secs(30));
+    term.expect_exact("login: ", wait).await.unwrap();
+    term.send("ec2-user\r").await.unwrap();
+    term.expect_exact("Password: ", wait).await.unwrap();
+    term.send(&format!("{PASSWORD}\r")).await.unwrap();
+    term.expect_exact("lab-instance:~$ ", wait).await.unwrap();
+    term.send("\r~B").await.unwrap();
+    term.expect_exact("[no break sent:", wait).await.unwrap();
+    term.expect_exact("RFC 4335", wait).await.unwrap();
+    term.send("date\r").await.unwrap();
+    term.expect_exact("ran: date", wait).await.unwrap();
+    term.send("\r~.").await.unwrap();
+    term.expect_exact("exit=0", wait).await.unwrap();
+    let recorded = std::fs::read_to_string(&transcript).unwrap();
+    assert!(recorded.contains("ran: date"), "{recorded}");
+    assert!(!recorded.contains(SECRET_KEY) && !recorded.contains(PASSWORD));
+    assert_eq!(pushes_for(&standin, &id).len(), 1);
+}
