@@ -578,3 +578,27 @@ async fn console_works_like_ssh_to_the_serial_console() {
     assert!(!recorded.contains(SECRET_KEY) && !recorded.contains(PASSWORD));
     assert_eq!(pushes_for(&standin, &id).len(), 1);
 }
+
+/// `--region` wins over AWS_REGION, and the access switch is per Region.
+#[test]
+fn the_region_flag_is_honoured_and_access_is_per_region() {
+    let (standin, id) = ready(Console::FakeGetty);
+    let out = run(&standin, &id, HAPPY_SCRIPT, &["--region", "eu-west-1"]);
+    assert_exit(
+        &out,
+        3,
+        &["aws ec2 enable-serial-console-access --region eu-west-1"],
+    );
+    let out = run(
+        &standin,
+        &id,
+        HAPPY_SCRIPT,
+        &["--region", "eu-west-1", "--no-preflight"],
+    );
+    assert_exit(
+        &out,
+        3,
+        &["SerialConsoleAccessDisabledException", "eu-west-1"],
+    );
+    assert_eq!(pushes_for(&standin, &id)[0]["signature_ok"], true);
+}
