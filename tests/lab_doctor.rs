@@ -215,7 +215,7 @@ async fn doctor_cures_missing_keys_accounts_and_sshd_config() {
         &vm,
         dir.path(),
         &["home-root-owned-group-writable"],
-        &["home_root.owner", "home_root.mode"],
+        &["home.owner", "home.mode"],
     )
     .await;
     cure(&vm, dir.path(), &["locked-account"], &["user.expired"]).await;

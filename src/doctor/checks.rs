@@ -121,6 +121,55 @@ pub struct Request {
     pub add_key: bool,
 }
 
+impl Request {
+    /// Validates what was asked: a user name that cannot become a command,
+    /// a public key line that parses (`public_key` may be a whole `.pub`
+    /// file's text), a `SHA256:` fingerprint.
+    pub fn new(
+        user: &str,
+        policy: Policy,
+        public_key: Option<&str>,
+        fingerprint: Option<&str>,
+        add_key: bool,
+    ) -> Result<Request, String> {
+        let user = UserName::parse(user).map_err(|e| format!("user: {e}"))?;
+        let public_key = match public_key {
+            None => None,
+            Some(text) => {
+                let line = text
+                    .lines()
+                    .map(str::trim)
+                    .find(|l| !l.is_empty() && !l.starts_with('#'))
+                    .unwrap_or("");
+                if super::repair::fingerprint_of(line).is_none() {
+                    return Err("the public key is not an OpenSSH public key line (type base64 [comment]); give the .pub file".into());
+                }
+                Some(line.to_string())
+            }
+        };
+        if let Some(fp) = fingerprint {
+            let ok = fp.strip_prefix("SHA256:").is_some_and(|b| {
+                b.len() == 43
+                    && b.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
+            });
+            if !ok {
+                return Err(format!("fingerprint {fp:?}: expected SHA256:<43 base64 characters>, as `ssh-keygen -lf KEY.pub` prints"));
+            }
+        }
+        if add_key && public_key.is_none() {
+            return Err("adding the key needs the public key itself".into());
+        }
+        Ok(Request {
+            user,
+            policy,
+            public_key,
+            fingerprint: fingerprint.map(str::to_string),
+            add_key,
+        })
+    }
+}
+
 /// Runs every check.
 pub fn run(facts: &Facts, req: &Request) -> Vec<Finding> {
     let mut out = Vec::new();

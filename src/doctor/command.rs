@@ -6,36 +6,15 @@
 
 use std::io::IsTerminal;
 
-use async_trait::async_trait;
-
 use super::checks::Request;
 use super::facts::UserName;
 use super::report::Report;
-use super::RootConsole;
+use super::ShellConsole;
 use crate::cli::{Common, DoctorArgs, OutputFormat};
 use crate::error::{Error, ExitCode, Result};
-use crate::expect::Session;
 use crate::secret::{Secret, SecretSource};
 use crate::shell::{LoginSpec, Shell};
 use crate::target::Target;
-
-/// The logged-in console as the doctor sees it.
-struct ShellConsole<'a> {
-    shell: &'a mut Shell,
-    session: &'a mut Session,
-}
-
-#[async_trait]
-impl RootConsole for ShellConsole<'_> {
-    async fn run_as_root(&mut self, command: &str) -> Result<(String, i32)> {
-        let out = if self.shell.is_root() {
-            self.shell.run(self.session, command).await?
-        } else {
-            self.shell.sudo(self.session, command).await?
-        };
-        Ok((out.output, out.status))
-    }
-}
 
 /// Runs `doctor`.
 pub async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode> {
@@ -111,44 +90,20 @@ pub async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode> {
 }
 
 fn request(args: &DoctorArgs) -> Result<Request> {
-    let user = UserName::parse(&args.user).map_err(|e| Error::usage(format!("--user: {e}")))?;
     let public_key = match &args.public_key {
         None => None,
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Error::usage(format!("cannot read --public-key {}: {e}", path.display()))
-            })?;
-            let line = text
-                .lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty() && !l.starts_with('#'))
-                .unwrap_or("");
-            if super::repair::fingerprint_of(line).is_none() {
-                return Err(Error::usage(format!(
-                    "--public-key {} does not hold an OpenSSH public key line (type base64 [comment]); pass the .pub file",
-                    path.display()
-                )));
-            }
-            Some(line.to_string())
-        }
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            Error::usage(format!("cannot read --public-key {}: {e}", path.display()))
+        })?),
     };
-    if let Some(fp) = &args.fingerprint {
-        let ok = fp.strip_prefix("SHA256:").is_some_and(|b| {
-            b.len() == 43
-                && b.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
-        });
-        if !ok {
-            return Err(Error::usage(format!("--fingerprint {fp:?}: expected SHA256:<43 base64 characters>, as `ssh-keygen -lf KEY.pub` prints")));
-        }
-    }
-    Ok(Request {
-        user,
-        policy: args.policy,
-        public_key,
-        fingerprint: args.fingerprint.clone(),
-        add_key: args.add_key,
-    })
+    Request::new(
+        &args.user,
+        args.policy,
+        public_key.as_deref(),
+        args.fingerprint.as_deref(),
+        args.add_key,
+    )
+    .map_err(|e| Error::usage(format!("doctor: {e}")))
 }
 
 fn password(args: &DoctorArgs, login_user: &str) -> Result<Secret> {

@@ -18,12 +18,40 @@ pub use command::command;
 pub use report::Report;
 
 use crate::error::{Error, Result};
+use crate::expect::Session;
+use crate::shell::Shell;
 
 /// What the doctor needs from a logged-in console: run a command as root.
 #[async_trait]
 pub trait RootConsole: Send {
     /// Runs `command` as root (through sudo when needed); returns output and status.
     async fn run_as_root(&mut self, command: &str) -> Result<(String, i32)>;
+}
+
+/// A logged-in [`Shell`] as the doctor sees it: root through sudo unless
+/// the login is root already.
+pub struct ShellConsole<'a> {
+    shell: &'a mut Shell,
+    session: &'a mut Session,
+}
+
+impl<'a> ShellConsole<'a> {
+    /// Borrows a logged-in shell and its session.
+    pub fn new(shell: &'a mut Shell, session: &'a mut Session) -> Self {
+        ShellConsole { shell, session }
+    }
+}
+
+#[async_trait]
+impl RootConsole for ShellConsole<'_> {
+    async fn run_as_root(&mut self, command: &str) -> Result<(String, i32)> {
+        let out = if self.shell.is_root() {
+            self.shell.run(self.session, command).await?
+        } else {
+            self.shell.sudo(self.session, command).await?
+        };
+        Ok((out.output, out.status))
+    }
 }
 
 /// The result of examining and (optionally) repairing.

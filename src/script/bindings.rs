@@ -301,6 +301,7 @@ pub fn register(engine: &mut Engine, host: &Rc<Host>) {
     register_send(engine, host);
     register_steps(engine, host);
     super::shell_calls::register(engine, host);
+    super::doctor_call::register(engine, host);
 }
 
 fn register_expect(engine: &mut Engine, host: &Rc<Host>) {

@@ -22,6 +22,7 @@ mod bindings;
 mod failure;
 mod inputs;
 pub mod sandbox;
+mod doctor_call;
 mod shell_calls;
 
 use std::path::{Path, PathBuf};
