@@ -309,12 +309,14 @@ fn throttling_and_transient_errors_are_retried_with_backoff() {
     let gap = |a: usize, b: usize| {
         pushes[b]["time"].as_f64().unwrap() - pushes[a]["time"].as_f64().unwrap()
     };
+    // Backoff 250 ms, 500 ms, 1 s, each less up to half of it as jitter:
+    // lower bounds hold however loaded the machine is.
     assert!(
-        gap(0, 1) >= 0.1 && gap(2, 3) > gap(0, 1),
+        gap(0, 1) >= 0.12 && gap(1, 2) >= 0.25 && gap(2, 3) >= 0.5,
         "backoff grows: {pushes:?}"
     );
     assert!(stderr(&out).contains("retrying in"), "{}", stderr(&out));
-    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(started.elapsed() < Duration::from_secs(60));
 
     standin.control(r#"{"queue": ["SerialConsoleSessionUnavailableException", "SerialConsoleSessionUnavailableException", "SerialConsoleSessionUnavailableException", "SerialConsoleSessionUnavailableException", "SerialConsoleSessionUnavailableException", "SerialConsoleSessionUnavailableException"]}"#);
     let out = run(&standin, &id, HAPPY_SCRIPT, &[]);
@@ -332,7 +334,7 @@ fn throttling_and_transient_errors_are_retried_with_backoff() {
 fn one_session_per_instance_with_and_without_waiting() {
     let (standin, id) = ready(Console::FakeGetty);
     let transcript = standin.dir.path().join("holder.cast");
-    let mut holder = run_cmd(&standin, &id, &holding_script(6), &[])
+    let mut holder = run_cmd(&standin, &id, &holding_script(12), &[])
         .arg("--transcript")
         .arg(&transcript)
         .stderr(Stdio::piped())
