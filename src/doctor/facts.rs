@@ -185,7 +185,8 @@ pub fn parse(output: &str) -> Facts {
         }
     }
     let sshdt = get("sshdt").unwrap_or(&[]);
-    facts.sshd_test_error = (sshdt.last().map(String::as_str) != Some("ok")).then(|| sshdt.join("; "));
+    facts.sshd_test_error =
+        (sshdt.last().map(String::as_str) != Some("ok")).then(|| sshdt.join("; "));
     for line in get("sshdT").unwrap_or(&[]) {
         if let Some((k, v)) = line.split_once(' ') {
             facts

@@ -19,10 +19,10 @@
 //! session is closed (its transcript finished) on every path.
 
 mod bindings;
+mod doctor_call;
 mod failure;
 mod inputs;
 pub mod sandbox;
-mod doctor_call;
 mod shell_calls;
 
 use std::path::{Path, PathBuf};

@@ -241,13 +241,15 @@ impl Transport for WebSocketTransport {
                     self.pending = data.to_vec();
                     self.pending_at = 0;
                 }
-                Some(Ok(Message::Text(text))) => return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
+                Some(Ok(Message::Text(text))) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
                         "the server sent a text frame, which this protocol treats as an error: {}",
                         text.as_str().chars().take(300).collect::<String>()
                     ),
-                )),
+                    ))
+                }
                 Some(Ok(Message::Close(frame))) => {
                     return match frame {
                         Some(f) if f.code != CloseCode::Normal => Err(io::Error::new(
