@@ -154,6 +154,24 @@ async fn hostile_flow(s: &mut Session, password: &Secret) {
     sh.logout(s).await.unwrap();
 }
 
+/// An fstab entry that cannot mount sends the next boot to emergency mode;
+/// login must say so (exit 4) instead of timing out.
+async fn emergency_flow(s: &mut Session, password: &Secret) {
+    let mut sh = login(s, &spec("ec2-user", password)).await;
+    let broken =
+        "echo '/dev/vdz /mnt/missing ext4 defaults,x-systemd.device-timeout=2s 0 2' >>/etc/fstab";
+    assert_eq!(sh.sudo(s, broken).await.unwrap().status, 0);
+    s.send_line("sudo systemctl reboot").await.unwrap();
+    std::mem::forget(sh);
+    // A whole reboot under TCG, then the 2 s device timeout.
+    let mut after_reboot = spec("ec2-user", password);
+    after_reboot.timeout = Duration::from_secs(480);
+    let err = Shell::login(s, &after_reboot).await.unwrap_err();
+    assert!(matches!(err, Error::Login(_)), "{err:?}");
+    assert_eq!(err.exit_code().code(), 4);
+    assert!(err.to_string().contains("emergency mode"), "{err}");
+}
+
 // ---- live, on the lab VM ----
 
 fn recording_fixtures() -> bool {
@@ -267,6 +285,19 @@ async fn lab_kernel_floods_hostile_motd_colour_prompt_and_sudo_with_a_password()
     assert_no_secret(&cast, &[password.expose(), ALICE_PASSWORD]);
 }
 
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "lab: needs root and QEMU (scripts/test.sh runs it)"]
+async fn lab_emergency_mode_is_a_clear_login_error() {
+    let vm = LabVm::boot("shell-emergency").await;
+    let password = vm.password();
+    let tmp = tempfile::tempdir().unwrap();
+    let cast = live_cast(tmp.path(), "lab-emergency-mode.cast");
+    let mut s = vm.console(Some(&cast)).await;
+    emergency_flow(&mut s, &password).await;
+    s.close().await.unwrap();
+    assert_no_secret(&cast, &[password.expose()]);
+}
+
 // ---- replayed from the lab recordings, no VM ----
 
 /// A replay of `fixtures/shell/NAME` (recorded by the live tests above).
@@ -314,4 +345,10 @@ async fn replay_lab_leftover_shells() {
 async fn replay_lab_hostile_console() {
     let mut s = replay("lab-hostile.cast").await;
     hostile_flow(&mut s, &any_password()).await;
+}
+
+#[tokio::test]
+async fn replay_lab_emergency_mode() {
+    let mut s = replay("lab-emergency-mode.cast").await;
+    emergency_flow(&mut s, &any_password()).await;
 }

@@ -150,7 +150,7 @@ fn partial_header_start(text: &str) -> Option<usize> {
     let ok = spaces <= 4
         && secs.len() <= 10
         && digits(secs)
-        && micros.map_or(true, |m| m.len() <= 6 && digits(m) && !secs.is_empty());
+        && micros.is_none_or(|m| m.len() <= 6 && digits(m) && !secs.is_empty());
     ok.then_some(start)
 }
 

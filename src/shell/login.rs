@@ -174,62 +174,81 @@ impl Shell {
         loop {
             let screen = self.observe(session, wait).await?;
             tracing::debug!("login: console shows {screen:?}");
-            match screen {
-                Screen::Refused(why) => {
-                    return Err(Error::Login(format!(
-                        "cannot log in on {}: {why}",
-                        session.describe()
-                    )))
-                }
-                Screen::LoginIncorrect if progress.sent_password => {
-                    return Err(self.wrong_password(session, spec).await)
-                }
-                // Someone else's failed attempt: answer the prompt that follows.
-                Screen::LoginIncorrect if classify_tail_is_login(self.text.clean()) => {
-                    self.type_line(session, &spec.user).await?;
-                    progress.sent_user = true;
-                    progress.user_sent_at = Some(Instant::now());
-                }
-                Screen::LoginIncorrect => self.text.clear_clean(),
-                Screen::LoginPrompt if progress.sent_password => {
-                    return Err(Error::Login(format!(
-                        "the console went back to the login prompt after the password for {} \
-                         without saying why (a login timeout?); not retrying, to avoid a lockout",
-                        spec.user
-                    )))
-                }
-                Screen::LoginPrompt => {
-                    self.type_line(session, &spec.user).await?;
-                    progress.sent_user = true;
-                    progress.user_sent_at = Some(Instant::now());
-                }
-                Screen::PasswordPrompt if progress.sent_user && !progress.sent_password => {
-                    self.text.clear_clean();
-                    session.send_secret(&spec.password).await?;
-                    session.send("\r").await?;
-                    progress.sent_password = true;
-                    progress.password_sent_at = Some(Instant::now());
-                }
-                Screen::PasswordPrompt if !progress.sent_user => {
-                    // Someone else's half-finished login: abandon it.
-                    self.type_line(session, "").await?;
-                }
-                Screen::Unknown | Screen::Nothing if progress.awaits_password_prompt() => {}
-                // login checks the password (and delays a failure by
-                // seconds): typing anything now would become a user name.
-                Screen::Nothing if progress.awaits_password_verdict() => {}
-                Screen::Unknown | Screen::Nothing if !progress.sent_password => {
-                    self.nudge(session, &mut progress).await?;
-                }
-                // A shell prompt, or after the password anything (a MOTD, an
-                // unusual prompt): try to take the shell over.
-                _ => {
-                    if self.take_over(session, spec, &mut progress, wait).await? {
-                        return Ok(());
-                    }
-                }
+            if self
+                .react(session, spec, &mut progress, wait, screen)
+                .await?
+            {
+                return Ok(());
             }
         }
+    }
+
+    /// Answers one settled screen; true once a shell of the user is ours.
+    async fn react(
+        &mut self,
+        session: &mut Session,
+        spec: &LoginSpec,
+        progress: &mut Progress,
+        wait: &Wait,
+        screen: Screen,
+    ) -> Result<bool> {
+        match screen {
+            Screen::Refused(why) => {
+                return Err(Error::Login(format!(
+                    "cannot log in on {}: {why}",
+                    session.describe()
+                )))
+            }
+            Screen::LoginIncorrect if progress.sent_password => {
+                return Err(self.wrong_password(session, spec).await)
+            }
+            // Someone else's failed attempt: answer the prompt that follows.
+            Screen::LoginIncorrect if classify_tail_is_login(self.text.clean()) => {
+                self.type_user(session, spec, progress).await?
+            }
+            Screen::LoginIncorrect => self.text.clear_clean(),
+            Screen::LoginPrompt if progress.sent_password => {
+                return Err(Error::Login(format!(
+                    "the console went back to the login prompt after the password for {} \
+                     without saying why (a login timeout?); not retrying, to avoid a lockout",
+                    spec.user
+                )))
+            }
+            Screen::LoginPrompt => self.type_user(session, spec, progress).await?,
+            Screen::PasswordPrompt if progress.sent_user && !progress.sent_password => {
+                self.text.clear_clean();
+                session.send_secret(&spec.password).await?;
+                session.send("\r").await?;
+                progress.sent_password = true;
+                progress.password_sent_at = Some(Instant::now());
+            }
+            // Someone else's half-finished login: abandon it.
+            Screen::PasswordPrompt if !progress.sent_user => self.type_line(session, "").await?,
+            Screen::Unknown | Screen::Nothing if progress.awaits_password_prompt() => {}
+            // login checks the password (and delays a failure by seconds):
+            // typing anything now would become a user name.
+            Screen::Nothing if progress.awaits_password_verdict() => {}
+            Screen::Unknown | Screen::Nothing if !progress.sent_password => {
+                self.nudge(session, progress).await?
+            }
+            // A shell prompt, or after the password anything (a MOTD, an
+            // unusual prompt): try to take the shell over.
+            _ => return self.take_over(session, spec, progress, wait).await,
+        }
+        Ok(false)
+    }
+
+    /// Types the user name at a login prompt.
+    async fn type_user(
+        &mut self,
+        session: &mut Session,
+        spec: &LoginSpec,
+        progress: &mut Progress,
+    ) -> Result<()> {
+        self.type_line(session, &spec.user).await?;
+        progress.sent_user = true;
+        progress.user_sent_at = Some(Instant::now());
+        Ok(())
     }
 
     /// Tries to make a shell out of what the console shows; true when done.
