@@ -204,6 +204,7 @@ fn demo_breaks_repairs_over_the_console_and_cleans_up() {
     for step in [
         "ssh now fails",
         "Permission denied",
+        "home.mode",
         "works again",
         "demo.cast",
     ] {
@@ -218,8 +219,8 @@ fn demo_breaks_repairs_over_the_console_and_cleans_up() {
     assert_no_secret(&transcript, &password);
     let body = std::fs::read_to_string(&transcript).unwrap();
     assert!(
-        body.contains("sudo chmod 700 /home/ec2-user"),
-        "the repair is in the transcript"
+        body.contains("chmod 700 /home/ec2-user"),
+        "the doctor's repair is in the transcript"
     );
     let socket = format!("/{name}/serial.sock");
     assert!(

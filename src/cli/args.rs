@@ -290,5 +290,8 @@ pub enum LabCommand {
         /// Leave the VM running afterwards (stop it with `lab down --name demo`).
         #[arg(long)]
         keep: bool,
+        /// Repair with the scenario's scripted console repair instead of `doctor --fix`.
+        #[arg(long)]
+        scripted: bool,
     },
 }

@@ -1,27 +1,51 @@
 //! `lab demo`: the product's main job, end to end, on a lab VM.
 //!
 //! Boot a pristine VM, check SSH works, break it the way the classic
-//! "Server refused our key" starts (`chmod 777 ~`), show the refusal, log in
-//! on the serial console and repair it with the crate's own `Session`, show
-//! SSH working again, and point to the transcript of the console session.
+//! "Server refused our key" starts (`chmod 777 ~`), show the refusal, repair
+//! it over the serial console, show SSH working again, and point to the
+//! transcript of the console session. The repair is `doctor --fix`, run as a
+//! user would run it (this same binary, password from the lab's password
+//! file); `--scripted` types the scenario's documented repair instead, with
+//! the crate's `Session` directly.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::layout::LabDirs;
 use super::scenario;
 use super::ssh::KeyLogin;
-use super::vm;
+use super::vm::{self, VmInfo};
 use crate::cli::{Common, OutputFormat};
 use crate::error::{Error, ExitCode, Result};
 
 /// The scenario the demo breaks and repairs.
 const DEMO_SCENARIO: &str = "home-777";
 
-/// Runs the demo on VM `name`; stops it afterwards unless `keep`.
-pub async fn run(dirs: &LabDirs, name: &str, keep: bool, common: &Common) -> Result<ExitCode> {
+/// How the demo runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DemoOptions {
+    /// Leave the VM running afterwards.
+    pub keep: bool,
+    /// Repair with the scripted console repair rather than `doctor --fix`.
+    pub scripted: bool,
+}
+
+/// What the repair step produced.
+struct Repaired {
+    transcript: Option<PathBuf>,
+    doctor_report: Option<Value>,
+}
+
+/// Runs the demo on VM `name`; stops it afterwards unless `options.keep`.
+pub async fn run(
+    dirs: &LabDirs,
+    name: &str,
+    options: DemoOptions,
+    common: &Common,
+) -> Result<ExitCode> {
     let say = |line: String| {
         if common.output == OutputFormat::Human {
             println!("{line}");
@@ -36,11 +60,11 @@ pub async fn run(dirs: &LabDirs, name: &str, keep: bool, common: &Common) -> Res
         "1. booting lab VM {name:?} (QEMU, software emulation)…"
     ));
     let booted = vm::up(dirs, name, &super::cli_boot_options(common)).await?;
-    let outcome = break_and_repair(&booted.info, common, &say).await;
-    if !keep {
+    let outcome = break_and_repair(&booted.info, options, common, &say).await;
+    if !options.keep {
         vm::down(dirs, name).await?;
     }
-    let (refusal, transcript) = outcome?;
+    let (refusal, repaired) = outcome?;
     if common.output == OutputFormat::Json {
         println!(
             "{}",
@@ -49,22 +73,27 @@ pub async fn run(dirs: &LabDirs, name: &str, keep: bool, common: &Common) -> Res
                 "image_build_seconds": booted.image.built_in,
                 "scenario": DEMO_SCENARIO, "refused_with": refusal,
                 "repaired_over": booted.info.serial_target().to_string(),
-                "ssh_after_repair": "accepted", "transcript": transcript,
-                "kept_running": keep,
+                "repaired_by": if options.scripted { "scripted repair" } else { "doctor --fix" },
+                "doctor": repaired.doctor_report,
+                "ssh_after_repair": "accepted", "transcript": repaired.transcript,
+                "kept_running": options.keep,
             })
         );
-    } else if keep {
-        println!("the VM is still running: ec2-serial-expect lab status; stop it with `lab down --name {name}`");
+    } else if options.keep {
+        println!(
+            "the VM is still running: ec2-serial-expect lab status; stop it with `lab down --name {name}`"
+        );
     }
     Ok(ExitCode::Success)
 }
 
-/// Steps 2 to 5; returns ssh's refusal and the transcript path.
+/// Steps 2 to 5; returns ssh's refusal and what the repair produced.
 async fn break_and_repair(
-    info: &vm::VmInfo,
+    info: &VmInfo,
+    options: DemoOptions,
     common: &Common,
     say: &impl Fn(String),
-) -> Result<(String, Option<PathBuf>)> {
+) -> Result<(String, Repaired)> {
     let ssh = info.ssh();
     say(format!(
         "   up in {:.1} s; serial console {}, ssh 127.0.0.1:{}",
@@ -88,18 +117,24 @@ async fn break_and_repair(
     ));
     let refusal = scenario::break_over_ssh(info, scenario).await?;
     say(format!("   ssh now fails: {refusal}"));
-    say(format!(
-        "4. repairing over the serial console {}: log in as {}, {}",
-        info.serial_target(),
-        scenario.repair_user,
-        scenario.repair_commands.join("; ")
-    ));
     let started = Instant::now();
-    let mut session = crate::cli::open_session(&info.serial_target(), common, "lab-demo").await?;
-    let transcript = session.transcript_path().map(|p| p.to_path_buf());
-    let repaired = scenario::repair_on_console(&mut session, info, scenario).await;
-    session.close().await?;
-    repaired?;
+    let repaired = if options.scripted {
+        say(format!(
+            "4. repairing over the serial console {}: log in as {}, {}",
+            info.serial_target(),
+            scenario.repair_user,
+            scenario.repair_commands.join("; ")
+        ));
+        scripted_repair(info, scenario, common).await?
+    } else {
+        say(format!(
+            "4. ec2-serial-expect doctor {} --user {} --password-file {} --fix",
+            info.serial_target(),
+            info.user,
+            info.password_file.display()
+        ));
+        doctor_repair(info, common).await?
+    };
     say(format!(
         "   repaired in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -112,12 +147,85 @@ async fn break_and_repair(
             )))
         }
     }
-    if let Some(path) = &transcript {
+    if let Some(path) = &repaired.transcript {
         say(format!(
             "transcript of the console session (password redacted): {}\n   watch it: ec2-serial-expect play {}",
             path.display(),
             path.display()
         ));
     }
-    Ok((refusal, transcript))
+    Ok((refusal, repaired))
+}
+
+/// The scenario's documented repair, typed with the crate's `Session`.
+async fn scripted_repair(
+    info: &VmInfo,
+    scenario: &scenario::Scenario,
+    common: &Common,
+) -> Result<Repaired> {
+    let mut session = crate::cli::open_session(&info.serial_target(), common, "lab-demo").await?;
+    let transcript = session.transcript_path().map(Path::to_path_buf);
+    let result = scenario::repair_on_console(&mut session, info, scenario).await;
+    session.close().await?;
+    result?;
+    Ok(Repaired {
+        transcript,
+        doctor_report: None,
+    })
+}
+
+/// `doctor --fix` over the serial console, run as a user runs it.
+async fn doctor_repair(info: &VmInfo, common: &Common) -> Result<Repaired> {
+    // /proc/self/exe runs this very binary even if a rebuild replaced the file.
+    let mut command = tokio::process::Command::new("/proc/self/exe");
+    command.arg0("ec2-serial-expect");
+    let transcript = if common.no_transcript {
+        command.arg("--no-transcript");
+        None
+    } else {
+        let path = match &common.transcript {
+            Some(p) => p.clone(),
+            None => crate::transcript::default_path("lab-demo")?,
+        };
+        command.arg("--transcript").arg(&path);
+        Some(path)
+    };
+    let json = common.output == OutputFormat::Json;
+    command
+        .args(["--output", if json { "json" } else { "human" }])
+        .arg("doctor")
+        .arg(info.serial_target().to_string())
+        .args(["--user", &info.user, "--fix", "--password-file"])
+        .arg(&info.password_file)
+        .stdin(Stdio::null())
+        .stdout(if json {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    // spawn + wait_with_output: `output()` would capture the human report too.
+    let output = command
+        .spawn()
+        .map_err(|e| Error::io("running `doctor --fix`", e))?
+        .wait_with_output()
+        .await
+        .map_err(|e| Error::io("running `doctor --fix`", e))?;
+    if !output.status.success() {
+        return Err(Error::Problems(format!(
+            "`doctor --fix` did not repair the lab VM ({}); see its report above{}",
+            output.status,
+            transcript
+                .as_ref()
+                .map_or(String::new(), |p| format!(" and {}", p.display()))
+        )));
+    }
+    let doctor_report = json
+        .then(|| serde_json::from_slice(&output.stdout).ok())
+        .flatten();
+    Ok(Repaired {
+        transcript,
+        doctor_report,
+    })
 }

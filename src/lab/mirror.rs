@@ -84,8 +84,8 @@ pub fn parse_deb822(text: &str) -> Vec<Entry> {
                 })
                 .unwrap_or_default()
         };
-        let enabled = field("Enabled").first().map_or(true, |v| v != "no");
-        if !enabled || !field("Types").iter().any(|t| t == "deb") {
+        let disabled = field("Enabled").first().is_some_and(|v| v == "no");
+        if disabled || !field("Types").iter().any(|t| t == "deb") {
             continue;
         }
         let suites = field("Suites");

@@ -56,7 +56,11 @@ pub async fn command(cmd: LabCommand, common: &Common) -> Result<ExitCode> {
         LabCommand::Repair { scenario, name } => {
             repair_command(&dirs, &name, &scenario, common).await
         }
-        LabCommand::Demo { name, keep } => demo::run(&dirs, &name, keep, common).await,
+        LabCommand::Demo {
+            name,
+            keep,
+            scripted,
+        } => demo::run(&dirs, &name, demo::DemoOptions { keep, scripted }, common).await,
     }
 }
 
