@@ -1,10 +1,9 @@
 //! Patterns and the compiled pattern sets that find the earliest of them.
 //!
-//! A list of patterns is compiled once into one regex, `(p0)|(p1)|…`. The
-//! regex engine's leftmost-first search then gives exactly the semantics we
-//! promise: the earliest start in the text wins, and at the same start the
-//! alternative listed first wins. One pass over the text finds the answer,
-//! however many patterns there are.
+//! A list of patterns is compiled once, each pattern on its own (literals
+//! as `memmem` finders, regexes with their own literal prefilters), and each
+//! search takes the earliest start in the text, ties going to the pattern
+//! listed first: exactly the leftmost-first semantics of `(p0)|(p1)|…`.
 
 use regex::Regex;
 
@@ -60,11 +59,23 @@ pub struct Match {
 }
 
 /// A compiled list of patterns.
+///
+/// Each pattern is compiled on its own (a literal becomes a `memmem` finder,
+/// no regex at all) and searched on its own; the earliest start wins, ties
+/// go to the pattern listed first. That is exactly the leftmost-first
+/// semantics of the alternation `(p0)|(p1)|…`, but each pattern keeps its own
+/// literal prefilter: one alternation with a pattern that starts with a class
+/// (`(\S+) login: $`) has none and ran the lazy DFA over every byte, 60×
+/// slower (see BENCHMARKS.md, workload 3).
 #[derive(Debug)]
 pub(crate) struct PatternSet {
-    regex: Regex,
-    /// For pattern `i`: the index of its wrapping group and how many groups it has.
-    groups: Vec<(usize, usize)>,
+    matchers: Vec<Matcher>,
+}
+
+#[derive(Debug)]
+enum Matcher {
+    Literal(Box<memchr::memmem::Finder<'static>>),
+    Regex(Regex),
 }
 
 /// A match's position in the buffer, before the text is copied out.
@@ -81,51 +92,68 @@ impl PatternSet {
         if patterns.is_empty() {
             return Err(Error::usage("expect needs at least one pattern"));
         }
-        let mut source = String::new();
-        let mut groups = Vec::with_capacity(patterns.len());
-        let mut next_group = 1;
-        for (i, p) in patterns.iter().enumerate() {
-            let one = p.to_regex_source();
-            let own = Regex::new(&one).map_err(|e| {
-                Error::usage(format!(
-                    "pattern #{i} {} is not a valid regular expression: {e}",
-                    p.describe()
-                ))
-            })?;
-            let count = own.captures_len() - 1;
-            if i > 0 {
-                source.push('|');
-            }
-            source.push('(');
-            source.push_str(&one);
-            source.push(')');
-            groups.push((next_group, count));
-            next_group += 1 + count;
-        }
-        let regex = regex::RegexBuilder::new(&source)
-            .size_limit(64 << 20)
-            .build()
-            .map_err(|e| Error::usage(format!("the patterns together are too complex: {e}")))?;
-        Ok(PatternSet { regex, groups })
+        let matchers = patterns
+            .iter()
+            .enumerate()
+            .map(|(i, p)| match p {
+                Pattern::Exact(text) if !text.is_empty() => Ok(Matcher::Literal(Box::new(
+                    memchr::memmem::Finder::new(text.as_bytes()).into_owned(),
+                ))),
+                _ => regex::RegexBuilder::new(&p.to_regex_source())
+                    .size_limit(64 << 20)
+                    .build()
+                    .map(Matcher::Regex)
+                    .map_err(|e| {
+                        Error::usage(format!(
+                            "pattern #{i} {} is not a valid regular expression: {e}",
+                            p.describe()
+                        ))
+                    }),
+            })
+            .collect::<Result<_>>()?;
+        Ok(PatternSet { matchers })
     }
 
     /// Finds the earliest match in `text` starting the search at `from`.
     pub fn find(&self, text: &str, from: usize) -> Option<Found> {
-        let mut locs = self.regex.capture_locations();
-        let whole = self.regex.captures_read_at(&mut locs, text, from)?;
-        let (index, &(group, count)) = self
-            .groups
-            .iter()
-            .enumerate()
-            .find(|(_, (g, _))| locs.get(*g).is_some())?;
-        let mut groups = vec![Some((whole.start(), whole.end()))];
-        groups.extend((group + 1..=group + count).map(|g| locs.get(g)));
-        Some(Found {
-            index,
-            start: whole.start(),
-            end: whole.end(),
-            groups,
-        })
+        let mut best: Option<Found> = None;
+        for (index, matcher) in self.matchers.iter().enumerate() {
+            let Some(found) = matcher.find(index, text, from) else {
+                continue;
+            };
+            // Strictly earlier only: at the same start the earlier pattern stays.
+            if !matches!(&best, Some(b) if b.start <= found.start) {
+                best = Some(found);
+            }
+        }
+        best
+    }
+}
+
+impl Matcher {
+    fn find(&self, index: usize, text: &str, from: usize) -> Option<Found> {
+        match self {
+            Matcher::Literal(finder) => {
+                let start = from + finder.find(&text.as_bytes()[from..])?;
+                let end = start + finder.needle().len();
+                Some(Found {
+                    index,
+                    start,
+                    end,
+                    groups: vec![Some((start, end))],
+                })
+            }
+            Matcher::Regex(regex) => {
+                let mut locs = regex.capture_locations();
+                let whole = regex.captures_read_at(&mut locs, text, from)?;
+                Some(Found {
+                    index,
+                    start: whole.start(),
+                    end: whole.end(),
+                    groups: (0..locs.len()).map(|g| locs.get(g)).collect(),
+                })
+            }
+        }
     }
 }
 
@@ -150,6 +178,26 @@ mod tests {
         );
         let p = [Pattern::exact("ab"), Pattern::exact("abc")];
         assert_eq!(first(&p, "xabc"), Some((0, "ab".into())));
+    }
+
+    #[test]
+    fn literals_and_regexes_share_one_order() {
+        let p = [Pattern::regex(r"\d+"), Pattern::exact("12")];
+        assert_eq!(
+            first(&p, "x 123"),
+            Some((0, "123".into())),
+            "same start: listed first"
+        );
+        let p = [Pattern::exact("123"), Pattern::regex(r"\d")];
+        assert_eq!(first(&p, "x 123"), Some((0, "123".into())));
+        let p = [Pattern::exact("zz"), Pattern::regex(r"(\S+) login: $")];
+        let set = PatternSet::compile(&p).unwrap();
+        let f = set.find("zz host login: ", 1).unwrap();
+        assert_eq!(
+            (f.index, f.groups[1]),
+            (1, Some((3, 7))),
+            "search starts at `from`"
+        );
     }
 
     #[test]
