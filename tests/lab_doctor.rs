@@ -83,6 +83,7 @@ fn doctor(vm: &LabVm, dir: &Path, tag: &str, login_user: &str, fix: bool) -> Run
             "{tag}: the password leaked into the {what}"
         );
     }
+    record_fixture(&transcript, tag, login_user, &public_key);
     let report: Value = serde_json::from_str(&artifacts[3].1).unwrap_or_else(|e| {
         panic!("{tag}: no JSON report ({e}); stdout:\n{stdout}\nstderr:\n{stderr}")
     });
@@ -93,14 +94,38 @@ fn doctor(vm: &LabVm, dir: &Path, tag: &str, login_user: &str, fix: bool) -> Run
     }
 }
 
+/// With `ESE_RECORD_FIXTURES=1`, keeps each check-mode transcript (and the
+/// first fix) as a replay fixture under `fixtures/doctor/`, for
+/// `tests/doctor_replay.rs`.
+fn record_fixture(transcript: &Path, tag: &str, login_user: &str, public_key: &Path) {
+    if std::env::var_os("ESE_RECORD_FIXTURES").is_none()
+        || !(tag.ends_with("-check") || tag == "home-777-fix")
+    {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/doctor");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(public_key, dir.join("lab-key.pub")).unwrap();
+    std::fs::copy(transcript, dir.join(format!("{tag}.cast"))).unwrap();
+    std::fs::write(dir.join(format!("{tag}.login")), login_user).unwrap();
+}
+
 /// Breaks, checks, fixes, proves SSH works, re-checks.
 async fn cure(vm: &LabVm, dir: &Path, names: &[&str], expected: &[&str]) {
     let tag = names.join("+");
-    for name in names {
+    if let [name] = names {
         let s = scenario::find(name).unwrap();
         scenario::break_over_ssh(vm.info(), s)
             .await
             .unwrap_or_else(|e| panic!("{name}: breaking failed: {e}"));
+    } else {
+        // The first break already refuses SSH: break them all in one login.
+        let all: Vec<&str> = names
+            .iter()
+            .map(|n| scenario::find(n).unwrap().break_command)
+            .collect();
+        let out = vm.ssh().run(&all.join(" && ")).await.unwrap();
+        assert_eq!(out.status, 0, "{tag}: breaking failed: {out:?}");
     }
     let refused = vm.ssh().probe().await.unwrap();
     assert!(
@@ -162,7 +187,7 @@ async fn cure(vm: &LabVm, dir: &Path, names: &[&str], expected: &[&str]) {
 async fn doctor_cures_permission_and_ownership_scenarios() {
     let vm = LabVm::boot("doctor-perms").await;
     let dir = tempfile::tempdir().unwrap();
-    let healthy = doctor(&vm, dir.path(), "healthy", "ec2-user", false);
+    let healthy = doctor(&vm, dir.path(), "healthy-check", "ec2-user", false);
     assert_eq!(
         healthy.code, 0,
         "a pristine VM is healthy:\n{}",
