@@ -2,11 +2,13 @@
 //! run a command over ws:// with each auth mode, and over wss:// with a test
 //! CA — the whole path a team would use, end to end.
 
+#[path = "support/pki.rs"]
+mod pki;
+
 #[path = "support/lab/mod.rs"]
 mod lab_support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use ec2_serial_expect::aws::credentials;
@@ -56,70 +58,6 @@ async fn login_and_run(url: &str, options: &WsOptions, password: &Secret) {
     session.close().await.unwrap();
 }
 
-fn make_test_pki(dir: &Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=Lab CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    ]);
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost\n").unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "server.pem",
-    ]);
-}
-
 #[tokio::test]
 #[ignore = "lab: needs root and QEMU (scripts/test.sh runs it)"]
 async fn the_lab_console_over_websocket_with_every_auth_mode() {
@@ -159,7 +97,7 @@ async fn the_lab_console_over_websocket_with_every_auth_mode() {
     login_and_run(&format!("ws://{addr}/v1/consoles/lab"), &options, &password).await;
 
     let pki = tempfile::tempdir().unwrap();
-    make_test_pki(pki.path());
+    pki::make_test_pki(pki.path());
     let addr = serve(&vm, sigv4(), Some(pki.path())).await;
     let options = WsOptions {
         ca_file: Some(pki.path().join("ca.pem")),

@@ -2,9 +2,10 @@
 //! (and against raw tokio-tungstenite servers for protocol edge cases), with
 //! real consoles behind it: programs under a PTY and Unix socket servers.
 
+#[path = "support/pki.rs"]
+mod pki;
+
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use ec2_serial_expect::aws::credentials::{self, Credentials};
@@ -336,78 +337,10 @@ async fn large_sends_are_split_into_frames_of_at_most_65000_bytes() {
     assert_eq!(sizes, vec![65_000, 65_000, 65_000, 5_000]);
 }
 
-fn make_test_pki(dir: &Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl is needed for the wss test");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=Test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    ]);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "server.pem",
-    ]);
-}
-
 #[tokio::test]
 async fn wss_with_a_private_ca_and_sigv4() {
     let dir = tempfile::tempdir().unwrap();
-    make_test_pki(dir.path());
+    pki::make_test_pki(dir.path());
     let identities = credentials::parse(CREDENTIALS).unwrap();
     let mut cfg = config(
         &[("sh", "exec:sh")],
