@@ -386,3 +386,181 @@ async fn wss_with_a_private_ca_and_sigv4() {
         "{msg}"
     );
 }
+
+/// A raw WebSocket client (no session layer) to poke the gateway with bad frames.
+async fn raw_client(
+    url: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+/// The close reason the gateway ends a raw client's session with (or the error).
+async fn close_reason<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Err(_) => return "no close within 10 s".into(),
+            Ok(Some(Ok(Message::Close(Some(f))))) => {
+                return format!("{} {}", u16::from(f.code), f.reason)
+            }
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(e))) => return format!("error {e}"),
+            Ok(None) => return "dropped".into(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn client_faults_are_refused_and_free_the_console() {
+    let addr = start(config(&[("sh", "exec:sh")], Auth::None)).await;
+    let url = format!("ws://{addr}/v1/consoles/sh");
+
+    // A text frame from a client ends its session with the reason.
+    let mut ws = raw_client(&url).await;
+    ws.send(Message::Text("echo hi".into())).await.unwrap();
+    let reason = close_reason(&mut ws).await;
+    assert!(
+        reason.starts_with("1011") && reason.contains("text frames are not accepted"),
+        "{reason}"
+    );
+
+    // An oversized frame (more than 65,000 bytes) is refused, not buffered.
+    let mut ws = raw_client(&url).await;
+    let _ = ws.send(Message::Binary(vec![b'x'; 70_000].into())).await;
+    let reason = close_reason(&mut ws).await;
+    assert!(
+        reason.starts_with("1011") && reason.contains("70000 > 65000"),
+        "{reason}"
+    );
+
+    // A client that vanishes mid-session (no close frame) frees the console.
+    let mut s = connect(&url, &WsOptions::default()).await.unwrap();
+    converse(&mut s).await;
+    drop(s);
+    let started = std::time::Instant::now();
+    let mut next = loop {
+        let mut candidate = connect(&url, &WsOptions::default()).await.unwrap();
+        match candidate
+            .expect(&[Pattern::regex(r"[#$] $")], secs(5))
+            .await
+        {
+            Ok(_) => break candidate,
+            Err(e)
+                if started.elapsed() < Duration::from_secs(10)
+                    && e.to_string().contains("in use") =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("the console was not freed: {e}"),
+        }
+    };
+    next.send_line("echo free-$((2+2))").await.unwrap();
+    next.expect(&[Pattern::exact("free-4")], secs(5))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn one_byte_frames_and_a_sixteen_mib_burst() {
+    let addr = start(config(
+        &[
+            ("cat", "exec:cat"),
+            ("burst", "exec:sh -c 'read go; head -c 16777216 /dev/zero | tr \"\\0\" x; echo; echo BURST-END'"),
+        ],
+        Auth::None,
+    ))
+    .await;
+
+    // Input split into 1-byte frames arrives whole.
+    let mut ws = raw_client(&format!("ws://{addr}/v1/consoles/cat")).await;
+    for b in b"one-byte-frames\r" {
+        ws.send(Message::Binary(vec![*b].into())).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("one-byte-frames\r\n") {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(Message::Binary(d)))) => seen.extend_from_slice(&d),
+            other => panic!(
+                "no echo: {other:?}; seen {:?}",
+                String::from_utf8_lossy(&seen)
+            ),
+        }
+    }
+
+    // 16 MiB of console output reaches a client, every frame within the limit.
+    let mut s = connect(
+        &format!("ws://{addr}/v1/consoles/burst"),
+        &WsOptions::default(),
+    )
+    .await
+    .unwrap();
+    s.send_line("go").await.unwrap();
+    let m = s
+        .expect(&[Pattern::exact("BURST-END")], secs(60))
+        .await
+        .unwrap();
+    assert!(m.before.ends_with("xxxx\r\n"));
+}
+
+/// Peak resident memory of this process, from /proc (Linux).
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_many_concurrent_sessions_through_one_gateway() {
+    // Bounded: N sessions × R round trips on loopback, each against its own PTY.
+    const N: usize = 48;
+    const R: usize = 50;
+    let names: Vec<String> = (0..N).map(|i| format!("c{i}")).collect();
+    let consoles: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "exec:cat")).collect();
+    let addr = start(config(&consoles, Auth::None)).await;
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for name in names.clone() {
+        tasks.push(tokio::spawn(async move {
+            let mut s = connect(
+                &format!("ws://{addr}/v1/consoles/{name}"),
+                &WsOptions::default(),
+            )
+            .await
+            .unwrap();
+            for r in 0..R {
+                s.send_line(&format!("{name}-round-{r}")).await.unwrap();
+                s.expect(
+                    &[Pattern::exact(&format!("{name}-round-{r}\r\n"))],
+                    secs(30),
+                )
+                .await
+                .unwrap();
+            }
+            s.close().await.unwrap();
+        }));
+    }
+    let all = tokio::time::timeout(
+        Duration::from_secs(120),
+        futures_util::future::join_all(tasks),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    for t in all.expect("the load test must finish within 120 s") {
+        t.unwrap();
+    }
+    let trips = (N * R) as f64;
+    eprintln!(
+        "gateway load: {N} concurrent sessions, {} round trips in {:.2} s ({:.0} round trips/s), peak RSS {} KiB (client and gateway in one process)",
+        N * R,
+        elapsed.as_secs_f64(),
+        trips / elapsed.as_secs_f64(),
+        peak_rss_kib()
+    );
+}

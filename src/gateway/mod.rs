@@ -22,11 +22,13 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 pub use auth::Auth;
 
 use crate::error::{Error, ExitCode, Result};
 use crate::target::Target;
+use crate::transport::websocket::MAX_FRAME;
 
 /// The URL path prefix of consoles.
 pub const PATH_PREFIX: &str = "/v1/consoles/";
@@ -177,7 +179,12 @@ where
                 }
             }
         };
-    let ws = tokio_tungstenite::accept_hdr_async(stream, callback)
+    // Clients send console input in frames of at most 65,000 bytes, as AWS's
+    // tunnel protocol does; a bigger frame is refused, not buffered.
+    let limits = WebSocketConfig::default()
+        .max_frame_size(Some(MAX_FRAME))
+        .max_message_size(Some(MAX_FRAME));
+    let ws = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(limits))
         .await
         .map_err(|e| format!("handshake refused or failed: {e}"))?;
     let Some(admitted) = admitted else {
