@@ -464,12 +464,30 @@ impl Shell {
             Duration::from_secs(30),
             "a login prompt after `exit`".into(),
         );
-        for _ in 0..3 {
-            self.type_line(session, "exit").await?;
+        self.type_line(session, "exit").await?;
+        // Type `exit` again at a shell prompt (a nested shell), or after
+        // 10 s of unrecognised quiet. Not sooner: getty is slow to come back
+        // on a loaded instance, and an early second `exit` lands at `login:`
+        // as a user name.
+        let mut exits = 1;
+        let mut last_exit = Instant::now();
+        loop {
             match self.observe(session, &wait).await {
                 Ok(Screen::LoginPrompt | Screen::LoginIncorrect) => {
                     session.mark("shell: logged out");
                     return Ok(());
+                }
+                Ok(Screen::ShellPrompt) if exits < 4 => {
+                    self.type_line(session, "exit").await?;
+                    exits += 1;
+                    last_exit = Instant::now();
+                }
+                Ok(Screen::Unknown | Screen::Nothing)
+                    if exits < 4 && last_exit.elapsed() >= Duration::from_secs(10) =>
+                {
+                    self.type_line(session, "exit").await?;
+                    exits += 1;
+                    last_exit = Instant::now();
                 }
                 Ok(_) => continue,
                 Err(Error::Eof { .. }) => {
@@ -479,7 +497,6 @@ impl Shell {
                 Err(e) => return Err(e),
             }
         }
-        Err(wait.timeout(session))
     }
 
     async fn restore_kernel(&mut self, session: &mut Session) {
