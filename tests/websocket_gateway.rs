@@ -536,12 +536,9 @@ async fn load_many_concurrent_sessions_through_one_gateway() {
             .unwrap();
             for r in 0..R {
                 s.send_line(&format!("{name}-round-{r}")).await.unwrap();
-                s.expect(
-                    &[Pattern::exact(&format!("{name}-round-{r}\r\n"))],
-                    secs(30),
-                )
-                .await
-                .unwrap();
+                s.expect(&[Pattern::exact(format!("{name}-round-{r}\r\n"))], secs(30))
+                    .await
+                    .unwrap();
             }
             s.close().await.unwrap();
         }));
