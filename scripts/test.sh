@@ -24,7 +24,9 @@ command -v debootstrap >/dev/null || why_no_lab="${why_no_lab:+$why_no_lab; }deb
 
 ignored_flag=()
 if [ -z "$why_no_lab" ]; then
-  ignored_flag=(--include-ignored)
+  # record_shell_fixtures re-records fixtures/shell from local test users
+  # (docs/shell.md): a tool for developers, not a test of the product.
+  ignored_flag=(--include-ignored --skip record_shell_fixtures)
   echo "== running both tiers: unit/replay tests and lab tests (real QEMU VM)"
 elif [ "${CI:-}" = true ]; then
   echo "CI must run the lab tests, but: $why_no_lab" >&2
