@@ -37,7 +37,7 @@ fi
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test "$@" -- "${ignored_flag[@]}" 2>&1 | tee "$log"
+cargo test --no-fail-fast "$@" -- "${ignored_flag[@]}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
 passed=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^passed;?$/) s+=$(i-1)} END {print s+0}' "$log")
