@@ -112,5 +112,18 @@ impl Error {
     }
 }
 
+/// An error and all its sources, `outer: inner: innermost`: SDK and HTTP
+/// errors put the useful part (DNS failure, refused connection) deep inside.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// The crate-wide result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -17,7 +17,7 @@ use aws_sdk_ec2instanceconnect::error::{ProvideErrorMetadata, SdkError};
 
 use super::aws_error;
 use super::config::AwsContext;
-use crate::error::Result;
+use crate::error::{error_chain, Result};
 
 /// Attempts for a transient error before giving up.
 pub const MAX_ATTEMPTS: u32 = 6;
@@ -133,26 +133,15 @@ impl KeyPush<'_> {
             }
             Err(e @ SdkError::ConstructionFailure(_)) => Err(Refusal::Fatal(format!(
                 "cannot build the key push request: {}",
-                chain(&e)
+                error_chain(&e)
             ))),
             Err(e) => Err(Refusal::Transient(format!(
                 "cannot reach EC2 Instance Connect in {}: {}",
                 self.ctx.region,
-                chain(&e)
+                error_chain(&e)
             ))),
         }
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// The pause before retry number `attempt` (1-based): exponential, capped,

@@ -19,7 +19,7 @@ use http_body_util::{BodyExt, Full};
 
 use super::aws_error;
 use super::config::AwsContext;
-use crate::error::{Error, Result};
+use crate::error::{error_chain, Error, Result};
 
 /// The EC2 API version every Query call names.
 pub const API_VERSION: &str = "2016-11-15";
@@ -165,17 +165,6 @@ async fn send(
         .map_err(|e| unreachable(&e))?
         .to_bytes();
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// Reads `<Response><Errors><Error><Code>…</Code><Message>…</Message>` from an error body.
