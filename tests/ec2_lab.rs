@@ -9,7 +9,6 @@ mod ec2_support;
 mod lab_support;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use ec2_serial_expect::lab::scenario;
 use ec2_serial_expect::lab::ssh::KeyLogin;
@@ -82,14 +81,6 @@ async fn doctor_repairs_the_lab_through_the_ec2_serial_console_path() {
             "the AWS secret key leaked"
         );
     }
-    let after = vm
-        .ssh()
-        .probe_until_answered(Duration::from_secs(30))
-        .await
-        .unwrap();
-    assert_eq!(
-        after,
-        KeyLogin::Accepted,
-        "SSH works again after the repair"
-    );
+    vm.assert_key_login_accepted("SSH works again after the repair")
+        .await;
 }

@@ -9,7 +9,6 @@ mod lab_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use ec2_serial_expect::lab::scenario;
 use ec2_serial_expect::lab::ssh::KeyLogin;
@@ -162,16 +161,10 @@ async fn cure(vm: &LabVm, dir: &Path, names: &[&str], expected: &[&str]) {
     fixed.sort();
     assert_eq!(fixed, want, "{tag}: every finding fixed\n{}", fix.stdout);
 
-    let after = vm
-        .ssh()
-        .probe_until_answered(Duration::from_secs(30))
-        .await
-        .unwrap();
-    assert_eq!(
-        after,
-        KeyLogin::Accepted,
+    vm.assert_key_login_accepted(&format!(
         "{tag}: a real SSH key login works after the repair"
-    );
+    ))
+    .await;
 
     let again = doctor(vm, dir, &format!("{tag}-again"), "ec2-user", false);
     assert_eq!(

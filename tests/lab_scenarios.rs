@@ -10,8 +10,6 @@
 #[path = "support/lab/mod.rs"]
 mod lab_support;
 
-use std::time::Duration;
-
 use ec2_serial_expect::lab::scenario::{self, Scenario};
 use ec2_serial_expect::lab::ssh::KeyLogin;
 use lab_support::LabVm;
@@ -47,16 +45,8 @@ async fn prove(vm: &LabVm, scenario: &Scenario, pristine: &str) {
         .await
         .unwrap_or_else(|e| panic!("{name}: the documented repair failed on the console: {e}"));
     console.close().await.unwrap();
-    let after = vm
-        .ssh()
-        .probe_until_answered(Duration::from_secs(30))
-        .await
-        .unwrap();
-    assert_eq!(
-        after,
-        KeyLogin::Accepted,
-        "{name}: key login after the repair"
-    );
+    vm.assert_key_login_accepted(&format!("{name}: key login after the repair"))
+        .await;
     assert_eq!(
         pristine_state(vm).await,
         pristine,

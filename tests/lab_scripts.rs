@@ -6,10 +6,8 @@
 mod lab_support;
 
 use std::process::{Command, Output};
-use std::time::Duration;
 
 use ec2_serial_expect::lab::scenario;
-use ec2_serial_expect::lab::ssh::KeyLogin;
 use lab_support::LabVm;
 
 fn run_script(vm: &LabVm, script: &str, vars: &[(&str, &str)]) -> Output {
@@ -60,12 +58,8 @@ async fn shipped_scripts_check_fix_and_add_a_key() {
     let fix = run_script(&vm, "fix-ssh-key-refused.rhai", &[]);
     assert_eq!(fix.status.code(), Some(0), "{}", text(&fix));
     assert!(text(&fix).contains("fixed: home.mode"), "{}", text(&fix));
-    let ssh = vm
-        .ssh()
-        .probe_until_answered(Duration::from_secs(30))
-        .await
-        .unwrap();
-    assert_eq!(ssh, KeyLogin::Accepted);
+    vm.assert_key_login_accepted("a real SSH key login after the script")
+        .await;
 
     scenario::break_over_ssh(vm.info(), scenario::find("missing-key").unwrap())
         .await
@@ -74,12 +68,8 @@ async fn shipped_scripts_check_fix_and_add_a_key() {
     let add = run_script(&vm, "add-public-key.rhai", &[("public_key", key.trim())]);
     assert_eq!(add.status.code(), Some(0), "{}", text(&add));
     assert!(text(&add).contains("added the key"), "{}", text(&add));
-    let ssh = vm
-        .ssh()
-        .probe_until_answered(Duration::from_secs(30))
-        .await
-        .unwrap();
-    assert_eq!(ssh, KeyLogin::Accepted);
+    vm.assert_key_login_accepted("a real SSH key login after the script")
+        .await;
     let again = run_script(&vm, "add-public-key.rhai", &[("public_key", key.trim())]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     assert!(text(&again).contains("already there"), "{}", text(&again));

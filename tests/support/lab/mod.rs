@@ -24,7 +24,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use ec2_serial_expect::lab::layout::{self, LabDirs};
-use ec2_serial_expect::lab::ssh::SshTarget;
+use ec2_serial_expect::lab::ssh::{KeyLogin, SshTarget};
 use ec2_serial_expect::lab::vm::{self, BootOptions, RunningVm, VmInfo};
 use ec2_serial_expect::lab::{console, prereq};
 use ec2_serial_expect::{Secret, Session};
@@ -130,6 +130,17 @@ impl LabVm {
     /// SSH as ec2-user.
     pub fn ssh(&self) -> SshTarget {
         self.vm.info.ssh()
+    }
+
+    /// Asserts that a real SSH key login works, waiting up to 30 s for sshd
+    /// to answer (a reload may be in progress); `what` names the step.
+    pub async fn assert_key_login_accepted(&self, what: &str) {
+        let answer = self
+            .ssh()
+            .probe_until_answered(Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|e| panic!("{what}: probing SSH failed: {e}"));
+        assert_eq!(answer, KeyLogin::Accepted, "{what}");
     }
 
     /// The console password.
