@@ -678,11 +678,15 @@ fn the_wait_for_login_example_nudges_until_the_prompt_or_gives_up() {
     let lab = Lab::new();
     let example = examples_dir().join("wait-for-login.rhai");
     let example = example.to_str().unwrap();
-    // A console that boots, then shows its prompt only after an Enter.
+    // A console that boots, then shows its prompt only after an Enter, and
+    // again after every Enter, as agetty does: a nudge that crosses the
+    // prompt on the wire gets a fresh prompt, never a stale one.
     let boot = lab.write(
         "boot.sh",
         "printf '[    0.000000] Linux version 6.1.0-lab\\r\\n'\nsleep 1\n\
-         read -r line\nprintf '\\r\\nDebian GNU/Linux 12 web-01 ttyS0\\r\\n\\r\\nweb-01 login: '\nsleep 30\n",
+         while read -r line; do\n\
+         printf '\\r\\nDebian GNU/Linux 12 web-01 ttyS0\\r\\n\\r\\nweb-01 login: '\n\
+         done\n",
     );
     let target = format!("exec:sh {}", boot.display());
     let vars = ["--var", "every=1", "--var", "attempts=5", "--no-transcript"];

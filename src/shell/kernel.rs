@@ -137,7 +137,9 @@ impl ConsoleText {
 /// Where `text` ends with something that could still grow into a kernel
 /// header (`[`, `[  12`, `[  12.3456`), if it does.
 fn partial_header_start(text: &str) -> Option<usize> {
-    let window = text.len().saturating_sub(24);
+    // The window may start inside a multi-byte character (`…` in a boot
+    // message): step back to its first byte.
+    let window = crate::text::floor_char_boundary(text, text.len().saturating_sub(24));
     let start = text[window..].rfind('[')? + window;
     let after = &text[start + 1..];
     let spaces = after.len() - after.trim_start_matches(' ').len();
@@ -165,6 +167,21 @@ mod tests {
             f.push(&chunk.iter().collect::<String>());
         }
         (f.clean().to_string(), f.take_kernel_lines())
+    }
+
+    #[test]
+    fn multi_byte_characters_near_the_end_never_split() {
+        // Found on the lab VM: systemd prints `…` in emergency mode.
+        let raw = "Welcome\r\n[  OK  ] \u{2026}Local Integrity Protection\r\n\u{2026}xx";
+        for cut in 0..=raw.len() {
+            if raw.is_char_boundary(cut) {
+                let _ = partial_header_start(&raw[..cut]);
+            }
+        }
+        for piece in 1..30 {
+            let (clean, _) = run_in_pieces(raw, piece);
+            assert!(clean.contains("\u{2026}Local Integrity"), "{clean:?}");
+        }
     }
 
     #[test]

@@ -399,8 +399,8 @@ pub fn fingerprint_of(public_key: &Path) -> String {
 const GETTY: &str = r#"#!/bin/sh
 printf '\r\nDebian GNU/Linux 12 lab-instance ttyS0\r\n\r\nlab-instance login: '
 IFS= read -r user
-printf 'Password: '
 stty -echo 2>/dev/null
+printf 'Password: '
 IFS= read -r password
 stty echo 2>/dev/null
 printf '\r\nLinux lab-instance 6.1.0 x86_64\r\n%s@lab-instance:~$ ' "$user"
