@@ -155,6 +155,40 @@ fn up_status_break_repair_down_through_the_cli() {
     assert!(said.contains("Permission denied"), "{said}");
     assert!(said.contains("sudo chmod 700 /home/ec2-user"), "{said}");
 
+    // The same console through the gateway `lab up` started: the doctor
+    // finds the break over ws://, and the gateway records the session.
+    let websocket = up["websocket"].as_str().unwrap();
+    assert!(
+        websocket.starts_with("ws://127.0.0.1:") && websocket.ends_with("/v1/consoles/lab"),
+        "{up}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+        .args(["--no-transcript", "--output", "json", "doctor", websocket])
+        .args(["--user", "ec2-user", "--password-file"])
+        .arg(password_file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = json(&out);
+    let failing: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .filter_map(|f| f["check"].as_str())
+        .collect();
+    assert_eq!(failing, ["home.mode"], "{report}");
+    let sessions = Path::new(serial.trim_start_matches("unix:")).with_file_name("gateway-sessions");
+    let recorded: Vec<_> = std::fs::read_dir(&sessions)
+        .unwrap_or_else(|e| panic!("{}: {e}", sessions.display()))
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert!(!std::fs::read_to_string(&recorded[0])
+        .unwrap()
+        .contains(&password));
+
     let tmp = tempfile::tempdir().unwrap();
     let transcript = tmp.path().join("repair.cast");
     let out = lab(&[
@@ -180,6 +214,12 @@ fn up_status_break_repair_down_through_the_cli() {
     );
     let status = json(&lab(&["status", "--output", "json"]));
     assert!(!status.to_string().contains(&name), "{status}");
+    let port = websocket.trim_start_matches("ws://127.0.0.1:");
+    let port: u16 = port.split('/').next().unwrap().parse().unwrap();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the lab gateway still listens on {port} after lab down"
+    );
     let out = lab(&["break", "home-777", "--name", &name]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }

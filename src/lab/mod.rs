@@ -14,6 +14,7 @@
 
 pub mod console;
 mod demo;
+pub mod gateway;
 pub mod image;
 pub mod layout;
 pub mod mirror;
@@ -70,12 +71,14 @@ fn cli_boot_options(common: &Common) -> BootOptions {
         detach: true,
         boot_transcript: common.transcript.clone(),
         progress: !common.quiet,
+        gateway: true,
         ..BootOptions::default()
     }
 }
 
 async fn up_command(dirs: &LabDirs, name: &str, common: &Common) -> Result<ExitCode> {
     if let Some(info) = vm::find(dirs, name)?.filter(|i| i.is_alive() && i.ready) {
+        let info = vm::ensure_gateway(dirs, info)?;
         print_vm(&info, None, true, common.output);
         return Ok(ExitCode::Success);
     }
@@ -89,6 +92,7 @@ pub fn vm_json(info: &VmInfo) -> serde_json::Value {
     json!({
         "name": info.name,
         "serial": info.serial_target().to_string(),
+        "websocket": info.gateway.as_ref().map(|g| g.url.clone()),
         "ssh": info.ssh(),
         "ssh_command": info.ssh().command_line(),
         "user": info.user,
@@ -118,6 +122,12 @@ fn print_vm(info: &VmInfo, built_in: Option<f64>, already: bool, output: OutputF
         info.serial_target(),
         info.serial_target()
     );
+    if let Some(gateway) = &info.gateway {
+        println!(
+            "  websocket:      {}   (the same console through a gateway, --auth none on loopback)",
+            gateway.url
+        );
+    }
     println!("  ssh:            {}", info.ssh().command_line());
     println!("  user:           {} (passwordless sudo)", info.user);
     println!(
@@ -174,8 +184,12 @@ fn status_command(dirs: &LabDirs, common: &Common) -> Result<ExitCode> {
         println!("no lab VMs (start one with `ec2-serial-expect lab up`)");
     }
     for (info, alive) in &vms {
+        let websocket = match &info.gateway {
+            Some(g) if g.is_alive() => format!("  {}", g.url),
+            _ => String::new(),
+        };
         println!(
-            "{:<16} {:<8} pid {:<7} {}  ssh 127.0.0.1:{}",
+            "{:<16} {:<8} pid {:<7} {}  ssh 127.0.0.1:{}{websocket}",
             info.name,
             state_word(info, *alive),
             info.pid,

@@ -22,6 +22,7 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 use super::console;
+use super::gateway::LabGateway;
 use super::image::{self, Image};
 use super::layout::{validate_name, LabDirs};
 use super::ssh::{KeyLogin, SshTarget};
@@ -61,6 +62,9 @@ pub struct VmInfo {
     pub boot_seconds: f64,
     /// True once `login:` was seen and SSH accepted the key.
     pub ready: bool,
+    /// The WebSocket gateway serving the console (VMs started by `lab up`).
+    #[serde(default)]
+    pub gateway: Option<LabGateway>,
 }
 
 impl VmInfo {
@@ -109,6 +113,8 @@ pub struct BootOptions {
     pub progress: bool,
     /// Longest wait for `login:` and SSH.
     pub timeout: Duration,
+    /// Serve the console over WebSocket too (a detached `gateway`; the CLI).
+    pub gateway: bool,
 }
 
 impl Default for BootOptions {
@@ -118,6 +124,7 @@ impl Default for BootOptions {
             boot_transcript: None,
             progress: true,
             timeout: Duration::from_secs(300),
+            gateway: false,
         }
     }
 }
@@ -164,6 +171,16 @@ pub async fn up(dirs: &LabDirs, name: &str, options: &BootOptions) -> Result<Run
     }
     info.boot_seconds = started.elapsed().as_secs_f64();
     info.ready = true;
+    if options.gateway {
+        match LabGateway::start(&info.serial_socket, &vm_dir) {
+            Ok(gateway) => info.gateway = Some(gateway),
+            Err(e) => {
+                stop(&mut vm);
+                let _ = std::fs::remove_dir_all(&vm_dir);
+                return Err(e);
+            }
+        }
+    }
     save(&vm_dir, &info)?;
     vm.info = info;
     Ok(vm)
@@ -175,6 +192,18 @@ pub fn stop(vm: &mut RunningVm) {
     if let Some(mut child) = vm.child.take() {
         let _ = child.wait();
     }
+}
+
+/// Starts the gateway of a running VM whose gateway is missing or died
+/// (`lab up` on a VM that is already up), saving the new state.
+pub fn ensure_gateway(dirs: &LabDirs, mut info: VmInfo) -> Result<VmInfo> {
+    if info.gateway.as_ref().is_some_and(LabGateway::is_alive) {
+        return Ok(info);
+    }
+    let vm_dir = dirs.vm_dir(&info.name);
+    info.gateway = Some(LabGateway::start(&info.serial_socket, &vm_dir)?);
+    save(&vm_dir, &info)?;
+    Ok(info)
 }
 
 /// The saved state of VM `name`, if it has a run directory.
@@ -229,6 +258,9 @@ pub async fn down(dirs: &LabDirs, name: &str) -> Result<bool> {
     let Some(info) = find(dirs, name)? else {
         return Ok(false);
     };
+    if let Some(gateway) = &info.gateway {
+        gateway.stop().await;
+    }
     let was_alive = info.is_alive();
     if was_alive {
         kill_group(info.pid, Signal::SIGTERM);
@@ -307,6 +339,7 @@ fn launch(
                     image: image.dir.clone(),
                     boot_seconds: 0.0,
                     ready: false,
+                    gateway: None,
                 };
                 return Ok((info, child));
             }

@@ -103,6 +103,7 @@ impl LabVm {
             boot_transcript: None,
             progress: true,
             timeout: Duration::from_secs(600),
+            gateway: false,
         };
         let vm = match vm::up(&dirs, &name, &options).await {
             Ok(vm) => vm,
