@@ -4,17 +4,23 @@
 # BENCHMARKS.md.
 #
 #   benches/compare.sh            full run (16 and 64 MiB, 5,000 round trips,
-#                                 256 MiB in memory, 5 runs each) → BENCHMARKS.md
-#   benches/compare.sh --smoke    tiny sizes, one run, debug build, < 30 s →
-#                                 target/bench/BENCHMARKS-smoke.md (CI runs this
-#                                 so the benchmark cannot rot; timings there
-#                                 mean nothing)
+#                                 256 MiB in memory, 1,000 sessions, the doctor
+#                                 on a lab VM; 5 runs each) → BENCHMARKS.md
+#   benches/compare.sh --smoke    tiny sizes, one run, debug build, no VM, about
+#                                 a minute → target/bench/BENCHMARKS-smoke.md (CI
+#                                 runs this so the benchmark cannot rot; timings
+#                                 there mean nothing)
 #   --runs N                      runs per measurement (default 5)
 #
 # Workloads (issue 8): 1. big output under a PTY until a marker matches, with
 # peak memory; 2. send/expect round trips against `cat` under a PTY; 3. the
-# engine's in-memory matching against a plain memchr scan. Peers: Tcl Expect
-# (Debian package `expect`) and pexpect (pip, into a venv under target/),
+# engine's in-memory matching against a plain memchr scan; 4. many sessions
+# in one process (replayed doctor checks, then `cat` under PTYs); 5. the job
+# itself: `doctor --fix` on a broken lab VM against a Tcl Expect script of the
+# seed article's five repair commands (root + QEMU; full run only), and
+# replays of a recorded `doctor --fix`. Peers: Tcl Expect (Debian package
+# `expect`), pexpect (pip, into a venv under target/), expectrl and rexpect
+# (benches/peers/, its own Cargo project built into target/bench/peers),
 # installed here if missing. Every measurement is its own process (so peak RSS
 # is per workload), implementations alternate within each run, and each
 # harness times itself from just before it spawns the command.
@@ -36,28 +42,44 @@ work=target/bench
 mkdir -p "$work"
 if $smoke; then
   sizes=(1); rt_cycles=200; rt_default_cycles=10; mem_mib=8; runs=1; limit=60
+  replay_sessions=5; pty_sessions=5; pty_cycles=2; replay_runs=1
   profile_flag=(); out="$work/BENCHMARKS-smoke.md"
 else
   sizes=(16 64); rt_cycles=5000; rt_default_cycles=100; mem_mib=256; limit=900
+  replay_sessions=1000; pty_sessions=1000; pty_cycles=10; replay_runs=10
   profile_flag=(--release); out=BENCHMARKS.md
 fi
 # pexpect with defaults is quadratic: 16 MiB already takes ~20 s, 64 MiB would
 # take minutes per run, so it runs on the smallest size only, at most 3 times.
 default_pexpect_max_mib=${sizes[0]}
 default_pexpect_runs=$(( runs < 3 ? runs : 3 ))
+# rexpect sleeps 100 ms whenever its expected text is not there yet, so a
+# round trip costs ~100 ms: it gets pexpect defaults' cycle count, as often.
+# The recorded doctor session of workload 5, and the check workload 4 replays.
+fix_cast=fixtures/doctor/home-777-fix.cast
+check_cast=fixtures/doctor/home-777-check.cast
+lab_key=fixtures/doctor/lab-key.pub
 
 log() { echo "== $*" >&2; }
 
 # ---------------------------------------------------------------- build and peers
-log "building the engine bench (${profile_flag[*]:-debug})"
-bench_bin=$(cargo build "${profile_flag[@]}" --bench engine --message-format=json 2>/dev/null |
+log "building the benches and the CLI (${profile_flag[*]:-debug})"
+# One build; the executables by target name ("engine", "sessions", "ec2-serial-expect").
+cargo build "${profile_flag[@]}" --bench engine --bench sessions --bin ec2-serial-expect \
+  --message-format=json 2>"$work/build.log" |
   python3 -c '
 import json, sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "engine" and m.get("executable"):
-        print(m["executable"])')
-[ -x "$bench_bin" ] || { echo "could not build benches/engine.rs (run: cargo build --bench engine)" >&2; exit 1; }
+    if m.get("reason") == "compiler-artifact" and m.get("executable"):
+        print(m["target"]["name"], m["executable"])' >"$work/executables"
+executable() { awk -v name="$1" '$1 == name {print $2}' "$work/executables" | tail -n 1; }
+bench_bin=$(executable engine)
+sessions_bin=$(executable sessions)
+cli_bin=$(executable ec2-serial-expect)
+for bin in "$bench_bin" "$sessions_bin" "$cli_bin"; do
+  [ -x "$bin" ] || { echo "the build failed (see $work/build.log; run: cargo build --bench engine --bench sessions)" >&2; exit 1; }
+done
 
 if ! command -v expect >/dev/null && [ "$(id -u)" = 0 ]; then
   log "installing Tcl Expect (apt)"
@@ -71,6 +93,16 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pexpect' 2>/de
   { python3 -m venv "$venv" && "$venv/bin/pip" install -q pexpect; } >/dev/null 2>&1 || true
 fi
 have_pexpect=false; "$venv/bin/python" -c 'import pexpect' 2>/dev/null && have_pexpect=true
+
+log "building the Rust peers (benches/peers: expectrl, rexpect)"
+peers_bin=""
+if CARGO_TARGET_DIR="$work/peers" cargo build "${profile_flag[@]}" --manifest-path benches/peers/Cargo.toml \
+  >"$work/peers-build.log" 2>&1; then
+  peers_bin="$work/peers/$([ -n "${profile_flag[*]}" ] && echo release || echo debug)/ese-bench-peers"
+else
+  echo "warning: benches/peers did not build (see $work/peers-build.log): expectrl and rexpect left out" >&2
+fi
+have_peers=false; [ -n "$peers_bin" ] && [ -x "$peers_bin" ] && have_peers=true
 
 # ---------------------------------------------------------------- peer harnesses
 cat >"$work/big_output.exp" <<'EOF'
@@ -145,23 +177,53 @@ result = big_output(arg, tuned) if workload == "big-output" else round_trips(int
 print(json.dumps(result))
 EOF
 
+cat >"$work/job.py" <<'EOF'
+"""Workload 5, our side: runs the CLI, prints {"seconds", "round_trips"} from its report.
+   job.py doctor-fix CLI SOCKET PASSWORD_FILE     doctor --fix on the lab VM
+   job.py replay-fix CLI CAST PUBLIC_KEY          doctor --fix against a replay of CAST"""
+import json, os, subprocess, sys, tempfile, time
+
+mode, cli, target, extra = sys.argv[1:5]
+report = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
+args = [cli, "--no-transcript", "--output", "json", "doctor"]
+env = dict(os.environ)
+if mode == "doctor-fix":
+    args += ["unix:" + target, "--user", "ec2-user", "--password-file", extra, "--fix"]
+else:
+    # A replayed login sends any password (the recording holds <redacted>).
+    env["ESE_BENCH_REPLAY_PW"] = "replayed-Password-4711"
+    args += ["replay:" + target, "--user", "ec2-user", "--password-env", "ESE_BENCH_REPLAY_PW",
+             "--public-key", extra, "--fix", "--add-key"]
+args += ["--report", report]
+started = time.perf_counter()
+done = subprocess.run(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+seconds = time.perf_counter() - started
+if done.returncode != 0:
+    sys.exit(f"doctor exited {done.returncode} (expected 0: repaired and verified): {done.stderr.strip()[-400:]}")
+result = json.load(open(report))
+os.unlink(report)
+print(json.dumps({"seconds": seconds, "round_trips": result["round_trips"], "verified": result["verified"]}))
+EOF
+
 # ---------------------------------------------------------------- measuring
 results="$work/results.tsv"
 : >"$results"
 
 # measure WORKLOAD SIZE IMPL RUN COMMAND…: runs COMMAND under /usr/bin/time,
-# appends "workload size impl run rss_kib json" to the results. A measurement
-# that fails or hangs (past $limit seconds) is reported and left out.
+# appends "workload size impl run rss_kib cpu_s json" to the results (RSS:
+# the largest process in the tree; CPU: user + system of the whole tree). A
+# measurement that fails or hangs (past $limit seconds) is reported and left out.
 measure() {
   local workload=$1 size=$2 impl=$3 run=$4; shift 4
-  local json rss
-  if ! json=$(timeout "$limit" /usr/bin/time -f %M -o "$work/rss" "$@" 2>"$work/stderr" | tail -n 1) ||
+  local json rss user sys
+  if ! json=$(timeout "$limit" /usr/bin/time -f '%M %U %S' -o "$work/rss" "$@" 2>"$work/stderr" | tail -n 1) ||
     [ -z "$json" ]; then
     echo "warning: $impl $workload $size failed: $(tail -n 3 "$work/stderr")" >&2
     return 0
   fi
-  rss=$(tail -n 1 "$work/rss")
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$size" "$impl" "$run" "$rss" "$json" >>"$results"
+  read -r rss user sys < <(tail -n 1 "$work/rss")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$size" "$impl" "$run" "$rss" \
+    "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" "$json" >>"$results"
   log "$workload $size $impl run $run: $json"
 }
 
@@ -171,8 +233,8 @@ for mib in "${sizes[@]}"; do
 done
 
 # The implementations of workload 1 in a rotating order, so none always goes first.
-big_impls=(floor ours ours_transcript tcl_expect pexpect_tuned pexpect_default)
-rt_impls=(ours ours_same_pattern tcl_expect pexpect_tuned pexpect_default)
+big_impls=(floor ours ours_transcript tcl_expect pexpect_tuned pexpect_default expectrl rexpect)
+rt_impls=(ours ours_same_pattern tcl_expect pexpect_tuned pexpect_default expectrl rexpect)
 
 run_big() {
   local impl=$1 mib=$2 run=$3 file="$work/kernel-$2.log"
@@ -188,6 +250,7 @@ run_big() {
       if $have_pexpect && [ "$mib" -le "$default_pexpect_max_mib" ] && [ "$run" -le "$default_pexpect_runs" ]; then
         measure big_output "$mib" pexpect_default "$run" "$venv/bin/python" "$work/peers.py" big-output "$file" default
       fi ;;
+    expectrl | rexpect) $have_peers && measure big_output "$mib" "$impl" "$run" "$peers_bin" "$impl" big-output "$file" ;;
   esac
   return 0
 }
@@ -203,8 +266,75 @@ run_rt() {
       if $have_pexpect && [ "$run" -le "$default_pexpect_runs" ]; then
         measure round_trips "$rt_default_cycles" pexpect_default "$run" "$venv/bin/python" "$work/peers.py" round-trips "$rt_default_cycles" default
       fi ;;
+    expectrl) $have_peers && measure round_trips "$rt_cycles" expectrl "$run" "$peers_bin" expectrl round-trips "$rt_cycles" ;;
+    rexpect)
+      if $have_peers && [ "$run" -le "$default_pexpect_runs" ]; then
+        measure round_trips "$rt_default_cycles" rexpect "$run" "$peers_bin" rexpect round-trips "$rt_default_cycles"
+      fi ;;
   esac
   return 0
+}
+
+# Workload 4: N sessions in one process; replayed doctor checks, then PTYs.
+run_sessions() {
+  local run=$1
+  measure many_sessions "$replay_sessions" replay "$run" \
+    "$sessions_bin" replay "$replay_sessions" "$check_cast" "$lab_key"
+  measure many_sessions "$pty_sessions" pty "$run" "$sessions_bin" pty "$pty_sessions" "$pty_cycles"
+}
+
+# Workload 4, once: as many PTY sessions as the kernel's PTY limit leaves
+# room for (/proc/sys/kernel/pty/max, less those in use and a margin).
+run_most_ptys() {
+  $smoke && return 0
+  local free=$(( $(cat /proc/sys/kernel/pty/max) - $(cat /proc/sys/kernel/pty/nr) - 64 ))
+  local most=$(( free < 4000 ? free : 4000 ))
+  [ "$most" -gt "$pty_sessions" ] &&
+    measure many_sessions "$most" pty 1 "$sessions_bin" pty "$most" "$pty_cycles"
+  return 0
+}
+
+# Workload 5b: replays of the recorded `doctor --fix`, one process each, in a row.
+run_replays() {
+  local run
+  for run in $(seq 1 "$replay_runs"); do
+    measure job_replay 1 ours "$run" python3 "$work/job.py" replay-fix "$cli_bin" "$fix_cast" "$lab_key"
+  done
+}
+
+# Workload 5: `doctor --fix` against the Tcl Expect seed script on one lab VM,
+# alternating, re-breaking `home-777` before each (the break goes over SSH,
+# so it also proves the previous repair worked).
+job_skip() { echo "$1" >"$work/job_skipped"; log "workload 5 (doctor --fix on a lab VM) skipped: $1"; }
+run_job() {
+  rm -f "$work/job_skipped"
+  if $smoke; then job_skip "a --smoke run does not boot a VM"; return 0; fi
+  if [ "$(id -u)" != 0 ] || ! command -v qemu-system-x86_64 >/dev/null || ! command -v socat >/dev/null; then
+    job_skip "needs root, qemu-system-x86_64 and socat"; return 0
+  fi
+  log "booting the lab VM 'bench'"
+  local up socket password_file
+  if ! up=$("$cli_bin" --no-transcript lab up --name bench --output json 2>"$work/lab.log"); then
+    job_skip "lab up failed (see $work/lab.log)"; return 0
+  fi
+  socket=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["serial"].removeprefix("unix:"))' "$up")
+  password_file=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["password_file"])' "$up")
+  local order run impl
+  for run in $(seq 1 "$runs"); do
+    order=(ours tcl_expect); [ $(( run % 2 )) = 0 ] && order=(tcl_expect ours)
+    for impl in "${order[@]}"; do
+      if ! "$cli_bin" --no-transcript lab break home-777 --name bench >"$work/lab.log" 2>&1; then
+        echo "warning: lab break failed before $impl run $run (see $work/lab.log)" >&2
+        continue
+      fi
+      case "$impl" in
+        ours) measure job 1 ours "$run" python3 "$work/job.py" doctor-fix "$cli_bin" "$socket" "$password_file" ;;
+        tcl_expect) $have_expect &&
+          measure job 1 tcl_expect "$run" expect -f benches/seed_repair.exp "$socket" ec2-user "$password_file" ;;
+      esac
+    done
+  done
+  "$cli_bin" --no-transcript lab down --name bench >/dev/null 2>&1 || true
 }
 
 started=$(date +%s)
@@ -220,7 +350,11 @@ for run in $(seq 1 "$runs"); do
     run_rt "${rt_impls[$(( (k + shift_by) % ${#rt_impls[@]} ))]}" "$run"
   done
   measure in_memory "$mem_mib" ours "$run" "$bench_bin" in-memory "$mem_mib"
+  run_sessions "$run"
 done
+run_most_ptys
+run_replays
+run_job
 elapsed=$(( $(date +%s) - started ))
 
 # ---------------------------------------------------------------- the report
@@ -229,20 +363,25 @@ machine() {
   echo "- Memory: $(free -g | awk '/^Mem:/ {print $2}') GiB; kernel $(uname -r); $(. /etc/os-release && echo "$PRETTY_NAME")"
   echo "- $(rustc --version); build: ${profile_flag[*]:-debug (smoke)}"
   $have_expect && echo "- Tcl Expect $(expect -v | awk '{print $3}')"
+  $have_peers && echo "- $(awk '/^name = "(expectrl|rexpect)"/ {n=$3; getline; printf "%s %s ", n, $3}' benches/peers/Cargo.lock | tr -d '"')(benches/peers/Cargo.lock)"
   $have_pexpect && echo "- pexpect $("$venv/bin/python" -c 'import pexpect; print(pexpect.__version__)') on $("$venv/bin/python" --version)"
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); $runs run(s) per measurement; whole comparison took ${elapsed} s"
   echo "- Load average (1/5/15 min) at the start: $load_before; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
-python3 - "$results" "$out" "$smoke" <<'PY'
+job_skipped=$(cat "$work/job_skipped" 2>/dev/null || true)
+limits="PTYs at most $(cat /proc/sys/kernel/pty/max) (kernel.pty.max), open files $(ulimit -Hn) (hard limit)"
+python3 - "$results" "$out" "$smoke" "$job_skipped" "$limits" "$pty_cycles" <<'PY'
 import json, statistics, sys
 from collections import defaultdict
 
-results, out, smoke = sys.argv[1], sys.argv[2], sys.argv[3] == "true"
+results, out, smoke, job_skipped, limits, pty_cycles = sys.argv[1], sys.argv[2], sys.argv[3] == "true", sys.argv[4], sys.argv[5], sys.argv[6]
 rows = defaultdict(list)
+cpu = defaultdict(list)
 for line in open(results):
-    workload, size, impl, run, rss, js = line.rstrip("\n").split("\t", 5)
+    workload, size, impl, run, rss, cpu_s, js = line.rstrip("\n").split("\t", 6)
     rows[(workload, int(size), impl)].append((json.loads(js), int(rss)))
+    cpu[(workload, int(size), impl)].append(float(cpu_s))
 
 def med(key, field):
     vals = [r[0][field] for r in rows.get(key, [])]
@@ -263,6 +402,8 @@ NAMES = {
     "tcl_expect": "Tcl Expect",
     "pexpect_tuned": "pexpect tuned (maxread=65536, searchwindowsize=4096)",
     "pexpect_default": "pexpect defaults",
+    "expectrl": "expectrl 0.9 (defaults)",
+    "rexpect": "rexpect 0.7 (defaults)",
 }
 HEAVY = {
     "pexpect_tuned": "pexpect tuned (delaybeforesend=None)",
@@ -286,7 +427,7 @@ w("| size | implementation | median s | MiB/s | peak RSS MiB | ours / this (time
 w("|---|---|---:|---:|---:|---:|---:|")
 for size in sizes:
     ours_t, ours_m = med(("big_output", size, "ours"), "seconds"), rss_mib(("big_output", size, "ours"))
-    for impl in ["floor", "ours", "ours_transcript", "tcl_expect", "pexpect_tuned", "pexpect_default"]:
+    for impl in ["floor", "ours", "ours_transcript", "tcl_expect", "pexpect_tuned", "pexpect_default", "expectrl", "rexpect"]:
         key = ("big_output", size, impl)
         t = med(key, "seconds")
         if t is None:
@@ -306,7 +447,7 @@ w("| implementation | cycles | median µs per cycle | ours / this |")
 w("|---|---:|---:|---:|")
 rt_keys = [k for k in rows if k[0] == "round_trips"]
 ours_rt = next((med(k, "us_per_cycle") for k in rt_keys if k[2] == "ours"), None)
-for impl in ["ours", "ours_same_pattern", "tcl_expect", "pexpect_tuned", "pexpect_default"]:
+for impl in ["ours", "ours_same_pattern", "tcl_expect", "pexpect_tuned", "pexpect_default", "expectrl", "rexpect"]:
     for key in [k for k in rt_keys if k[2] == impl]:
         us = med(key, "us_per_cycle")
         r = ratio(ours_rt, us) if ours_rt and impl != "ours" else ""
@@ -333,6 +474,66 @@ for key in [k for k in rows if k[0] == "in_memory"]:
                         ("per_pattern_regex_gib_per_s", "search alone: each pattern on its own, earliest start wins (the engine now)")]:
         w(f"| {name} | {key[1]} MiB | {med(key, field):.2f} |")
 w("")
+w("## 4. Many sessions: N consoles driven at once by one process")
+w("")
+w("`benches/sessions.rs`. **replay**: N doctor checks at once, each against its own replay of")
+w("`fixtures/doctor/home-777-check.cast` (log in, wait until all N are logged in, examine, log")
+w("out). **pty**: N `sh -c 'stty -echo; echo READY; exec cat'` under their own PTYs, all opened")
+w(f"before any round trip, then {pty_cycles} round trips each. Memory per session = (peak RSS − RSS before")
+w("the first session) / N; CPU is the bench process's own (user + system), not the programs")
+w("under the PTYs. " + limits + ".")
+w("")
+w("| consoles | sessions | median s | all open after s | CPU s | CPU ms per session | peak RSS MiB | KiB per session | runs |")
+w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+for key in sorted((k for k in rows if k[0] == "many_sessions"), key=lambda k: (k[2] != "replay", k[1])):
+    n = key[1]
+    w(f"| {key[2]} | {n:,} | {med(key, 'seconds'):.2f} | {med(key, 'all_alive_after_s'):.2f} "
+      f"| {med(key, 'cpu_seconds'):.2f} | {med(key, 'cpu_ms_per_session'):.2f} "
+      f"| {med(key, 'peak_rss_kib') / 1024:.1f} | {med(key, 'kib_per_session'):.0f} | {len(rows[key])} |")
+w("")
+w("## 5. The job itself: repairing the seed's refused key on a lab VM")
+w("")
+job = [k for k in rows if k[0] == "job"]
+if not job:
+    w(f"Not measured in this run: {job_skipped or 'no successful run'}.")
+else:
+    w("The lab VM (Debian 12 under QEMU, its serial console on a Unix socket) with `lab break")
+    w("home-777` applied before every run (so every run starts from the same broken state, and the")
+    w("break, which goes over SSH, proves the previous repair worked). **ours**: `ec2-serial-expect")
+    w("doctor unix:SOCKET --user ec2-user --password-file F --fix` (log in, gather every fact,")
+    w("diagnose, repair, gather again to verify, log out; exit 0 = repaired and verified).")
+    w("**Tcl Expect**: `benches/seed_repair.exp`, the seed article's five `chown`/`chmod` commands")
+    w("through sudo after logging in, then logout; no diagnosis and no verification. Round trips:")
+    w("commands run at the shell prompt (the doctor's report counts them as `round_trips`).")
+    w("")
+    w("| implementation | median s | min s | max s | round trips | CPU s (whole process tree) | ours / this | runs |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|")
+    ours_job = med(("job", 1, "ours"), "seconds")
+    for impl, name in [("ours", "**ec2-serial-expect doctor --fix**"), ("tcl_expect", "Tcl Expect: the seed's five commands")]:
+        key = ("job", 1, impl)
+        if key not in rows:
+            continue
+        secs = [r[0]["seconds"] for r in rows[key]]
+        r = ratio(ours_job, med(key, "seconds")) if ours_job and impl != "ours" else ""
+        w(f"| {name} | {statistics.median(secs):.2f} | {min(secs):.2f} | {max(secs):.2f} "
+          f"| {med(key, 'round_trips'):.0f} | {statistics.median(cpu[key]):.2f} | {r} | {len(secs)} |")
+w("")
+key = ("job_replay", 1, "ours")
+if key in rows:
+    secs = med(key, "seconds")
+    cpu_s = statistics.median(cpu[key])
+    w("**Replays of the recorded repair**: `ec2-serial-expect doctor replay:fixtures/doctor/home-777-fix.cast")
+    w("--fix --add-key` (the `doctor --fix` recorded on the lab, served back as the console; any")
+    w("difference from the recording fails), one process per replay, one after another:")
+    w("")
+    w("| measure | median |")
+    w("|---|---:|")
+    w(f"| seconds per replay (wall) | {secs:.2f} |")
+    w(f"| replays per second, one at a time | {1 / secs:.2f} |")
+    w(f"| CPU seconds per replay (process tree) | {cpu_s:.3f} |")
+    w(f"| replays per CPU-second (the bound when replays run side by side) | {1 / cpu_s:.0f} |")
+    w(f"| runs | {len(rows[key])} |")
+    w("")
 open(out, "w").write("\n".join(lines) + "\n")
 PY
 # What the numbers say: kept by hand in benches/analysis.md, written against
@@ -345,6 +546,6 @@ fi
 cat >>"$out" <<EOF
 
 Reproduce with \`benches/compare.sh\` (it installs the peers: \`apt-get install expect\`, pexpect
-into \`$venv\`). Raw results of this run: \`$results\` (not committed).
+into \`$venv\`, expectrl and rexpect built from \`benches/peers\`; workload 5 needs root and QEMU). Raw results of this run: \`$results\` (not committed).
 EOF
 log "wrote $out"

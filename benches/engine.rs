@@ -20,6 +20,11 @@
 //! Every workload reports `peak_rss_kib` (the process's high-water mark), so
 //! run one workload per process to compare memory across sizes.
 
+// Shared with the sessions bench, which uses the parts this one does not.
+#[allow(dead_code)]
+#[path = "support/mod.rs"]
+mod support;
+
 use std::io::{self, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -31,6 +36,7 @@ use ec2_serial_expect::text::{EscapeStripper, Utf8Decoder};
 use ec2_serial_expect::transcript::Recorder;
 use ec2_serial_expect::transport::{self, SendKind, Transport};
 use ec2_serial_expect::{Pattern, Session, SessionOptions, Target};
+use support::{parse_count, report, runtime};
 
 /// The regex every harness (ours and the peers') waits for at the end of big output.
 const MARKER_REGEX: &str = r"bench marker: all \d+ lines written";
@@ -72,30 +78,10 @@ fn usage() -> String {
 }
 
 fn parse(n: &str) -> usize {
-    n.parse().unwrap_or_else(|_| {
-        eprintln!("engine bench: {n:?} is not a whole number; {}", usage());
-        std::process::exit(2)
-    })
+    parse_count(n, &usage())
 }
 
 type BenchResult = Result<(), String>;
-
-/// The process's peak resident set size so far, in KiB.
-fn peak_rss_kib() -> i64 {
-    // SAFETY: getrusage only writes into the struct we hand it.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    usage.ru_maxrss
-}
-
-fn report(workload: &str, fields: &[(&str, f64)]) {
-    let mut line = format!("{{\"workload\":\"{workload}\"");
-    for (k, v) in fields {
-        line += &format!(",\"{k}\":{v}");
-    }
-    line += &format!(",\"peak_rss_kib\":{}}}", peak_rss_kib());
-    println!("{line}");
-}
 
 // ---------------------------------------------------------------- corpus
 
@@ -170,14 +156,6 @@ fn generate(file: &Path, mib: usize) -> BenchResult {
 }
 
 // ---------------------------------------------------------------- PTY workloads
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
 
 fn big_output(file: &Path, transcript: Option<&Path>) -> BenchResult {
     let size = std::fs::metadata(file)
