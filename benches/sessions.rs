@@ -4,9 +4,12 @@
 //! `benches/compare.sh`, which runs it and writes BENCHMARKS.md).
 //!
 //! ```text
-//! sessions replay N CAST PUBKEY   N doctor checks at once, each against its own replay of
+//! sessions replay N CAST PUBKEY [--fix]
+//!                                 N doctor checks at once, each against its own replay of
 //!                                 CAST (a recorded `doctor` session of ec2-user): log in,
-//!                                 wait until all N are logged in, examine, log out
+//!                                 wait until all N are logged in, examine, log out; with
+//!                                 --fix, CAST is a recorded `doctor --fix --add-key` and each
+//!                                 session repairs and verifies
 //! sessions pty N CYCLES           N `sh -c 'stty -echo; …; exec cat'` under their own PTYs:
 //!                                 open all N, then CYCLES send/expect round trips on each
 //! ```
@@ -36,7 +39,7 @@ use tokio::sync::Barrier;
 const REPLAY_PASSWORD: &str = "replayed-Password-4711";
 /// The user the recorded doctor sessions diagnose and log in as.
 const USER: &str = "ec2-user";
-const USAGE: &str = "usage: sessions replay N CAST PUBKEY | sessions pty N CYCLES";
+const USAGE: &str = "usage: sessions replay N CAST PUBKEY [--fix] | sessions pty N CYCLES";
 
 fn main() {
     // `cargo bench` appends `--bench`; it means nothing here.
@@ -46,7 +49,8 @@ fn main() {
         .collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
-        ["replay", n, cast, key] => many_replays(parse_count(n, USAGE), cast, key),
+        ["replay", n, cast, key] => many_replays(parse_count(n, USAGE), cast, key, false),
+        ["replay", n, cast, key, "--fix"] => many_replays(parse_count(n, USAGE), cast, key, true),
         ["pty", n, cycles] => many_ptys(parse_count(n, USAGE), parse_count(cycles, USAGE)),
         _ => Err(USAGE.to_string()),
     };
@@ -134,29 +138,30 @@ where
 
 // ---------------------------------------------------------------- replay consoles
 
-fn many_replays(n: usize, cast: &str, key: &str) -> Result<(), String> {
+fn many_replays(n: usize, cast: &str, key: &str, fix: bool) -> Result<(), String> {
     let key_text = std::fs::read_to_string(key)
         .map_err(|e| format!("cannot read the public key {key}: {e}"))?;
-    let request = Arc::new(Request::new(
-        USER,
-        Policy::Aws,
-        Some(&key_text),
-        None,
-        false,
-    )?);
+    // A recorded repair was recorded with --add-key (append the key if missing).
+    let request = Arc::new(Request::new(USER, Policy::Aws, Some(&key_text), None, fix)?);
     let cast = Arc::new(PathBuf::from(cast));
     let fleet = run_fleet(n, |_, all_in| {
-        replayed_check(cast.clone(), request.clone(), all_in)
+        replayed_doctor(cast.clone(), request.clone(), fix, all_in)
     })?;
-    fleet.report("many_replays");
+    fleet.report(if fix {
+        "many_replayed_fixes"
+    } else {
+        "many_replays"
+    });
     Ok(())
 }
 
-/// One doctor check against its own replay of `cast`. Waits at `all_in`
-/// once logged in (or failed), so all sessions are open at once.
-async fn replayed_check(
+/// One doctor run (with `fix`: repair and verify) against its own replay of
+/// `cast`. Waits at `all_in` once logged in (or failed), so all sessions
+/// are open at once.
+async fn replayed_doctor(
     cast: Arc<PathBuf>,
     request: Arc<Request>,
+    fix: bool,
     all_in: Arc<Barrier>,
 ) -> Result<(), String> {
     let logged_in = replay_login(&cast).await;
@@ -165,7 +170,7 @@ async fn replayed_check(
     let outcome = doctor::examine(
         &mut ShellConsole::new(&mut shell, &mut session),
         &request,
-        false,
+        fix,
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -174,18 +179,21 @@ async fn replayed_check(
         .await
         .map_err(|e| e.to_string())?;
     session.close().await.map_err(|e| e.to_string())?;
-    let problems = outcome
+    let found_problem = outcome
         .findings
         .iter()
-        .filter(|f| f.severity == Severity::Error && f.status == Status::Open)
-        .count();
-    if problems == 0 {
-        return Err(format!(
+        .any(|f| f.severity == Severity::Error && f.status == Status::Open);
+    match (fix, outcome.verified, found_problem) {
+        (true, true, _) | (false, _, true) => Ok(()),
+        (true, false, _) => Err(format!(
+            "the replay of {} did not end repaired and verified: not a recorded `doctor --fix`?",
+            cast.display()
+        )),
+        (false, _, false) => Err(format!(
             "the replay of {} found no problem: not the recording of a broken VM?",
             cast.display()
-        ));
+        )),
     }
-    Ok(())
 }
 
 async fn replay_login(cast: &Path) -> Result<(Session, Shell), String> {
