@@ -50,29 +50,243 @@ fn fixtures() -> PathBuf {
 }
 
 fn doctor(tag: &str, extra: &[&str]) -> Output {
+    doctor_asking(tag, "ec2-user", true, extra)
+}
+
+/// Replays fixture `tag` asking about `user`, with or without the lab's
+/// `--public-key` (as it was recorded: the commands sent must be the same).
+fn doctor_asking(tag: &str, user: &str, with_key: bool, extra: &[&str]) -> Output {
     let dir = fixtures();
     let login = std::fs::read_to_string(dir.join(format!("{tag}.login")))
         .unwrap_or_else(|_| "ec2-user".into());
-    Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
-        .args(["--no-transcript", "--output", "json", "doctor"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"));
+    cmd.args(["--no-transcript", "--output", "json", "doctor"])
         .arg(format!(
             "replay:{}",
             dir.join(format!("{tag}.cast")).display()
         ))
         .args([
             "--user",
-            "ec2-user",
+            user,
             "--login-user",
             login.trim(),
             "--password-env",
             "ESE_REPLAY_PW",
-        ])
-        .arg("--public-key")
-        .arg(dir.join("lab-key.pub"))
-        .args(extra)
+        ]);
+    if with_key {
+        cmd.arg("--public-key").arg(dir.join("lab-key.pub"));
+    }
+    cmd.args(extra)
         .env("ESE_REPLAY_PW", PASSWORD)
         .output()
         .unwrap()
+}
+
+/// The causes no `lab break` scenario makes, recorded by
+/// `doctor_finds_every_other_cause_on_a_real_console`: (fixture, --user,
+/// --public-key given, error ids, warning ids), ids sorted.
+type Other = (
+    &'static str,
+    &'static str,
+    bool,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+const OTHERS: &[Other] = &[
+    ("unknown-user-check", "ghost", true, &["user.exists"], &[]),
+    (
+        "pubkey-authentication-off-check",
+        "ec2-user",
+        true,
+        &["sshd.pubkey_authentication"],
+        &[],
+    ),
+    (
+        "authorized-keys-crlf-check",
+        "ec2-user",
+        true,
+        &["authorized_keys.crlf"],
+        &[],
+    ),
+    (
+        "home-root-owner-and-mode-check",
+        "ec2-user",
+        true,
+        &["home_root.mode", "home_root.owner"],
+        &[],
+    ),
+    (
+        "sshd-config-invalid-check",
+        "ec2-user",
+        true,
+        &["sshd.config"],
+        &[],
+    ),
+    (
+        "unmounted-home+disk-full+selinux+warnings-check",
+        "ec2-user",
+        true,
+        &["disk.full", "home.mounted", "selinux.ssh_dir_label"],
+        &["authorized_keys.malformed", "etc_ssh.perms", "user.locked"],
+    ),
+    (
+        "sshd-stopped-without-host-keys-check",
+        "ec2-user",
+        true,
+        &["sshd.config", "sshd.host_keys", "sshd.running"],
+        &[],
+    ),
+    (
+        "ssh-dir-missing-check",
+        "ec2-user",
+        true,
+        &[
+            "authorized_keys.exists",
+            "authorized_keys.key_missing",
+            "ssh_dir.exists",
+        ],
+        &[],
+    ),
+    (
+        "authorized-keys-is-a-directory-check",
+        "ec2-user",
+        true,
+        &["authorized_keys.key_missing", "authorized_keys.type"],
+        &[],
+    ),
+    (
+        "ssh-dir-is-a-file-check",
+        "ec2-user",
+        true,
+        &[
+            "authorized_keys.exists",
+            "authorized_keys.key_missing",
+            "ssh_dir.type",
+        ],
+        &[],
+    ),
+    (
+        "home-missing-check",
+        "ec2-user",
+        true,
+        &[
+            "authorized_keys.exists",
+            "authorized_keys.key_missing",
+            "home.exists",
+        ],
+        &[],
+    ),
+    (
+        "home-is-a-file-check",
+        "ec2-user",
+        true,
+        &[
+            "authorized_keys.exists",
+            "authorized_keys.key_missing",
+            "home.type",
+        ],
+        &[],
+    ),
+    (
+        "user-not-allowed+bad-shell+empty-keys-check",
+        "ec2-user",
+        false,
+        &[
+            "authorized_keys.empty",
+            "sshd.user_not_allowed",
+            "user.shell",
+        ],
+        &["sshd.strict_modes"],
+    ),
+];
+
+fn ids_of(report: &Value, severity: &str) -> Vec<String> {
+    let mut ids: Vec<String> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == severity && f["status"] == "open")
+        .map(|f| f["check"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn every_other_recorded_cause_replays_to_the_same_findings() {
+    for (tag, user, with_key, errors, warnings) in OTHERS {
+        let out = doctor_asking(tag, user, *with_key, &[]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stdout.contains(PASSWORD) && !stderr.contains(PASSWORD));
+        let report: Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{tag}: {e}\n{stdout}\n{stderr}"));
+        assert_eq!(ids_of(&report, "error"), *errors, "{tag}\n{stderr}");
+        assert_eq!(ids_of(&report, "warning"), *warnings, "{tag}\n{stderr}");
+        assert_eq!(out.status.code(), Some(1), "{tag}: {stderr}");
+    }
+}
+
+/// Every finding id the doctor can report is seen in some replayed fixture,
+/// so a new check cannot land without a recording that exercises it.
+#[test]
+fn the_replays_cover_every_finding_id() {
+    let source =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/doctor/checks.rs"))
+            .unwrap();
+    let mut seen: Vec<&str> = EXPECTED
+        .iter()
+        .flat_map(|(_, ids)| ids.iter().copied())
+        .collect();
+    for (_, _, _, errors, warnings) in OTHERS {
+        seen.extend(errors.iter().chain(warnings.iter()).copied());
+    }
+    let mut missing = Vec::new();
+    for id in finding_ids(&source) {
+        if !seen.contains(&id.as_str()) {
+            missing.push(id);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "finding ids no replay covers: {missing:?}"
+    );
+}
+
+/// Every finding id checks.rs can make, read from its source (outside its
+/// tests): each quoted `word.word`, and each `"{id}.kind"` made by
+/// `path_check` for each path it is called for (`home`, `ssh_dir`, …).
+fn finding_ids(source: &str) -> Vec<String> {
+    let code = source.split("#[cfg(test)]").next().unwrap_or(source);
+    let word = |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    let quoted: Vec<&str> = code.split('"').skip(1).step_by(2).collect();
+    let mut ids: Vec<String> = Vec::new();
+    for piece in &quoted {
+        if let Some((a, b)) = piece.split_once('.') {
+            if word(a) && word(b) {
+                ids.push(piece.to_string());
+            }
+        }
+    }
+    let kinds: Vec<&str> = quoted
+        .iter()
+        .filter_map(|p| p.strip_prefix("{id}."))
+        .collect();
+    let paths: Vec<&str> = code
+        .split("path_check(facts, req, \"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert!(
+        kinds.len() >= 4 && paths.len() >= 3,
+        "checks.rs changed shape: {kinds:?} {paths:?}"
+    );
+    for path in &paths {
+        ids.extend(kinds.iter().map(|kind| format!("{path}.{kind}")));
+    }
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 fn error_ids(report: &Value, status: &str) -> Vec<String> {

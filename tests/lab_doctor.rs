@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ec2_serial_expect::lab::scenario;
-use ec2_serial_expect::lab::ssh::KeyLogin;
+use ec2_serial_expect::lab::ssh::{KeyLogin, SshTarget};
 use lab_support::LabVm;
 use serde_json::Value;
 
@@ -24,18 +24,51 @@ struct Run {
 
 impl Run {
     fn ids(&self, status: &str) -> Vec<String> {
-        self.report["findings"]
+        self.ids_of("error", status)
+    }
+
+    /// Sorted ids of the findings of one severity and status.
+    fn ids_of(&self, severity: &str, status: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self.report["findings"]
             .as_array()
             .unwrap()
             .iter()
-            .filter(|f| f["status"] == status && f["severity"] == "error")
+            .filter(|f| f["status"] == status && f["severity"] == severity)
             .map(|f| f["check"].as_str().unwrap().to_string())
-            .collect()
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+/// Who the doctor is asked about, and how.
+struct Ask<'a> {
+    /// `--user`: whose key is refused.
+    user: &'a str,
+    /// `--login-user`: who logs in on the console.
+    login: &'a str,
+    /// Pass the lab's `--public-key` (without it the doctor cannot tell a
+    /// missing key from an empty file).
+    with_key: bool,
+}
+
+impl<'a> Ask<'a> {
+    fn ec2_user(login: &'a str) -> Ask<'a> {
+        Ask {
+            user: "ec2-user",
+            login,
+            with_key: true,
+        }
     }
 }
 
 fn doctor(vm: &LabVm, dir: &Path, tag: &str, login_user: &str, fix: bool) -> Run {
+    doctor_asking(vm, dir, tag, &Ask::ec2_user(login_user), fix)
+}
+
+fn doctor_asking(vm: &LabVm, dir: &Path, tag: &str, ask: &Ask, fix: bool) -> Run {
     let info = vm.info();
+    let login_user = ask.login;
     let transcript = dir.join(format!("{tag}.cast"));
     let report = dir.join(format!("{tag}.json"));
     let public_key = PathBuf::from(format!("{}.pub", info.key.display()));
@@ -44,15 +77,16 @@ fn doctor(vm: &LabVm, dir: &Path, tag: &str, login_user: &str, fix: bool) -> Run
         .arg(format!("unix:{}", info.serial_socket.display()))
         .args([
             "--user",
-            "ec2-user",
+            ask.user,
             "--login-user",
             login_user,
             "--password-file",
         ])
-        .arg(&info.password_file)
-        .arg("--public-key")
-        .arg(&public_key)
-        .arg("--transcript")
+        .arg(&info.password_file);
+    if ask.with_key {
+        cmd.arg("--public-key").arg(&public_key);
+    }
+    cmd.arg("--transcript")
         .arg(&transcript)
         .arg("--report")
         .arg(&report);
@@ -255,4 +289,255 @@ async fn doctor_cures_missing_keys_accounts_and_sshd_config() {
         ],
     )
     .await;
+}
+
+/// A cause of a refused key that no `lab break` scenario makes (some are not
+/// even refusals, like a world-writable `/home`), broken over SSH as
+/// ec2-user, so that the doctor's every finding id is seen on a real console
+/// and recorded for `tests/doctor_replay.rs`.
+struct OtherCause {
+    tag: &'static str,
+    /// Run over SSH as ec2-user (sudo is passwordless).
+    break_command: &'static str,
+    /// The console user the doctor logs in as.
+    login: &'static str,
+    /// Pass `--public-key` (false: to see an empty file as such).
+    with_key: bool,
+    /// Error findings expected, sorted.
+    errors: &'static [&'static str],
+    /// Warning findings expected, sorted.
+    warnings: &'static [&'static str],
+    /// What happens after the check: cured by `--fix` (then SSH must work),
+    /// undone over SSH as lab-admin, or left (the last one).
+    after: After,
+}
+
+enum After {
+    Cure,
+    Undo(&'static str),
+    Leave,
+}
+
+/// Breaks, checks (recording the `-check` fixture), then cures or undoes.
+async fn other_cause(vm: &LabVm, dir: &Path, cause: &OtherCause) {
+    let tag = cause.tag;
+    let out = vm.ssh().run(cause.break_command).await.unwrap();
+    assert_eq!(out.status, 0, "{tag}: breaking failed: {out:?}");
+    let ask = Ask {
+        user: "ec2-user",
+        login: cause.login,
+        with_key: cause.with_key,
+    };
+    let check = doctor_asking(vm, dir, &format!("{tag}-check"), &ask, false);
+    let code = if cause.errors.is_empty() { 0 } else { 1 };
+    assert_eq!(check.code, code, "{tag}: exit code\n{}", check.stdout);
+    assert_eq!(
+        check.ids_of("error", "open"),
+        cause.errors,
+        "{tag}\n{}",
+        check.stdout
+    );
+    assert_eq!(
+        check.ids_of("warning", "open"),
+        cause.warnings,
+        "{tag}\n{}",
+        check.stdout
+    );
+    match cause.after {
+        After::Cure => {
+            let fix = doctor_asking(vm, dir, &format!("{tag}-fix"), &ask, true);
+            assert_eq!(fix.code, 0, "{tag}: --fix repairs it\n{}", fix.stdout);
+            assert_eq!(fix.ids("fixed"), cause.errors, "{tag}\n{}", fix.stdout);
+            vm.assert_key_login_accepted(&format!("{tag}: SSH works after --fix"))
+                .await;
+            let again = doctor(vm, dir, &format!("{tag}-again"), "ec2-user", false);
+            assert_eq!(again.code, 0, "{tag}: nothing left\n{}", again.stdout);
+        }
+        After::Undo(command) => {
+            // As the second admin: some breaks lock ec2-user out of SSH.
+            let admin = SshTarget {
+                user: "lab-admin".into(),
+                ..vm.ssh()
+            };
+            let out = admin.run(command).await.unwrap();
+            assert_eq!(out.status, 0, "{tag}: undoing failed: {out:?}");
+        }
+        After::Leave => {}
+    }
+}
+
+/// The many small breaks of one check: /home in fstab but not mounted, the
+/// disk full (what root's reserve leaves), a getenforce saying Enforcing,
+/// plus what only warns: a locked password, /etc/ssh group-writable, a key
+/// line that is not a key (what a key pasted over two lines leaves).
+const BREAK_SYSTEM: &str = "sudo passwd -l ec2-user && sudo chmod 775 /etc/ssh \\
+    && printf '#!/bin/sh\\necho Enforcing\\n' | sudo tee /usr/local/sbin/getenforce >/dev/null \\
+    && sudo chmod 755 /usr/local/sbin/getenforce \\
+    && echo 'AAAAC3NzaC1lZDI1NTE5 wrapped-key-fragment' >> ~/.ssh/authorized_keys \\
+    && echo '/dev/vdz /home ext4 defaults,nofail 0 2' | sudo tee -a /etc/fstab >/dev/null \\
+    && sudo fallocate -l \"$(df --output=avail -B1 /home | tail -1)\" /var/fill";
+/// Puts the lab key back for ec2-user (lab-admin has the same one).
+const RESTORE_KEYS: &str = "sudo rm -rf /home/ec2-user/.ssh/authorized_keys \\
+    && sudo install -o ec2-user -g ec2-user -m 600 /home/lab-admin/.ssh/authorized_keys \\
+    /home/ec2-user/.ssh/authorized_keys";
+const UNDO_SYSTEM: &str = "sudo rm -f /var/fill /usr/local/sbin/getenforce \\
+    && sudo sed -i '/vdz/d' /etc/fstab && sudo chmod 755 /etc/ssh && sudo passwd -u ec2-user \\
+    && sudo sed -i '/wrapped-key-fragment/d' /home/ec2-user/.ssh/authorized_keys";
+
+#[tokio::test]
+#[ignore = "lab: needs root and QEMU (scripts/test.sh runs it)"]
+async fn doctor_finds_every_other_cause_on_a_real_console() {
+    let vm = LabVm::boot("doctor-others").await;
+    let dir = tempfile::tempdir().unwrap();
+
+    // A user name that does not exist (wrong user for the AMI).
+    let ghost = Ask {
+        user: "ghost",
+        login: "ec2-user",
+        with_key: true,
+    };
+    let run = doctor_asking(&vm, dir.path(), "unknown-user-check", &ghost, false);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(run.ids("open"), ["user.exists"], "{}", run.stdout);
+
+    let causes = [
+        OtherCause {
+            tag: "pubkey-authentication-off",
+            break_command: "echo 'PubkeyAuthentication no' | sudo tee -a /etc/ssh/sshd_config >/dev/null \\
+                            && sudo systemctl restart ssh",
+            login: "ec2-user",
+            with_key: true,
+            errors: &["sshd.pubkey_authentication"],
+            warnings: &[],
+            after: After::Cure,
+        },
+        OtherCause {
+            tag: "authorized-keys-crlf",
+            break_command: "sed -i 's/$/\\r/' ~/.ssh/authorized_keys",
+            login: "ec2-user",
+            with_key: true,
+            errors: &["authorized_keys.crlf"],
+            warnings: &[],
+            after: After::Cure,
+        },
+        OtherCause {
+            tag: "home-root-owner-and-mode",
+            break_command: "sudo chown lab-admin /home && sudo chmod 777 /home",
+            login: "ec2-user",
+            with_key: true,
+            errors: &["home_root.mode", "home_root.owner"],
+            warnings: &[],
+            after: After::Cure,
+        },
+        OtherCause {
+            tag: "sshd-config-invalid",
+            break_command: "echo 'NoSuchKeyword yes' | sudo tee -a /etc/ssh/sshd_config >/dev/null",
+            login: "ec2-user",
+            with_key: true,
+            errors: &["sshd.config"],
+            warnings: &[],
+            after: After::Undo("sudo sed -i '/^NoSuchKeyword/d' /etc/ssh/sshd_config"),
+        },
+        // Debian has no SELinux: a getenforce that says Enforcing makes the
+        // doctor look at the label (`ls -Z` shows none), as on RHEL.
+        OtherCause {
+            tag: "unmounted-home+disk-full+selinux+warnings",
+            break_command: BREAK_SYSTEM,
+            login: "lab-admin",
+            with_key: true,
+            errors: &["disk.full", "home.mounted", "selinux.ssh_dir_label"],
+            warnings: &["authorized_keys.malformed", "etc_ssh.perms", "user.locked"],
+            after: After::Undo(UNDO_SYSTEM),
+        },
+        OtherCause {
+            tag: "sshd-stopped-without-host-keys",
+            break_command: "sudo rm -f /etc/ssh/ssh_host_* && sudo systemctl stop ssh",
+            login: "ec2-user",
+            with_key: true,
+            errors: &["sshd.config", "sshd.host_keys", "sshd.running"],
+            warnings: &[],
+            after: After::Cure,
+        },
+        OtherCause {
+            tag: "ssh-dir-missing",
+            break_command: "rm -rf ~/.ssh",
+            login: "ec2-user",
+            with_key: true,
+            errors: &[
+                "authorized_keys.exists",
+                "authorized_keys.key_missing",
+                "ssh_dir.exists",
+            ],
+            warnings: &[],
+            after: After::Cure,
+        },
+        OtherCause {
+            tag: "authorized-keys-is-a-directory",
+            break_command: "rm ~/.ssh/authorized_keys && mkdir ~/.ssh/authorized_keys",
+            login: "ec2-user",
+            with_key: true,
+            errors: &["authorized_keys.key_missing", "authorized_keys.type"],
+            warnings: &[],
+            after: After::Undo(RESTORE_KEYS),
+        },
+        OtherCause {
+            tag: "ssh-dir-is-a-file",
+            break_command: "mv ~/.ssh ~/.ssh.moved && touch ~/.ssh",
+            login: "ec2-user",
+            with_key: true,
+            errors: &[
+                "authorized_keys.exists",
+                "authorized_keys.key_missing",
+                "ssh_dir.type",
+            ],
+            warnings: &[],
+            after: After::Undo(
+                "sudo rm /home/ec2-user/.ssh && sudo mv /home/ec2-user/.ssh.moved /home/ec2-user/.ssh",
+            ),
+        },
+        OtherCause {
+            tag: "home-missing",
+            break_command: "sudo mv /home/ec2-user /home/ec2-user.moved",
+            login: "lab-admin",
+            with_key: true,
+            errors: &[
+                "authorized_keys.exists",
+                "authorized_keys.key_missing",
+                "home.exists",
+            ],
+            warnings: &[],
+            after: After::Undo("sudo mv /home/ec2-user.moved /home/ec2-user"),
+        },
+        OtherCause {
+            tag: "home-is-a-file",
+            break_command: "sudo mv /home/ec2-user /home/ec2-user.moved && sudo touch /home/ec2-user",
+            login: "lab-admin",
+            with_key: true,
+            errors: &[
+                "authorized_keys.exists",
+                "authorized_keys.key_missing",
+                "home.type",
+            ],
+            warnings: &[],
+            after: After::Undo(
+                "sudo rm /home/ec2-user && sudo mv /home/ec2-user.moved /home/ec2-user",
+            ),
+        },
+        // Last, never undone: sshd refuses ec2-user, whose shell is gone and
+        // whose key file is empty.
+        OtherCause {
+            tag: "user-not-allowed+bad-shell+empty-keys",
+            break_command: "printf 'DenyUsers ec2-user\\nStrictModes no\\n' | sudo tee -a /etc/ssh/sshd_config >/dev/null \\
+                            && : > ~/.ssh/authorized_keys && sudo usermod -s /bin/no-such-shell ec2-user \\
+                            && sudo systemctl restart ssh",
+            login: "lab-admin",
+            with_key: false,
+            errors: &["authorized_keys.empty", "sshd.user_not_allowed", "user.shell"],
+            warnings: &["sshd.strict_modes"],
+            after: After::Leave,
+        },
+    ];
+    for cause in &causes {
+        other_cause(&vm, dir.path(), cause).await;
+    }
 }

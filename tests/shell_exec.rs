@@ -139,6 +139,25 @@ async fn long_and_multiline_commands_with_control_characters_run_intact() {
     sh.logout(&mut s).await.unwrap();
 }
 
+/// A full disk or a read-only /tmp is when a console is the way in: long
+/// commands must not need a temp file (here mktemp cannot create one).
+#[tokio::test]
+async fn long_commands_run_where_no_temp_file_can_be_written() {
+    let (mut s, mut sh) = logged_in(&bash_console("export TMPDIR=/nonexistent;"), None).await;
+    let out = sh.run(&mut s, "mktemp; echo $?").await.unwrap();
+    assert!(
+        out.output.ends_with("1\n"),
+        "mktemp must fail here: {out:?}"
+    );
+    let word = "w".repeat(5_000);
+    let out = sh
+        .run(&mut s, &format!("echo {word} | wc -c"))
+        .await
+        .unwrap();
+    assert_eq!((out.output.trim(), out.status), ("5001", 0));
+    sh.logout(&mut s).await.unwrap();
+}
+
 /// Kernel-format lines written to the tty every 30 ms, as a flooding
 /// /dev/kmsg would, interleaving with the prompt, the login and the output.
 const FLOOD: &str = "( i=0; while :; do i=$((i+1)); printf '[%5d.%06d] kmsg flood %d\\n' $i $i $i >/dev/tty; sleep 0.03; done ) &";

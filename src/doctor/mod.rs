@@ -81,7 +81,8 @@ pub async fn examine(console: &mut dyn RootConsole, req: &Request, fix: bool) ->
         });
     }
     let mut repaired = false;
-    for f in findings.iter_mut() {
+    for i in repair_order(&findings) {
+        let f = &mut findings[i];
         match &f.action {
             Some(action) if action.is_safe() => {
                 // Shown before it runs (stderr, so --output json stays clean).
@@ -113,9 +114,18 @@ pub async fn examine(console: &mut dyn RootConsole, req: &Request, fix: bool) ->
         });
     }
     let after = checks::run(&gather(console, req, &mut round_trips).await?, req);
-    for f in findings.iter_mut().filter(|f| f.status == Status::Open) {
+    // A finding with no repair of its own can be cured by another's (`sshd -t`
+    // fails for want of host keys until `ssh-keygen -A` runs): gone is fixed.
+    for f in findings
+        .iter_mut()
+        .filter(|f| matches!(f.status, Status::Open | Status::Skipped))
+    {
         let still = after.iter().any(|a| a.check == f.check && a.path == f.path);
-        f.status = if still { Status::Failed } else { Status::Fixed };
+        f.status = match (still, f.status) {
+            (false, _) => Status::Fixed,
+            (true, Status::Skipped) => Status::Skipped,
+            (true, _) => Status::Failed,
+        };
     }
     // A repair can uncover a problem the first look could not see (an empty
     // key file once it exists): report it open, and the run is not verified.
@@ -137,6 +147,14 @@ pub async fn examine(console: &mut dyn RootConsole, req: &Request, fix: bool) ->
         evidence,
         round_trips,
     })
+}
+
+/// The order repairs run in: as found, except that restarting sshd waits
+/// until everything it needs (host keys, its config) has been repaired.
+fn repair_order(findings: &[Finding]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..findings.len()).collect();
+    order.sort_by_key(|&i| matches!(findings[i].action, Some(repair::Repair::RestartSshd)));
+    order
 }
 
 async fn gather(

@@ -157,7 +157,7 @@ impl Repair {
                     cmds.push(format!("cp -p {f} {f}.ese-backup && sed -i '{line}s/^/# disabled by ec2-serial-expect: /' {f}"));
                 }
                 cmds.push(
-                    "sshd -t && (systemctl reload ssh 2>/dev/null || systemctl reload sshd)".into(),
+                    "sshd -t && (systemctl reload-or-restart ssh 2>/dev/null || systemctl reload-or-restart sshd)".into(),
                 );
                 cmds.join(" && ")
             }

@@ -13,7 +13,9 @@
 //! A tty in canonical mode takes at most 4095 bytes per line and interprets
 //! control characters (Ctrl-C, Ctrl-U, erase…). A command that is long or
 //! holds any control character is therefore sent base64-encoded, in short
-//! lines appended to a private temp file, and decoded by the shell.
+//! lines appended to a shell variable, and decoded by the shell. Not a temp
+//! file: on a full disk or a read-only `/tmp` (exactly when a console is the
+//! way in) writing it fails, and the command would silently run empty.
 
 use std::sync::OnceLock;
 
@@ -23,9 +25,9 @@ use regex::Regex;
 /// the echo of the line setting it cannot look like the prompt.
 pub const PROMPT: &str = "__ESX_P> ";
 
-/// Longest command line typed as is; longer commands go through a temp file.
+/// Longest command line typed as is; longer commands go through a variable.
 pub const MAX_PLAIN_LINE: usize = 1024;
-/// Base64 characters per line when sending a command through a temp file.
+/// Base64 characters per line when sending a command through a variable.
 const CHUNK: usize = 768;
 
 /// The line that makes any POSIX shell predictable: our prompt, no `PS2`, no
@@ -82,14 +84,18 @@ pub fn plan(cmd: &str, n: u64) -> Plan {
         };
     }
     let encoded = base64(cmd.as_bytes());
-    let mut setup = vec!["__esx_f=$(mktemp)".to_string()];
+    let mut setup = vec!["__esx_b=''".to_string()];
     for piece in encoded.as_bytes().chunks(CHUNK) {
         let piece = std::str::from_utf8(piece).unwrap_or_default();
-        setup.push(format!("printf %s '{piece}' >>\"$__esx_f\""));
+        setup.push(format!("__esx_b=$__esx_b'{piece}'"));
     }
+    // The encoded length is checked, so a lost or cut line can never run
+    // as a truncated command.
     let run_line = format!(
-        "{begin}; ( __esx_c=$(base64 -d \"$__esx_f\") || exit 125; eval \"$__esx_c\" ) </dev/null; \
-         __esx_s=$?; rm -f \"$__esx_f\"; printf '\\n%s %s\\n' \"__ESX\"\"_E{n}\" \"$__esx_s\""
+        "{begin}; ( [ ${{#__esx_b}} -eq {len} ] || exit 125; \
+         __esx_c=$(printf %s \"$__esx_b\" | base64 -d) || exit 125; eval \"$__esx_c\" ) </dev/null; \
+         __esx_s=$?; unset __esx_b; printf '\\n%s %s\\n' \"__ESX\"\"_E{n}\" \"$__esx_s\"",
+        len = encoded.len()
     );
     Plan {
         setup,
