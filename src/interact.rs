@@ -74,8 +74,12 @@ pub async fn console_with(
     } else {
         "console started; typed input is not recorded (pass --record-input to record it)"
     });
-    eprintln!("connected to {description}; type ~. on a new line to leave (~? for help)");
+    // Raw mode first, then the banner: keys typed as soon as it shows must
+    // already reach the console byte for byte (in cooked mode the tty would
+    // turn Enter into a newline and hold the line back).
     let raw = RawMode::enter_if_terminal()?;
+    let end = if raw.is_some() { "\r\n" } else { "\n" };
+    eprint!("connected to {description}; type ~. on a new line to leave (~? for help){end}");
     let ended = {
         let mut relay = Relay::new(&mut *transport, &mut recorder, options)?;
         relay.run().await
