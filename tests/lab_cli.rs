@@ -56,6 +56,25 @@ fn assert_no_secret(path: &Path, password: &str) {
     );
 }
 
+/// `lab break --list | head -0`: the reader is gone before we print. We end
+/// like any Unix filter (SIGPIPE), never with a panic message.
+#[test]
+fn a_closed_stdout_ends_quietly_not_with_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+        .args(["lab", "break", "--list"])
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(13), "{:?} {stderr}", out.status);
+}
+
 #[test]
 fn break_list_names_every_scenario_without_a_vm() {
     let out = lab(&["break", "--list"]);

@@ -20,8 +20,34 @@ use crate::expect::{Session, SessionOptions};
 use crate::target::Target;
 use crate::transcript::{default_path, Recorder};
 
+/// `ec2-serial-expect … | head` closes our standard output early, and
+/// `println!` panics on the broken pipe. Rust ignores SIGPIPE (and it must
+/// stay ignored: a closed console socket is an error to report, not a
+/// death), so the panic is where it shows: end the way any Unix filter
+/// does, killed by SIGPIPE, without a panic message.
+fn end_quietly_when_stdout_is_closed() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            use nix::sys::signal::{raise, signal, SigHandler, Signal};
+            // SAFETY: restoring the default disposition installs no handler code.
+            unsafe {
+                let _ = signal(Signal::SIGPIPE, SigHandler::SigDfl);
+            }
+            let _ = raise(Signal::SIGPIPE);
+        }
+        default_hook(info);
+    }));
+}
+
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
+    end_quietly_when_stdout_is_closed();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
