@@ -29,6 +29,11 @@ use crate::secret::Secret;
 const SETTLE: Duration = Duration::from_millis(400);
 /// No new program text for this long and nothing recognised: nudge.
 const QUIET: Duration = Duration::from_secs(2);
+/// A console that has shown nothing at all since we connected gets its
+/// first Enter after this: serial consoles do not repaint on connect, so a
+/// longer wait would only add to every login. Later nudges wait [`QUIET`]:
+/// a slow console must get time to answer before the next, stronger key.
+const FIRST_LOOK: Duration = Duration::from_millis(600);
 /// How long a shell gets to show our prompt after the sync line.
 const SYNC_WAIT: Duration = Duration::from_secs(8);
 /// How long to wait for the login prompt that follows `Login incorrect`.
@@ -171,8 +176,11 @@ impl Shell {
         wait: &Wait,
     ) -> Result<()> {
         let mut progress = Progress::default();
+        let mut first = true;
         loop {
-            let screen = self.observe(session, wait).await?;
+            let silent = if first { FIRST_LOOK } else { QUIET };
+            first = false;
+            let screen = self.observe_for(session, wait, silent).await?;
             tracing::debug!("login: console shows {screen:?}");
             if self
                 .react(session, spec, &mut progress, wait, screen)
@@ -401,20 +409,36 @@ impl Shell {
 
     /// Waits until the console settles and says what it shows.
     async fn observe(&mut self, session: &mut Session, wait: &Wait) -> Result<Screen> {
+        self.observe_for(session, wait, QUIET).await
+    }
+
+    /// [`Shell::observe`], giving up on a console that shows nothing at all
+    /// after `silent` (unrecognised text still gets [`QUIET`]).
+    async fn observe_for(
+        &mut self,
+        session: &mut Session,
+        wait: &Wait,
+        silent: Duration,
+    ) -> Result<Screen> {
         let mut last_change = Instant::now();
         let mut seen = self.text.clean().len();
         loop {
             let since = last_change.elapsed();
             let screen_ready = since >= SETTLE;
+            let quiet = if self.text.clean().trim().is_empty() {
+                silent.max(SETTLE)
+            } else {
+                QUIET
+            };
             if screen_ready {
                 let screen = classify(self.text.clean());
                 let actionable = !matches!(screen, Screen::Unknown | Screen::Nothing);
-                if actionable || since >= QUIET {
+                if actionable || since >= quiet {
                     return Ok(screen);
                 }
             }
             let next = if screen_ready {
-                QUIET - since
+                quiet - since
             } else {
                 SETTLE - since
             };
