@@ -36,7 +36,7 @@ use ec2_serial_expect::text::{EscapeStripper, Utf8Decoder};
 use ec2_serial_expect::transcript::Recorder;
 use ec2_serial_expect::transport::{self, SendKind, Transport};
 use ec2_serial_expect::{Pattern, Session, SessionOptions, Target};
-use support::{parse_count, report, runtime};
+use support::{open_cat, parse_count, report, runtime};
 
 /// The regex every harness (ours and the peers') waits for at the end of big output.
 const MARKER_REGEX: &str = r"bench marker: all \d+ lines written";
@@ -242,20 +242,8 @@ fn floor(file: &Path) -> BenchResult {
 
 fn round_trips(cycles: usize, same_pattern: bool) -> BenchResult {
     runtime().block_on(async {
-        let target = Target::Exec {
-            argv: vec![
-                "sh".into(),
-                "-c".into(),
-                "stty -echo; echo READY; exec cat".into(),
-            ],
-        };
-        let t = transport::open(&target).await.map_err(|e| e.to_string())?;
-        let mut s = Session::new(t, Recorder::disabled(), SessionOptions::default());
+        let mut s = open_cat(Duration::from_secs(10)).await?;
         let wait = Some(Duration::from_secs(10));
-        // After READY, echo is off and cat is (about to be) reading.
-        s.expect_exact("READY\r\n", wait)
-            .await
-            .map_err(|e| e.to_string())?;
         let started = Instant::now();
         for i in 0..cycles {
             let line = if same_pattern {

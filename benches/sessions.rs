@@ -31,7 +31,7 @@ use ec2_serial_expect::shell::{LoginSpec, Shell};
 use ec2_serial_expect::transcript::Recorder;
 use ec2_serial_expect::transport;
 use ec2_serial_expect::{Secret, Session, SessionOptions, Target};
-use support::{cpu_time, current_rss_kib, parse_count, report, runtime};
+use support::{cpu_time, current_rss_kib, open_cat, parse_count, report, runtime};
 use tokio::sync::Barrier;
 
 /// The password a replayed login sends (a recording holds `<redacted>`,
@@ -221,7 +221,7 @@ fn many_ptys(n: usize, cycles: usize) -> Result<(), String> {
 /// One `cat` under its own PTY: wait at `all_in` once it answers (or
 /// failed), then `cycles` round trips.
 async fn cat_round_trips(id: usize, cycles: usize, all_in: Arc<Barrier>) -> Result<(), String> {
-    let opened = open_cat().await;
+    let opened = open_cat(Duration::from_secs(60)).await;
     all_in.wait().await;
     let mut s = opened?;
     let wait = Some(Duration::from_secs(60));
@@ -233,22 +233,6 @@ async fn cat_round_trips(id: usize, cycles: usize, all_in: Arc<Barrier>) -> Resu
             .map_err(|e| e.to_string())?;
     }
     s.close().await.map_err(|e| e.to_string())
-}
-
-async fn open_cat() -> Result<Session, String> {
-    let target = Target::Exec {
-        argv: vec![
-            "sh".into(),
-            "-c".into(),
-            "stty -echo; echo READY; exec cat".into(),
-        ],
-    };
-    let t = transport::open(&target).await.map_err(|e| e.to_string())?;
-    let mut s = Session::new(t, Recorder::disabled(), SessionOptions::default());
-    s.expect_exact("READY\r\n", Some(Duration::from_secs(60)))
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(s)
 }
 
 /// Each PTY session holds a master descriptor: lift the soft descriptor
