@@ -74,7 +74,7 @@ fn doctor_asking(vm: &LabVm, dir: &Path, tag: &str, ask: &Ask, fix: bool) -> Run
     let public_key = PathBuf::from(format!("{}.pub", info.key.display()));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"));
     cmd.arg("doctor")
-        .arg(format!("unix:{}", info.serial_socket.display()))
+        .arg(vm.console_target())
         .args([
             "--user",
             ask.user,

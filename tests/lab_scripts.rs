@@ -14,7 +14,7 @@ fn run_script(vm: &LabVm, script: &str, vars: &[(&str, &str)]) -> Output {
     let info = vm.info();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"));
     cmd.args(["--no-transcript", "run"])
-        .arg(format!("unix:{}", info.serial_socket.display()))
+        .arg(vm.console_target())
         .arg(format!("{}/scripts/{script}", env!("CARGO_MANIFEST_DIR")))
         .arg("--secret")
         .arg(format!("password=file:{}", info.password_file.display()));

@@ -11,7 +11,10 @@
 //!   and reaped in [`LabVm`]'s `Drop`, which also runs when a test panics;
 //!   and the kernel kills it (PR_SET_PDEATHSIG) if the test process dies;
 //! - a missing prerequisite is a panic saying exactly what is missing: in
-//!   CI these tests must run, never pass silently.
+//!   CI these tests must run, never pass silently;
+//! - with `ESE_LAB_CONSOLE=ws` the tests reach the console through the
+//!   WebSocket gateway (served from this process, on its own thread) instead
+//!   of the Unix socket: the lab tier over `ws://` end to end.
 //!
 //! Include with `#[path = "support/lab/mod.rs"] mod lab_support;`.
 
@@ -23,11 +26,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
+use ec2_serial_expect::gateway::{self, Auth, GatewayConfig};
 use ec2_serial_expect::lab::layout::{self, LabDirs};
 use ec2_serial_expect::lab::ssh::{KeyLogin, SshTarget};
 use ec2_serial_expect::lab::vm::{self, BootOptions, RunningVm, VmInfo};
 use ec2_serial_expect::lab::{console, prereq};
-use ec2_serial_expect::{Secret, Session};
+use ec2_serial_expect::{Secret, Session, Target};
 
 /// The `#[ignore]` reason every lab test carries.
 pub const IGNORE_REASON: &str = "lab: needs root and QEMU (scripts/test.sh runs it)";
@@ -83,7 +87,46 @@ pub fn require_lab() {
 pub struct LabVm {
     vm: RunningVm,
     dirs: LabDirs,
+    /// Where the tests reach the console: the Unix socket, or the gateway.
+    console: Target,
     _slot: Slot,
+}
+
+/// Whether the lab tests go through the WebSocket gateway (`ESE_LAB_CONSOLE=ws`).
+fn over_websocket() -> bool {
+    std::env::var("ESE_LAB_CONSOLE").as_deref() == Ok("ws")
+}
+
+/// Serves `console` through a gateway (`--auth none` on loopback) running on
+/// a thread of its own, so that tests blocked in `Command::output()` do not
+/// stall it; returns its `ws://` target. The thread ends with the process.
+fn serve_over_websocket(console: Target) -> Target {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the lab's gateway");
+        runtime.block_on(async move {
+            let config = GatewayConfig {
+                consoles: [("lab".to_string(), console)].into_iter().collect(),
+                auth: Auth::None,
+                record_dir: None,
+                idle_timeout: Duration::from_secs(900),
+                max_session: Duration::from_secs(3600),
+                tls: None,
+            };
+            let (addr, server) = gateway::bind("127.0.0.1:0", config)
+                .await
+                .expect("binding the lab's gateway");
+            let _ = tx.send(addr);
+            server.await;
+        });
+    });
+    let addr = rx.recv().expect("the lab's gateway started");
+    format!("ws://{addr}/v1/consoles/lab")
+        .parse()
+        .expect("a ws:// target")
 }
 
 impl LabVm {
@@ -116,9 +159,17 @@ impl LabVm {
             "lab: {} booted in {:.1} s",
             vm.info.name, vm.info.boot_seconds
         );
+        let console = if over_websocket() {
+            let target = serve_over_websocket(vm.info.serial_target());
+            eprintln!("lab: the tests reach its console at {target}");
+            target
+        } else {
+            vm.info.serial_target()
+        };
         LabVm {
             vm,
             dirs,
+            console,
             _slot: slot,
         }
     }
@@ -154,9 +205,15 @@ impl LabVm {
 
     /// A session on the serial console, recorded to `transcript` when given.
     pub async fn console(&self, transcript: Option<&Path>) -> Session {
-        console::open(&self.vm.info.serial_target(), transcript)
+        console::open(&self.console, transcript)
             .await
-            .expect("connecting to the lab's serial socket")
+            .unwrap_or_else(|e| panic!("connecting to the lab's console {}: {e}", self.console))
+    }
+
+    /// The console as a target for the CLI (`unix:…`, or `ws://…` with
+    /// `ESE_LAB_CONSOLE=ws`).
+    pub fn console_target(&self) -> String {
+        self.console.to_string()
     }
 
     /// The serial socket path (names the QEMU process in `ps`).
