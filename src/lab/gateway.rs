@@ -22,8 +22,6 @@ use crate::error::{Error, Result};
 pub const CONSOLE_NAME: &str = "lab";
 /// How long the gateway may take to say where it listens.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
-/// The line the gateway prints for each console it serves.
-const SERVING: &str = "serving ws://";
 
 /// A running lab gateway (saved in the VM's state).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,11 +107,12 @@ impl LabGateway {
     }
 }
 
-/// The URL in the gateway's `serving ws://…` line, once it printed it.
+/// The URL in the `serving ws://…` line the gateway prints for each console
+/// it serves, once it printed it.
 fn serving_url(log: &str) -> Option<String> {
     log.lines()
         .find_map(|line| line.strip_prefix("serving "))
-        .filter(|url| url.starts_with(SERVING.trim_start_matches("serving ")))
+        .filter(|url| url.starts_with("ws://"))
         .map(|url| url.trim().to_string())
 }
 
