@@ -36,7 +36,7 @@ use ec2_serial_expect::text::{EscapeStripper, Utf8Decoder};
 use ec2_serial_expect::transcript::Recorder;
 use ec2_serial_expect::transport::{self, SendKind, Transport};
 use ec2_serial_expect::{Pattern, Session, SessionOptions, Target};
-use support::{open_cat, parse_count, report, runtime};
+use support::{bench_args, open_cat, parse_count, report, runtime};
 
 /// The regex every harness (ours and the peers') waits for at the end of big output.
 const MARKER_REGEX: &str = r"bench marker: all \d+ lines written";
@@ -47,11 +47,7 @@ const MEMORY_CHUNK: usize = 64 * 1024;
 const MIB: usize = 1024 * 1024;
 
 fn main() {
-    // `cargo bench` appends `--bench`; it means nothing here.
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
+    let args = bench_args();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
         ["gen", file, mib] => generate(Path::new(file), parse(mib)),

@@ -31,7 +31,7 @@ use ec2_serial_expect::shell::{LoginSpec, Shell};
 use ec2_serial_expect::transcript::Recorder;
 use ec2_serial_expect::transport;
 use ec2_serial_expect::{Secret, Session, SessionOptions, Target};
-use support::{cpu_time, current_rss_kib, open_cat, parse_count, report, runtime};
+use support::{bench_args, cpu_time, current_rss_kib, open_cat, parse_count, report, runtime};
 use tokio::sync::Barrier;
 
 /// The password a replayed login sends (a recording holds `<redacted>`,
@@ -42,11 +42,7 @@ const USER: &str = "ec2-user";
 const USAGE: &str = "usage: sessions replay N CAST PUBKEY [--fix] | sessions pty N CYCLES";
 
 fn main() {
-    // `cargo bench` appends `--bench`; it means nothing here.
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
+    let args = bench_args();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
         ["replay", n, cast, key] => many_replays(parse_count(n, USAGE), cast, key, false),

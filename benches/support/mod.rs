@@ -86,3 +86,12 @@ pub async fn open_cat(wait: Duration) -> Result<ec2_serial_expect::Session, Stri
         .map_err(|e| e.to_string())?;
     Ok(s)
 }
+
+/// The bench's arguments, without the `--bench` that `cargo bench` appends
+/// (it means nothing to these binaries).
+pub fn bench_args() -> Vec<String> {
+    std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect()
+}
