@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ec2_serial_expect::shell::{CommandOutput, LoginSpec, Shell};
+use ec2_serial_expect::transcript::cast::{Cast, EventCode};
 use ec2_serial_expect::transcript::Recorder;
 use ec2_serial_expect::{transport, Error, Secret, Session, SessionOptions, Target};
 use lab_support::LabVm;
@@ -237,11 +238,22 @@ async fn lab_fresh_boot_login_statuses_10_mib_long_commands_and_logout() {
         sh.logout(&mut s).await.unwrap();
     }
     s.close().await.unwrap();
-    let text = std::fs::read_to_string(&cast).unwrap();
-    let after_logout = text.rsplit("shell: logout").next().unwrap();
+    // The console's output after the last logout marker, joined: a serial
+    // console gives a few bytes per read, so `login: ` may span events.
+    let recorded = Cast::read(&cast).unwrap();
+    let last_logout = recorded
+        .events
+        .iter()
+        .rposition(|e| e.code == EventCode::Marker && e.data.starts_with("shell: logout"))
+        .expect("a logout marker");
+    let after_logout: String = recorded.events[last_logout..]
+        .iter()
+        .filter(|e| e.code == EventCode::Output)
+        .map(|e| e.data.as_str())
+        .collect();
     assert!(
         after_logout.contains("login: "),
-        "the transcript shows the login prompt after logout"
+        "the transcript shows the login prompt after logout: {after_logout:?}"
     );
     assert_no_secret(&cast, &[password.expose()]);
 }
