@@ -82,12 +82,7 @@ impl LabGateway {
 
     /// Whether the gateway process is still this gateway (not a reused pid).
     pub fn is_alive(&self) -> bool {
-        if kill(Pid::from_raw(self.pid), None).is_err() {
-            return false;
-        }
-        let cmdline = std::fs::read(format!("/proc/{}/cmdline", self.pid)).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        cmdline.contains("gateway") && cmdline.contains(CONSOLE_NAME)
+        super::vm::runs_as(self.pid, &["gateway", CONSOLE_NAME])
     }
 
     /// Stops the gateway if it still runs: SIGINT first, which it handles by

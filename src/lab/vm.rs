@@ -92,13 +92,22 @@ impl VmInfo {
 
     /// Whether the QEMU process is still this VM's (not a reused pid).
     pub fn is_alive(&self) -> bool {
-        if kill(Pid::from_raw(self.pid), None).is_err() {
-            return false;
-        }
-        let cmdline = std::fs::read(format!("/proc/{}/cmdline", self.pid)).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        cmdline.contains("qemu-system") && cmdline.contains(&*self.serial_socket.to_string_lossy())
+        runs_as(
+            self.pid,
+            &["qemu-system", &self.serial_socket.to_string_lossy()],
+        )
     }
+}
+
+/// Whether `pid` is alive and its command line holds every one of `words`
+/// (so a pid reused by another program is not taken for ours).
+pub(super) fn runs_as(pid: i32, words: &[&str]) -> bool {
+    if kill(Pid::from_raw(pid), None).is_err() {
+        return false;
+    }
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    words.iter().all(|w| cmdline.contains(w))
 }
 
 /// How to boot.

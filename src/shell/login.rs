@@ -42,6 +42,9 @@ const AFTER_FAILURE: Duration = Duration::from_secs(15);
 /// can be slow at boot) before we nudge: a nudge there would be taken as an
 /// empty password, a failed attempt against the account.
 const PASSWORD_PROMPT_WAIT: Duration = Duration::from_secs(20);
+/// Unrecognised quiet after `exit` before typing it again (getty is slow to
+/// come back on a loaded instance).
+const EXIT_AGAIN_AFTER: Duration = Duration::from_secs(10);
 /// Most shells of other users logged out before giving up.
 const MAX_EXITS: u32 = 4;
 /// Keystrokes tried, in order, when the console shows nothing we recognise.
@@ -176,11 +179,10 @@ impl Shell {
         wait: &Wait,
     ) -> Result<()> {
         let mut progress = Progress::default();
-        let mut first = true;
+        let mut silent = FIRST_LOOK;
         loop {
-            let silent = if first { FIRST_LOOK } else { QUIET };
-            first = false;
             let screen = self.observe_for(session, wait, silent).await?;
+            silent = QUIET;
             tracing::debug!("login: console shows {screen:?}");
             if self
                 .react(session, spec, &mut progress, wait, screen)
@@ -501,13 +503,11 @@ impl Shell {
                     session.mark("shell: logged out");
                     return Ok(());
                 }
-                Ok(Screen::ShellPrompt) if exits < 4 => {
-                    self.type_line(session, "exit").await?;
-                    exits += 1;
-                    last_exit = Instant::now();
-                }
-                Ok(Screen::Unknown | Screen::Nothing)
-                    if exits < 4 && last_exit.elapsed() >= Duration::from_secs(10) =>
+                Ok(screen)
+                    if exits < MAX_EXITS
+                        && (screen == Screen::ShellPrompt
+                            || (matches!(screen, Screen::Unknown | Screen::Nothing)
+                                && last_exit.elapsed() >= EXIT_AGAIN_AFTER)) =>
                 {
                     self.type_line(session, "exit").await?;
                     exits += 1;
