@@ -68,13 +68,16 @@ pub struct Finding {
     pub repair: Option<String>,
     /// Open, fixed, failed or skipped.
     pub status: Status,
+    /// Where the repair kept a copy of the file it edited (root-only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
     /// The repair itself (not serialised; `repair` shows its command).
     #[serde(skip)]
     pub action: Option<Repair>,
 }
 
 impl Finding {
-    fn new(check: &str, severity: Severity, why: impl Into<String>) -> Finding {
+    pub(super) fn new(check: &str, severity: Severity, why: impl Into<String>) -> Finding {
         Finding {
             check: check.to_string(),
             path: None,
@@ -84,16 +87,17 @@ impl Finding {
             why: why.into(),
             repair: None,
             status: Status::Open,
+            backup: None,
             action: None,
         }
     }
 
-    fn at(mut self, path: &str) -> Self {
+    pub(super) fn at(mut self, path: &str) -> Self {
         self.path = Some(path.to_string());
         self
     }
 
-    fn values(mut self, expected: impl Into<String>, actual: impl Into<String>) -> Self {
+    pub(super) fn values(mut self, expected: impl Into<String>, actual: impl Into<String>) -> Self {
         self.expected = Some(expected.into());
         self.actual = Some(actual.into());
         self

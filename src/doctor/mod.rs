@@ -3,11 +3,13 @@
 //! Built on the shell layer: log in over the console, gather every fact in
 //! one root command ([`facts`]), turn facts into findings ([`checks`]), and
 //! with `--fix` run the minimal repairs ([`repair`]), then gather again to
-//! verify each repaired finding is gone. The result is a [`report::Report`].
+//! verify each repaired finding is gone. Repairs run inside [`guard`], so a
+//! user who owns the directories cannot redirect them through a link. The result is a [`report::Report`].
 
 pub mod checks;
 mod command;
 pub mod facts;
+mod guard;
 pub mod repair;
 pub mod report;
 
@@ -80,31 +82,8 @@ pub async fn examine(console: &mut dyn RootConsole, req: &Request, fix: bool) ->
             round_trips,
         });
     }
-    let mut repaired = false;
-    for i in repair_order(&findings) {
-        let f = &mut findings[i];
-        match &f.action {
-            Some(action) if action.is_safe() => {
-                // Shown before it runs (stderr, so --output json stays clean).
-                eprintln!("repairing {}: {}", f.check, action.command());
-                let (output, status) = console.run_as_root(&action.command()).await?;
-                round_trips += 1;
-                if status != 0 {
-                    f.status = Status::Failed;
-                    f.why
-                        .push_str(&format!(" (repair exited {status}: {})", output.trim()));
-                }
-                repaired = true;
-            }
-            Some(_) => {
-                f.status = Status::Skipped;
-                f.why
-                    .push_str(" (the repair was not run: a value in it failed validation)");
-            }
-            None => f.status = Status::Skipped,
-        }
-    }
-    if !repaired {
+    let planned = plan_repairs(&mut findings);
+    if planned.is_empty() {
         let verified = findings.iter().all(|f| f.severity != Severity::Error);
         return Ok(Outcome {
             findings,
@@ -113,6 +92,8 @@ pub async fn examine(console: &mut dyn RootConsole, req: &Request, fix: bool) ->
             round_trips,
         });
     }
+    repair(console, &mut findings, &planned).await?;
+    round_trips += 1;
     let after = checks::run(&gather(console, req, &mut round_trips).await?, req);
     // A finding with no repair of its own can be cured by another's (`sshd -t`
     // fails for want of host keys until `ssh-keygen -A` runs): gone is fixed.
@@ -147,6 +128,89 @@ pub async fn examine(console: &mut dyn RootConsole, req: &Request, fix: bool) ->
         evidence,
         round_trips,
     })
+}
+
+/// Marks findings whose repair cannot run as skipped; returns the others'
+/// indices in the order their repairs run.
+fn plan_repairs(findings: &mut [Finding]) -> Vec<usize> {
+    let mut planned = Vec::new();
+    for i in repair_order(findings) {
+        let f = &mut findings[i];
+        match &f.action {
+            Some(action) if action.is_safe() => planned.push(i),
+            Some(_) => {
+                f.status = Status::Skipped;
+                f.why
+                    .push_str(" (the repair was not run: a value in it failed validation)");
+            }
+            None => f.status = Status::Skipped,
+        }
+    }
+    planned
+}
+
+/// Runs the planned repairs in one guarded root script ([`guard`]) and
+/// records on each finding what its step did.
+async fn repair(
+    console: &mut dyn RootConsole,
+    findings: &mut Vec<Finding>,
+    planned: &[usize],
+) -> Result<()> {
+    let actions: Vec<repair::Repair> = planned
+        .iter()
+        .filter_map(|&i| findings[i].action.clone())
+        .collect();
+    for &i in planned {
+        // Shown before it runs (stderr, so --output json stays clean).
+        let f = &findings[i];
+        eprintln!(
+            "repairing {}: {}",
+            f.check,
+            f.repair.as_deref().unwrap_or("")
+        );
+    }
+    let batch = guard::Batch::new(&actions.iter().collect::<Vec<_>>());
+    let (output, _status) = console
+        .run_as_root(&format!("sh -c {}", shell_words::quote(&batch.script)))
+        .await?;
+    let ran = batch.parse(&output);
+    let stopped = ran
+        .refused
+        .as_deref()
+        .map(|why| format!("the guard stopped the repairs: {why}"))
+        .unwrap_or_else(|| "the repair run ended before this step".into());
+    for (step, &i) in ran.steps.iter().zip(planned) {
+        let f = &mut findings[i];
+        match step {
+            Some(guard::StepResult {
+                status: Some(0),
+                backups,
+                ..
+            }) => f.backup = backups.first().cloned(),
+            Some(guard::StepResult {
+                status: Some(status),
+                output,
+                ..
+            }) => {
+                f.status = Status::Failed;
+                f.why
+                    .push_str(&format!(" (repair exited {status}: {})", output.trim()));
+            }
+            Some(guard::StepResult { status: None, .. }) => {
+                f.status = Status::Failed;
+                f.why
+                    .push_str(&format!(" (repair not completed: {stopped})"));
+            }
+            None => {
+                f.status = Status::Skipped;
+                f.why.push_str(&format!(" (repair not run: {stopped})"));
+            }
+        }
+    }
+    for dir in &ran.unlock_failed {
+        findings.push(Finding::unlock_failed(dir));
+    }
+    Ok(())
 }
 
 /// The order repairs run in: as found, except that restarting sshd waits

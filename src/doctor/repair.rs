@@ -138,10 +138,7 @@ impl Repair {
                     q(path)
                 )
             }
-            Repair::StripCr { path } => format!(
-                "cp -p {p} {p}.ese-backup && sed -i 's/\\r$//' {p}",
-                p = q(path)
-            ),
+            Repair::StripCr { path } => format!("sed -i 's/\\r$//' {}", q(path)),
             Repair::AppendKey { path, key } => {
                 format!("printf '%s\\n' {} >> {}", q(key.trim()), q(path))
             }
@@ -154,11 +151,11 @@ impl Repair {
                 let mut cmds: Vec<String> = Vec::new();
                 for (file, line) in lines.iter().filter_map(|l| config_line(l)) {
                     let f = q(&file);
-                    cmds.push(format!("cp -p {f} {f}.ese-backup && sed -i '{line}s/^/# disabled by ec2-serial-expect: /' {f}"));
+                    cmds.push(format!(
+                        "sed -i '{line}s/^/# disabled by ec2-serial-expect: /' {f}"
+                    ));
                 }
-                cmds.push(
-                    "sshd -t && (systemctl reload-or-restart ssh 2>/dev/null || systemctl reload-or-restart sshd)".into(),
-                );
+                cmds.push(RELOAD_SSHD.into());
                 cmds.join(" && ")
             }
             Repair::HostKeys => "ssh-keygen -A".into(),
@@ -167,8 +164,12 @@ impl Repair {
     }
 }
 
+/// Checks the configuration, then reloads sshd (Debian's unit is `ssh`).
+pub(super) const RELOAD_SSHD: &str =
+    "sshd -t && (systemctl reload-or-restart ssh 2>/dev/null || systemctl reload-or-restart sshd)";
+
 /// Parses `file:line:text` from `grep -Hn`, accepting only sshd config files.
-fn config_line(l: &str) -> Option<(String, u32)> {
+pub(super) fn config_line(l: &str) -> Option<(String, u32)> {
     let mut parts = l.splitn(3, ':');
     let file = parts.next()?;
     let line: u32 = parts.next()?.parse().ok()?;
@@ -231,9 +232,7 @@ mod tests {
             lines: vec!["/etc/ssh/sshd_config:12:AuthorizedKeysFile /nope".into()],
         };
         assert!(ok.is_safe());
-        assert!(ok.command().starts_with(
-            "cp -p /etc/ssh/sshd_config /etc/ssh/sshd_config.ese-backup && sed -i '12s/^/"
-        ));
+        assert!(ok.command().starts_with("sed -i '12s/^/# disabled"));
         let bad = Repair::CommentOutSshd {
             keyword: "x".into(),
             lines: vec!["/etc/passwd:1:root".into()],

@@ -1,0 +1,163 @@
+# The doctor's repair guard: root repairs that a user cannot redirect.
+# src/doctor/guard.rs explains the design; this is the POSIX sh it runs
+# as root, with one `ese_step K 'FUNCTION ARGS...'` line per repair after it.
+#
+# The rule: before root acts on a path, every directory above it is writable
+# by root alone. Directories that someone else can write are locked (owner
+# root, no group/other write) from the top down, each while its parent is
+# already root-only, so no entry on the way can be swapped for a link; they
+# are unlocked in reverse order on every exit, signals included.
+
+umask 077
+ese_n=0
+# The markers' nonce is drawn here, not sent: what we type stays the same
+# from run to run (replays match), and no output can know it in advance.
+N=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+[ ${#N} = 24 ] || { echo '@@ese-guard: no random numbers (/dev/urandom)'; exit 91; }
+B=/var/backups/ec2-serial-expect/$(date -u +%Y%m%dT%H%M%SZ)-$N
+printf '@@ese-guard:%s\n' "$N"
+
+ese_say() { printf '@@ese:%s:%s\n' "$N" "$*"; }
+ese_no() { ese_say "refused $*"; exit 90; }
+
+# Whether $1 (a link is not followed) is writable by root alone.
+ese_root_only() {
+	ese_rs=$(stat -c '%u %a' -- "$1") || return 2
+	set -- $ese_rs
+	[ "$1" = 0 ] && [ $((0$2 & 18)) = 0 ]
+}
+
+# Whether we locked directory $1; sets ese_i to its number.
+ese_find() {
+	ese_i=$ese_n
+	while [ "$ese_i" -gt 0 ]; do
+		eval "ese_fd=\$ese_d$ese_i"
+		[ "$ese_fd" = "$1" ] && return 0
+		ese_i=$((ese_i - 1))
+	done
+	return 1
+}
+
+# Takes write access to directory $1 from everyone but root, remembering
+# owner and mode. Its parent is root-only already: $1 cannot be swapped.
+ese_lock() {
+	ese_ls=$(stat -c '%u:%g %a' -- "$1") || ese_no "cannot stat $1"
+	ese_n=$((ese_n + 1))
+	eval "ese_d$ese_n=\$1 ese_s$ese_n=\$ese_ls ese_c$ese_n= ese_f$ese_n="
+	chown -h -- 0:0 "$1" && chmod -- go-w "$1" || ese_no "cannot lock $1"
+}
+
+# Gives every locked directory back, deepest first: its owner and mode, or
+# what a repair set (ese_c: owner, ese_f: mode) while it was locked.
+ese_unlock() {
+	while [ "$ese_n" -gt 0 ]; do
+		eval "ese_ud=\$ese_d$ese_n ese_us=\$ese_s$ese_n ese_uo=\$ese_c$ese_n ese_um=\$ese_f$ese_n"
+		chown -h -- "${ese_uo:-${ese_us% *}}" "$ese_ud" && chmod -- "${ese_us#* }" "$ese_ud" &&
+			{ [ -z "$ese_um" ] || chmod -- "$ese_um" "$ese_ud"; } || ese_say "unlock-failed ${ese_uo:-${ese_us% *}} ${ese_us#* } $ese_ud"
+		ese_n=$((ese_n - 1))
+	done
+}
+
+# Locks every directory above $1 that someone other than root can write and
+# sets ese_p to $1's physical path. A link on the way is followed only where
+# root alone could have made it: in a directory that was root-only before.
+ese_walk() {
+	ese_p=/ ese_r=${1#/} ese_h=0
+	while [ -n "$ese_r" ]; do
+		ese_c=${ese_r%%/*}
+		case $ese_r in */*) ese_r=${ese_r#*/} ;; *) ese_r= ;; esac
+		case $ese_c in
+		'' | .) continue ;;
+		..) ese_p=$(dirname -- "$ese_p"); continue ;;
+		esac
+		ese_x=${ese_p%/}/$ese_c
+		if [ -z "$ese_r" ]; then ese_p=$ese_x; return 0; fi
+		if [ -L "$ese_x" ]; then
+			ese_find "$ese_p" && ese_no "$ese_x is a symbolic link in a directory its user can write"
+			ese_h=$((ese_h + 1))
+			[ "$ese_h" -le 40 ] || ese_no "too many symbolic links on the way to $1"
+			ese_t=$(readlink -- "$ese_x") || ese_no "cannot read the link $ese_x"
+			case $ese_t in /*) ese_p=/ ;; esac
+			ese_r=${ese_t#/}/$ese_r
+			continue
+		fi
+		[ -d "$ese_x" ] || ese_no "$ese_x is not a directory"
+		ese_root_only "$ese_x" || ese_find "$ese_x" || ese_lock "$ese_x"
+		ese_p=$ese_x
+	done
+}
+
+# Walks to $2 and insists on what is there: f (a regular file with no
+# second name: a hard link would carry the repair to a file elsewhere),
+# e (such a file, or a directory), or - (nothing yet). Never a link.
+ese_leaf() {
+	ese_walk "$2"
+	case $1 in
+	-) if [ -e "$ese_p" ] || [ -L "$ese_p" ]; then ese_no "$ese_p appeared since the check"; fi; return 0 ;;
+	esac
+	[ -L "$ese_p" ] && ese_no "$ese_p is a symbolic link"
+	[ "$1" = e ] && [ -d "$ese_p" ] && return 0
+	[ -f "$ese_p" ] && [ "$(stat -c %h -- "$ese_p")" = 1 ] || ese_no "$ese_p is not a regular file with a single name"
+}
+
+# Copies $1 under B before it is edited.
+ese_backup() {
+	mkdir -p -m 700 -- "$B${1%/*}" && cp -p -- "$1" "$B$1" && ese_say "backup $B$1"
+}
+
+ese_chmod() {
+	ese_leaf e "$2"
+	chmod -- "$1" "$ese_p" || return
+	if ese_find "$ese_p"; then eval "ese_f$ese_i=\$1"; fi
+}
+
+ese_chown() {
+	ese_leaf e "$2"
+	if ese_find "$ese_p"; then eval "ese_c$ese_i=\$1"; else chown -h -- "$1" "$ese_p"; fi
+}
+
+ese_mkdir() {
+	ese_leaf - "$2"
+	install -d -m 700 -o "$1" -g "$(id -gn -- "$1")" -- "$ese_p"
+}
+
+ese_mkfile() {
+	ese_leaf - "$2"
+	install -m 600 -o "$1" -g "$(id -gn -- "$1")" -- /dev/null "$ese_p"
+}
+
+ese_strip_cr() {
+	ese_leaf f "$1"
+	ese_backup "$ese_p" && sed -i -e 's/\r$//' -- "$ese_p"
+}
+
+ese_append() {
+	ese_leaf f "$1"
+	if [ -n "$(tail -c 1 -- "$ese_p")" ]; then echo >>"$ese_p"; fi
+	printf '%s\n' "$2" >>"$ese_p"
+}
+
+ese_restorecon() {
+	ese_leaf e "$1"
+	restorecon -Rv -- "$ese_p"
+}
+
+# Comments out line $2 of sshd config file $1 (under root-only /etc/ssh).
+ese_sshd_off() {
+	ese_leaf f "$1"
+	ese_backup "$ese_p" && sed -i -e "$2s/^/# disabled by ec2-serial-expect: /" -- "$ese_p"
+}
+
+# Runs repair number $1: $2 is a command line of the functions above (or a
+# plain root command), quoted by guard.rs.
+ese_step() {
+	ese_say "begin $1"
+	eval "$2" 2>&1
+	ese_say "end $1 $?"
+}
+
+trap 'ese_unlock; ese_say done' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+ese_root_only / || ese_lock /
