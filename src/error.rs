@@ -23,6 +23,45 @@ pub enum ExitCode {
     Login = 4,
     /// Timed out waiting for the console.
     Timeout = 5,
+    /// Ended by SIGHUP (after logging out and closing the transcript).
+    HungUp = 129,
+    /// Ended by SIGINT (likewise).
+    Interrupted = 130,
+    /// Ended by SIGTERM (likewise).
+    Terminated = 143,
+}
+
+/// A signal that ends a session cleanly: the session stops sending, the
+/// console is logged out, the transcript closed; the exit code says which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGHUP (the terminal went away).
+    HangUp,
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM (a service manager or `kill`).
+    Terminate,
+}
+
+impl Signal {
+    /// The exit code a command ended by this signal returns (128 + number).
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            Signal::HangUp => ExitCode::HungUp,
+            Signal::Interrupt => ExitCode::Interrupted,
+            Signal::Terminate => ExitCode::Terminated,
+        }
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Signal::HangUp => "SIGHUP",
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
+        })
+    }
 }
 
 impl ExitCode {
@@ -81,6 +120,17 @@ pub enum Error {
     #[error("{0}")]
     Problems(String),
 
+    /// A signal asked the session to end; what was under way stopped.
+    #[error("interrupted by {signal}{detail}")]
+    Interrupted {
+        /// Which signal.
+        signal: Signal,
+        /// What was cut short, for the message (may be empty; starts with ": ").
+        detail: String,
+        /// Console output of the command that was cut short (secrets scrubbed).
+        output: String,
+    },
+
     /// The feature exists in the command line but is not built yet.
     #[error("{0} is not yet available in this version of ec2-serial-expect")]
     NotYetAvailable(&'static str),
@@ -90,6 +140,15 @@ impl Error {
     /// Builds an [`Error::Usage`] from anything printable.
     pub fn usage(message: impl fmt::Display) -> Self {
         Error::Usage(message.to_string())
+    }
+
+    /// The error for `signal`, with nothing said yet about what it cut short.
+    pub fn interrupted(signal: Signal) -> Self {
+        Error::Interrupted {
+            signal,
+            detail: String::new(),
+            output: String::new(),
+        }
     }
 
     /// Wraps an I/O error with a sentence saying what was being done.
@@ -108,6 +167,7 @@ impl Error {
             Error::Timeout { .. } => ExitCode::Timeout,
             Error::Login(_) => ExitCode::Login,
             Error::Problems(_) => ExitCode::Problems,
+            Error::Interrupted { signal, .. } => signal.exit_code(),
         }
     }
 }

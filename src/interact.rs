@@ -90,7 +90,10 @@ pub async fn console_with(
     recorder.marker(ended.marker());
     recorder.finish();
     eprintln!("\n[{}]", ended.message(&description));
-    Ok(ExitCode::Success)
+    Ok(match ended {
+        Ended::Signalled(signal) => signal.exit_code(),
+        _ => ExitCode::Success,
+    })
 }
 
 /// Why a console session ended (every one of them is a normal end).
@@ -103,7 +106,7 @@ enum Ended {
     /// Standard input reached its end.
     InputClosed,
     /// SIGTERM, SIGHUP or SIGINT.
-    Signalled,
+    Signalled(crate::error::Signal),
 }
 
 impl Ended {
@@ -112,7 +115,7 @@ impl Ended {
             Ended::Left => "console: the user left (~.)",
             Ended::ConsoleClosed => "console: the console closed the connection",
             Ended::InputClosed => "console: standard input ended",
-            Ended::Signalled => "console: ended by a signal",
+            Ended::Signalled(_) => "console: ended by a signal",
         }
     }
 
@@ -121,7 +124,9 @@ impl Ended {
             Ended::Left => format!("left {description}"),
             Ended::ConsoleClosed => format!("{description} closed the connection"),
             Ended::InputClosed => format!("input ended; disconnected from {description}"),
-            Ended::Signalled => format!("interrupted by a signal; disconnected from {description}"),
+            Ended::Signalled(signal) => {
+                format!("interrupted by a signal ({signal}); disconnected from {description}")
+            }
         }
     }
 }
@@ -365,7 +370,7 @@ impl<'a> Relay<'a> {
                         return Ok(ended);
                     }
                 }
-                _ = signals.any() => return Ok(Ended::Signalled),
+                signal = signals.any() => return Ok(Ended::Signalled(signal)),
             }
         }
     }
@@ -482,11 +487,12 @@ impl Signals {
         })
     }
 
-    async fn any(&mut self) {
+    async fn any(&mut self) -> crate::error::Signal {
+        use crate::error::Signal as Which;
         tokio::select! {
-            _ = self.terminate.recv() => {}
-            _ = self.hangup.recv() => {}
-            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => Which::Terminate,
+            _ = self.hangup.recv() => Which::HangUp,
+            _ = self.interrupt.recv() => Which::Interrupt,
         }
     }
 }

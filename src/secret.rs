@@ -5,6 +5,10 @@
 //! redactor that scrubs it from transcripts. Its `Debug` prints `<redacted>`,
 //! so a secret that ends up in a log line or a panic message says nothing.
 //!
+//! Every secret value the process holds is also remembered (zeroized when
+//! the process ends) so that [`scrub_known`] can take it out of any text that
+//! leaves the process outside a transcript: log lines and error messages.
+//!
 //! Secrets never come from argv. A [`SecretSource`] names where to read one:
 //! an environment variable, a file, or an interactive prompt on the terminal.
 
@@ -14,6 +18,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
@@ -27,12 +32,18 @@ pub struct Secret {
     value: SecretString,
 }
 
+/// Every secret value read so far, longest first: what [`scrub_known`]
+/// looks for. Not configuration: a process-wide fact, like the log itself.
+static KNOWN: std::sync::Mutex<Vec<Zeroizing<String>>> = std::sync::Mutex::new(Vec::new());
+
 impl Secret {
     /// Wraps `value` under a display `name` (the name is not secret).
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        let value = value.into();
+        remember(&value);
         Secret {
             name: name.into(),
-            value: SecretString::from(value.into()),
+            value: SecretString::from(value),
         }
     }
 
@@ -51,6 +62,44 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Secret({:?}, {REDACTED})", self.name)
     }
+}
+
+/// Environment variables secrets were read from.
+static SOURCE_VARIABLES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The environment variables this process read secrets from: programs it
+/// starts (`exec:` consoles) do not inherit them.
+pub fn source_variables() -> Vec<String> {
+    SOURCE_VARIABLES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+}
+
+fn remember(value: &str) {
+    // Short values would redact ordinary words from every log line; a
+    // secret that short is not one an attacker needs the log to guess.
+    if value.len() < 4 {
+        return;
+    }
+    let mut known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
+    if !known.iter().any(|k| k.as_str() == value) {
+        known.push(Zeroizing::new(value.to_string()));
+        known.sort_by_key(|k| std::cmp::Reverse(k.len()));
+    }
+}
+
+/// `text` with every secret this process has read replaced by
+/// `<redacted>`, and with credentials that travel in requests (signatures,
+/// session tokens, authorization headers, URL queries and userinfo) taken
+/// out too: for log lines and error messages.
+pub fn scrub_known(text: &str) -> String {
+    let mut out = crate::text::scrub_credentials(text).into_owned();
+    let known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
+    let secrets: Vec<String> = known.iter().map(|k| k.to_string()).collect();
+    drop(known);
+    crate::text::scrub_in_place(&mut out, 0, &secrets);
+    out
 }
 
 /// Where a secret is read from: `env:VAR`, `file:PATH`, `stdin` or `prompt`.
@@ -103,23 +152,32 @@ impl SecretSource {
     /// Reads the secret, naming it `name` for messages.
     pub fn read(&self, name: &str) -> Result<Secret> {
         let value = match self {
-            SecretSource::Env(var) => std::env::var(var).map_err(|_| {
+            SecretSource::Env(var) => {
+                let mut vars = SOURCE_VARIABLES.lock().unwrap_or_else(|p| p.into_inner());
+                if !vars.contains(var) {
+                    vars.push(var.clone());
+                }
+                drop(vars);
+                std::env::var(var).map_err(|_| {
                 Error::usage(format!(
                     "secret {name:?}: environment variable {var} is not set (or not UTF-8); export it first"
                 ))
-            })?,
+                })?
+            }
             SecretSource::File(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
-                    Error::usage(format!("secret {name:?}: cannot read {}: {e}", path.display()))
+                    Error::usage(format!(
+                        "secret {name:?}: cannot read {}: {e}",
+                        path.display()
+                    ))
                 })?;
                 first_line(&text).to_string()
             }
             SecretSource::Stdin => {
                 let mut line = String::new();
-                std::io::stdin()
-                    .lock()
-                    .read_line(&mut line)
-                    .map_err(|e| Error::io(format!("secret {name:?}: reading standard input"), e))?;
+                std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+                    Error::io(format!("secret {name:?}: reading standard input"), e)
+                })?;
                 first_line(&line).to_string()
             }
             SecretSource::Prompt => prompt_hidden(name)?,
@@ -190,6 +248,17 @@ mod tests {
         let s = Secret::new("password", "hunter2");
         assert!(!format!("{s:?}").contains("hunter2"));
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn every_secret_read_is_scrubbed_from_log_text() {
+        let _s = Secret::new("token", "tok-0123456789abcdef");
+        let line = "sending tok-0123456789abcdef to wss://u:p@h/x?token=tok-1&a=b";
+        let clean = scrub_known(line);
+        assert_eq!(
+            clean,
+            "sending <redacted> to wss://<redacted>@h/x?<redacted>"
+        );
     }
 
     #[test]

@@ -242,6 +242,61 @@ async fn doctor_cures_permission_and_ownership_scenarios() {
         &["ssh_dir.owner", "authorized_keys.owner"],
     )
     .await;
+    hostile_user_cannot_redirect_repairs(&vm, dir.path()).await;
+}
+
+/// Root's canaries, and the loop ec2-user runs against the repairs: it keeps
+/// planting the old backup name as a link to a canary, and swapping
+/// `authorized_keys` and `.ssh` itself for links to root's files.
+const CANARIES: &str = "sudo sh -c 'printf canary > /etc/ese-canary && chmod 644 /etc/ese-canary \
+    && mkdir -p -m 755 /ese-canary-dir && printf canary > /ese-canary-dir/authorized_keys \
+    && chmod 644 /ese-canary-dir/authorized_keys'";
+const CANARY_STATE: &str =
+    "stat -c '%U:%G %a' /etc/ese-canary /ese-canary-dir /ese-canary-dir/authorized_keys \
+    && cat /etc/ese-canary /ese-canary-dir/authorized_keys";
+const ATTACK: &str = "cd /home/ec2-user && nohup setsid sh -c 'while :; do \
+    ln -sfn /etc/ese-canary .ssh/authorized_keys.ese-backup 2>/dev/null; \
+    if mv .ssh/authorized_keys .ssh/k 2>/dev/null; then ln -s /etc/ese-canary .ssh/authorized_keys 2>/dev/null; \
+      sleep 0.05; rm -f .ssh/authorized_keys 2>/dev/null; mv .ssh/k .ssh/authorized_keys 2>/dev/null; fi; \
+    if mv .ssh s 2>/dev/null; then ln -s /ese-canary-dir .ssh 2>/dev/null; sleep 0.05; rm -f .ssh 2>/dev/null; fi; \
+    [ -d s ] && [ ! -e .ssh ] && mv s .ssh 2>/dev/null; sleep 0.02; done' >/dev/null 2>&1 < /dev/null &";
+
+/// A user who keeps swapping links under ~/.ssh while `doctor --fix` runs
+/// again and again (each run's repairs: chmod of ~ and ~/.ssh, CR LF
+/// stripped with a backup, chmod of the key file) never gets root to touch
+/// root's files: the canaries stay as they were, root-owned.
+async fn hostile_user_cannot_redirect_repairs(vm: &LabVm, dir: &Path) {
+    let admin = vm.ssh().as_user("lab-admin");
+    let out = admin.run(CANARIES).await.unwrap();
+    assert_eq!(out.status, 0, "making the canaries: {out:?}");
+    let before = admin.run(CANARY_STATE).await.unwrap();
+    assert_eq!(
+        before.stdout, "root:root 644\nroot:root 755\nroot:root 644\ncanarycanary",
+        "{before:?}"
+    );
+    let out = vm.ssh().run(ATTACK).await.unwrap();
+    assert_eq!(out.status, 0, "starting the attack: {out:?}");
+    for round in 0..3 {
+        let out = admin
+            .run("sudo chmod 777 /home/ec2-user /home/ec2-user/.ssh; sudo chmod 666 /home/ec2-user/.ssh/authorized_keys; \
+                  sudo sed -i 's/$/\\r/' /home/ec2-user/.ssh/authorized_keys")
+            .await
+            .unwrap();
+        assert_eq!(out.status, 0, "breaking (round {round}): {out:?}");
+        let run = doctor(vm, dir, &format!("hostile-fix-{round}"), "ec2-user", true);
+        eprintln!("hostile round {round}: exit {}", run.code);
+        let now = admin.run(CANARY_STATE).await.unwrap();
+        assert_eq!(
+            now.stdout, before.stdout,
+            "round {round}: a root file changed through the user's link\n{}",
+            run.stdout
+        );
+    }
+    let out = admin
+        .run("sudo pkill -KILL -u ec2-user -f 'ese-canary' ; true")
+        .await
+        .unwrap();
+    assert_eq!(out.status, 0, "{out:?}");
 }
 
 #[tokio::test]

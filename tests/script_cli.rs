@@ -14,12 +14,16 @@ const SECRET: &str = "Tr0ub4dor-and-3";
 /// A scratch directory with scripts and a fake console in it.
 struct Lab {
     dir: tempfile::TempDir,
+    /// Where the fake consoles keep the password they expect: not in `dir`,
+    /// whose every file the tests search for the secret.
+    console_dir: tempfile::TempDir,
 }
 
 impl Lab {
     fn new() -> Lab {
         Lab {
             dir: tempfile::tempdir().unwrap(),
+            console_dir: tempfile::tempdir().unwrap(),
         }
     }
 
@@ -34,15 +38,20 @@ impl Lab {
     }
 
     /// A console that prints a login banner, reads the user, reads the
-    /// password without echo (`read -s`), and starts a shell when it is
-    /// $CONSOLE_PASSWORD. With `echo_password`, it echoes the password
-    /// twice instead, the way a broken console does.
+    /// password without echo (`read -s`), and starts a shell when it is the
+    /// secret (kept in a file: the tool keeps $CONSOLE_PASSWORD, where it
+    /// reads the secret from, out of the console program's environment).
+    /// With `echo_password`, it echoes the password twice instead, the way a
+    /// broken console does.
     fn login_console(&self, echo_password: bool) -> String {
         let read_pw = if echo_password {
             "read -r pw || exit 0; printf 'you typed %s\\r\\n' \"$pw\""
         } else {
             "read -rs pw || exit 0; printf '\\r\\n'"
         };
+        let expected = self.console_dir.path().join("password");
+        std::fs::write(&expected, SECRET).unwrap();
+        let expected = expected.display();
         let script = format!(
             r#"printf 'Debian GNU/Linux 12 lab ttyS0\r\n\r\n'
 while :; do
@@ -51,7 +60,7 @@ while :; do
   [ -z "$user" ] && continue
   printf 'Password: '
   {read_pw}
-  [ "$pw" = "$CONSOLE_PASSWORD" ] && break
+  [ "$pw" = "$(cat {expected})" ] && break
   sleep 0.1; printf 'Login incorrect\r\n\r\n'
 done
 PS1='[\u@lab ~]\$ ' exec bash --norc --noprofile -i
@@ -780,4 +789,344 @@ fn connection_failures_exit_3_and_secret_prompts_need_a_terminal() {
         "{}",
         stderr(&out)
     );
+}
+
+// ---- Trust: signals end sessions cleanly, children never outlive the tool,
+// ---- and no secret reaches a log at any verbosity.
+
+/// Pids of processes whose command line contains `needle`.
+fn processes_with(needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline)
+                .replace('\0', " ")
+                .contains(needle)
+        })
+        .collect()
+}
+
+/// Waits up to 20 s for `check` to hold.
+fn eventually(what: &str, check: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn signal(child: &std::process::Child, signal: i32) {
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+}
+
+impl Lab {
+    /// Starts `run TARGET SCRIPT` in the background (stdout/stderr piped).
+    fn spawn_script(&self, target: &str, source: &str, extra: &[&str]) -> std::process::Child {
+        let script = self.write("s.rhai", source);
+        Command::new(BIN)
+            .args(["run", target])
+            .arg(script)
+            .arg("--transcript")
+            .arg(self.path("t.cast"))
+            .args(extra)
+            .env("CONSOLE_PASSWORD", SECRET)
+            .env_remove("RUST_LOG")
+            .current_dir(self.dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn transcript_events(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.path("t.cast"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+#[test]
+fn each_signal_interrupts_the_command_logs_out_and_closes_the_transcript() {
+    for (sig, code, name) in [
+        (libc::SIGTERM, 143, "SIGTERM"),
+        (libc::SIGINT, 130, "SIGINT"),
+        (libc::SIGHUP, 129, "SIGHUP"),
+    ] {
+        let lab = Lab::new();
+        let sleeper = format!("sleep 37.{code}");
+        let source = format!(
+            r#"login("{}", "password"); run("{sleeper}; echo finished");"#,
+            me()
+        );
+        let child = lab.spawn_script(
+            &lab.login_console(false),
+            &source,
+            &["--secret", "password=env:CONSOLE_PASSWORD"],
+        );
+        eventually("the console command runs", || {
+            !processes_with(&sleeper).is_empty()
+        });
+        signal(&child, sig);
+        let out = child.wait_with_output().unwrap();
+        assert_code(&out, code);
+        assert!(
+            stderr(&out).contains(&format!("interrupted by {name}")),
+            "{name}: {}",
+            stderr(&out)
+        );
+        assert!(
+            processes_with(&sleeper).is_empty(),
+            "{name}: the command was stopped"
+        );
+        let events = lab.transcript_events();
+        let markers: Vec<&str> = events
+            .iter()
+            .filter(|e| e[1] == "m")
+            .map(|e| e[2].as_str().unwrap())
+            .collect();
+        assert!(
+            markers.contains(&"shell: logged out (the console closed)"),
+            "{name}: {markers:?}"
+        );
+        assert_eq!(markers.last(), Some(&"session end"), "{name}: {markers:?}");
+        let typed: String = events
+            .iter()
+            .filter(|e| e[1] == "i")
+            .map(|e| e[2].as_str().unwrap())
+            .collect();
+        assert!(
+            typed.contains("\u{3}") && typed.ends_with("exit\r"),
+            "{name}: Ctrl-C, then logout: {typed:?}"
+        );
+    }
+}
+
+#[test]
+fn a_second_signal_ends_the_tool_at_once_and_takes_the_console_program_along() {
+    let lab = Lab::new();
+    // A command that ignores Ctrl-C: the first signal's clean-up would wait
+    // for a prompt that does not come.
+    let source = format!(
+        r#"login("{}", "password"); run("trap '' INT; sleep 37.2");"#,
+        me()
+    );
+    let child = lab.spawn_script(
+        &lab.login_console(false),
+        &source,
+        &["--secret", "password=env:CONSOLE_PASSWORD"],
+    );
+    eventually("the console command runs", || {
+        !processes_with("sleep 37.2").is_empty()
+    });
+    signal(&child, libc::SIGTERM);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    signal(&child, libc::SIGTERM);
+    let out = child.wait_with_output().unwrap();
+    assert_code(&out, 143);
+    let markers: Vec<String> = lab
+        .transcript_events()
+        .iter()
+        .filter(|e| e[1] == "m")
+        .map(|e| e[2].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        !markers.contains(&"session end".to_string()),
+        "it did not wait to clean up: {markers:?}"
+    );
+    eventually("the console program is gone with the tool", || {
+        processes_with("sleep 37.2").is_empty()
+    });
+}
+
+#[test]
+fn console_programs_die_with_a_killed_tool_and_never_see_secret_variables() {
+    let lab = Lab::new();
+    let target = "exec:sh -c 'if [ -n \"${CONSOLE_PASSWORD+x}\" ]; then echo INHERITED; else echo CLEAN; fi; sleep 37.4'";
+    let source = r#"
+        let m = expect(["CLEAN", "INHERITED"], 10);
+        if m.index == 1 { fail("the console program inherited CONSOLE_PASSWORD"); }
+        expect(["never printed"], 60);
+    "#;
+    let child = lab.spawn_script(
+        target,
+        source,
+        &["--secret", "password=env:CONSOLE_PASSWORD"],
+    );
+    eventually("the console program runs", || {
+        !processes_with("sleep 37.4").is_empty()
+    });
+    eventually("the script saw CLEAN", || {
+        std::fs::read_to_string(lab.path("t.cast")).is_ok_and(|c| c.contains("matched #0"))
+    });
+    signal(&child, libc::SIGKILL);
+    let _ = child.wait_with_output().unwrap();
+    eventually("the console program is gone with the tool", || {
+        processes_with("sleep 37.4").is_empty()
+    });
+}
+
+/// A `gateway` process serving `console`; returns it, its ws:// URL and
+/// the thread collecting its stderr (the gateway's log).
+fn gateway(
+    lab: &Lab,
+    console: &str,
+    auth: &[&str],
+) -> (std::process::Child, String, std::thread::JoinHandle<String>) {
+    let mut child = Command::new(BIN)
+        .args(["gateway", "--listen", "127.0.0.1:0", "--console"])
+        .arg(format!("c={console}"))
+        .args(auth)
+        .arg("--record-dir")
+        .arg(lab.path("gateway-records"))
+        .arg("-vvv")
+        .env("RUST_LOG", "trace")
+        .env("GATEWAY_TOKEN", "tok-Abcdefghijklmnop-0123")
+        .env("CONSOLE_PASSWORD", SECRET)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    let url = loop {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "the gateway did not start: {log}"
+        );
+        log.push_str(&line);
+        if let Some(at) = line.find("serving ") {
+            break line[at + "serving ".len()..].trim().to_string();
+        }
+    };
+    let rest = std::thread::spawn(move || {
+        let mut tail = String::new();
+        let _ = std::io::Read::read_to_string(&mut reader, &mut tail);
+        log + &tail
+    });
+    (child, url, rest)
+}
+
+/// Every place a secret could surface, at -vvv with RUST_LOG=trace, over
+/// exec, unix, and ws with a bearer token and with SigV4: no password, no
+/// token, no AWS secret key, no signature.
+#[test]
+fn no_secret_token_or_signature_in_any_artifact_at_any_verbosity() {
+    const TOKEN: &str = "tok-Abcdefghijklmnop-0123";
+    const AWS_SECRET: &str = "gwSecretKey/abcdefghij0123456789ABCDEFGH";
+    let login = format!(
+        r#"login("{}", "password"); let r = run("echo ok"); log(r.output); logout();"#,
+        me()
+    );
+    let lab = Lab::new();
+    let creds = lab.write(
+        "identities",
+        &format!("[ops]\naws_access_key_id = AKIDLEAKTEST\naws_secret_access_key = {AWS_SECRET}\n"),
+    );
+    let signature = regex::Regex::new(r"(?i)signature=[0-9a-f]{16}").unwrap();
+    let check = |what: &str, out: &Output, more: &[String]| {
+        let mut texts = vec![stdout(out), stderr(out)];
+        texts.push(std::fs::read_to_string(lab.path("t.cast")).unwrap_or_default());
+        texts.extend(more.iter().cloned());
+        for text in &texts {
+            for secret in [SECRET, TOKEN, AWS_SECRET] {
+                assert!(
+                    !text.contains(secret),
+                    "{what}: {secret} leaked into:\n{text}"
+                );
+            }
+            assert!(
+                !signature.is_match(text),
+                "{what}: a signature leaked into:\n{text}"
+            );
+        }
+        assert!(
+            stderr(out).contains(" INFO "),
+            "{what}: the run really logged verbosely"
+        );
+    };
+    let verbose = ["--secret", "password=env:CONSOLE_PASSWORD", "-vvv"];
+    let run = |target: &str, source: &str, extra: &[&str], env: &[(&str, &str)]| {
+        let script = lab.write("s.rhai", source);
+        let mut cmd = Command::new(BIN);
+        cmd.args(["run", target])
+            .arg(script)
+            .arg("--transcript")
+            .arg(lab.path("t.cast"))
+            .args(verbose)
+            .args(extra)
+            .env("CONSOLE_PASSWORD", SECRET)
+            .env("RUST_LOG", "trace")
+            .env("GATEWAY_TOKEN", TOKEN);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+
+    let out = run(&lab.login_console(true), &login, &[], &[]);
+    assert_code(&out, 0);
+    check("exec", &out, &[]);
+
+    let sock = lab.path("console.sock");
+    let server = unix_console(&sock);
+    let unix = r#"
+        expect("login: $", 5); send("root\n"); expect("Password: $", 5);
+        send_secret("password"); send("\n"); expect(["Welcome"], 5);
+    "#;
+    let out = run(&format!("unix:{}", sock.display()), unix, &[], &[]);
+    server.join().unwrap();
+    assert_code(&out, 0);
+    check("unix", &out, &[]);
+
+    let (mut gw, url, log) = gateway(
+        &lab,
+        &lab.login_console(true),
+        &["--auth", "token", "--token-env", "GATEWAY_TOKEN"],
+    );
+    let out = run(&url, &login, &["--token-env", "GATEWAY_TOKEN"], &[]);
+    gw.kill().unwrap();
+    let _ = gw.wait();
+    let log = log.join().unwrap();
+    assert_code(&out, 0);
+    check("ws with a token", &out, &[log]);
+
+    let (mut gw, url, log) = gateway(
+        &lab,
+        &lab.login_console(true),
+        &[
+            "--auth",
+            "sigv4",
+            "--credentials",
+            creds.to_str().unwrap(),
+            "--region",
+            "eu-west-1",
+        ],
+    );
+    let aws = [
+        ("AWS_ACCESS_KEY_ID", "AKIDLEAKTEST"),
+        ("AWS_SECRET_ACCESS_KEY", AWS_SECRET),
+        ("AWS_CONFIG_FILE", "/nonexistent"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+    ];
+    let out = run(
+        &url,
+        &login,
+        &["--ws-auth", "sigv4", "--region", "eu-west-1"],
+        &aws,
+    );
+    gw.kill().unwrap();
+    let _ = gw.wait();
+    let log = log.join().unwrap();
+    assert_code(&out, 0);
+    check("ws with SigV4", &out, &[log]);
 }

@@ -5,6 +5,8 @@
 //! and messages (`--output human|json`).
 
 mod args;
+mod logging;
+mod signals;
 
 use std::time::Duration;
 
@@ -25,8 +27,10 @@ use crate::transcript::{default_path, Recorder};
 /// stay ignored: a closed console socket is an error to report, not a
 /// death), so the panic is where it shows: end the way any Unix filter
 /// does, killed by SIGPIPE, without a panic message.
+///
+/// Any other panic is printed with secrets scrubbed (its message may quote
+/// console text).
 fn end_quietly_when_stdout_is_closed() {
-    let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let message = info
             .payload()
@@ -41,12 +45,28 @@ fn end_quietly_when_stdout_is_closed() {
             }
             let _ = raise(Signal::SIGPIPE);
         }
-        default_hook(info);
+        eprintln!("{}", crate::secret::scrub_known(&info.to_string()));
     }));
+}
+
+/// No core dump may hold a password: this process never dumps core (and
+/// other processes of the same user cannot attach to read its memory).
+fn forbid_core_dumps() {
+    let none = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain system calls with valid arguments; failures leave the
+    // defaults, which only weakens a defence in depth.
+    unsafe {
+        libc::setrlimit(libc::RLIMIT_CORE, &none);
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
 }
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
+    forbid_core_dumps();
     end_quietly_when_stdout_is_closed();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -56,7 +76,7 @@ pub fn main() -> i32 {
             return e.exit_code();
         }
     };
-    init_logging(&cli.common);
+    logging::init(&cli.common);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -81,6 +101,10 @@ pub fn main() -> i32 {
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
     let common = cli.common;
     crate::ec2::configure(crate::ec2::Ec2Options::from_common(&common)?);
+    // `console` relays and handles its own signals (src/interact.rs).
+    if matches!(cli.command, Command::Run(_) | Command::Doctor(_)) {
+        signals::listen()?;
+    }
     match cli.command {
         Command::Run(args) => crate::script::run_command(args, common).await,
         Command::Lint { script } => crate::script::lint_command(&script, &common),
@@ -100,29 +124,13 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
 
 fn report_error(e: &Error, output: OutputFormat) {
     match output {
-        OutputFormat::Human => eprintln!("error: {e}"),
+        OutputFormat::Human => eprintln!("error: {}", crate::secret::scrub_known(&e.to_string())),
         OutputFormat::Json => {
-            let v = serde_json::json!({"error": e.to_string(), "exit_code": e.exit_code().code()});
+            let message = crate::secret::scrub_known(&e.to_string());
+            let v = serde_json::json!({"error": message, "exit_code": e.exit_code().code()});
             println!("{v}");
         }
     }
-}
-
-fn init_logging(common: &Common) {
-    use tracing_subscriber::EnvFilter;
-    let default = match (common.quiet, common.verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, 2) => "debug",
-        _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
 }
 
 /// Opens a session to `target` with the common flags applied: the timeout,
@@ -133,7 +141,11 @@ pub async fn open_session(target: &Target, common: &Common, what: &str) -> Resul
     if let Some(path) = recorder.path() {
         tracing::info!("recording the session to {}", path.display());
     }
-    Ok(Session::new(transport, recorder, session_options(common)?))
+    let mut session = Session::new(transport, recorder, session_options(common)?);
+    if let Some(signals) = signals::receiver() {
+        session.watch_signals(signals);
+    }
+    Ok(session)
 }
 
 async fn gateway_command(args: &GatewayArgs, common: &Common) -> Result<ExitCode> {

@@ -170,9 +170,26 @@ async fn repair(
         );
     }
     let batch = guard::Batch::new(&actions.iter().collect::<Vec<_>>());
-    let (output, _status) = console
+    let run = console
         .run_as_root(&format!("sh -c {}", shell_words::quote(&batch.script)))
-        .await?;
+        .await;
+    let output = match run {
+        Ok((output, _status)) => output,
+        // Cut short by a signal: say exactly how far the repairs got.
+        Err(Error::Interrupted {
+            signal,
+            detail,
+            output,
+        }) => {
+            let progress = progress(&batch.parse(&output), findings, planned);
+            return Err(Error::Interrupted {
+                signal,
+                detail: format!("{detail} during the repairs: {progress}"),
+                output,
+            });
+        }
+        Err(e) => return Err(e),
+    };
     let ran = batch.parse(&output);
     let stopped = ran
         .refused
@@ -211,6 +228,39 @@ async fn repair(
         findings.push(Finding::unlock_failed(dir));
     }
     Ok(())
+}
+
+/// Which repairs of an interrupted run completed, which were cut short and
+/// which never started, and whether the guard gave the directories back.
+fn progress(ran: &guard::BatchResult, findings: &[Finding], planned: &[usize]) -> String {
+    let (mut done, mut cut, mut not_run) = (Vec::new(), Vec::new(), Vec::new());
+    for (step, &i) in ran.steps.iter().zip(planned) {
+        let id = findings[i].check.as_str();
+        match step {
+            Some(s) if s.status.is_some() => done.push(id),
+            Some(_) => cut.push(id),
+            None => not_run.push(id),
+        }
+    }
+    let mut parts: Vec<String> = [("done", done), ("cut short", cut), ("not run", not_run)]
+        .into_iter()
+        .filter(|(_, ids)| !ids.is_empty())
+        .map(|(label, ids)| format!("{label}: {}", ids.join(", ")))
+        .collect();
+    let back = if ran.finished && ran.unlock_failed.is_empty() {
+        "every directory the guard locked was given back".to_string()
+    } else if !ran.unlock_failed.is_empty() {
+        format!(
+            "NOT given back (owner mode path, restore as root): {}",
+            ran.unlock_failed.join("; ")
+        )
+    } else {
+        "the guard did not report its end: check the owner and mode of the home and ~/.ssh".into()
+    };
+    if parts.is_empty() {
+        parts.push("no repair had started".into());
+    }
+    format!("{}; {back}", parts.join("; "))
 }
 
 /// The order repairs run in: as found, except that restarting sshd waits

@@ -1,4 +1,10 @@
 //! [`Session`]: one conversation with one console.
+//!
+//! A session can watch a signal channel ([`Session::watch_signals`]): the
+//! first signal makes the operation under way (or the next one) fail with
+//! [`Error::Interrupted`], once; after that the session works normally, so
+//! the layers above can interrupt the console command, log out and close the
+//! transcript before the process exits with the signal's code.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,7 +13,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::pattern::{Found, Match, Pattern, PatternSet};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Signal};
 use crate::secret::Secret;
 use crate::text::{
     floor_char_boundary, scrub_in_place, tail_chars, EscapeStripper, Scrubber, Utf8Decoder,
@@ -75,6 +81,8 @@ pub struct Session {
     decoded: String,
     eof: bool,
     patterns: HashMap<Vec<Pattern>, Arc<PatternSet>>,
+    /// Signals to stop for; `None` once one has been delivered.
+    signals: Option<tokio::sync::watch::Receiver<Option<Signal>>>,
 }
 
 impl Session {
@@ -93,6 +101,26 @@ impl Session {
             decoded: String::new(),
             eof: false,
             patterns: HashMap::new(),
+            signals: None,
+        }
+    }
+
+    /// Makes the session stop for the first signal `signals` carries.
+    pub fn watch_signals(&mut self, signals: tokio::sync::watch::Receiver<Option<Signal>>) {
+        self.signals = Some(signals);
+    }
+
+    /// The signal that arrived and has not been delivered yet, if any;
+    /// delivering it stops the watch.
+    fn take_signal(&mut self) -> Result<()> {
+        let arrived = self.signals.as_ref().and_then(|rx| *rx.borrow());
+        match arrived {
+            Some(signal) => {
+                self.signals = None;
+                self.recorder.marker(&format!("interrupted by {signal}"));
+                Err(Error::interrupted(signal))
+            }
+            None => Ok(()),
         }
     }
 
@@ -130,6 +158,7 @@ impl Session {
 
     /// Sends text as typed.
     pub async fn send(&mut self, text: &str) -> Result<()> {
+        self.take_signal()?;
         self.recorder.input(text, false);
         self.write(text.as_bytes(), SendKind::Plain).await
     }
@@ -141,6 +170,7 @@ impl Session {
 
     /// Sends a secret: recorded as `<redacted>`, scrubbed from any echo.
     pub async fn send_secret(&mut self, secret: &Secret) -> Result<()> {
+        self.take_signal()?;
         self.add_secret(secret);
         self.recorder.input("", true);
         self.write(secret.expose().as_bytes(), SendKind::Secret)
@@ -174,6 +204,7 @@ impl Session {
         // The whole unconsumed buffer is searched once; after that only new
         // text plus the lookback window.
         let mut from = 0;
+        self.take_signal()?;
         loop {
             if let Some(found) = set.find(&self.buffer, from) {
                 return Ok(self.consume(found, patterns));
@@ -185,8 +216,13 @@ impl Session {
                 });
             }
             let old_len = self.buffer.len();
-            let read =
-                tokio::time::timeout_at(deadline, self.transport.read(&mut self.read_buf)).await;
+            let read = tokio::select! {
+                read = tokio::time::timeout_at(deadline, self.transport.read(&mut self.read_buf)) => read,
+                () = signalled(&mut self.signals) => {
+                    self.take_signal()?;
+                    continue;
+                }
+            };
             let n = match read {
                 Err(_) => {
                     return Err(Error::Timeout {
@@ -218,6 +254,7 @@ impl Session {
     /// kernel lines and finds its own markers): unlike [`Session::expect`] it
     /// records no marker per call and never keeps more than one read.
     pub async fn read_text(&mut self, wait: Duration) -> Result<Option<String>> {
+        self.take_signal()?;
         if self.buffer.is_empty() {
             if self.eof {
                 return Err(Error::Eof {
@@ -225,7 +262,14 @@ impl Session {
                     tail: self.tail(),
                 });
             }
-            match tokio::time::timeout(wait, self.transport.read(&mut self.read_buf)).await {
+            let read = tokio::select! {
+                read = tokio::time::timeout(wait, self.transport.read(&mut self.read_buf)) => read,
+                () = signalled(&mut self.signals) => {
+                    self.take_signal()?;
+                    return Ok(None);
+                }
+            };
+            match read {
                 Err(_) => return Ok(None),
                 Ok(Err(e)) => return Err(self.transport_error(e)),
                 Ok(Ok(n)) => {
@@ -356,6 +400,19 @@ impl Session {
             ),
             e,
         )
+    }
+}
+
+/// Resolves when a signal has arrived on `signals`; never without a watch.
+async fn signalled(signals: &mut Option<tokio::sync::watch::Receiver<Option<Signal>>>) {
+    match signals {
+        Some(rx) => {
+            // An error means the sender is gone: no signal will come.
+            if rx.wait_for(Option::is_some).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -95,6 +95,15 @@ pub fn at_location(error: Error, at: &str) -> Error {
         Error::NotYetAvailable(what) => Error::Usage(format!(
             "{at}: {what} is not yet available in this version of ec2-serial-expect"
         )),
+        Error::Interrupted {
+            signal,
+            detail,
+            output,
+        } => Error::Interrupted {
+            signal,
+            detail: format!(" at {at}{detail}"),
+            output,
+        },
     }
 }
 

@@ -199,6 +199,15 @@ fn scrub_error(error: Error, host: &bindings::Host) -> Error {
             awaited: s(awaited),
             tail: s(tail),
         },
+        Error::Interrupted {
+            signal,
+            detail,
+            output,
+        } => Error::Interrupted {
+            signal,
+            detail: s(detail),
+            output: s(output),
+        },
         other @ Error::NotYetAvailable(_) => other,
     }
 }

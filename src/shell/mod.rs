@@ -149,11 +149,23 @@ impl Shell {
         timeout: Duration,
     ) -> Result<CommandOutput> {
         self.ensure_logged_in()?;
-        let result = self.run_inner(session, cmd, timeout).await;
-        if matches!(result, Err(Error::Timeout { .. })) {
-            self.interrupt(session).await;
+        match self.run_inner(session, cmd, timeout).await {
+            Err(e @ Error::Timeout { .. }) => {
+                self.interrupt(session).await;
+                Err(e)
+            }
+            // A signal: stop the command too, and keep what it printed so
+            // the caller can say how far it got.
+            Err(Error::Interrupted { signal, detail, .. }) => {
+                let output = self.interrupt(session).await;
+                Err(Error::Interrupted {
+                    signal,
+                    detail,
+                    output: session.scrub(&output),
+                })
+            }
+            result => result,
         }
-        result
     }
 
     fn ensure_logged_in(&self) -> Result<()> {
@@ -196,15 +208,17 @@ impl Shell {
         })
     }
 
-    /// Interrupts whatever runs and waits briefly for our prompt.
-    async fn interrupt(&mut self, session: &mut Session) {
+    /// Interrupts whatever runs and waits briefly for our prompt; returns
+    /// the command's output up to it (what it had printed and its last words).
+    async fn interrupt(&mut self, session: &mut Session) -> String {
         if session.send("\x03").await.is_err() {
-            return;
+            return String::new();
         }
         let wait = Wait::new(Duration::from_secs(5), "the prompt after Ctrl-C".into());
-        let _ = self
-            .read_until(session, command::prompt_regex(), &wait)
-            .await;
+        self.read_until(session, command::prompt_regex(), &wait)
+            .await
+            .map(|(before, _)| before)
+            .unwrap_or_default()
     }
 
     /// Reads until `pattern` matches the program text; returns the text

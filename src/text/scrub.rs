@@ -1,6 +1,52 @@
 //! Scrubbing secrets out of text, including secrets split across chunks.
 
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use regex::Regex;
+
 use crate::secret::REDACTED;
+
+/// Credentials that travel in requests, as they show in log lines and
+/// errors: a URL's userinfo and query (presigned signatures, session tokens,
+/// `?token=` consoles), and the values of authorization and AWS token
+/// headers or parameters, in any of the ways a library may print them.
+fn credential_patterns() -> &'static [(Regex, &'static str)] {
+    static PATTERNS: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
+    PATTERNS.get_or_init(|| {
+        [
+            (r"(?i)\b((?:wss?|https?)://)[^/\s@?#]*@", "${1}<redacted>@"),
+            (r"(?i)\b((?:wss?|https?)://[^\s?#]*\?)[^\s#]+", "${1}<redacted>"),
+            (
+                r#"(?i)\b((?:proxy-)?authorization["']?\s*[:=]\s*["']?)[^"'\r\n]+"#,
+                "${1}<redacted>",
+            ),
+            (
+                r#"(?i)\b(x-amz-(?:security-token|signature|credential)["']?\s*[:=]\s*["']?)[^"'&\s\\]+"#,
+                "${1}<redacted>",
+            ),
+            (r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+", "${1}<redacted>"),
+            (
+                r#"(?i)\b((?:aws_)?(?:secret_access_key|session_token)["']?\s*[:=]\s*["']?)[^"'\s,}]+"#,
+                "${1}<redacted>",
+            ),
+        ]
+        .into_iter()
+        .map(|(re, with)| (Regex::new(re).expect("credential pattern is valid"), with))
+        .collect()
+    })
+}
+
+/// `text` without the credentials of [`credential_patterns`].
+pub fn scrub_credentials(text: &str) -> Cow<'_, str> {
+    let mut out = Cow::Borrowed(text);
+    for (re, with) in credential_patterns() {
+        if re.is_match(&out) {
+            out = Cow::Owned(re.replace_all(&out, *with).into_owned());
+        }
+    }
+    out
+}
 
 /// Replaces known secrets in a text stream with `<redacted>`.
 ///
@@ -124,6 +170,25 @@ mod tests {
                 "piece {piece}"
             );
         }
+    }
+
+    #[test]
+    fn credentials_in_requests_never_survive() {
+        for (line, gone) in [
+            ("GET /?X-Amz-Signature=abc123&X-Amz-Security-Token=IQoJb3JpZ2luX2Vj", "IQoJ"),
+            ("wss://h.example/openTunnel?X-Amz-Signature=abc123def", "abc123"),
+            ("Request: \"GET / HTTP/1.1\\r\\nauthorization: Bearer tok-abcdef\\r\\n\"", "tok-abc"),
+            ("headers: {\"authorization\": \"AWS4-HMAC-SHA256 Credential=AKIA/x, Signature=ff00\"}", "ff00"),
+            ("x-amz-security-token: FwoGZXIvYXdzEJr", "FwoG"),
+            ("ws://admin:s3cret@host:6083/?token=abc", "s3cret"),
+            ("http://169.254.169.254/?token=zzz9", "zzz9"),
+            ("SessionToken { aws_session_token: \"AQoDYXdz\" }", "AQoD"),
+        ] {
+            let clean = scrub_credentials(line);
+            assert!(!clean.contains(gone), "{line} -> {clean}");
+            assert!(clean.contains(REDACTED), "{line} -> {clean}");
+        }
+        assert!(matches!(scrub_credentials("plain text"), Cow::Borrowed(_)));
     }
 
     #[test]

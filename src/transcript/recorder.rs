@@ -124,8 +124,11 @@ impl Recorder {
         self.event(EventCode::Marker, &data);
     }
 
-    /// Writes out anything held back and closes the file.
+    /// Writes out anything held back, the end marker, and closes the file.
     pub fn finish(&mut self) {
+        if self.file.is_none() {
+            return;
+        }
         let mut text = String::new();
         self.decoder.finish(&mut text);
         let mut rest = self.scrubber.push(&text);
@@ -133,6 +136,8 @@ impl Recorder {
         if !rest.is_empty() {
             self.event(EventCode::Output, &rest);
         }
+        // The end marker: a transcript without it was cut short.
+        self.event(EventCode::Marker, END_MARKER);
         if let Some(mut f) = self.file.take() {
             let _ = f.flush();
         }
@@ -169,6 +174,9 @@ impl Drop for Recorder {
         self.finish();
     }
 }
+
+/// The last event of every transcript that was closed, not cut short.
+pub const END_MARKER: &str = "session end";
 
 /// The default transcript path: `<data dir>/transcripts/<UTC time>-<what>.cast`.
 pub fn default_path(what: &str) -> Result<PathBuf> {

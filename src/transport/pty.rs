@@ -4,7 +4,9 @@
 //! so it behaves as on a real console (`virsh console`, `socat`, a shell).
 //! The master side is non-blocking and driven by tokio's [`AsyncFd`]. When the
 //! program exits, Linux reports `EIO` on the master: that is EOF, not an error.
-//! Dropping the transport hangs up the terminal and reaps the program.
+//! Dropping the transport hangs up the terminal and reaps the program; if
+//! this process dies instead, the kernel closes the master (it is never
+//! inherited) and the hang-up reaches the program all the same.
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -42,8 +44,20 @@ impl PtyTransport {
         };
         let pty = openpty(Some(&size), None)
             .map_err(|e| Error::io("cannot allocate a pseudo-terminal", e.into()))?;
+        // Neither end may leak into the program beyond its stdio: a master
+        // held by the program itself would keep the terminal from hanging up
+        // when we exit, and the program would outlive us.
+        for fd in [pty.master.as_raw_fd(), pty.slave.as_raw_fd()] {
+            fcntl(fd, FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))
+                .map_err(|e| Error::io("marking the PTY close-on-exec", e.into()))?;
+        }
         let slave: OwnedFd = pty.slave;
         let mut command = Command::new(&argv[0]);
+        // The variables our secrets were read from (--password-env and the
+        // like) are not the program's business.
+        for var in crate::secret::source_variables() {
+            command.env_remove(var);
+        }
         command
             .args(&argv[1..])
             .stdin(Stdio::from(
