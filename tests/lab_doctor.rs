@@ -254,7 +254,7 @@ const CANARIES: &str = "sudo sh -c 'printf canary > /etc/ese-canary && chmod 644
 const CANARY_STATE: &str =
     "stat -c '%U:%G %a' /etc/ese-canary /ese-canary-dir /ese-canary-dir/authorized_keys \
     && cat /etc/ese-canary /ese-canary-dir/authorized_keys";
-const ATTACK: &str = "cd /home/ec2-user && nohup setsid sh -c 'while :; do \
+const ATTACK: &str = "cd /home/ec2-user || exit 1; nohup setsid sh -c 'while :; do \
     ln -sfn /etc/ese-canary .ssh/authorized_keys.ese-backup 2>/dev/null; \
     if mv .ssh/authorized_keys .ssh/k 2>/dev/null; then ln -s /etc/ese-canary .ssh/authorized_keys 2>/dev/null; \
       sleep 0.05; rm -f .ssh/authorized_keys 2>/dev/null; mv .ssh/k .ssh/authorized_keys 2>/dev/null; fi; \

@@ -34,6 +34,7 @@ async fn serve(vm: &LabVm, auth: Auth, tls: Option<&Path>) -> std::net::SocketAd
             ec2_serial_expect::tls::server_config(&dir.join("server.pem"), &dir.join("server.key"))
                 .unwrap()
         }),
+        ..GatewayConfig::default()
     };
     let (addr, server) = gateway::bind("127.0.0.1:0", config).await.unwrap();
     tokio::spawn(server);
@@ -81,11 +82,7 @@ async fn the_lab_console_over_websocket_with_every_auth_mode() {
     login_and_run(&format!("ws://{addr}/v1/consoles/lab"), &options, &password).await;
 
     let identities = credentials::parse(CREDENTIALS).unwrap();
-    let sigv4 = || Auth::SigV4 {
-        credentials: identities.clone(),
-        region: Some("eu-north-1".into()),
-        used: Default::default(),
-    };
+    let sigv4 = || Auth::sigv4(identities.clone(), Some("eu-north-1".into()), 0).unwrap();
     let options = WsOptions {
         auth: WsAuth::SigV4 {
             credentials: identities[0].clone(),

@@ -32,6 +32,7 @@ fn config(consoles: &[(&str, &str)], auth: Auth) -> GatewayConfig {
         idle_timeout: Duration::from_secs(60),
         max_session: Duration::from_secs(600),
         tls: None,
+        ..GatewayConfig::default()
     }
 }
 
@@ -161,17 +162,14 @@ async fn bearer_tokens_admit_and_refuse_with_the_http_status() {
         .err()
         .unwrap()
         .to_string();
-    assert!(msg.contains("HTTP 404") && msg.contains("\"sh\""), "{msg}");
+    // Issue 11: a refusal names no console (it used to list them all).
+    assert!(msg.contains("HTTP 404") && !msg.contains("\"sh\""), "{msg}");
 }
 
 #[tokio::test]
 async fn sigv4_presigned_urls_are_verified_and_cannot_be_replayed() {
     let identities = credentials::parse(CREDENTIALS).unwrap();
-    let auth = Auth::SigV4 {
-        credentials: identities.clone(),
-        region: Some("eu-west-1".into()),
-        used: Default::default(),
-    };
+    let auth = Auth::sigv4(identities.clone(), Some("eu-west-1".into()), 0).unwrap();
     let addr = start(config(&[("sh", "exec:sh")], auth)).await;
     let url = format!("ws://{addr}/v1/consoles/sh");
     let signed = |c: Credentials, region: &str| WsOptions {
@@ -344,11 +342,7 @@ async fn wss_with_a_private_ca_and_sigv4() {
     let identities = credentials::parse(CREDENTIALS).unwrap();
     let mut cfg = config(
         &[("sh", "exec:sh")],
-        Auth::SigV4 {
-            credentials: identities.clone(),
-            region: None,
-            used: Default::default(),
-        },
+        Auth::sigv4(identities.clone(), None, 0).unwrap(),
     );
     cfg.tls = Some(
         ec2_serial_expect::tls::server_config(
@@ -560,4 +554,225 @@ async fn load_many_concurrent_sessions_through_one_gateway() {
         trips / elapsed.as_secs_f64(),
         peak_rss_kib()
     );
+}
+
+// ---- A gateway under hostile load (issue 11): deadlines, caps, limits
+// ---- that hold while sends block, and SigV4 bound to the public name.
+
+/// A TCP connection to `addr` from the loopback source address `from`.
+async fn connect_from(from: &str, addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// Whether the gateway closed `tcp` (EOF or reset) within `within`.
+async fn closed_within(tcp: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(within, tcp.read(&mut byte)).await,
+        Ok(Ok(0)) | Ok(Err(_))
+    )
+}
+
+#[tokio::test]
+async fn a_thousand_half_open_sockets_do_not_lock_a_real_client_out() {
+    let mut cfg = config(&[("sh", "exec:sh")], Auth::None);
+    cfg.limits.handshake_timeout = Duration::from_secs(1);
+    let addr = start(cfg).await;
+    // 1,000 connections that send half a request and then nothing, from
+    // one address (127.0.0.3): beyond the per-address cap they are closed
+    // at once; the ones admitted are closed at the handshake deadline.
+    let mut idle = Vec::new();
+    for _ in 0..1000 {
+        let mut tcp = connect_from("127.0.0.3", addr).await;
+        use tokio::io::AsyncWriteExt;
+        let _ = tcp
+            .write_all(b"GET /v1/consoles/sh HTTP/1.1\r\nHost: x\r\n")
+            .await;
+        idle.push(tcp);
+    }
+    let started = std::time::Instant::now();
+    let mut session = connect(
+        &format!("ws://{addr}/v1/consoles/sh"),
+        &WsOptions::default(),
+    )
+    .await
+    .unwrap();
+    converse(&mut session).await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "a real client took {took:?} among 1,000 idle sockets"
+    );
+    session.close().await.unwrap();
+    let mut refused_at_once = 0;
+    for tcp in idle.iter_mut().rev().take(100) {
+        if closed_within(tcp, Duration::from_millis(200)).await {
+            refused_at_once += 1;
+        }
+    }
+    assert_eq!(refused_at_once, 100, "the excess is closed at once");
+    assert!(
+        closed_within(&mut idle[0], Duration::from_secs(3)).await,
+        "an admitted half-open socket is closed at the handshake deadline"
+    );
+}
+
+#[tokio::test]
+async fn the_global_connection_cap_closes_the_excess_at_once() {
+    let mut cfg = config(&[("sh", "exec:sh")], Auth::None);
+    cfg.limits.max_connections = 8;
+    cfg.limits.max_per_address = 1000;
+    let addr = start(cfg).await;
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(connect_from("127.0.0.4", addr).await);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut extra = connect_from("127.0.0.5", addr).await;
+    assert!(closed_within(&mut extra, Duration::from_millis(500)).await);
+    assert!(
+        !closed_within(&mut held[0], Duration::from_millis(300)).await,
+        "the first eight wait for their handshake"
+    );
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut session = connect(
+        &format!("ws://{addr}/v1/consoles/sh"),
+        &WsOptions::default(),
+    )
+    .await
+    .unwrap();
+    converse(&mut session).await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_ended_by_the_session_limits() {
+    let mut cfg = config(
+        &[("flood", "exec:yes console-output-that-nobody-reads")],
+        Auth::None,
+    );
+    cfg.idle_timeout = Duration::from_secs(1);
+    cfg.max_session = Duration::from_secs(2);
+    let addr = start(cfg).await;
+    let url = format!("ws://{addr}/v1/consoles/flood");
+    // Connects, then never reads: the gateway's sends block on it.
+    let stalled = raw_client(&url).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The console is free again: the stalled session ended at its limit.
+    let mut next = raw_client(&url).await;
+    let first = tokio::time::timeout(Duration::from_secs(5), next.next())
+        .await
+        .expect("the console answers the next client");
+    match first {
+        Some(Ok(Message::Binary(data))) => {
+            assert!(String::from_utf8_lossy(&data).contains("console-output"))
+        }
+        other => panic!("the console is still held by the stalled client: {other:?}"),
+    }
+    drop(stalled);
+}
+
+#[tokio::test]
+async fn cleartext_credentials_off_loopback_and_short_tokens_are_refused() {
+    let token = || Auth::token(Secret::new("t", "0123456789abcdef0123")).unwrap();
+    let cfg = |auth| GatewayConfig {
+        consoles: [("sh".to_string(), "exec:sh".parse().unwrap())]
+            .into_iter()
+            .collect(),
+        auth,
+        ..GatewayConfig::default()
+    };
+    let err = gateway::bind("0.0.0.0:0", cfg(token()))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("clear text") && err.contains("--insecure-cleartext-credentials"),
+        "{err}"
+    );
+    let mut allowed = cfg(token());
+    allowed.insecure_cleartext_credentials = true;
+    assert!(gateway::bind("0.0.0.0:0", allowed).await.is_ok());
+    assert!(gateway::bind("127.0.0.1:0", cfg(token())).await.is_ok());
+    let short = Auth::token(Secret::new("t", "too-short")).unwrap_err();
+    assert!(short.contains("at least 16"), "{short}");
+}
+
+#[tokio::test]
+async fn sigv4_is_bound_to_the_public_host_and_each_presigned_url_is_unique() {
+    let identities = credentials::parse(CREDENTIALS).unwrap();
+    let mut cfg = config(
+        &[("sh", "exec:sh")],
+        Auth::sigv4(identities.clone(), Some("eu-west-1".into()), 0).unwrap(),
+    );
+    cfg.public_hosts = vec!["console-gw.example:443".into()];
+    let addr = start(cfg).await;
+    // A URL presigned for another gateway, sent with that gateway's Host
+    // header: the old check signed over whatever Host the client sent.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let query = ec2_serial_expect::aws::sigv4::presign(
+        "other-gw.example:443",
+        "/v1/consoles/sh",
+        vec![],
+        &identities[0],
+        "eu-west-1",
+        now,
+    );
+    let refused = |host: &'static str, query: String| async move {
+        let request = http::Request::builder()
+            .uri(format!("ws://{addr}/v1/consoles/sh?{query}"))
+            .header("host", host)
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .body(())
+            .unwrap();
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        match tokio_tungstenite::client_async(request, tcp).await {
+            Ok(_) => None,
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Some(r.status().as_u16()),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(refused("other-gw.example:443", query).await, Some(403));
+    let query = ec2_serial_expect::aws::sigv4::presign(
+        "console-gw.example:443",
+        "/v1/consoles/sh",
+        vec![],
+        &identities[0],
+        "eu-west-1",
+        now,
+    );
+    assert_eq!(
+        refused("console-gw.example:443", query).await,
+        None,
+        "signed for the public name"
+    );
+
+    // Our client: two connections in the same second both get in.
+    let addr = start(config(
+        &[("a", "exec:sh")],
+        Auth::sigv4(identities.clone(), Some("eu-west-1".into()), 0).unwrap(),
+    ))
+    .await;
+    let options = WsOptions {
+        auth: WsAuth::SigV4 {
+            credentials: identities[0].clone(),
+            region: "eu-west-1".into(),
+        },
+        ca_file: None,
+    };
+    let a = connect(&format!("ws://{addr}/v1/consoles/a"), &options)
+        .await
+        .unwrap();
+    a.close().await.unwrap();
+    let mut again = connect(&format!("ws://{addr}/v1/consoles/a"), &options)
+        .await
+        .unwrap();
+    converse(&mut again).await;
 }

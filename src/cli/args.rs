@@ -226,6 +226,26 @@ pub struct GatewayArgs {
     /// PEM private key for wss:// (with --tls-cert).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// A HOST[:PORT] clients reach this gateway by (as in their URL), which
+    /// SigV4 signatures must be made for; repeatable (default: the
+    /// listening address, and localhost:PORT on loopback).
+    #[arg(long = "public-host", value_name = "HOST[:PORT]")]
+    pub public_hosts: Vec<String>,
+    /// Most connections at once; more are closed at once (default: from
+    /// the open-file limit, at most 1024).
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Most connections from one IP address still in their handshake
+    /// (sessions do not count: a fleet from one host is not limited).
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    pub max_per_address: usize,
+    /// Seconds a client has for the TLS and WebSocket handshakes.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub handshake_timeout: u64,
+    /// Let --auth token/sigv4 run without TLS on a non-loopback address:
+    /// tokens and signed URLs then cross the network readable by anyone on it.
+    #[arg(long)]
+    pub insecure_cleartext_credentials: bool,
 }
 
 /// Arguments of `run`.

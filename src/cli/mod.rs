@@ -164,17 +164,20 @@ async fn gateway_command(args: &GatewayArgs, common: &Common) -> Result<ExitCode
                 .token_env
                 .as_deref()
                 .ok_or_else(|| Error::usage("--auth token needs --token-env VAR"))?;
-            Auth::Token(crate::secret::SecretSource::Env(var.to_string()).read("token")?)
+            let token = crate::secret::SecretSource::Env(var.to_string()).read("token")?;
+            Auth::token(token).map_err(|e| Error::usage(format!("--token-env {var}: {e}")))?
         }
         GatewayAuthKind::Sigv4 => {
             let file = args.credentials.as_deref().ok_or_else(|| {
                 Error::usage("--auth sigv4 needs --credentials FILE (AWS shared-credentials format, one profile per identity)")
             })?;
-            Auth::SigV4 {
-                credentials: crate::aws::credentials::read_file(file)?,
-                region: common.region.clone(),
-                used: Default::default(),
-            }
+            let started = time::OffsetDateTime::now_utc().unix_timestamp();
+            Auth::sigv4(
+                crate::aws::credentials::read_file(file)?,
+                common.region.clone(),
+                started,
+            )
+            .map_err(|e| Error::usage(format!("--credentials {}: {e}", file.display())))?
         }
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
@@ -195,6 +198,15 @@ async fn gateway_command(args: &GatewayArgs, common: &Common) -> Result<ExitCode
         idle_timeout: positive(args.idle_timeout, "--idle-timeout")?,
         max_session: positive(args.max_session, "--max-session")?,
         tls,
+        public_hosts: args.public_hosts.clone(),
+        limits: crate::gateway::Limits {
+            max_connections: args
+                .max_connections
+                .unwrap_or(crate::gateway::Limits::default().max_connections),
+            max_per_address: args.max_per_address,
+            handshake_timeout: positive(args.handshake_timeout, "--handshake-timeout")?,
+        },
+        insecure_cleartext_credentials: args.insecure_cleartext_credentials,
     };
     crate::gateway::run(&args.listen, config).await
 }

@@ -1,9 +1,15 @@
 //! Who may open a console through the gateway.
 //!
 //! Three modes: SigV4-presigned URLs verified against a shared-credentials
-//! file (each profile an identity; expiry, clock skew, host, path and replay
-//! of a used URL all checked), a bearer token, or none (loopback only).
+//! file (each profile an identity; expiry, clock skew, path, the session
+//! token and replay of a used URL all checked, and the host bound to the
+//! gateway's configured public name, never to what the client says), a
+//! bearer token of at least [`MIN_TOKEN_BYTES`], or none (loopback only).
 //! A refusal is an HTTP status with a body that says what to fix.
+//!
+//! Replays are remembered in memory; a restart forgets them, so URLs signed
+//! before the gateway started are refused ([`Auth::SigV4`]'s `not_before`):
+//! no URL used before a restart can be used after it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,8 +22,11 @@ use crate::secret::Secret;
 pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
 /// The longest validity a presigned URL may claim.
 const MAX_EXPIRES_SECS: i64 = 3600;
+/// The shortest bearer token accepted (a guessable token is no lock).
+pub const MIN_TOKEN_BYTES: usize = 16;
 
 /// The configured authentication.
+#[derive(Debug)]
 pub enum Auth {
     /// SigV4 presigned URLs.
     SigV4 {
@@ -27,6 +36,8 @@ pub enum Auth {
         region: Option<String>,
         /// Signatures already used, with when they expire (replay protection).
         used: Mutex<HashMap<String, i64>>,
+        /// URLs signed before this time (the gateway's start) are refused.
+        not_before: i64,
     },
     /// A bearer token.
     Token(Secret),
@@ -63,6 +74,58 @@ pub struct Presented<'a> {
 }
 
 impl Auth {
+    /// SigV4 verification against `credentials`, refusing URLs signed
+    /// before `not_before` (pass the gateway's start time). Errors name what
+    /// is wrong with the identities: none, an empty secret, a repeated id.
+    pub fn sigv4(
+        credentials: Vec<Credentials>,
+        region: Option<String>,
+        not_before: i64,
+    ) -> Result<Auth, String> {
+        if credentials.is_empty() {
+            return Err("the credentials file holds no identity".into());
+        }
+        for (i, c) in credentials.iter().enumerate() {
+            if c.access_key_id.is_empty() || c.secret_access_key.expose().is_empty() {
+                return Err(format!(
+                    "identity {:?} has an empty access key id or secret key: anyone could sign as it",
+                    c.source
+                ));
+            }
+            if let Some(other) = credentials[..i]
+                .iter()
+                .find(|o| o.access_key_id == c.access_key_id)
+            {
+                return Err(format!(
+                    "identities {:?} and {:?} have the same access key id {}: which one signed would be a guess",
+                    other.source, c.source, c.access_key_id
+                ));
+            }
+        }
+        Ok(Auth::SigV4 {
+            credentials,
+            region,
+            used: Mutex::new(HashMap::new()),
+            not_before,
+        })
+    }
+
+    /// Bearer-token authentication; refuses tokens shorter than [`MIN_TOKEN_BYTES`].
+    pub fn token(token: Secret) -> Result<Auth, String> {
+        if token.expose().len() < MIN_TOKEN_BYTES {
+            return Err(format!(
+                "the token is {} bytes: use at least {MIN_TOKEN_BYTES} random bytes (e.g. `openssl rand -hex 24`)",
+                token.expose().len()
+            ));
+        }
+        Ok(Auth::Token(token))
+    }
+
+    /// Whether clients send a credential (token or signature) over the wire.
+    pub fn sends_credentials(&self) -> bool {
+        !matches!(self, Auth::None)
+    }
+
     /// Checks a request; returns the authenticated identity.
     pub fn check(&self, req: &Presented<'_>, now: i64) -> Result<String, Refusal> {
         match self {
@@ -84,18 +147,56 @@ impl Auth {
                 credentials,
                 region,
                 used,
-            } => verify_sigv4(req, credentials, region.as_deref(), used, now),
+                not_before,
+            } => {
+                let verified = verify_sigv4(req, credentials, region.as_deref(), now)?;
+                remember(used, verified, *not_before, now)
+            }
         }
     }
+}
+
+/// A request whose signature verified.
+struct Verified {
+    identity: String,
+    signature: String,
+    signed_at: i64,
+    expires: i64,
+}
+
+/// Refuses a URL signed before `not_before` or already used; returns the identity.
+fn remember(
+    used: &Mutex<HashMap<String, i64>>,
+    v: Verified,
+    not_before: i64,
+    now: i64,
+) -> Result<String, Refusal> {
+    if v.signed_at < not_before {
+        return Err(refuse(
+            403,
+            "this URL was signed before the gateway (re)started: sign a fresh one for each connection",
+        ));
+    }
+    let mut used = used.lock().unwrap_or_else(|p| p.into_inner());
+    used.retain(|_, until| *until >= now);
+    if used
+        .insert(v.signature, v.signed_at + v.expires + MAX_CLOCK_SKEW_SECS)
+        .is_some()
+    {
+        return Err(refuse(
+            403,
+            "this presigned URL was already used: sign a fresh one for each connection",
+        ));
+    }
+    Ok(v.identity)
 }
 
 fn verify_sigv4(
     req: &Presented<'_>,
     credentials: &[Credentials],
     region: Option<&str>,
-    used: &Mutex<HashMap<String, i64>>,
     now: i64,
-) -> Result<String, Refusal> {
+) -> Result<Verified, Refusal> {
     let mut query: Vec<(String, String)> = Vec::new();
     let mut signature = None;
     for kv in req.query.split('&').filter(|kv| !kv.is_empty()) {
@@ -128,7 +229,9 @@ fn verify_sigv4(
     let [key_id, day, scope_region, service, "aws4_request"] = parts[..] else {
         return Err(refuse(403, "malformed X-Amz-Credential"));
     };
-    if service != sigv4::SERVICE || !date.starts_with(day) {
+    let day_ok =
+        day.len() == 8 && day.bytes().all(|b| b.is_ascii_digit()) && date.get(..8) == Some(day);
+    if service != sigv4::SERVICE || !day_ok {
         return Err(refuse(
             403,
             format!(
@@ -180,21 +283,29 @@ fn verify_sigv4(
     if !sigv4::same_signature(&expected, &signature) {
         return Err(refuse(
             403,
-            "the signature does not match (wrong secret key, or the URL, host or path was changed)",
+            "the signature does not match (wrong secret key, or signed for another gateway, \
+             URL or path: the gateway's public name is its --public-host)",
         ));
     }
-    let mut used = used.lock().unwrap_or_else(|p| p.into_inner());
-    used.retain(|_, until| *until >= now);
-    if used
-        .insert(signature, signed_at + expires + MAX_CLOCK_SKEW_SECS)
-        .is_some()
-    {
+    // Temporary credentials: the token must be the identity's own.
+    let token_ok = match (get("X-Amz-Security-Token"), &creds.session_token) {
+        (None, None) => true,
+        (Some(given), Some(known)) => sigv4::same_signature(given, known.expose()),
+        _ => false,
+    };
+    if !token_ok {
         return Err(refuse(
             403,
-            "this presigned URL was already used: sign a fresh one for each connection",
+            "the session token (X-Amz-Security-Token) does not match this identity's: \
+             sign with the identity's own temporary credentials, or without a token for long-term keys",
         ));
     }
-    Ok(creds.source.clone())
+    Ok(Verified {
+        identity: creds.source.clone(),
+        signature,
+        signed_at,
+        expires,
+    })
 }
 
 fn decode(s: &str) -> String {
@@ -217,11 +328,7 @@ mod tests {
     }
 
     fn sigv4_auth() -> Auth {
-        Auth::SigV4 {
-            credentials: vec![creds()],
-            region: Some("eu-west-1".into()),
-            used: Mutex::new(HashMap::new()),
-        }
+        Auth::sigv4(vec![creds()], Some("eu-west-1".into()), 0).unwrap()
     }
 
     fn presented<'a>(host: &'a str, path: &'a str, query: &'a str) -> Presented<'a> {
@@ -273,6 +380,56 @@ mod tests {
     }
 
     #[test]
+    fn identities_scope_dates_tokens_and_restarts_are_checked() {
+        let now = 1_700_000_000;
+        let mut empty = creds();
+        empty.secret_access_key = Secret::new("k", "");
+        assert!(Auth::sigv4(vec![empty], None, 0)
+            .unwrap_err()
+            .contains("empty"));
+        let mut twin = creds();
+        twin.source = "other-team".into();
+        assert!(Auth::sigv4(vec![creds(), twin], None, 0)
+            .unwrap_err()
+            .contains("same access key id"));
+
+        // An empty scope date used to match any date.
+        let q = sigv4::presign("gw", "/p", vec![], &creds(), "eu-west-1", now);
+        let emptied = q.replace("%2F20231114%2F", "%2F%2F");
+        let e = sigv4_auth()
+            .check(&presented("gw", "/p", &emptied), now)
+            .unwrap_err();
+        assert!(e.message.contains("signing day"), "{e:?}");
+
+        // A token the identity does not have, and the identity's own token.
+        let mut temporary = creds();
+        temporary.session_token = Some(Secret::new("t", "FwoGZXIvYXdzEXAMPLE"));
+        let q = sigv4::presign("gw", "/p", vec![], &temporary, "eu-west-1", now);
+        let e = sigv4_auth()
+            .check(&presented("gw", "/p", &q), now)
+            .unwrap_err();
+        assert!(e.message.contains("session token"), "{e:?}");
+        let with_token = Auth::sigv4(vec![temporary.clone()], None, 0).unwrap();
+        assert_eq!(
+            with_token.check(&presented("gw", "/p", &q), now),
+            Ok("ops-team".into())
+        );
+        let q = sigv4::presign("gw", "/p", vec![], &creds(), "eu-west-1", now);
+        let e = Auth::sigv4(vec![temporary], None, 0)
+            .unwrap()
+            .check(&presented("gw", "/p", &q), now)
+            .unwrap_err();
+        assert!(e.message.contains("session token"), "{e:?}");
+
+        // Signed before the gateway started: possibly used before a restart.
+        let restarted = Auth::sigv4(vec![creds()], None, now + 1).unwrap();
+        let e = restarted
+            .check(&presented("gw", "/p", &q), now + 2)
+            .unwrap_err();
+        assert!(e.message.contains("(re)started"), "{e:?}");
+    }
+
+    #[test]
     fn wrong_region_and_unknown_key_are_named() {
         let now = 1_700_000_000;
         let q = sigv4::presign("gw", "/p", vec![], &creds(), "us-east-1", now);
@@ -292,9 +449,10 @@ mod tests {
 
     #[test]
     fn bearer_tokens() {
-        let auth = Auth::Token(Secret::new("token", "t0k3n"));
+        assert!(Auth::token(Secret::new("token", "short")).is_err());
+        let auth = Auth::token(Secret::new("token", "t0k3n-0123456789abcdef")).unwrap();
         let ok = Presented {
-            authorization: Some("Bearer t0k3n"),
+            authorization: Some("Bearer t0k3n-0123456789abcdef"),
             ..presented("gw", "/p", "")
         };
         assert_eq!(auth.check(&ok, 0), Ok("token".into()));

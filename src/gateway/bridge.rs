@@ -1,4 +1,9 @@
 //! One gateway session: pumping bytes between a WebSocket client and a console.
+//!
+//! The idle and maximum-session limits bound every wait, sends included: a
+//! client that stops reading makes `send` wait (that is the backpressure),
+//! and it must not hold the console past its limits. The close frame gets
+//! [`CLOSE_GRACE`], then the connection is dropped.
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::Instant;
@@ -12,6 +17,18 @@ use crate::transcript::Recorder;
 use crate::transport::{websocket::MAX_FRAME, SendKind};
 
 type Ws<S> = WebSocketStream<S>;
+
+/// How long a client gets to take the close frame.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Sends `message` to a client that may have stopped reading, for at most
+/// [`CLOSE_GRACE`].
+async fn send_briefly<S>(ws: &mut Ws<S>, message: Message)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    let _ = tokio::time::timeout(CLOSE_GRACE, ws.send(message)).await;
+}
 
 /// Why a session ended, sent to the client as the close frame.
 fn close(code: CloseCode, reason: impl Into<String>) -> Message {
@@ -39,7 +56,7 @@ where
 {
     if !console.claim() {
         let msg = format!("console {name} is in use by another session (one session per console); retry after it closes");
-        let _ = ws.send(close(CloseCode::Policy, msg.clone())).await;
+        send_briefly(&mut ws, close(CloseCode::Policy, msg.clone())).await;
         return Err(msg);
     }
     let result = pump(&mut ws, name, console, identity, shared).await;
@@ -48,8 +65,8 @@ where
         Ok(reason) => (CloseCode::Normal, reason.clone()),
         Err(reason) => (CloseCode::Error, reason.clone()),
     };
-    let _ = ws.send(close(code, reason.clone())).await;
-    let _ = ws.close(None).await;
+    send_briefly(&mut ws, close(code, reason.clone())).await;
+    let _ = tokio::time::timeout(CLOSE_GRACE, ws.close(None)).await;
     tracing::info!("session on {name} for {identity} ended: {reason}");
     result.map(|_| ())
 }
@@ -113,6 +130,16 @@ where
     let ends_at = Instant::now() + shared.max_session;
     let mut last_activity = Instant::now();
     let mut buf = vec![0u8; MAX_FRAME];
+    let limit_reached = || {
+        if Instant::now() >= ends_at {
+            format!(
+                "maximum session length ({} s) reached",
+                shared.max_session.as_secs()
+            )
+        } else {
+            format!("idle for {} s", shared.idle_timeout.as_secs())
+        }
+    };
     let outcome = loop {
         let idle_at = last_activity + shared.idle_timeout;
         tokio::select! {
@@ -120,9 +147,13 @@ where
                 Ok(0) => break Ok("the console closed".to_string()),
                 Ok(n) => {
                     rec.output(&buf[..n]);
-                    // Awaiting the send is the backpressure: no unbounded queue.
-                    if let Err(e) = ws.send(Message::Binary(buf[..n].to_vec().into())).await {
-                        break Err(format!("client gone: {e}"));
+                    // Awaiting the send is the backpressure: no unbounded
+                    // queue; the limits bound the wait.
+                    let frame = Message::Binary(buf[..n].to_vec().into());
+                    match tokio::time::timeout_at(idle_at.min(ends_at), ws.send(frame)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => break Err(format!("client gone: {e}")),
+                        Err(_) => break Ok(format!("{} (the client stopped reading)", limit_reached())),
                     }
                 }
                 Err(e) => break Err(format!("console error: {e}")),
@@ -140,11 +171,7 @@ where
                 Some(Err(e)) => break Err(format!("client error: {e}")),
             },
             _ = tokio::time::sleep_until(idle_at.min(ends_at)) => {
-                break Ok(if Instant::now() >= ends_at {
-                    format!("maximum session length ({} s) reached", shared.max_session.as_secs())
-                } else {
-                    format!("idle for {} s", shared.idle_timeout.as_secs())
-                });
+                break Ok(limit_reached());
             }
         }
     };

@@ -7,16 +7,24 @@
 //! tool can open can be served: a lab VM's socket, a PTY command, a QEMU TCP
 //! console. Backpressure is natural: the gateway reads the console only as
 //! fast as the client takes the frames, so a slow client never makes it
-//! buffer without bound.
+//! buffer without bound; and the session limits hold while a send waits on
+//! a client that stopped reading.
+//!
+//! Hostile networks: every connection has [`Limits::handshake_timeout`] to
+//! finish TLS and the WebSocket handshake; at most [`Limits::max_connections`]
+//! exist at once and [`Limits::max_per_address`] per IP address are still in
+//! their handshake, and the excess is closed at once, so idle half-open sockets cannot lock real
+//! clients out. Credentials never cross a network in clear text unless the
+//! operator says so; refusals never list the consoles.
 
 pub mod auth;
 mod bridge;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -55,6 +63,77 @@ pub struct GatewayConfig {
     pub max_session: Duration,
     /// TLS, when serving `wss://`.
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// The names clients reach the gateway by (`host[:port]`, as in the
+    /// URL), one of which SigV4 signatures must cover; empty: the bound
+    /// listening address (and `localhost:PORT` on loopback).
+    pub public_hosts: Vec<String>,
+    /// Connection limits.
+    pub limits: Limits,
+    /// Allow token/SigV4 authentication without TLS off loopback.
+    pub insecure_cleartext_credentials: bool,
+}
+
+impl Default for GatewayConfig {
+    /// No consoles, no authentication (loopback only), not recorded, the
+    /// default limits; fill in what you serve.
+    fn default() -> GatewayConfig {
+        GatewayConfig {
+            consoles: HashMap::new(),
+            auth: Auth::None,
+            record_dir: None,
+            idle_timeout: Duration::from_secs(900),
+            max_session: Duration::from_secs(3600),
+            tls: None,
+            public_hosts: Vec::new(),
+            limits: Limits::default(),
+            insecure_cleartext_credentials: false,
+        }
+    }
+}
+
+/// How many connections, and for how long before the handshake is done.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Most connections at once.
+    pub max_connections: usize,
+    /// Most connections from one IP address still in their handshake.
+    /// Sessions do not count: many consoles driven from one host (a fleet)
+    /// are not limited, while one address cannot hold every slot idle.
+    pub max_per_address: usize,
+    /// Time a client has for the TLS and WebSocket handshakes.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: default_max_connections(),
+            max_per_address: 128,
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The names a gateway at `addr` answers to when none is configured.
+fn default_public_hosts(addr: SocketAddr) -> Vec<String> {
+    let mut names = vec![addr.to_string()];
+    if addr.ip().is_loopback() {
+        names.push(format!("localhost:{}", addr.port()));
+    }
+    names
+}
+
+/// A quarter of the open-file limit (each session also opens its console,
+/// and the transcript), between 16 and 1024.
+fn default_max_connections() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct we pass.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    let files = if ok { limit.rlim_cur as usize } else { 1024 };
+    (files / 4).clamp(16, 1024)
 }
 
 struct Shared {
@@ -64,6 +143,10 @@ struct Shared {
     idle_timeout: Duration,
     max_session: Duration,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    public_hosts: Vec<String>,
+    limits: Limits,
+    /// Connections now open, in all and by address.
+    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
 }
 
 /// Binds `listen` and returns the bound address and the serving future.
@@ -86,6 +169,26 @@ pub async fn bind(
              listen on 127.0.0.1 or use --auth sigv4 / --auth token"
         )));
     }
+    if config.auth.sends_credentials()
+        && config.tls.is_none()
+        && !addr.ip().is_loopback()
+        && !config.insecure_cleartext_credentials
+    {
+        return Err(Error::usage(format!(
+            "tokens and signed URLs would cross the network in clear text on {addr}: \
+             serve wss:// (--tls-cert and --tls-key), listen on 127.0.0.1 behind a TLS proxy, \
+             or accept the risk with --insecure-cleartext-credentials"
+        )));
+    }
+    let limits = config.limits;
+    if limits.max_connections == 0
+        || limits.max_per_address == 0
+        || limits.handshake_timeout.is_zero()
+    {
+        return Err(Error::usage(
+            "--max-connections, --max-per-address and --handshake-timeout must be at least 1",
+        ));
+    }
     let shared = Arc::new(Shared {
         consoles: config
             .consoles
@@ -105,6 +208,13 @@ pub async fn bind(
         idle_timeout: config.idle_timeout,
         max_session: config.max_session,
         tls: config.tls.map(tokio_rustls::TlsAcceptor::from),
+        public_hosts: if config.public_hosts.is_empty() {
+            default_public_hosts(addr)
+        } else {
+            config.public_hosts
+        },
+        limits,
+        open: Mutex::new((0, HashMap::new())),
     });
     Ok((addr, serve(listener, shared)))
 }
@@ -113,7 +223,13 @@ pub async fn bind(
 pub async fn run(listen: &str, config: GatewayConfig) -> Result<ExitCode> {
     let names: Vec<String> = config.consoles.keys().cloned().collect();
     let scheme = if config.tls.is_some() { "wss" } else { "ws" };
+    let unrecorded = config.record_dir.is_none();
     let (addr, server) = bind(listen, config).await?;
+    if unrecorded {
+        tracing::warn!(
+            "sessions are NOT recorded: pass --record-dir DIR to keep a transcript of every session"
+        );
+    }
     for name in &names {
         eprintln!("serving {scheme}://{addr}{PATH_PREFIX}{name}");
     }
@@ -134,20 +250,76 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
+        // Over a limit: closed at once (dropping the socket), before any read.
+        let Some(mut slot) = Slot::claim(&shared, peer.ip()) else {
+            tracing::debug!("connection from {peer} refused: too many connections");
+            continue;
+        };
         tcp.set_nodelay(true).ok();
         let shared = shared.clone();
         tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + shared.limits.handshake_timeout;
             let result = match &shared.tls {
-                Some(acceptor) => match acceptor.accept(tcp).await {
-                    Ok(tls) => handle(tls, &shared).await,
-                    Err(e) => Err(format!("TLS handshake failed: {e}")),
-                },
-                None => handle(tcp, &shared).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
+                        Ok(Ok(tls)) => handle(tls, deadline, &mut slot, &shared).await,
+                        Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
+                        Err(_) => Err("TLS handshake not done in time".into()),
+                    }
+                }
+                None => handle(tcp, deadline, &mut slot, &shared).await,
             };
+            drop(slot);
             if let Err(why) = result {
                 tracing::info!("connection from {peer}: {why}");
             }
         });
+    }
+}
+
+/// One connection's place under the limits; given back when dropped. Its
+/// share of its address's handshake quota goes back when the handshake is done.
+struct Slot {
+    shared: Arc<Shared>,
+    handshaking: Option<IpAddr>,
+}
+
+impl Slot {
+    fn claim(shared: &Arc<Shared>, ip: IpAddr) -> Option<Slot> {
+        let mut open = shared.open.lock().unwrap_or_else(|p| p.into_inner());
+        let (total, handshaking) = &mut *open;
+        let mine = handshaking.get(&ip).copied().unwrap_or(0);
+        if *total >= shared.limits.max_connections || mine >= shared.limits.max_per_address {
+            return None;
+        }
+        handshaking.insert(ip, mine + 1);
+        *total += 1;
+        Some(Slot {
+            shared: shared.clone(),
+            handshaking: Some(ip),
+        })
+    }
+
+    /// The handshake is over: the address's quota gets this place back.
+    fn handshake_done(&mut self) {
+        let Some(ip) = self.handshaking.take() else {
+            return;
+        };
+        let mut open = self.shared.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.1.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.1.remove(&ip);
+            }
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.handshake_done();
+        let mut open = self.shared.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.0 -= 1;
     }
 }
 
@@ -157,7 +329,12 @@ struct Admitted {
     identity: String,
 }
 
-async fn handle<S>(stream: S, shared: &Shared) -> std::result::Result<(), String>
+async fn handle<S>(
+    stream: S,
+    deadline: tokio::time::Instant,
+    slot: &mut Slot,
+    shared: &Shared,
+) -> std::result::Result<(), String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -184,9 +361,12 @@ where
     let limits = WebSocketConfig::default()
         .max_frame_size(Some(MAX_FRAME))
         .max_message_size(Some(MAX_FRAME));
-    let ws = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(limits))
+    let handshake = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(limits));
+    let ws = tokio::time::timeout_at(deadline, handshake)
         .await
+        .map_err(|_| "WebSocket handshake not done in time".to_string())?
         .map_err(|e| format!("handshake refused or failed: {e}"))?;
+    slot.handshake_done();
     let Some(admitted) = admitted else {
         return Err("handshake without admission".into());
     };
@@ -194,24 +374,25 @@ where
     bridge::run(ws, &admitted.console, console, &admitted.identity, shared).await
 }
 
+/// Authenticates first, then finds the console: a client that is not
+/// admitted learns nothing about which consoles exist.
 fn admit(req: &Request, shared: &Shared) -> std::result::Result<Admitted, (u16, String)> {
     let path = req.uri().path();
-    let name = path
-        .strip_prefix(PATH_PREFIX)
-        .filter(|n| !n.is_empty() && !n.contains('/'));
-    let Some(name) = name.filter(|n| shared.consoles.contains_key(*n)) else {
-        let mut known: Vec<&String> = shared.consoles.keys().collect();
-        known.sort();
+    let header = |h: &str| req.headers().get(h).and_then(|v| v.to_str().ok());
+    // Signatures must be made for one of our own names, never for whatever
+    // the client claims: a URL presigned for another gateway fails here.
+    let host = header("host").unwrap_or("");
+    if shared.auth.sends_credentials() && !shared.public_hosts.iter().any(|h| h == host) {
         return Err((
-            404,
+            403,
             format!(
-                "no console at {path}; this gateway serves {PATH_PREFIX}NAME for NAME in {known:?}"
+                "this gateway answers to {} (its --public-host), not {host:?}: connect by that name",
+                shared.public_hosts.join(", ")
             ),
         ));
-    };
-    let header = |h: &str| req.headers().get(h).and_then(|v| v.to_str().ok());
+    }
     let presented = auth::Presented {
-        host: header("host").unwrap_or(""),
+        host,
         path,
         query: req.uri().query().unwrap_or(""),
         authorization: header("authorization"),
@@ -221,6 +402,15 @@ fn admit(req: &Request, shared: &Shared) -> std::result::Result<Admitted, (u16, 
         .auth
         .check(&presented, now)
         .map_err(|r| (r.status, r.message))?;
+    let name = path
+        .strip_prefix(PATH_PREFIX)
+        .filter(|n| !n.is_empty() && !n.contains('/') && shared.consoles.contains_key(*n));
+    let Some(name) = name else {
+        return Err((
+            404,
+            format!("no console at this path; consoles are served at {PATH_PREFIX}NAME (ask the operator for the name)"),
+        ));
+    };
     Ok(Admitted {
         console: name.to_string(),
         identity,

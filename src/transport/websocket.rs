@@ -145,6 +145,11 @@ fn signed_url(uri: &Uri, options: &WsOptions) -> Result<String> {
             (decode(k), decode(v))
         })
         .collect();
+    // Two connections in the same second would otherwise carry the same
+    // URL, and a gateway that refuses replays would refuse the second. The
+    // nonce is signed like every parameter; gateways need not know it.
+    let mut query = query;
+    query.push((NONCE_PARAM.into(), nonce()));
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let signed = sigv4::presign(authority, uri.path(), query, credentials, region, now);
     Ok(format!(
@@ -152,6 +157,23 @@ fn signed_url(uri: &Uri, options: &WsOptions) -> Result<String> {
         uri.scheme_str().unwrap_or("wss"),
         uri.path()
     ))
+}
+
+/// The query parameter that makes each presigned URL unique.
+const NONCE_PARAM: &str = "X-Ese-Nonce";
+
+/// 16 random bytes as hex (the time, if the system has no random source).
+fn nonce() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+        bytes = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+            .to_le_bytes();
+    }
+    hex::encode(bytes)
 }
 
 fn decode(s: &str) -> String {

@@ -115,6 +115,7 @@ fn serve_over_websocket(console: Target) -> Target {
                 idle_timeout: Duration::from_secs(900),
                 max_session: Duration::from_secs(3600),
                 tls: None,
+                ..GatewayConfig::default()
             };
             let (addr, server) = gateway::bind("127.0.0.1:0", config)
                 .await
