@@ -68,7 +68,11 @@ pub async fn console_with(
     let target: Target = target.parse()?;
     let mut transport = crate::transport::open_with(&target, &ws_options(common)?).await?;
     let description = transport.describe();
-    let mut recorder = recorder_for(common, "console", &description)?;
+    let replaying = match &target {
+        Target::Replay { path } => Some(path.as_path()),
+        _ => None,
+    };
+    let mut recorder = recorder_for(common, "console", &description, replaying)?;
     recorder.marker(if options.record_input {
         "console started; typed input is recorded (--record-input)"
     } else {

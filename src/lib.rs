@@ -24,6 +24,7 @@ pub mod expect;
 pub mod gateway;
 pub mod interact;
 pub mod lab;
+pub mod private_file;
 pub mod script;
 pub mod secret;
 pub mod shell;

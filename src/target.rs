@@ -123,22 +123,35 @@ impl FromStr for Target {
     }
 }
 
+/// What a target shows in messages, headers and reports: never a credential
+/// (a URL's query and userinfo, anywhere in it, `exec:` arguments too) nor
+/// a secret the process has read.
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Target::Ec2 { instance_id } => write!(f, "{instance_id}"),
-            Target::WebSocket { url } => write!(f, "{}", url_without_query(url)),
-            Target::Unix { path } => write!(f, "unix:{}", path.display()),
-            Target::Tcp { address } => write!(f, "tcp:{address}"),
-            Target::Exec { argv } => write!(f, "exec:{}", shell_words::join(argv)),
-            Target::Replay { path } => write!(f, "replay:{}", path.display()),
-        }
+        let shown = match self {
+            Target::Ec2 { instance_id } => instance_id.clone(),
+            Target::WebSocket { url } => url_without_query(url).to_string(),
+            Target::Unix { path } => format!("unix:{}", path.display()),
+            Target::Tcp { address } => format!("tcp:{address}"),
+            Target::Exec { argv } => format!("exec:{}", shell_words::join(argv)),
+            Target::Replay { path } => format!("replay:{}", path.display()),
+        };
+        f.write_str(&crate::secret::scrub_known(&shown))
     }
 }
 
-/// A presigned URL's query holds a signature: never show it.
-fn url_without_query(url: &str) -> &str {
-    url.split_once('?').map_or(url, |(base, _)| base)
+/// A presigned URL's query holds a signature, its userinfo a password:
+/// never show either.
+fn url_without_query(url: &str) -> String {
+    let base = url.split_once('?').map_or(url, |(base, _)| base);
+    match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            format!("{scheme}://{host}{path}")
+        }
+        None => base.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -201,5 +214,15 @@ mod tests {
     fn display_hides_presigned_query() {
         let t: Target = "wss://h/openTunnel?X-Amz-Signature=abc".parse().unwrap();
         assert_eq!(t.to_string(), "wss://h/openTunnel");
+    }
+
+    #[test]
+    fn display_hides_userinfo_and_urls_in_exec_arguments() {
+        let t: Target = "ws://admin:s3cret@h:6083/?token=abc".parse().unwrap();
+        assert_eq!(t.to_string(), "ws://h:6083/");
+        let t: Target = "exec:virsh -c qemu+ssh://root:pw1234@host/system console vm1"
+            .parse()
+            .unwrap();
+        assert!(!t.to_string().contains("pw1234"), "{t}");
     }
 }

@@ -49,6 +49,18 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/doctor")
 }
 
+/// The lab key the fixture was recorded with: `TAG.pub` when the recording
+/// kept its own (the lab's key changes when its image is rebuilt), else the
+/// shared `lab-key.pub` of the older recordings.
+fn recorded_key(dir: &Path, tag: &str) -> std::path::PathBuf {
+    let own = dir.join(format!("{tag}.pub"));
+    if own.exists() {
+        own
+    } else {
+        dir.join("lab-key.pub")
+    }
+}
+
 fn doctor(tag: &str, extra: &[&str]) -> Output {
     doctor_asking(tag, "ec2-user", true, extra)
 }
@@ -74,7 +86,7 @@ fn doctor_asking(tag: &str, user: &str, with_key: bool, extra: &[&str]) -> Outpu
             "ESE_REPLAY_PW",
         ]);
     if with_key {
-        cmd.arg("--public-key").arg(dir.join("lab-key.pub"));
+        cmd.arg("--public-key").arg(recorded_key(&dir, tag));
     }
     cmd.args(extra)
         .env("ESE_REPLAY_PW", PASSWORD)

@@ -138,7 +138,9 @@ fn record_fixture(transcript: &Path, tag: &str, login_user: &str, public_key: &P
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/doctor");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(public_key, dir.join("lab-key.pub")).unwrap();
+    // Each recording keeps the key it was made with: the lab's key changes
+    // when its image is rebuilt, and older recordings keep theirs.
+    std::fs::copy(public_key, dir.join(format!("{tag}.pub"))).unwrap();
     std::fs::copy(transcript, dir.join(format!("{tag}.cast"))).unwrap();
     std::fs::write(dir.join(format!("{tag}.login")), login_user).unwrap();
 }
@@ -277,12 +279,16 @@ async fn hostile_user_cannot_redirect_repairs(vm: &LabVm, dir: &Path) {
     let out = vm.ssh().run(ATTACK).await.unwrap();
     assert_eq!(out.status, 0, "starting the attack: {out:?}");
     for round in 0..3 {
-        let out = admin
-            .run("sudo chmod 777 /home/ec2-user /home/ec2-user/.ssh; sudo chmod 666 /home/ec2-user/.ssh/authorized_keys; \
-                  sudo sed -i 's/$/\\r/' /home/ec2-user/.ssh/authorized_keys")
+        // The attacker may have any entry moved aside: break what is there,
+        // as ec2-user (so the break itself cannot write through a link).
+        admin
+            .run(
+                "sudo -u ec2-user sh -c 'cd /home/ec2-user; chmod 777 . .ssh s 2>/dev/null; \
+                 for f in .ssh/authorized_keys .ssh/k s/authorized_keys s/k; do \
+                 [ -f \"$f\" ] && chmod 666 \"$f\" && sed -i \"s/\\$/\\r/\" \"$f\"; done; true'",
+            )
             .await
             .unwrap();
-        assert_eq!(out.status, 0, "breaking (round {round}): {out:?}");
         let run = doctor(vm, dir, &format!("hostile-fix-{round}"), "ec2-user", true);
         eprintln!("hostile round {round}: exit {}", run.code);
         let now = admin.run(CANARY_STATE).await.unwrap();

@@ -105,6 +105,21 @@ fn speed_must_be_greater_than_zero() {
 }
 
 #[test]
+fn absurd_speeds_are_refused_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_cast(dir.path(), "[0.1,\"o\",\"a\"]\n");
+    for bad in ["--speed=1e-20", "--speed=1e9", "--speed=inf"] {
+        let (out, _) = play(&file, &[bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("from 0.001 to 1000") && !stderr.contains("panicked"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
 fn a_reader_that_goes_away_is_not_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let body: String = (0..2000)

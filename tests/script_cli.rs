@@ -1130,3 +1130,55 @@ fn no_secret_token_or_signature_in_any_artifact_at_any_verbosity() {
     assert_code(&out, 0);
     check("ws with SigV4", &out, &[log]);
 }
+
+#[test]
+fn memory_and_log_bombs_are_script_errors_with_their_line_not_aborts() {
+    let lab = Lab::new();
+    for (source, needle, line) in [
+        (
+            "let s = \"x\";\nwhile s.len < 2000000 { s += s; }\nlet m = #{};\nlet k = 0;\nloop { m[`k${k}`] = s + \"1\"; k += 1; }\n",
+            "512 MiB (the sandbox limit)",
+            ":5:",
+        ),
+        (
+            "let s = \"x\";\nwhile s.len < 1000000 { s += s; }\nloop { log(s); }\n",
+            "log(): the script logged more than",
+            ":3:",
+        ),
+    ] {
+        let out = lab.run_script("exec:cat", source, &[]);
+        assert_code(&out, 2);
+        let err = stderr(&out);
+        assert!(err.contains(needle) && err.contains(line), "{err}");
+    }
+}
+
+#[test]
+fn transcripts_are_private_never_through_a_link_and_never_onto_the_replay() {
+    use std::os::unix::fs::PermissionsExt;
+    let lab = Lab::new();
+    let victim = lab.write("victim.txt", "not yours");
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::symlink(&victim, lab.path("t.cast")).unwrap();
+    let out = lab.run_script("exec:echo hello", r#"expect(["hello"], 5);"#, &[]);
+    assert_code(&out, 0);
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "not yours",
+        "the link was not followed"
+    );
+    let meta = std::fs::symlink_metadata(lab.path("t.cast")).unwrap();
+    assert!(meta.is_file() && meta.permissions().mode() & 0o777 == 0o600);
+
+    // Recording over the transcript being replayed would destroy it.
+    let before = std::fs::read(lab.path("t.cast")).unwrap();
+    let replay = format!("replay:{}", lab.path("t.cast").display());
+    let out = lab.run_script(&replay, r#"expect(["hello"], 5);"#, &[]);
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out).contains("the transcript being replayed"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(lab.path("t.cast")).unwrap(), before);
+}

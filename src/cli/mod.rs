@@ -137,7 +137,11 @@ fn report_error(e: &Error, output: OutputFormat) {
 /// and the transcript (`--transcript`, the default path, or none).
 pub async fn open_session(target: &Target, common: &Common, what: &str) -> Result<Session> {
     let transport = crate::transport::open_with(target, &ws_options(common)?).await?;
-    let recorder = recorder_for(common, what, &transport.describe())?;
+    let replaying = match target {
+        Target::Replay { path } => Some(path.as_path()),
+        _ => None,
+    };
+    let recorder = recorder_for(common, what, &transport.describe(), replaying)?;
     if let Some(path) = recorder.path() {
         tracing::info!("recording the session to {}", path.display());
     }
@@ -211,6 +215,15 @@ async fn gateway_command(args: &GatewayArgs, common: &Common) -> Result<ExitCode
     crate::gateway::run(&args.listen, config).await
 }
 
+/// Whether `a` and `b` name the same existing file (links followed).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
 /// WebSocket connection options from the common flags.
 pub fn ws_options(common: &Common) -> Result<crate::transport::WsOptions> {
     use crate::transport::WsAuth;
@@ -260,8 +273,14 @@ pub fn session_options(common: &Common) -> Result<SessionOptions> {
     Ok(options)
 }
 
-/// The transcript recorder the common flags ask for.
-pub fn recorder_for(common: &Common, what: &str, description: &str) -> Result<Recorder> {
+/// The transcript recorder the common flags ask for; never onto the
+/// transcript being replayed (`replaying`), which it would destroy.
+pub fn recorder_for(
+    common: &Common,
+    what: &str,
+    description: &str,
+    replaying: Option<&std::path::Path>,
+) -> Result<Recorder> {
     if common.no_transcript {
         return Ok(Recorder::disabled());
     }
@@ -269,5 +288,14 @@ pub fn recorder_for(common: &Common, what: &str, description: &str) -> Result<Re
         Some(p) => p.clone(),
         None => default_path(what)?,
     };
+    if let Some(input) = replaying {
+        if same_file(input, &path) {
+            return Err(Error::usage(format!(
+                "--transcript {} is the transcript being replayed: recording would overwrite it; \
+                 choose another path or pass --no-transcript",
+                path.display()
+            )));
+        }
+    }
     Recorder::create(&path, description, crate::transport::PTY_SIZE)
 }

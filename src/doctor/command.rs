@@ -75,7 +75,7 @@ pub async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode> {
     };
     let json = serde_json::to_string_pretty(&report).unwrap_or_default();
     if let Some(path) = &args.report {
-        std::fs::write(path, format!("{json}\n"))
+        crate::private_file::write(path, format!("{json}\n").as_bytes())
             .map_err(|e| Error::usage(format!("cannot write --report {}: {e}", path.display())))?;
     }
     match common.output {

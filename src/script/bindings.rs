@@ -41,6 +41,8 @@ pub struct Host {
     inputs: ScriptInputs,
     scrubber: Scrubber,
     logs: RefCell<Vec<String>>,
+    /// Bytes in `logs`, for the sandbox's cap.
+    log_bytes: std::cell::Cell<usize>,
     echo_logs: bool,
     /// The uncatchable error that ended the run, if one did.
     pub halt: Halt,
@@ -71,6 +73,7 @@ impl Host {
             inputs,
             scrubber,
             logs: RefCell::new(Vec::new()),
+            log_bytes: std::cell::Cell::new(0),
             echo_logs,
             halt: Halt::default(),
         }
@@ -234,7 +237,16 @@ impl Host {
         result.map_err(|e| self.console_error(e, pos))
     }
 
-    fn log(&self, message: &str) {
+    fn log(&self, message: &str) -> ScriptResult<()> {
+        use super::sandbox::{MAX_LOG_BYTES, MAX_LOG_LINES};
+        let (lines, bytes) = (self.logs.borrow().len(), self.log_bytes.get());
+        if lines >= MAX_LOG_LINES || bytes + message.len() > MAX_LOG_BYTES {
+            return Err(format!(
+                "log(): the script logged more than {MAX_LOG_LINES} lines or {} MiB (the sandbox limit)",
+                MAX_LOG_BYTES >> 20
+            )
+            .into());
+        }
         let line = self.scrub(message);
         self.mark(&format!("log: {line}"));
         if self.echo_logs {
@@ -243,7 +255,9 @@ impl Host {
             let _ = writeln!(out, "{line}");
             let _ = out.flush();
         }
+        self.log_bytes.set(bytes + line.len());
         self.logs.borrow_mut().push(line);
+        Ok(())
     }
 
     fn fail(&self, pos: Position, reason: &str) -> Box<rhai::EvalAltResult> {
@@ -382,7 +396,10 @@ fn register_steps(engine: &mut Engine, host: &Rc<Host>) {
     let h = host.clone();
     engine.register_fn("log", move |message: Dynamic| h.log(&message.to_string()));
     let h = host.clone();
-    engine.on_print(move |message| h.log(message));
+    engine.on_print(move |message| {
+        // print() cannot fail in Rhai; past the cap its lines are dropped.
+        let _ = h.log(message);
+    });
     let h = host.clone();
     engine.on_debug(move |message, _, pos| {
         tracing::debug!("{}: {}", h.at(pos), h.scrub(message));

@@ -147,6 +147,15 @@ pub fn into_error(err: EvalAltResult, name: &str, halt: &Halt) -> Error {
             "the script ran more than {} operations (the sandbox limit); is a loop missing an expect?",
             LIMITS.max_operations
         ),
+        EvalAltResult::ErrorTerminated(token, _)
+            if token.clone().into_string().ok().as_deref()
+                == Some(super::sandbox::OUT_OF_MEMORY) =>
+        {
+            format!(
+                "the script's data grew past {} MiB (the sandbox limit); keep less in strings, arrays and maps",
+                super::memory::SCRIPT_BUDGET >> 20
+            )
+        }
         mut other => {
             other.set_position(Position::NONE);
             other.to_string()

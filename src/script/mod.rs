@@ -22,6 +22,7 @@ mod bindings;
 mod doctor_call;
 mod failure;
 mod inputs;
+pub mod memory;
 pub mod sandbox;
 mod shell_calls;
 
@@ -96,7 +97,7 @@ fn run_blocking(handle: &Handle, args: &RunArgs, common: &Common) -> Result<Exit
         let doc = serde_json::json!({
             "result": "passed",
             "script": script.name,
-            "target": args.target,
+            "target": target.to_string(),
             "logs": report.logs,
             "transcript": report.transcript,
             "duration_ms": report.duration.as_millis() as u64,

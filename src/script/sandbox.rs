@@ -11,7 +11,11 @@
 //!   typos before a console is touched;
 //! - operations, call depth, expression depth and string/array/map sizes
 //!   are limited (see [`Limits`]), so a runaway loop ends with an error
-//!   instead of hanging a rescue session.
+//!   instead of hanging a rescue session;
+//! - the heap a script grows is bounded by [`super::memory::SCRIPT_BUDGET`]
+//!   (Rhai bounds each value, not their sum), and `log()` by
+//!   [`MAX_LOG_LINES`] and [`MAX_LOG_BYTES`]: hitting a cap is a script
+//!   error at the line that hit it (exit 2), never an abort.
 
 use std::rc::Rc;
 
@@ -46,6 +50,14 @@ pub const LIMITS: Limits = Limits {
     max_array_size: 100_000,
     max_map_size: 10_000,
 };
+
+/// Most `log()` lines one run keeps (each is also a transcript marker).
+pub const MAX_LOG_LINES: usize = 100_000;
+/// Most bytes of `log()` text one run keeps.
+pub const MAX_LOG_BYTES: usize = 16 * 1024 * 1024;
+
+/// The token a script is terminated with when it exceeds its memory budget.
+pub const OUT_OF_MEMORY: &str = "memory budget exceeded";
 
 /// Largest script file accepted.
 pub const MAX_SCRIPT_BYTES: usize = 1024 * 1024;
@@ -85,6 +97,11 @@ pub fn sandboxed_engine() -> Engine {
     engine.set_max_string_size(LIMITS.max_string_size);
     engine.set_max_array_size(LIMITS.max_array_size);
     engine.set_max_map_size(LIMITS.max_map_size);
+    let baseline = super::memory::live_bytes();
+    engine.on_progress(move |_| {
+        let grown = super::memory::live_bytes().saturating_sub(baseline);
+        (grown > super::memory::SCRIPT_BUDGET).then(|| Dynamic::from(OUT_OF_MEMORY))
+    });
     // Until the console functions route them, print and debug go nowhere
     // rather than to the process's stdout.
     engine.on_print(|_| {});

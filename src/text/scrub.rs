@@ -15,7 +15,7 @@ fn credential_patterns() -> &'static [(Regex, &'static str)] {
     static PATTERNS: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
     PATTERNS.get_or_init(|| {
         [
-            (r"(?i)\b((?:wss?|https?)://)[^/\s@?#]*@", "${1}<redacted>@"),
+            (r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@?#]*@", "${1}<redacted>@"),
             (r"(?i)\b((?:wss?|https?)://[^\s?#]*\?)[^\s#]+", "${1}<redacted>"),
             (
                 r#"(?i)\b((?:proxy-)?authorization["']?\s*[:=]\s*["']?)[^"'\r\n]+"#,

@@ -33,12 +33,18 @@ pub fn play(file: &Path, speed: f64) -> Result<ExitCode> {
     }
 }
 
+/// Slowest and fastest playback: beyond them a wait is either years long or
+/// too short to see (and the arithmetic leaves `Duration`'s range).
+const SPEEDS: std::ops::RangeInclusive<f64> = 0.001..=1000.0;
+
 fn check_speed(speed: f64) -> Result<()> {
-    if speed.is_finite() && speed > 0.0 {
+    if SPEEDS.contains(&speed) {
         return Ok(());
     }
     Err(Error::usage(format!(
-        "--speed {speed}: give a number greater than 0 (2 plays twice as fast, 0.5 at half speed)"
+        "--speed {speed}: give a number greater than 0, from {} to {} (2 plays twice as fast, 0.5 at half speed)",
+        SPEEDS.start(),
+        SPEEDS.end()
     )))
 }
 
@@ -64,7 +70,8 @@ pub fn schedule(cast: &Cast, speed: f64) -> Vec<(Duration, &str)> {
     for event in cast.events.iter().filter(|e| e.code == EventCode::Output) {
         due += (event.time - previous).clamp(0.0, cap) / speed;
         previous = event.time;
-        plan.push((Duration::from_secs_f64(due), event.data.as_str()));
+        let at = Duration::try_from_secs_f64(due).unwrap_or(Duration::MAX);
+        plan.push((at, event.data.as_str()));
     }
     plan
 }

@@ -6,9 +6,8 @@
 //! (the format requires valid UTF-8) and scrubbed of every known secret with
 //! a [`Scrubber`] that holds back a possible partial secret until it is sure.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -28,28 +27,17 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Creates `path` (mode 0600, parent directories too) and writes the header.
+    /// Creates `path` as a private file ([`crate::private_file`]: 0600,
+    /// directories 0700, never through a link, an existing file replaced
+    /// atomically) and writes the header. `command` is scrubbed of credentials.
     pub fn create(path: &Path, command: &str, size: (u16, u16)) -> Result<Recorder> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                Error::usage(format!(
-                    "cannot create the transcript directory {}: {e}",
-                    dir.display()
-                ))
-            })?;
-        }
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| {
-                Error::usage(format!(
-                    "cannot create transcript {}: {e}; choose another --transcript path",
-                    path.display()
-                ))
-            })?;
+        let command = crate::secret::scrub_known(command);
+        let file = crate::private_file::create(path).map_err(|e| {
+            Error::usage(format!(
+                "cannot create transcript {}: {e}; choose another --transcript path",
+                path.display()
+            ))
+        })?;
         let header = Header {
             version: 2,
             width: size.0,

@@ -182,11 +182,14 @@ fn decode(s: &str) -> String {
         .into_owned()
 }
 
+/// The URL as shown anywhere: without its query (signatures, `?token=`)
+/// and without userinfo (a password).
 fn uri_without_query(uri: &Uri) -> String {
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     format!(
-        "{}://{}{}",
+        "{}://{host}{}",
         uri.scheme_str().unwrap_or("ws"),
-        uri.authority().map(|a| a.as_str()).unwrap_or(""),
         uri.path()
     )
 }
