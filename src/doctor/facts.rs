@@ -399,4 +399,41 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
         assert!(account_expired("Account expires : Jan 02, 2020"));
         assert!(!account_expired("Account expires : Jan 02, 2999"));
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Whatever the console answers, the parser returns facts or
+            /// names what it could not read: never a panic, never a guess.
+            #[test]
+            fn any_answer_is_read_or_reported(
+                lines in proptest::collection::vec("(@@ese:[a-zA-Z]{0,8}|[ -~]{0,40}|[a-z ]{0,12}\\|[a-z0-9-]{0,8}\\|[a-z]{0,6}\\|[0-9]{0,5}\\|/[ -~]{0,20})", 0..30),
+            ) {
+                let facts = parse(&lines.join("\n"));
+                for p in facts.paths.values() {
+                    prop_assert!(p.mode <= 0o7777_7777);
+                }
+            }
+
+            /// `stat` lines read back exactly, whatever the path holds.
+            #[test]
+            fn stat_lines_round_trip(
+                kind in "(directory|regular file|regular empty file|symbolic link)",
+                owner in "[a-z_][a-z0-9_-]{0,15}",
+                group in "[a-z_][a-z0-9_-]{0,15}",
+                mode in 0u32..0o7777,
+                path in "/[ -~]{0,40}",
+            ) {
+                let line = format!("{kind}|{owner}|{group}|{mode:o}|{path}");
+                let (got_path, facts) = parse_stat(&line).unwrap();
+                prop_assert_eq!(got_path, path);
+                prop_assert_eq!((facts.owner, facts.group, facts.mode), (owner, group, mode));
+                prop_assert_eq!(facts.kind, kind.replace("regular empty file", "regular file"));
+            }
+        }
+    }
 }

@@ -139,4 +139,36 @@ mod tests {
     fn keeps_tabs_newlines_and_drops_bells() {
         assert_eq!(strip_in_pieces("a\tb\x07c\x08\r\n", 100), "a\tbc\r\n");
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Whatever a console sends, cut anywhere: no ESC reaches the
+            /// patterns, and the cuts do not change the result. (8-bit C1
+            /// controls pass through, as the module doc says.)
+            #[test]
+            fn no_escape_survives_and_cuts_do_not_matter(
+                text in "(\u{1b}|\u{9b}|\\[|\\]|[0-9;?]|[ -~]|\u{7}|\r|\n|é|\u{9c}){0,120}",
+                cuts in proptest::collection::vec(0usize..30, 0..8),
+            ) {
+                let mut whole = String::new();
+                EscapeStripper::new().strip(&text, &mut whole);
+                let mut s = EscapeStripper::new();
+                let mut out = String::new();
+                let mut rest = text.as_str();
+                for cut in cuts {
+                    let at = crate::text::floor_char_boundary(rest, cut.min(rest.len()));
+                    s.strip(&rest[..at], &mut out);
+                    rest = &rest[at..];
+                }
+                s.strip(rest, &mut out);
+                prop_assert!(!out.contains('\u{1b}'), "{out:?}");
+                prop_assert_eq!(out, whole);
+            }
+        }
+    }
 }

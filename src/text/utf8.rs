@@ -98,4 +98,33 @@ mod tests {
             );
         }
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Any bytes, cut anywhere: the same text as decoding them whole,
+            /// which is what `String::from_utf8_lossy` makes of them.
+            #[test]
+            fn cuts_never_change_the_text(
+                bytes in proptest::collection::vec(any::<u8>(), 0..200),
+                cuts in proptest::collection::vec(0usize..50, 0..10),
+            ) {
+                let mut d = Utf8Decoder::new();
+                let mut out = String::new();
+                let mut rest = bytes.as_slice();
+                for cut in cuts {
+                    let at = cut.min(rest.len());
+                    d.decode(&rest[..at], &mut out);
+                    rest = &rest[at..];
+                }
+                d.decode(rest, &mut out);
+                d.finish(&mut out);
+                prop_assert_eq!(out, String::from_utf8_lossy(&bytes).into_owned());
+            }
+        }
+    }
 }

@@ -189,4 +189,40 @@ mod tests {
             Cast::parse("{\"version\":2,\"width\":80,\"height\":24}\n[0.1,\"o\"]\n").unwrap_err();
         assert!(e.starts_with("line 2"), "{e}");
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Any text: parsed or refused with a reason, never a panic.
+            #[test]
+            fn any_text_is_parsed_or_refused(text in "(\\{|\\}|\\[|\\]|\"|,|:|[0-9.e-]|version|o|i|m|\n| ){0,200}") {
+                let _ = Cast::parse(&text);
+            }
+
+            /// Events written the way the recorder writes them read back the same.
+            #[test]
+            fn written_events_read_back(
+                events in proptest::collection::vec((0u32..100_000, 0usize..3, "[ -~\r\né\u{1b}]{0,40}"), 0..20),
+            ) {
+                let mut text = String::from("{\"version\": 2, \"width\": 80, \"height\": 24}\n");
+                let mut time = 0.0;
+                let codes = [EventCode::Output, EventCode::Input, EventCode::Marker];
+                for (step, code, data) in &events {
+                    time += f64::from(*step) / 1000.0;
+                    text.push_str(&event_line(time, &codes[*code], data));
+                    text.push('\n');
+                }
+                let cast = Cast::parse(&text).unwrap();
+                prop_assert_eq!(cast.events.len(), events.len());
+                for (event, (_, code, data)) in cast.events.iter().zip(&events) {
+                    prop_assert_eq!(&event.data, data);
+                    prop_assert_eq!(&event.code, &codes[*code]);
+                }
+            }
+        }
+    }
 }
