@@ -236,7 +236,7 @@ mod tests {
                 out += &s.finish();
                 prop_assert!(!out.contains(&secret), "{out:?}");
                 let mut whole = stream.clone();
-                scrub_in_place(&mut whole, 0, &[secret.clone()]);
+                scrub_in_place(&mut whole, 0, std::slice::from_ref(&secret));
                 prop_assert_eq!(out, whole);
             }
 
