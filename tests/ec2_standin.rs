@@ -604,3 +604,29 @@ fn the_region_flag_is_honoured_and_access_is_per_region() {
     );
     assert_eq!(pushes_for(&standin, &id)[0]["signature_ok"], true);
 }
+
+/// `-vvv` and `RUST_LOG=trace` over the EC2 path (the EC2 Query preflight,
+/// the key push through the SDK, the SSH client), with temporary
+/// credentials: no secret key, session token, signature or password in
+/// stderr, stdout or the transcript.
+#[test]
+fn trace_logs_over_ec2_hold_no_key_token_signature_or_password() {
+    const SESSION_TOKEN: &str = "FwoGZXIvYXdzEXAMPLEsessionTOKEN0123456789abcdef";
+    let (standin, id) = ready(Console::FakeGetty);
+    let mut cmd = run_cmd(&standin, &id, HAPPY_SCRIPT, &["-vvv"]);
+    cmd.env("RUST_LOG", "trace")
+        .env("AWS_SESSION_TOKEN", SESSION_TOKEN);
+    let out = cmd.output().unwrap();
+    assert_no_leak(&standin, &out);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(" INFO "), "the run logged verbosely: {err}");
+    let signature = regex::Regex::new(r"(?i)signature=[0-9a-f]{16}").unwrap();
+    for text in [err.as_str(), &String::from_utf8_lossy(&out.stdout)] {
+        assert!(
+            !text.contains(SESSION_TOKEN),
+            "the session token leaked: {text}"
+        );
+        assert!(!signature.is_match(text), "a signature leaked: {text}");
+    }
+}

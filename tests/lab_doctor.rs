@@ -350,6 +350,81 @@ async fn doctor_cures_missing_keys_accounts_and_sshd_config() {
         ],
     )
     .await;
+    sigterm_mid_fix_logs_out_and_closes_the_transcript(&vm, dir.path()).await;
+}
+
+/// SIGTERM while `doctor --fix` repairs: exit 143, the transcript ends with
+/// its end marker, the console is back at `login:`, and the guard gave the
+/// home back to its user.
+async fn sigterm_mid_fix_logs_out_and_closes_the_transcript(vm: &LabVm, dir: &Path) {
+    use std::io::{BufRead, BufReader};
+    let out = vm
+        .ssh()
+        .run("chmod 777 /home/ec2-user /home/ec2-user/.ssh")
+        .await
+        .unwrap();
+    assert_eq!(out.status, 0, "{out:?}");
+    let info = vm.info();
+    let transcript = dir.join("sigterm-fix.cast");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+        .arg("doctor")
+        .arg(vm.console_target())
+        .args(["--user", "ec2-user", "--password-file"])
+        .arg(&info.password_file)
+        .arg("--transcript")
+        .arg(&transcript)
+        .arg("--fix")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "no repair started: {seen}"
+        );
+        seen.push_str(&line);
+        if line.starts_with("repairing ") {
+            break;
+        }
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "{seen}{rest}");
+    assert!(rest.contains("interrupted by SIGTERM"), "{rest}");
+    let cast = std::fs::read_to_string(&transcript).unwrap();
+    assert!(
+        cast.trim_end().ends_with(r#""m","session end"]"#),
+        "the transcript ends with its end marker: {}",
+        &cast[cast.len().saturating_sub(600)..]
+    );
+    assert!(cast.contains("shell: logged out"), "logged out");
+    let mut console = vm.console(None).await;
+    console.send("\r").await.unwrap();
+    console
+        .expect(
+            &[ec2_serial_expect::Pattern::regex(r"login: $")],
+            Some(std::time::Duration::from_secs(20)),
+        )
+        .await
+        .expect("the console is at login: after the signal");
+    console.close().await.unwrap();
+    let owner = vm
+        .ssh()
+        .as_user("lab-admin")
+        .run("stat -c %U /home/ec2-user /home/ec2-user/.ssh")
+        .await
+        .unwrap();
+    assert_eq!(
+        owner.stdout, "ec2-user\nec2-user\n",
+        "the guard gave the directories back"
+    );
 }
 
 /// A cause of a refused key that no `lab break` scenario makes (some are not

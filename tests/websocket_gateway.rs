@@ -776,3 +776,106 @@ async fn sigv4_is_bound_to_the_public_host_and_each_presigned_url_is_unique() {
         .unwrap();
     converse(&mut again).await;
 }
+
+/// A console that outlives its clients, like a VM's serial port: one
+/// long-lived program under a PTY (a getty-like loop that starts a shell
+/// after `login:`), served on a Unix socket to one client at a time.
+async fn persistent_console(dir: &std::path::Path) -> std::path::PathBuf {
+    let script = dir.join("getty.sh");
+    std::fs::write(
+        &script,
+        "while :; do printf 'login: '; read -r user || continue; [ -z \"$user\" ] && continue; PS1='shell$ ' bash --norc --noprofile -i; done\n",
+    )
+    .unwrap();
+    let target: Target = format!("exec:sh {}", script.display()).parse().unwrap();
+    let mut console = transport::open(&target).await.unwrap();
+    let sock = dir.join("console.sock");
+    let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut out = vec![0u8; 4096];
+        let mut input = vec![0u8; 4096];
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                return;
+            };
+            loop {
+                tokio::select! {
+                    n = console.read(&mut out) => match n {
+                        Ok(n) if n > 0 => { let _ = client.write_all(&out[..n]).await; }
+                        _ => return,
+                    },
+                    n = client.read(&mut input) => match n {
+                        Ok(n) if n > 0 => {
+                            let _ = console.write(&input[..n], transport::SendKind::Plain).await;
+                        }
+                        _ => break,
+                    },
+                }
+            }
+        }
+    });
+    sock
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_logged_in_hands_the_next_one_a_login_prompt() {
+    for (policy, next_sees) in [
+        (gateway::OnDisconnect::Logout, "login: "),
+        (gateway::OnDisconnect::Keep, "shell$ "),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = persistent_console(dir.path()).await;
+        let mut cfg = config(&[("vm", &format!("unix:{}", sock.display()))], Auth::None);
+        cfg.on_disconnect = policy;
+        let addr = start(cfg).await;
+        let url = format!("ws://{addr}/v1/consoles/vm");
+        let mut first = connect(&url, &WsOptions::default()).await.unwrap();
+        first.send_line("").await.unwrap();
+        first
+            .expect(&[Pattern::exact("login: ")], secs(10))
+            .await
+            .unwrap();
+        first.send_line("alice").await.unwrap();
+        first
+            .expect(&[Pattern::exact("shell$ ")], secs(10))
+            .await
+            .unwrap();
+        first
+            .send_line("export MARK=alice-$((40+2))")
+            .await
+            .unwrap();
+        first
+            .expect(&[Pattern::exact("shell$ ")], secs(10))
+            .await
+            .unwrap();
+        drop(first); // gone without logging out
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let mut next = loop {
+            let mut s = connect(&url, &WsOptions::default()).await.unwrap();
+            s.send_line("").await.unwrap();
+            match s
+                .expect(
+                    &[Pattern::exact("login: "), Pattern::exact("shell$ ")],
+                    secs(5),
+                )
+                .await
+            {
+                Ok(m) => {
+                    assert_eq!(m.text, next_sees, "{policy:?}");
+                    break s;
+                }
+                Err(e) if e.to_string().contains("in use") => {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                Err(e) => panic!("{policy:?}: {e}"),
+            }
+        };
+        if policy == gateway::OnDisconnect::Keep {
+            next.send_line("echo mark=$MARK").await.unwrap();
+            next.expect(&[Pattern::exact("mark=alice-42")], secs(5))
+                .await
+                .unwrap();
+        }
+    }
+}

@@ -246,6 +246,20 @@ pub struct GatewayArgs {
     /// tokens and signed URLs then cross the network readable by anyone on it.
     #[arg(long)]
     pub insecure_cleartext_credentials: bool,
+    /// What a client's leaving does to a console that outlives the session
+    /// (unix:, tcp:, EC2): `logout` sends Ctrl-C and Ctrl-D x3 so the next
+    /// client never inherits a logged-in shell; `keep` leaves it as it was.
+    #[arg(long, value_enum, default_value = "logout")]
+    pub on_disconnect: OnDisconnectKind,
+}
+
+/// `gateway --on-disconnect` choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnDisconnectKind {
+    /// Log the console out (Ctrl-C, Ctrl-D x3).
+    Logout,
+    /// Leave the console as the client left it.
+    Keep,
 }
 
 /// Arguments of `run`.

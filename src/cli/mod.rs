@@ -211,6 +211,10 @@ async fn gateway_command(args: &GatewayArgs, common: &Common) -> Result<ExitCode
             handshake_timeout: positive(args.handshake_timeout, "--handshake-timeout")?,
         },
         insecure_cleartext_credentials: args.insecure_cleartext_credentials,
+        on_disconnect: match args.on_disconnect {
+            args::OnDisconnectKind::Logout => crate::gateway::OnDisconnect::Logout,
+            args::OnDisconnectKind::Keep => crate::gateway::OnDisconnect::Keep,
+        },
     };
     crate::gateway::run(&args.listen, config).await
 }

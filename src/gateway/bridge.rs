@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use super::{Console, Shared};
+use super::{Console, OnDisconnect, Shared};
 use crate::transcript::Recorder;
 use crate::transport::{websocket::MAX_FRAME, SendKind};
 
@@ -109,6 +109,26 @@ fn rand_suffix() -> u32 {
         .unwrap_or(0)
 }
 
+/// Whether the console stays as the session leaves it (a program under a
+/// PTY ends with its session; a replay is gone).
+fn outlives_the_session(target: &crate::target::Target) -> bool {
+    use crate::target::Target;
+    !matches!(target, Target::Exec { .. } | Target::Replay { .. })
+}
+
+/// Ctrl-C, then Ctrl-D three times, a moment apart: whatever the client
+/// left running stops, a root shell and the user's shell exit, and at
+/// `login:` the extra Ctrl-D only makes getty start over.
+async fn log_out(transport: &mut dyn crate::transport::Transport, rec: &mut Recorder) {
+    rec.marker("gateway: logging the console out for the next client (Ctrl-C, Ctrl-D x3)");
+    for key in [b"\x03", b"\x04", b"\x04", b"\x04"] {
+        if transport.write(key, SendKind::Plain).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
+}
+
 /// Moves bytes both ways; returns why the session ended normally.
 async fn pump<S>(
     ws: &mut Ws<S>,
@@ -175,6 +195,9 @@ where
             }
         }
     };
+    if shared.on_disconnect == OnDisconnect::Logout && outlives_the_session(&console.target) {
+        log_out(&mut *transport, &mut rec).await;
+    }
     let _ = transport.close().await;
     rec.marker(&format!(
         "session closed: {}",

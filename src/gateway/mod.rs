@@ -71,6 +71,22 @@ pub struct GatewayConfig {
     pub limits: Limits,
     /// Allow token/SigV4 authentication without TLS off loopback.
     pub insecure_cleartext_credentials: bool,
+    /// What a session's end leaves on a console that outlives it.
+    pub on_disconnect: OnDisconnect,
+}
+
+/// What the gateway does to a console that outlives the session (`unix:`,
+/// `tcp:`, EC2; an `exec:` program ends with its session anyway) when the
+/// client leaves, however it leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnDisconnect {
+    /// Send Ctrl-C (stop what runs) and Ctrl-D three times (leave a root
+    /// shell, a user shell, and be harmless at `login:`), so the next
+    /// identity never inherits a logged-in shell. The default.
+    #[default]
+    Logout,
+    /// Leave the console as the client left it.
+    Keep,
 }
 
 impl Default for GatewayConfig {
@@ -87,6 +103,7 @@ impl Default for GatewayConfig {
             public_hosts: Vec::new(),
             limits: Limits::default(),
             insecure_cleartext_credentials: false,
+            on_disconnect: OnDisconnect::Logout,
         }
     }
 }
@@ -142,6 +159,7 @@ struct Shared {
     record_dir: Option<PathBuf>,
     idle_timeout: Duration,
     max_session: Duration,
+    on_disconnect: OnDisconnect,
     tls: Option<tokio_rustls::TlsAcceptor>,
     public_hosts: Vec<String>,
     limits: Limits,
@@ -207,6 +225,7 @@ pub async fn bind(
         record_dir: config.record_dir,
         idle_timeout: config.idle_timeout,
         max_session: config.max_session,
+        on_disconnect: config.on_disconnect,
         tls: config.tls.map(tokio_rustls::TlsAcceptor::from),
         public_hosts: if config.public_hosts.is_empty() {
             default_public_hosts(addr)
