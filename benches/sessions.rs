@@ -167,6 +167,7 @@ async fn replayed_doctor(
         &mut ShellConsole::new(&mut shell, &mut session),
         &request,
         fix,
+        &mut |_| {},
     )
     .await
     .map_err(|e| e.to_string())?;

@@ -1,28 +1,35 @@
 //! ec2-serial-expect: drive serial consoles the way Expect does, built first
 //! for the EC2 Serial Console.
 //!
-//! The layers, from the wire up (data flows down, bytes flow back up):
+//! The layers, from the top down; each uses only the ones below it
+//! (`docs/architecture.md` has the picture and where each concern lives):
 //!
-//! - [`transport`]: a duplex byte stream to a console (PTY, Unix socket, TCP,
-//!   replayed transcript; WebSocket and EC2 slot in behind the same trait);
-//! - [`text`]: bytes to readable text (UTF-8, escape sequences, secrets);
-//! - [`expect`]: the [`expect::Session`] that sends and waits for patterns;
-//! - [`transcript`]: every session recorded as asciicast v2, redacted;
-//! - [`script`]: user scripts in Rhai over the session;
-//! - [`lab`]: a local Debian VM with a real serial console;
-//! - [`cli`]: the command line.
+//! - [`cli`]: the command line, the only layer that knows clap and the
+//!   terminal: parses and validates flags once, calls the library, prints
+//!   results as text or JSON;
+//! - the jobs: [`doctor`] ("Server refused our key": facts, checks, guarded
+//!   repairs), [`script`] (Rhai scripts), [`gateway`] (consoles served over
+//!   WebSocket), [`lab`] (a local Debian VM with a real serial console);
+//! - [`shell`]: login, prompt sync, `run`, `sudo`, logout over a session;
+//! - [`expect`]: the [`Session`] that sends, waits for patterns and records
+//!   into a [`transcript`];
+//! - [`connect`]: from a [`Target`] and explicit options to a console, over
+//!   [`transport`] (PTY, Unix socket, TCP, WebSocket, replay) and [`ec2`]
+//!   (the EC2 Serial Console, with [`aws`] signing);
+//! - the ground floor: [`text`] (bytes to readable text, scrubbing),
+//!   [`secret`], [`target`], [`error`], [`private_file`], [`tls`].
 //!
-//! [`target::Target`] names a console, [`secret::Secret`] holds what must not
-//! leak, and [`error::Error`] carries every failure with its exit code.
+//! Library code never prints: it returns data, and reports progress through
+//! callbacks the caller passes in.
 
 pub mod aws;
 pub mod cli;
+pub mod connect;
 pub mod doctor;
 pub mod ec2;
 pub mod error;
 pub mod expect;
 pub mod gateway;
-pub mod interact;
 pub mod lab;
 pub mod private_file;
 pub mod script;

@@ -13,7 +13,7 @@
 //! an environment variable, a file, or an interactive prompt on the terminal.
 
 use std::fmt;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::BufRead;
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -22,8 +22,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
-/// The text that stands in for a secret in every artifact.
-pub const REDACTED: &str = "<redacted>";
+pub use crate::text::REDACTED;
 
 /// A value that must never be logged, recorded or shown.
 #[derive(Clone)]
@@ -148,9 +147,25 @@ impl FromStr for SecretSource {
     }
 }
 
+/// How a `prompt` source asks for a secret named by its argument: the command
+/// line asks on the terminal; a library caller decides for itself.
+pub type Ask = dyn Fn(&str) -> Result<String>;
+
+/// For callers with no way to ask: a `prompt` source is an error.
+fn cannot_ask(name: &str) -> Result<String> {
+    Err(Error::usage(format!(
+        "secret {name:?}: nothing can ask for it here; use env:VAR or file:PATH instead"
+    )))
+}
+
 impl SecretSource {
-    /// Reads the secret, naming it `name` for messages.
+    /// Reads the secret, naming it `name` for messages; `prompt` is refused.
     pub fn read(&self, name: &str) -> Result<Secret> {
+        self.read_with(name, &cannot_ask)
+    }
+
+    /// Reads the secret, asking with `ask` for a `prompt` source.
+    pub fn read_with(&self, name: &str, ask: &Ask) -> Result<Secret> {
         let value = match self {
             SecretSource::Env(var) => {
                 let mut vars = SOURCE_VARIABLES.lock().unwrap_or_else(|p| p.into_inner());
@@ -180,7 +195,7 @@ impl SecretSource {
                 })?;
                 first_line(&line).to_string()
             }
-            SecretSource::Prompt => prompt_hidden(name)?,
+            SecretSource::Prompt => ask(name)?,
         };
         if value.is_empty() {
             return Err(Error::usage(format!(
@@ -212,31 +227,6 @@ pub fn parse_named_source(arg: &str) -> Result<(String, SecretSource)> {
 
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("")
-}
-
-/// Asks on the controlling terminal with echo turned off.
-fn prompt_hidden(name: &str) -> Result<String> {
-    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        return Err(Error::usage(format!(
-            "secret {name:?}: cannot prompt because standard input is not a terminal; \
-             use env:VAR or file:PATH instead"
-        )));
-    }
-    eprint!("{name}: ");
-    let _ = std::io::stderr().flush();
-    let saved = tcgetattr(&stdin).map_err(|e| Error::io("reading terminal settings", e.into()))?;
-    let mut quiet = saved.clone();
-    quiet.local_flags.remove(LocalFlags::ECHO);
-    tcsetattr(&stdin, SetArg::TCSANOW, &quiet)
-        .map_err(|e| Error::io("turning terminal echo off", e.into()))?;
-    let mut line = String::new();
-    let read = stdin.lock().read_line(&mut line);
-    let _ = tcsetattr(&stdin, SetArg::TCSANOW, &saved);
-    eprintln!();
-    read.map_err(|e| Error::io(format!("secret {name:?}: reading the terminal"), e))?;
-    Ok(first_line(&line).to_string())
 }
 
 #[cfg(test)]

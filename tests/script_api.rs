@@ -28,7 +28,7 @@ async fn run(target: &str, source: &str, inputs: ScriptInputs) -> Result<Report,
         name: "t.rhai".into(),
         source: source.into(),
     };
-    run_script(session(target, None).await, script, inputs, false).await
+    run_script(session(target, None).await, script, inputs, None).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,7 +238,7 @@ async fn a_secret_echoed_before_the_first_send_never_reaches_the_script_or_trans
                    expect("never", 0.2);"#
             .into(),
     };
-    let err = run_script(session(&console, Some(&cast)).await, script, inputs, false)
+    let err = run_script(session(&console, Some(&cast)).await, script, inputs, None)
         .await
         .unwrap_err();
     let text = err.to_string();
@@ -263,7 +263,7 @@ async fn the_transcript_is_finished_with_markers_for_script_steps() {
         session("exec:sh", Some(&cast)).await,
         script,
         ScriptInputs::default(),
-        false,
+        None,
     )
     .await
     .unwrap();

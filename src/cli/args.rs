@@ -160,8 +160,8 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub fix: bool,
     /// `aws`: the article's exact modes; `sshd`: only what StrictModes refuses.
-    #[arg(long, value_enum, default_value_t = crate::doctor::Policy::Aws)]
-    pub policy: crate::doctor::Policy,
+    #[arg(long, value_enum, default_value_t = PolicyArg::Aws)]
+    pub policy: PolicyArg,
     /// The public key you connect with (checked present; appended with --add-key).
     #[arg(long, value_name = "FILE", conflicts_with = "fingerprint")]
     pub public_key: Option<PathBuf>,
@@ -183,6 +183,25 @@ pub struct DoctorArgs {
     /// Read the login password from the first line of standard input.
     #[arg(long, group = "password")]
     pub password_stdin: bool,
+}
+
+/// `doctor --policy` choices (the doctor's own [`crate::doctor::Policy`]
+/// knows nothing of the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyArg {
+    /// AWS's recommended modes, exactly (the default).
+    Aws,
+    /// Only what sshd's StrictModes enforces.
+    Sshd,
+}
+
+impl From<PolicyArg> for crate::doctor::Policy {
+    fn from(p: PolicyArg) -> Self {
+        match p {
+            PolicyArg::Aws => crate::doctor::Policy::Aws,
+            PolicyArg::Sshd => crate::doctor::Policy::Sshd,
+        }
+    }
 }
 
 /// Gateway authentication modes.

@@ -5,7 +5,12 @@
 //! and messages (`--output human|json`).
 
 mod args;
+mod console;
+mod doctor;
+mod lab;
 mod logging;
+mod prompt;
+mod run;
 mod signals;
 
 use std::time::Duration;
@@ -100,24 +105,23 @@ pub fn main() -> i32 {
 
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
     let common = cli.common;
-    crate::ec2::configure(crate::ec2::Ec2Options::from_common(&common)?);
     // `console` relays and handles its own signals (src/interact.rs).
     if matches!(cli.command, Command::Run(_) | Command::Doctor(_)) {
         signals::listen()?;
     }
     match cli.command {
-        Command::Run(args) => crate::script::run_command(args, common).await,
-        Command::Lint { script } => crate::script::lint_command(&script, &common),
+        Command::Run(args) => run::run_command(args, common).await,
+        Command::Lint { script } => run::lint_command(&script, &common),
         Command::Console {
             target,
             record_input,
         } => {
-            let options = crate::interact::ConsoleOptions { record_input };
-            crate::interact::console_with(&target, &common, options).await
+            let options = console::ConsoleOptions { record_input };
+            console::console_with(&target, &common, options).await
         }
         Command::Play { file, speed } => crate::transcript::play(&file, speed),
-        Command::Lab(cmd) => crate::lab::command(cmd, &common).await,
-        Command::Doctor(args) => crate::doctor::command(args, common).await,
+        Command::Lab(cmd) => lab::command(cmd, &common).await,
+        Command::Doctor(args) => doctor::command(args, common).await,
         Command::Gateway(args) => gateway_command(&args, &common).await,
     }
 }
@@ -136,7 +140,7 @@ fn report_error(e: &Error, output: OutputFormat) {
 /// Opens a session to `target` with the common flags applied: the timeout,
 /// and the transcript (`--transcript`, the default path, or none).
 pub async fn open_session(target: &Target, common: &Common, what: &str) -> Result<Session> {
-    let transport = crate::transport::open_with(target, &ws_options(common)?).await?;
+    let transport = crate::connect::open(target, &connect_options(common)?).await?;
     let replaying = match target {
         Target::Replay { path } => Some(path.as_path()),
         _ => None,
@@ -215,8 +219,34 @@ async fn gateway_command(args: &GatewayArgs, common: &Common) -> Result<ExitCode
             args::OnDisconnectKind::Logout => crate::gateway::OnDisconnect::Logout,
             args::OnDisconnectKind::Keep => crate::gateway::OnDisconnect::Keep,
         },
+        connect: connect_options(common)?,
     };
-    crate::gateway::run(&args.listen, config).await
+    serve_gateway(&args.listen, config).await
+}
+
+/// Binds the gateway, says where each console is served, and serves until
+/// interrupted.
+async fn serve_gateway(listen: &str, config: crate::gateway::GatewayConfig) -> Result<ExitCode> {
+    let names: Vec<String> = config.consoles.keys().cloned().collect();
+    let scheme = if config.tls.is_some() { "wss" } else { "ws" };
+    let unrecorded = config.record_dir.is_none();
+    let (addr, server) = crate::gateway::bind(listen, config).await?;
+    if unrecorded {
+        tracing::warn!(
+            "sessions are NOT recorded: pass --record-dir DIR to keep a transcript of every session"
+        );
+    }
+    for name in &names {
+        eprintln!(
+            "serving {scheme}://{addr}{}{name}",
+            crate::gateway::PATH_PREFIX
+        );
+    }
+    tokio::select! {
+        _ = server => {}
+        _ = tokio::signal::ctrl_c() => eprintln!("gateway stopping"),
+    }
+    Ok(ExitCode::Success)
 }
 
 /// Whether `a` and `b` name the same existing file (links followed).
@@ -226,6 +256,32 @@ fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
         (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
         _ => false,
     }
+}
+
+/// How to reach consoles, from the common flags, checked.
+pub fn connect_options(common: &Common) -> Result<crate::connect::ConnectOptions> {
+    Ok(crate::connect::ConnectOptions {
+        ws: ws_options(common)?,
+        ec2: ec2_options(common)?,
+    })
+}
+
+/// The EC2 options the common flags give, checked.
+fn ec2_options(common: &Common) -> Result<crate::ec2::Ec2Options> {
+    if let Some(endpoint) = &common.serial_endpoint {
+        crate::ec2::endpoints::parse_host_port(endpoint)?;
+    }
+    if let Some(fingerprint) = &common.host_key_fingerprint {
+        crate::ec2::endpoints::parse_fingerprint(fingerprint)?;
+    }
+    Ok(crate::ec2::Ec2Options {
+        region: common.region.clone(),
+        profile: common.profile.clone(),
+        serial_endpoint: common.serial_endpoint.clone(),
+        host_key_fingerprint: common.host_key_fingerprint.clone(),
+        no_preflight: common.no_preflight,
+        wait_for_session: common.wait_for_session.map(Duration::from_secs),
+    })
 }
 
 /// WebSocket connection options from the common flags.

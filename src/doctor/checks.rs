@@ -12,7 +12,7 @@ use super::facts::{Facts, PathFacts, UserName};
 use super::repair::Repair;
 
 /// Which permission rules to hold the paths to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Policy {
     /// AWS's recommended modes, exactly (the default).

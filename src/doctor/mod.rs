@@ -7,7 +7,6 @@
 //! user who owns the directories cannot redirect them through a link. The result is a [`report::Report`].
 
 pub mod checks;
-mod command;
 pub mod facts;
 mod guard;
 pub mod repair;
@@ -16,7 +15,6 @@ pub mod report;
 use async_trait::async_trait;
 
 pub use checks::{Finding, Policy, Request, Severity, Status};
-pub use command::command;
 pub use report::Report;
 
 use crate::error::{Error, Result};
@@ -69,7 +67,15 @@ pub struct Outcome {
 }
 
 /// Gathers facts, checks, and with `fix` repairs and verifies.
-pub async fn examine(console: &mut dyn RootConsole, req: &Request, fix: bool) -> Result<Outcome> {
+///
+/// `announce` is told each repair before it runs (the command line shows it
+/// on stderr; a script marks its transcript).
+pub async fn examine(
+    console: &mut dyn RootConsole,
+    req: &Request,
+    fix: bool,
+    announce: &mut (dyn FnMut(&Finding) + Send),
+) -> Result<Outcome> {
     let mut round_trips = 0;
     let facts = gather(console, req, &mut round_trips).await?;
     let mut findings = checks::run(&facts, req);
@@ -91,6 +97,9 @@ pub async fn examine(console: &mut dyn RootConsole, req: &Request, fix: bool) ->
             evidence,
             round_trips,
         });
+    }
+    for &i in &planned {
+        announce(&findings[i]);
     }
     repair(console, &mut findings, &planned).await?;
     round_trips += 1;
@@ -160,15 +169,6 @@ async fn repair(
         .iter()
         .filter_map(|&i| findings[i].action.clone())
         .collect();
-    for &i in planned {
-        // Shown before it runs (stderr, so --output json stays clean).
-        let f = &findings[i];
-        eprintln!(
-            "repairing {}: {}",
-            f.check,
-            f.repair.as_deref().unwrap_or("")
-        );
-    }
     let batch = guard::Batch::new(&actions.iter().collect::<Vec<_>>());
     let run = console
         .run_as_root(&format!("sh -c {}", shell_words::quote(&batch.script)))

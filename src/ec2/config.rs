@@ -7,7 +7,6 @@
 //! how the tests point the tool at local stand-ins). The HTTPS client is
 //! rustls on ring, shared by the SDK and the EC2 Query calls.
 
-use std::sync::RwLock;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -18,7 +17,8 @@ use aws_types::service_config::ServiceConfigKey;
 use super::aws_error;
 use crate::error::{Error, Result};
 
-/// How to reach an instance's serial console; the command line fills it in.
+/// How to reach an instance's serial console (the command line fills it in
+/// from its flags; [`crate::connect::ConnectOptions`] carries it).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Ec2Options {
     /// `--region`; else the AWS chain.
@@ -33,23 +33,6 @@ pub struct Ec2Options {
     pub no_preflight: bool,
     /// `--wait-for-session SECS`: how long to wait for another session to end.
     pub wait_for_session: Option<Duration>,
-}
-
-static CONFIGURED: RwLock<Option<Ec2Options>> = RwLock::new(None);
-
-/// Makes `options` what [`crate::transport::open`] uses for EC2 targets in
-/// this process (the command line calls it once, after parsing).
-pub fn configure(options: Ec2Options) {
-    *CONFIGURED.write().unwrap_or_else(|e| e.into_inner()) = Some(options);
-}
-
-/// The options [`configure`] set, or the defaults (everything from the environment).
-pub fn configured() -> Ec2Options {
-    CONFIGURED
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-        .unwrap_or_default()
 }
 
 /// The resolved AWS side of a connection: SDK configuration, Region, credentials.
@@ -131,24 +114,4 @@ pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient 
     aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https()
-}
-
-impl Ec2Options {
-    /// The EC2 options the common command-line flags give, checked.
-    pub fn from_common(common: &crate::cli::Common) -> Result<Ec2Options> {
-        if let Some(endpoint) = &common.serial_endpoint {
-            super::endpoints::parse_host_port(endpoint)?;
-        }
-        if let Some(fingerprint) = &common.host_key_fingerprint {
-            super::endpoints::parse_fingerprint(fingerprint)?;
-        }
-        Ok(Ec2Options {
-            region: common.region.clone(),
-            profile: common.profile.clone(),
-            serial_endpoint: common.serial_endpoint.clone(),
-            host_key_fingerprint: common.host_key_fingerprint.clone(),
-            no_preflight: common.no_preflight,
-            wait_for_session: common.wait_for_session.map(Duration::from_secs),
-        })
-    }
 }

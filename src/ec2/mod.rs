@@ -18,7 +18,7 @@ pub mod query;
 pub mod ssh;
 pub mod sshkey;
 
-pub use config::{configure, configured, AwsContext, Ec2Options};
+pub use config::{AwsContext, Ec2Options};
 pub use endpoints::SerialEndpoint;
 pub use ssh::SerialSshTransport;
 

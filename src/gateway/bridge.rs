@@ -140,7 +140,7 @@ async fn pump<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
-    let mut transport = crate::transport::open(&console.target)
+    let mut transport = crate::connect::open(&console.target, &shared.connect)
         .await
         .map_err(|e| format!("console {name} is unreachable: {e}"))?;
     // Typed input is not recorded: the gateway cannot tell a password from a

@@ -34,7 +34,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 pub use auth::Auth;
 
-use crate::error::{Error, ExitCode, Result};
+use crate::error::{Error, Result};
 use crate::target::Target;
 use crate::transport::websocket::MAX_FRAME;
 
@@ -73,6 +73,8 @@ pub struct GatewayConfig {
     pub insecure_cleartext_credentials: bool,
     /// What a session's end leaves on a console that outlives it.
     pub on_disconnect: OnDisconnect,
+    /// How the gateway reaches its consoles (AWS options for EC2 ones).
+    pub connect: crate::connect::ConnectOptions,
 }
 
 /// What the gateway does to a console that outlives the session (`unix:`,
@@ -104,6 +106,7 @@ impl Default for GatewayConfig {
             limits: Limits::default(),
             insecure_cleartext_credentials: false,
             on_disconnect: OnDisconnect::Logout,
+            connect: crate::connect::ConnectOptions::default(),
         }
     }
 }
@@ -160,6 +163,7 @@ struct Shared {
     idle_timeout: Duration,
     max_session: Duration,
     on_disconnect: OnDisconnect,
+    connect: crate::connect::ConnectOptions,
     tls: Option<tokio_rustls::TlsAcceptor>,
     public_hosts: Vec<String>,
     limits: Limits,
@@ -226,6 +230,7 @@ pub async fn bind(
         idle_timeout: config.idle_timeout,
         max_session: config.max_session,
         on_disconnect: config.on_disconnect,
+        connect: config.connect,
         tls: config.tls.map(tokio_rustls::TlsAcceptor::from),
         public_hosts: if config.public_hosts.is_empty() {
             default_public_hosts(addr)
@@ -236,27 +241,6 @@ pub async fn bind(
         open: Mutex::new((0, HashMap::new())),
     });
     Ok((addr, serve(listener, shared)))
-}
-
-/// Runs `gateway` until interrupted.
-pub async fn run(listen: &str, config: GatewayConfig) -> Result<ExitCode> {
-    let names: Vec<String> = config.consoles.keys().cloned().collect();
-    let scheme = if config.tls.is_some() { "wss" } else { "ws" };
-    let unrecorded = config.record_dir.is_none();
-    let (addr, server) = bind(listen, config).await?;
-    if unrecorded {
-        tracing::warn!(
-            "sessions are NOT recorded: pass --record-dir DIR to keep a transcript of every session"
-        );
-    }
-    for name in &names {
-        eprintln!("serving {scheme}://{addr}{PATH_PREFIX}{name}");
-    }
-    tokio::select! {
-        _ = server => {}
-        _ = tokio::signal::ctrl_c() => eprintln!("gateway stopping"),
-    }
-    Ok(ExitCode::Success)
 }
 
 async fn serve(listener: TcpListener, shared: Arc<Shared>) {

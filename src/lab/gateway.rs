@@ -82,7 +82,7 @@ impl LabGateway {
 
     /// Whether the gateway process is still this gateway (not a reused pid).
     pub fn is_alive(&self) -> bool {
-        super::vm::runs_as(self.pid, &["gateway", CONSOLE_NAME])
+        super::process::runs_as(self.pid, &["gateway", CONSOLE_NAME])
     }
 
     /// Stops the gateway if it still runs: SIGINT first, which it handles by

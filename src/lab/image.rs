@@ -48,8 +48,8 @@ pub struct Image {
 }
 
 /// Makes sure the credentials and the image for the current recipe exist,
-/// building them when needed; `progress` lines go to standard error.
-pub fn ensure(dirs: &LabDirs, progress: bool) -> Result<Image> {
+/// building them when needed; `progress` hears about a build as it starts.
+pub fn ensure(dirs: &LabDirs, progress: Option<fn(&str)>) -> Result<Image> {
     prereq::check_boot()?;
     create_dir(&dirs.cache)?;
     let lock = lock_builds(dirs)?;
@@ -192,7 +192,7 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 }
 
 /// Runs the recipe into `<dir>.partial`, then moves it into place.
-fn build(dirs: &LabDirs, dir: &Path, progress: bool) -> Result<()> {
+fn build(dirs: &LabDirs, dir: &Path, progress: Option<fn(&str)>) -> Result<()> {
     let mirror = super::mirror::find(SUITE)?;
     let partial = dir.with_extension("partial");
     let _ = std::fs::remove_dir_all(&partial);
@@ -203,11 +203,11 @@ fn build(dirs: &LabDirs, dir: &Path, progress: bool) -> Result<()> {
     let log_path = partial.join("build.log");
     let log = File::create(&log_path)
         .map_err(|e| Error::io(format!("creating {}", log_path.display()), e))?;
-    if progress {
-        eprintln!(
+    if let Some(tell) = progress {
+        tell(&format!(
             "building the lab image (Debian {SUITE} from {mirror}; about a minute, once): log in {}",
             log_path.display()
-        );
+        ));
     }
     let status = Command::new("bash")
         .arg(&script)

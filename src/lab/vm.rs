@@ -92,22 +92,11 @@ impl VmInfo {
 
     /// Whether the QEMU process is still this VM's (not a reused pid).
     pub fn is_alive(&self) -> bool {
-        runs_as(
+        super::process::runs_as(
             self.pid,
             &["qemu-system", &self.serial_socket.to_string_lossy()],
         )
     }
-}
-
-/// Whether `pid` is alive and its command line holds every one of `words`
-/// (so a pid reused by another program is not taken for ours).
-pub(super) fn runs_as(pid: i32, words: &[&str]) -> bool {
-    if kill(Pid::from_raw(pid), None).is_err() {
-        return false;
-    }
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let cmdline = String::from_utf8_lossy(&cmdline);
-    words.iter().all(|w| cmdline.contains(w))
 }
 
 /// How to boot.
@@ -118,8 +107,9 @@ pub struct BootOptions {
     pub detach: bool,
     /// Where to record the boot's console output (default: the VM dir's `boot.cast`).
     pub boot_transcript: Option<PathBuf>,
-    /// Print progress (image build) to standard error.
-    pub progress: bool,
+    /// Told about slow steps (the image build) as they start; the command
+    /// line prints them, the library never does.
+    pub progress: Option<fn(&str)>,
     /// Longest wait for `login:` and SSH.
     pub timeout: Duration,
     /// Serve the console over WebSocket too (a detached `gateway`; the CLI).
@@ -131,7 +121,7 @@ impl Default for BootOptions {
         BootOptions {
             detach: true,
             boot_transcript: None,
-            progress: true,
+            progress: None,
             timeout: Duration::from_secs(300),
             gateway: false,
         }

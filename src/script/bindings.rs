@@ -43,7 +43,7 @@ pub struct Host {
     logs: RefCell<Vec<String>>,
     /// Bytes in `logs`, for the sandbox's cap.
     log_bytes: std::cell::Cell<usize>,
-    echo_logs: bool,
+    on_log: Option<fn(&str)>,
     /// The uncatchable error that ended the run, if one did.
     pub halt: Halt,
 }
@@ -51,14 +51,14 @@ pub struct Host {
 impl Host {
     /// A host for the script `name` over `session`. Every secret in `inputs`
     /// is registered with the session at once, so an echo is scrubbed even
-    /// before the first send. `echo_logs` prints `log()` lines to stdout as
+    /// before the first send. `on_log` hears each `log()` line as
     /// they come (they are always kept for [`Host::take_logs`]).
     pub fn new(
         name: &str,
         mut session: Session,
         runtime: Handle,
         inputs: ScriptInputs,
-        echo_logs: bool,
+        on_log: Option<fn(&str)>,
     ) -> Self {
         let mut scrubber = Scrubber::new();
         for secret in inputs.secrets.values() {
@@ -74,7 +74,7 @@ impl Host {
             scrubber,
             logs: RefCell::new(Vec::new()),
             log_bytes: std::cell::Cell::new(0),
-            echo_logs,
+            on_log,
             halt: Halt::default(),
         }
     }
@@ -249,11 +249,8 @@ impl Host {
         }
         let line = self.scrub(message);
         self.mark(&format!("log: {line}"));
-        if self.echo_logs {
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{line}");
-            let _ = out.flush();
+        if let Some(tell) = self.on_log {
+            tell(&line);
         }
         self.log_bytes.set(bytes + line.len());
         self.logs.borrow_mut().push(line);
@@ -314,8 +311,6 @@ pub fn register(engine: &mut Engine, host: &Rc<Host>) {
     register_expect(engine, host);
     register_send(engine, host);
     register_steps(engine, host);
-    super::shell_calls::register(engine, host);
-    super::doctor_call::register(engine, host);
 }
 
 fn register_expect(engine: &mut Engine, host: &Rc<Host>) {

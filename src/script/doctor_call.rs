@@ -34,9 +34,21 @@ impl Host {
                 request.user.as_str(),
                 if fix { "fix" } else { "check" }
             ));
+            let mut announced = Vec::new();
             let mut console = ShellConsole::new(shell, &mut session);
-            self.runtime
-                .block_on(doctor::examine(&mut console, &request, fix))
+            let outcome =
+                self.runtime
+                    .block_on(doctor::examine(&mut console, &request, fix, &mut |f| {
+                        announced.push(format!(
+                            "doctor: repairing {}: {}",
+                            f.check,
+                            f.repair.as_deref().unwrap_or("")
+                        ))
+                    }));
+            for line in announced {
+                session.mark(&line);
+            }
+            outcome
         };
         drop(shell_slot);
         let outcome = outcome.map_err(|e| self.console_error(e, pos))?;

@@ -22,7 +22,12 @@ pub struct ScriptInputs {
 
 impl ScriptInputs {
     /// Parses the `--var` and `--secret` arguments and reads every secret.
-    pub fn from_args(vars: &[String], secrets: &[String]) -> Result<Self> {
+    /// `ask` asks for `prompt` sources (the command line: on the terminal).
+    pub fn from_args(
+        vars: &[String],
+        secrets: &[String],
+        ask: &crate::secret::Ask,
+    ) -> Result<Self> {
         let mut inputs = ScriptInputs::default();
         for arg in vars {
             let (name, value) = parse_var(arg)?;
@@ -39,7 +44,7 @@ impl ScriptInputs {
                     "--secret {name}=… is given twice; give each secret once"
                 )));
             }
-            let secret = source.read(&name)?;
+            let secret = source.read_with(&name, ask)?;
             inputs.secrets.insert(name, secret);
         }
         Ok(inputs)
@@ -84,22 +89,30 @@ fn is_name(name: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn no_prompt(name: &str) -> crate::error::Result<String> {
+        Err(crate::error::Error::usage(format!(
+            "no terminal to ask for {name}"
+        )))
+    }
+
     #[test]
     fn vars_parse_with_equals_in_the_value_and_reject_bad_names() {
         let inputs = ScriptInputs::from_args(
             &["user=ec2-user".into(), "expr=a=b".into(), "e=".into()],
             &[],
+            &no_prompt,
         )
         .unwrap();
         assert_eq!(inputs.vars["user"], "ec2-user");
         assert_eq!(inputs.vars["expr"], "a=b");
         assert_eq!(inputs.vars["e"], "");
         for bad in ["novalue", "=x", "sp ace=1"] {
-            let err = ScriptInputs::from_args(&[bad.into()], &[]).unwrap_err();
+            let err = ScriptInputs::from_args(&[bad.into()], &[], &no_prompt).unwrap_err();
             assert_eq!(err.exit_code().code(), 2, "{bad}: {err}");
             assert!(err.to_string().contains("--var"), "{err}");
         }
-        let err = ScriptInputs::from_args(&["a=1".into(), "a=2".into()], &[]).unwrap_err();
+        let err =
+            ScriptInputs::from_args(&["a=1".into(), "a=2".into()], &[], &no_prompt).unwrap_err();
         assert!(err.to_string().contains("twice"), "{err}");
     }
 
@@ -107,13 +120,15 @@ mod tests {
     fn secrets_are_read_from_their_source_and_never_echoed() {
         std::env::set_var("SCRIPT_INPUTS_TEST_PW", "pa55word");
         let inputs =
-            ScriptInputs::from_args(&[], &["pw=env:SCRIPT_INPUTS_TEST_PW".into()]).unwrap();
+            ScriptInputs::from_args(&[], &["pw=env:SCRIPT_INPUTS_TEST_PW".into()], &no_prompt)
+                .unwrap();
         assert_eq!(inputs.secrets["pw"].expose(), "pa55word");
         assert!(!format!("{inputs:?}").contains("pa55word"));
-        let err = ScriptInputs::from_args(&[], &["pw=pa55word".into()]).unwrap_err();
+        let err = ScriptInputs::from_args(&[], &["pw=pa55word".into()], &no_prompt).unwrap_err();
         assert!(!err.to_string().contains("pa55word"), "{err}");
         let err =
-            ScriptInputs::from_args(&[], &["pw=env:SCRIPT_INPUTS_TEST_UNSET".into()]).unwrap_err();
+            ScriptInputs::from_args(&[], &["pw=env:SCRIPT_INPUTS_TEST_UNSET".into()], &no_prompt)
+                .unwrap_err();
         assert!(
             err.to_string().contains("SCRIPT_INPUTS_TEST_UNSET"),
             "{err}"

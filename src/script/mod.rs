@@ -1,4 +1,5 @@
-//! Console scripts in Rhai: `run TARGET SCRIPT.rhai` and `lint SCRIPT.rhai`.
+//! Console scripts in Rhai: what `run TARGET SCRIPT.rhai` and `lint
+//! SCRIPT.rhai` do ([`run_script`], [`Script::check`]).
 //!
 //! A script drives one console session through the API of the architecture
 //! doc: `expect`, `expect_exact`, `send`, `send_line`, `send_secret`,
@@ -34,10 +35,8 @@ use tokio::runtime::Handle;
 
 pub use inputs::ScriptInputs;
 
-use crate::cli::{open_session, Common, OutputFormat, RunArgs};
-use crate::error::{Error, ExitCode, Result};
+use crate::error::{Error, Result};
 use crate::expect::Session;
-use crate::target::Target;
 
 /// A script to run: its text and the name errors call it by.
 #[derive(Debug, Clone)]
@@ -75,53 +74,19 @@ pub struct Report {
     pub duration: Duration,
 }
 
-/// Runs `run TARGET SCRIPT`.
-pub async fn run_command(args: RunArgs, common: Common) -> Result<ExitCode> {
-    let handle = Handle::current();
-    tokio::task::spawn_blocking(move || run_blocking(&handle, &args, &common))
-        .await
-        .map_err(|e| Error::usage(format!("the script thread failed: {e}")))?
-}
-
-/// The body of `run`, on a blocking thread: validate everything first, then
-/// connect, run, close and report.
-fn run_blocking(handle: &Handle, args: &RunArgs, common: &Common) -> Result<ExitCode> {
-    let target: Target = args.target.parse()?;
-    let script = Script::read(&args.script)?;
-    script.check()?;
-    let inputs = ScriptInputs::from_args(&args.vars, &args.secrets)?;
-    let session = handle.block_on(open_session(&target, common, "run"))?;
-    let echo_logs = common.output == OutputFormat::Human;
-    let report = run_on(handle, session, &script, inputs, echo_logs)?;
-    if common.output == OutputFormat::Json {
-        let doc = serde_json::json!({
-            "result": "passed",
-            "script": script.name,
-            "target": target.to_string(),
-            "logs": report.logs,
-            "transcript": report.transcript,
-            "duration_ms": report.duration.as_millis() as u64,
-        });
-        println!("{doc}");
-    }
-    if let Some(path) = &report.transcript {
-        tracing::info!("script passed; transcript: {}", path.display());
-    }
-    Ok(ExitCode::Success)
-}
-
 /// Runs `script` over `session` with `inputs` and closes the session.
 ///
 /// Call from async code; the script runs on a blocking thread. `log()` lines
-/// are kept in the [`Report`] and, with `echo_logs`, also printed to stdout.
+/// are kept in the [`Report`] and, with `on_log`, also told as they come
+/// (the command line prints them).
 pub async fn run_script(
     session: Session,
     script: Script,
     inputs: ScriptInputs,
-    echo_logs: bool,
+    on_log: Option<fn(&str)>,
 ) -> Result<Report> {
     let handle = Handle::current();
-    tokio::task::spawn_blocking(move || run_on(&handle, session, &script, inputs, echo_logs))
+    tokio::task::spawn_blocking(move || run_on(&handle, session, &script, inputs, on_log))
         .await
         .map_err(|e| Error::usage(format!("the script thread failed: {e}")))?
 }
@@ -132,7 +97,7 @@ fn run_on(
     session: Session,
     script: &Script,
     inputs: ScriptInputs,
-    echo_logs: bool,
+    on_log: Option<fn(&str)>,
 ) -> Result<Report> {
     let started = Instant::now();
     let transcript = session.transcript_path().map(Path::to_path_buf);
@@ -141,7 +106,7 @@ fn run_on(
         session,
         handle.clone(),
         inputs,
-        echo_logs,
+        on_log,
     ));
     let outcome = evaluate(&host, script);
     host.logout_if_logged_in();
@@ -168,6 +133,8 @@ fn run_on(
 fn evaluate(host: &Rc<bindings::Host>, script: &Script) -> Result<()> {
     let mut engine = sandbox::sandboxed_engine();
     bindings::register(&mut engine, host);
+    shell_calls::register(&mut engine, host);
+    doctor_call::register(&mut engine, host);
     let ast = sandbox::compile(&engine, &script.name, &script.source)?;
     host.mark(&format!("script start: {}", script.name));
     engine
@@ -211,18 +178,4 @@ fn scrub_error(error: Error, host: &bindings::Host) -> Error {
         },
         other @ Error::NotYetAvailable(_) => other,
     }
-}
-
-/// Runs `lint SCRIPT`: compiles it without connecting.
-pub fn lint_command(script: &Path, common: &Common) -> Result<ExitCode> {
-    let script = Script::read(script)?;
-    script.check()?;
-    match common.output {
-        OutputFormat::Human => println!("{}: ok", script.name),
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::json!({"script": script.name, "result": "ok"})
-        ),
-    }
-    Ok(ExitCode::Success)
 }

@@ -16,7 +16,7 @@ mod scrub;
 mod utf8;
 
 pub use ansi::EscapeStripper;
-pub use scrub::{scrub_credentials, scrub_in_place, Scrubber};
+pub use scrub::{scrub_credentials, scrub_in_place, Scrubber, REDACTED};
 pub use utf8::Utf8Decoder;
 
 /// Returns the largest char boundary of `s` that is `<= index`.

@@ -5,7 +5,8 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-use crate::secret::REDACTED;
+/// The text that stands in for a secret in every artifact.
+pub const REDACTED: &str = "<redacted>";
 
 /// Credentials that travel in requests, as they show in log lines and
 /// errors: a URL's userinfo and query (presigned signatures, session tokens,

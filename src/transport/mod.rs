@@ -6,7 +6,9 @@
 //! bytes it writes is their [`SendKind`], so that a replay can accept any
 //! secret where the recording says `<redacted>`.
 //!
-//! [`open`] turns a [`Target`] into a boxed [`Transport`].
+//! [`open`] turns a [`Target`] into a boxed [`Transport`]; EC2 targets need
+//! AWS options and go through [`crate::connect::open`], which sits above
+//! both this layer and [`crate::ec2`].
 
 mod pty;
 pub mod replay;
@@ -94,8 +96,9 @@ pub async fn open_with(target: &Target, ws: &WsOptions) -> Result<Box<dyn Transp
         Target::Exec { argv } => Ok(Box::new(PtyTransport::spawn(argv)?)),
         Target::Replay { path } => Ok(Box::new(ReplayTransport::open(path)?)),
         Target::WebSocket { url } => Ok(Box::new(WebSocketTransport::connect(url, ws).await?)),
-        Target::Ec2 { instance_id } => Ok(Box::new(
-            crate::ec2::open(instance_id, &crate::ec2::configured()).await?,
-        )),
+        Target::Ec2 { .. } => Err(Error::usage(format!(
+            "{target}: an EC2 Serial Console is opened with its AWS options, through \
+             connect::open, not as a plain transport"
+        ))),
     }
 }

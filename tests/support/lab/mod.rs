@@ -145,7 +145,7 @@ impl LabVm {
         let options = BootOptions {
             detach: false,
             boot_transcript: None,
-            progress: true,
+            progress: Some(|line| eprintln!("{line}")),
             timeout: Duration::from_secs(600),
             gateway: false,
         };

@@ -31,7 +31,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
 
-use crate::cli::{recorder_for, ws_options, Common};
+use super::{recorder_for, Common};
 use crate::error::{Error, ExitCode, Result};
 use crate::target::Target;
 use crate::text::Utf8Decoder;
@@ -54,11 +54,6 @@ pub struct ConsoleOptions {
     pub record_input: bool,
 }
 
-/// Runs `console TARGET` with the default options (typed input not recorded).
-pub async fn console_command(target: &str, common: &Common) -> Result<ExitCode> {
-    console_with(target, common, ConsoleOptions::default()).await
-}
-
 /// Runs `console TARGET` with explicit [`ConsoleOptions`].
 pub async fn console_with(
     target: &str,
@@ -66,7 +61,7 @@ pub async fn console_with(
     options: ConsoleOptions,
 ) -> Result<ExitCode> {
     let target: Target = target.parse()?;
-    let mut transport = crate::transport::open_with(&target, &ws_options(common)?).await?;
+    let mut transport = crate::connect::open(&target, &super::connect_options(common)?).await?;
     let description = transport.describe();
     let replaying = match &target {
         Target::Replay { path } => Some(path.as_path()),

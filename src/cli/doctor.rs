@@ -1,4 +1,4 @@
-//! `doctor TARGET --user U [--fix]`: the command around [`super::examine`].
+//! `doctor TARGET --user U [--fix]`: the command around [`crate::doctor::examine`].
 //!
 //! Opens the console (recorded), logs in with the password-based user,
 //! examines as root, logs out on every path, then prints the report (human
@@ -6,11 +6,9 @@
 
 use std::io::IsTerminal;
 
-use super::checks::Request;
-use super::facts::UserName;
-use super::report::Report;
-use super::ShellConsole;
-use crate::cli::{Common, DoctorArgs, OutputFormat};
+use super::{Common, DoctorArgs, OutputFormat};
+use crate::doctor::facts::UserName;
+use crate::doctor::{Report, Request, ShellConsole};
 use crate::error::{Error, ExitCode, Result};
 use crate::secret::{Secret, SecretSource};
 use crate::shell::{LoginSpec, Shell};
@@ -30,7 +28,7 @@ pub async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode> {
     let started_at = time::OffsetDateTime::now_utc();
     let clock = std::time::Instant::now();
 
-    let mut session = crate::cli::open_session(&target, &common, "doctor").await?;
+    let mut session = super::open_session(&target, &common, "doctor").await?;
     session.add_secret(&password);
     let transcript = session.transcript_path().map(|p| p.display().to_string());
     session.mark(&format!(
@@ -41,13 +39,18 @@ pub async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode> {
     let outcome =
         match Shell::login(&mut session, &LoginSpec::new(login_user.as_str(), password)).await {
             Ok(mut shell) => {
-                let outcome = super::examine(
-                    &mut ShellConsole {
-                        shell: &mut shell,
-                        session: &mut session,
-                    },
+                let outcome = crate::doctor::examine(
+                    &mut ShellConsole::new(&mut shell, &mut session),
                     &request,
                     args.fix,
+                    // Shown before it runs (stderr, so --output json stays clean).
+                    &mut |f| {
+                        eprintln!(
+                            "repairing {}: {}",
+                            f.check,
+                            f.repair.as_deref().unwrap_or("")
+                        )
+                    },
                 )
                 .await;
                 let logout = shell.logout(&mut session).await;
@@ -98,7 +101,7 @@ fn request(args: &DoctorArgs) -> Result<Request> {
     };
     Request::new(
         &args.user,
-        args.policy,
+        args.policy.into(),
         public_key.as_deref(),
         args.fingerprint.as_deref(),
         args.add_key,
@@ -122,5 +125,5 @@ fn password(args: &DoctorArgs, login_user: &str) -> Result<Secret> {
              (standard input is not a terminal, so it cannot be asked for)",
         ));
     };
-    source.read(&name)
+    source.read_with(&name, &super::prompt::hidden)
 }

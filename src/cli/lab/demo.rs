@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::layout::LabDirs;
-use super::scenario;
-use super::ssh::KeyLogin;
-use super::vm::{self, VmInfo};
 use crate::cli::{Common, OutputFormat};
 use crate::error::{Error, ExitCode, Result};
+use crate::lab::layout::LabDirs;
+use crate::lab::scenario;
+use crate::lab::ssh::KeyLogin;
+use crate::lab::vm::{self, VmInfo};
 
 /// The scenario the demo breaks and repairs.
 const DEMO_SCENARIO: &str = "home-777";

@@ -1,0 +1,313 @@
+//! `lab up | down | status | break | repair | demo`: the practice VM as a
+//! command, each subcommand printing for people or as JSON. The lab itself
+//! (image, VM, scenarios, SSH) is the library's [`crate::lab`].
+
+mod demo;
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{Common, LabCommand, OutputFormat};
+use crate::error::{Error, ExitCode, Result};
+use crate::lab::layout::LabDirs;
+use crate::lab::{scenario, ssh, vm};
+use scenario::Scenario;
+use ssh::KeyLogin;
+use vm::{BootOptions, VmInfo};
+
+/// Runs a `lab` subcommand.
+pub async fn command(cmd: LabCommand, common: &Common) -> Result<ExitCode> {
+    let dirs = LabDirs::from_env();
+    match cmd {
+        LabCommand::Up { name } => up_command(&dirs, &name, common).await,
+        LabCommand::Down { name, all } => down_command(&dirs, &name, all, common).await,
+        LabCommand::Status => status_command(&dirs, common),
+        LabCommand::Break {
+            scenario: None,
+            list: false,
+            ..
+        } => Err(Error::usage(
+            "lab break needs a SCENARIO (e.g. `lab break home-777`); `lab break --list` shows them",
+        )),
+        LabCommand::Break { list: true, .. } => list_command(common),
+        LabCommand::Break {
+            scenario: Some(scenario),
+            name,
+            ..
+        } => break_command(&dirs, &name, &scenario, common).await,
+        LabCommand::Repair { scenario, name } => {
+            repair_command(&dirs, &name, &scenario, common).await
+        }
+        LabCommand::Demo {
+            name,
+            keep,
+            scripted,
+        } => demo::run(&dirs, &name, demo::DemoOptions { keep, scripted }, common).await,
+    }
+}
+
+/// Prints a lab progress line on stderr.
+fn print_progress(line: &str) {
+    eprintln!("{line}");
+}
+
+/// Boot options for the CLI: detached, progress unless `-q`, `--transcript` for the boot log.
+fn cli_boot_options(common: &Common) -> BootOptions {
+    BootOptions {
+        detach: true,
+        boot_transcript: common.transcript.clone(),
+        progress: (!common.quiet).then_some(print_progress as fn(&str)),
+        gateway: true,
+        ..BootOptions::default()
+    }
+}
+
+async fn up_command(dirs: &LabDirs, name: &str, common: &Common) -> Result<ExitCode> {
+    if let Some(info) = vm::find(dirs, name)?.filter(|i| i.is_alive() && i.ready) {
+        let info = vm::ensure_gateway(dirs, info)?;
+        print_vm(&info, None, true, common.output);
+        return Ok(ExitCode::Success);
+    }
+    let booted = vm::up(dirs, name, &cli_boot_options(common)).await?;
+    print_vm(&booted.info, booted.image.built_in, false, common.output);
+    Ok(ExitCode::Success)
+}
+
+/// How to reach a VM, as JSON.
+pub fn vm_json(info: &VmInfo) -> serde_json::Value {
+    json!({
+        "name": info.name,
+        "serial": info.serial_target().to_string(),
+        "websocket": info.gateway.as_ref().map(|g| g.url.clone()),
+        "ssh": info.ssh(),
+        "ssh_command": info.ssh().command_line(),
+        "user": info.user,
+        "password_file": info.password_file,
+        "pid": info.pid,
+        "boot_seconds": round1(info.boot_seconds),
+    })
+}
+
+fn print_vm(info: &VmInfo, built_in: Option<f64>, already: bool, output: OutputFormat) {
+    if output == OutputFormat::Json {
+        let mut v = vm_json(info);
+        v["already_running"] = json!(already);
+        v["image_build_seconds"] = json!(built_in.map(round1));
+        println!("{v}");
+        return;
+    }
+    let when = if already {
+        "was already running".to_string()
+    } else {
+        let built = built_in.map_or(String::new(), |s| format!("image built in {s:.1} s, "));
+        format!("is up ({built}booted in {:.1} s)", info.boot_seconds)
+    };
+    println!("lab VM {:?} {when}", info.name);
+    println!(
+        "  serial console: {}   (try: ec2-serial-expect console {})",
+        info.serial_target(),
+        info.serial_target()
+    );
+    if let Some(gateway) = &info.gateway {
+        println!(
+            "  websocket:      {}   (the same console through a gateway, --auth none on loopback)",
+            gateway.url
+        );
+    }
+    println!("  ssh:            {}", info.ssh().command_line());
+    println!("  user:           {} (passwordless sudo)", info.user);
+    println!(
+        "  password:       read it from {} (e.g. --password-file {})",
+        info.password_file.display(),
+        info.password_file.display()
+    );
+    println!(
+        "  stop it:        ec2-serial-expect lab down --name {}",
+        info.name
+    );
+}
+
+async fn down_command(dirs: &LabDirs, name: &str, all: bool, common: &Common) -> Result<ExitCode> {
+    let names: Vec<String> = if all {
+        vm::list(dirs).into_iter().map(|(i, _)| i.name).collect()
+    } else {
+        vec![name.to_string()]
+    };
+    let mut stopped = Vec::new();
+    for n in &names {
+        let was_running = vm::down(dirs, n).await?;
+        stopped.push(json!({"name": n, "was_running": was_running}));
+        if common.output == OutputFormat::Human {
+            match was_running {
+                true => println!("lab VM {n:?} stopped"),
+                false => println!("lab VM {n:?} was not running"),
+            }
+        }
+    }
+    if common.output == OutputFormat::Json {
+        println!("{}", json!({ "stopped": stopped }));
+    } else if names.is_empty() {
+        println!("no lab VMs");
+    }
+    Ok(ExitCode::Success)
+}
+
+fn status_command(dirs: &LabDirs, common: &Common) -> Result<ExitCode> {
+    let vms = vm::list(dirs);
+    if common.output == OutputFormat::Json {
+        let list: Vec<_> = vms
+            .iter()
+            .map(|(info, alive)| {
+                let mut v = vm_json(info);
+                v["state"] = json!(state_word(info, *alive));
+                v
+            })
+            .collect();
+        println!("{}", json!({ "vms": list }));
+        return Ok(ExitCode::Success);
+    }
+    if vms.is_empty() {
+        println!("no lab VMs (start one with `ec2-serial-expect lab up`)");
+    }
+    for (info, alive) in &vms {
+        let websocket = match &info.gateway {
+            Some(g) if g.is_alive() => format!("  {}", g.url),
+            _ => String::new(),
+        };
+        println!(
+            "{:<16} {:<8} pid {:<7} {}  ssh 127.0.0.1:{}{websocket}",
+            info.name,
+            state_word(info, *alive),
+            info.pid,
+            info.serial_target(),
+            info.ssh_port
+        );
+    }
+    Ok(ExitCode::Success)
+}
+
+fn state_word(info: &VmInfo, alive: bool) -> &'static str {
+    match (alive, info.ready) {
+        (true, true) => "running",
+        (true, false) => "booting",
+        (false, _) => "dead",
+    }
+}
+
+fn list_command(common: &Common) -> Result<ExitCode> {
+    if common.output == OutputFormat::Json {
+        println!("{}", json!({ "scenarios": scenario::SCENARIOS }));
+        return Ok(ExitCode::Success);
+    }
+    for s in scenario::SCENARIOS {
+        println!("{:<31} {}", s.name, s.summary);
+    }
+    Ok(ExitCode::Success)
+}
+
+async fn break_command(
+    dirs: &LabDirs,
+    name: &str,
+    scenario_name: &str,
+    common: &Common,
+) -> Result<ExitCode> {
+    let scenario = scenario::find(scenario_name)?;
+    let info = vm::require_running(dirs, name)?;
+    let refusal = scenario::break_over_ssh(&info, scenario).await?;
+    let public_key = std::fs::read_to_string(dirs.public_key_file()).unwrap_or_default();
+    let repair = scenario.repair_lines(&public_key);
+    if common.output == OutputFormat::Json {
+        println!(
+            "{}",
+            json!({
+                "vm": info.name, "scenario": scenario.name, "ran": scenario.break_command,
+                "ssh": "refused", "ssh_error": refusal,
+                "repair": {"console_user": scenario.repair_user, "commands": repair},
+            })
+        );
+        return Ok(ExitCode::Success);
+    }
+    println!(
+        "broke {:?} on lab VM {:?}: ran `{}`",
+        scenario.name, info.name, scenario.break_command
+    );
+    println!("ssh key login is now refused: {refusal}");
+    print_repair_hint(&info, scenario, &repair);
+    Ok(ExitCode::Success)
+}
+
+fn print_repair_hint(info: &VmInfo, scenario: &Scenario, repair: &[String]) {
+    println!(
+        "repair it over the serial console (ec2-serial-expect console {}): log in as {} \
+         (password in {}), then type:",
+        info.serial_target(),
+        scenario.repair_user,
+        info.password_file.display()
+    );
+    for line in repair {
+        println!("    {line}");
+    }
+    println!(
+        "or let the lab type it: ec2-serial-expect lab repair {} --name {}",
+        scenario.name, info.name
+    );
+}
+
+async fn repair_command(
+    dirs: &LabDirs,
+    name: &str,
+    scenario_name: &str,
+    common: &Common,
+) -> Result<ExitCode> {
+    let scenario = scenario::find(scenario_name)?;
+    let info = vm::require_running(dirs, name)?;
+    let mut session = crate::cli::open_session(&info.serial_target(), common, "lab-repair").await?;
+    let transcript = session.transcript_path().map(|p| p.to_path_buf());
+    let repaired = scenario::repair_on_console(&mut session, &info, scenario).await;
+    session.close().await?;
+    repaired?;
+    let after = info
+        .ssh()
+        .probe_until_answered(Duration::from_secs(30))
+        .await?;
+    let accepted = after == KeyLogin::Accepted;
+    if common.output == OutputFormat::Json {
+        println!(
+            "{}",
+            json!({"vm": info.name, "scenario": scenario.name, "ssh": login_word(&after),
+                   "transcript": transcript})
+        );
+    } else {
+        println!(
+            "typed the repair of {:?} on the serial console; ssh key login is now {}",
+            scenario.name,
+            login_word(&after)
+        );
+        if let Some(path) = &transcript {
+            println!("transcript: {}", path.display());
+        }
+    }
+    if accepted {
+        Ok(ExitCode::Success)
+    } else {
+        Err(Error::Problems(format!(
+            "after the repair of {:?} ssh key login is still {}",
+            scenario.name,
+            login_word(&after)
+        )))
+    }
+}
+
+/// One word for a key login result.
+fn login_word(login: &KeyLogin) -> &'static str {
+    match login {
+        KeyLogin::Accepted => "accepted",
+        KeyLogin::Refused(_) => "refused",
+        KeyLogin::Unreachable(_) => "unreachable",
+    }
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
