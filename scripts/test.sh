@@ -4,8 +4,9 @@
 #   Tier 1 (needs nothing): unit tests, engine tests against local PTYs and
 #           sockets, replays of fixtures/. Always runs.
 #   Tier 2 (the lab): tests marked #[ignore = "lab: …"] that boot a real Debian
-#           VM under QEMU. Runs when this machine can (root, QEMU, debootstrap);
-#           otherwise this script says plainly which tests did not run and why.
+#           VM under QEMU. Runs after tier 1, when this machine can (root,
+#           QEMU, debootstrap); otherwise this script says plainly which tests
+#           did not run and why.
 #
 # As root it first installs what the project needs (scripts/setup.sh).
 # Under CI (CI=true) a missing lab prerequisite is a failure, not a skip.
@@ -22,12 +23,8 @@ why_no_lab=""
 command -v qemu-system-x86_64 >/dev/null || why_no_lab="${why_no_lab:+$why_no_lab; }qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
 command -v debootstrap >/dev/null || why_no_lab="${why_no_lab:+$why_no_lab; }debootstrap not installed (apt-get install debootstrap)"
 
-ignored_flag=()
 if [ -z "$why_no_lab" ]; then
-  # record_shell_fixtures re-records fixtures/shell from local test users
-  # (docs/shell.md): a tool for developers, not a test of the product.
-  ignored_flag=(--include-ignored --skip record_shell_fixtures)
-  echo "== running both tiers: unit/replay tests and lab tests (real QEMU VM)"
+  echo "== running both tiers: unit/replay tests, then lab tests (real QEMU VM)"
 elif [ "${CI:-}" = true ]; then
   echo "CI must run the lab tests, but: $why_no_lab" >&2
   exit 1
@@ -35,14 +32,31 @@ else
   echo "== running tier 1 only; the lab tests will NOT run: $why_no_lab"
 fi
 
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-cargo test --no-fail-fast "$@" -- "${ignored_flag[@]}" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
+count() { # count WORD LOG: the sum of "N WORD" over the log's `test result:` lines
+  awk -v w="$1" '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ "^" w ";?$") s+=$(i-1)} END {print s+0}' "$2"
+}
 
-passed=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^passed;?$/) s+=$(i-1)} END {print s+0}' "$log")
-failed=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^failed;?$/) s+=$(i-1)} END {print s+0}' "$log")
-ignored=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^ignored;?$/) s+=$(i-1)} END {print s+0}' "$log")
+tier1=$(mktemp)
+tier2=$(mktemp)
+trap 'rm -f "$tier1" "$tier2"' EXIT
+# Tier 1 first, on its own: its timing-sensitive tests never share the CPU
+# with a QEMU VM.
+cargo test --no-fail-fast "$@" 2>&1 | tee "$tier1"
+status=${PIPESTATUS[0]}
+if [ -z "$why_no_lab" ]; then
+  echo
+  echo "== tier 2: the lab tests"
+  # record_shell_fixtures re-records fixtures/shell from local test users
+  # (docs/shell.md): a tool for developers, not a test of the product.
+  cargo test --no-fail-fast "$@" -- --ignored --skip record_shell_fixtures 2>&1 | tee "$tier2"
+  lab_status=${PIPESTATUS[0]}
+  [ "$status" = 0 ] && status=$lab_status
+fi
+
+passed=$(( $(count passed "$tier1") + $(count passed "$tier2") ))
+failed=$(( $(count failed "$tier1") + $(count failed "$tier2") ))
+ran_in_lab=$(( $(count passed "$tier2") + $(count failed "$tier2") ))
+ignored=$(( $(count ignored "$tier1") - ran_in_lab ))
 if [ -n "$why_no_lab" ] && [ "$ignored" -gt 0 ]; then
   echo
   echo "== $ignored lab test(s) did not run: $why_no_lab. They are:"

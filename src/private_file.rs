@@ -3,28 +3,104 @@
 //! They may hold anything a console printed, so they are created private
 //! (0600, in directories created 0700) and never through a link someone
 //! planted at their path: a new file is opened with `O_CREAT|O_EXCL|
-//! O_NOFOLLOW`; an existing path (a file, or a link) is replaced atomically
-//! by renaming a fresh private file over it, so a link is replaced, never
-//! followed, and an old 0644 file does not stay 0644.
+//! O_NOFOLLOW`; an existing file, or a link someone else could have planted,
+//! is replaced atomically by renaming a fresh private file over it, so the
+//! link is replaced, never followed, and an old 0644 file does not stay 0644.
+//!
+//! What is written *in place* instead: a device or a FIFO (`/dev/null`, a
+//! pipe; renaming over it would break it for everyone), and a link only we
+//! or root could have made (ours or root's, in a directory only we or root
+//! can write: `/dev/stdout`, a user's own link in their own directory).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-/// Creates (or atomically replaces) `path` as a new private file, open for writing.
+/// What to do with a path we are asked to write.
+enum Destination {
+    /// Nothing there: create it.
+    New,
+    /// A file, or a link that is not certainly ours: put a new file there.
+    Replace,
+    /// A device, a FIFO, or a link only we or root could have made.
+    InPlace,
+}
+
+fn destination(path: &Path) -> io::Result<Destination> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let meta = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Destination::New),
+        other => other?,
+    };
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return Ok(Destination::Replace);
+    }
+    if kind.is_char_device() || kind.is_fifo() {
+        return Ok(Destination::InPlace);
+    }
+    if kind.is_symlink() {
+        // SAFETY: geteuid cannot fail.
+        let me = unsafe { libc::geteuid() };
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let dir = std::fs::metadata(dir)?;
+        let ours = |uid: u32| uid == 0 || uid == me;
+        let trusted = ours(meta.uid()) && ours(dir.uid()) && dir.mode() & 0o022 == 0;
+        let writable_target = std::fs::metadata(path).is_ok_and(|t| {
+            let k = t.file_type();
+            k.is_file() || k.is_char_device() || k.is_fifo()
+        });
+        return Ok(if trusted && writable_target {
+            Destination::InPlace
+        } else {
+            Destination::Replace
+        });
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "it is a directory or a socket, not a file",
+    ))
+}
+
+/// Opens what is at `path` for writing, following a trusted link; a
+/// regular file is truncated, a device or FIFO is not.
+fn open_in_place(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new().write(true).open(path)?;
+    if file.metadata()?.is_file() {
+        file.set_len(0)?;
+    }
+    Ok(file)
+}
+
+/// Creates (or atomically replaces) `path` as a new private file, open for
+/// writing; a device, FIFO or trusted link is written in place.
 pub fn create(path: &Path) -> io::Result<File> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         create_dirs(dir)?;
     }
-    match open_new(path) {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists || is_link_refusal(&e) => replace(path),
-        other => other,
+    match destination(path)? {
+        Destination::New => match open_new(path) {
+            // It appeared meanwhile: whatever it is, do not write through it.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists || is_link_refusal(&e) => {
+                replace(path)
+            }
+            other => other,
+        },
+        Destination::Replace => replace(path),
+        Destination::InPlace => open_in_place(path),
     }
 }
 
-/// Writes `bytes` to `path` as [`create`] does, whole or not at all.
+/// Writes `bytes` to `path` as [`create`] does, whole or not at all (a
+/// device, FIFO or trusted link: in place).
 pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    if let Destination::InPlace = destination(path)? {
+        return open_in_place(path)?.write_all(bytes);
+    }
     let (temp, mut file) = temp_beside(path)?;
     let written = file
         .write_all(bytes)
@@ -110,8 +186,42 @@ mod tests {
     }
 
     #[test]
+    fn devices_and_fifos_are_written_in_place_not_replaced() {
+        use std::os::unix::fs::FileTypeExt;
+        // Found in review: --transcript /dev/null replaced /dev/null. The
+        // test uses a null device of its own (as root), never the host's.
+        let dir = tempfile::tempdir().unwrap();
+        let null = dir.path().join("null");
+        let made = nix::sys::stat::mknod(
+            &null,
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+            libc::makedev(1, 3),
+        );
+        if made.is_ok() {
+            create(&null).unwrap().write_all(b"x").unwrap();
+            write(&null, b"report").unwrap();
+            assert!(std::fs::metadata(&null)
+                .unwrap()
+                .file_type()
+                .is_char_device());
+        }
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let reader = std::thread::spawn({
+            let fifo = fifo.clone();
+            move || std::fs::read_to_string(fifo).unwrap()
+        });
+        write(&fifo, b"through the pipe").unwrap();
+        assert_eq!(reader.join().unwrap(), "through the pipe");
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    }
+
+    #[test]
     fn new_files_are_private_and_links_are_replaced_not_followed() {
         let dir = tempfile::tempdir().unwrap();
+        // A directory someone else could write: a link there is not trusted.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         let victim = dir.path().join("victim");
         std::fs::write(&victim, "keep me").unwrap();
         let link = dir.path().join("t.cast");

@@ -51,16 +51,19 @@ fn directives_without_rust_log(ours: &str) -> String {
 /// or a bare level from `RUST_LOG` if that is higher; `RUST_LOG`
 /// directives that name a target are kept as given.
 fn directives(ours: &str, rust_log: Option<&str>) -> String {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    // A bare level, by name or by number (tracing reads `5` as trace).
     let rank = |l: &str| {
-        ["off", "error", "warn", "info", "debug", "trace"]
+        LEVELS
             .iter()
             .position(|x| x.eq_ignore_ascii_case(l))
+            .or_else(|| l.parse::<usize>().ok().filter(|n| *n < LEVELS.len()))
     };
     let mut level = ours.to_string();
     let mut named = Vec::new();
     for d in rust_log.unwrap_or("").split(',').map(str::trim) {
         match rank(d) {
-            Some(r) if Some(r) > rank(&level) => level = d.to_ascii_lowercase(),
+            Some(r) if Some(r) > rank(&level) => level = LEVELS[r].to_string(),
             Some(_) => {}
             None if !d.is_empty() => named.push(d),
             None => {}
@@ -123,6 +126,11 @@ mod tests {
         assert_eq!(
             directives("debug", Some("info")),
             "warn,ec2_serial_expect=debug"
+        );
+        // Found in review: a numeric level was taken for a global one.
+        assert_eq!(
+            directives("warn", Some("5")),
+            "warn,ec2_serial_expect=trace"
         );
         assert_eq!(
             directives("warn", Some("debug,tungstenite=trace")),

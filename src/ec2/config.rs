@@ -42,6 +42,8 @@ pub struct AwsContext {
     pub sdk: SdkConfig,
     /// The Region in use.
     pub region: String,
+    /// The profile asked for with `--profile`, for messages.
+    profile: Option<String>,
 }
 
 impl AwsContext {
@@ -53,7 +55,18 @@ impl AwsContext {
             loader = loader.region(Region::new(region.clone()));
         }
         if let Some(profile) = &options.profile {
-            loader = loader.profile_name(profile);
+            // As the AWS CLI does: an explicit --profile wins over the
+            // environment's keys (the default chain would take those first).
+            let provider_config = aws_config::provider_config::ProviderConfig::default()
+                .with_http_client(https_client())
+                .with_region(options.region.clone().map(Region::new));
+            let from_profile = aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .configure(&provider_config)
+                .profile_name(profile)
+                .build();
+            loader = loader
+                .profile_name(profile)
+                .credentials_provider(from_profile);
         }
         let sdk = loader.load().await;
         let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| {
@@ -62,15 +75,29 @@ impl AwsContext {
                  or set `region` in the AWS profile",
             )
         })?;
-        Ok(AwsContext { sdk, region })
+        Ok(AwsContext {
+            sdk,
+            region,
+            profile: options.profile.clone(),
+        })
     }
 
     /// Resolves credentials now, so that missing ones are one clear error up front.
     pub async fn credentials(&self) -> Result<AwsCredentials> {
         let provider = self.sdk.credentials_provider().ok_or_else(no_credentials)?;
         provider.provide_credentials().await.map_err(|e| {
-            tracing::debug!("credential chain: {e:?}");
-            no_credentials()
+            let chain = crate::error::error_chain(&e);
+            tracing::debug!("credential chain: {chain}");
+            match &self.profile {
+                // A misspelt --profile is bad input, not a missing login.
+                Some(profile) if chain.contains("not defined") || chain.contains("could not find") || chain.contains("No profiles") => {
+                    Error::usage(format!(
+                        "--profile {profile}: no such profile in the AWS config or credentials files \
+                         (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE); check its name with `aws configure list-profiles`"
+                    ))
+                }
+                _ => no_credentials(),
+            }
         })
     }
 

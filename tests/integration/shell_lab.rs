@@ -9,8 +9,7 @@
 //! `fixtures/shell/lab-*.cast` (ordinary tests, no VM). With
 //! `ESE_LAB_RECORD_FIXTURES=1` the live tests write those fixtures.
 
-#[path = "support/lab/mod.rs"]
-mod lab_support;
+use crate::support::lab as lab_support;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -317,7 +316,7 @@ async fn replay(name: &str) -> Session {
     let path = fixture(name);
     if !path.exists() {
         panic!(
-            "{} is missing: record it with ESE_LAB_RECORD_FIXTURES=1 cargo test --test shell_lab -- --ignored",
+            "{} is missing: record it with ESE_LAB_RECORD_FIXTURES=1 cargo test --test integration shell_lab -- --ignored",
             path.display()
         );
     }

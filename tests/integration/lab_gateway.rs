@@ -2,11 +2,9 @@
 //! run a command over ws:// with each auth mode, and over wss:// with a test
 //! CA — the whole path a team would use, end to end.
 
-#[path = "support/pki.rs"]
-mod pki;
+use crate::support::pki;
 
-#[path = "support/lab/mod.rs"]
-mod lab_support;
+use crate::support::lab as lab_support;
 
 use std::path::Path;
 use std::time::Duration;

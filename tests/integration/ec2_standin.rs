@@ -6,8 +6,7 @@
 //! that no private key ever touches the disk. Needs root (sshd), python3,
 //! libnss-wrapper, and PyPI once for moto.
 
-#[path = "support/ec2/mod.rs"]
-mod ec2_support;
+use crate::support::ec2 as ec2_support;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -432,6 +431,37 @@ fn credentials_come_from_a_profile_too() {
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     assert_eq!(pushes_for(&standin, &id)[0]["signature_ok"], true);
+}
+
+#[test]
+fn an_explicit_profile_wins_over_environment_keys_and_a_misspelt_one_is_named() {
+    let (standin, id) = ready(Console::FakeGetty);
+    let creds = standin.dir.path().join("credentials");
+    std::fs::write(
+        &creds,
+        format!(
+            "[serial]\naws_access_key_id = {}\naws_secret_access_key = {SECRET_KEY}\n",
+            ec2_support::ACCESS_KEY
+        ),
+    )
+    .unwrap();
+    // The environment holds someone else's keys: --profile must win, as in the AWS CLI.
+    let with_env = |profile: &str| {
+        let mut cmd = run_cmd(&standin, &id, HAPPY_SCRIPT, &["--profile", profile]);
+        cmd.env("AWS_ACCESS_KEY_ID", "AKIDENVIRONMENTKEY00")
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                "not-the-profile-secret-0123456789abcdef",
+            )
+            .env("AWS_SHARED_CREDENTIALS_FILE", &creds);
+        cmd.output().unwrap()
+    };
+    let out = with_env("serial");
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let pushes = pushes_for(&standin, &id);
+    assert_eq!(pushes.last().unwrap()["signature_ok"], true, "{pushes:?}");
+    let out = with_env("nosuch");
+    assert_exit(&out, 2, &["--profile nosuch", "no such profile"]);
 }
 
 #[test]

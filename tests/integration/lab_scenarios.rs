@@ -7,8 +7,7 @@
 //! (each repair restores the pristine state, checked before the next one),
 //! to keep the lab tests to a few minutes on 2 cores.
 
-#[path = "support/lab/mod.rs"]
-mod lab_support;
+use crate::support::lab as lab_support;
 
 use ec2_serial_expect::lab::scenario::{self, Scenario};
 use ec2_serial_expect::lab::ssh::KeyLogin;

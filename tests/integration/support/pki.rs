@@ -2,7 +2,7 @@
 //! `openssl` command: `ca.pem` and a `server.pem`/`server.key` pair for
 //! `localhost` and 127.0.0.1, valid for two days.
 //!
-//! Include with `#[path = "support/pki.rs"] mod pki;`.
+//! Use as `crate::support::pki`.
 
 use std::path::Path;
 use std::process::Command;

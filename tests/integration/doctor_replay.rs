@@ -1,5 +1,5 @@
 //! The doctor against recorded lab sessions (fixtures/doctor/, recorded by
-//! `ESE_RECORD_FIXTURES=1 cargo test --test lab_doctor -- --include-ignored`):
+//! `ESE_RECORD_FIXTURES=1 cargo test --test integration lab_doctor -- --include-ignored`):
 //! every scenario's findings come back the same from the replayed console,
 //! with no VM, and a doctor that sends anything different fails loudly.
 

@@ -79,7 +79,7 @@ fn python() -> &'static Path {
 }
 
 fn support_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/ec2")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/support/ec2")
 }
 
 /// What the sshd's session runs as the instance's console.

@@ -16,7 +16,7 @@
 //!   WebSocket gateway (served from this process, on its own thread) instead
 //!   of the Unix socket: the lab tier over `ws://` end to end.
 //!
-//! Include with `#[path = "support/lab/mod.rs"] mod lab_support;`.
+//! Use as `crate::support::lab`.
 
 #![allow(dead_code)]
 

@@ -2,8 +2,7 @@
 //! (and against raw tokio-tungstenite servers for protocol edge cases), with
 //! real consoles behind it: programs under a PTY and Unix socket servers.
 
-#[path = "support/pki.rs"]
-mod pki;
+use crate::support::pki;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -3,8 +3,7 @@
 //! `lab up` and always stop it (`lab down` in a guard's `Drop`); the others
 //! need no VM and run in every `cargo test`.
 
-#[path = "support/lab/mod.rs"]
-mod lab_support;
+use crate::support::lab as lab_support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

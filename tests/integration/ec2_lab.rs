@@ -3,10 +3,8 @@
 //! (socat, raw), so `doctor i-… --fix` runs through exactly the code a real
 //! instance uses (preflight, key push, pinned SSH) and repairs a broken VM.
 
-#[path = "support/ec2/mod.rs"]
-mod ec2_support;
-#[path = "support/lab/mod.rs"]
-mod lab_support;
+use crate::support::ec2 as ec2_support;
+use crate::support::lab as lab_support;
 
 use std::path::PathBuf;
 

@@ -4,8 +4,7 @@
 //! several scenarios combined on one VM. The console password must never
 //! appear in the transcript, the report, stdout or stderr.
 
-#[path = "support/lab/mod.rs"]
-mod lab_support;
+use crate::support::lab as lab_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -129,7 +128,7 @@ fn doctor_asking(vm: &LabVm, dir: &Path, tag: &str, ask: &Ask, fix: bool) -> Run
 
 /// With `ESE_RECORD_FIXTURES=1`, keeps each check-mode transcript (and the
 /// first fix) as a replay fixture under `fixtures/doctor/`, for
-/// `tests/doctor_replay.rs`.
+/// `tests/integration/doctor_replay.rs`.
 fn record_fixture(transcript: &Path, tag: &str, login_user: &str, public_key: &Path) {
     if std::env::var_os("ESE_RECORD_FIXTURES").is_none()
         || !(tag.ends_with("-check") || tag == "home-777-fix")
@@ -430,7 +429,7 @@ async fn sigterm_mid_fix_logs_out_and_closes_the_transcript(vm: &LabVm, dir: &Pa
 /// A cause of a refused key that no `lab break` scenario makes (some are not
 /// even refusals, like a world-writable `/home`), broken over SSH as
 /// ec2-user, so that the doctor's every finding id is seen on a real console
-/// and recorded for `tests/doctor_replay.rs`.
+/// and recorded for `tests/integration/doctor_replay.rs`.
 struct OtherCause {
     tag: &'static str,
     /// Run over SSH as ec2-user (sudo is passwordless).

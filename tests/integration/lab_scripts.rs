@@ -2,8 +2,7 @@
 //! broken lab VM: check (exit 1 naming the cause), fix (exit 0, SSH works),
 //! add a public key (and a second run adds nothing).
 
-#[path = "support/lab/mod.rs"]
-mod lab_support;
+use crate::support::lab as lab_support;
 
 use std::process::{Command, Output};
 

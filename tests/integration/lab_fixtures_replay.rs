@@ -1,10 +1,9 @@
 //! Transcripts recorded from the real lab console (`fixtures/lab-*.cast`,
-//! see `tests/lab_console.rs`), replayed through `replay:` with no VM: the
+//! see `tests/integration/lab_console.rs`), replayed through `replay:` with no VM: the
 //! console logic meets the real getty, login, bash and boot log in every
 //! `cargo test`, and the recordings themselves are checked for secrets.
 
-#[path = "support/lab/mod.rs"]
-mod lab_support;
+use crate::support::lab as lab_support;
 
 use std::path::PathBuf;
 

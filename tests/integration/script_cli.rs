@@ -1011,7 +1011,7 @@ fn gateway(
     let rest = std::thread::spawn(move || {
         let mut tail = String::new();
         let _ = std::io::Read::read_to_string(&mut reader, &mut tail);
-        log + &tail
+        log + tail.as_str()
     });
     (child, url, rest)
 }
@@ -1157,6 +1157,9 @@ fn memory_and_log_bombs_are_script_errors_with_their_line_not_aborts() {
 fn transcripts_are_private_never_through_a_link_and_never_onto_the_replay() {
     use std::os::unix::fs::PermissionsExt;
     let lab = Lab::new();
+    // A directory others can write, where someone planted a link at the
+    // transcript's path (a link only we could have made would be followed).
+    std::fs::set_permissions(lab.dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let victim = lab.write("victim.txt", "not yours");
     std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
     std::os::unix::fs::symlink(&victim, lab.path("t.cast")).unwrap();

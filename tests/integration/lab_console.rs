@@ -4,12 +4,11 @@
 //! test panics.
 //!
 //! `ESE_LAB_RECORD_FIXTURES=1` writes the recordings into `fixtures/`
-//! (replayed by `tests/lab_fixtures_replay.rs` without a VM), reboot
+//! (replayed by `tests/integration/lab_fixtures_replay.rs` without a VM), reboot
 //! included; otherwise they go to a temporary directory and are only checked,
 //! and the reboot (minutes under emulation) is left to the committed fixture.
 
-#[path = "support/lab/mod.rs"]
-mod lab_support;
+use crate::support::lab as lab_support;
 
 use std::path::{Path, PathBuf};
 
