@@ -43,6 +43,11 @@ pub struct Common {
         conflicts_with = "no_transcript"
     )]
     pub transcript: Option<PathBuf>,
+    /// Let tokens and signed URLs cross a network in clear text: a client
+    /// sending them over ws:// to another machine, a gateway taking them
+    /// without TLS off loopback. Anyone on the path can read them.
+    #[arg(long, global = true)]
+    pub insecure_cleartext_credentials: bool,
     /// Do not record a transcript.
     #[arg(long, global = true)]
     pub no_transcript: bool,
@@ -261,10 +266,6 @@ pub struct GatewayArgs {
     /// Seconds a client has for the TLS and WebSocket handshakes.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub handshake_timeout: u64,
-    /// Let --auth token/sigv4 run without TLS on a non-loopback address:
-    /// tokens and signed URLs then cross the network readable by anyone on it.
-    #[arg(long)]
-    pub insecure_cleartext_credentials: bool,
     /// What a client's leaving does to a console that outlives the session
     /// (unix:, tcp:, EC2): `logout` sends Ctrl-C and Ctrl-D x3 so the next
     /// client never inherits a logged-in shell; `keep` leaves it as it was.

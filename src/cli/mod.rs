@@ -214,7 +214,7 @@ async fn gateway_command(args: &GatewayArgs, common: &Common) -> Result<ExitCode
             max_per_address: args.max_per_address,
             handshake_timeout: positive(args.handshake_timeout, "--handshake-timeout")?,
         },
-        insecure_cleartext_credentials: args.insecure_cleartext_credentials,
+        insecure_cleartext_credentials: common.insecure_cleartext_credentials,
         on_disconnect: match args.on_disconnect {
             args::OnDisconnectKind::Logout => crate::gateway::OnDisconnect::Logout,
             args::OnDisconnectKind::Keep => crate::gateway::OnDisconnect::Keep,
@@ -316,6 +316,7 @@ pub fn ws_options(common: &Common) -> Result<crate::transport::WsOptions> {
     Ok(crate::transport::WsOptions {
         auth,
         ca_file: common.ca_file.clone(),
+        allow_cleartext_credentials: common.insecure_cleartext_credentials,
     })
 }
 

@@ -281,13 +281,7 @@ mod tests {
         ];
         let attacker = tree.attack();
         for _ in 0..40 {
-            let batch = Batch::new(&repairs.iter().collect::<Vec<_>>());
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(&batch.script)
-                .output()
-                .unwrap();
-            let ran = batch.parse(&String::from_utf8_lossy(&out.stdout));
+            let ran = run_guarded(&repairs);
             assert!(ran.finished && ran.unlock_failed.is_empty(), "{ran:?}");
             tree.assert_canaries_untouched();
             let _ = std::fs::remove_file(tree.path("home/u/.ssh/new"));
@@ -306,13 +300,7 @@ mod tests {
             .status()
             .unwrap()
             .success());
-        let batch = Batch::new(&repairs.iter().collect::<Vec<_>>());
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&batch.script)
-            .output()
-            .unwrap();
-        let ran = batch.parse(&String::from_utf8_lossy(&out.stdout));
+        let ran = run_guarded(&repairs);
         assert!(ran.refused.is_none() && ran.finished, "{ran:?}");
         assert!(
             ran.steps

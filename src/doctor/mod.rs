@@ -26,6 +26,10 @@ use crate::shell::Shell;
 pub trait RootConsole: Send {
     /// Runs `command` as root (through sudo when needed); returns output and status.
     async fn run_as_root(&mut self, command: &str) -> Result<(String, i32)>;
+
+    /// Notes `text` in the session's record, for whoever reads the
+    /// transcript later: the repairs, in words (what is typed is a script).
+    fn note(&mut self, _text: &str) {}
 }
 
 /// A logged-in [`Shell`] as the doctor sees it: root through sudo unless
@@ -51,6 +55,10 @@ impl RootConsole for ShellConsole<'_> {
             self.shell.sudo(self.session, command).await?
         };
         Ok((out.output, out.status))
+    }
+
+    fn note(&mut self, text: &str) {
+        self.session.mark(text);
     }
 }
 
@@ -169,6 +177,14 @@ async fn repair(
         .iter()
         .filter_map(|&i| findings[i].action.clone())
         .collect();
+    for &i in planned {
+        let f = &findings[i];
+        console.note(&format!(
+            "doctor: repairing {}: {}",
+            f.check,
+            f.repair.as_deref().unwrap_or("")
+        ));
+    }
     let batch = guard::Batch::new(&actions.iter().collect::<Vec<_>>());
     let run = console
         .run_as_root(&format!("sh -c {}", shell_words::quote(&batch.script)))

@@ -52,6 +52,9 @@ pub struct WsOptions {
     pub auth: WsAuth,
     /// A private CA to trust for `wss://`, besides the public roots.
     pub ca_file: Option<PathBuf>,
+    /// Send a token or signed URL over plain `ws://` to a host that is not
+    /// this machine (refused otherwise: anyone on the path could read it).
+    pub allow_cleartext_credentials: bool,
 }
 
 /// Any byte stream a WebSocket can run over (TCP or TLS over TCP).
@@ -83,6 +86,16 @@ impl WebSocketTransport {
             .trim_end_matches(']')
             .to_string();
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        if !tls
+            && !matches!(options.auth, WsAuth::None)
+            && !options.allow_cleartext_credentials
+            && !is_this_machine(&host)
+        {
+            return Err(Error::usage(format!(
+                "{description}: the token or signed URL would cross the network in clear text; \
+                 use wss://, or accept the risk with --insecure-cleartext-credentials"
+            )));
+        }
         let url = signed_url(&uri, options)?;
         let mut request = url
             .as_str()
@@ -157,6 +170,15 @@ fn signed_url(uri: &Uri, options: &WsOptions) -> Result<String> {
         uri.scheme_str().unwrap_or("wss"),
         uri.path()
     ))
+}
+
+/// Whether `host` (as in a URL) names this machine: credentials sent there
+/// in clear text cross no network.
+fn is_this_machine(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The query parameter that makes each presigned URL unique.

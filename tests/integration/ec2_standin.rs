@@ -412,9 +412,8 @@ fn missing_credentials_and_region_are_named() {
     assert!(standin.pushes().is_empty());
 }
 
-#[test]
-fn credentials_come_from_a_profile_too() {
-    let (standin, id) = ready(Console::FakeGetty);
+/// A shared-credentials file whose profile `serial` holds the stand-in's keys.
+fn serial_profile(standin: &StandIn) -> std::path::PathBuf {
     let creds = standin.dir.path().join("credentials");
     std::fs::write(
         &creds,
@@ -424,6 +423,13 @@ fn credentials_come_from_a_profile_too() {
         ),
     )
     .unwrap();
+    creds
+}
+
+#[test]
+fn credentials_come_from_a_profile_too() {
+    let (standin, id) = ready(Console::FakeGetty);
+    let creds = serial_profile(&standin);
     let mut cmd = run_cmd(&standin, &id, HAPPY_SCRIPT, &["--profile", "serial"]);
     cmd.env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
@@ -436,15 +442,7 @@ fn credentials_come_from_a_profile_too() {
 #[test]
 fn an_explicit_profile_wins_over_environment_keys_and_a_misspelt_one_is_named() {
     let (standin, id) = ready(Console::FakeGetty);
-    let creds = standin.dir.path().join("credentials");
-    std::fs::write(
-        &creds,
-        format!(
-            "[serial]\naws_access_key_id = {}\naws_secret_access_key = {SECRET_KEY}\n",
-            ec2_support::ACCESS_KEY
-        ),
-    )
-    .unwrap();
+    let creds = serial_profile(&standin);
     // The environment holds someone else's keys: --profile must win, as in the AWS CLI.
     let with_env = |profile: &str| {
         let mut cmd = run_cmd(&standin, &id, HAPPY_SCRIPT, &["--profile", profile]);

@@ -76,6 +76,7 @@ async fn the_lab_console_over_websocket_with_every_auth_mode() {
     let options = WsOptions {
         auth: WsAuth::Bearer(token),
         ca_file: None,
+        ..WsOptions::default()
     };
     login_and_run(&format!("ws://{addr}/v1/consoles/lab"), &options, &password).await;
 
@@ -87,6 +88,7 @@ async fn the_lab_console_over_websocket_with_every_auth_mode() {
             region: "eu-north-1".into(),
         },
         ca_file: None,
+        ..WsOptions::default()
     };
     let addr = serve(&vm, sigv4(), None).await;
     login_and_run(&format!("ws://{addr}/v1/consoles/lab"), &options, &password).await;

@@ -1185,3 +1185,31 @@ fn transcripts_are_private_never_through_a_link_and_never_onto_the_replay() {
     );
     assert_eq!(std::fs::read(lab.path("t.cast")).unwrap(), before);
 }
+
+#[test]
+fn a_token_is_never_sent_in_clear_text_to_another_machine() {
+    let lab = Lab::new();
+    let script = lab.write("s.rhai", r#"expect(["x"], 1);"#);
+    for (auth, extra) in [
+        ("token", vec!["--token-env", "GATEWAY_TOKEN"]),
+        ("sigv4", vec!["--ws-auth", "sigv4", "--region", "eu-west-1"]),
+    ] {
+        // 192.0.2.1 (TEST-NET-1) is never this machine; nothing is dialled.
+        let out = Command::new(BIN)
+            .args(["run", "ws://192.0.2.1:9/v1/consoles/x"])
+            .arg(&script)
+            .arg("--no-transcript")
+            .args(&extra)
+            .env("GATEWAY_TOKEN", "tok-Abcdefghijklmnop-0123")
+            .env("AWS_ACCESS_KEY_ID", "AKIDCLEARTEXT")
+            .env("AWS_SECRET_ACCESS_KEY", "cleartext-secret-0123456789")
+            .output()
+            .unwrap();
+        assert_code(&out, 2);
+        let err = stderr(&out);
+        assert!(
+            err.contains("clear text") && err.contains("--insecure-cleartext-credentials"),
+            "{auth}: {err}"
+        );
+    }
+}

@@ -131,12 +131,14 @@ async fn bearer_tokens_admit_and_refuse_with_the_http_status() {
     let good = WsOptions {
         auth: WsAuth::Bearer(Secret::new("token", "team-token-1")),
         ca_file: None,
+        ..WsOptions::default()
     };
     converse(&mut connect(&url, &good).await.unwrap()).await;
 
     let bad = WsOptions {
         auth: WsAuth::Bearer(Secret::new("token", "guess")),
         ca_file: None,
+        ..WsOptions::default()
     };
     let msg = connect(&url, &bad).await.err().unwrap().to_string();
     assert!(
@@ -177,6 +179,7 @@ async fn sigv4_presigned_urls_are_verified_and_cannot_be_replayed() {
             region: region.into(),
         },
         ca_file: None,
+        ..WsOptions::default()
     };
     converse(
         &mut connect(&url, &signed(identities[0].clone(), "eu-west-1"))
@@ -359,6 +362,7 @@ async fn wss_with_a_private_ca_and_sigv4() {
     let options = WsOptions {
         auth: auth.clone(),
         ca_file: Some(dir.path().join("ca.pem")),
+        ..WsOptions::default()
     };
     converse(&mut connect(&url, &options).await.unwrap()).await;
 
@@ -368,6 +372,7 @@ async fn wss_with_a_private_ca_and_sigv4() {
         &WsOptions {
             auth,
             ca_file: None,
+            ..WsOptions::default()
         },
     )
     .await
@@ -765,6 +770,7 @@ async fn sigv4_is_bound_to_the_public_host_and_each_presigned_url_is_unique() {
             region: "eu-west-1".into(),
         },
         ca_file: None,
+        ..WsOptions::default()
     };
     let a = connect(&format!("ws://{addr}/v1/consoles/a"), &options)
         .await
