@@ -22,6 +22,8 @@
 //! Library code never prints: it returns data, and reports progress through
 //! callbacks the caller passes in.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod aws;
 pub mod cli;
 pub mod connect;

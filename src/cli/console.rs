@@ -39,9 +39,9 @@ use crate::transcript::Recorder;
 use crate::transport::{SendKind, Transport};
 
 /// After standard input ends, keep showing output until it is quiet this long…
-pub const LINGER_QUIET: Duration = Duration::from_millis(500);
+pub(super) const LINGER_QUIET: Duration = Duration::from_millis(500);
 /// …but no longer than this in all.
-pub const LINGER_MAX: Duration = Duration::from_secs(5);
+pub(super) const LINGER_MAX: Duration = Duration::from_secs(5);
 
 const ESCAPE_HELP: &str = "\r\nescapes (type them at the start of a line):\r\n  \
     ~.  leave the console\r\n  ~~  send a literal ~\r\n  ~B  send a serial BREAK\r\n  \
@@ -49,13 +49,13 @@ const ESCAPE_HELP: &str = "\r\nescapes (type them at the start of a line):\r\n  
 
 /// Options of `console`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ConsoleOptions {
+pub(super) struct ConsoleOptions {
     /// Record what the user types as `i` events (off by default: passwords).
     pub record_input: bool,
 }
 
 /// Runs `console TARGET` with explicit [`ConsoleOptions`].
-pub async fn console_with(
+pub(super) async fn console_with(
     target: &str,
     common: &Common,
     options: ConsoleOptions,
@@ -131,13 +131,13 @@ impl Ended {
 }
 
 /// The terminal's settings before raw mode; restores them when dropped.
-pub struct RawMode {
+pub(super) struct RawMode {
     original: Termios,
 }
 
 impl RawMode {
     /// Puts standard input in raw mode if it is a terminal; `None` otherwise.
-    pub fn enter_if_terminal() -> Result<Option<RawMode>> {
+    pub(super) fn enter_if_terminal() -> Result<Option<RawMode>> {
         let stdin = io::stdin();
         let fd = stdin.as_fd();
         if !nix::unistd::isatty(fd.as_raw_fd()).unwrap_or(false) {
@@ -166,7 +166,7 @@ impl Drop for RawMode {
 
 /// What a keystroke (or a run of them) asks for, after escape processing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyAction {
+pub(super) enum KeyAction {
     /// Bytes for the console.
     Send(Vec<u8>),
     /// `~B`: a serial BREAK.
@@ -180,7 +180,7 @@ pub enum KeyAction {
 /// Finds `~` escapes in what the user types; an escape counts only right
 /// after Enter (`\r` or `\n`) or at the very start.
 #[derive(Debug, Clone)]
-pub struct EscapeScanner {
+pub(super) struct EscapeScanner {
     at_line_start: bool,
     tilde_pending: bool,
 }
@@ -196,7 +196,7 @@ impl Default for EscapeScanner {
 
 impl EscapeScanner {
     /// Scans typed bytes; stops at `~.` (what follows it is dropped).
-    pub fn feed(&mut self, typed: &[u8]) -> Vec<KeyAction> {
+    pub(super) fn feed(&mut self, typed: &[u8]) -> Vec<KeyAction> {
         let mut actions = Vec::new();
         let mut plain = Vec::with_capacity(typed.len());
         for &byte in typed {
@@ -219,7 +219,7 @@ impl EscapeScanner {
     }
 
     /// At the end of input: a `~` still waiting for its second key is sent.
-    pub fn finish(&mut self) -> Option<KeyAction> {
+    pub(super) fn finish(&mut self) -> Option<KeyAction> {
         std::mem::take(&mut self.tilde_pending).then(|| KeyAction::Send(b"~".to_vec()))
     }
 

@@ -15,7 +15,7 @@ use crate::shell::{LoginSpec, Shell};
 use crate::target::Target;
 
 /// Runs `doctor`.
-pub async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode> {
+pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode> {
     let request = request(&args)?;
     let login_user = match &args.login_user {
         Some(name) => {

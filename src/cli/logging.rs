@@ -24,7 +24,7 @@ use super::Common;
 const DEPENDENCY_LEVEL: &str = "warn";
 
 /// Installs the subscriber for this process.
-pub fn init(common: &Common) {
+pub(super) fn init(common: &Common) {
     let ours = match (common.quiet, common.verbose) {
         (true, _) => "error",
         (false, 0) => "warn",

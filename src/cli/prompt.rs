@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use crate::error::{Error, Result};
 
 /// Asks on the controlling terminal with echo turned off.
-pub fn hidden(name: &str) -> Result<String> {
+pub(super) fn hidden(name: &str) -> Result<String> {
     use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {

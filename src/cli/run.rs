@@ -11,7 +11,7 @@ use crate::script::{run_script, Script, ScriptInputs};
 use crate::target::Target;
 
 /// Runs `run TARGET SCRIPT`.
-pub async fn run_command(args: RunArgs, common: Common) -> Result<ExitCode> {
+pub(super) async fn run_command(args: RunArgs, common: Common) -> Result<ExitCode> {
     let target: Target = args.target.parse()?;
     let script = Script::read(&args.script)?;
     script.check()?;
@@ -46,7 +46,7 @@ fn print_log(line: &str) {
 }
 
 /// Runs `lint SCRIPT`: compiles it without connecting.
-pub fn lint_command(script: &std::path::Path, common: &Common) -> Result<ExitCode> {
+pub(super) fn lint_command(script: &std::path::Path, common: &Common) -> Result<ExitCode> {
     let script = Script::read(script)?;
     script.check()?;
     match common.output {

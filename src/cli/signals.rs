@@ -22,7 +22,7 @@ use crate::error::{Error, Result, Signal};
 static SIGNALS: OnceLock<watch::Receiver<Option<Signal>>> = OnceLock::new();
 
 /// Takes over the three signals for this process (call inside the runtime).
-pub fn listen() -> Result<()> {
+pub(super) fn listen() -> Result<()> {
     let mut streams = Vec::new();
     for (kind, which) in [
         (SignalKind::interrupt(), Signal::Interrupt),
@@ -53,7 +53,7 @@ pub fn listen() -> Result<()> {
 }
 
 /// The channel sessions follow, when this command takes over signals.
-pub fn receiver() -> Option<watch::Receiver<Option<Signal>>> {
+pub(super) fn receiver() -> Option<watch::Receiver<Option<Signal>>> {
     SIGNALS.get().cloned()
 }
 

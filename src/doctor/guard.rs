@@ -36,7 +36,7 @@ const LIBRARY: &str = include_str!("guard.sh");
 const NONCE_LINE: &str = "@@ese-guard:";
 
 /// One run of repairs: the script to run as root and how to read its output.
-pub struct Batch {
+pub(super) struct Batch {
     /// The whole script, for `sh -c`.
     pub script: String,
     steps: usize,
@@ -44,7 +44,7 @@ pub struct Batch {
 
 /// What one step did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StepResult {
+pub(super) struct StepResult {
     /// Its exit status; `None` when it started but never ended (refused or cut short).
     pub status: Option<i32>,
     /// What it printed.
@@ -55,7 +55,7 @@ pub struct StepResult {
 
 /// What the whole run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BatchResult {
+pub(super) struct BatchResult {
     /// By step; `None` for a step that never started.
     pub steps: Vec<Option<StepResult>>,
     /// Why the guard stopped the run, if it did.
@@ -69,7 +69,7 @@ pub struct BatchResult {
 
 impl Batch {
     /// Plans `repairs` (already validated with [`Repair::is_safe`]).
-    pub fn new(repairs: &[&Repair]) -> Batch {
+    pub(super) fn new(repairs: &[&Repair]) -> Batch {
         let mut script = LIBRARY.to_string();
         for (k, repair) in repairs.iter().enumerate() {
             script.push_str(&format!("ese_step {k} {}\n", q(&step_line(repair))));
@@ -81,7 +81,7 @@ impl Batch {
     }
 
     /// Reads the script's output back.
-    pub fn parse(&self, output: &str) -> BatchResult {
+    pub(super) fn parse(&self, output: &str) -> BatchResult {
         let mut lines = output.lines();
         let nonce = lines
             .by_ref()

@@ -88,7 +88,7 @@ pub(crate) struct Found {
 
 impl PatternSet {
     /// Compiles `patterns`; a bad regex is a usage error naming it.
-    pub fn compile(patterns: &[Pattern]) -> Result<PatternSet> {
+    pub(super) fn compile(patterns: &[Pattern]) -> Result<PatternSet> {
         if patterns.is_empty() {
             return Err(Error::usage("expect needs at least one pattern"));
         }
@@ -115,7 +115,7 @@ impl PatternSet {
     }
 
     /// Finds the earliest match in `text` starting the search at `from`.
-    pub fn find(&self, text: &str, from: usize) -> Option<Found> {
+    pub(super) fn find(&self, text: &str, from: usize) -> Option<Found> {
         let mut best: Option<Found> = None;
         for (index, matcher) in self.matchers.iter().enumerate() {
             let Some(found) = matcher.find(index, text, from) else {

@@ -44,7 +44,7 @@ fn close(code: CloseCode, reason: impl Into<String>) -> Message {
 }
 
 /// Runs a session for an admitted client until either side ends it.
-pub async fn run<S>(
+pub(super) async fn run<S>(
     mut ws: Ws<S>,
     name: &str,
     console: &Console,

@@ -32,7 +32,7 @@ use crate::text::Scrubber;
 const MAX_TIMEOUT_SECS: f64 = 86_400.0;
 
 /// Everything the registered functions share during one run.
-pub struct Host {
+pub(super) struct Host {
     name: String,
     pub(super) session: RefCell<Option<Session>>,
     /// The logged-in shell of `login()`, if any.
@@ -53,7 +53,7 @@ impl Host {
     /// is registered with the session at once, so an echo is scrubbed even
     /// before the first send. `on_log` hears each `log()` line as
     /// they come (they are always kept for [`Host::take_logs`]).
-    pub fn new(
+    pub(super) fn new(
         name: &str,
         mut session: Session,
         runtime: Handle,
@@ -80,22 +80,22 @@ impl Host {
     }
 
     /// Takes the session back (to close it); later calls find none.
-    pub fn take_session(&self) -> Option<Session> {
+    pub(super) fn take_session(&self) -> Option<Session> {
         self.session.borrow_mut().take()
     }
 
     /// The `log()` lines so far, scrubbed.
-    pub fn take_logs(&self) -> Vec<String> {
+    pub(super) fn take_logs(&self) -> Vec<String> {
         std::mem::take(&mut *self.logs.borrow_mut())
     }
 
     /// Removes every known secret from `text`.
-    pub fn scrub(&self, text: &str) -> String {
+    pub(super) fn scrub(&self, text: &str) -> String {
         self.scrubber.scrub(text)
     }
 
     /// Records a transcript marker, if the session is still open.
-    pub fn mark(&self, label: &str) {
+    pub(super) fn mark(&self, label: &str) {
         if let Some(s) = self.session.borrow_mut().as_mut() {
             s.mark(&self.scrub(label));
         }
@@ -307,7 +307,7 @@ fn match_map(m: Match) -> Map {
 }
 
 /// Registers the console functions of the script API on `engine`.
-pub fn register(engine: &mut Engine, host: &Rc<Host>) {
+pub(super) fn register(engine: &mut Engine, host: &Rc<Host>) {
     register_expect(engine, host);
     register_send(engine, host);
     register_steps(engine, host);

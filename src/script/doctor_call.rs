@@ -138,7 +138,7 @@ fn to_dynamic(value: Value) -> Dynamic {
 }
 
 /// Registers `doctor(options)`.
-pub fn register(engine: &mut Engine, host: &Rc<Host>) {
+pub(super) fn register(engine: &mut Engine, host: &Rc<Host>) {
     let h = host.clone();
     engine.register_fn("doctor", move |ctx: NativeCallContext, options: Map| {
         h.doctor(ctx.call_position(), options)

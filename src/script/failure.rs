@@ -23,15 +23,15 @@ use super::sandbox::{location, LIMITS};
 use crate::error::Error;
 
 /// The error type of every registered function.
-pub type ScriptResult<T> = std::result::Result<T, Box<EvalAltResult>>;
+pub(super) type ScriptResult<T> = std::result::Result<T, Box<EvalAltResult>>;
 
 /// Where an uncatchable error waits until the run ends.
 #[derive(Default)]
-pub struct Halt(RefCell<Option<Error>>);
+pub(super) struct Halt(RefCell<Option<Error>>);
 
 impl Halt {
     /// Parks `error` and returns the Rhai error that ends the script.
-    pub fn stop(&self, error: Error, pos: Position) -> Box<EvalAltResult> {
+    pub(super) fn stop(&self, error: Error, pos: Position) -> Box<EvalAltResult> {
         *self.0.borrow_mut() = Some(error);
         Box::new(EvalAltResult::ErrorTerminated(Dynamic::UNIT, pos))
     }
@@ -43,7 +43,7 @@ impl Halt {
 
 /// Turns a session error met at `at` (a `file:line:column`) into what the
 /// script sees: a catchable map for timeout and EOF, a halt for the rest.
-pub fn from_session_error(
+pub(super) fn from_session_error(
     error: Error,
     at: &str,
     pos: Position,
@@ -69,7 +69,7 @@ pub fn from_session_error(
 
 /// Prefixes an error's message with where in the script it happened,
 /// keeping its variant (and so its exit code).
-pub fn at_location(error: Error, at: &str) -> Error {
+pub(super) fn at_location(error: Error, at: &str) -> Error {
     match error {
         Error::Usage(m) => Error::Usage(format!("{at}: {m}")),
         Error::ReplayMismatch(m) => Error::ReplayMismatch(format!("{at}: {m}")),
@@ -127,7 +127,7 @@ fn with_suffix(error: Error, suffix: &str) -> Error {
 
 /// The crate error for a script that ended with `err` (`name` is the script's
 /// display name).
-pub fn into_error(err: EvalAltResult, name: &str, halt: &Halt) -> Error {
+pub(super) fn into_error(err: EvalAltResult, name: &str, halt: &Halt) -> Error {
     let called_from = call_chain(&err);
     if let Some(parked) = halt.take() {
         return with_suffix(parked, &called_from);

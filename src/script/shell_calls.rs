@@ -112,7 +112,7 @@ impl Host {
     }
 
     /// Logs out a shell the script left logged in (on every exit path).
-    pub fn logout_if_logged_in(&self) {
+    pub(super) fn logout_if_logged_in(&self) {
         let Some(shell) = self.shell.borrow_mut().take() else {
             return;
         };
@@ -143,7 +143,7 @@ fn output_map(out: CommandOutput) -> Map {
 
 /// Registers `login`, `run`, `sudo` and `logout`, each with an optional
 /// timeout in seconds as the last argument.
-pub fn register(engine: &mut Engine, host: &Rc<Host>) {
+pub(super) fn register(engine: &mut Engine, host: &Rc<Host>) {
     let h = host.clone();
     engine.register_fn(
         "login",

@@ -23,10 +23,10 @@ use regex::Regex;
 
 /// The prompt set after login; `PS1` is written with `''` inside it so that
 /// the echo of the line setting it cannot look like the prompt.
-pub const PROMPT: &str = "__ESX_P> ";
+pub(super) const PROMPT: &str = "__ESX_P> ";
 
 /// Longest command line typed as is; longer commands go through a variable.
-pub const MAX_PLAIN_LINE: usize = 1024;
+pub(super) const MAX_PLAIN_LINE: usize = 1024;
 /// Base64 characters per line when sending a command through a variable.
 const CHUNK: usize = 768;
 
@@ -34,7 +34,7 @@ const CHUNK: usize = 768;
 /// `PROMPT_COMMAND`, `TERM=dumb`, no echo, no history file; for bash also no
 /// history, no bracketed paste and no line editing (readline off: the tty's
 /// canonical mode reads the lines, like a plain `sh`).
-pub fn sync_line() -> String {
+pub(super) fn sync_line() -> String {
     "PS1='__ESX''_P> '; PS2=''; unset PROMPT_COMMAND HISTFILE; export TERM=dumb; \
      stty -echo 2>/dev/null; if [ -n \"$BASH_VERSION\" ]; then set +o history; \
      bind 'set enable-bracketed-paste off' 2>/dev/null; set +o emacs +o vi; fi"
@@ -42,19 +42,19 @@ pub fn sync_line() -> String {
 }
 
 /// Matches our prompt.
-pub fn prompt_regex() -> &'static Regex {
+pub(super) fn prompt_regex() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| Regex::new(&regex::escape(PROMPT)).expect("prompt regex is valid"))
 }
 
 /// Quotes `s` for a POSIX shell (single quotes, `'` as `'\''`).
-pub fn quote(s: &str) -> String {
+pub(super) fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// What to type for run number `n` of `cmd`.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub(super) struct Plan {
     /// Lines typed first, each waited on until the prompt returns.
     pub setup: Vec<String>,
     /// The line that runs the command between the markers.
@@ -66,7 +66,7 @@ pub struct Plan {
 }
 
 /// Plans how to type `cmd` as run number `n`.
-pub fn plan(cmd: &str, n: u64) -> Plan {
+pub(super) fn plan(cmd: &str, n: u64) -> Plan {
     let start = Regex::new(&format!("__ESX_B{n}\n")).expect("marker regex is valid");
     let end = Regex::new(&format!("\n__ESX_E{n} (\\d+)\n")).expect("marker regex is valid");
     let begin = format!("printf '%s\\n' \"__ESX\"\"_B{n}\"");

@@ -164,7 +164,7 @@ impl Drop for Recorder {
 }
 
 /// The last event of every transcript that was closed, not cut short.
-pub const END_MARKER: &str = "session end";
+pub(super) const END_MARKER: &str = "session end";
 
 /// The default transcript path: `<data dir>/transcripts/<UTC time>-<what>.cast`.
 pub fn default_path(what: &str) -> Result<PathBuf> {

@@ -26,7 +26,7 @@ const DEMO_SCENARIO: &str = "home-777";
 
 /// How the demo runs.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct DemoOptions {
+pub(super) struct DemoOptions {
     /// Leave the VM running afterwards.
     pub keep: bool,
     /// Repair with the scripted console repair rather than `doctor --fix`.
@@ -40,7 +40,7 @@ struct Repaired {
 }
 
 /// Runs the demo on VM `name`; stops it afterwards unless `options.keep`.
-pub async fn run(
+pub(super) async fn run(
     dirs: &LabDirs,
     name: &str,
     options: DemoOptions,

@@ -17,7 +17,7 @@ use ssh::KeyLogin;
 use vm::{BootOptions, VmInfo};
 
 /// Runs a `lab` subcommand.
-pub async fn command(cmd: LabCommand, common: &Common) -> Result<ExitCode> {
+pub(super) async fn command(cmd: LabCommand, common: &Common) -> Result<ExitCode> {
     let dirs = LabDirs::from_env();
     match cmd {
         LabCommand::Up { name } => up_command(&dirs, &name, common).await,
@@ -75,7 +75,7 @@ async fn up_command(dirs: &LabDirs, name: &str, common: &Common) -> Result<ExitC
 }
 
 /// How to reach a VM, as JSON.
-pub fn vm_json(info: &VmInfo) -> serde_json::Value {
+pub(super) fn vm_json(info: &VmInfo) -> serde_json::Value {
     json!({
         "name": info.name,
         "serial": info.serial_target().to_string(),
