@@ -1,12 +1,13 @@
-//! AWS credentials: the environment and the shared credentials file.
+//! AWS credentials as the SigV4 code uses them, and the gateway's
+//! identities file.
 //!
-//! The client side reads `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` /
-//! `AWS_SESSION_TOKEN`, else the profile (`--profile`, `AWS_PROFILE`, else
-//! `default`) of `~/.aws/credentials` (`AWS_SHARED_CREDENTIALS_FILE`). The
-//! gateway reads a credentials file of the same INI format to verify
-//! signatures, each profile an identity.
+//! Clients resolve their credentials with aws-config (the command line's
+//! `ws_sigv4`, like every EC2 call: environment, profiles, SSO, processes,
+//! roles). The gateway reads a file in the shared-credentials INI format to
+//! verify signatures, each profile an identity: a server-side list, not a
+//! client's credential chain.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -22,49 +23,6 @@ pub struct Credentials {
     pub session_token: Option<Secret>,
     /// Where these came from, for messages (a profile name or "environment").
     pub source: String,
-}
-
-impl Credentials {
-    /// Finds credentials the AWS way: environment first, then the profile.
-    pub fn discover(profile: Option<&str>) -> Result<Credentials> {
-        if profile.is_none() {
-            if let (Ok(id), Ok(secret)) = (
-                std::env::var("AWS_ACCESS_KEY_ID"),
-                std::env::var("AWS_SECRET_ACCESS_KEY"),
-            ) {
-                return Ok(Credentials {
-                    access_key_id: id,
-                    secret_access_key: Secret::new("AWS_SECRET_ACCESS_KEY", secret),
-                    session_token: std::env::var("AWS_SESSION_TOKEN")
-                        .ok()
-                        .map(|t| Secret::new("AWS_SESSION_TOKEN", t)),
-                    source: "environment".into(),
-                });
-            }
-        }
-        let profile = profile
-            .map(str::to_string)
-            .or_else(|| std::env::var("AWS_PROFILE").ok())
-            .unwrap_or_else(|| "default".into());
-        let path = shared_credentials_path()?;
-        let all = read_file(&path)?;
-        all.into_iter().find(|c| c.source == profile).ok_or_else(|| {
-            Error::usage(format!(
-                "no AWS credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are not set and profile {profile:?} \
-                 is not in {}; set them or pass --profile",
-                path.display()
-            ))
-        })
-    }
-}
-
-fn shared_credentials_path() -> Result<PathBuf> {
-    if let Ok(p) = std::env::var("AWS_SHARED_CREDENTIALS_FILE") {
-        return Ok(PathBuf::from(p));
-    }
-    let home = std::env::var("HOME")
-        .map_err(|_| Error::usage("HOME is not set; set AWS_SHARED_CREDENTIALS_FILE"))?;
-    Ok(Path::new(&home).join(".aws").join("credentials"))
 }
 
 /// Reads every profile of a shared-credentials INI file.

@@ -61,7 +61,8 @@ pub(super) async fn console_with(
     options: ConsoleOptions,
 ) -> Result<ExitCode> {
     let target: Target = target.parse()?;
-    let mut transport = crate::connect::open(&target, &super::connect_options(common)?).await?;
+    let mut transport =
+        crate::connect::open(&target, &super::connect_options(common).await?).await?;
     let description = transport.describe();
     let replaying = match &target {
         Target::Replay { path } => Some(path.as_path()),

@@ -140,7 +140,7 @@ fn report_error(e: &Error, output: OutputFormat) {
 /// Opens a session to `target` with the common flags applied: the timeout,
 /// and the transcript (`--transcript`, the default path, or none).
 pub async fn open_session(target: &Target, common: &Common, what: &str) -> Result<Session> {
-    let transport = crate::connect::open(target, &connect_options(common)?).await?;
+    let transport = crate::connect::open(target, &connect_options(common).await?).await?;
     let replaying = match target {
         Target::Replay { path } => Some(path.as_path()),
         _ => None,
@@ -219,7 +219,7 @@ async fn gateway_command(args: &GatewayArgs, common: &Common) -> Result<ExitCode
             args::OnDisconnectKind::Logout => crate::gateway::OnDisconnect::Logout,
             args::OnDisconnectKind::Keep => crate::gateway::OnDisconnect::Keep,
         },
-        connect: connect_options(common)?,
+        connect: connect_options(common).await?,
     };
     serve_gateway(&args.listen, config).await
 }
@@ -259,9 +259,9 @@ fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
 }
 
 /// How to reach consoles, from the common flags, checked.
-pub fn connect_options(common: &Common) -> Result<crate::connect::ConnectOptions> {
+pub async fn connect_options(common: &Common) -> Result<crate::connect::ConnectOptions> {
     Ok(crate::connect::ConnectOptions {
-        ws: ws_options(common)?,
+        ws: ws_options(common).await?,
         ec2: ec2_options(common)?,
     })
 }
@@ -285,7 +285,7 @@ fn ec2_options(common: &Common) -> Result<crate::ec2::Ec2Options> {
 }
 
 /// WebSocket connection options from the common flags.
-pub fn ws_options(common: &Common) -> Result<crate::transport::WsOptions> {
+pub async fn ws_options(common: &Common) -> Result<crate::transport::WsOptions> {
     use crate::transport::WsAuth;
     let kind = common.ws_auth.unwrap_or(if common.token_env.is_some() {
         WsAuthKind::Token
@@ -301,22 +301,44 @@ pub fn ws_options(common: &Common) -> Result<crate::transport::WsOptions> {
                 .ok_or_else(|| Error::usage("--ws-auth token needs --token-env VAR naming the variable that holds the token"))?;
             WsAuth::Bearer(crate::secret::SecretSource::Env(var.to_string()).read("token")?)
         }
-        WsAuthKind::Sigv4 => WsAuth::SigV4 {
-            credentials: crate::aws::credentials::Credentials::discover(common.profile.as_deref())?,
-            region: common
-                .region
-                .clone()
-                .or_else(|| std::env::var("AWS_REGION").ok())
-                .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-                .ok_or_else(|| {
-                    Error::usage("--ws-auth sigv4 needs a Region: pass --region or set AWS_REGION")
-                })?,
-        },
+        WsAuthKind::Sigv4 => ws_sigv4(common).await?,
     };
     Ok(crate::transport::WsOptions {
         auth,
         ca_file: common.ca_file.clone(),
         allow_cleartext_credentials: common.insecure_cleartext_credentials,
+    })
+}
+
+/// SigV4 signing for `--ws-auth sigv4`, resolved the AWS way (aws-config,
+/// as for EC2 targets): an explicit `--profile` wins over environment keys,
+/// SSO, `credential_process` and assume-role profiles work, and the
+/// profile's Region is used when `--region`/`AWS_REGION` are not given.
+async fn ws_sigv4(common: &Common) -> Result<crate::transport::WsAuth> {
+    use crate::aws::credentials::Credentials;
+    use crate::secret::Secret;
+    let ctx = crate::ec2::AwsContext::load(&ec2_options(common)?)
+        .await
+        .map_err(|e| match e {
+            Error::Usage(m) if m.starts_with("no AWS Region") => Error::usage(
+                "--ws-auth sigv4 needs a Region: pass --region, set AWS_REGION, or set `region` in the AWS profile",
+            ),
+            other => other,
+        })?;
+    let found = ctx.credentials().await?;
+    Ok(crate::transport::WsAuth::SigV4 {
+        credentials: Credentials {
+            access_key_id: found.access_key_id().to_string(),
+            secret_access_key: Secret::new("AWS secret access key", found.secret_access_key()),
+            session_token: found
+                .session_token()
+                .map(|t| Secret::new("AWS session token", t)),
+            source: common
+                .profile
+                .clone()
+                .unwrap_or_else(|| "the AWS credential chain".into()),
+        },
+        region: ctx.region,
     })
 }
 

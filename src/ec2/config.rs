@@ -69,12 +69,21 @@ impl AwsContext {
                 .credentials_provider(from_profile);
         }
         let sdk = loader.load().await;
-        let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| {
-            Error::usage(
+        let Some(region) = sdk.region().map(|r| r.to_string()) else {
+            // A profile that does not exist has no Region either: say which.
+            if let (Some(profile), Some(provider)) = (&options.profile, sdk.credentials_provider())
+            {
+                if let Err(e) = provider.provide_credentials().await {
+                    if let Some(missing) = no_such_profile(profile, &e) {
+                        return Err(missing);
+                    }
+                }
+            }
+            return Err(Error::usage(
                 "no AWS Region for the EC2 Serial Console: pass --region R, set AWS_REGION, \
                  or set `region` in the AWS profile",
-            )
-        })?;
+            ));
+        };
         Ok(AwsContext {
             sdk,
             region,
@@ -88,16 +97,10 @@ impl AwsContext {
         provider.provide_credentials().await.map_err(|e| {
             let chain = crate::error::error_chain(&e);
             tracing::debug!("credential chain: {chain}");
-            match &self.profile {
-                // A misspelt --profile is bad input, not a missing login.
-                Some(profile) if chain.contains("not defined") || chain.contains("could not find") || chain.contains("No profiles") => {
-                    Error::usage(format!(
-                        "--profile {profile}: no such profile in the AWS config or credentials files \
-                         (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE); check its name with `aws configure list-profiles`"
-                    ))
-                }
-                _ => no_credentials(),
-            }
+            self.profile
+                .as_deref()
+                .and_then(|profile| no_such_profile(profile, &e))
+                .unwrap_or_else(no_credentials)
         })
     }
 
@@ -125,6 +128,21 @@ impl AwsContext {
                 format!("https://{default_host}.{}.{suffix}", self.region)
             })
     }
+}
+
+/// The usage error for a misspelt `--profile` (bad input, not a missing
+/// login), when the credential chain's failure says the profile is unknown.
+fn no_such_profile(profile: &str, e: &dyn std::error::Error) -> Option<Error> {
+    let chain = crate::error::error_chain(e);
+    let unknown = ["not defined", "could not find", "No profiles"]
+        .iter()
+        .any(|s| chain.contains(s));
+    unknown.then(|| {
+        Error::usage(format!(
+            "--profile {profile}: no such profile in the AWS config or credentials files \
+             (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE); check its name with `aws configure list-profiles`"
+        ))
+    })
 }
 
 fn no_credentials() -> Error {

@@ -975,13 +975,24 @@ fn console_programs_die_with_a_killed_tool_and_never_see_secret_variables() {
     });
 }
 
+/// A `gateway` process, killed when dropped (also when a test fails, so
+/// that it never holds the test's output open).
+struct GatewayProcess(std::process::Child);
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A `gateway` process serving `console`; returns it, its ws:// URL and
 /// the thread collecting its stderr (the gateway's log).
 fn gateway(
     lab: &Lab,
     console: &str,
     auth: &[&str],
-) -> (std::process::Child, String, std::thread::JoinHandle<String>) {
+) -> (GatewayProcess, String, std::thread::JoinHandle<String>) {
     let mut child = Command::new(BIN)
         .args(["gateway", "--listen", "127.0.0.1:0", "--console"])
         .arg(format!("c={console}"))
@@ -1013,7 +1024,7 @@ fn gateway(
         let _ = std::io::Read::read_to_string(&mut reader, &mut tail);
         log + tail.as_str()
     });
-    (child, url, rest)
+    (GatewayProcess(child), url, rest)
 }
 
 /// Every place a secret could surface, at -vvv with RUST_LOG=trace, over
@@ -1088,19 +1099,18 @@ fn no_secret_token_or_signature_in_any_artifact_at_any_verbosity() {
     assert_code(&out, 0);
     check("unix", &out, &[]);
 
-    let (mut gw, url, log) = gateway(
+    let (gw, url, log) = gateway(
         &lab,
         &lab.login_console(true),
         &["--auth", "token", "--token-env", "GATEWAY_TOKEN"],
     );
     let out = run(&url, &login, &["--token-env", "GATEWAY_TOKEN"], &[]);
-    gw.kill().unwrap();
-    let _ = gw.wait();
+    drop(gw);
     let log = log.join().unwrap();
     assert_code(&out, 0);
     check("ws with a token", &out, &[log]);
 
-    let (mut gw, url, log) = gateway(
+    let (gw, url, log) = gateway(
         &lab,
         &lab.login_console(true),
         &[
@@ -1124,8 +1134,7 @@ fn no_secret_token_or_signature_in_any_artifact_at_any_verbosity() {
         &["--ws-auth", "sigv4", "--region", "eu-west-1"],
         &aws,
     );
-    gw.kill().unwrap();
-    let _ = gw.wait();
+    drop(gw);
     let log = log.join().unwrap();
     assert_code(&out, 0);
     check("ws with SigV4", &out, &[log]);
@@ -1212,4 +1221,69 @@ fn a_token_is_never_sent_in_clear_text_to_another_machine() {
             "{auth}: {err}"
         );
     }
+}
+
+/// `--ws-auth sigv4` resolves credentials like the AWS CLI: an explicit
+/// `--profile` wins over keys in the environment, its Region is used when
+/// none is given, and a misspelt profile is named (exit 2).
+#[test]
+fn ws_sigv4_uses_the_named_profile_and_its_region_over_environment_keys() {
+    const AWS_SECRET: &str = "profileSecretKey/abcdefghij0123456789ABCD";
+    let lab = Lab::new();
+    let creds = lab.write(
+        "identities",
+        &format!(
+            "[p1]\naws_access_key_id = AKIDPROFILEONE\naws_secret_access_key = {AWS_SECRET}\n"
+        ),
+    );
+    let config = lab.write("aws-config", "[profile p1]\nregion = eu-west-1\n");
+    let (_gw, url, _log) = gateway(
+        &lab,
+        "exec:sh",
+        &[
+            "--auth",
+            "sigv4",
+            "--credentials",
+            creds.to_str().unwrap(),
+            "--region",
+            "eu-west-1",
+        ],
+    );
+    let script = lab.write(
+        "s.rhai",
+        r#"send_line("echo via-$((6*7))"); expect(["via-42"], 10);"#,
+    );
+    let run = |profile: &str| {
+        Command::new(BIN)
+            .args(["run", &url])
+            .arg(&script)
+            .args([
+                "--no-transcript",
+                "--ws-auth",
+                "sigv4",
+                "--profile",
+                profile,
+            ])
+            .env("AWS_ACCESS_KEY_ID", "AKIDENVIRONMENTKEY")
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                "environment-secret-not-the-profiles",
+            )
+            .env("AWS_SHARED_CREDENTIALS_FILE", &creds)
+            .env("AWS_CONFIG_FILE", &config)
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap()
+    };
+    let out = run("p1");
+    assert_code(&out, 0);
+    let out = run("nosuch");
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out).contains("--profile nosuch"),
+        "{}",
+        stderr(&out)
+    );
 }
