@@ -468,7 +468,19 @@ async fn wait_until_ready(info: &VmInfo, vm_dir: &Path, options: &BootOptions) -
         .boot_transcript
         .clone()
         .unwrap_or_else(|| vm_dir.join("boot.cast"));
-    let mut session = console::open(&info.serial_target(), Some(&transcript)).await?;
+    // QEMU creates the socket file when it binds, a moment before it
+    // listens: a refused connect right after is retried briefly.
+    let mut tries = 0;
+    let mut session = loop {
+        match console::open(&info.serial_target(), Some(&transcript)).await {
+            Ok(session) => break session,
+            Err(_) if tries < 50 && info.is_alive() => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    };
     let alive = || info.is_alive();
     console::wait_for_login(&mut session, options.timeout, alive).await?;
     session.close().await?;
