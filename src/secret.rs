@@ -94,9 +94,10 @@ fn remember(value: &str) {
 /// out too: for log lines and error messages.
 pub fn scrub_known(text: &str) -> String {
     let mut out = crate::text::scrub_credentials(text).into_owned();
+    // Borrowed under the lock: copying the secrets out for every log line
+    // would leave unzeroized copies of them behind in freed memory.
     let known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
-    let secrets: Vec<String> = known.iter().map(|k| k.to_string()).collect();
-    drop(known);
+    let secrets: Vec<&str> = known.iter().map(|k| k.as_str()).collect();
     crate::text::scrub_in_place(&mut out, 0, &secrets);
     out
 }

@@ -130,16 +130,19 @@ impl Scrubber {
 /// occurrence that starts before `from` but ends after it) with `<redacted>`.
 ///
 /// `secrets` must be sorted longest first.
-pub fn scrub_in_place(text: &mut String, from: usize, secrets: &[String]) {
+pub fn scrub_in_place<S: AsRef<str>>(text: &mut String, from: usize, secrets: &[S]) {
     if secrets.is_empty() {
         return;
     }
-    let longest = secrets[0].len();
+    let longest = secrets[0].as_ref().len();
     let mut pos = super::floor_char_boundary(text, from.saturating_sub(longest.saturating_sub(1)));
     loop {
         let hit = secrets
             .iter()
-            .filter_map(|s| text[pos..].find(s.as_str()).map(|i| (pos + i, s.len())))
+            .filter_map(|s| {
+                let s = s.as_ref();
+                text[pos..].find(s).map(|i| (pos + i, s.len()))
+            })
             .min_by_key(|&(at, len)| (at, std::cmp::Reverse(len)));
         match hit {
             Some((at, len)) => {
