@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use ec2_serial_expect::text::{EscapeStripper, Utf8Decoder};
 use ec2_serial_expect::transcript::Recorder;
-use ec2_serial_expect::transport::{self, SendKind, Transport};
+use ec2_serial_expect::transport::{self, SendKind, Transport, TransportResult};
 use ec2_serial_expect::{Pattern, Session, SessionOptions, Target};
 use support::{bench_args, open_cat, parse_count, report, runtime};
 
@@ -282,7 +282,7 @@ struct MemoryConsole {
 
 #[async_trait]
 impl Transport for MemoryConsole {
-    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    async fn read(&mut self, buf: &mut [u8]) -> TransportResult<usize> {
         if self.left == 0 {
             if self.ended {
                 return Ok(0);
@@ -302,11 +302,11 @@ impl Transport for MemoryConsole {
         Ok(n)
     }
 
-    async fn write(&mut self, _data: &[u8], _kind: SendKind) -> io::Result<()> {
+    async fn write(&mut self, _data: &[u8], _kind: SendKind) -> TransportResult<()> {
         Ok(())
     }
 
-    async fn close(&mut self) -> io::Result<()> {
+    async fn close(&mut self) -> TransportResult<()> {
         Ok(())
     }
 

@@ -4,12 +4,18 @@
 //! and [`crate::ec2`] (the EC2 Serial Console: AWS calls, key push, SSH),
 //! so that neither knows the other, and it takes everything it needs as a
 //! [`ConnectOptions`] value: no process-wide settings. The command line, the
-//! gateway, the lab and the tests all open consoles here.
+//! gateway, the lab and the tests all open consoles here: a bare transport
+//! with [`open`] (the gateway pumps bytes itself), or a recorded
+//! [`Session`] with [`open_session`] (everyone else).
+
+use std::path::{Path, PathBuf};
 
 use crate::ec2::Ec2Options;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::expect::{Session, SessionOptions};
 use crate::target::Target;
-use crate::transport::{Transport, WsOptions};
+use crate::transcript::Recorder;
+use crate::transport::{Transport, WsOptions, PTY_SIZE};
 
 /// How to reach consoles: WebSocket authentication and TLS, and the AWS
 /// side of EC2 targets.
@@ -28,5 +34,54 @@ pub async fn open(target: &Target, options: &ConnectOptions) -> Result<Box<dyn T
             Ok(Box::new(crate::ec2::open(instance_id, &options.ec2).await?))
         }
         other => crate::transport::open_with(other, &options.ws).await,
+    }
+}
+
+/// How to open a [`Session`]: how to reach the console, the session's
+/// tunables, and where (if anywhere) to record the transcript.
+#[derive(Debug, Clone, Default)]
+pub struct SessionSpec {
+    /// How to reach the console.
+    pub connect: ConnectOptions,
+    /// Timeouts and buffer sizes.
+    pub session: SessionOptions,
+    /// The transcript to write (private, replaced atomically); `None`
+    /// records nothing.
+    pub transcript: Option<PathBuf>,
+}
+
+/// Opens `target` and wraps it in a session recording to
+/// `spec.transcript`. Refuses to record onto the transcript being replayed,
+/// which recording would destroy.
+pub async fn open_session(target: &Target, spec: &SessionSpec) -> Result<Session> {
+    let transport = open(target, &spec.connect).await?;
+    let recorder = recorder(target, spec.transcript.as_deref(), &transport.describe())?;
+    Ok(Session::new(transport, recorder, spec.session.clone()))
+}
+
+/// The recorder for a session on `target` (described as `description`)
+/// writing to `transcript`; never onto the transcript being replayed.
+pub fn recorder(target: &Target, transcript: Option<&Path>, description: &str) -> Result<Recorder> {
+    let Some(path) = transcript else {
+        return Ok(Recorder::disabled());
+    };
+    if let Target::Replay { path: input } = target {
+        if same_file(input, path) {
+            return Err(Error::usage(format!(
+                "--transcript {} is the transcript being replayed: recording would overwrite it; \
+                 choose another path or pass --no-transcript",
+                path.display()
+            )));
+        }
+    }
+    Recorder::create(path, description, PTY_SIZE)
+}
+
+/// Whether two paths name the same existing file (links and `..` included).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
     }
 }

@@ -71,21 +71,26 @@ impl ExitCode {
     }
 }
 
-/// Everything that can go wrong, with enough context to act on it.
+/// What went wrong, with the facts a message needs; the kind alone decides
+/// the exit code. Contexts (what was being done) live on [`Error`].
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub enum ErrorKind {
     /// Bad command-line input, a bad target string, a bad file.
     #[error("{0}")]
     Usage(String),
 
     /// Opening or using the connection to the console failed.
-    #[error("{context}: {source}")]
-    Io {
-        /// What we were doing (names the target or file).
-        context: String,
-        /// The underlying error.
+    #[error(transparent)]
+    Io(std::io::Error),
+
+    /// An AWS call failed or AWS refused (the message names the fix).
+    #[error("{message}")]
+    Aws {
+        /// One sentence: what AWS said and what to do.
+        message: String,
+        /// The SDK or HTTP error underneath, when there is one.
         #[source]
-        source: std::io::Error,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 
     /// The console closed the stream while we were waiting for something.
@@ -136,39 +141,233 @@ pub enum Error {
     NotYetAvailable(&'static str),
 }
 
+impl ErrorKind {
+    /// The exit code an error of this kind ends the process with.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            ErrorKind::Usage(_) | ErrorKind::NotYetAvailable(_) => ExitCode::Usage,
+            ErrorKind::Io(_)
+            | ErrorKind::Aws { .. }
+            | ErrorKind::Eof { .. }
+            | ErrorKind::ReplayMismatch(_) => ExitCode::Transport,
+            ErrorKind::Timeout { .. } => ExitCode::Timeout,
+            ErrorKind::Login(_) => ExitCode::Login,
+            ErrorKind::Problems(_) => ExitCode::Problems,
+            ErrorKind::Interrupted { signal, .. } => signal.exit_code(),
+        }
+    }
+
+    /// The same kind with `scrub` applied to every text it holds.
+    fn scrubbed(self, scrub: &dyn Fn(&str) -> String) -> ErrorKind {
+        match self {
+            ErrorKind::Usage(m) => ErrorKind::Usage(scrub(&m)),
+            ErrorKind::Io(e) => ErrorKind::Io(std::io::Error::new(e.kind(), scrub(&e.to_string()))),
+            // The source is folded into the message: a type-erased error
+            // cannot be rebuilt with its text scrubbed.
+            ErrorKind::Aws { message, source } => ErrorKind::Aws {
+                message: scrub(&match source {
+                    Some(s) => format!("{message}: {}", error_chain(s.as_ref())),
+                    None => message,
+                }),
+                source: None,
+            },
+            ErrorKind::Eof { awaited, tail } => ErrorKind::Eof {
+                awaited: scrub(&awaited),
+                tail: scrub(&tail),
+            },
+            ErrorKind::Timeout {
+                awaited,
+                seconds,
+                tail,
+            } => ErrorKind::Timeout {
+                awaited: scrub(&awaited),
+                seconds,
+                tail: scrub(&tail),
+            },
+            ErrorKind::ReplayMismatch(m) => ErrorKind::ReplayMismatch(scrub(&m)),
+            ErrorKind::Login(m) => ErrorKind::Login(scrub(&m)),
+            ErrorKind::Problems(m) => ErrorKind::Problems(scrub(&m)),
+            ErrorKind::Interrupted {
+                signal,
+                detail,
+                output,
+            } => ErrorKind::Interrupted {
+                signal,
+                detail: scrub(&detail),
+                output: scrub(&output),
+            },
+            other @ ErrorKind::NotYetAvailable(_) => other,
+        }
+    }
+}
+
+/// Everything that can go wrong: a [`ErrorKind`] (which decides the exit
+/// code) and the chain of what was being done when it happened, printed
+/// outermost first: `t.rhai:3:3: console unix:/… failed: broken pipe`.
+///
+/// Adding context never changes the kind, so a layer can say where it was
+/// without knowing (or rebuilding) what went wrong underneath.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    /// What was being done, innermost first.
+    context: Vec<String>,
+}
+
 impl Error {
-    /// Builds an [`Error::Usage`] from anything printable.
+    /// The error of `kind`, with no context yet.
+    pub fn new(kind: ErrorKind) -> Self {
+        Error {
+            kind,
+            context: Vec::new(),
+        }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// What went wrong, taken out of the error (its context is dropped).
+    pub fn into_kind(self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The same error with its kind changed by `f` and its context kept: for
+    /// a layer that learns more about what went wrong (how far a repair got).
+    pub fn map_kind(self, f: impl FnOnce(ErrorKind) -> ErrorKind) -> Self {
+        Error {
+            kind: f(self.kind),
+            context: self.context,
+        }
+    }
+
+    /// The same error, saying that it happened while doing `what`.
+    pub fn context(mut self, what: impl fmt::Display) -> Self {
+        self.context.push(what.to_string());
+        self
+    }
+
+    /// Bad usage or input (exit 2): the message names the input and the fix.
     pub fn usage(message: impl fmt::Display) -> Self {
-        Error::Usage(message.to_string())
+        Error::new(ErrorKind::Usage(message.to_string()))
+    }
+
+    /// Logging in failed (exit 4).
+    pub fn login(message: impl fmt::Display) -> Self {
+        Error::new(ErrorKind::Login(message.to_string()))
+    }
+
+    /// The job ran and problems remain (exit 1).
+    pub fn problems(message: impl fmt::Display) -> Self {
+        Error::new(ErrorKind::Problems(message.to_string()))
+    }
+
+    /// A replayed transcript and the session disagree (exit 3).
+    pub fn replay_mismatch(message: impl fmt::Display) -> Self {
+        Error::new(ErrorKind::ReplayMismatch(message.to_string()))
+    }
+
+    /// An AWS refusal or failure whose message names the fix (exit 3).
+    pub fn aws(message: impl fmt::Display) -> Self {
+        Error::new(ErrorKind::Aws {
+            message: message.to_string(),
+            source: None,
+        })
+    }
+
+    /// An AWS failure with the SDK or HTTP error that caused it (exit 3).
+    pub fn aws_with(
+        message: impl fmt::Display,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Error::new(ErrorKind::Aws {
+            message: message.to_string(),
+            source: Some(source.into()),
+        })
+    }
+
+    /// The console closed while waiting for `awaited` (exit 3).
+    pub fn eof(awaited: impl fmt::Display, tail: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Eof {
+            awaited: awaited.to_string(),
+            tail: tail.into(),
+        })
+    }
+
+    /// Waiting for `awaited` took longer than `seconds` (exit 5).
+    pub fn timeout(awaited: impl fmt::Display, seconds: f64, tail: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Timeout {
+            awaited: awaited.to_string(),
+            seconds,
+            tail: tail.into(),
+        })
     }
 
     /// The error for `signal`, with nothing said yet about what it cut short.
     pub fn interrupted(signal: Signal) -> Self {
-        Error::Interrupted {
+        Error::new(ErrorKind::Interrupted {
             signal,
             detail: String::new(),
             output: String::new(),
-        }
+        })
     }
 
     /// Wraps an I/O error with a sentence saying what was being done.
     pub fn io(context: impl fmt::Display, source: std::io::Error) -> Self {
-        Error::Io {
-            context: context.to_string(),
-            source,
-        }
+        Error::new(ErrorKind::Io(source)).context(context)
     }
 
     /// The exit code this error ends the process with.
     pub fn exit_code(&self) -> ExitCode {
-        match self {
-            Error::Usage(_) | Error::NotYetAvailable(_) => ExitCode::Usage,
-            Error::Io { .. } | Error::Eof { .. } | Error::ReplayMismatch(_) => ExitCode::Transport,
-            Error::Timeout { .. } => ExitCode::Timeout,
-            Error::Login(_) => ExitCode::Login,
-            Error::Problems(_) => ExitCode::Problems,
-            Error::Interrupted { signal, .. } => signal.exit_code(),
+        self.kind.exit_code()
+    }
+
+    /// Whether an expect ran out of time (the one kind callers retry on).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.kind, ErrorKind::Timeout { .. })
+    }
+
+    /// The same error with `scrub` applied to every text in it, its
+    /// contexts included: for errors that may quote what a console echoed.
+    pub fn scrubbed(self, scrub: &dyn Fn(&str) -> String) -> Self {
+        Error {
+            kind: self.kind.scrubbed(scrub),
+            context: self.context.iter().map(|c| scrub(c)).collect(),
         }
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Self {
+        Error::new(kind)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for what in self.context.iter().rev() {
+            write!(f, "{what}: ")?;
+        }
+        write!(f, "{}", self.kind)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.kind)
+    }
+}
+
+/// Adds context to a failed [`Result`], as [`Error::context`] does.
+pub trait Context<T> {
+    /// On error, says that it happened while doing `what`.
+    fn context(self, what: impl fmt::Display) -> Result<T>;
+}
+
+impl<T> Context<T> for Result<T> {
+    fn context(self, what: impl fmt::Display) -> Result<T> {
+        self.map_err(|e| e.context(what))
     }
 }
 
@@ -187,3 +386,60 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// The crate-wide result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_reads_outermost_first_and_keeps_the_kind_and_exit_code() {
+        let e = Error::login("Login incorrect")
+            .context("logging in as ec2-user")
+            .context("t.rhai:3:1");
+        assert_eq!(
+            e.to_string(),
+            "t.rhai:3:1: logging in as ec2-user: Login incorrect"
+        );
+        assert!(matches!(e.kind(), ErrorKind::Login(_)));
+        assert_eq!(e.exit_code(), ExitCode::Login);
+    }
+
+    #[test]
+    fn the_source_chain_survives_context() {
+        let io = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "pipe gone");
+        let e = Error::io("console unix:/x failed", io).context("t.rhai:2:1");
+        assert_eq!(
+            e.to_string(),
+            "t.rhai:2:1: console unix:/x failed: pipe gone"
+        );
+        assert_eq!(
+            error_chain(&e),
+            "t.rhai:2:1: console unix:/x failed: pipe gone"
+        );
+        let aws = Error::aws_with("the key push failed", std::io::Error::other("dns failure"));
+        assert!(
+            error_chain(&aws).ends_with("dns failure"),
+            "{}",
+            error_chain(&aws)
+        );
+        assert_eq!(aws.exit_code(), ExitCode::Transport);
+    }
+
+    #[test]
+    fn scrubbing_reaches_every_text_the_kind_and_the_contexts_hold() {
+        let scrub = |t: &str| t.replace("hunter2", "<redacted>");
+        let errors = [
+            Error::usage("bad hunter2").context("at hunter2"),
+            Error::eof("prompt hunter2", "tail hunter2"),
+            Error::timeout("hunter2", 1.0, "hunter2"),
+            Error::io("ctx", std::io::Error::other("hunter2")),
+            Error::aws_with("aws", std::io::Error::other("hunter2")),
+        ];
+        for e in errors {
+            let code = e.exit_code();
+            let e = e.scrubbed(&scrub);
+            assert!(!format!("{e} {e:?}").contains("hunter2"), "{e:?}");
+            assert_eq!(e.exit_code(), code);
+        }
+    }
+}

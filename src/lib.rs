@@ -43,7 +43,7 @@ pub mod tls;
 pub mod transcript;
 pub mod transport;
 
-pub use error::{Error, ExitCode, Result};
+pub use error::{Error, ErrorKind, ExitCode, Result};
 pub use expect::{Match, Pattern, Session, SessionOptions};
 pub use secret::Secret;
 pub use target::Target;

@@ -31,12 +31,12 @@ use tokio::io::AsyncWriteExt;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
 
-use super::{recorder_for, Common};
+use super::Common;
 use crate::error::{Error, ExitCode, Result};
 use crate::target::Target;
 use crate::text::Utf8Decoder;
 use crate::transcript::Recorder;
-use crate::transport::{SendKind, Transport};
+use crate::transport::{SendKind, Transport, TransportResult};
 
 /// After standard input ends, keep showing output until it is quiet this long…
 pub(super) const LINGER_QUIET: Duration = Duration::from_millis(500);
@@ -64,11 +64,8 @@ pub(super) async fn console_with(
     let mut transport =
         crate::connect::open(&target, &super::connect_options(common).await?).await?;
     let description = transport.describe();
-    let replaying = match &target {
-        Target::Replay { path } => Some(path.as_path()),
-        _ => None,
-    };
-    let mut recorder = recorder_for(common, "console", &description, replaying)?;
+    let transcript = super::transcript_path(common, "console")?;
+    let mut recorder = crate::connect::recorder(&target, transcript.as_deref(), &description)?;
     recorder.marker(if options.record_input {
         "console started; typed input is recorded (--record-input)"
     } else {
@@ -376,9 +373,9 @@ impl<'a> Relay<'a> {
     }
 
     /// Shows and records console output; `false` when the console closed.
-    async fn show(&mut self, read: io::Result<usize>) -> Result<bool> {
+    async fn show(&mut self, read: TransportResult<usize>) -> Result<bool> {
         let n =
-            read.map_err(|e| Error::io(format!("reading from {}", self.transport.describe()), e))?;
+            read.map_err(|e| e.into_error(format!("reading from {}", self.transport.describe())))?;
         if n == 0 {
             return Ok(false);
         }
@@ -435,7 +432,7 @@ impl<'a> Relay<'a> {
         self.transport
             .write(bytes, SendKind::Plain)
             .await
-            .map_err(|e| Error::io(format!("writing to {}", self.transport.describe()), e))
+            .map_err(|e| e.into_error(format!("writing to {}", self.transport.describe())))
     }
 
     async fn send_break(&mut self) -> Result<()> {

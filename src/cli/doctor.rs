@@ -4,6 +4,7 @@
 //! examines as root, logs out on every path, then prints the report (human
 //! or JSON) and returns exit code 0 (healthy, or repaired and verified) or 1.
 
+use crate::cli::stdout::{out, outln};
 use std::io::IsTerminal;
 
 use super::{Common, DoctorArgs, OutputFormat};
@@ -36,28 +37,24 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
         request.user.as_str(),
         if args.fix { "fix" } else { "check" }
     ));
-    let outcome =
-        match Shell::login(&mut session, &LoginSpec::new(login_user.as_str(), password)).await {
-            Ok(mut shell) => {
-                let outcome = crate::doctor::examine(
-                    &mut ShellConsole::new(&mut shell, &mut session),
-                    &request,
-                    args.fix,
-                    // Shown before it runs (stderr, so --output json stays clean).
-                    &mut |f| {
-                        eprintln!(
-                            "repairing {}: {}",
-                            f.check,
-                            f.repair.as_deref().unwrap_or("")
-                        )
-                    },
+    let spec = LoginSpec::new(login_user.as_str(), password);
+    let outcome = Shell::scoped(&mut session, &spec, async |shell, session| {
+        crate::doctor::examine(
+            &mut ShellConsole::new(shell, session),
+            &request,
+            args.fix,
+            // Shown before it runs (stderr, so --output json stays clean).
+            &mut |f| {
+                eprintln!(
+                    "repairing {}: {}",
+                    f.check,
+                    f.repair.as_deref().unwrap_or("")
                 )
-                .await;
-                let logout = shell.logout(&mut session).await;
-                outcome.and_then(|o| logout.map(|_| o))
-            }
-            Err(e) => Err(e),
-        };
+            },
+        )
+        .await
+    })
+    .await;
     let _ = session.close().await;
     let outcome = outcome?;
 
@@ -82,8 +79,8 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
             .map_err(|e| Error::usage(format!("cannot write --report {}: {e}", path.display())))?;
     }
     match common.output {
-        OutputFormat::Json => println!("{json}"),
-        OutputFormat::Human => print!("{}", report.human()),
+        OutputFormat::Json => outln!("{json}")?,
+        OutputFormat::Human => out!("{}", report.human())?,
     }
     Ok(if report.problems_remain() {
         ExitCode::Problems

@@ -12,8 +12,11 @@ mod logging;
 mod prompt;
 mod run;
 mod signals;
+mod stdout;
 
 use std::time::Duration;
+
+use stdout::outln;
 
 use clap::Parser;
 
@@ -22,34 +25,14 @@ pub use args::{
     RunArgs, WsAuthKind,
 };
 
-use crate::error::{Error, ExitCode, Result};
+use crate::error::{Error, ErrorKind, ExitCode, Result};
 use crate::expect::{Session, SessionOptions};
 use crate::target::Target;
-use crate::transcript::{default_path, Recorder};
+use crate::transcript::default_path;
 
-/// `ec2-serial-expect … | head` closes our standard output early, and
-/// `println!` panics on the broken pipe. Rust ignores SIGPIPE (and it must
-/// stay ignored: a closed console socket is an error to report, not a
-/// death), so the panic is where it shows: end the way any Unix filter
-/// does, killed by SIGPIPE, without a panic message.
-///
-/// Any other panic is printed with secrets scrubbed (its message may quote
-/// console text).
-fn end_quietly_when_stdout_is_closed() {
+/// A panic's message may quote console text: print it with secrets scrubbed.
+fn scrub_panic_messages() {
     std::panic::set_hook(Box::new(move |info| {
-        let message = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .unwrap_or_default();
-        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
-            use nix::sys::signal::{raise, signal, SigHandler, Signal};
-            // SAFETY: restoring the default disposition installs no handler code.
-            unsafe {
-                let _ = signal(Signal::SIGPIPE, SigHandler::SigDfl);
-            }
-            let _ = raise(Signal::SIGPIPE);
-        }
         eprintln!("{}", crate::secret::scrub_known(&info.to_string()));
     }));
 }
@@ -72,7 +55,7 @@ fn forbid_core_dumps() {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
     forbid_core_dumps();
-    end_quietly_when_stdout_is_closed();
+    scrub_panic_messages();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -97,6 +80,7 @@ pub fn main() -> i32 {
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code.code(),
         Err(e) => {
+            stdout::end_if_reader_gone(&e);
             report_error(&e, output);
             e.exit_code().code()
         }
@@ -132,24 +116,25 @@ fn report_error(e: &Error, output: OutputFormat) {
         OutputFormat::Json => {
             let message = crate::secret::scrub_known(&e.to_string());
             let v = serde_json::json!({"error": message, "exit_code": e.exit_code().code()});
-            println!("{v}");
+            // Nothing is left to report a failed write to.
+            let _ = outln!("{v}");
         }
     }
 }
 
-/// Opens a session to `target` with the common flags applied: the timeout,
-/// and the transcript (`--transcript`, the default path, or none).
+/// Opens a session to `target` with the common flags applied: how to
+/// connect, the timeout, and the transcript (`--transcript`, the default
+/// path, or none); signals interrupt it.
 pub async fn open_session(target: &Target, common: &Common, what: &str) -> Result<Session> {
-    let transport = crate::connect::open(target, &connect_options(common).await?).await?;
-    let replaying = match target {
-        Target::Replay { path } => Some(path.as_path()),
-        _ => None,
+    let spec = crate::connect::SessionSpec {
+        connect: connect_options(common).await?,
+        session: session_options(common)?,
+        transcript: transcript_path(common, what)?,
     };
-    let recorder = recorder_for(common, what, &transport.describe(), replaying)?;
-    if let Some(path) = recorder.path() {
+    let mut session = crate::connect::open_session(target, &spec).await?;
+    if let Some(path) = session.transcript_path() {
         tracing::info!("recording the session to {}", path.display());
     }
-    let mut session = Session::new(transport, recorder, session_options(common)?);
     if let Some(signals) = signals::receiver() {
         session.watch_signals(signals);
     }
@@ -250,14 +235,6 @@ async fn serve_gateway(listen: &str, config: crate::gateway::GatewayConfig) -> R
 }
 
 /// Whether `a` and `b` name the same existing file (links followed).
-fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
-        _ => false,
-    }
-}
-
 /// How to reach consoles, from the common flags, checked.
 pub async fn connect_options(common: &Common) -> Result<crate::connect::ConnectOptions> {
     Ok(crate::connect::ConnectOptions {
@@ -319,11 +296,11 @@ async fn ws_sigv4(common: &Common) -> Result<crate::transport::WsAuth> {
     use crate::secret::Secret;
     let ctx = crate::ec2::AwsContext::load(&ec2_options(common)?)
         .await
-        .map_err(|e| match e {
-            Error::Usage(m) if m.starts_with("no AWS Region") => Error::usage(
+        .map_err(|e| match e.kind() {
+            ErrorKind::Usage(m) if m.starts_with("no AWS Region") => Error::usage(
                 "--ws-auth sigv4 needs a Region: pass --region, set AWS_REGION, or set `region` in the AWS profile",
             ),
-            other => other,
+            _ => e,
         })?;
     let found = ctx.credentials().await?;
     Ok(crate::transport::WsAuth::SigV4 {
@@ -356,29 +333,14 @@ pub fn session_options(common: &Common) -> Result<SessionOptions> {
     Ok(options)
 }
 
-/// The transcript recorder the common flags ask for; never onto the
-/// transcript being replayed (`replaying`), which it would destroy.
-pub fn recorder_for(
-    common: &Common,
-    what: &str,
-    description: &str,
-    replaying: Option<&std::path::Path>,
-) -> Result<Recorder> {
+/// Where the common flags say to record: `--transcript`, the default
+/// path for `what`, or nowhere (`--no-transcript`).
+pub fn transcript_path(common: &Common, what: &str) -> Result<Option<std::path::PathBuf>> {
     if common.no_transcript {
-        return Ok(Recorder::disabled());
+        return Ok(None);
     }
-    let path = match &common.transcript {
-        Some(p) => p.clone(),
-        None => default_path(what)?,
-    };
-    if let Some(input) = replaying {
-        if same_file(input, &path) {
-            return Err(Error::usage(format!(
-                "--transcript {} is the transcript being replayed: recording would overwrite it; \
-                 choose another path or pass --no-transcript",
-                path.display()
-            )));
-        }
+    match &common.transcript {
+        Some(p) => Ok(Some(p.clone())),
+        None => default_path(what).map(Some),
     }
-    Recorder::create(&path, description, crate::transport::PTY_SIZE)
 }

@@ -6,6 +6,7 @@
 //! printed for people or as JSON.
 
 use super::{open_session, Common, OutputFormat, RunArgs};
+use crate::cli::stdout::outln;
 use crate::error::{ExitCode, Result};
 use crate::script::{run_script, Script, ScriptInputs};
 use crate::target::Target;
@@ -29,7 +30,7 @@ pub(super) async fn run_command(args: RunArgs, common: Common) -> Result<ExitCod
             "transcript": report.transcript,
             "duration_ms": report.duration.as_millis() as u64,
         });
-        println!("{doc}");
+        outln!("{doc}")?;
     }
     if let Some(path) = &report.transcript {
         tracing::info!("script passed; transcript: {}", path.display());
@@ -50,11 +51,11 @@ pub(super) fn lint_command(script: &std::path::Path, common: &Common) -> Result<
     let script = Script::read(script)?;
     script.check()?;
     match common.output {
-        OutputFormat::Human => println!("{}: ok", script.name),
-        OutputFormat::Json => println!(
+        OutputFormat::Human => outln!("{}: ok", script.name)?,
+        OutputFormat::Json => outln!(
             "{}",
             serde_json::json!({"script": script.name, "result": "ok"})
-        ),
+        )?,
     }
     Ok(ExitCode::Success)
 }

@@ -6,7 +6,7 @@
 //! that every session of the process follows ([`crate::Session::watch_signals`]):
 //! the session stops what it does, the shell interrupts the running
 //! command and logs out, the transcript is closed, and the command returns
-//! [`crate::Error::Interrupted`], whose exit code is 128 + the signal. A
+//! [`crate::ErrorKind::Interrupted`], whose exit code is 128 + the signal. A
 //! second signal means "now": the process exits at once with that code.
 //! `console` handles the three itself (it relays, it has no shell to log
 //! out); other commands keep the default dispositions (a signal ends them).

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 pub use checks::{Finding, Policy, Request, Severity, Status};
 pub use report::Report;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::expect::Session;
 use crate::shell::Shell;
 
@@ -192,19 +192,23 @@ async fn repair(
     let output = match run {
         Ok((output, _status)) => output,
         // Cut short by a signal: say exactly how far the repairs got.
-        Err(Error::Interrupted {
-            signal,
-            detail,
-            output,
-        }) => {
-            let progress = progress(&batch.parse(&output), findings, planned);
-            return Err(Error::Interrupted {
-                signal,
-                detail: format!("{detail} during the repairs: {progress}"),
-                output,
-            });
+        Err(e) => {
+            return Err(e.map_kind(|kind| match kind {
+                ErrorKind::Interrupted {
+                    signal,
+                    detail,
+                    output,
+                } => {
+                    let progress = progress(&batch.parse(&output), findings, planned);
+                    ErrorKind::Interrupted {
+                        signal,
+                        detail: format!("{detail} during the repairs: {progress}"),
+                        output,
+                    }
+                }
+                other => other,
+            }))
         }
-        Err(e) => return Err(e),
     };
     let ran = batch.parse(&output);
     let stopped = ran
@@ -299,7 +303,7 @@ async fn gather(
     *round_trips += 1;
     let facts = facts::parse(&output);
     if !facts.unparsed.is_empty() {
-        return Err(Error::Problems(format!(
+        return Err(Error::problems(format!(
             "the console's answer to the fact-gathering command was not in the expected shape ({}); \
              the transcript shows what the instance printed",
             facts.unparsed.join("; ")

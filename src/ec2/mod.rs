@@ -55,6 +55,6 @@ pub async fn open(instance_id: &str, options: &Ec2Options) -> Result<SerialSshTr
 }
 
 /// An AWS-side failure (exit code 3) whose message names the fix.
-pub fn aws_error(message: impl Into<String>) -> crate::error::Error {
-    crate::error::Error::io("EC2 Serial Console", std::io::Error::other(message.into()))
+pub fn aws_error(message: impl std::fmt::Display) -> crate::error::Error {
+    crate::error::Error::aws(message).context("EC2 Serial Console")
 }

@@ -24,7 +24,7 @@ use russh::{Channel, ChannelMsg, Disconnect};
 use super::aws_error;
 use super::endpoints::SerialEndpoint;
 use crate::error::{Error, Result};
-use crate::transport::{SendKind, Transport, PTY_SIZE};
+use crate::transport::{SendKind, Transport, TransportResult, PTY_SIZE};
 
 /// How long the TCP connect, key exchange and authentication may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -181,7 +181,7 @@ fn closed_error(e: russh::Error) -> io::Error {
 
 #[async_trait]
 impl Transport for SerialSshTransport {
-    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    async fn read(&mut self, buf: &mut [u8]) -> TransportResult<usize> {
         loop {
             if self.pending_at < self.pending.len() {
                 let n = buf.len().min(self.pending.len() - self.pending_at);
@@ -206,19 +206,20 @@ impl Transport for SerialSshTransport {
         }
     }
 
-    async fn write(&mut self, data: &[u8], _kind: SendKind) -> io::Result<()> {
-        self.channel.data(data).await.map_err(closed_error)
+    async fn write(&mut self, data: &[u8], _kind: SendKind) -> TransportResult<()> {
+        Ok(self.channel.data(data).await.map_err(closed_error)?)
     }
 
-    async fn send_break(&mut self) -> io::Result<()> {
+    async fn send_break(&mut self) -> TransportResult<()> {
         Err(io::Error::new(
             io::ErrorKind::Unsupported,
             "sending an RFC 4335 break over the EC2 serial console is not supported by this build's \
              SSH client (russh has no `break` channel request); use `ssh … ~B` from OpenSSH meanwhile",
-        ))
+        )
+        .into())
     }
 
-    async fn close(&mut self) -> io::Result<()> {
+    async fn close(&mut self) -> TransportResult<()> {
         if !self.closed {
             self.closed = true;
             let _ = self.channel.close().await;
@@ -226,7 +227,7 @@ impl Transport for SerialSshTransport {
         self.handle
             .disconnect(Disconnect::ByApplication, "", "en")
             .await
-            .map_err(closed_error)
+            .map_err(|e| closed_error(e).into())
     }
 
     fn describe(&self) -> String {

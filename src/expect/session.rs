@@ -2,7 +2,7 @@
 //!
 //! A session can watch a signal channel ([`Session::watch_signals`]): the
 //! first signal makes the operation under way (or the next one) fail with
-//! [`Error::Interrupted`], once; after that the session works normally, so
+//! [`ErrorKind::Interrupted`](crate::ErrorKind::Interrupted), once; after that the session works normally, so
 //! the layers above can interrupt the console command, log out and close the
 //! transcript before the process exits with the signal's code.
 
@@ -19,7 +19,7 @@ use crate::text::{
     floor_char_boundary, scrub_in_place, tail_chars, EscapeStripper, Scrubber, Utf8Decoder,
 };
 use crate::transcript::Recorder;
-use crate::transport::{replay::ReplayMismatch, SendKind, Transport};
+use crate::transport::{SendKind, Transport, TransportError};
 
 /// How many characters of recent output an error shows.
 const TAIL_CHARS: usize = 200;
@@ -184,7 +184,7 @@ impl Session {
         self.transport
             .send_break()
             .await
-            .map_err(|e| Error::io(format!("sending a break to {what}"), e))
+            .map_err(|e| e.into_error(format!("sending a break to {what}")))
     }
 
     /// Records a marker in the transcript (a script step, a note).
@@ -210,10 +210,7 @@ impl Session {
                 return Ok(self.consume(found, patterns));
             }
             if self.eof {
-                return Err(Error::Eof {
-                    awaited: describe(patterns),
-                    tail: self.tail(),
-                });
+                return Err(Error::eof(describe(patterns), self.tail()));
             }
             let old_len = self.buffer.len();
             let read = tokio::select! {
@@ -225,11 +222,11 @@ impl Session {
             };
             let n = match read {
                 Err(_) => {
-                    return Err(Error::Timeout {
-                        awaited: describe(patterns),
-                        seconds: timeout.as_secs_f64(),
-                        tail: self.tail(),
-                    })
+                    return Err(Error::timeout(
+                        describe(patterns),
+                        timeout.as_secs_f64(),
+                        self.tail(),
+                    ))
                 }
                 Ok(Err(e)) => return Err(self.transport_error(e)),
                 Ok(Ok(n)) => n,
@@ -257,10 +254,7 @@ impl Session {
         self.take_signal()?;
         if self.buffer.is_empty() {
             if self.eof {
-                return Err(Error::Eof {
-                    awaited: "more console output".to_string(),
-                    tail: self.tail(),
-                });
+                return Err(Error::eof("more console output", self.tail()));
             }
             let read = tokio::select! {
                 read = tokio::time::timeout(wait, self.transport.read(&mut self.read_buf)) => read,
@@ -284,7 +278,7 @@ impl Session {
     pub async fn close(mut self) -> Result<()> {
         let result = self.transport.close().await;
         self.recorder.finish();
-        result.map_err(|e| Error::io(format!("closing {}", self.transport.describe()), e))
+        result.map_err(|e| e.into_error(format!("closing {}", self.transport.describe())))
     }
 
     fn compiled(&mut self, patterns: &[Pattern]) -> Result<Arc<PatternSet>> {
@@ -385,21 +379,18 @@ impl Session {
         result.map_err(|e| self.transport_error(e))
     }
 
-    fn transport_error(&self, e: std::io::Error) -> Error {
-        if let Some(m) = e
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<ReplayMismatch>())
-        {
-            return Error::ReplayMismatch(self.scrub(&m.0));
-        }
-        Error::io(
-            format!(
-                "console {} failed; last output: {:?}",
-                self.describe(),
-                self.tail()
+    fn transport_error(&self, e: TransportError) -> Error {
+        match e {
+            TransportError::ReplayMismatch(m) => Error::replay_mismatch(self.scrub(&m)),
+            TransportError::Io(e) => Error::io(
+                format!(
+                    "console {} failed; last output: {:?}",
+                    self.describe(),
+                    self.tail()
+                ),
+                e,
             ),
-            e,
-        )
+        }
     }
 }
 

@@ -1,19 +1,21 @@
-//! Driving the lab's serial console with the crate's own [`Session`]: wait for
-//! `login:`, log in, run a command and read its exit status, log out.
+//! Driving the lab's serial console with plain expect/send: wait for a
+//! booting VM's `login:`, and a deliberately naive login/run/logout.
 //!
-//! This is the lab's own small console driver, used to boot, repair and
-//! record fixtures; every step is an ordinary expect/send, so the same code
-//! runs against a live VM (`unix:` target) and against a recorded transcript
-//! (`replay:` target).
+//! Why this is not the [`crate::shell`] layer: the lab's recorded fixtures
+//! (`fixtures/lab-*.cast`) are transcripts of *this* exchange — what a
+//! hand-written Expect script types — and replays compare every byte sent,
+//! so the driver must keep typing exactly that; and it is the engine's
+//! end-to-end check on a real getty, independent of the shell layer it would
+//! otherwise be checking with itself. Everything that *works* on the lab's
+//! console (the scenarios' repairs, the doctor) goes through [`crate::shell`].
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::expect::{Pattern, Session, SessionOptions};
+use crate::expect::{Pattern, Session};
 use crate::secret::Secret;
 use crate::target::Target;
-use crate::transcript::Recorder;
 
 /// The getty's prompt (`lab-instance login: `).
 pub const LOGIN_PROMPT: &str = r"login: $";
@@ -30,12 +32,11 @@ const STEP: Duration = Duration::from_secs(30);
 
 /// Opens a session to `target`, recording to `transcript` when given.
 pub async fn open(target: &Target, transcript: Option<&Path>) -> Result<Session> {
-    let transport = crate::transport::open(target).await?;
-    let recorder = match transcript {
-        Some(path) => Recorder::create(path, &transport.describe(), crate::transport::PTY_SIZE)?,
-        None => Recorder::disabled(),
+    let spec = crate::connect::SessionSpec {
+        transcript: transcript.map(Path::to_path_buf),
+        ..Default::default()
     };
-    Ok(Session::new(transport, recorder, SessionOptions::default()))
+    crate::connect::open_session(target, &spec).await
 }
 
 /// Waits up to `total` for the login prompt of a booting VM, nudging the
@@ -54,27 +55,27 @@ pub async fn wait_for_login(
             .await
         {
             Ok(_) => return Ok(()),
-            Err(Error::Timeout { .. }) if !alive() => {
-                return Err(Error::Problems(format!(
+            Err(e) if e.is_timeout() && !alive() => {
+                return Err(Error::problems(format!(
                     "the lab VM stopped while booting; last console output: {:?}",
                     session.tail()
                 )))
             }
-            Err(Error::Timeout { awaited, tail, .. }) if Instant::now() >= deadline => {
-                return Err(Error::Timeout {
-                    awaited,
-                    seconds: total.as_secs_f64(),
-                    tail,
-                })
+            Err(e) if e.is_timeout() && Instant::now() >= deadline => {
+                return Err(Error::timeout(
+                    login[0].describe(),
+                    total.as_secs_f64(),
+                    session.tail(),
+                ))
             }
-            Err(Error::Timeout { .. }) => session.send("\r").await?,
+            Err(e) if e.is_timeout() => session.send("\r").await?,
             Err(e) => return Err(e),
         }
     }
 }
 
 /// Logs in on the console: wake it to a `login:` prompt, then answer it.
-/// Ends at a shell prompt; a refused login is [`Error::Login`].
+/// Ends at a shell prompt; a refused login is [`ErrorKind::Login`](crate::ErrorKind::Login).
 pub async fn login(session: &mut Session, user: &str, password: &Secret) -> Result<()> {
     wake_to_login_prompt(session).await?;
     answer_login(session, user, password).await
@@ -98,14 +99,14 @@ pub async fn wake_to_login_prompt(session: &mut Session) -> Result<()> {
             _ => session.send_line("exit").await?,
         }
     }
-    Err(Error::Login(format!(
+    Err(Error::login(format!(
         "the console did not come back to a login prompt; last output: {:?}",
         session.tail()
     )))
 }
 
 /// Answers a `login:` prompt that was just seen: the user, the password.
-/// Ends at a shell prompt, or fails with [`Error::Login`] back at `login:`.
+/// Ends at a shell prompt, or fails with [`ErrorKind::Login`](crate::ErrorKind::Login) back at `login:`.
 pub async fn answer_login(session: &mut Session, user: &str, password: &Secret) -> Result<()> {
     session.send_line(user).await?;
     session
@@ -120,7 +121,7 @@ pub async fn answer_login(session: &mut Session, user: &str, password: &Secret) 
         let _ = session
             .expect(&[Pattern::regex(LOGIN_PROMPT)], Some(STEP))
             .await;
-        return Err(Error::Login(format!(
+        return Err(Error::login(format!(
             "the console refused the login of {user}: {:?}",
             m.text
         )));

@@ -34,11 +34,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::console;
 use super::ssh::KeyLogin;
 use super::vm::VmInfo;
 use crate::error::{Error, Result};
 use crate::expect::Session;
+use crate::shell::{LoginSpec, Shell};
 
 /// One way to break key login, and how to repair it.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -166,14 +166,14 @@ pub async fn break_over_ssh(vm: &VmInfo, scenario: &Scenario) -> Result<String> 
     let ssh = vm.ssh();
     let out = ssh.run(scenario.break_command).await?;
     if out.status != 0 {
-        return Err(Error::Problems(format!(
+        return Err(Error::problems(format!(
             "breaking {:?} failed: `{}` exited with {}: {}",
             scenario.name, scenario.break_command, out.status, out.stderr
         )));
     }
     match ssh.probe_until_answered(Duration::from_secs(30)).await? {
         KeyLogin::Refused(why) => Ok(why),
-        KeyLogin::Accepted => Err(Error::Problems(format!(
+        KeyLogin::Accepted => Err(Error::problems(format!(
             "after breaking {:?} sshd still accepts the lab key",
             scenario.name
         ))),
@@ -184,8 +184,9 @@ pub async fn break_over_ssh(vm: &VmInfo, scenario: &Scenario) -> Result<String> 
     }
 }
 
-/// Types the scenario's repair on the serial console (log in, run each
-/// command, log out); fails when a command exits non-zero.
+/// Types the scenario's repair on the serial console through the shell
+/// layer (log in, run each command, log out on every path); fails when a
+/// command exits non-zero.
 pub async fn repair_on_console(
     session: &mut Session,
     vm: &VmInfo,
@@ -195,19 +196,22 @@ pub async fn repair_on_console(
     let public_key = std::fs::read_to_string(vm.key.with_extension("pub"))
         .map_err(|e| Error::io("reading the lab public key", e))?;
     session.mark(&format!("repair {}", scenario.name));
-    console::login(session, scenario.repair_user, &password).await?;
-    for line in scenario.repair_lines(&public_key) {
-        let result = console::run(session, &line, Duration::from_secs(60)).await?;
-        if result.status != 0 {
-            let _ = console::logout(session).await;
-            return Err(Error::Problems(format!(
-                "repair step `{line}` exited with {}: {}",
-                result.status,
-                result.output.trim()
-            )));
+    let spec = LoginSpec::new(scenario.repair_user, password);
+    Shell::scoped(session, &spec, async |shell, session| {
+        shell.set_command_timeout(Duration::from_secs(60));
+        for line in scenario.repair_lines(&public_key) {
+            let result = shell.run(session, &line).await?;
+            if !result.success() {
+                return Err(Error::problems(format!(
+                    "repair step `{line}` exited with {}: {}",
+                    result.status,
+                    result.output.trim()
+                )));
+            }
         }
-    }
-    console::logout(session).await
+        Ok(())
+    })
+    .await
 }
 
 #[cfg(test)]

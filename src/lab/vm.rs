@@ -491,7 +491,7 @@ async fn wait_until_ready(info: &VmInfo, vm_dir: &Path, options: &BootOptions) -
         .await?
     {
         KeyLogin::Accepted => Ok(()),
-        KeyLogin::Refused(why) => Err(Error::Problems(format!(
+        KeyLogin::Refused(why) => Err(Error::problems(format!(
             "the freshly booted lab refused the lab key ({why}); the image may be damaged: \
              delete {} and run `lab up` again",
             info.image.display()

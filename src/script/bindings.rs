@@ -19,7 +19,7 @@ use std::time::Duration;
 use rhai::{Array, Dynamic, Engine, Map, NativeCallContext, Position, FLOAT, INT};
 use tokio::runtime::Handle;
 
-use super::failure::{at_location, from_session_error, Halt, ScriptResult};
+use super::failure::{from_session_error, Halt, ScriptResult};
 use super::inputs::ScriptInputs;
 use super::sandbox::{location, register_var_syntax};
 use crate::error::Error;
@@ -260,8 +260,8 @@ impl Host {
     fn fail(&self, pos: Position, reason: &str) -> Box<rhai::EvalAltResult> {
         let reason = self.scrub(reason);
         self.mark(&format!("fail: {reason}"));
-        let error = Error::Problems(format!("script failed: {reason}"));
-        self.halt.stop(at_location(error, &self.at(pos)), pos)
+        let error = Error::problems(format!("script failed: {reason}"));
+        self.halt.stop(error.context(self.at(pos)), pos)
     }
 
     fn var(&self, pos: Position, name: &str, default: Option<Dynamic>) -> ScriptResult<Dynamic> {

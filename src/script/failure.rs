@@ -20,7 +20,7 @@ use std::cell::RefCell;
 use rhai::{Dynamic, EvalAltResult, Map, Position};
 
 use super::sandbox::{location, LIMITS};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 
 /// The error type of every registered function.
 pub(super) type ScriptResult<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -49,14 +49,14 @@ pub(super) fn from_session_error(
     pos: Position,
     halt: &Halt,
 ) -> Box<EvalAltResult> {
-    let (kind, awaited, tail, seconds) = match &error {
-        Error::Timeout {
+    let (kind, awaited, tail, seconds) = match error.kind() {
+        ErrorKind::Timeout {
             awaited,
             seconds,
             tail,
         } => ("timeout", awaited, tail, *seconds),
-        Error::Eof { awaited, tail } => ("eof", awaited, tail, 0.0),
-        _ => return halt.stop(at_location(error, at), pos),
+        ErrorKind::Eof { awaited, tail } => ("eof", awaited, tail, 0.0),
+        _ => return halt.stop(error.context(at), pos),
     };
     let mut map = Map::new();
     map.insert("kind".into(), kind.into());
@@ -67,76 +67,21 @@ pub(super) fn from_session_error(
     Box::new(EvalAltResult::ErrorRuntime(map.into(), pos))
 }
 
-/// Prefixes an error's message with where in the script it happened,
-/// keeping its variant (and so its exit code).
-pub(super) fn at_location(error: Error, at: &str) -> Error {
-    match error {
-        Error::Usage(m) => Error::Usage(format!("{at}: {m}")),
-        Error::ReplayMismatch(m) => Error::ReplayMismatch(format!("{at}: {m}")),
-        Error::Login(m) => Error::Login(format!("{at}: {m}")),
-        Error::Problems(m) => Error::Problems(format!("{at}: {m}")),
-        Error::Io { context, source } => Error::Io {
-            context: format!("{at}: {context}"),
-            source,
-        },
-        Error::Timeout {
-            awaited,
-            seconds,
-            tail,
-        } => Error::Timeout {
-            awaited: format!("{awaited} at {at}"),
-            seconds,
-            tail,
-        },
-        Error::Eof { awaited, tail } => Error::Eof {
-            awaited: format!("{awaited} at {at}"),
-            tail,
-        },
-        Error::NotYetAvailable(what) => Error::Usage(format!(
-            "{at}: {what} is not yet available in this version of ec2-serial-expect"
-        )),
-        Error::Interrupted {
-            signal,
-            detail,
-            output,
-        } => Error::Interrupted {
-            signal,
-            detail: format!(" at {at}{detail}"),
-            output,
-        },
-    }
-}
-
-/// Appends `suffix` to an error's message, keeping its variant.
-fn with_suffix(error: Error, suffix: &str) -> Error {
-    if suffix.is_empty() {
-        return error;
-    }
-    match error {
-        Error::Usage(m) => Error::Usage(format!("{m}{suffix}")),
-        Error::ReplayMismatch(m) => Error::ReplayMismatch(format!("{m}{suffix}")),
-        Error::Login(m) => Error::Login(format!("{m}{suffix}")),
-        Error::Problems(m) => Error::Problems(format!("{m}{suffix}")),
-        Error::Io { context, source } => Error::Io {
-            context: format!("{context}{suffix}"),
-            source,
-        },
-        other => other,
-    }
-}
-
 /// The crate error for a script that ended with `err` (`name` is the script's
 /// display name).
 pub(super) fn into_error(err: EvalAltResult, name: &str, halt: &Halt) -> Error {
     let called_from = call_chain(&err);
     if let Some(parked) = halt.take() {
-        return with_suffix(parked, &called_from);
+        return match called_from.is_empty() {
+            true => parked,
+            false => parked.context(called_from),
+        };
     }
     let at = location(name, innermost_position(&err));
     let inner = into_innermost(err);
     if let EvalAltResult::ErrorRuntime(value, _) = &inner {
         if let Some(e) = rebuild_console_error(value) {
-            return at_location(e, &format!("{at}{called_from}"));
+            return e.context(format!("{at}{called_from}"));
         }
         return Error::usage(format!(
             "{at}: uncaught error thrown by the script: {value}{called_from}"
@@ -174,18 +119,14 @@ fn rebuild_console_error(value: &Dynamic) -> Option<Error> {
             .unwrap_or_default()
     };
     match text("kind").as_str() {
-        "timeout" => Some(Error::Timeout {
-            awaited: text("awaited"),
-            seconds: map
-                .get("seconds")
+        "timeout" => Some(Error::timeout(
+            text("awaited"),
+            map.get("seconds")
                 .and_then(|v| v.as_float().ok())
                 .unwrap_or(0.0),
-            tail: text("tail"),
-        }),
-        "eof" => Some(Error::Eof {
-            awaited: text("awaited"),
-            tail: text("tail"),
-        }),
+            text("tail"),
+        )),
+        "eof" => Some(Error::eof(text("awaited"), text("tail"))),
         _ => None,
     }
 }

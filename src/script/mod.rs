@@ -120,7 +120,7 @@ fn run_on(
             tracing::warn!("closing {what}: {}", host.scrub(&e.to_string()));
         }
     }
-    outcome.map_err(|e| scrub_error(e, &host))?;
+    outcome.map_err(|e| e.scrubbed(&|t| host.scrub(t)))?;
     Ok(Report {
         logs: host.take_logs(),
         transcript,
@@ -140,42 +140,4 @@ fn evaluate(host: &Rc<bindings::Host>, script: &Script) -> Result<()> {
     engine
         .run_ast(&ast)
         .map_err(|e| failure::into_error(*e, &script.name, &host.halt))
-}
-
-/// The same error with every known secret removed from its text.
-fn scrub_error(error: Error, host: &bindings::Host) -> Error {
-    let s = |t: String| host.scrub(&t);
-    match error {
-        Error::Usage(m) => Error::Usage(s(m)),
-        Error::ReplayMismatch(m) => Error::ReplayMismatch(s(m)),
-        Error::Login(m) => Error::Login(s(m)),
-        Error::Problems(m) => Error::Problems(s(m)),
-        Error::Io { context, source } => Error::Io {
-            context: s(context),
-            source: std::io::Error::new(source.kind(), s(source.to_string())),
-        },
-        Error::Timeout {
-            awaited,
-            seconds,
-            tail,
-        } => Error::Timeout {
-            awaited: s(awaited),
-            seconds,
-            tail: s(tail),
-        },
-        Error::Eof { awaited, tail } => Error::Eof {
-            awaited: s(awaited),
-            tail: s(tail),
-        },
-        Error::Interrupted {
-            signal,
-            detail,
-            output,
-        } => Error::Interrupted {
-            signal,
-            detail: s(detail),
-            output: s(output),
-        },
-        other @ Error::NotYetAvailable(_) => other,
-    }
 }

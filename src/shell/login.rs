@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use super::command::{self, PROMPT};
 use super::screen::{classify, Screen};
 use super::{ConsoleText, Shell, SudoState, Wait};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::expect::Session;
 use crate::secret::Secret;
 
@@ -136,8 +136,8 @@ impl Progress {
 impl Shell {
     /// Logs in as `spec.user` (or reuses that user's shell) and synchronises
     /// the prompt. Errors: wrong password or a console that refuses logins →
-    /// [`Error::Login`] (exit 4); no usable state within `spec.timeout` →
-    /// [`Error::Timeout`] (exit 5).
+    /// [`ErrorKind::Login`] (exit 4); no usable state within `spec.timeout` →
+    /// [`ErrorKind::Timeout`] (exit 5).
     pub async fn login(session: &mut Session, spec: &LoginSpec) -> Result<Shell> {
         spec.validate()?;
         session.add_secret(&spec.password);
@@ -204,7 +204,7 @@ impl Shell {
     ) -> Result<bool> {
         match screen {
             Screen::Refused(why) => {
-                return Err(Error::Login(format!(
+                return Err(Error::login(format!(
                     "cannot log in on {}: {why}",
                     session.describe()
                 )))
@@ -218,7 +218,7 @@ impl Shell {
             }
             Screen::LoginIncorrect => self.text.clear_clean(),
             Screen::LoginPrompt if progress.sent_password => {
-                return Err(Error::Login(format!(
+                return Err(Error::login(format!(
                     "the console went back to the login prompt after the password for {} \
                      without saying why (a login timeout?); not retrying, to avoid a lockout",
                     spec.user
@@ -292,13 +292,13 @@ impl Shell {
             return Ok(true);
         }
         if progress.sent_password {
-            return Err(Error::Login(format!(
+            return Err(Error::login(format!(
                 "logged in as {} but the shell runs as {}; check the account",
                 spec.user, self.user
             )));
         }
         if progress.exits >= MAX_EXITS {
-            return Err(Error::Login(format!(
+            return Err(Error::login(format!(
                 "the console stays in a shell of {} after {MAX_EXITS} exits; log it out by hand (`console`)",
                 self.user
             )));
@@ -328,7 +328,7 @@ impl Shell {
             .await
         {
             Ok(_) => Ok(true),
-            Err(Error::Timeout { .. }) => Ok(false),
+            Err(e) if e.is_timeout() => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -384,7 +384,7 @@ impl Shell {
         } else {
             "the console did not show a new login prompt yet"
         };
-        Error::Login(format!(
+        Error::login(format!(
             "login incorrect: the console refused the password for {} (not retried, to avoid a lockout); \
              {left}. Check the password source and that the user exists",
             spec.user
@@ -450,17 +450,14 @@ impl Shell {
             }
             match self.pull_for(session, next.min(left)).await {
                 Ok(_) => {}
-                Err(Error::Eof { tail, .. }) => {
+                Err(e) if matches!(e.kind(), ErrorKind::Eof { .. }) => {
                     // A console that closes right after its last words
                     // (`Login incorrect`…) still said them.
                     let screen = classify(self.text.clean());
                     if !matches!(screen, Screen::Unknown | Screen::Nothing) {
                         return Ok(screen);
                     }
-                    return Err(Error::Eof {
-                        awaited: wait.awaited.clone(),
-                        tail,
-                    });
+                    return Err(Error::eof(&wait.awaited, session.tail()));
                 }
                 Err(e) => return Err(e),
             }
@@ -514,7 +511,7 @@ impl Shell {
                     last_exit = Instant::now();
                 }
                 Ok(_) => continue,
-                Err(Error::Eof { .. }) => {
+                Err(e) if matches!(e.kind(), ErrorKind::Eof { .. }) => {
                     session.mark("shell: logged out (the console closed)");
                     return Ok(());
                 }

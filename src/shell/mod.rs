@@ -10,23 +10,25 @@
 //! kernel lines that interleaved, kept apart. [`Shell::sudo`] does the same as
 //! root. [`Shell::logout`] leaves the console at a login prompt.
 //!
-//! A `Shell` does not own the [`Session`]: every call borrows it, so the
-//! script and doctor layers can keep both side by side.
-//!
-//! **Callers must call [`Shell::logout`]**, on success and on every error
-//! path (there is no async `Drop`); a shell dropped while logged in logs a
-//! warning. The pattern is:
+//! A login is a scope: [`Shell::scoped`] logs in, hands the job the shell
+//! and the session (which it holds for the whole login), and logs out on
+//! every path the job can take — success, error, a signal — because there is
+//! no async `Drop` to do it later:
 //!
 //! ```no_run
 //! # async fn demo(session: &mut ec2_serial_expect::Session, spec: &ec2_serial_expect::shell::LoginSpec)
 //! # -> ec2_serial_expect::Result<()> {
 //! use ec2_serial_expect::shell::Shell;
-//! let mut shell = Shell::login(session, spec).await?;
-//! let result = shell.run(session, "uptime").await;   // no `?` before logout
-//! shell.logout(session).await?;
-//! let out = result?;
+//! let out = Shell::scoped(session, spec, async |shell, session| {
+//!     shell.run(session, "uptime").await
+//! })
+//! .await?;
 //! # Ok(()) }
 //! ```
+//!
+//! Scripts log in and out as separate calls ([`Shell::login`],
+//! [`Shell::logout`]); their runner logs out whatever the script left logged
+//! in. A shell dropped while logged in logs a warning.
 //!
 //! See `docs/shell.md` for the design and the console states handled.
 
@@ -44,7 +46,7 @@ pub use kernel::ConsoleText;
 pub use login::LoginSpec;
 pub use screen::{classify, Screen};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::expect::Session;
 use crate::secret::Secret;
 use regex::Regex;
@@ -106,6 +108,29 @@ impl std::fmt::Debug for Shell {
 }
 
 impl Shell {
+    /// Logs in with `spec`, runs `job` on the logged-in shell, then logs out
+    /// whatever `job` returned. The job's error wins over a failed logout
+    /// (the logout's is returned only when the job succeeded).
+    pub async fn scoped<T>(
+        session: &mut Session,
+        spec: &LoginSpec,
+        job: impl AsyncFnOnce(&mut Shell, &mut Session) -> Result<T>,
+    ) -> Result<T> {
+        let mut shell = Shell::login(session, spec).await?;
+        let outcome = job(&mut shell, session).await;
+        let logout = shell.logout(session).await;
+        match (outcome, logout) {
+            (Ok(value), Ok(())) => Ok(value),
+            (Ok(_), Err(e)) => Err(e.context("logging out")),
+            (Err(e), logout) => {
+                if let Err(l) = logout {
+                    tracing::warn!("logging out after a failure also failed: {l}");
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// The user the shell runs as (from `id -un`).
     pub fn user(&self) -> &str {
         &self.user
@@ -150,19 +175,23 @@ impl Shell {
     ) -> Result<CommandOutput> {
         self.ensure_logged_in()?;
         match self.run_inner(session, cmd, timeout).await {
-            Err(e @ Error::Timeout { .. }) => {
+            Err(e) if e.is_timeout() => {
                 self.interrupt(session).await;
                 Err(e)
             }
             // A signal: stop the command too, and keep what it printed so
             // the caller can say how far it got.
-            Err(Error::Interrupted { signal, detail, .. }) => {
+            Err(e) if matches!(e.kind(), ErrorKind::Interrupted { .. }) => {
                 let output = self.interrupt(session).await;
-                Err(Error::Interrupted {
-                    signal,
-                    detail,
-                    output: session.scrub(&output),
-                })
+                let output = session.scrub(&output);
+                Err(e.map_kind(|kind| match kind {
+                    ErrorKind::Interrupted { signal, detail, .. } => ErrorKind::Interrupted {
+                        signal,
+                        detail,
+                        output,
+                    },
+                    other => other,
+                }))
             }
             result => result,
         }
@@ -260,10 +289,9 @@ impl Shell {
                 Ok(())
             }
             Ok(None) => Err(wait.timeout(session)),
-            Err(Error::Eof { tail, .. }) => Err(Error::Eof {
-                awaited: wait.awaited.clone(),
-                tail,
-            }),
+            Err(e) if matches!(e.kind(), ErrorKind::Eof { .. }) => {
+                Err(Error::eof(&wait.awaited, session.tail()))
+            }
             Err(e) => Err(e),
         }
     }
@@ -312,11 +340,7 @@ impl Wait {
     }
 
     fn timeout(&self, session: &Session) -> Error {
-        Error::Timeout {
-            awaited: self.awaited.clone(),
-            seconds: self.total.as_secs_f64(),
-            tail: session.tail(),
-        }
+        Error::timeout(&self.awaited, self.total.as_secs_f64(), session.tail())
     }
 }
 

@@ -28,7 +28,7 @@ const RESOLVE_WARNING: &str = "sudo: unable to resolve host";
 impl Shell {
     /// Runs `cmd` as root: directly in a root shell, else with `sudo`.
     /// Errors: sudo missing, the user not in sudoers, or the password
-    /// refused → [`Error::Login`] (exit 4), with a message saying which.
+    /// refused → [`ErrorKind::Login`](crate::ErrorKind::Login) (exit 4), with a message saying which.
     pub async fn sudo(&mut self, session: &mut Session, cmd: &str) -> Result<CommandOutput> {
         self.ensure_logged_in()?;
         if self.is_root() {
@@ -54,7 +54,7 @@ impl Shell {
         match probe.status {
             0 => {}
             127 => {
-                return Err(Error::Login(format!(
+                return Err(Error::login(format!(
                     "sudo is not installed on {}; log in as root instead",
                     session.describe()
                 )))
@@ -135,7 +135,7 @@ fn sudo_refusal(user: &str, said: &str) -> Error {
             .to_string();
         format!("sudo failed for {user}: {last}")
     };
-    Error::Login(why)
+    Error::login(why)
 }
 
 /// Moves `sudo: unable to resolve host …` lines from the output to warnings.

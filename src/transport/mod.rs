@@ -36,6 +36,33 @@ pub enum SendKind {
     Secret,
 }
 
+/// Why a transport could not carry bytes: the connection failed, or (for a
+/// replay) the session sent something the recording did not.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The connection failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// A replayed transcript and the session disagree; the message names the
+    /// event, what was recorded and what was sent.
+    #[error("{0}")]
+    ReplayMismatch(String),
+}
+
+impl TransportError {
+    /// The crate error, saying what was being done (`context`) when the
+    /// connection failed; a mismatch needs no context, it names its replay.
+    pub fn into_error(self, context: impl std::fmt::Display) -> Error {
+        match self {
+            TransportError::Io(e) => Error::io(context, e),
+            TransportError::ReplayMismatch(m) => Error::replay_mismatch(m),
+        }
+    }
+}
+
+/// What transports return.
+pub type TransportResult<T> = std::result::Result<T, TransportError>;
+
 /// A duplex byte stream to a console.
 ///
 /// `read` must be cancel-safe: the session races it against a deadline and
@@ -44,21 +71,22 @@ pub enum SendKind {
 #[async_trait]
 pub trait Transport: Send {
     /// Reads some bytes into `buf`; `Ok(0)` means the console closed (EOF).
-    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    async fn read(&mut self, buf: &mut [u8]) -> TransportResult<usize>;
 
     /// Writes all of `data` and flushes it.
-    async fn write(&mut self, data: &[u8], kind: SendKind) -> io::Result<()>;
+    async fn write(&mut self, data: &[u8], kind: SendKind) -> TransportResult<()>;
 
     /// Sends a serial BREAK where the transport can (SSH RFC 4335, a TTY).
-    async fn send_break(&mut self) -> io::Result<()> {
+    async fn send_break(&mut self) -> TransportResult<()> {
         Err(io::Error::new(
             io::ErrorKind::Unsupported,
             "this console does not support sending a break",
-        ))
+        )
+        .into())
     }
 
     /// Closes the connection politely.
-    async fn close(&mut self) -> io::Result<()>;
+    async fn close(&mut self) -> TransportResult<()>;
 
     /// A short description for messages and transcript headers (never secret).
     fn describe(&self) -> String;

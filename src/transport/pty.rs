@@ -19,7 +19,7 @@ use nix::pty::{openpty, Winsize};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use super::{SendKind, Transport};
+use super::{SendKind, Transport, TransportResult};
 use crate::error::{Error, Result};
 
 /// Columns and rows of the terminal the program sees.
@@ -115,36 +115,37 @@ impl PtyTransport {
 
 #[async_trait]
 impl Transport for PtyTransport {
-    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    async fn read(&mut self, buf: &mut [u8]) -> TransportResult<usize> {
         loop {
             let mut guard = self.master.readable().await?;
             match guard.try_io(|inner| inner.get_ref().read(buf)) {
                 Ok(Ok(n)) => return Ok(n),
                 // The slave side is closed: the program has exited.
                 Ok(Err(e)) if e.raw_os_error() == Some(libc::EIO) => return Ok(0),
-                Ok(Err(e)) => return Err(e),
+                Ok(Err(e)) => return Err(e.into()),
                 Err(_would_block) => continue,
             }
         }
     }
 
-    async fn write(&mut self, mut data: &[u8], _kind: SendKind) -> io::Result<()> {
+    async fn write(&mut self, mut data: &[u8], _kind: SendKind) -> TransportResult<()> {
         while !data.is_empty() {
             let mut guard = self.master.writable().await?;
             match guard.try_io(|inner| inner.get_ref().write(data)) {
                 Ok(Ok(n)) => data = &data[n..],
-                Ok(Err(e)) => return Err(e),
+                Ok(Err(e)) => return Err(e.into()),
                 Err(_would_block) => continue,
             }
         }
         Ok(())
     }
 
-    async fn send_break(&mut self) -> io::Result<()> {
-        nix::sys::termios::tcsendbreak(self.master.get_ref().as_fd(), 0).map_err(io::Error::from)
+    async fn send_break(&mut self) -> TransportResult<()> {
+        nix::sys::termios::tcsendbreak(self.master.get_ref().as_fd(), 0)
+            .map_err(|e| io::Error::from(e).into())
     }
 
-    async fn close(&mut self) -> io::Result<()> {
+    async fn close(&mut self) -> TransportResult<()> {
         self.hang_up();
         Ok(())
     }

@@ -8,28 +8,14 @@
 //! and what was sent. A `<redacted>` input accepts any secret send (and only
 //! a secret send), so recorded logins replay without the password.
 
-use std::fmt;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
-use super::{SendKind, Transport};
+use super::{SendKind, Transport, TransportError, TransportResult};
 use crate::error::Result;
 use crate::secret::REDACTED;
 use crate::transcript::cast::{Cast, EventCode};
-
-/// The error a mismatching send carries inside its `io::Error`.
-#[derive(Debug)]
-pub struct ReplayMismatch(pub String);
-
-impl fmt::Display for ReplayMismatch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ReplayMismatch {}
 
 #[derive(Debug)]
 enum Step {
@@ -84,23 +70,20 @@ impl ReplayTransport {
         }
     }
 
-    fn mismatch(&self, why: String) -> io::Error {
+    fn mismatch(&self, why: String) -> TransportError {
         let at = self.steps.get(self.input_at).map_or(usize::MAX, |s| s.0);
         let place = if at == usize::MAX {
             "after the last event".to_string()
         } else {
             format!("at event #{at} (line {})", at + 2)
         };
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            ReplayMismatch(format!(
-                "replay {}: the session's send differs from the recording {place}: {why}",
-                self.path.display()
-            )),
-        )
+        TransportError::ReplayMismatch(format!(
+            "replay {}: the session's send differs from the recording {place}: {why}",
+            self.path.display()
+        ))
     }
 
-    fn accept(&mut self, mut data: &[u8], kind: SendKind) -> io::Result<()> {
+    fn accept(&mut self, mut data: &[u8], kind: SendKind) -> TransportResult<()> {
         while !data.is_empty() {
             let Some((_, Step::Input(expected))) = self.steps.get(self.input_at) else {
                 return Err(self.mismatch(format!(
@@ -156,7 +139,7 @@ fn shown(data: &[u8], kind: SendKind) -> String {
 
 #[async_trait]
 impl Transport for ReplayTransport {
-    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    async fn read(&mut self, buf: &mut [u8]) -> TransportResult<usize> {
         loop {
             match self.steps.get(self.read_at) {
                 None => return Ok(0),
@@ -178,11 +161,11 @@ impl Transport for ReplayTransport {
         }
     }
 
-    async fn write(&mut self, data: &[u8], kind: SendKind) -> io::Result<()> {
+    async fn write(&mut self, data: &[u8], kind: SendKind) -> TransportResult<()> {
         self.accept(data, kind)
     }
 
-    async fn close(&mut self) -> io::Result<()> {
+    async fn close(&mut self) -> TransportResult<()> {
         Ok(())
     }
 

@@ -1,11 +1,9 @@
 //! Any tokio byte stream (Unix socket, TCP) as a [`Transport`].
 
-use std::io;
-
 use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::{SendKind, Transport};
+use super::{SendKind, Transport, TransportResult};
 
 /// A transport over a plain stream; `read` is tokio's cancel-safe read.
 pub struct StreamTransport<S> {
@@ -25,17 +23,17 @@ impl<S> StreamTransport<S> {
 
 #[async_trait]
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Transport for StreamTransport<S> {
-    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.stream.read(buf).await
+    async fn read(&mut self, buf: &mut [u8]) -> TransportResult<usize> {
+        Ok(self.stream.read(buf).await?)
     }
 
-    async fn write(&mut self, data: &[u8], _kind: SendKind) -> io::Result<()> {
+    async fn write(&mut self, data: &[u8], _kind: SendKind) -> TransportResult<()> {
         self.stream.write_all(data).await?;
-        self.stream.flush().await
+        Ok(self.stream.flush().await?)
     }
 
-    async fn close(&mut self) -> io::Result<()> {
-        self.stream.shutdown().await
+    async fn close(&mut self) -> TransportResult<()> {
+        Ok(self.stream.shutdown().await?)
     }
 
     fn describe(&self) -> String {

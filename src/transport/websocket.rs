@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use super::{SendKind, Transport};
+use super::{SendKind, Transport, TransportResult};
 use crate::aws::credentials::Credentials;
 use crate::aws::sigv4;
 use crate::error::{Error, Result};
@@ -258,7 +258,7 @@ fn to_io(e: tungstenite::Error) -> io::Error {
 
 #[async_trait]
 impl Transport for WebSocketTransport {
-    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    async fn read(&mut self, buf: &mut [u8]) -> TransportResult<usize> {
         loop {
             if self.pending_at < self.pending.len() {
                 let rest = &self.pending[self.pending_at..];
@@ -273,7 +273,8 @@ impl Transport for WebSocketTransport {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         "the WebSocket connection dropped without a close frame",
-                    ))
+                    )
+                    .into())
                 }
                 Some(Err(tungstenite::Error::Protocol(
                     tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
@@ -281,9 +282,10 @@ impl Transport for WebSocketTransport {
                     return Err(io::Error::new(
                         io::ErrorKind::ConnectionReset,
                         "the WebSocket connection was reset",
-                    ))
+                    )
+                    .into())
                 }
-                Some(Err(e)) => return Err(to_io(e)),
+                Some(Err(e)) => return Err(to_io(e).into()),
                 Some(Ok(Message::Binary(data))) => {
                     self.pending = data.to_vec();
                     self.pending_at = 0;
@@ -295,7 +297,8 @@ impl Transport for WebSocketTransport {
                         "the server sent a text frame, which this protocol treats as an error: {}",
                         text.as_str().chars().take(300).collect::<String>()
                     ),
-                    ))
+                    )
+                    .into())
                 }
                 Some(Ok(Message::Close(frame))) => {
                     return match frame {
@@ -306,7 +309,8 @@ impl Transport for WebSocketTransport {
                                 u16::from(f.code),
                                 f.reason
                             ),
-                        )),
+                        )
+                        .into()),
                         _ => Ok(0),
                     };
                 }
@@ -316,22 +320,22 @@ impl Transport for WebSocketTransport {
         }
     }
 
-    async fn write(&mut self, data: &[u8], _kind: SendKind) -> io::Result<()> {
+    async fn write(&mut self, data: &[u8], _kind: SendKind) -> TransportResult<()> {
         for chunk in data.chunks(MAX_FRAME) {
             self.ws
                 .feed(Message::Binary(chunk.to_vec().into()))
                 .await
                 .map_err(to_io)?;
         }
-        self.ws.flush().await.map_err(to_io)
+        Ok(self.ws.flush().await.map_err(to_io)?)
     }
 
-    async fn close(&mut self) -> io::Result<()> {
+    async fn close(&mut self) -> TransportResult<()> {
         match self.ws.close(None).await {
             Ok(())
             | Err(tungstenite::Error::ConnectionClosed)
             | Err(tungstenite::Error::AlreadyClosed) => Ok(()),
-            Err(e) => Err(to_io(e)),
+            Err(e) => Err(to_io(e).into()),
         }
     }
 

@@ -10,11 +10,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use ec2_serial_expect::aws::credentials;
+use ec2_serial_expect::connect::ConnectOptions;
 use ec2_serial_expect::gateway::{self, Auth, GatewayConfig};
 use ec2_serial_expect::shell::{LoginSpec, Shell};
-use ec2_serial_expect::transcript::Recorder;
-use ec2_serial_expect::transport::{self, WsAuth, WsOptions};
-use ec2_serial_expect::{Secret, Session, SessionOptions, Target};
+use ec2_serial_expect::transport::{WsAuth, WsOptions};
+use ec2_serial_expect::{Secret, Target};
 use lab_support::LabVm;
 
 const CREDENTIALS: &str =
@@ -41,11 +41,13 @@ async fn serve(vm: &LabVm, auth: Auth, tls: Option<&Path>) -> std::net::SocketAd
 
 /// Logs in over the WebSocket, runs a command, logs out.
 async fn login_and_run(url: &str, options: &WsOptions, password: &Secret) {
-    let target: Target = url.parse().unwrap();
-    let t = transport::open_with(&target, options)
+    let connect = ConnectOptions {
+        ws: options.clone(),
+        ..ConnectOptions::default()
+    };
+    let mut session = crate::support::open_session_with(url, connect)
         .await
         .unwrap_or_else(|e| panic!("{url}: {e}"));
-    let mut session = Session::new(t, Recorder::disabled(), SessionOptions::default());
     let mut shell = Shell::login(&mut session, &LoginSpec::new("ec2-user", password.clone()))
         .await
         .unwrap();

@@ -6,21 +6,14 @@
 use std::path::Path;
 
 use ec2_serial_expect::script::{run_script, Report, Script, ScriptInputs};
-use ec2_serial_expect::transcript::Recorder;
-use ec2_serial_expect::{transport, Error, Secret, Session, SessionOptions, Target};
+use ec2_serial_expect::{Error, ErrorKind, Secret, Session};
 
 fn sh(script: &str) -> String {
     format!("exec:sh -c {}", shell_words::quote(script))
 }
 
 async fn session(target: &str, transcript: Option<&Path>) -> Session {
-    let target: Target = target.parse().unwrap();
-    let t = transport::open(&target).await.unwrap();
-    let rec = match transcript {
-        Some(p) => Recorder::create(p, &t.describe(), (80, 24)).unwrap(),
-        None => Recorder::disabled(),
-    };
-    Session::new(t, rec, SessionOptions::default())
+    crate::support::open_session(target, transcript, 30).await
 }
 
 async fn run(target: &str, source: &str, inputs: ScriptInputs) -> Result<Report, Error> {
@@ -116,7 +109,7 @@ async fn an_uncaught_timeout_ends_the_run_with_exit_code_5_and_the_location() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert!(matches!(err.kind(), ErrorKind::Timeout { .. }), "{err:?}");
     assert_eq!(err.exit_code().code(), 5);
     let text = err.to_string();
     assert!(text.contains("t.rhai:3:3"), "{text}");
@@ -132,7 +125,7 @@ async fn an_uncaught_eof_inside_a_function_names_the_call_chain() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, Error::Eof { .. }), "{err:?}");
+    assert!(matches!(err.kind(), ErrorKind::Eof { .. }), "{err:?}");
     assert_eq!(err.exit_code().code(), 3);
     let text = err.to_string();
     assert!(text.contains("t.rhai:2:5"), "{text}");
@@ -148,7 +141,7 @@ async fn fail_cannot_be_swallowed_by_a_catch_all() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, Error::Problems(_)), "{err:?}");
+    assert!(matches!(err.kind(), ErrorKind::Problems(_)), "{err:?}");
     assert_eq!(err.exit_code().code(), 1);
     let text = err.to_string();
     assert!(

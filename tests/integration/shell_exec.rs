@@ -7,24 +7,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ec2_serial_expect::shell::{LoginSpec, Shell};
-use ec2_serial_expect::transcript::Recorder;
-use ec2_serial_expect::{transport, Error, Secret, Session, SessionOptions, Target};
+use ec2_serial_expect::{ErrorKind, Secret, Session};
 
 /// A password that must never show up anywhere.
 const PASSWORD: &str = "Unused-But-Secret-7431";
 
 async fn session(target: &str, transcript: Option<&Path>) -> Session {
-    let target: Target = target.parse().unwrap();
-    let t = transport::open(&target).await.unwrap();
-    let rec = match transcript {
-        Some(p) => Recorder::create(p, &t.describe(), (80, 24)).unwrap(),
-        None => Recorder::disabled(),
-    };
-    let options = SessionOptions {
-        default_timeout: Duration::from_secs(20),
-        ..SessionOptions::default()
-    };
-    Session::new(t, rec, options)
+    crate::support::open_session(target, transcript, 20).await
 }
 
 fn me() -> String {
@@ -242,7 +231,7 @@ async fn a_timed_out_command_is_interrupted_and_the_shell_stays_usable() {
         .await
         .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(8));
-    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert!(matches!(err.kind(), ErrorKind::Timeout { .. }), "{err:?}");
     assert_eq!(err.exit_code().code(), 5);
     assert!(err.to_string().contains("sleep 60"), "{err}");
     let out = sh.run(&mut s, "echo still-here").await.unwrap();
@@ -286,4 +275,27 @@ async fn bad_user_names_are_usage_errors() {
     let err = Shell::login(&mut s, &spec).await.unwrap_err();
     assert_eq!(err.exit_code().code(), 2);
     assert!(err.to_string().contains("not a valid user name"), "{err}");
+}
+
+#[tokio::test]
+async fn a_scoped_login_logs_out_when_the_job_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let cast = dir.path().join("scoped.cast");
+    let mut s = session(&bash_console(""), Some(&cast)).await;
+    let err = Shell::scoped(&mut s, &spec(), async |shell, session| {
+        let out = shell.run(session, "echo working").await?;
+        assert_eq!(out.output, "working\n");
+        Err::<(), _>(ec2_serial_expect::Error::problems("the job failed half-way"))
+    })
+    .await
+    .unwrap_err();
+    // The job's own error comes back, and the console was logged out anyway.
+    assert!(matches!(err.kind(), ErrorKind::Problems(_)), "{err:?}");
+    assert!(err.to_string().contains("half-way"), "{err}");
+    s.close().await.unwrap();
+    let recorded = std::fs::read_to_string(&cast).unwrap();
+    assert!(
+        recorded.contains("shell: logged out"),
+        "no logout in the transcript: {recorded}"
+    );
 }

@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 
 use ec2_serial_expect::shell::{CommandOutput, LoginSpec, Shell};
 use ec2_serial_expect::transcript::cast::{Cast, EventCode};
-use ec2_serial_expect::transcript::Recorder;
-use ec2_serial_expect::{transport, Error, Secret, Session, SessionOptions, Target};
+use ec2_serial_expect::{ErrorKind, Secret, Session};
 use lab_support::LabVm;
 
 /// alice's password, and its SHA-512 crypt hash (what `chpasswd -e` gets,
@@ -76,7 +75,7 @@ async fn wrong_password_flow(s: &mut Session, password: &Secret) {
     let err = Shell::login(s, &spec("ec2-user", &wrong))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Login(_)), "{err:?}");
+    assert!(matches!(err.kind(), ErrorKind::Login(_)), "{err:?}");
     assert_eq!(err.exit_code().code(), 4);
     assert!(
         err.to_string().contains("back at its login prompt"),
@@ -167,7 +166,7 @@ async fn emergency_flow(s: &mut Session, password: &Secret) {
     let mut after_reboot = spec("ec2-user", password);
     after_reboot.timeout = Duration::from_secs(480);
     let err = Shell::login(s, &after_reboot).await.unwrap_err();
-    assert!(matches!(err, Error::Login(_)), "{err:?}");
+    assert!(matches!(err.kind(), ErrorKind::Login(_)), "{err:?}");
     assert_eq!(err.exit_code().code(), 4);
     assert!(err.to_string().contains("emergency mode"), "{err}");
 }
@@ -320,13 +319,7 @@ async fn replay(name: &str) -> Session {
             path.display()
         );
     }
-    let target: Target = format!("replay:{}", path.display()).parse().unwrap();
-    let t = transport::open(&target).await.unwrap();
-    let options = SessionOptions {
-        default_timeout: Duration::from_secs(20),
-        ..SessionOptions::default()
-    };
-    Session::new(t, Recorder::disabled(), options)
+    crate::support::open_session(&format!("replay:{}", path.display()), None, 20).await
 }
 
 /// Any password matches the recording's `<redacted>`.

@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ec2_serial_expect::shell::{CommandOutput, LoginSpec, Shell};
-use ec2_serial_expect::transcript::Recorder;
-use ec2_serial_expect::{transport, Error, Result, Secret, Session, SessionOptions, Target};
+use ec2_serial_expect::{ErrorKind, Result, Secret, Session};
 
 /// Commands every "full" flow runs, with their expected output and status.
 const COMMANDS: &[(&str, &str, i32)] = &[
@@ -40,17 +39,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 async fn open(target: &str, record_to: Option<&Path>) -> Session {
-    let target: Target = target.parse().unwrap();
-    let t = transport::open(&target).await.unwrap();
-    let rec = match record_to {
-        Some(p) => Recorder::create(p, &t.describe(), (80, 24)).unwrap(),
-        None => Recorder::disabled(),
-    };
-    let options = SessionOptions {
-        default_timeout: Duration::from_secs(20),
-        ..SessionOptions::default()
-    };
-    Session::new(t, rec, options)
+    crate::support::open_session(target, record_to, 20).await
 }
 
 fn spec(user: &str, password: &str) -> LoginSpec {
@@ -220,7 +209,7 @@ async fn debian_wrong_password_is_exit_4_and_leaves_the_login_prompt() {
     let err = Shell::login(&mut s, &spec("esxdev", ANY))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Login(_)), "{err:?}");
+    assert!(matches!(err.kind(), ErrorKind::Login(_)), "{err:?}");
     assert_eq!(err.exit_code().code(), 4);
     let msg = err.to_string();
     assert!(

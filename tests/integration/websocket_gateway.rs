@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use ec2_serial_expect::aws::credentials::{self, Credentials};
+use ec2_serial_expect::connect::ConnectOptions;
 use ec2_serial_expect::gateway::{self, Auth, GatewayConfig};
-use ec2_serial_expect::transcript::Recorder;
 use ec2_serial_expect::transport::{self, WsAuth, WsOptions};
-use ec2_serial_expect::{Error, Pattern, Secret, Session, SessionOptions, Target};
+use ec2_serial_expect::{Error, ErrorKind, Pattern, Secret, Session, Target};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -42,13 +42,11 @@ async fn start(config: GatewayConfig) -> std::net::SocketAddr {
 }
 
 async fn connect(url: &str, options: &WsOptions) -> Result<Session, Error> {
-    let target: Target = url.parse().unwrap();
-    let t = transport::open_with(&target, options).await?;
-    Ok(Session::new(
-        t,
-        Recorder::disabled(),
-        SessionOptions::default(),
-    ))
+    let connect = ConnectOptions {
+        ws: options.clone(),
+        ..ConnectOptions::default()
+    };
+    crate::support::open_session_with(url, connect).await
 }
 
 fn secs(s: u64) -> Option<Duration> {
@@ -86,7 +84,7 @@ async fn a_shell_through_the_gateway_without_auth_on_loopback() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, Error::Eof { .. }),
+        matches!(err.kind(), ErrorKind::Eof { .. }),
         "console exit ends the session cleanly: {err:?}"
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -307,7 +305,7 @@ async fn text_frames_close_codes_and_drops_become_clear_errors() {
         .await
         .unwrap_err();
     assert!(
-        !matches!(err, Error::Timeout { .. }),
+        !matches!(err.kind(), ErrorKind::Timeout { .. }),
         "a drop is an error, not a hang: {err:?}"
     );
     assert!(

@@ -8,6 +8,7 @@
 //! file); `--scripted` types the scenario's documented repair instead, with
 //! the crate's `Session` directly.
 
+use crate::cli::stdout::outln;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -46,9 +47,11 @@ pub(super) async fn run(
     options: DemoOptions,
     common: &Common,
 ) -> Result<ExitCode> {
+    // Progress is best-effort: a reader gone mid-demo shows as the failed
+    // write of the result at the end.
     let say = |line: String| {
         if common.output == OutputFormat::Human {
-            println!("{line}");
+            let _ = outln!("{line}");
         }
     };
     if vm::down(dirs, name).await? {
@@ -66,7 +69,7 @@ pub(super) async fn run(
     }
     let (refusal, repaired) = outcome?;
     if common.output == OutputFormat::Json {
-        println!(
+        outln!(
             "{}",
             json!({
                 "vm": name, "boot_seconds": booted.info.boot_seconds,
@@ -78,11 +81,11 @@ pub(super) async fn run(
                 "ssh_after_repair": "accepted", "transcript": repaired.transcript,
                 "kept_running": options.keep,
             })
-        );
+        )?;
     } else if options.keep {
-        println!(
+        outln!(
             "the VM is still running: ec2-serial-expect lab status; stop it with `lab down --name {name}`"
-        );
+        )?;
     }
     Ok(ExitCode::Success)
 }
@@ -142,7 +145,7 @@ async fn break_and_repair(
     match ssh.probe_until_answered(Duration::from_secs(30)).await? {
         KeyLogin::Accepted => say("5. ssh with the lab key works again".into()),
         other => {
-            return Err(Error::Problems(format!(
+            return Err(Error::problems(format!(
                 "the repair ran but ssh key login is still not accepted: {other:?}"
             )))
         }
@@ -213,7 +216,7 @@ async fn doctor_repair(info: &VmInfo, common: &Common) -> Result<Repaired> {
         .await
         .map_err(|e| Error::io("running `doctor --fix`", e))?;
     if !output.status.success() {
-        return Err(Error::Problems(format!(
+        return Err(Error::problems(format!(
             "`doctor --fix` did not repair the lab VM ({}); see its report above{}",
             output.status,
             transcript

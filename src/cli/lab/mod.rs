@@ -4,6 +4,7 @@
 
 mod demo;
 
+use crate::cli::stdout::outln;
 use std::time::Duration;
 
 use serde_json::json;
@@ -66,11 +67,11 @@ fn cli_boot_options(common: &Common) -> BootOptions {
 async fn up_command(dirs: &LabDirs, name: &str, common: &Common) -> Result<ExitCode> {
     if let Some(info) = vm::find(dirs, name)?.filter(|i| i.is_alive() && i.ready) {
         let info = vm::ensure_gateway(dirs, info)?;
-        print_vm(&info, None, true, common.output);
+        print_vm(&info, None, true, common.output)?;
         return Ok(ExitCode::Success);
     }
     let booted = vm::up(dirs, name, &cli_boot_options(common)).await?;
-    print_vm(&booted.info, booted.image.built_in, false, common.output);
+    print_vm(&booted.info, booted.image.built_in, false, common.output)?;
     Ok(ExitCode::Success)
 }
 
@@ -89,13 +90,18 @@ pub(super) fn vm_json(info: &VmInfo) -> serde_json::Value {
     })
 }
 
-fn print_vm(info: &VmInfo, built_in: Option<f64>, already: bool, output: OutputFormat) {
+fn print_vm(
+    info: &VmInfo,
+    built_in: Option<f64>,
+    already: bool,
+    output: OutputFormat,
+) -> Result<()> {
     if output == OutputFormat::Json {
         let mut v = vm_json(info);
         v["already_running"] = json!(already);
         v["image_build_seconds"] = json!(built_in.map(round1));
-        println!("{v}");
-        return;
+        outln!("{v}")?;
+        return Ok(());
     }
     let when = if already {
         "was already running".to_string()
@@ -103,29 +109,30 @@ fn print_vm(info: &VmInfo, built_in: Option<f64>, already: bool, output: OutputF
         let built = built_in.map_or(String::new(), |s| format!("image built in {s:.1} s, "));
         format!("is up ({built}booted in {:.1} s)", info.boot_seconds)
     };
-    println!("lab VM {:?} {when}", info.name);
-    println!(
+    outln!("lab VM {:?} {when}", info.name)?;
+    outln!(
         "  serial console: {}   (try: ec2-serial-expect console {})",
         info.serial_target(),
         info.serial_target()
-    );
+    )?;
     if let Some(gateway) = &info.gateway {
-        println!(
+        outln!(
             "  websocket:      {}   (the same console through a gateway, --auth none on loopback)",
             gateway.url
-        );
+        )?;
     }
-    println!("  ssh:            {}", info.ssh().command_line());
-    println!("  user:           {} (passwordless sudo)", info.user);
-    println!(
+    outln!("  ssh:            {}", info.ssh().command_line())?;
+    outln!("  user:           {} (passwordless sudo)", info.user)?;
+    outln!(
         "  password:       read it from {} (e.g. --password-file {})",
         info.password_file.display(),
         info.password_file.display()
-    );
-    println!(
+    )?;
+    outln!(
         "  stop it:        ec2-serial-expect lab down --name {}",
         info.name
-    );
+    )?;
+    Ok(())
 }
 
 async fn down_command(dirs: &LabDirs, name: &str, all: bool, common: &Common) -> Result<ExitCode> {
@@ -140,15 +147,15 @@ async fn down_command(dirs: &LabDirs, name: &str, all: bool, common: &Common) ->
         stopped.push(json!({"name": n, "was_running": was_running}));
         if common.output == OutputFormat::Human {
             match was_running {
-                true => println!("lab VM {n:?} stopped"),
-                false => println!("lab VM {n:?} was not running"),
+                true => outln!("lab VM {n:?} stopped")?,
+                false => outln!("lab VM {n:?} was not running")?,
             }
         }
     }
     if common.output == OutputFormat::Json {
-        println!("{}", json!({ "stopped": stopped }));
+        outln!("{}", json!({ "stopped": stopped }))?;
     } else if names.is_empty() {
-        println!("no lab VMs");
+        outln!("no lab VMs")?;
     }
     Ok(ExitCode::Success)
 }
@@ -164,25 +171,25 @@ fn status_command(dirs: &LabDirs, common: &Common) -> Result<ExitCode> {
                 v
             })
             .collect();
-        println!("{}", json!({ "vms": list }));
+        outln!("{}", json!({ "vms": list }))?;
         return Ok(ExitCode::Success);
     }
     if vms.is_empty() {
-        println!("no lab VMs (start one with `ec2-serial-expect lab up`)");
+        outln!("no lab VMs (start one with `ec2-serial-expect lab up`)")?;
     }
     for (info, alive) in &vms {
         let websocket = match &info.gateway {
             Some(g) if g.is_alive() => format!("  {}", g.url),
             _ => String::new(),
         };
-        println!(
+        outln!(
             "{:<16} {:<8} pid {:<7} {}  ssh 127.0.0.1:{}{websocket}",
             info.name,
             state_word(info, *alive),
             info.pid,
             info.serial_target(),
             info.ssh_port
-        );
+        )?;
     }
     Ok(ExitCode::Success)
 }
@@ -197,11 +204,11 @@ fn state_word(info: &VmInfo, alive: bool) -> &'static str {
 
 fn list_command(common: &Common) -> Result<ExitCode> {
     if common.output == OutputFormat::Json {
-        println!("{}", json!({ "scenarios": scenario::SCENARIOS }));
+        outln!("{}", json!({ "scenarios": scenario::SCENARIOS }))?;
         return Ok(ExitCode::Success);
     }
     for s in scenario::SCENARIOS {
-        println!("{:<31} {}", s.name, s.summary);
+        outln!("{:<31} {}", s.name, s.summary)?;
     }
     Ok(ExitCode::Success)
 }
@@ -218,40 +225,44 @@ async fn break_command(
     let public_key = std::fs::read_to_string(dirs.public_key_file()).unwrap_or_default();
     let repair = scenario.repair_lines(&public_key);
     if common.output == OutputFormat::Json {
-        println!(
+        outln!(
             "{}",
             json!({
                 "vm": info.name, "scenario": scenario.name, "ran": scenario.break_command,
                 "ssh": "refused", "ssh_error": refusal,
                 "repair": {"console_user": scenario.repair_user, "commands": repair},
             })
-        );
+        )?;
         return Ok(ExitCode::Success);
     }
-    println!(
+    outln!(
         "broke {:?} on lab VM {:?}: ran `{}`",
-        scenario.name, info.name, scenario.break_command
-    );
-    println!("ssh key login is now refused: {refusal}");
-    print_repair_hint(&info, scenario, &repair);
+        scenario.name,
+        info.name,
+        scenario.break_command
+    )?;
+    outln!("ssh key login is now refused: {refusal}")?;
+    print_repair_hint(&info, scenario, &repair)?;
     Ok(ExitCode::Success)
 }
 
-fn print_repair_hint(info: &VmInfo, scenario: &Scenario, repair: &[String]) {
-    println!(
+fn print_repair_hint(info: &VmInfo, scenario: &Scenario, repair: &[String]) -> Result<()> {
+    outln!(
         "repair it over the serial console (ec2-serial-expect console {}): log in as {} \
          (password in {}), then type:",
         info.serial_target(),
         scenario.repair_user,
         info.password_file.display()
-    );
+    )?;
     for line in repair {
-        println!("    {line}");
+        outln!("    {line}")?;
     }
-    println!(
+    outln!(
         "or let the lab type it: ec2-serial-expect lab repair {} --name {}",
-        scenario.name, info.name
-    );
+        scenario.name,
+        info.name
+    )?;
+    Ok(())
 }
 
 async fn repair_command(
@@ -273,25 +284,25 @@ async fn repair_command(
         .await?;
     let accepted = after == KeyLogin::Accepted;
     if common.output == OutputFormat::Json {
-        println!(
+        outln!(
             "{}",
             json!({"vm": info.name, "scenario": scenario.name, "ssh": login_word(&after),
                    "transcript": transcript})
-        );
+        )?;
     } else {
-        println!(
+        outln!(
             "typed the repair of {:?} on the serial console; ssh key login is now {}",
             scenario.name,
             login_word(&after)
-        );
+        )?;
         if let Some(path) = &transcript {
-            println!("transcript: {}", path.display());
+            outln!("transcript: {}", path.display())?;
         }
     }
     if accepted {
         Ok(ExitCode::Success)
     } else {
-        Err(Error::Problems(format!(
+        Err(Error::problems(format!(
             "after the repair of {:?} ssh key login is still {}",
             scenario.name,
             login_word(&after)

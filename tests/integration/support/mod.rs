@@ -1,8 +1,47 @@
-//! What the integration tests share: the lab VM harness ([`lab`]), the EC2
-//! stand-in ([`ec2`]), and a throwaway PKI for TLS tests ([`pki`]).
+//! What the integration tests share: sessions opened the way the tool opens
+//! them ([`open_session`]), the lab VM harness ([`lab`]), the EC2 stand-in
+//! ([`ec2`]), and a throwaway PKI for TLS tests ([`pki`]).
 
 #![allow(dead_code)]
 
 pub mod ec2;
 pub mod lab;
 pub mod pki;
+
+use std::path::Path;
+use std::time::Duration;
+
+use ec2_serial_expect::connect::{self, ConnectOptions, SessionSpec};
+use ec2_serial_expect::{Session, SessionOptions, Target};
+
+/// Opens `target` through the connect layer (as the CLI, the lab and the
+/// gateway do), recording to `transcript` when given, with the default
+/// timeout `timeout_secs`; panics with the target named if it cannot.
+pub async fn open_session(target: &str, transcript: Option<&Path>, timeout_secs: u64) -> Session {
+    let spec = SessionSpec {
+        transcript: transcript.map(Path::to_path_buf),
+        session: SessionOptions {
+            default_timeout: Duration::from_secs(timeout_secs),
+            ..SessionOptions::default()
+        },
+        ..SessionSpec::default()
+    };
+    let target: Target = target.parse().unwrap();
+    connect::open_session(&target, &spec)
+        .await
+        .unwrap_or_else(|e| panic!("{target}: {e}"))
+}
+
+/// Opens `target` with explicit connect options (WebSocket auth and TLS),
+/// unrecorded, with the default session options.
+pub async fn open_session_with(
+    target: &str,
+    connect: ConnectOptions,
+) -> ec2_serial_expect::Result<Session> {
+    let target: Target = target.parse().unwrap();
+    let spec = SessionSpec {
+        connect,
+        ..SessionSpec::default()
+    };
+    connect::open_session(&target, &spec).await
+}

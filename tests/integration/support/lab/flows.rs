@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use ec2_serial_expect::lab::console::{self, CommandResult, LOGIN_PROMPT};
-use ec2_serial_expect::{Error, Pattern, Result, Secret, Session};
+use ec2_serial_expect::{Error, ErrorKind, Pattern, Result, Secret, Session};
 
 /// Login, then logout.
 pub const LOGIN: &str = "lab-login.cast";
@@ -33,8 +33,8 @@ pub async fn login(session: &mut Session, password: &Secret) -> Result<()> {
 /// and logs out (leaving the getty fresh); returns the refusal.
 pub async fn failed_login(session: &mut Session, wrong: &Secret, right: &Secret) -> Result<Error> {
     let refusal = match console::login(session, "ec2-user", wrong).await {
-        Ok(()) => return Err(Error::Problems("the wrong password was accepted".into())),
-        Err(e @ Error::Login(_)) => e,
+        Ok(()) => return Err(Error::problems("the wrong password was accepted")),
+        Err(e) if matches!(e.kind(), ErrorKind::Login(_)) => e,
         Err(e) => return Err(e),
     };
     console::answer_login(session, "ec2-user", right).await?;

@@ -1,0 +1,67 @@
+//! Standard output, where commands print their results.
+//!
+//! Writing here is fallible like any other I/O: [`outln!`] and [`out!`]
+//! return a [`Result`], so a failed write travels up as an ordinary error
+//! instead of the panic `println!` raises. One failure is special:
+//! `ec2-serial-expect … | head` closes the pipe early, and a Unix filter
+//! then ends by SIGPIPE, silently. Rust ignores SIGPIPE (and it must stay
+//! ignored: a closed console socket is an error to report, not a death), so
+//! [`end_if_reader_gone`] does it by hand once the error reaches `main`.
+
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Writes formatted text and a newline to standard output.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::stdout::write(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// Writes formatted text to standard output.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::stdout::write(format_args!($($arg)*))
+    };
+}
+
+pub(crate) use {out, outln};
+
+/// Writes `text` to standard output and flushes it.
+pub(crate) fn write(text: std::fmt::Arguments<'_>) -> Result<()> {
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_fmt(text)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Error::io("writing to standard output", e))
+}
+
+/// Ends the process the way a Unix filter ends when its reader went away
+/// (killed by SIGPIPE), if `error` is a broken pipe and standard output is
+/// indeed a pipe nobody reads any more; returns otherwise.
+pub(crate) fn end_if_reader_gone(error: &Error) {
+    let broken = matches!(error.kind(), ErrorKind::Io(e) if e.kind() == io::ErrorKind::BrokenPipe);
+    if broken && reader_gone() {
+        use nix::sys::signal::{raise, signal, SigHandler, Signal};
+        // SAFETY: restoring the default disposition installs no handler code.
+        unsafe {
+            let _ = signal(Signal::SIGPIPE, SigHandler::SigDfl);
+        }
+        let _ = raise(Signal::SIGPIPE);
+    }
+}
+
+/// Whether standard output is a pipe whose reading end is closed (the
+/// kernel reports POLLERR on the writing end): a console's broken pipe must
+/// still be reported as an error, not mistaken for `| head`.
+fn reader_gone() -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let stdout = io::stdout();
+    let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::POLLOUT)];
+    poll(&mut fds, PollTimeout::ZERO).is_ok()
+        && fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLERR))
+}
