@@ -30,7 +30,7 @@ pub const SESSION_POLL: Duration = Duration::from_secs(5);
 
 /// How one failed push should be handled.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub enum PushRefusal {
     /// Worth retrying after a pause (the message is for the final error).
     Transient(String),
     /// Another session holds the instance's serial port.
@@ -63,8 +63,8 @@ impl KeyPush<'_> {
                 Err(r) => r,
             };
             match refusal {
-                Refusal::Fatal(message) => return Err(aws_error(message)),
-                Refusal::Transient(message) => {
+                PushRefusal::Fatal(message) => return Err(aws_error(message)),
+                PushRefusal::Transient(message) => {
                     attempt += 1;
                     if attempt >= MAX_ATTEMPTS {
                         return Err(aws_error(format!(
@@ -75,7 +75,7 @@ impl KeyPush<'_> {
                     tracing::warn!("{message}; retrying in {:.1} s", pause.as_secs_f64());
                     tokio::time::sleep(pause).await;
                 }
-                Refusal::SessionLimit => {
+                PushRefusal::SessionLimit => {
                     let left = waiting_until.map(|t| t.saturating_duration_since(Instant::now()));
                     match left {
                         Some(left) if !left.is_zero() => {
@@ -107,7 +107,10 @@ impl KeyPush<'_> {
         aws_sdk_ec2instanceconnect::Client::from_conf(config)
     }
 
-    async fn push_once(&self, client: &aws_sdk_ec2instanceconnect::Client) -> Result<(), Refusal> {
+    async fn push_once(
+        &self,
+        client: &aws_sdk_ec2instanceconnect::Client,
+    ) -> Result<(), PushRefusal> {
         let sent = client
             .send_serial_console_ssh_public_key()
             .instance_id(self.instance_id)
@@ -117,7 +120,7 @@ impl KeyPush<'_> {
             .await;
         match sent {
             Ok(out) if out.success() => Ok(()),
-            Ok(_) => Err(Refusal::Transient(
+            Ok(_) => Err(PushRefusal::Transient(
                 "EC2 Instance Connect answered Success=false to the key push".into(),
             )),
             Err(SdkError::ServiceError(e)) => {
@@ -131,11 +134,11 @@ impl KeyPush<'_> {
                     &self.ctx.region,
                 ))
             }
-            Err(e @ SdkError::ConstructionFailure(_)) => Err(Refusal::Fatal(format!(
+            Err(e @ SdkError::ConstructionFailure(_)) => Err(PushRefusal::Fatal(format!(
                 "cannot build the key push request: {}",
                 error_chain(&e)
             ))),
-            Err(e) => Err(Refusal::Transient(format!(
+            Err(e) => Err(PushRefusal::Transient(format!(
                 "cannot reach EC2 Instance Connect in {}: {}",
                 self.ctx.region,
                 error_chain(&e)
@@ -173,19 +176,19 @@ pub fn session_limit_message(instance_id: &str, waited: Option<Duration>) -> Str
 }
 
 /// Maps an error code of SendSerialConsoleSSHPublicKey to what to do.
-pub fn classify(code: &str, message: &str, instance_id: &str, region: &str) -> Refusal {
+pub fn classify(code: &str, message: &str, instance_id: &str, region: &str) -> PushRefusal {
     let said = if message.is_empty() {
         code.to_string()
     } else {
         format!("{code}: {message}")
     };
-    let fatal = |text: String| Refusal::Fatal(text);
+    let fatal = |text: String| PushRefusal::Fatal(text);
     match code {
         "ThrottlingException" | "ServiceException" | "SerialConsoleSessionUnavailableException"
-        | "EC2InstanceUnavailableException" => Refusal::Transient(format!(
+        | "EC2InstanceUnavailableException" => PushRefusal::Transient(format!(
             "EC2 Instance Connect could not take the key for {instance_id} right now ({said})"
         )),
-        "SerialConsoleSessionLimitExceededException" => Refusal::SessionLimit,
+        "SerialConsoleSessionLimitExceededException" => PushRefusal::SessionLimit,
         "AuthException" => fatal(format!(
             "EC2 Instance Connect refused the key push ({said}): the credentials are invalid, or IAM \
              does not allow ec2-instance-connect:SendSerialConsoleSSHPublicKey on \
@@ -250,17 +253,17 @@ mod tests {
         for code in ALL {
             let r = classify(code, "m", "i-0123456789abcdef0", "eu-west-1");
             match r {
-                Refusal::Transient(_) => assert!(transient.contains(&code), "{code}"),
-                Refusal::SessionLimit => {
+                PushRefusal::Transient(_) => assert!(transient.contains(&code), "{code}"),
+                PushRefusal::SessionLimit => {
                     assert_eq!(code, "SerialConsoleSessionLimitExceededException")
                 }
-                Refusal::Fatal(text) => {
+                PushRefusal::Fatal(text) => {
                     assert!(!transient.contains(&code), "{code}");
                     assert!(text.contains(code), "{text}");
                 }
             }
         }
-        let Refusal::Fatal(text) = classify(
+        let PushRefusal::Fatal(text) = classify(
             "SerialConsoleAccessDisabledException",
             "",
             "i-1",

@@ -65,7 +65,7 @@ impl Script {
 
 /// What a script run that reached its end leaves behind.
 #[derive(Debug, Clone)]
-pub struct Report {
+pub struct ScriptReport {
     /// The `log()` lines, in order, secrets scrubbed.
     pub logs: Vec<String>,
     /// Where the transcript was written, if anywhere.
@@ -77,14 +77,14 @@ pub struct Report {
 /// Runs `script` over `session` with `inputs` and closes the session.
 ///
 /// Call from async code; the script runs on a blocking thread. `log()` lines
-/// are kept in the [`Report`] and, with `on_log`, also told as they come
+/// are kept in the [`ScriptReport`] and, with `on_log`, also told as they come
 /// (the command line prints them).
 pub async fn run_script(
     session: Session,
     script: Script,
     inputs: ScriptInputs,
     on_log: Option<fn(&str)>,
-) -> Result<Report> {
+) -> Result<ScriptReport> {
     let handle = Handle::current();
     tokio::task::spawn_blocking(move || run_on(&handle, session, &script, inputs, on_log))
         .await
@@ -98,7 +98,7 @@ fn run_on(
     script: &Script,
     inputs: ScriptInputs,
     on_log: Option<fn(&str)>,
-) -> Result<Report> {
+) -> Result<ScriptReport> {
     let started = Instant::now();
     let transcript = session.transcript_path().map(Path::to_path_buf);
     let host = Rc::new(bindings::Host::new(
@@ -121,7 +121,7 @@ fn run_on(
         }
     }
     outcome.map_err(|e| e.scrubbed(&|t| host.scrub(t)))?;
-    Ok(Report {
+    Ok(ScriptReport {
         logs: host.take_logs(),
         transcript,
         duration: started.elapsed(),

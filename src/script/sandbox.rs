@@ -10,7 +10,7 @@
 //! - undeclared variables are compile errors (strict mode), so `lint` finds
 //!   typos before a console is touched;
 //! - operations, call depth, expression depth and string/array/map sizes
-//!   are limited (see [`Limits`]), so a runaway loop ends with an error
+//!   are limited (see [`SandboxLimits`]), so a runaway loop ends with an error
 //!   instead of hanging a rescue session;
 //! - the heap a script grows is bounded by [`super::memory::SCRIPT_BUDGET`]
 //!   (Rhai bounds each value, not their sum), and `log()` by
@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 
 /// The sandbox's resource limits.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub struct SandboxLimits {
     /// Rhai operations per run (a waiting `expect` costs one, not one per byte).
     pub max_operations: u64,
     /// Nested function calls.
@@ -42,7 +42,7 @@ pub struct Limits {
 }
 
 /// The limits scripts run with.
-pub const LIMITS: Limits = Limits {
+pub const LIMITS: SandboxLimits = SandboxLimits {
     max_operations: 50_000_000,
     max_call_levels: 64,
     max_expr_depth: 64,

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use ec2_serial_expect::script::{run_script, Report, Script, ScriptInputs};
+use ec2_serial_expect::script::{run_script, Script, ScriptInputs, ScriptReport};
 use ec2_serial_expect::{Error, ErrorKind, Secret, Session};
 
 fn sh(script: &str) -> String {
@@ -16,7 +16,7 @@ async fn session(target: &str, transcript: Option<&Path>) -> Session {
     crate::support::open_session(target, transcript, 30).await
 }
 
-async fn run(target: &str, source: &str, inputs: ScriptInputs) -> Result<Report, Error> {
+async fn run(target: &str, source: &str, inputs: ScriptInputs) -> Result<ScriptReport, Error> {
     let script = Script {
         name: "t.rhai".into(),
         source: source.into(),

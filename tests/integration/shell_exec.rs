@@ -285,7 +285,9 @@ async fn a_scoped_login_logs_out_when_the_job_fails() {
     let err = Shell::scoped(&mut s, &spec(), async |shell, session| {
         let out = shell.run(session, "echo working").await?;
         assert_eq!(out.output, "working\n");
-        Err::<(), _>(ec2_serial_expect::Error::problems("the job failed half-way"))
+        Err::<(), _>(ec2_serial_expect::Error::problems(
+            "the job failed half-way",
+        ))
     })
     .await
     .unwrap_err();
