@@ -16,8 +16,6 @@ mod stdout;
 
 use std::time::Duration;
 
-use stdout::outln;
-
 use clap::Parser;
 
 pub use args::{
@@ -114,10 +112,16 @@ fn report_error(e: &Error, output: OutputFormat) {
     match output {
         OutputFormat::Human => eprintln!("error: {}", crate::secret::scrub_known(&e.to_string())),
         OutputFormat::Json => {
-            let message = crate::secret::scrub_known(&e.to_string());
-            let v = serde_json::json!({"error": message, "exit_code": e.exit_code().code()});
+            #[derive(serde::Serialize)]
+            struct Failure {
+                error: String,
+                exit_code: i32,
+            }
             // Nothing is left to report a failed write to.
-            let _ = outln!("{v}");
+            let _ = stdout::json_line(&Failure {
+                error: crate::secret::scrub_known(&e.to_string()),
+                exit_code: e.exit_code().code(),
+            });
         }
     }
 }

@@ -6,10 +6,30 @@
 //! printed for people or as JSON.
 
 use super::{open_session, Common, OutputFormat, RunArgs};
-use crate::cli::stdout::outln;
+use serde::Serialize;
+
+use crate::cli::stdout::{json_line, outln};
 use crate::error::{ExitCode, Result};
 use crate::script::{run_script, Script, ScriptInputs};
 use crate::target::Target;
+
+/// `run --output json`: a script that passed.
+#[derive(Serialize)]
+struct RunResult<'a> {
+    result: &'static str,
+    script: &'a str,
+    target: String,
+    logs: &'a [String],
+    transcript: Option<&'a std::path::Path>,
+    duration_ms: u64,
+}
+
+/// `lint --output json`: a script that compiles.
+#[derive(Serialize)]
+struct LintResult<'a> {
+    script: &'a str,
+    result: &'static str,
+}
 
 /// Runs `run TARGET SCRIPT`.
 pub(super) async fn run_command(args: RunArgs, common: Common) -> Result<ExitCode> {
@@ -22,15 +42,14 @@ pub(super) async fn run_command(args: RunArgs, common: Common) -> Result<ExitCod
     let name = script.name.clone();
     let report = run_script(session, script, inputs, on_log).await?;
     if common.output == OutputFormat::Json {
-        let doc = serde_json::json!({
-            "result": "passed",
-            "script": name,
-            "target": target.to_string(),
-            "logs": report.logs,
-            "transcript": report.transcript,
-            "duration_ms": report.duration.as_millis() as u64,
-        });
-        outln!("{doc}")?;
+        json_line(&RunResult {
+            result: "passed",
+            script: &name,
+            target: target.to_string(),
+            logs: &report.logs,
+            transcript: report.transcript.as_deref(),
+            duration_ms: report.duration.as_millis() as u64,
+        })?;
     }
     if let Some(path) = &report.transcript {
         tracing::info!("script passed; transcript: {}", path.display());
@@ -52,10 +71,10 @@ pub(super) fn lint_command(script: &std::path::Path, common: &Common) -> Result<
     script.check()?;
     match common.output {
         OutputFormat::Human => outln!("{}: ok", script.name)?,
-        OutputFormat::Json => outln!(
-            "{}",
-            serde_json::json!({"script": script.name, "result": "ok"})
-        )?,
+        OutputFormat::Json => json_line(&LintResult {
+            script: &script.name,
+            result: "ok",
+        })?,
     }
     Ok(ExitCode::Success)
 }

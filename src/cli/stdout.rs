@@ -38,6 +38,14 @@ pub(crate) fn write(text: std::fmt::Arguments<'_>) -> Result<()> {
         .map_err(|e| Error::io("writing to standard output", e))
 }
 
+/// Writes `value` as one line of JSON: every `--output json` result is a
+/// typed value, so its fields are named once, where the type is.
+pub(crate) fn json_line(value: &impl serde::Serialize) -> Result<()> {
+    let text = serde_json::to_string(value)
+        .map_err(|e| Error::usage(format!("cannot encode the result as JSON: {e}")))?;
+    write(format_args!("{text}\n"))
+}
+
 /// Ends the process the way a Unix filter ends when its reader went away
 /// (killed by SIGPIPE), if `error` is a broken pipe and standard output is
 /// indeed a pipe nobody reads any more; returns otherwise.

@@ -8,12 +8,13 @@
 //! file); `--scripted` types the scenario's documented repair instead, with
 //! the crate's `Session` directly.
 
-use crate::cli::stdout::outln;
+use crate::cli::stdout::{json_line, outln};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::cli::{Common, OutputFormat};
 use crate::error::{Error, ExitCode, Result};
@@ -38,6 +39,23 @@ pub(super) struct DemoOptions {
 struct Repaired {
     transcript: Option<PathBuf>,
     doctor_report: Option<Value>,
+}
+
+/// `lab demo --output json`.
+#[derive(Serialize)]
+struct DemoResult<'a> {
+    vm: &'a str,
+    boot_seconds: f64,
+    image_build_seconds: Option<f64>,
+    scenario: &'static str,
+    refused_with: String,
+    repaired_over: String,
+    repaired_by: &'static str,
+    /// The doctor's own JSON report, as it printed it.
+    doctor: Option<Value>,
+    ssh_after_repair: &'static str,
+    transcript: Option<PathBuf>,
+    kept_running: bool,
 }
 
 /// Runs the demo on VM `name`; stops it afterwards unless `options.keep`.
@@ -69,19 +87,23 @@ pub(super) async fn run(
     }
     let (refusal, repaired) = outcome?;
     if common.output == OutputFormat::Json {
-        outln!(
-            "{}",
-            json!({
-                "vm": name, "boot_seconds": booted.info.boot_seconds,
-                "image_build_seconds": booted.image.built_in,
-                "scenario": DEMO_SCENARIO, "refused_with": refusal,
-                "repaired_over": booted.info.serial_target().to_string(),
-                "repaired_by": if options.scripted { "scripted repair" } else { "doctor --fix" },
-                "doctor": repaired.doctor_report,
-                "ssh_after_repair": "accepted", "transcript": repaired.transcript,
-                "kept_running": options.keep,
-            })
-        )?;
+        json_line(&DemoResult {
+            vm: name,
+            boot_seconds: booted.info.boot_seconds,
+            image_build_seconds: booted.image.built_in,
+            scenario: DEMO_SCENARIO,
+            refused_with: refusal,
+            repaired_over: booted.info.serial_target().to_string(),
+            repaired_by: if options.scripted {
+                "scripted repair"
+            } else {
+                "doctor --fix"
+            },
+            doctor: repaired.doctor_report,
+            ssh_after_repair: "accepted",
+            transcript: repaired.transcript,
+            kept_running: options.keep,
+        })?;
     } else if options.keep {
         outln!(
             "the VM is still running: ec2-serial-expect lab status; stop it with `lab down --name {name}`"

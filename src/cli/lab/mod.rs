@@ -4,10 +4,12 @@
 
 mod demo;
 
-use crate::cli::stdout::outln;
+use std::path::Path;
 use std::time::Duration;
 
-use serde_json::json;
+use serde::Serialize;
+
+use crate::cli::stdout::{json_line, outln};
 
 use super::{Common, LabCommand, OutputFormat};
 use crate::error::{Error, ExitCode, Result};
@@ -75,19 +77,85 @@ async fn up_command(dirs: &LabDirs, name: &str, common: &Common) -> Result<ExitC
     Ok(ExitCode::Success)
 }
 
-/// How to reach a VM, as JSON.
-pub(super) fn vm_json(info: &VmInfo) -> serde_json::Value {
-    json!({
-        "name": info.name,
-        "serial": info.serial_target().to_string(),
-        "websocket": info.gateway.as_ref().map(|g| g.url.clone()),
-        "ssh": info.ssh(),
-        "ssh_command": info.ssh().command_line(),
-        "user": info.user,
-        "password_file": info.password_file,
-        "pid": info.pid,
-        "boot_seconds": round1(info.boot_seconds),
-    })
+/// How to reach a VM, as `--output json` shows it.
+#[derive(Serialize)]
+struct VmView<'a> {
+    name: &'a str,
+    serial: String,
+    websocket: Option<&'a str>,
+    ssh: ssh::SshTarget,
+    ssh_command: String,
+    user: &'a str,
+    password_file: &'a Path,
+    pid: i32,
+    boot_seconds: f64,
+}
+
+impl<'a> VmView<'a> {
+    fn of(info: &'a VmInfo) -> Self {
+        VmView {
+            name: &info.name,
+            serial: info.serial_target().to_string(),
+            websocket: info.gateway.as_ref().map(|g| g.url.as_str()),
+            ssh: info.ssh(),
+            ssh_command: info.ssh().command_line(),
+            user: &info.user,
+            password_file: &info.password_file,
+            pid: info.pid,
+            boot_seconds: round1(info.boot_seconds),
+        }
+    }
+}
+
+/// `lab up --output json`.
+#[derive(Serialize)]
+struct UpResult<'a> {
+    #[serde(flatten)]
+    vm: VmView<'a>,
+    already_running: bool,
+    image_build_seconds: Option<f64>,
+}
+
+/// One VM of `lab status --output json`.
+#[derive(Serialize)]
+struct VmState<'a> {
+    #[serde(flatten)]
+    vm: VmView<'a>,
+    state: &'static str,
+}
+
+/// One VM of `lab down --output json`.
+#[derive(Serialize)]
+struct Stopped {
+    name: String,
+    was_running: bool,
+}
+
+/// `lab break SCENARIO --output json`.
+#[derive(Serialize)]
+struct BreakResult<'a> {
+    vm: &'a str,
+    scenario: &'a str,
+    ran: &'a str,
+    ssh: &'static str,
+    ssh_error: String,
+    repair: RepairHint<'a>,
+}
+
+/// What to type to undo a break.
+#[derive(Serialize)]
+struct RepairHint<'a> {
+    console_user: &'a str,
+    commands: Vec<String>,
+}
+
+/// `lab repair SCENARIO --output json`.
+#[derive(Serialize)]
+struct RepairResult<'a> {
+    vm: &'a str,
+    scenario: &'a str,
+    ssh: &'static str,
+    transcript: Option<std::path::PathBuf>,
 }
 
 fn print_vm(
@@ -97,11 +165,11 @@ fn print_vm(
     output: OutputFormat,
 ) -> Result<()> {
     if output == OutputFormat::Json {
-        let mut v = vm_json(info);
-        v["already_running"] = json!(already);
-        v["image_build_seconds"] = json!(built_in.map(round1));
-        outln!("{v}")?;
-        return Ok(());
+        return json_line(&UpResult {
+            vm: VmView::of(info),
+            already_running: already,
+            image_build_seconds: built_in.map(round1),
+        });
     }
     let when = if already {
         "was already running".to_string()
@@ -144,7 +212,10 @@ async fn down_command(dirs: &LabDirs, name: &str, all: bool, common: &Common) ->
     let mut stopped = Vec::new();
     for n in &names {
         let was_running = vm::down(dirs, n).await?;
-        stopped.push(json!({"name": n, "was_running": was_running}));
+        stopped.push(Stopped {
+            name: n.clone(),
+            was_running,
+        });
         if common.output == OutputFormat::Human {
             match was_running {
                 true => outln!("lab VM {n:?} stopped")?,
@@ -153,7 +224,11 @@ async fn down_command(dirs: &LabDirs, name: &str, all: bool, common: &Common) ->
         }
     }
     if common.output == OutputFormat::Json {
-        outln!("{}", json!({ "stopped": stopped }))?;
+        #[derive(Serialize)]
+        struct Down {
+            stopped: Vec<Stopped>,
+        }
+        json_line(&Down { stopped })?;
     } else if names.is_empty() {
         outln!("no lab VMs")?;
     }
@@ -163,15 +238,18 @@ async fn down_command(dirs: &LabDirs, name: &str, all: bool, common: &Common) ->
 fn status_command(dirs: &LabDirs, common: &Common) -> Result<ExitCode> {
     let vms = vm::list(dirs);
     if common.output == OutputFormat::Json {
-        let list: Vec<_> = vms
+        #[derive(Serialize)]
+        struct Status<'a> {
+            vms: Vec<VmState<'a>>,
+        }
+        let vms = vms
             .iter()
-            .map(|(info, alive)| {
-                let mut v = vm_json(info);
-                v["state"] = json!(state_word(info, *alive));
-                v
+            .map(|(info, alive)| VmState {
+                vm: VmView::of(info),
+                state: state_word(info, *alive),
             })
             .collect();
-        outln!("{}", json!({ "vms": list }))?;
+        json_line(&Status { vms })?;
         return Ok(ExitCode::Success);
     }
     if vms.is_empty() {
@@ -204,7 +282,13 @@ fn state_word(info: &VmInfo, alive: bool) -> &'static str {
 
 fn list_command(common: &Common) -> Result<ExitCode> {
     if common.output == OutputFormat::Json {
-        outln!("{}", json!({ "scenarios": scenario::SCENARIOS }))?;
+        #[derive(Serialize)]
+        struct List {
+            scenarios: &'static [Scenario],
+        }
+        json_line(&List {
+            scenarios: scenario::SCENARIOS,
+        })?;
         return Ok(ExitCode::Success);
     }
     for s in scenario::SCENARIOS {
@@ -225,14 +309,17 @@ async fn break_command(
     let public_key = std::fs::read_to_string(dirs.public_key_file()).unwrap_or_default();
     let repair = scenario.repair_lines(&public_key);
     if common.output == OutputFormat::Json {
-        outln!(
-            "{}",
-            json!({
-                "vm": info.name, "scenario": scenario.name, "ran": scenario.break_command,
-                "ssh": "refused", "ssh_error": refusal,
-                "repair": {"console_user": scenario.repair_user, "commands": repair},
-            })
-        )?;
+        json_line(&BreakResult {
+            vm: &info.name,
+            scenario: scenario.name,
+            ran: scenario.break_command,
+            ssh: "refused",
+            ssh_error: refusal,
+            repair: RepairHint {
+                console_user: scenario.repair_user,
+                commands: repair,
+            },
+        })?;
         return Ok(ExitCode::Success);
     }
     outln!(
@@ -284,11 +371,12 @@ async fn repair_command(
         .await?;
     let accepted = after == KeyLogin::Accepted;
     if common.output == OutputFormat::Json {
-        outln!(
-            "{}",
-            json!({"vm": info.name, "scenario": scenario.name, "ssh": login_word(&after),
-                   "transcript": transcript})
-        )?;
+        json_line(&RepairResult {
+            vm: &info.name,
+            scenario: scenario.name,
+            ssh: login_word(&after),
+            transcript,
+        })?;
     } else {
         outln!(
             "typed the repair of {:?} on the serial console; ssh key login is now {}",
