@@ -63,11 +63,7 @@ pub fn main() -> i32 {
         }
     };
     logging::init(&cli.common);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime_for(&cli.command) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -83,6 +79,28 @@ pub fn main() -> i32 {
             e.exit_code().code()
         }
     }
+}
+
+/// The async runtime for `command`. A doctor replaying a transcript runs
+/// on a virtual clock: the replayed console answers at once, so every wait
+/// (quiet periods, timeouts of prompts the recording never shows) would
+/// only cost wall time; a paused clock jumps straight to the next timer
+/// whenever nothing else can run, so the replay costs only CPU and makes the
+/// same decisions in the same order. (Scripts drive their session from a
+/// blocking thread, which stops such a clock from advancing, so `run` keeps
+/// the real one.)
+fn runtime_for(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
+    let replaying = matches!(command, Command::Doctor(args) if args.target.starts_with("replay:"));
+    if replaying {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build();
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
 }
 
 async fn dispatch(cli: Cli) -> Result<ExitCode> {

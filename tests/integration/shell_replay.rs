@@ -9,6 +9,10 @@
 //! distributions print (labelled so in the script). A replay fails if the
 //! shell layer sends anything other than what it sent when recording, so
 //! these tests also pin down the exact keystrokes.
+//!
+//! Replays run on a paused (virtual) clock (`start_paused`): the recording
+//! answers at once, so the login machine's quiet periods and timeouts pass
+//! instantly and in the same order, and a replay costs only CPU.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -193,7 +197,7 @@ async fn replay(name: &str) -> Session {
 /// The password the replays "type": any secret matches `<redacted>`.
 const ANY: &str = "replayed-password";
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn debian_login_run_and_sudo_with_a_password_prompt() {
     let mut s = replay("debian-login-run-sudo-password.cast").await;
     let seen = full_flow(&mut s, &spec("esxdev", ANY)).await.unwrap();
@@ -203,7 +207,7 @@ async fn debian_login_run_and_sudo_with_a_password_prompt() {
     assert_eq!((sudo.output.as_str(), sudo.status), ("root\n", 0));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn debian_wrong_password_is_exit_4_and_leaves_the_login_prompt() {
     let mut s = replay("debian-wrong-password.cast").await;
     let err = Shell::login(&mut s, &spec("esxdev", ANY))
@@ -220,7 +224,7 @@ async fn debian_wrong_password_is_exit_4_and_leaves_the_login_prompt() {
     assert!(!msg.contains(ANY));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn debian_hostile_motd_kernel_flood_and_colour_prompt() {
     let mut s = replay("debian-hostile-motd-kmsg-flood-colour-prompt.cast").await;
     let seen = full_flow(&mut s, &spec("esxnoisy", ANY)).await.unwrap();
@@ -237,7 +241,7 @@ async fn debian_hostile_motd_kernel_flood_and_colour_prompt() {
     assert_eq!(seen.sudo.unwrap().output, "root\n");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn debian_root_shell_left_logged_in_is_logged_out_first() {
     let mut s = replay("debian-root-shell-left-logged-in.cast").await;
     let seen = full_flow(&mut s, &spec("esxdev", ANY)).await.unwrap();
@@ -245,7 +249,7 @@ async fn debian_root_shell_left_logged_in_is_logged_out_first() {
     assert_commands(&seen);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn debian_pager_left_on_the_console_is_quit() {
     let mut s = replay("debian-pager-left-on-the-console.cast").await;
     let seen = full_flow(&mut s, &spec("root", ANY)).await.unwrap();
@@ -254,7 +258,7 @@ async fn debian_pager_left_on_the_console_is_quit() {
     assert_eq!(seen.sudo.unwrap().output, "root\n", "root needs no sudo");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn amazon_linux_2023_console_text_with_cloud_init_after_the_prompt() {
     let mut s = replay("al2023-login.cast").await;
     let seen = full_flow(&mut s, &spec("ec2-user", ANY)).await.unwrap();
@@ -266,7 +270,7 @@ async fn amazon_linux_2023_console_text_with_cloud_init_after_the_prompt() {
     assert!(err.to_string().contains("may not use sudo"), "{err}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn ubuntu_console_text() {
     let mut s = replay("ubuntu-login.cast").await;
     let seen = full_flow(&mut s, &spec("ubuntu", ANY)).await.unwrap();
@@ -274,7 +278,7 @@ async fn ubuntu_console_text() {
     assert_commands(&seen);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn fixtures_hold_no_password() {
     for entry in std::fs::read_dir(fixture("")).unwrap() {
         let path = entry.unwrap().path();
