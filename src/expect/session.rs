@@ -177,6 +177,12 @@ impl Session {
             .await
     }
 
+    /// True when the console is a recording played back (see
+    /// [`Transport::is_replay`]).
+    pub fn is_replay(&self) -> bool {
+        self.transport.is_replay()
+    }
+
     /// Sends a serial BREAK, where the transport supports it.
     pub async fn send_break(&mut self) -> Result<()> {
         self.recorder.marker("break");

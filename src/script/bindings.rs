@@ -16,8 +16,8 @@ use std::cell::{RefCell, RefMut};
 use std::rc::Rc;
 use std::time::Duration;
 
+use super::Driver;
 use rhai::{Array, Dynamic, Engine, Map, NativeCallContext, Position, FLOAT, INT};
-use tokio::runtime::Handle;
 
 use super::failure::{from_session_error, Halt, ScriptResult};
 use super::inputs::ScriptInputs;
@@ -37,7 +37,7 @@ pub(super) struct Host {
     pub(super) session: RefCell<Option<Session>>,
     /// The logged-in shell of `login()`, if any.
     pub(super) shell: RefCell<Option<Shell>>,
-    pub(super) runtime: Handle,
+    pub(super) runtime: Driver,
     inputs: ScriptInputs,
     scrubber: Scrubber,
     logs: RefCell<Vec<String>>,
@@ -56,7 +56,7 @@ impl Host {
     pub(super) fn new(
         name: &str,
         mut session: Session,
-        runtime: Handle,
+        runtime: Driver,
         inputs: ScriptInputs,
         on_log: Option<fn(&str)>,
     ) -> Self {

@@ -79,6 +79,10 @@ pub struct ScriptReport {
 /// Call from async code; the script runs on a blocking thread. `log()` lines
 /// are kept in the [`ScriptReport`] and, with `on_log`, also told as they come
 /// (the command line prints them).
+///
+/// Over a replayed console the script thread drives the session on a
+/// runtime of its own with a paused (virtual) clock: the recording answers
+/// at once, so waits and timeouts pass instantly, in the same order.
 pub async fn run_script(
     session: Session,
     script: Script,
@@ -86,14 +90,47 @@ pub async fn run_script(
     on_log: Option<fn(&str)>,
 ) -> Result<ScriptReport> {
     let handle = Handle::current();
-    tokio::task::spawn_blocking(move || run_on(&handle, session, &script, inputs, on_log))
-        .await
-        .map_err(|e| Error::usage(format!("the script thread failed: {e}")))?
+    tokio::task::spawn_blocking(move || {
+        let driver = if session.is_replay() {
+            let virtual_clock = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .map_err(|e| Error::io("starting the replay's runtime", e))?;
+            Driver::Virtual(Rc::new(virtual_clock))
+        } else {
+            Driver::Real(handle)
+        };
+        run_on(&driver, session, &script, inputs, on_log)
+    })
+    .await
+    .map_err(|e| Error::usage(format!("the script thread failed: {e}")))?
 }
 
-/// Runs `script` on this (blocking) thread, driving `session` with `handle`.
+/// What drives the session's futures from the script's (blocking) thread.
+#[derive(Clone)]
+pub(super) enum Driver {
+    /// The caller's runtime, on the real clock.
+    Real(Handle),
+    /// A runtime of the script thread's own on a paused clock, for replays.
+    /// (Only `Runtime::block_on` drives a current-thread runtime's timers,
+    /// so the runtime itself is kept, not a handle.)
+    Virtual(Rc<tokio::runtime::Runtime>),
+}
+
+impl Driver {
+    /// Runs `future` to completion on this thread.
+    pub(super) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        match self {
+            Driver::Real(handle) => handle.block_on(future),
+            Driver::Virtual(runtime) => runtime.block_on(future),
+        }
+    }
+}
+
+/// Runs `script` on this (blocking) thread, driving `session` with `driver`.
 fn run_on(
-    handle: &Handle,
+    driver: &Driver,
     session: Session,
     script: &Script,
     inputs: ScriptInputs,
@@ -104,7 +141,7 @@ fn run_on(
     let host = Rc::new(bindings::Host::new(
         &script.name,
         session,
-        handle.clone(),
+        driver.clone(),
         inputs,
         on_log,
     ));
@@ -116,7 +153,7 @@ fn run_on(
     }
     if let Some(session) = host.take_session() {
         let what = session.describe();
-        if let Err(e) = handle.block_on(session.close()) {
+        if let Err(e) = driver.block_on(session.close()) {
             tracing::warn!("closing {what}: {}", host.scrub(&e.to_string()));
         }
     }

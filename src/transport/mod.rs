@@ -85,6 +85,13 @@ pub trait Transport: Send {
         .into())
     }
 
+    /// True for a recorded console played back: it answers at once, so a
+    /// session over it may run on a virtual clock (nothing is gained by
+    /// really waiting, and the decisions come out the same).
+    fn is_replay(&self) -> bool {
+        false
+    }
+
     /// Closes the connection politely.
     async fn close(&mut self) -> TransportResult<()>;
 

@@ -169,6 +169,10 @@ impl Transport for ReplayTransport {
         Ok(())
     }
 
+    fn is_replay(&self) -> bool {
+        true
+    }
+
     fn describe(&self) -> String {
         format!("replay:{}", self.path.display())
     }
