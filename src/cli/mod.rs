@@ -90,7 +90,8 @@ pub fn main() -> i32 {
 /// blocking thread, which stops such a clock from advancing, so `run` keeps
 /// the real one.)
 fn runtime_for(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
-    let replaying = matches!(command, Command::Doctor(args) if args.target.starts_with("replay:"));
+    let replaying = matches!(command, Command::Doctor(args)
+        if matches!(args.target.parse(), Ok(Target::Replay { .. })));
     if replaying {
         return tokio::runtime::Builder::new_current_thread()
             .enable_all()
