@@ -118,6 +118,20 @@ struct Progress {
 }
 
 impl Progress {
+    /// The prompt this login is waiting for next, if it waits for one: it
+    /// is acted on the moment it ends the console text, without letting the
+    /// console settle first. Everything else (a shell prompt, a MOTD, text
+    /// that merely looks like a prompt once the password is sent) still
+    /// settles: a hostile MOTD that prints `Password: login: ` comes after
+    /// the password, when no prompt is awaited.
+    fn awaited_prompt(&self) -> Option<Screen> {
+        match (self.sent_user, self.sent_password) {
+            (false, false) => Some(Screen::LoginPrompt),
+            (true, false) => Some(Screen::PasswordPrompt),
+            _ => None,
+        }
+    }
+
     /// True while login may still be checking the password.
     fn awaits_password_verdict(&self) -> bool {
         self.password_sent_at
@@ -181,7 +195,10 @@ impl Shell {
         let mut progress = Progress::default();
         let mut silent = FIRST_LOOK;
         loop {
-            let screen = self.observe_for(session, wait, silent).await?;
+            let awaited = progress.awaited_prompt();
+            let screen = self
+                .observe_for(session, wait, silent, awaited.as_ref())
+                .await?;
             silent = QUIET;
             tracing::debug!("login: console shows {screen:?}");
             if self
@@ -411,20 +428,27 @@ impl Shell {
 
     /// Waits until the console settles and says what it shows.
     async fn observe(&mut self, session: &mut Session, wait: &Wait) -> Result<Screen> {
-        self.observe_for(session, wait, QUIET).await
+        self.observe_for(session, wait, QUIET, None).await
     }
 
     /// [`Shell::observe`], giving up on a console that shows nothing at all
-    /// after `silent` (unrecognised text still gets [`QUIET`]).
+    /// after `silent` (unrecognised text still gets [`QUIET`]), and
+    /// returning `awaited` the moment the console text ends with it.
     async fn observe_for(
         &mut self,
         session: &mut Session,
         wait: &Wait,
         silent: Duration,
+        awaited: Option<&Screen>,
     ) -> Result<Screen> {
         let mut last_change = Instant::now();
         let mut seen = self.text.clean().len();
         loop {
+            if let Some(awaited) = awaited {
+                if classify(self.text.clean()) == *awaited {
+                    return Ok(awaited.clone());
+                }
+            }
             let since = last_change.elapsed();
             let screen_ready = since >= SETTLE;
             let quiet = if self.text.clean().trim().is_empty() {
@@ -495,7 +519,8 @@ impl Shell {
         let mut exits = 1;
         let mut last_exit = Instant::now();
         loop {
-            match self.observe(session, &wait).await {
+            let back_at_login = Some(&Screen::LoginPrompt);
+            match self.observe_for(session, &wait, QUIET, back_at_login).await {
                 Ok(Screen::LoginPrompt | Screen::LoginIncorrect) => {
                     session.mark("shell: logged out");
                     return Ok(());
