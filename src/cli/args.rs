@@ -77,7 +77,8 @@ pub struct Common {
     /// Environment variable holding the bearer token for a WebSocket console.
     #[arg(long, global = true, value_name = "VAR")]
     pub token_env: Option<String>,
-    /// PEM file of a private CA to trust for wss:// (besides the public roots).
+    /// PEM file of a private CA to trust, besides the system's roots
+    /// (SSL_CERT_FILE honoured): for wss:// consoles and every AWS call.
     #[arg(long, global = true, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
     /// EC2 targets: skip the preflight checks (serial console access, instance

@@ -260,14 +260,16 @@ async fn serve_gateway(listen: &str, config: crate::gateway::GatewayConfig) -> R
 /// Whether `a` and `b` name the same existing file (links followed).
 /// How to reach consoles, from the common flags, checked.
 pub async fn connect_options(common: &Common) -> Result<crate::connect::ConnectOptions> {
+    // One trust store for every TLS client of the run: read and checked once.
+    let trust = crate::tls::ClientTrust::new(common.ca_file.as_deref())?;
     Ok(crate::connect::ConnectOptions {
-        ws: ws_options(common).await?,
-        ec2: ec2_options(common)?,
+        ws: ws_options(common, &trust).await?,
+        ec2: ec2_options(common, &trust)?,
     })
 }
 
 /// The EC2 options the common flags give, checked.
-fn ec2_options(common: &Common) -> Result<crate::ec2::Ec2Options> {
+fn ec2_options(common: &Common, trust: &crate::tls::ClientTrust) -> Result<crate::ec2::Ec2Options> {
     if let Some(endpoint) = &common.serial_endpoint {
         crate::ec2::endpoints::parse_host_port(endpoint)?;
     }
@@ -281,11 +283,15 @@ fn ec2_options(common: &Common) -> Result<crate::ec2::Ec2Options> {
         host_key_fingerprint: common.host_key_fingerprint.clone(),
         no_preflight: common.no_preflight,
         wait_for_session: common.wait_for_session.map(Duration::from_secs),
+        trust: trust.clone(),
     })
 }
 
 /// WebSocket connection options from the common flags.
-pub async fn ws_options(common: &Common) -> Result<crate::transport::WsOptions> {
+pub async fn ws_options(
+    common: &Common,
+    trust: &crate::tls::ClientTrust,
+) -> Result<crate::transport::WsOptions> {
     use crate::transport::WsAuth;
     let kind = common.ws_auth.unwrap_or(if common.token_env.is_some() {
         WsAuthKind::Token
@@ -301,11 +307,11 @@ pub async fn ws_options(common: &Common) -> Result<crate::transport::WsOptions> 
                 .ok_or_else(|| Error::usage("--ws-auth token needs --token-env VAR naming the variable that holds the token"))?;
             WsAuth::Bearer(crate::secret::SecretSource::Env(var.to_string()).read("token")?)
         }
-        WsAuthKind::Sigv4 => ws_sigv4(common).await?,
+        WsAuthKind::Sigv4 => ws_sigv4(common, trust).await?,
     };
     Ok(crate::transport::WsOptions {
         auth,
-        ca_file: common.ca_file.clone(),
+        trust: trust.clone(),
         allow_cleartext_credentials: common.insecure_cleartext_credentials,
     })
 }
@@ -314,10 +320,13 @@ pub async fn ws_options(common: &Common) -> Result<crate::transport::WsOptions> 
 /// as for EC2 targets): an explicit `--profile` wins over environment keys,
 /// SSO, `credential_process` and assume-role profiles work, and the
 /// profile's Region is used when `--region`/`AWS_REGION` are not given.
-async fn ws_sigv4(common: &Common) -> Result<crate::transport::WsAuth> {
+async fn ws_sigv4(
+    common: &Common,
+    trust: &crate::tls::ClientTrust,
+) -> Result<crate::transport::WsAuth> {
     use crate::aws::credentials::Credentials;
     use crate::secret::Secret;
-    let ctx = crate::ec2::AwsContext::load(&ec2_options(common)?)
+    let ctx = crate::ec2::AwsContext::load(&ec2_options(common, trust)?)
         .await
         .map_err(|e| match e.kind() {
             ErrorKind::Usage(m) if m.starts_with("no AWS Region") => Error::usage(

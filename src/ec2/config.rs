@@ -33,6 +33,8 @@ pub struct Ec2Options {
     pub no_preflight: bool,
     /// `--wait-for-session SECS`: how long to wait for another session to end.
     pub wait_for_session: Option<Duration>,
+    /// Whom to trust for the AWS endpoints: the system's roots and `--ca-file`.
+    pub trust: crate::tls::ClientTrust,
 }
 
 /// The resolved AWS side of a connection: SDK configuration, Region, credentials.
@@ -44,13 +46,15 @@ pub struct AwsContext {
     pub region: String,
     /// The profile asked for with `--profile`, for messages.
     profile: Option<String>,
+    /// Whom to trust for AWS endpoints (the EC2 Query calls use it too).
+    trust: crate::tls::ClientTrust,
 }
 
 impl AwsContext {
     /// Resolves the Region and the configuration; fails when no Region is set.
     pub async fn load(options: &Ec2Options) -> Result<AwsContext> {
-        let mut loader =
-            aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(sdk_http_client(&options.trust)?);
         if let Some(region) = &options.region {
             loader = loader.region(Region::new(region.clone()));
         }
@@ -58,7 +62,7 @@ impl AwsContext {
             // As the AWS CLI does: an explicit --profile wins over the
             // environment's keys (the default chain would take those first).
             let provider_config = aws_config::provider_config::ProviderConfig::default()
-                .with_http_client(https_client())
+                .with_http_client(sdk_http_client(&options.trust)?)
                 .with_region(options.region.clone().map(Region::new));
             let from_profile = aws_config::profile::ProfileFileCredentialsProvider::builder()
                 .configure(&provider_config)
@@ -88,7 +92,13 @@ impl AwsContext {
             sdk,
             region,
             profile: options.profile.clone(),
+            trust: options.trust.clone(),
         })
+    }
+
+    /// Whom to trust for AWS endpoints: the system's roots and `--ca-file`.
+    pub fn trust(&self) -> &crate::tls::ClientTrust {
+        &self.trust
     }
 
     /// Resolves credentials now, so that missing ones are one clear error up front.
@@ -153,10 +163,25 @@ fn no_credentials() -> Error {
     )
 }
 
-/// The HTTPS client for every AWS call: rustls with ring, the system's roots.
-pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-    aws_smithy_http_client::Builder::new()
+/// The SDK's HTTPS client: rustls with ring, trusting what `trust` trusts.
+/// The SDK takes its trust as a store description (system roots on or off,
+/// PEM certificates), not a rustls config, so it gets the same two parts.
+fn sdk_http_client(
+    trust: &crate::tls::ClientTrust,
+) -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient> {
+    use aws_smithy_http_client::tls::{
+        rustls_provider::CryptoMode, Provider, TlsContext, TrustStore,
+    };
+    let mut store = TrustStore::empty().with_native_roots(true);
+    if let Some(pem) = trust.private_ca_pem() {
+        store = store.with_pem_certificate(pem.to_vec());
+    }
+    let context = TlsContext::builder()
+        .with_trust_store(store)
+        .build()
+        .map_err(|e| Error::usage(format!("TLS setup for the AWS SDK failed: {e}")))?;
+    Ok(aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+        .tls_context(context)
+        .build_https())
 }

@@ -7,8 +7,15 @@
 //! `POST /` with `Action` and `Version`, signed with SigV4 (aws-sigv4, the
 //! SDK's own signer), answered in XML. Only the handful of fields we read are
 //! picked out of the response.
+//!
+//! Like the SDK's standard retry mode, a call is tried up to three times
+//! when the failure is worth retrying (no answer, HTTP 5xx, a throttling or
+//! transient error code), with the same jittered backoff as the key push;
+//! every request says who sends it (`User-Agent: ec2-serial-expect/VERSION`).
+//! One HTTPS client per [`Ec2Query`], trusting what the run trusts
+//! ([`crate::tls::ClientTrust`]), so the calls of a preflight share it.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials as AwsCredentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
@@ -16,6 +23,9 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
 
 use super::aws_error;
 use super::config::AwsContext;
@@ -23,6 +33,32 @@ use crate::error::{error_chain, Error, Result};
 
 /// The EC2 API version every Query call names.
 pub const API_VERSION: &str = "2016-11-15";
+/// Who sends the Query calls.
+const USER_AGENT: &str = concat!("ec2-serial-expect/", env!("CARGO_PKG_VERSION"));
+/// Tries per call, the first included (the SDK's standard retry mode).
+const MAX_ATTEMPTS: u32 = 3;
+/// Longest wait for one answer.
+const ANSWER_WITHIN: Duration = Duration::from_secs(30);
+/// Error codes worth another try: throttling and transient service faults.
+const RETRYABLE_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "RequestThrottled",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "EC2ThrottledException",
+    "BandwidthLimitExceeded",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "Unavailable",
+];
 
 /// An error the EC2 API returned (its `Code` and `Message`), or a failure to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,20 +74,38 @@ pub enum QueryError {
     Transport(String),
 }
 
+impl QueryError {
+    /// Whether another try may succeed (as the SDK's standard retry mode
+    /// decides): no answer, or a throttling/transient error.
+    fn is_retryable(&self) -> bool {
+        match self {
+            QueryError::Transport(_) => true,
+            QueryError::Service { code, .. } => RETRYABLE_CODES.contains(&code.as_str()),
+        }
+    }
+}
+
 /// A signed EC2 Query client for one Region and one set of credentials.
 pub struct Ec2Query {
     url: String,
     region: String,
     identity: Identity,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl Ec2Query {
     /// A client for the Region and endpoint of `ctx`.
     pub fn new(ctx: &AwsContext, credentials: AwsCredentials) -> Ec2Query {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*ctx.trust().config()).clone())
+            .https_or_http()
+            .enable_http1()
+            .build();
         Ec2Query {
             url: ctx.endpoint_url("EC2", "EC2", "ec2"),
             region: ctx.region.clone(),
             identity: credentials.into(),
+            client: Client::builder(TokioExecutor::new()).build(https),
         }
     }
 
@@ -60,8 +114,27 @@ impl Ec2Query {
         &self.url
     }
 
-    /// Calls `action` with `params` and returns the XML body of a success.
+    /// Calls `action` with `params` and returns the XML body of a success,
+    /// retrying what is worth retrying.
     pub async fn call(&self, action: &str, params: &[(&str, &str)]) -> Result<String, QueryError> {
+        let mut attempt = 1;
+        loop {
+            match self.call_once(action, params).await {
+                Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
+                    let pause = super::keypush::backoff(attempt);
+                    tracing::info!(
+                        "EC2 {action} failed ({e:?}); try {} in {pause:?}",
+                        attempt + 1
+                    );
+                    tokio::time::sleep(pause).await;
+                    attempt += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn call_once(&self, action: &str, params: &[(&str, &str)]) -> Result<String, QueryError> {
         let body = form_body(action, params);
         let mut request = http::Request::builder()
             .method("POST")
@@ -70,17 +143,40 @@ impl Ec2Query {
                 "content-type",
                 "application/x-www-form-urlencoded; charset=utf-8",
             )
+            .header("user-agent", USER_AGENT)
             .body(Full::new(Bytes::from(body.clone())))
             .map_err(|e| {
                 QueryError::Transport(format!("bad EC2 endpoint URL {}: {e}", self.url))
             })?;
         self.sign(&mut request, body.as_bytes())?;
-        let (status, text) = send(request).await?;
+        let (status, text) = self.send(request).await?;
         if status.is_success() {
             Ok(text)
         } else {
             Err(parse_error(status.as_u16(), &text))
         }
+    }
+
+    async fn send(
+        &self,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<(http::StatusCode, String), QueryError> {
+        let uri = request.uri().to_string();
+        let unreachable = |e: &dyn std::fmt::Display| {
+            QueryError::Transport(format!("cannot reach the EC2 API at {uri}: {e}"))
+        };
+        let response = tokio::time::timeout(ANSWER_WITHIN, self.client.request(request))
+            .await
+            .map_err(|_| unreachable(&"no answer within 30 s"))?
+            .map_err(|e| unreachable(&error_chain(&e)))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| unreachable(&e))?
+            .to_bytes();
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
     }
 
     fn sign(
@@ -134,37 +230,6 @@ fn form_body(action: &str, params: &[(&str, &str)]) -> String {
         })
         .collect::<Vec<_>>()
         .join("&")
-}
-
-async fn send(
-    request: http::Request<Full<Bytes>>,
-) -> Result<(http::StatusCode, String), QueryError> {
-    use hyper_util::client::legacy::Client;
-    use hyper_util::rt::TokioExecutor;
-    let uri = request.uri().to_string();
-    let unreachable = |e: &dyn std::fmt::Display| {
-        QueryError::Transport(format!("cannot reach the EC2 API at {uri}: {e}"))
-    };
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_native_roots()
-        .map_err(|e| unreachable(&e))?
-        .https_or_http()
-        .enable_http1()
-        .build();
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(https);
-    let response =
-        tokio::time::timeout(std::time::Duration::from_secs(30), client.request(request))
-            .await
-            .map_err(|_| unreachable(&"no answer within 30 s"))?
-            .map_err(|e| unreachable(&error_chain(&e)))?;
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| unreachable(&e))?
-        .to_bytes();
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// Reads `<Response><Errors><Error><Code>…</Code><Message>…</Message>` from an error body.

@@ -8,7 +8,6 @@
 //! is an error naming what was happening, never a hang.
 
 use std::io;
-use std::path::PathBuf;
 
 use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
@@ -50,8 +49,8 @@ pub enum WsAuth {
 pub struct WsOptions {
     /// Authentication.
     pub auth: WsAuth,
-    /// A private CA to trust for `wss://`, besides the public roots.
-    pub ca_file: Option<PathBuf>,
+    /// Whom to trust for `wss://`: the system's roots and `--ca-file`.
+    pub trust: crate::tls::ClientTrust,
     /// Send a token or signed URL over plain `ws://` to a host that is not
     /// this machine (refused otherwise: anyone on the path could read it).
     pub allow_cleartext_credentials: bool,
@@ -114,7 +113,7 @@ impl WebSocketTransport {
             .map_err(|e| Error::io(format!("cannot connect to {description}"), e))?;
         tcp.set_nodelay(true).ok();
         let stream: Box<dyn ByteStream> = if tls {
-            let config = crate::tls::client_config(options.ca_file.as_deref())?;
+            let config = options.trust.config();
             let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.clone())
                 .map_err(|e| {
                     Error::usage(format!("{host:?} is not a valid TLS server name: {e}"))

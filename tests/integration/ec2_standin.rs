@@ -330,6 +330,53 @@ fn throttling_and_transient_errors_are_retried_with_backoff() {
 }
 
 #[test]
+fn preflight_calls_are_retried_like_the_sdk_and_say_who_sends_them() {
+    let (standin, id) = ready(Console::FakeGetty);
+    // EC2 throttles the preflight, then has a transient fault: both retried.
+    standin.control(r#"{"ec2_queue": ["RequestLimitExceeded", "InternalError"]}"#);
+    let out = run(&standin, &id, HAPPY_SCRIPT, &[]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let requests = standin.ec2_requests();
+    let errors: Vec<_> = requests.iter().map(|r| r["error"].clone()).collect();
+    assert_eq!(
+        errors[..3],
+        [
+            "RequestLimitExceeded".into(),
+            "InternalError".into(),
+            serde_json::Value::Null
+        ],
+        "{requests:?}"
+    );
+    assert_eq!(
+        requests[0]["action"], requests[2]["action"],
+        "the same call again"
+    );
+    let version = env!("CARGO_PKG_VERSION");
+    for r in &requests {
+        assert_eq!(
+            r["user_agent"],
+            format!("ec2-serial-expect/{version}"),
+            "{requests:?}"
+        );
+    }
+
+    // A refusal that retrying cannot cure is not retried; one that keeps
+    // coming ends after three tries with EC2's own words.
+    let before = standin.ec2_requests().len();
+    standin.control(r#"{"ec2_queue": ["UnauthorizedOperation"]}"#);
+    let out = run(&standin, &id, HAPPY_SCRIPT, &[]);
+    assert_exit(&out, 3, &["UnauthorizedOperation"]);
+    assert_eq!(standin.ec2_requests().len(), before + 1, "not retried");
+    let before = standin.ec2_requests().len();
+    standin.control(
+        r#"{"ec2_queue": ["RequestLimitExceeded", "RequestLimitExceeded", "RequestLimitExceeded"]}"#,
+    );
+    let out = run(&standin, &id, HAPPY_SCRIPT, &[]);
+    assert_exit(&out, 3, &["RequestLimitExceeded"]);
+    assert_eq!(standin.ec2_requests().len(), before + 3, "three tries");
+}
+
+#[test]
 fn one_session_per_instance_with_and_without_waiting() {
     let (standin, id) = ready(Console::FakeGetty);
     let transcript = standin.dir.path().join("holder.cast");

@@ -77,7 +77,7 @@ async fn the_lab_console_over_websocket_with_every_auth_mode() {
     let addr = serve(&vm, Auth::Token(token.clone()), None).await;
     let options = WsOptions {
         auth: WsAuth::Bearer(token),
-        ca_file: None,
+        trust: Default::default(),
         ..WsOptions::default()
     };
     login_and_run(&format!("ws://{addr}/v1/consoles/lab"), &options, &password).await;
@@ -89,7 +89,7 @@ async fn the_lab_console_over_websocket_with_every_auth_mode() {
             credentials: identities[0].clone(),
             region: "eu-north-1".into(),
         },
-        ca_file: None,
+        trust: Default::default(),
         ..WsOptions::default()
     };
     let addr = serve(&vm, sigv4(), None).await;
@@ -99,7 +99,7 @@ async fn the_lab_console_over_websocket_with_every_auth_mode() {
     pki::make_test_pki(pki.path());
     let addr = serve(&vm, sigv4(), Some(pki.path())).await;
     let options = WsOptions {
-        ca_file: Some(pki.path().join("ca.pem")),
+        trust: ec2_serial_expect::tls::ClientTrust::new(Some(&pki.path().join("ca.pem"))).unwrap(),
         ..options
     };
     login_and_run(

@@ -128,14 +128,14 @@ async fn bearer_tokens_admit_and_refuse_with_the_http_status() {
     let url = format!("ws://{addr}/v1/consoles/sh");
     let good = WsOptions {
         auth: WsAuth::Bearer(Secret::new("token", "team-token-1")),
-        ca_file: None,
+        trust: Default::default(),
         ..WsOptions::default()
     };
     converse(&mut connect(&url, &good).await.unwrap()).await;
 
     let bad = WsOptions {
         auth: WsAuth::Bearer(Secret::new("token", "guess")),
-        ca_file: None,
+        trust: Default::default(),
         ..WsOptions::default()
     };
     let msg = connect(&url, &bad).await.err().unwrap().to_string();
@@ -176,7 +176,7 @@ async fn sigv4_presigned_urls_are_verified_and_cannot_be_replayed() {
             credentials: c,
             region: region.into(),
         },
-        ca_file: None,
+        trust: Default::default(),
         ..WsOptions::default()
     };
     converse(
@@ -359,7 +359,7 @@ async fn wss_with_a_private_ca_and_sigv4() {
     };
     let options = WsOptions {
         auth: auth.clone(),
-        ca_file: Some(dir.path().join("ca.pem")),
+        trust: ec2_serial_expect::tls::ClientTrust::new(Some(&dir.path().join("ca.pem"))).unwrap(),
         ..WsOptions::default()
     };
     converse(&mut connect(&url, &options).await.unwrap()).await;
@@ -369,7 +369,7 @@ async fn wss_with_a_private_ca_and_sigv4() {
         &url,
         &WsOptions {
             auth,
-            ca_file: None,
+            trust: Default::default(),
             ..WsOptions::default()
         },
     )
@@ -767,7 +767,7 @@ async fn sigv4_is_bound_to_the_public_host_and_each_presigned_url_is_unique() {
             credentials: identities[0].clone(),
             region: "eu-west-1".into(),
         },
-        ca_file: None,
+        trust: Default::default(),
         ..WsOptions::default()
     };
     let a = connect(&format!("ws://{addr}/v1/consoles/a"), &options)

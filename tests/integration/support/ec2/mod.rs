@@ -95,8 +95,11 @@ pub enum Console {
 pub struct StandIn {
     /// State: keys file, locks, sshd config and host key, home, logs.
     pub dir: tempfile::TempDir,
-    /// The EC2 API (moto) URL.
+    /// The EC2 API (moto) URL, for setting the stand-in up.
     pub ec2_url: String,
+    /// The EC2 API as the tool reaches it: a front that records requests and
+    /// can answer queued errors before moto.
+    pub ec2_front_url: String,
     /// The EC2 Instance Connect URL.
     pub eic_url: String,
     eic_port: u16,
@@ -130,6 +133,7 @@ impl StandIn {
         let standin_stdin = standin.stdin.take();
         let ec2_port = ports["ec2"].as_u64().unwrap();
         let eic_port = ports["eic"].as_u64().unwrap() as u16;
+        let front_port = ports["ec2front"].as_u64().unwrap();
         let (sshd, ssh_port, fingerprint) = start_sshd(dir.path(), &console);
         let console_uid = match console {
             Console::FakeGetty => 65534,
@@ -138,6 +142,7 @@ impl StandIn {
         StandIn {
             dir,
             ec2_url: format!("http://127.0.0.1:{ec2_port}"),
+            ec2_front_url: format!("http://127.0.0.1:{front_port}"),
             eic_url: format!("http://127.0.0.1:{eic_port}"),
             eic_port,
             ssh_port,
@@ -189,6 +194,13 @@ impl StandIn {
         http(self.eic_port, "POST", "/_control", json);
     }
 
+    /// Every EC2 Query request the tool sent (action, User-Agent, the
+    /// error queued for it if any).
+    pub fn ec2_requests(&self) -> Vec<serde_json::Value> {
+        let body = http(self.eic_port, "GET", "/_ec2_requests", "");
+        serde_json::from_str(&body).unwrap()
+    }
+
     /// Every key push the EC2 Instance Connect stand-in received.
     pub fn pushes(&self) -> Vec<serde_json::Value> {
         let body = http(self.eic_port, "GET", "/_pushes", "");
@@ -228,7 +240,7 @@ impl StandIn {
             .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
             .env("AWS_REGION", REGION)
-            .env("AWS_ENDPOINT_URL_EC2", &self.ec2_url)
+            .env("AWS_ENDPOINT_URL_EC2", &self.ec2_front_url)
             .env("AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT", &self.eic_url)
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_CONFIG_FILE", home.join("aws-config"))

@@ -14,11 +14,17 @@ Runs in one process (so both services see the same EC2 state):
   KEYS_FILE as `epoch instance-id key-type key-base64`, which the real
   OpenSSH sshd's AuthorizedKeysCommand reads.
 
+* a front for the EC2 Query API that the tool talks to: it records each
+  request's action and User-Agent, answers queued errors (throttling, 5xx)
+  the way EC2 does, and forwards the rest to moto.
+
 Usage: python standin.py STATE_DIR ACCESS_KEY SECRET_KEY
-Prints one JSON line {"ec2": port, "eic": port} when both listen, then serves
-until standard input closes. Control (plain HTTP on the EIC port):
-  POST /_control {"queue": [codes...], "ttl": secs}
+Prints one JSON line {"ec2": port, "ec2front": port, "eic": port} when all
+listen, then serves until standard input closes. Control (plain HTTP on the
+EIC port):
+  POST /_control {"queue": [codes...], "ttl": secs, "ec2_queue": [codes...]}
   GET  /_pushes  -> [{"time", "instance_id", "key", "signature_ok", "error"}]
+  GET  /_ec2_requests -> [{"time", "action", "user_agent", "error"}]
 """
 
 import fcntl
@@ -27,6 +33,9 @@ import os
 import sys
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from botocore.auth import SigV4Auth
@@ -42,7 +51,8 @@ STATE_DIR, ACCESS_KEY, SECRET_KEY = sys.argv[1], sys.argv[2], sys.argv[3]
 KEYS_FILE = os.path.join(STATE_DIR, "pushed_keys")
 LOCK_DIR = os.path.join(STATE_DIR, "locks")
 LOCK = threading.Lock()
-STATE = {"queue": [], "ttl": 60, "pushes": [], "access": {}}
+STATE = {"queue": [], "ttl": 60, "pushes": [], "access": {}, "ec2_queue": [], "ec2_requests": []}
+MOTO_URL = None  # set in main()
 
 # --- moto additions: serial console access per account and Region ----------
 
@@ -163,6 +173,9 @@ class InstanceConnect(BaseHTTPRequestHandler):
         if self.path == "/_pushes":
             with LOCK:
                 return self._reply(200, STATE["pushes"])
+        if self.path == "/_ec2_requests":
+            with LOCK:
+                return self._reply(200, STATE["ec2_requests"])
         self._reply(404, {})
 
     def do_POST(self):
@@ -197,16 +210,64 @@ class InstanceConnect(BaseHTTPRequestHandler):
         self._reply(200, {"RequestId": "standin", "Success": True})
 
 
+class Ec2Front(BaseHTTPRequestHandler):
+    """The EC2 Query endpoint as the tool sees it: queued errors, else moto."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, body, content_type):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        form = urllib.parse.parse_qs(body.decode())
+        with LOCK:
+            error = STATE["ec2_queue"].pop(0) if STATE["ec2_queue"] else None
+            STATE["ec2_requests"].append({
+                "time": time.time(),
+                "action": form.get("Action", ["?"])[0],
+                "user_agent": self.headers.get("User-Agent", ""),
+                "error": error,
+            })
+        if error:
+            # EC2 answers throttling with 503 RequestLimitExceeded.
+            status = 503 if error in ("RequestLimitExceeded", "Unavailable", "ServiceUnavailable") else 400
+            xml = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{error}</Code>"
+                   f"<Message>stand-in: {error}</Message></Error></Errors><RequestID>standin</RequestID></Response>")
+            return self._send(status, xml.encode(), "text/xml")
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+        request = urllib.request.Request(MOTO_URL + self.path, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request) as answer:
+                status, data, kind = answer.status, answer.read(), answer.headers.get("Content-Type", "text/xml")
+        except urllib.error.HTTPError as e:
+            status, data, kind = e.code, e.read(), e.headers.get("Content-Type", "text/xml")
+        self._send(status, data, kind)
+
+
 def main():
+    global MOTO_URL
     os.makedirs(LOCK_DIR, exist_ok=True)
     open(KEYS_FILE, "a").close()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
+    MOTO_URL = f"http://127.0.0.1:{moto.get_host_and_port()[1]}"
     eic = ThreadingHTTPServer(("127.0.0.1", 0), InstanceConnect)
     threading.Thread(target=eic.serve_forever, daemon=True).start()
-    print(json.dumps({"ec2": moto.get_host_and_port()[1], "eic": eic.server_address[1]}), flush=True)
+    front = ThreadingHTTPServer(("127.0.0.1", 0), Ec2Front)
+    threading.Thread(target=front.serve_forever, daemon=True).start()
+    ports = {"ec2": moto.get_host_and_port()[1], "ec2front": front.server_address[1], "eic": eic.server_address[1]}
+    print(json.dumps(ports), flush=True)
     sys.stdin.read()
     eic.shutdown()
+    front.shutdown()
     moto.stop()
 
 
