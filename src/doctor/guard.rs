@@ -26,7 +26,7 @@
 //! user chose), what we type is the same on every run (replays match), and
 //! the report can say which steps ran even when the run was cut short.
 
-use super::checks::{Finding, Severity};
+use super::checks::{CheckId, Finding, Severity};
 use super::repair::{config_line, Repair};
 
 /// The shell functions the steps call.
@@ -146,7 +146,7 @@ impl Finding {
             parts.next().unwrap_or(""),
         );
         Finding::new(
-            "repair.unlock_failed",
+            CheckId::RepairUnlockFailed,
             Severity::Error,
             format!(
                 "the repair locked this directory (owner root) while it ran and could not give it back: \

@@ -14,7 +14,7 @@ pub mod report;
 
 use async_trait::async_trait;
 
-pub use checks::{Finding, Policy, Request, Severity, Status};
+pub use checks::{CheckId, Finding, Policy, Request, Severity, Status};
 pub use report::Report;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -127,14 +127,12 @@ pub async fn examine(
     }
     // A repair can uncover a problem the first look could not see (an empty
     // key file once it exists): report it open, and the run is not verified.
-    let known: Vec<(String, Option<String>)> = findings
-        .iter()
-        .map(|f| (f.check.clone(), f.path.clone()))
-        .collect();
+    let known: Vec<(CheckId, Option<String>)> =
+        findings.iter().map(|f| (f.check, f.path.clone())).collect();
     findings.extend(
         after
             .into_iter()
-            .filter(|a| !known.contains(&(a.check.clone(), a.path.clone()))),
+            .filter(|a| !known.contains(&(a.check, a.path.clone()))),
     );
     let verified = findings.iter().all(|f| {
         f.status == Status::Fixed || (f.severity == Severity::Warning && f.status != Status::Failed)
