@@ -12,23 +12,27 @@
 //! the test harness keeps it as a child that dies with the test process.
 
 use std::os::unix::fs::DirBuilderExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-use super::console;
 use super::gateway::LabGateway;
 use super::image::{self, Image};
 use super::layout::{validate_name, LabDirs};
-use super::ssh::{KeyLogin, SshTarget};
+use super::ssh::SshTarget;
 use crate::error::{Error, Result};
 use crate::secret::{Secret, SecretSource};
 use crate::target::Target;
+
+mod qemu;
+mod ready;
+
+use qemu::launch;
+use ready::wait_until_ready;
 
 /// The user the lab is reached as, like an AMI's default user.
 pub const USER: &str = "ec2-user";
@@ -304,204 +308,4 @@ fn save(vm_dir: &Path, info: &VmInfo) -> Result<()> {
     let path = vm_dir.join(STATE_FILE);
     let text = serde_json::to_string_pretty(info).unwrap_or_default();
     std::fs::write(&path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))
-}
-
-/// Starts QEMU, retrying with another port when the chosen one was taken.
-fn launch(
-    dirs: &LabDirs,
-    name: &str,
-    vm_dir: &Path,
-    image: &Image,
-    detach: bool,
-) -> Result<(VmInfo, Option<Child>)> {
-    let socket = vm_dir.join("serial.sock");
-    let mut last_error = String::new();
-    for _ in 0..QEMU_ATTEMPTS {
-        let port = free_port()?;
-        let _ = std::fs::remove_file(&socket);
-        let mut command = qemu_command(name, image, &socket, port);
-        let started = if detach {
-            start_detached(&mut command, vm_dir)
-        } else {
-            start_child(&mut command, vm_dir, &socket)
-        };
-        match started {
-            Ok((pid, child)) => {
-                let info = VmInfo {
-                    name: name.to_string(),
-                    pid,
-                    serial_socket: socket,
-                    ssh_port: port,
-                    user: USER.to_string(),
-                    key: dirs.key_file(),
-                    password_file: dirs.password_file(),
-                    image: image.dir.clone(),
-                    boot_seconds: 0.0,
-                    ready: false,
-                    gateway: None,
-                };
-                return Ok((info, child));
-            }
-            Err(message) if message.contains("hostfwd") || message.contains("forwarding") => {
-                last_error = message;
-            }
-            Err(message) => return Err(qemu_failed(&message)),
-        }
-    }
-    Err(qemu_failed(&last_error))
-}
-
-fn qemu_failed(message: &str) -> Error {
-    Error::io(
-        "starting QEMU for the lab VM",
-        std::io::Error::other(message.trim().to_string()),
-    )
-}
-
-/// The QEMU command line for one VM.
-fn qemu_command(name: &str, image: &Image, socket: &Path, port: u16) -> Command {
-    let mut command = Command::new("qemu-system-x86_64");
-    command
-        .args(["-name", &format!("ec2-serial-expect-lab-{name}")])
-        .args(["-accel", "tcg", "-cpu", "max", "-m", "1024", "-smp", "2"])
-        .args(["-nodefaults", "-no-user-config", "-display", "none"])
-        .arg("-kernel")
-        .arg(&image.kernel)
-        .arg("-initrd")
-        .arg(&image.initrd)
-        .args(["-append", "console=ttyS0 root=/dev/vda rw"])
-        .arg("-drive")
-        .arg(format!(
-            "file={},format=raw,if=virtio",
-            image.disk.display()
-        ))
-        .arg("-snapshot")
-        .args([
-            "-netdev",
-            &format!("user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:22"),
-        ])
-        // Slot 3: the guest names the NIC ens3, as the image's interfaces file says.
-        .args(["-device", "virtio-net-pci,netdev=n0,addr=0x3"])
-        .arg("-serial")
-        .arg(format!("unix:{},server=on,wait=off", socket.display()))
-        .args(["-monitor", "none"]);
-    command
-}
-
-/// `-daemonize`: QEMU's parent exits once the VM is set up (errors included).
-fn start_detached(
-    command: &mut Command,
-    vm_dir: &Path,
-) -> std::result::Result<(i32, Option<Child>), String> {
-    let pidfile = vm_dir.join("qemu.pid");
-    let output = command
-        .arg("-daemonize")
-        .arg("-pidfile")
-        .arg(&pidfile)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run qemu-system-x86_64: {e}"))?;
-    if !output.status.success() {
-        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
-    }
-    let pid = std::fs::read_to_string(&pidfile)
-        .ok()
-        .and_then(|t| t.trim().parse().ok())
-        .ok_or_else(|| format!("QEMU started but wrote no pid to {}", pidfile.display()))?;
-    Ok((pid, None))
-}
-
-/// A child in its own process group that the kernel kills when this
-/// process's spawning thread dies, so a crashed test leaves no QEMU behind.
-fn start_child(
-    command: &mut Command,
-    vm_dir: &Path,
-    socket: &Path,
-) -> std::result::Result<(i32, Option<Child>), String> {
-    let log_path = vm_dir.join("qemu.log");
-    let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
-    // SAFETY: only async-signal-safe calls (setpgid, prctl) between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            libc::setpgid(0, 0);
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("cannot run qemu-system-x86_64: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !socket.exists() {
-        if let Ok(Some(status)) = child.try_wait() {
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            return Err(format!("QEMU exited ({status}): {log}"));
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err("QEMU did not create its serial socket within 20 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok((child.id() as i32, Some(child)))
-}
-
-/// A loopback port free right now (QEMU binds it a moment later; a lost race
-/// is retried by [`launch`]).
-fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| Error::io("finding a free loopback port for SSH", e))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| Error::io("finding a free loopback port for SSH", e))
-}
-
-/// Waits for `login:` on the serial console, then for SSH to accept the key.
-async fn wait_until_ready(info: &VmInfo, vm_dir: &Path, options: &BootOptions) -> Result<()> {
-    let deadline = Instant::now() + options.timeout;
-    let transcript = options
-        .boot_transcript
-        .clone()
-        .unwrap_or_else(|| vm_dir.join("boot.cast"));
-    // QEMU creates the socket file when it binds, a moment before it
-    // listens: a refused connect right after is retried briefly.
-    let mut tries = 0;
-    let mut session = loop {
-        match console::open(&info.serial_target(), Some(&transcript)).await {
-            Ok(session) => break session,
-            Err(_) if tries < 50 && info.is_alive() => {
-                tries += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    };
-    let alive = || info.is_alive();
-    console::wait_for_login(&mut session, options.timeout, alive).await?;
-    session.close().await?;
-    let left = deadline.saturating_duration_since(Instant::now());
-    match info
-        .ssh()
-        .probe_until_answered(left.max(Duration::from_secs(30)))
-        .await?
-    {
-        KeyLogin::Accepted => Ok(()),
-        KeyLogin::Refused(why) => Err(Error::problems(format!(
-            "the freshly booted lab refused the lab key ({why}); the image may be damaged: \
-             delete {} and run `lab up` again",
-            info.image.display()
-        ))),
-        KeyLogin::Unreachable(why) => Err(Error::io(
-            format!(
-                "sshd in the lab VM did not answer on 127.0.0.1:{}",
-                info.ssh_port
-            ),
-            std::io::Error::other(why),
-        )),
-    }
 }
