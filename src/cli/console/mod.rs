@@ -21,15 +21,16 @@
 //! [`LINGER_MAX`]) before the session ends.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::termios::{self, SetArg, Termios};
 use tokio::io::AsyncWriteExt;
 use tokio::signal::unix::{signal, Signal, SignalKind};
-use tokio::sync::mpsc;
+
+mod escapes;
+mod terminal;
+
+use escapes::{EscapeScanner, KeyAction, ESCAPE_HELP};
+use terminal::{Keyboard, RawMode};
 
 use super::Common;
 use crate::error::{Error, ExitCode, Result};
@@ -42,10 +43,6 @@ use crate::transport::{SendKind, Transport, TransportResult};
 pub(super) const LINGER_QUIET: Duration = Duration::from_millis(500);
 /// …but no longer than this in all.
 pub(super) const LINGER_MAX: Duration = Duration::from_secs(5);
-
-const ESCAPE_HELP: &str = "\r\nescapes (type them at the start of a line):\r\n  \
-    ~.  leave the console\r\n  ~~  send a literal ~\r\n  ~B  send a serial BREAK\r\n  \
-    ~?  this help\r\n";
 
 /// Options of `console`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -124,201 +121,6 @@ impl Ended {
             Ended::Signalled(signal) => {
                 format!("interrupted by a signal ({signal}); disconnected from {description}")
             }
-        }
-    }
-}
-
-/// The terminal's settings before raw mode; restores them when dropped.
-pub(super) struct RawMode {
-    original: Termios,
-}
-
-impl RawMode {
-    /// Puts standard input in raw mode if it is a terminal; `None` otherwise.
-    pub(super) fn enter_if_terminal() -> Result<Option<RawMode>> {
-        let stdin = io::stdin();
-        let fd = stdin.as_fd();
-        if !nix::unistd::isatty(fd.as_raw_fd()).unwrap_or(false) {
-            return Ok(None);
-        }
-        let original = termios::tcgetattr(fd)
-            .map_err(|e| Error::io("reading the terminal settings", e.into()))?;
-        let mut raw = original.clone();
-        termios::cfmakeraw(&mut raw);
-        termios::tcsetattr(fd, SetArg::TCSANOW, &raw)
-            .map_err(|e| Error::io("putting the terminal in raw mode", e.into()))?;
-        Ok(Some(RawMode { original }))
-    }
-}
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        let stdin = io::stdin();
-        // TCSADRAIN: let what we printed reach the screen under the raw
-        // settings, then restore.
-        if let Err(e) = termios::tcsetattr(stdin.as_fd(), SetArg::TCSADRAIN, &self.original) {
-            eprintln!("warning: could not restore the terminal settings ({e}); run `stty sane`");
-        }
-    }
-}
-
-/// What a keystroke (or a run of them) asks for, after escape processing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum KeyAction {
-    /// Bytes for the console.
-    Send(Vec<u8>),
-    /// `~B`: a serial BREAK.
-    Break,
-    /// `~?`: show the escapes.
-    Help,
-    /// `~.`: leave.
-    Leave,
-}
-
-/// Finds `~` escapes in what the user types; an escape counts only right
-/// after Enter (`\r` or `\n`) or at the very start.
-#[derive(Debug, Clone)]
-pub(super) struct EscapeScanner {
-    at_line_start: bool,
-    tilde_pending: bool,
-}
-
-impl Default for EscapeScanner {
-    fn default() -> Self {
-        EscapeScanner {
-            at_line_start: true,
-            tilde_pending: false,
-        }
-    }
-}
-
-impl EscapeScanner {
-    /// Scans typed bytes; stops at `~.` (what follows it is dropped).
-    pub(super) fn feed(&mut self, typed: &[u8]) -> Vec<KeyAction> {
-        let mut actions = Vec::new();
-        let mut plain = Vec::with_capacity(typed.len());
-        for &byte in typed {
-            let action = self.key(byte, &mut plain);
-            if let Some(action) = action {
-                if !plain.is_empty() {
-                    actions.push(KeyAction::Send(std::mem::take(&mut plain)));
-                }
-                let leave = action == KeyAction::Leave;
-                actions.push(action);
-                if leave {
-                    return actions;
-                }
-            }
-        }
-        if !plain.is_empty() {
-            actions.push(KeyAction::Send(plain));
-        }
-        actions
-    }
-
-    /// At the end of input: a `~` still waiting for its second key is sent.
-    pub(super) fn finish(&mut self) -> Option<KeyAction> {
-        std::mem::take(&mut self.tilde_pending).then(|| KeyAction::Send(b"~".to_vec()))
-    }
-
-    fn key(&mut self, byte: u8, plain: &mut Vec<u8>) -> Option<KeyAction> {
-        if std::mem::take(&mut self.tilde_pending) {
-            match byte {
-                b'.' => return Some(KeyAction::Leave),
-                b'B' => return Some(KeyAction::Break),
-                b'?' => return Some(KeyAction::Help),
-                b'~' => {
-                    plain.push(b'~');
-                    self.at_line_start = false;
-                    return None;
-                }
-                _ => plain.push(b'~'),
-            }
-        } else if self.at_line_start && byte == b'~' {
-            self.tilde_pending = true;
-            return None;
-        }
-        plain.push(byte);
-        self.at_line_start = byte == b'\r' || byte == b'\n';
-        None
-    }
-}
-
-/// Standard input read on its own thread (a blocking read cannot be
-/// cancelled, so the thread polls stdin together with a stop pipe and is
-/// joined when this is dropped; tokio's stdin would keep the runtime waiting).
-struct Keyboard {
-    chunks: mpsc::Receiver<io::Result<Vec<u8>>>,
-    stop: Option<OwnedFd>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Keyboard {
-    fn spawn() -> Result<Keyboard> {
-        let (stop_read, stop_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| Error::io("creating the stdin stop pipe", e.into()))?;
-        let (sender, chunks) = mpsc::channel(16);
-        let thread = std::thread::Builder::new()
-            .name("console-stdin".into())
-            .spawn(move || read_stdin(stop_read, sender))
-            .map_err(|e| Error::io("starting the stdin reader", e))?;
-        Ok(Keyboard {
-            chunks,
-            stop: Some(stop_write),
-            thread: Some(thread),
-        })
-    }
-
-    /// The next chunk typed; `None` or an empty chunk means end of input.
-    async fn next(&mut self) -> Option<io::Result<Vec<u8>>> {
-        self.chunks.recv().await
-    }
-}
-
-impl Drop for Keyboard {
-    fn drop(&mut self) {
-        self.chunks.close();
-        if let Some(stop) = self.stop.take() {
-            let _ = nix::unistd::write(&stop, b"x");
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// The stdin thread: waits for input or the stop pipe, forwards chunks;
-/// sends an empty chunk at end of input.
-fn read_stdin(stop: OwnedFd, sender: mpsc::Sender<io::Result<Vec<u8>>>) {
-    // SAFETY: fd 0 stays open for the life of the process.
-    let stdin = unsafe { BorrowedFd::borrow_raw(0) };
-    let mut buf = vec![0u8; 4096];
-    loop {
-        let mut fds = [
-            PollFd::new(stdin, PollFlags::POLLIN),
-            PollFd::new(stop.as_fd(), PollFlags::POLLIN),
-        ];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => {
-                let _ = sender.blocking_send(Err(e.into()));
-                return;
-            }
-            Ok(_) => {}
-        }
-        if fds[1].any().unwrap_or(true) {
-            return;
-        }
-        let chunk = match nix::unistd::read(0, &mut buf) {
-            Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => continue,
-            // A hung-up terminal reads as EIO: that is the end of input too.
-            Err(nix::errno::Errno::EIO) | Ok(0) => Ok(Vec::new()),
-            Err(e) => Err(e.into()),
-            Ok(n) => Ok(buf[..n].to_vec()),
-        };
-        let last = !matches!(&chunk, Ok(c) if !c.is_empty());
-        if sender.blocking_send(chunk).is_err() || last {
-            return;
         }
     }
 }
@@ -491,72 +293,5 @@ impl Signals {
             _ = self.hangup.recv() => Which::HangUp,
             _ = self.interrupt.recv() => Which::Interrupt,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn send(s: &str) -> KeyAction {
-        KeyAction::Send(s.as_bytes().to_vec())
-    }
-
-    #[test]
-    fn tilde_dot_at_start_or_after_enter_leaves() {
-        assert_eq!(EscapeScanner::default().feed(b"~."), vec![KeyAction::Leave]);
-        let mut keys = EscapeScanner::default();
-        assert_eq!(
-            keys.feed(b"ls\r~.junk"),
-            vec![send("ls\r"), KeyAction::Leave]
-        );
-        let mut keys = EscapeScanner::default();
-        assert_eq!(keys.feed(b"a\n"), vec![send("a\n")]);
-        assert_eq!(keys.feed(b"~"), vec![]);
-        assert_eq!(
-            keys.feed(b"."),
-            vec![KeyAction::Leave],
-            "split across reads"
-        );
-    }
-
-    #[test]
-    fn tilde_in_mid_line_is_plain_text() {
-        let mut keys = EscapeScanner::default();
-        assert_eq!(keys.feed(b"cd ~.x\r"), vec![send("cd ~.x\r")]);
-    }
-
-    #[test]
-    fn double_tilde_sends_one_and_other_keys_keep_the_tilde() {
-        let mut keys = EscapeScanner::default();
-        assert_eq!(keys.feed(b"~~.\r"), vec![send("~.\r")]);
-        assert_eq!(keys.feed(b"~x"), vec![send("~x")]);
-        let mut keys = EscapeScanner::default();
-        assert_eq!(keys.feed(b"~\r~."), vec![send("~\r"), KeyAction::Leave]);
-    }
-
-    #[test]
-    fn break_and_help_escapes() {
-        let mut keys = EscapeScanner::default();
-        assert_eq!(
-            keys.feed(b"~Bh~?"),
-            vec![KeyAction::Break, send("h~?")],
-            "the key after ~B goes out at once (a SysRq command)"
-        );
-        let mut keys = EscapeScanner::default();
-        assert_eq!(keys.feed(b"~?"), vec![KeyAction::Help]);
-        assert_eq!(
-            keys.feed(b"~."),
-            vec![KeyAction::Leave],
-            "help keeps line start"
-        );
-    }
-
-    #[test]
-    fn a_lone_tilde_at_end_of_input_is_sent() {
-        let mut keys = EscapeScanner::default();
-        assert_eq!(keys.feed(b"~"), vec![]);
-        assert_eq!(keys.finish(), Some(send("~")));
-        assert_eq!(keys.finish(), None);
     }
 }
