@@ -57,7 +57,7 @@ pub fn parse_amz_date(s: &str) -> Option<i64> {
 
 /// What is signed: the host (with a non-default port), the path and the query.
 #[derive(Debug, Clone)]
-pub struct Request<'a> {
+pub struct UrlRequest<'a> {
     /// The `Host` header value.
     pub host: &'a str,
     /// The URL path (not yet encoded).
@@ -88,7 +88,7 @@ pub fn presign(
         query.push(("X-Amz-Security-Token".into(), token.expose().to_string()));
     }
     query.push(("X-Amz-SignedHeaders".into(), "host".into()));
-    let request = Request { host, path, query };
+    let request = UrlRequest { host, path, query };
     let signature = signature(
         &request,
         creds.secret_access_key.expose(),
@@ -107,7 +107,7 @@ pub fn presign(
 
 /// Computes the hex signature of `request`.
 pub fn signature(
-    request: &Request<'_>,
+    request: &UrlRequest<'_>,
     secret: &str,
     amz_date: &str,
     region: &str,
@@ -131,7 +131,7 @@ pub fn signature(
     hex::encode(hmac(&key, to_sign.as_bytes()))
 }
 
-fn canonical_request(r: &Request<'_>) -> String {
+fn canonical_request(r: &UrlRequest<'_>) -> String {
     let mut pairs: Vec<(String, String)> = r
         .query
         .iter()
@@ -215,7 +215,7 @@ mod tests {
             })
             .collect();
         let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-        let ok = Request {
+        let ok = UrlRequest {
             host: "gw:8443",
             path: "/v1/consoles/lab",
             query: query.clone(),
@@ -224,7 +224,7 @@ mod tests {
             &signature(&ok, secret, "20231114T221320Z", "us-east-1", SERVICE),
             sig
         ));
-        let other_path = Request {
+        let other_path = UrlRequest {
             path: "/v1/consoles/prod",
             ..ok.clone()
         };
@@ -238,7 +238,7 @@ mod tests {
             ),
             sig
         ));
-        let other_host = Request {
+        let other_host = UrlRequest {
             host: "evil:8443",
             ..ok
         };

@@ -268,7 +268,7 @@ fn verify_sigv4(
         .iter()
         .find(|c| c.access_key_id == key_id)
         .ok_or_else(|| refuse(403, "unknown access key id for this gateway"))?;
-    let request = sigv4::Request {
+    let request = sigv4::UrlRequest {
         host: req.host,
         path: req.path,
         query: query.clone(),
