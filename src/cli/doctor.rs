@@ -12,7 +12,7 @@ use crate::doctor::facts::UserName;
 use crate::doctor::{Report, Request, ShellConsole};
 use crate::error::{Error, ExitCode, Result};
 use crate::secret::{Secret, SecretSource};
-use crate::shell::{LoginSpec, Shell};
+use crate::shell::Shell;
 use crate::target::Target;
 
 /// Runs `doctor`.
@@ -37,7 +37,7 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
         request.user.as_str(),
         if args.fix { "fix" } else { "check" }
     ));
-    let spec = LoginSpec::new(login_user.as_str(), password);
+    let spec = crate::doctor::login_spec(login_user.as_str(), password);
     let outcome = Shell::scoped(&mut session, &spec, async |shell, session| {
         crate::doctor::examine(
             &mut ShellConsole::new(shell, session),

@@ -1,13 +1,17 @@
 //! Gathering the facts behind "Server refused our key" in one round trip.
 //!
 //! A single root shell script (sent with `sudo sh -c`) prints every fact the
-//! checks need in sections headed `@@name`: the passwd entry, password
-//! status, the `stat` of every path component at once, sshd's effective
-//! configuration for the user, the key file's fingerprints, SELinux, mounts,
-//! disk space and sshd's log lines naming the user. [`parse`] reads it back
-//! strictly: a section that is missing or malformed is reported, not guessed.
+//! checks need in sections headed `@@name`: the passwd entry, the account's
+//! lock state and expiry, the `stat` of every path component at once, sshd's
+//! effective configuration for the user, the key file's fingerprints,
+//! SELinux, mounts, disk space and sshd's log lines naming the user. [`parse`]
+//! reads it back strictly: a section that is missing or malformed is
+//! reported, not guessed. A [`Scope`] narrows a gather to what repairs can
+//! have changed, for the verification.
 
 use std::collections::HashMap;
+
+use super::repair::Repair;
 
 /// The section marker prefix; chosen so no tool's output starts with it.
 const MARK: &str = "@@ese:";
@@ -114,46 +118,173 @@ pub struct Passwd {
     pub shell: String,
 }
 
-/// The script that prints every fact for `user`, as one line for `sh -c`.
-pub fn script(user: &UserName) -> String {
+/// Which facts a gather prints. The diagnosis looks at everything; the
+/// verification after repairs looks again only at what the repairs that ran
+/// can have changed, and carries the rest over from the diagnosis (see
+/// [`Facts::refresh`]). The files (passwd entry, `stat`s, the key file) are
+/// always looked at again: every file repair changes them, and a repair can
+/// uncover a problem there (an empty key file once it exists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope {
+    /// Password status, expiry and groups (`user.locked`, `user.expired`).
+    pub account: bool,
+    /// sshd's configuration test, effective settings, config lines, host
+    /// keys and whether it runs.
+    pub sshd: bool,
+    /// SELinux mode and the label of `~/.ssh`.
+    pub selinux: bool,
+    /// Mounts and disk space: no repair changes them.
+    pub system: bool,
+    /// sshd's log lines: evidence for the report, never a finding.
+    pub log: bool,
+}
+
+impl Scope {
+    /// Every fact: the diagnosis.
+    pub const EVERYTHING: Scope = Scope {
+        account: true,
+        sshd: true,
+        selinux: true,
+        system: true,
+        log: true,
+    };
+
+    /// What the verification must look at again after `repairs`.
+    pub fn after(repairs: &[&Repair]) -> Scope {
+        let any = |f: fn(&Repair) -> bool| repairs.iter().any(|r| f(r));
+        Scope {
+            account: any(|r| matches!(r, Repair::Unlock(_) | Repair::Unexpire(_))),
+            sshd: any(|r| {
+                matches!(
+                    r,
+                    Repair::RestartSshd | Repair::CommentOutSshd { .. } | Repair::HostKeys
+                )
+            }),
+            // A file a repair creates or moves gets a label: check it again.
+            selinux: !repairs.is_empty(),
+            system: false,
+            log: false,
+        }
+    }
+}
+
+/// The script that prints the facts of `scope` for `user`, as one line for
+/// `sh -c`. Without [`Scope::sshd`], `key_path` is the authorized-keys path
+/// the diagnosis found (it comes from `sshd -T`, the slowest fact).
+///
+/// Every program started on the instance costs time (a small instance, or a
+/// VM under emulation, pays tens of milliseconds per `exec`), so the script
+/// uses the shell's own expansions where a program is not needed: the passwd
+/// and shadow fields are cut with `${…#…}`, and `sshd -T` is run once and
+/// serves as the configuration test too (it fails, with the same message, where
+/// `sshd -t` would).
+pub fn script(user: &UserName, scope: Scope, key_path: Option<&str>) -> String {
     let u = shell_words::quote(user.as_str());
-    let sections = [
-        format!("u={u}; h=$(getent passwd \"$u\" | cut -d: -f6); s=$(getent passwd \"$u\" | cut -d: -f7)"),
-        "echo @@ese:passwd; getent passwd \"$u\"".into(),
+    let setup =
+        format!("u={u}; p=$(getent passwd \"$u\"); r=${{p#*:*:*:*:*:}}; h=${{r%%:*}}; s=${{r#*:}}");
+    // The facts nothing else waits for; the rest waits for `sshd -T` (the
+    // key file's path). See [`side_by_side`].
+    let mut side: Vec<String> = Vec::new();
+    let mut sections: Vec<String> = vec![
+        "echo @@ese:passwd; [ -n \"$p\" ] && printf '%s\\n' \"$p\"".into(),
         "echo @@ese:shell; [ -n \"$s\" ] && [ -x \"$s\" ] && echo ok".into(),
-        "echo @@ese:pwstatus; passwd -S \"$u\" 2>/dev/null".into(),
-        "echo @@ese:chage; LC_ALL=C chage -l \"$u\" 2>/dev/null | grep -i 'account expires'".into(),
-        // sshd -T is slow on a small instance: run it once.
-        "T=$(sshd -T -C user=\"$u\",host=localhost,addr=127.0.0.1 2>/dev/null); a=$(printf '%s\\n' \"$T\" | awk '/^authorizedkeysfile /{print $2}')".into(),
-        "a=$(printf %s \"${a:-.ssh/authorized_keys}\" | sed \"s|%h|$h|g; s|%u|$u|g; s|%%|%|g\"); case $a in /*) ;; *) a=\"$h/$a\";; esac".into(),
+    ];
+    if scope.account {
+        // The shadow entry's lock state and expiry day, never the hash.
+        side.push("q=$(getent shadow \"$u\"); w=${q#*:}; w=${w%%:*}; e=${q#*:*:*:*:*:*:*:}; e=${e%%:*}; case $w in '!'*|'*'*) l=L;; '') l=NP;; *) l=P;; esac".into());
+        side.push("echo @@ese:shadow; [ -n \"$q\" ] && echo \"$l $e\"".into());
+        side.push("echo @@ese:groups; id -Gn \"$u\" 2>/dev/null".into());
+    }
+    match (scope.sshd, key_path) {
+        (false, Some(path)) => sections.push(format!("a={}", shell_words::quote(path))),
+        _ => {
+            sections.push(
+                "T=$(sshd -T -C user=\"$u\",host=localhost,addr=127.0.0.1 2>&1); t=$?".into(),
+            );
+            sections.push("a=$(printf '%s\\n' \"$T\" | awk -v h=\"$h\" -v u=\"$u\" '$1==\"authorizedkeysfile\"&&a==\"\"{a=$2} END{if(a==\"\")a=\".ssh/authorized_keys\"; gsub(/%h/,h,a); gsub(/%u/,u,a); gsub(/%%/,\"%\",a); print a}'); case $a in /*) ;; *) a=\"$h/$a\";; esac".into());
+        }
+    }
+    sections.extend([
         "echo @@ese:akpath; echo \"$a\"".into(),
         // Keys are read from the file the checks judge: the configured one,
         // or the default when the configured one is missing (see checks).
         "k=$a; [ -e \"$a\" ] || k=\"$h/.ssh/authorized_keys\"".into(),
         "echo @@ese:stat; stat -c '%F|%U|%G|%a|%n' /home \"$h\" \"$h/.ssh\" \"$a\" \"$h/.ssh/authorized_keys\" /etc/ssh 2>/dev/null".into(),
-        "echo @@ese:sshdt; sshd -t 2>&1 && echo ok".into(),
-        "echo @@ese:sshdT; printf '%s\\n' \"$T\" | grep -E '^(strictmodes|pubkeyauthentication|authorizedkeysfile|authorizedkeyscommand|pubkeyacceptedalgorithms|usepam|allowusers|denyusers|allowgroups|denygroups) '".into(),
-        "echo @@ese:sshdconf; grep -HniE '^[[:space:]]*(authorizedkeysfile|pubkeyauthentication|strictmodes)[[:space:]]' /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf 2>/dev/null".into(),
-        "echo @@ese:running; (systemctl is-active ssh || systemctl is-active sshd || pgrep -x sshd) 2>/dev/null | head -1".into(),
-        "echo @@ese:groups; id -Gn \"$u\" 2>/dev/null".into(),
         "echo @@ese:keys; ssh-keygen -lf \"$k\" 2>/dev/null | awk '{print $2, $NF}'".into(),
-        "echo @@ese:keylines; grep -c \"$(printf '\\r')\\$\" \"$k\" 2>/dev/null; grep -vcE '^[[:space:]]*(#|$)|(^|[[:space:]])(ssh-|ecdsa-|sk-)[a-z0-9@.-]+[[:space:]]+AAAA' \"$k\" 2>/dev/null".into(),
-        "echo @@ese:selinux; command -v getenforce >/dev/null && getenforce && ls -Zd \"$h/.ssh\" 2>/dev/null".into(),
-        "echo @@ese:hostkeys; ls /etc/ssh/ssh_host_*_key 2>/dev/null".into(),
-        "echo @@ese:mount; grep -qE '^[^#]+[[:space:]]/home[[:space:]]' /etc/fstab && ! mountpoint -q /home && echo unmounted".into(),
-        "echo @@ese:df; df -P /home | awk 'NR==2{print $5}'; df -Pi /home | awk 'NR==2{print $5}'".into(),
-        "echo @@ese:log; (journalctl -u ssh -u sshd --no-pager -n 300 2>/dev/null; tail -n 300 /var/log/auth.log /var/log/secure 2>/dev/null) | grep -F \"$u\" | grep -iE 'refused|not allowed|could not|invalid|bad ownership|authentication' | tail -n 8".into(),
-        "echo @@ese:end".into(),
-    ];
-    sections.join("; ")
+        // Lines ending in CR, and lines that are neither blank, a comment
+        // nor a key entry (a key wrapped by a copy and paste).
+        "echo @@ese:keylines; awk '/\\r$/{c++} !/^[[:space:]]*(#|$)/&&!/(^|[[:space:]])(ssh-|ecdsa-|sk-)[a-z0-9@.-]+[[:space:]]+AAAA/{b++} END{print c+0; print b+0}' \"$k\" 2>/dev/null".into(),
+    ]);
+    if scope.sshd {
+        sections.extend([
+            "echo @@ese:sshdt; [ $t = 0 ] && echo ok || printf '%s\\n' \"$T\"".into(),
+            "echo @@ese:sshdT; [ $t = 0 ] && printf '%s\\n' \"$T\" | grep -E '^(strictmodes|pubkeyauthentication|authorizedkeysfile|authorizedkeyscommand|pubkeyacceptedalgorithms|usepam|allowusers|denyusers|allowgroups|denygroups) '".into(),
+            "echo @@ese:sshdconf; grep -HniE '^[[:space:]]*(authorizedkeysfile|pubkeyauthentication|strictmodes)[[:space:]]' /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf 2>/dev/null".into(),
+            // The pid file sshd keeps while it runs, if the pid is an sshd;
+            // else ask systemd about both unit names (Debian's ssh, the
+            // others' sshd), and pgrep where neither is active.
+            "echo @@ese:running; p=; [ -r /run/sshd.pid ] && read -r p </run/sshd.pid; case $p in ''|*[!0-9]*) c=;; *) c=; [ -r /proc/$p/comm ] && read -r c </proc/$p/comm;; esac; if [ \"$c\" = sshd ]; then echo \"$p\"; else { systemctl is-active ssh sshd || pgrep -x sshd; } 2>/dev/null; fi".into(),
+            "echo @@ese:hostkeys; for f in /etc/ssh/ssh_host_*_key; do [ -e \"$f\" ] && echo \"$f\"; done".into(),
+        ]);
+    }
+    if scope.selinux {
+        sections.push("echo @@ese:selinux; command -v getenforce >/dev/null && getenforce && ls -Zd \"$h/.ssh\" 2>/dev/null".into());
+    }
+    if scope.system {
+        side.extend([
+            // /home in fstab but not in the mount table, read by the shell.
+            "f=; while read -r d m _; do case $d in '#'*) ;; *) [ \"$m\" = /home ] && f=1;; esac; done </etc/fstab; o=; while read -r d m _; do [ \"$m\" = /home ] && o=1; done </proc/mounts".into(),
+            "echo @@ese:mount; [ -n \"$f\" ] && [ -z \"$o\" ] && echo unmounted".into(),
+            "echo @@ese:df; df --output=pcent,ipcent /home 2>/dev/null".into(),
+        ]);
+    }
+    if scope.log {
+        // The last 8 lines naming the user that say why a login failed.
+        side.push("echo @@ese:log; { journalctl -u ssh -u sshd --no-pager -n 300 2>/dev/null; for f in /var/log/auth.log /var/log/secure; do [ -r \"$f\" ] && tail -n 300 \"$f\"; done; } | awk -v u=\"$u\" 'index($0,u)&&tolower($0)~/refused|not allowed|could not|invalid|bad ownership|authentication/{l[n++]=$0} END{for(i=(n>8?n-8:0);i<n;i++)print l[i]}'".into());
+    }
+    format!(
+        "{setup}; {}; echo @@ese:end",
+        side_by_side(&sections.join("; "), &side.join("; "))
+    )
 }
 
-/// Parses the script's output.
-pub fn parse(output: &str) -> Facts {
+/// Runs the shell commands `main` and `side` at the same time and prints
+/// `main`'s output, then `side`'s. Each program started on a small instance
+/// (or a VM under emulation) costs tens of milliseconds, mostly CPU, so two
+/// lines of work nearly halve the wait where there are two CPUs. No
+/// temporary file (the disk may be full): `side` runs in a command
+/// substitution on the right of a pipe while `main` writes into the pipe,
+/// whose buffer holds all of its output; the shell's own `read` then copies
+/// it through.
+fn side_by_side(main: &str, side: &str) -> String {
+    if side.is_empty() {
+        return main.to_string();
+    }
+    format!(
+        "{{ {main}; }} | {{ b=$({side}); while IFS= read -r l; do printf '%s\\n' \"$l\"; done; printf '%s\\n' \"$b\"; }}"
+    )
+}
+
+/// The gather's part of an output that starts with something else (the
+/// repairs, when the verification runs in the same command).
+pub fn gathered(output: &str) -> &str {
+    let first = format!("{MARK}passwd");
+    output
+        .match_indices(&first)
+        .find(|(at, _)| *at == 0 || output[..*at].ends_with('\n'))
+        .map_or("", |(at, _)| &output[at..])
+}
+
+/// Parses the output of [`script`] for `scope`.
+pub fn parse(output: &str, scope: Scope) -> Facts {
     let sections = split_sections(output);
     let mut facts = Facts::default();
     let get = |name: &str| sections.get(name).map(Vec::as_slice);
-    for required in ["passwd", "stat", "sshdt", "sshdT", "end"] {
+    let mut required = vec!["passwd", "stat", "end"];
+    if scope.sshd {
+        required.extend(["sshdt", "sshdT"]);
+    }
+    for required in required {
         if get(required).is_none() {
             facts.unparsed.push(format!(
                 "section {required} missing from the console output"
@@ -168,13 +299,15 @@ pub fn parse(output: &str) -> Facts {
         })
     });
     facts.shell_ok = get("shell").is_some_and(|l| l.iter().any(|x| x == "ok"));
-    facts.password_status = get("pwstatus")
+    let shadow: Vec<&str> = get("shadow")
         .and_then(|l| l.first())
-        .and_then(|l| l.split_whitespace().nth(1))
-        .map(str::to_string);
-    facts.expired = get("chage")
-        .and_then(|l| l.first())
-        .is_some_and(|l| account_expired(l));
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    facts.password_status = shadow.first().map(|s| s.to_string());
+    facts.expired = shadow
+        .get(1)
+        .and_then(|day| day.parse::<i64>().ok())
+        .is_some_and(account_expired);
     facts.authorized_keys_path = get("akpath").and_then(|l| l.first()).cloned();
     for line in get("stat").unwrap_or(&[]) {
         match parse_stat(line) {
@@ -195,9 +328,10 @@ pub fn parse(output: &str) -> Facts {
         }
     }
     facts.sshd_config_lines = get("sshdconf").unwrap_or(&[]).to_vec();
-    facts.sshd_running = get("running")
-        .and_then(|l| l.first())
-        .is_some_and(|l| l == "active" || l.chars().all(|c| c.is_ascii_digit()));
+    facts.sshd_running = get("running").unwrap_or(&[]).iter().any(|l| {
+        let l = l.trim();
+        l == "active" || (!l.is_empty() && l.chars().all(|c| c.is_ascii_digit()))
+    });
     facts.groups = get("groups")
         .and_then(|l| l.first())
         .map(|l| l.split_whitespace().map(str::to_string).collect())
@@ -229,14 +363,49 @@ pub fn parse(output: &str) -> Facts {
         .map(str::to_string);
     facts.host_keys = get("hostkeys").unwrap_or(&[]).to_vec();
     facts.home_unmounted = get("mount").is_some_and(|l| l.iter().any(|x| x == "unmounted"));
-    let df: Vec<u32> = get("df")
-        .unwrap_or(&[])
-        .iter()
-        .filter_map(|l| l.trim_end_matches('%').parse().ok())
-        .collect();
-    facts.disk_use = (df.len() == 2).then(|| (df[0], df[1]));
+    // `Use% IUse%`, then the two percentages.
+    facts.disk_use = get("df").unwrap_or(&[]).iter().find_map(|l| {
+        let pcts: Vec<u32> = l
+            .split_whitespace()
+            .filter_map(|w| w.strip_suffix('%')?.parse().ok())
+            .collect();
+        (pcts.len() == 2).then(|| (pcts[0], pcts[1]))
+    });
     facts.log = get("log").unwrap_or(&[]).to_vec();
     facts
+}
+
+impl Facts {
+    /// The facts after a verification gather of `scope`: what it looked at
+    /// from `newer`, the rest as the diagnosis found it.
+    pub fn refresh(&self, newer: Facts, scope: Scope) -> Facts {
+        let old = self.clone();
+        let mut facts = newer;
+        if !scope.account {
+            facts.password_status = old.password_status;
+            facts.expired = old.expired;
+            facts.groups = old.groups;
+        }
+        if !scope.sshd {
+            facts.sshd_test_error = old.sshd_test_error;
+            facts.sshd = old.sshd;
+            facts.sshd_config_lines = old.sshd_config_lines;
+            facts.sshd_running = old.sshd_running;
+            facts.host_keys = old.host_keys;
+        }
+        if !scope.selinux {
+            facts.selinux = old.selinux;
+            facts.ssh_dir_context = old.ssh_dir_context;
+        }
+        if !scope.system {
+            facts.home_unmounted = old.home_unmounted;
+            facts.disk_use = old.disk_use;
+        }
+        if !scope.log {
+            facts.log = old.log;
+        }
+        facts
+    }
 }
 
 fn split_sections(output: &str) -> HashMap<String, Vec<String>> {
@@ -278,18 +447,14 @@ fn parse_stat(line: &str) -> Option<(String, PathFacts)> {
     ))
 }
 
-/// `Account expires : never` or a date in the past.
-fn account_expired(line: &str) -> bool {
-    let value = line.split_once(':').map(|(_, v)| v.trim()).unwrap_or("");
-    if value.eq_ignore_ascii_case("never") || value.is_empty() {
-        return false;
-    }
-    let format = time::macros::format_description!("[month repr:short] [day padding:zero], [year]");
-    let normalized = value.split_whitespace().collect::<Vec<_>>().join(" ");
-    match time::Date::parse(&normalized, format) {
-        Ok(date) => date < time::OffsetDateTime::now_utc().date(),
-        Err(_) => false,
-    }
+/// Whether an account whose shadow entry expires on `day` (days since
+/// 1970-01-01) has expired: login refuses it from that day on, as
+/// shadow's `isexpired` does. 0 or an empty field never expires.
+fn account_expired(day: i64) -> bool {
+    let today = time::OffsetDateTime::now_utc()
+        .unix_timestamp()
+        .div_euclid(86_400);
+    day > 0 && today >= day
 }
 
 #[cfg(test)]
@@ -301,10 +466,8 @@ mod tests {
 ec2-user:x:1000:1000::/home/ec2-user:/bin/bash
 @@ese:shell
 ok
-@@ese:pwstatus
-ec2-user P 11/23/2026 0 99999 7 -1
-@@ese:chage
-Account expires\t\t\t\t\t\t: never
+@@ese:shadow
+P 
 @@ese:akpath
 /home/ec2-user/.ssh/authorized_keys
 @@ese:stat
@@ -335,8 +498,8 @@ SHA256:abc ED25519
 /etc/ssh/ssh_host_ed25519_key
 @@ese:mount
 @@ese:df
-12%
-3%
+Use% IUse%
+ 12%    3%
 @@ese:log
 sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec2-user
 @@ese:end
@@ -344,7 +507,7 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
 
     #[test]
     fn parses_a_real_shaped_report() {
-        let f = parse(SAMPLE);
+        let f = parse(SAMPLE, Scope::EVERYTHING);
         assert!(f.unparsed.is_empty(), "{:?}", f.unparsed);
         assert_eq!(f.passwd.as_ref().unwrap().home, "/home/ec2-user");
         assert!(f.shell_ok);
@@ -368,7 +531,10 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
 
     #[test]
     fn a_truncated_report_says_what_is_missing() {
-        let f = parse("@@ese:passwd\nec2-user:x:1000:1000::/home/ec2-user:/bin/bash\n");
+        let f = parse(
+            "@@ese:passwd\nec2-user:x:1000:1000::/home/ec2-user:/bin/bash\n",
+            Scope::EVERYTHING,
+        );
         assert!(
             f.unparsed.iter().any(|u| u.contains("stat")),
             "{:?}",
@@ -388,16 +554,145 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
 
     #[test]
     fn the_script_fits_one_tty_line() {
-        let s = script(&UserName::parse("ec2-user").unwrap());
+        let s = script(
+            &UserName::parse("ec2-user").unwrap(),
+            Scope::EVERYTHING,
+            None,
+        );
         assert!(s.len() < 3500, "{} bytes", s.len());
         assert!(!s.contains('\n'));
     }
 
     #[test]
-    fn expiry_dates() {
-        assert!(!account_expired("Account expires : never"));
-        assert!(account_expired("Account expires : Jan 02, 2020"));
-        assert!(!account_expired("Account expires : Jan 02, 2999"));
+    fn expiry_days() {
+        let today = time::OffsetDateTime::now_utc().unix_timestamp() / 86_400;
+        assert!(!account_expired(0), "0 never expires");
+        assert!(account_expired(1), "1970-01-02 is long past");
+        assert!(account_expired(today), "the day itself refuses");
+        assert!(!account_expired(today + 1));
+    }
+
+    #[test]
+    fn the_lock_state_comes_from_the_shadow_entry_and_the_hash_is_never_printed() {
+        let f = parse(
+            "@@ese:passwd\n@@ese:stat\n@@ese:shadow\nL 1\n@@ese:end\n",
+            Scope::EVERYTHING,
+        );
+        assert_eq!(f.password_status.as_deref(), Some("L"));
+        assert!(f.expired);
+        let s = script(
+            &UserName::parse("ec2-user").unwrap(),
+            Scope::EVERYTHING,
+            None,
+        );
+        for leak in ["echo \"$q", "echo \"$w", "'%s\\n' \"$q", "'%s\\n' \"$w"] {
+            assert!(!s.contains(leak), "the shadow entry is printed: {s}");
+        }
+        assert!(
+            s.contains("echo \"$l $e\""),
+            "only the state letter and the day: {s}"
+        );
+    }
+
+    /// Every fact a repair can change: the files always; the rest only after
+    /// the repairs that touch it. The log and disk space never.
+    #[test]
+    fn the_verification_looks_again_only_at_what_the_repairs_touched() {
+        let user = UserName::parse("ec2-user").unwrap();
+        let chmod = Repair::Chmod {
+            path: "/home/ec2-user".into(),
+            mode: "700".into(),
+        };
+        let scope = Scope::after(&[&chmod]);
+        assert!(!scope.account && !scope.sshd && !scope.system && !scope.log);
+        let s = script(&user, scope, Some("/home/ec2-user/.ssh/keys file"));
+        for absent in [
+            "sshd -T",
+            "journalctl",
+            "getent shadow",
+            "df --output",
+            "systemctl",
+            "/proc/mounts",
+        ] {
+            assert!(!s.contains(absent), "{absent} in {s}");
+        }
+        assert!(s.contains("a='/home/ec2-user/.ssh/keys file'"), "{s}");
+        assert!(s.contains("stat -c") && s.contains("ssh-keygen -lf"));
+        let scope = Scope::after(&[&chmod, &Repair::RestartSshd]);
+        assert!(scope.sshd);
+        assert!(script(&user, scope, Some("/x")).contains("sshd -T"));
+        assert!(Scope::after(&[&Repair::Unlock(user.clone())]).account);
+    }
+
+    #[test]
+    fn a_refresh_keeps_what_the_verification_did_not_look_at() {
+        let first = parse(SAMPLE, Scope::EVERYTHING);
+        let scope = Scope::after(&[&Repair::Chmod {
+            path: "/home/ec2-user".into(),
+            mode: "700".into(),
+        }]);
+        let again = parse(
+            "@@ese:passwd\nec2-user:x:1000:1000::/home/ec2-user:/bin/bash\n@@ese:stat\n\
+             directory|ec2-user|ec2-user|700|/home/ec2-user\n@@ese:end\n",
+            scope,
+        );
+        assert!(again.unparsed.is_empty(), "{:?}", again.unparsed);
+        let now = first.refresh(again, scope);
+        assert_eq!(now.paths["/home/ec2-user"].mode, 0o700);
+        assert_eq!(now.sshd["strictmodes"], "yes", "sshd facts carried over");
+        assert!(now.sshd_running);
+        assert_eq!(now.disk_use, Some((12, 3)));
+        assert_eq!(now.log.len(), 1);
+        assert!(now.keys.is_empty(), "the files are always read again");
+    }
+
+    #[test]
+    fn the_gather_part_of_a_combined_output() {
+        let out = "@@ese:n1:begin 0\nchmod\n@@ese:n1:end 0 0\n@@ese:passwd\nx\n@@ese:end\n";
+        assert_eq!(gathered(out), "@@ese:passwd\nx\n@@ese:end\n");
+        assert_eq!(gathered("@@ese:passwd\n"), "@@ese:passwd\n");
+        assert_eq!(gathered("no gather here"), "");
+    }
+
+    /// The script is valid for the instance's `sh` (dash here, bash on
+    /// Amazon Linux): run for real, it prints every section it promises.
+    #[test]
+    fn the_script_runs_under_a_real_sh() {
+        let user = UserName::parse("root").unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script(&user, Scope::EVERYTHING, None))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let facts = parse(&text, Scope::EVERYTHING);
+        assert!(facts.unparsed.is_empty(), "{:?}\n{text}", facts.unparsed);
+        assert_eq!(
+            facts.passwd.as_ref().map(|p| p.home.as_str()),
+            Some("/root")
+        );
+        assert!(facts.paths.contains_key("/root"), "{text}");
+        assert!(facts.disk_use.is_some(), "df's two percentages: {text}");
+        assert!(
+            facts
+                .authorized_keys_path
+                .as_deref()
+                .is_some_and(|p| p.starts_with("/root/")),
+            "{text}"
+        );
+        let scope = Scope::after(&[]);
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script(&user, scope, Some("/root/.ssh/authorized_keys")))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let again = parse(&text, scope);
+        assert!(again.unparsed.is_empty(), "{:?}\n{text}", again.unparsed);
+        assert_eq!(
+            again.authorized_keys_path.as_deref(),
+            Some("/root/.ssh/authorized_keys")
+        );
     }
 
     mod properties {
@@ -413,7 +708,7 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
             fn any_answer_is_read_or_reported(
                 lines in proptest::collection::vec("(@@ese:[a-zA-Z]{0,8}|[ -~]{0,40}|[a-z ]{0,12}\\|[a-z0-9-]{0,8}\\|[a-z]{0,6}\\|[0-9]{0,5}\\|/[ -~]{0,20})", 0..30),
             ) {
-                let facts = parse(&lines.join("\n"));
+                let facts = parse(&lines.join("\n"), Scope::EVERYTHING);
                 for p in facts.paths.values() {
                     prop_assert!(p.mode <= 0o7777_7777);
                 }

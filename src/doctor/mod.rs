@@ -2,9 +2,11 @@
 //!
 //! Built on the shell layer: log in over the console, gather every fact in
 //! one root command ([`facts`]), turn facts into findings ([`checks`]), and
-//! with `--fix` run the minimal repairs ([`repair`]), then gather again to
-//! verify each repaired finding is gone. Repairs run inside [`guard`], so a
-//! user who owns the directories cannot redirect them through a link. The result is a [`report::Report`].
+//! with `--fix` run the minimal repairs ([`repair`]) and, in the same root
+//! command, gather again what they can have changed, to verify each repaired
+//! finding is gone. Repairs run inside [`guard`], so a user who owns the
+//! directories cannot redirect them through a link. The result is a
+//! [`report::Report`].
 
 pub mod checks;
 pub mod facts;
@@ -19,7 +21,28 @@ pub use report::Report;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::expect::Session;
-use crate::shell::Shell;
+use crate::secret::Secret;
+use crate::shell::{LoginSpec, Shell};
+
+/// How the doctor logs in: as `user`, without the shell's own kernel
+/// quieting. The doctor's root commands hold kernel messages back
+/// themselves ([`quietly`]), which costs no round trip; the shell's
+/// quieting costs two (`sudo -n dmesg` after login and before logout).
+pub fn login_spec(user: &str, password: Secret) -> LoginSpec {
+    let mut spec = LoginSpec::new(user, password);
+    spec.quiet_kernel = false;
+    spec
+}
+
+/// `command` (run as root) with the console's kernel messages held back
+/// while it runs, its output being what the doctor parses, and the log
+/// level given back when it ends, a signal included.
+fn quietly(command: &str) -> String {
+    format!(
+        "read ese_k _ </proc/sys/kernel/printk; dmesg -n 1 2>/dev/null; \
+         trap 'dmesg -n \"$ese_k\" 2>/dev/null' EXIT; trap 'exit 130' INT TERM HUP; {command}"
+    )
+}
 
 /// What the doctor needs from a logged-in console: run a command as root.
 #[async_trait]
@@ -85,7 +108,8 @@ pub async fn examine(
     announce: &mut (dyn FnMut(&Finding) + Send),
 ) -> Result<Outcome> {
     let mut round_trips = 0;
-    let facts = gather(console, req, &mut round_trips).await?;
+    let facts = gather(console, req).await?;
+    round_trips += 1;
     let mut findings = checks::run(&facts, req);
     let evidence = facts.log.clone();
     if !fix {
@@ -109,9 +133,9 @@ pub async fn examine(
     for &i in &planned {
         announce(&findings[i]);
     }
-    repair(console, &mut findings, &planned).await?;
+    let again = repair_and_verify(console, req, &facts, &mut findings, &planned).await?;
     round_trips += 1;
-    let after = checks::run(&gather(console, req, &mut round_trips).await?, req);
+    let after = checks::run(&again, req);
     // A finding with no repair of its own can be cured by another's (`sshd -t`
     // fails for want of host keys until `ssh-keygen -A` runs): gone is fixed.
     for f in findings
@@ -164,17 +188,23 @@ fn plan_repairs(findings: &mut [Finding]) -> Vec<usize> {
     planned
 }
 
-/// Runs the planned repairs in one guarded root script ([`guard`]) and
-/// records on each finding what its step did.
-async fn repair(
+/// Runs the planned repairs in one guarded root script ([`guard`]), records
+/// on each finding what its step did, and gathers again in the same command
+/// what the repairs can have changed ([`facts::Scope::after`]): the
+/// verification costs no round trip of its own, and looks at every file the
+/// repairs touched, so it still catches what a repair uncovers.
+async fn repair_and_verify(
     console: &mut dyn RootConsole,
+    req: &Request,
+    before: &facts::Facts,
     findings: &mut Vec<Finding>,
     planned: &[usize],
-) -> Result<()> {
+) -> Result<facts::Facts> {
     let actions: Vec<repair::Repair> = planned
         .iter()
         .filter_map(|&i| findings[i].action.clone())
         .collect();
+    let actions: Vec<&repair::Repair> = actions.iter().collect();
     for &i in planned {
         let f = &findings[i];
         console.note(&format!(
@@ -183,10 +213,15 @@ async fn repair(
             f.repair.as_deref().unwrap_or("")
         ));
     }
-    let batch = guard::Batch::new(&actions.iter().collect::<Vec<_>>());
-    let run = console
-        .run_as_root(&format!("sh -c {}", shell_words::quote(&batch.script)))
-        .await;
+    let batch = guard::Batch::new(&actions);
+    let scope = facts::Scope::after(&actions);
+    let verify = facts::script(&req.user, scope, before.authorized_keys_path.as_deref());
+    let command = format!(
+        "sh -c {}; sh -c {}",
+        shell_words::quote(&batch.script),
+        shell_words::quote(&verify)
+    );
+    let run = console.run_as_root(&quietly(&command)).await;
     let output = match run {
         Ok((output, _status)) => output,
         // Cut short by a signal: say exactly how far the repairs got.
@@ -245,7 +280,8 @@ async fn repair(
     for dir in &ran.unlock_failed {
         findings.push(Finding::unlock_failed(dir));
     }
-    Ok(())
+    let again = read_facts(facts::gathered(&output), scope)?;
+    Ok(before.refresh(again, scope))
 }
 
 /// Which repairs of an interrupted run completed, which were cut short and
@@ -289,17 +325,18 @@ fn repair_order(findings: &[Finding]) -> Vec<usize> {
     order
 }
 
-async fn gather(
-    console: &mut dyn RootConsole,
-    req: &Request,
-    round_trips: &mut u32,
-) -> Result<facts::Facts> {
-    let script = facts::script(&req.user);
+/// The diagnosis: every fact, in one root command.
+async fn gather(console: &mut dyn RootConsole, req: &Request) -> Result<facts::Facts> {
+    let script = facts::script(&req.user, facts::Scope::EVERYTHING, None);
     let (output, _status) = console
-        .run_as_root(&format!("sh -c {}", shell_words::quote(&script)))
+        .run_as_root(&quietly(&format!("sh -c {}", shell_words::quote(&script))))
         .await?;
-    *round_trips += 1;
-    let facts = facts::parse(&output);
+    read_facts(&output, facts::Scope::EVERYTHING)
+}
+
+/// Reads a gather's output, refusing one that is not in the expected shape.
+fn read_facts(output: &str, scope: facts::Scope) -> Result<facts::Facts> {
+    let facts = facts::parse(output, scope);
     if !facts.unparsed.is_empty() {
         return Err(Error::problems(format!(
             "the console's answer to the fact-gathering command was not in the expected shape ({}); \

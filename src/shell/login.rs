@@ -27,13 +27,19 @@ use crate::secret::Secret;
 
 /// No new program text for this long: the console has settled.
 const SETTLE: Duration = Duration::from_millis(400);
+/// After the password, a shell prompt is acted on once it has stood this
+/// long: the sync line that follows proves it is a shell (a MOTD line that
+/// only ends like a prompt costs a sync that waits for the real one).
+const SHELL_SETTLE: Duration = Duration::from_millis(100);
 /// No new program text for this long and nothing recognised: nudge.
 const QUIET: Duration = Duration::from_secs(2);
 /// A console that has shown nothing at all since we connected gets its
-/// first Enter after this: serial consoles do not repaint on connect, so a
-/// longer wait would only add to every login. Later nudges wait [`QUIET`]:
-/// a slow console must get time to answer before the next, stronger key.
-const FIRST_LOOK: Duration = Duration::from_millis(600);
+/// first Enter after this: serial consoles do not repaint on connect (Tcl
+/// Expect scripts send Enter at once), so a longer wait would only add to
+/// every login; this is time for what a gateway may still hold to arrive.
+/// Later nudges wait [`QUIET`]: a slow console must get time to answer
+/// before the next, stronger key.
+const FIRST_LOOK: Duration = Duration::from_millis(100);
 /// How long a shell gets to show our prompt after the sync line.
 const SYNC_WAIT: Duration = Duration::from_secs(8);
 /// How long to wait for the login prompt that follows `Login incorrect`.
@@ -118,17 +124,20 @@ struct Progress {
 }
 
 impl Progress {
-    /// The prompt this login is waiting for next, if it waits for one: it
-    /// is acted on the moment it ends the console text, without letting the
-    /// console settle first. Everything else (a shell prompt, a MOTD, text
-    /// that merely looks like a prompt once the password is sent) still
-    /// settles: a hostile MOTD that prints `Password: login: ` comes after
-    /// the password, when no prompt is awaited.
-    fn awaited_prompt(&self) -> Option<Screen> {
-        match (self.sent_user, self.sent_password) {
-            (false, false) => Some(Screen::LoginPrompt),
-            (true, false) => Some(Screen::PasswordPrompt),
-            _ => None,
+    /// How long `screen` must stand unchanged before the login acts on it.
+    /// The prompt this login waits for next is acted on the moment it ends
+    /// the console text. After the password, a shell prompt gets
+    /// [`SHELL_SETTLE`]. Everything else (a MOTD, text that merely looks like
+    /// a prompt once the password is sent) settles for [`SETTLE`]: a hostile
+    /// MOTD that prints `Password: login: ` comes after the password, when
+    /// no prompt is awaited, and is not taken for one mid-stream.
+    fn settle_for(&self, screen: &Screen) -> Duration {
+        match (self.sent_user, self.sent_password, screen) {
+            (false, false, Screen::LoginPrompt) | (true, false, Screen::PasswordPrompt) => {
+                Duration::ZERO
+            }
+            (true, true, Screen::ShellPrompt) => SHELL_SETTLE,
+            _ => SETTLE,
         }
     }
 
@@ -195,9 +204,8 @@ impl Shell {
         let mut progress = Progress::default();
         let mut silent = FIRST_LOOK;
         loop {
-            let awaited = progress.awaited_prompt();
             let screen = self
-                .observe_for(session, wait, silent, awaited.as_ref())
+                .observe_for(session, wait, silent, &|s| progress.settle_for(s))
                 .await?;
             silent = QUIET;
             tracing::debug!("login: console shows {screen:?}");
@@ -428,45 +436,40 @@ impl Shell {
 
     /// Waits until the console settles and says what it shows.
     async fn observe(&mut self, session: &mut Session, wait: &Wait) -> Result<Screen> {
-        self.observe_for(session, wait, QUIET, None).await
+        self.observe_for(session, wait, QUIET, &|_| SETTLE).await
     }
 
     /// [`Shell::observe`], giving up on a console that shows nothing at all
-    /// after `silent` (unrecognised text still gets [`QUIET`]), and
-    /// returning `awaited` the moment the console text ends with it.
+    /// after `silent` (unrecognised text still gets [`QUIET`]), and acting
+    /// on each screen once it has stood for `settle_for` it.
     async fn observe_for(
         &mut self,
         session: &mut Session,
         wait: &Wait,
         silent: Duration,
-        awaited: Option<&Screen>,
+        settle_for: &(dyn Fn(&Screen) -> Duration + Sync),
     ) -> Result<Screen> {
         let mut last_change = Instant::now();
         let mut seen = self.text.clean().len();
         loop {
-            if let Some(awaited) = awaited {
-                if classify(self.text.clean()) == *awaited {
-                    return Ok(awaited.clone());
-                }
-            }
             let since = last_change.elapsed();
-            let screen_ready = since >= SETTLE;
-            let quiet = if self.text.clean().trim().is_empty() {
-                silent.max(SETTLE)
+            let next = if self.text.clean().trim().is_empty() {
+                if since >= silent {
+                    return Ok(Screen::Nothing);
+                }
+                silent - since
             } else {
-                QUIET
-            };
-            if screen_ready {
                 let screen = classify(self.text.clean());
+                let settle = settle_for(&screen);
                 let actionable = !matches!(screen, Screen::Unknown | Screen::Nothing);
-                if actionable || since >= quiet {
+                if since >= settle && (actionable || since >= QUIET) {
                     return Ok(screen);
                 }
-            }
-            let next = if screen_ready {
-                quiet - since
-            } else {
-                SETTLE - since
+                if since < settle {
+                    settle - since
+                } else {
+                    QUIET - since
+                }
             };
             let left = wait.left();
             if left.is_zero() {
@@ -519,8 +522,17 @@ impl Shell {
         let mut exits = 1;
         let mut last_exit = Instant::now();
         loop {
-            let back_at_login = Some(&Screen::LoginPrompt);
-            match self.observe_for(session, &wait, QUIET, back_at_login).await {
+            let back_at_login = |s: &Screen| {
+                if *s == Screen::LoginPrompt {
+                    Duration::ZERO
+                } else {
+                    SETTLE
+                }
+            };
+            match self
+                .observe_for(session, &wait, QUIET, &back_at_login)
+                .await
+            {
                 Ok(Screen::LoginPrompt | Screen::LoginIncorrect) => {
                     session.mark("shell: logged out");
                     return Ok(());
