@@ -58,7 +58,9 @@ default_pexpect_runs=$(( runs < 3 ? runs : 3 ))
 # The recorded doctor session of workload 5, and the check workload 4 replays.
 fix_cast=fixtures/doctor/home-777-fix.cast
 check_cast=fixtures/doctor/home-777-check.cast
-lab_key=fixtures/doctor/lab-key.pub
+# Each recording keeps the lab key it was made with.
+fix_key=${fix_cast%.cast}.pub
+check_key=${check_cast%.cast}.pub
 
 log() { echo "== $*" >&2; }
 
@@ -178,7 +180,8 @@ print(json.dumps(result))
 EOF
 
 cat >"$work/job.py" <<'EOF'
-"""Workload 5, our side: runs the CLI, prints {"seconds", "cpu_seconds", "round_trips"}.
+"""Workload 5, our side: runs the CLI, prints {"seconds", "cpu_seconds", "round_trips"},
+and for doctor-fix the phases read from the session's transcript markers.
    job.py doctor-fix CLI SOCKET PASSWORD_FILE     doctor --fix on the lab VM
    job.py replay-fix CLI CAST PUBLIC_KEY          doctor --fix against a replay of CAST
 The CLI is started with posix_spawn and reaped with wait4, so its CPU time is its
@@ -187,8 +190,10 @@ import json, os, sys, tempfile, time
 
 mode, cli, target, extra = sys.argv[1:5]
 report = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
+cast = tempfile.NamedTemporaryFile(suffix=".cast", delete=False).name
 errors = tempfile.TemporaryFile()
-args = [cli, "--no-transcript", "--output", "json", "doctor"]
+record = ["--transcript", cast] if mode == "doctor-fix" else ["--no-transcript"]
+args = [cli] + record + ["--output", "json", "doctor"]
 env = dict(os.environ)
 if mode == "doctor-fix":
     args += ["unix:" + target, "--user", "ec2-user", "--password-file", extra, "--fix"]
@@ -210,8 +215,27 @@ if code != 0:
     sys.exit(f"doctor exited {code} (expected 0: repaired and verified): {errors.read().decode()[-400:]}")
 result = json.load(open(report))
 os.unlink(report)
-print(json.dumps({"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
-                  "round_trips": result["round_trips"], "verified": result["verified"]}))
+out = {"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+       "round_trips": result["round_trips"], "verified": result["verified"]}
+# Phases, from the transcript's markers: login (connect to a synchronised
+# prompt as the user), gather (the diagnosis: sudo's first use and the facts),
+# repair (the guarded repairs and the verification, one root command), logout
+# (exit until getty's login prompt is back).
+marks = {}
+if mode == "doctor-fix":
+    for line in open(cast).read().splitlines()[1:]:
+        at, kind, data = json.loads(line)
+        if kind == "m":
+            for name, prefix in [("logged_in", "shell: logged in"), ("repairing", "doctor: repairing"),
+                                 ("logout", "shell: logout"), ("logged_out", "shell: logged out")]:
+                if data.startswith(prefix):
+                    marks.setdefault(name, at)
+    os.unlink(cast)
+if len(marks) == 4:
+    out.update(login_seconds=marks["logged_in"], gather_seconds=marks["repairing"] - marks["logged_in"],
+               repair_seconds=marks["logout"] - marks["repairing"],
+               logout_seconds=marks["logged_out"] - marks["logout"])
+print(json.dumps(out))
 EOF
 
 # ---------------------------------------------------------------- measuring
@@ -288,7 +312,7 @@ run_rt() {
 run_sessions() {
   local run=$1
   measure many_sessions "$replay_sessions" replay "$run" \
-    "$sessions_bin" replay "$replay_sessions" "$check_cast" "$lab_key"
+    "$sessions_bin" replay "$replay_sessions" "$check_cast" "$check_key"
   measure many_sessions "$pty_sessions" pty "$run" "$sessions_bin" pty "$pty_sessions" "$pty_cycles"
 }
 
@@ -308,11 +332,11 @@ run_most_ptys() {
 run_replays() {
   local run
   for run in $(seq 1 "$replay_runs"); do
-    measure job_replay 1 ours "$run" python3 "$work/job.py" replay-fix "$cli_bin" "$fix_cast" "$lab_key"
+    measure job_replay 1 ours "$run" python3 "$work/job.py" replay-fix "$cli_bin" "$fix_cast" "$fix_key"
   done
   for run in $(seq 1 "$runs"); do
     measure job_replay_many "$replay_sessions" ours "$run" \
-      "$sessions_bin" replay "$replay_sessions" "$fix_cast" "$lab_key" --fix
+      "$sessions_bin" replay "$replay_sessions" "$fix_cast" "$fix_key" --fix
   done
 }
 
@@ -398,7 +422,7 @@ for line in open(results):
     cpu[(workload, int(size), impl)].append(float(cpu_s))
 
 def med(key, field):
-    vals = [r[0][field] for r in rows.get(key, [])]
+    vals = [r[0][field] for r in rows.get(key, []) if field in r[0]]
     return statistics.median(vals) if vals else None
 
 def ratio(a, b):
@@ -515,7 +539,8 @@ else:
     w("home-777` applied before every run (so every run starts from the same broken state, and the")
     w("break, which goes over SSH, proves the previous repair worked). **ours**: `ec2-serial-expect")
     w("doctor unix:SOCKET --user ec2-user --password-file F --fix` (log in, gather every fact,")
-    w("diagnose, repair, gather again to verify, log out; exit 0 = repaired and verified).")
+    w("diagnose, repair and look again at what the repairs changed, log out; exit 0 = repaired and")
+    w("verified).")
     w("**Tcl Expect**: `benches/seed_repair.exp`, the seed article's five `chown`/`chmod` commands")
     w("through sudo after logging in, then logout; no diagnosis and no verification. Round trips:")
     w("commands run at the shell prompt (the doctor's report counts them as `round_trips`). CPU:")
@@ -535,6 +560,33 @@ else:
         cpu_s = med(key, "cpu_seconds") if "cpu_seconds" in rows[key][0][0] else statistics.median(cpu[key])
         w(f"| {name} | {statistics.median(secs):.2f} | {min(secs):.2f} | {max(secs):.2f} "
           f"| {med(key, 'round_trips'):.0f} | {cpu_s:.2f} | {r} | {len(secs)} |")
+    # Where the time goes: medians of each phase over the same runs.
+    phased = [(impl, ("job", 1, impl)) for impl in ("ours", "tcl_expect")
+              if ("job", 1, impl) in rows and "login_seconds" in rows[("job", 1, impl)][0][0]]
+    if phased:
+        w("")
+        w("Where the time goes (medians of each phase over the same runs). **login**: connect to a")
+        w("synchronised shell prompt as the user (ours: until the prompt is our own and `id` said who")
+        w("we are; Tcl Expect: until a `$ ` ends the text). **diagnosis**: sudo's first use and one root")
+        w("command gathering every fact (Tcl Expect has none). **repair**: ours, the guarded repairs and")
+        w("the verification in one root command; Tcl Expect, its five sudo commands. **logout**: `exit`")
+        w("until getty's `login:` is back.")
+        w("")
+        w("| implementation | login s | diagnosis s | repair s | logout s | total s |")
+        w("|---|---:|---:|---:|---:|---:|")
+        phase = lambda key, name: med(key, name) if name in rows[key][0][0] else None
+        cell = lambda v: f"{v:.2f}" if v is not None else "—"
+        for impl, key in phased:
+            name = "**ec2-serial-expect**" if impl == "ours" else "Tcl Expect"
+            w(f"| {name} | {cell(phase(key, 'login_seconds'))} | {cell(phase(key, 'gather_seconds'))} "
+              f"| {cell(phase(key, 'repair_seconds'))} | {cell(phase(key, 'logout_seconds'))} "
+              f"| {med(key, 'seconds'):.2f} |")
+        if len(phased) == 2:
+            o, t = phased[0][1], phased[1][1]
+            w(f"| ours / Tcl Expect | {ratio(med(o, 'login_seconds'), med(t, 'login_seconds'))} | "
+              f"| {ratio(med(o, 'repair_seconds'), med(t, 'repair_seconds'))} "
+              f"| {ratio(med(o, 'logout_seconds'), med(t, 'logout_seconds'))} "
+              f"| {ratio(med(o, 'seconds'), med(t, 'seconds'))} |")
 w("")
 key = ("job_replay", 1, "ours")
 many = [k for k in rows if k[0] == "job_replay_many"]
@@ -550,7 +602,7 @@ if key in rows or many:
 if key in rows:
     secs = med(key, "seconds")
     cpu_ms = med(key, "cpu_seconds") * 1e3
-    w(f"| one at a time (CLI) | 1 | {secs:.2f} | {1 / secs:.2f} | {cpu_ms:.0f} | | {len(rows[key])} |")
+    w(f"| one at a time (CLI) | 1 | {secs:.3f} | {1 / secs:.1f} | {cpu_ms:.0f} | | {len(rows[key])} |")
 for k in many:
     secs = med(k, "seconds")
     w(f"| all at once (one process) | {k[1]:,} | {secs:.2f} | {k[1] / secs:.0f} "

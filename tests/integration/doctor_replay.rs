@@ -50,16 +50,10 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/doctor")
 }
 
-/// The lab key the fixture was recorded with: `TAG.pub` when the recording
-/// kept its own (the lab's key changes when its image is rebuilt), else the
-/// shared `lab-key.pub` of the older recordings.
+/// The lab key the fixture was recorded with (the lab's key changes when
+/// its image is rebuilt; each recording keeps its own).
 fn recorded_key(dir: &Path, tag: &str) -> std::path::PathBuf {
-    let own = dir.join(format!("{tag}.pub"));
-    if own.exists() {
-        own
-    } else {
-        dir.join("lab-key.pub")
-    }
+    dir.join(format!("{tag}.pub"))
 }
 
 fn doctor(tag: &str, extra: &[&str]) -> Output {
