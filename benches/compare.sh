@@ -15,7 +15,8 @@
 # Workloads (issue 8): 1. big output under a PTY until a marker matches, with
 # peak memory; 2. send/expect round trips against `cat` under a PTY; 3. the
 # engine's in-memory matching against a plain memchr scan; 4. many sessions
-# in one process (replayed doctor checks, then `cat` under PTYs); 5. the job
+# in one process (replayed doctor checks, then `cat` under PTYs); 6. console
+# tests (100 script/recording pairs in one `test` process); 5. the job
 # itself: `doctor --fix` on a broken lab VM against a Tcl Expect script of the
 # seed article's five repair commands (root + QEMU; full run only), and
 # replays of a recorded `doctor --fix`. Peers: Tcl Expect (Debian package
@@ -57,6 +58,8 @@ default_pexpect_runs=$(( runs < 3 ? runs : 3 ))
 # round trip costs ~100 ms: it gets pexpect defaults' cycle count, as often.
 # The recorded doctor session of workload 5, and the check workload 4 replays.
 fix_cast=fixtures/doctor/home-777-fix.cast
+# Workload 6: console tests replayed by one `test` process.
+suite_pairs=100
 check_cast=fixtures/doctor/home-777-check.cast
 # Each recording keeps the lab key it was made with.
 fix_key=${fix_cast%.cast}.pub
@@ -238,6 +241,20 @@ if len(marks) == 4:
 print(json.dumps(out))
 EOF
 
+cat >"$work/suite.py" <<'EOF'
+"""Workload 6: one `test` invocation over DIR; prints {"seconds", "passed", "failed"}
+(wall time of the whole process, start to exit)."""
+import json, subprocess, sys, time
+cli, tests = sys.argv[1:3]
+started = time.perf_counter()
+out = subprocess.run([cli, "--output", "json", "test", tests], capture_output=True, text=True)
+seconds = time.perf_counter() - started
+summary = json.loads(out.stdout.strip().splitlines()[-1])
+if out.returncode != 0 or summary["failed"]:
+    sys.exit(f"test exited {out.returncode}: {out.stdout[-300:]} {out.stderr[-300:]}")
+print(json.dumps({"seconds": seconds, "passed": summary["passed"], "failed": summary["failed"]}))
+EOF
+
 # ---------------------------------------------------------------- measuring
 results="$work/results.tsv"
 : >"$results"
@@ -340,6 +357,31 @@ run_replays() {
   done
 }
 
+# Workload 6: the console-test runner. $suite_pairs script/recording pairs
+# (the shipped scripts' recordings in fixtures/scripts/, copied under new
+# names until there are enough) replayed by one `test` process.
+run_suite() {
+  local dir="$work/suite" n=0 run
+  rm -rf "$dir"; mkdir -p "$dir"
+  while [ "$n" -lt "$suite_pairs" ]; do
+    for cast in fixtures/scripts/*.cast; do
+      [ "$n" -lt "$suite_pairs" ] || break
+      local base name script variant copy
+      base=$(basename "$cast" .cast); name=${base%%.*}; variant=${base#"$name"}
+      script=$(ls scripts/"$name".rhai scripts/examples/"$name".rhai 2>/dev/null | head -n 1)
+      [ -n "$script" ] || continue
+      copy=$(printf 'p%03d-%s' "$n" "$name")
+      cp "$script" "$dir/$copy.rhai"
+      cp "$cast" "$dir/$copy$variant.cast"
+      if [ -f "${cast%.cast}.expect" ]; then cp "${cast%.cast}.expect" "$dir/$copy$variant.expect"; fi
+      n=$((n + 1))
+    done
+  done
+  for run in $(seq 1 "$runs"); do
+    measure test_runner "$suite_pairs" ours "$run" python3 "$work/suite.py" "$cli_bin" "$dir"
+  done
+}
+
 # Workload 5: `doctor --fix` against the Tcl Expect seed script on one lab VM,
 # alternating, re-breaking `home-777` before each (the break goes over SSH,
 # so it also proves the previous repair worked).
@@ -392,6 +434,7 @@ for run in $(seq 1 "$runs"); do
 done
 run_most_ptys
 run_replays
+run_suite
 run_job
 elapsed=$(( $(date +%s) - started ))
 
@@ -608,6 +651,21 @@ for k in many:
     w(f"| all at once (one process) | {k[1]:,} | {secs:.2f} | {k[1] / secs:.0f} "
       f"| {med(k, 'cpu_ms_per_session'):.2f} | {med(k, 'kib_per_session'):.0f} | {len(rows[k])} |")
 w("")
+runner = [k for k in rows if k[0] == "test_runner"]
+if runner:
+    w("## 6. Console tests: many script/recording pairs in one `test` process")
+    w("")
+    w("`ec2-serial-expect test DIR`: the shipped scripts' recordings (`fixtures/scripts/`, recorded on")
+    w("the lab VM: log in, doctor checks and repairs, a key added, a login prompt awaited) copied")
+    w("under new names to make N pairs, replayed side by side (`-j` = CPUs) by one process; wall time")
+    w("of the whole process, start to exit.")
+    w("")
+    w("| pairs | median s | pairs per second | CPU s | runs |")
+    w("|---:|---:|---:|---:|---:|")
+    for k in runner:
+        secs = med(k, "seconds")
+        w(f"| {k[1]} | {secs:.2f} | {k[1] / secs:.0f} | {statistics.median(cpu[k]):.2f} | {len(rows[k])} |")
+    w("")
 open(out, "w").write("\n".join(lines) + "\n")
 PY
 # What the numbers say: kept by hand in benches/analysis.md, written against

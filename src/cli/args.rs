@@ -118,6 +118,13 @@ pub enum Command {
     /// TARGET is one of: i-0123456789abcdef0, ws://HOST:PORT/PATH, wss://…,
     /// unix:/path/serial.sock, tcp:HOST:PORT, exec:COMMAND ARGS…, replay:FILE.cast
     Run(RunArgs),
+    /// Replay console tests: each SCRIPT.rhai against its recordings
+    /// (SCRIPT.cast, SCRIPT.VARIANT.cast) in one process, side by side.
+    ///
+    /// A recording's expectations (the --var values it was recorded with, the
+    /// exit code, the fail() text) go in SCRIPT[.VARIANT].expect beside it; see
+    /// docs/testing.md. Exit 0 only if every test passes.
+    Test(TestArgs),
     /// Compile a script without connecting; errors show line and column.
     Lint {
         /// The script file.
@@ -295,6 +302,33 @@ pub struct RunArgs {
     pub vars: Vec<String>,
     /// A named secret for send_secret()/login(): NAME=env:VAR, NAME=file:PATH or NAME=prompt.
     #[arg(long = "secret", value_name = "NAME=SOURCE")]
+    pub secrets: Vec<String>,
+}
+
+/// Arguments of `test`.
+#[derive(Debug, Clone, Args)]
+pub struct TestArgs {
+    /// Scripts, or directories searched for *.rhai (default: the current directory).
+    pub paths: Vec<PathBuf>,
+    /// Look for the recordings in DIR instead of beside each script.
+    #[arg(long, value_name = "DIR")]
+    pub recordings: Option<PathBuf>,
+    /// Tests replayed at once (default: the number of CPUs).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Also write the results as JUnit XML to FILE (for CI systems).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Re-record the selected tests against the live console --target, one at a
+    /// time; a recording is replaced only when the new run ends as expected.
+    #[arg(long, requires = "target")]
+    pub update: bool,
+    /// The live console --update records from.
+    #[arg(long, value_name = "TARGET")]
+    pub target: Option<String>,
+    /// A named secret for the live run of --update: NAME=env:VAR, NAME=file:PATH
+    /// or NAME=prompt (replays need none).
+    #[arg(long = "secret", value_name = "NAME=SOURCE", requires = "update")]
     pub secrets: Vec<String>,
 }
 

@@ -13,6 +13,7 @@ mod prompt;
 mod run;
 mod signals;
 mod stdout;
+mod test;
 
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use clap::Parser;
 
 pub use args::{
     Cli, Command, Common, DoctorArgs, GatewayArgs, GatewayAuthKind, LabCommand, OutputFormat,
-    RunArgs, WsAuthKind,
+    RunArgs, TestArgs, WsAuthKind,
 };
 
 use crate::error::{Error, ErrorKind, ExitCode, Result};
@@ -113,6 +114,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run_command(args, common).await,
         Command::Lint { script } => run::lint_command(&script, &common),
+        Command::Test(args) => test::command(args, common).await,
         Command::Console {
             target,
             record_input,

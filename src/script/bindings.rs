@@ -207,7 +207,8 @@ impl Host {
     /// The secret `name` (asked for by `call`, as shown in errors), or a
     /// script error naming the fix.
     pub(super) fn secret(&self, pos: Position, call: &str, name: &str) -> ScriptResult<&Secret> {
-        self.inputs.secrets.get(name).ok_or_else(|| {
+        let given = self.inputs.secrets.get(name);
+        given.or(self.inputs.any_secret.as_ref()).ok_or_else(|| {
             let known: Vec<&str> = self.inputs.secrets.keys().map(String::as_str).collect();
             self.misuse(
                 pos,

@@ -18,6 +18,10 @@ pub struct ScriptInputs {
     pub vars: BTreeMap<String, String>,
     /// `send_secret("name")` values, by name.
     pub secrets: BTreeMap<String, Secret>,
+    /// The value of every secret not given, for replays only: a replay
+    /// compares a secret send with the recording's `<redacted>`, never its
+    /// value, so a test needs no real secret.
+    pub any_secret: Option<Secret>,
 }
 
 impl ScriptInputs {

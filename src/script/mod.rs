@@ -26,6 +26,7 @@ mod inputs;
 pub mod memory;
 pub mod sandbox;
 mod shell_calls;
+pub mod suite;
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -146,7 +147,12 @@ fn run_on(
         on_log,
     ));
     let outcome = evaluate(&host, script);
-    host.logout_if_logged_in();
+    // A replay that diverged answers nothing more: logging out would only
+    // repeat the mismatch in warnings.
+    let diverged = matches!(&outcome, Err(e) if matches!(e.kind(), crate::error::ErrorKind::ReplayMismatch(_)));
+    if !diverged {
+        host.logout_if_logged_in();
+    }
     match &outcome {
         Ok(()) => host.mark("script passed"),
         Err(e) => host.mark(&format!("script ended: {e}")),

@@ -78,9 +78,26 @@ impl ReplayTransport {
             format!("at event #{at} (line {})", at + 2)
         };
         TransportError::ReplayMismatch(format!(
-            "replay {}: the session's send differs from the recording {place}: {why}",
-            self.path.display()
+            "replay {}: the session's send differs from the recording {place}: {why}; \
+             the recorded console showed just before: {:?}",
+            self.path.display(),
+            self.console_before(self.input_at)
         ))
+    }
+
+    /// The last lines the recording's console showed before step `at`, as a
+    /// person reads them (escape sequences and carriage returns removed).
+    fn console_before(&self, at: usize) -> String {
+        let mut raw = Vec::new();
+        for (_, step) in &self.steps[..at.min(self.steps.len())] {
+            if let Step::Output(bytes) = step {
+                raw.extend_from_slice(bytes);
+            }
+        }
+        let mut shown = String::new();
+        crate::text::EscapeStripper::new().strip(&String::from_utf8_lossy(&raw), &mut shown);
+        let shown = shown.replace('\r', "");
+        crate::text::tail_chars(shown.trim_end_matches('\n'), 240).to_string()
     }
 
     fn accept(&mut self, mut data: &[u8], kind: SendKind) -> TransportResult<()> {

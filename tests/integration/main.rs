@@ -9,6 +9,7 @@
 mod support;
 
 mod console_pty;
+mod console_tests;
 mod doctor_replay;
 mod ec2_lab;
 mod ec2_standin;

@@ -1,0 +1,399 @@
+//! Console tests: a script and the recordings it must replay against, found,
+//! run side by side and judged (`ec2-serial-expect test`).
+//!
+//! A console test is a script `NAME.rhai` and one of its recordings,
+//! `NAME.cast` or `NAME.VARIANT.cast`, beside the script or in a recordings
+//! directory. Replaying it runs the script with the recording as the console:
+//! every send must be the one recorded, at its place, and the run must end
+//! the way the recording's expectations say (exit 0 unless pinned otherwise).
+//! The expectations live beside the recording in `NAME[.VARIANT].expect`, a
+//! few lines:
+//!
+//! ```text
+//! # what replaying check.home-777.cast must give
+//! var user=ec2-user        # a --var the script was recorded with
+//! exit 1                   # the exit code (default 0)
+//! fail sshd refuses        # text the fail("...") reason contains
+//! ```
+//!
+//! Secrets need no value: a replay compares a secret send with the
+//! recording's `<redacted>`. Re-recording ([`record`]) runs the script on a
+//! live console with real secrets and replaces the recording only when the
+//! run ends as expected.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::{run_script, Script, ScriptInputs};
+use crate::connect::{open_session, SessionSpec};
+use crate::error::{Error, ErrorKind, Result};
+use crate::secret::Secret;
+use crate::target::Target;
+
+/// One script and one of its recordings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConsoleTest {
+    /// The script.
+    pub script: PathBuf,
+    /// The recording it replays against.
+    pub recording: PathBuf,
+    /// How the run must end, from the recording's `.expect` file.
+    pub expect: Expectation,
+}
+
+impl ConsoleTest {
+    /// `NAME` or `NAME.VARIANT`: the recording's name without `.cast`.
+    pub fn name(&self) -> String {
+        let file = self.recording.file_name().unwrap_or_default();
+        file.to_string_lossy().trim_end_matches(".cast").to_string()
+    }
+}
+
+/// How a replayed run must end.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Expectation {
+    /// The `--var` values the script was recorded with.
+    pub vars: BTreeMap<String, String>,
+    /// The exit code.
+    pub exit: i32,
+    /// Text the `fail()` reason must contain.
+    pub fail: Option<String>,
+}
+
+impl Expectation {
+    /// Reads `path` (missing: the defaults, exit 0).
+    fn read(path: &Path) -> Result<Expectation> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Expectation::parse(&text)
+                .map_err(|why| Error::usage(format!("{}: {why}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Expectation::default()),
+            Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+        }
+    }
+
+    fn parse(text: &str) -> std::result::Result<Expectation, String> {
+        let mut expect = Expectation::default();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split(" #").next().unwrap_or("").trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+            let value = value.trim();
+            let bad = |why: &str| format!("line {}: {why}: {line:?}", n + 1);
+            match key {
+                "var" => {
+                    let (name, v) = value
+                        .split_once('=')
+                        .ok_or_else(|| bad("expected `var NAME=VALUE`"))?;
+                    expect.vars.insert(name.to_string(), v.to_string());
+                }
+                "exit" => {
+                    expect.exit = value
+                        .parse()
+                        .map_err(|_| bad("expected `exit N` with N a number"))?
+                }
+                "fail" if !value.is_empty() => expect.fail = Some(value.to_string()),
+                _ => return Err(bad("expected `var NAME=VALUE`, `exit N` or `fail TEXT`")),
+            }
+        }
+        Ok(expect)
+    }
+}
+
+/// What [`discover`] found.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    /// Every script with each of its recordings, in path order.
+    pub tests: Vec<ConsoleTest>,
+    /// Scripts with no recording (listed, never counted as passed).
+    pub unrecorded: Vec<PathBuf>,
+}
+
+/// Finds the console tests under `paths` (scripts, or directories searched
+/// recursively), with recordings beside each script or, given
+/// `recordings`, in that directory.
+pub fn discover(paths: &[PathBuf], recordings: Option<&Path>) -> Result<Discovery> {
+    let mut scripts = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|e| {
+            Error::usage(format!(
+                "{}: {e}; give script files or directories that hold them",
+                path.display()
+            ))
+        })?;
+        if meta.is_dir() {
+            find_scripts(path, &mut scripts)?;
+        } else if path.extension().is_some_and(|e| e == "rhai") {
+            scripts.push(path.clone());
+        } else {
+            return Err(Error::usage(format!(
+                "{}: not a .rhai script or a directory",
+                path.display()
+            )));
+        }
+    }
+    scripts.sort();
+    scripts.dedup();
+    let mut found = Discovery::default();
+    for script in scripts {
+        let stem = script
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        let dir = recordings
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| script.parent().unwrap_or(Path::new(".")).to_path_buf());
+        let casts = recordings_of(&dir, &stem)?;
+        if casts.is_empty() {
+            found.unrecorded.push(script);
+            continue;
+        }
+        for recording in casts {
+            let expect = Expectation::read(&recording.with_extension("expect"))?;
+            found.tests.push(ConsoleTest {
+                script: script.clone(),
+                recording,
+                expect,
+            });
+        }
+    }
+    Ok(found)
+}
+
+fn find_scripts(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        match entry.file_type() {
+            Ok(t) if t.is_dir() && !hidden && entry.file_name() != "target" => {
+                find_scripts(&path, out)?
+            }
+            Ok(t) if t.is_file() && path.extension().is_some_and(|e| e == "rhai") => out.push(path),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// `STEM.cast` and `STEM.*.cast` in `dir`, sorted.
+fn recordings_of(dir: &Path, stem: &str) -> Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::usage(format!(
+                "the recordings directory {} does not exist",
+                dir.display()
+            )))
+        }
+        Err(e) => return Err(Error::io(format!("reading {}", dir.display()), e)),
+    };
+    let mut casts: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            name.strip_suffix(".cast").is_some_and(|rest| {
+                rest == stem || rest.strip_prefix(stem).is_some_and(|v| v.starts_with('.'))
+            })
+        })
+        .collect();
+    casts.sort();
+    Ok(casts)
+}
+
+/// How one console test ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestOutcome {
+    /// The test.
+    pub test: ConsoleTest,
+    /// True when the run ended as expected.
+    pub passed: bool,
+    /// The run's exit code.
+    pub exit: i32,
+    /// Why it failed (what differs), or empty.
+    pub message: String,
+    /// How long the run took.
+    #[serde(serialize_with = "as_millis")]
+    pub duration: Duration,
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+/// Replays every test, `jobs` at a time, telling `done` each outcome as it
+/// comes; returns the outcomes in the tests' order.
+pub async fn run_all(
+    tests: Vec<ConsoleTest>,
+    jobs: usize,
+    done: &mut (dyn FnMut(&TestOutcome) + Send),
+) -> Vec<TestOutcome> {
+    let gate = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
+    let mut running = tokio::task::JoinSet::new();
+    for (i, test) in tests.into_iter().enumerate() {
+        let gate = gate.clone();
+        running.spawn(async move {
+            let _slot = gate.acquire_owned().await;
+            (i, replay(test).await)
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(joined) = running.join_next().await {
+        if let Ok((i, outcome)) = joined {
+            done(&outcome);
+            outcomes.push((i, outcome));
+        }
+    }
+    outcomes.sort_by_key(|(i, _)| *i);
+    outcomes.into_iter().map(|(_, o)| o).collect()
+}
+
+/// Replays one test: the recording is the console, secrets need no value.
+pub async fn replay(test: ConsoleTest) -> TestOutcome {
+    let started = Instant::now();
+    let target = Target::Replay {
+        path: test.recording.clone(),
+    };
+    let inputs = ScriptInputs {
+        vars: test.expect.vars.clone(),
+        secrets: BTreeMap::new(),
+        any_secret: Some(Secret::new("replayed", "replayed-secret")),
+    };
+    let ran = run(&test.script, &target, &SessionSpec::default(), inputs).await;
+    judge(test, ran, started.elapsed())
+}
+
+/// Runs `test`'s script on the live console `target` with `secrets`,
+/// recording to a new file beside the recording, and puts it in the
+/// recording's place only when the run ends as expected (a failed run's
+/// new recording is kept as `NAME.new.cast.failed` to look at).
+pub async fn record(
+    test: ConsoleTest,
+    target: &Target,
+    spec: &SessionSpec,
+    secrets: BTreeMap<String, Secret>,
+) -> Result<TestOutcome> {
+    let started = Instant::now();
+    let fresh = test.recording.with_extension("new.cast");
+    let spec = SessionSpec {
+        transcript: Some(fresh.clone()),
+        ..spec.clone()
+    };
+    let inputs = ScriptInputs {
+        vars: test.expect.vars.clone(),
+        secrets,
+        any_secret: None,
+    };
+    let ran = run(&test.script, target, &spec, inputs).await;
+    let recording = test.recording.clone();
+    let outcome = judge(test, ran, started.elapsed());
+    let keep = if outcome.passed {
+        recording.clone()
+    } else {
+        recording.with_extension("new.cast.failed")
+    };
+    if fresh.exists() {
+        std::fs::rename(&fresh, &keep).map_err(|e| {
+            Error::io(
+                format!("moving {} to {}", fresh.display(), keep.display()),
+                e,
+            )
+        })?;
+    }
+    Ok(outcome)
+}
+
+async fn run(
+    script: &Path,
+    target: &Target,
+    spec: &SessionSpec,
+    inputs: ScriptInputs,
+) -> Result<()> {
+    let script = Script::read(script)?;
+    let session = open_session(target, spec).await?;
+    run_script(session, script, inputs, None).await.map(|_| ())
+}
+
+/// Compares how the run ended with what the test expects.
+fn judge(test: ConsoleTest, ran: Result<()>, duration: Duration) -> TestOutcome {
+    let (exit, error) = match &ran {
+        Ok(()) => (0, None),
+        Err(e) => (e.exit_code().code(), Some(e)),
+    };
+    let reason = error.and_then(|e| match e.kind() {
+        ErrorKind::Problems(reason) => Some(reason.as_str()),
+        _ => None,
+    });
+    let mut wrong = Vec::new();
+    if exit != test.expect.exit {
+        wrong.push(format!("expected exit {}, got {exit}", test.expect.exit));
+    }
+    if let Some(want) = &test.expect.fail {
+        if !reason.is_some_and(|r| r.contains(want.as_str())) {
+            wrong.push(format!(
+                "expected fail() saying {want:?}, got {}",
+                reason.map_or("no fail()".to_string(), |r| format!("{r:?}"))
+            ));
+        }
+    }
+    let message = match (wrong.is_empty(), error) {
+        (true, _) => String::new(),
+        (false, Some(e)) => format!("{}: {e}", wrong.join("; ")),
+        (false, None) => wrong.join("; "),
+    };
+    TestOutcome {
+        passed: wrong.is_empty(),
+        test,
+        exit,
+        message,
+        duration,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expectations_read_vars_exit_and_fail_text() {
+        let e = Expectation::parse(
+            "# pinned\nvar user=ec2-user\nvar x=a=b  # comment\nexit 1\nfail sshd refuses\n",
+        )
+        .unwrap();
+        assert_eq!(e.vars["user"], "ec2-user");
+        assert_eq!(e.vars["x"], "a=b");
+        assert_eq!(e.exit, 1);
+        assert_eq!(e.fail.as_deref(), Some("sshd refuses"));
+        let bad = Expectation::parse("exit one\n").unwrap_err();
+        assert!(bad.contains("line 1") && bad.contains("exit N"), "{bad}");
+        assert!(Expectation::parse("exits 1\n").is_err());
+    }
+
+    #[test]
+    fn recordings_are_the_script_name_or_a_dotted_variant() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [
+            "check.cast",
+            "check.home-777.cast",
+            "checker.cast",
+            "check.rhai",
+            "other.cast",
+        ] {
+            std::fs::write(dir.path().join(f), "").unwrap();
+        }
+        let names: Vec<String> = recordings_of(dir.path(), "check")
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(names, ["check.cast", "check.home-777.cast"]);
+    }
+}

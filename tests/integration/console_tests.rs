@@ -1,0 +1,303 @@
+//! `ec2-serial-expect test`: the project's own scripts replayed against
+//! their recordings (`fixtures/scripts/`, recorded on the lab VM), a broken
+//! script failing with a difference a person can act on, JUnit XML read by a
+//! real consumer's parser, and `--update` re-recording from a live console
+//! (a real `sh` under a PTY).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+fn cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the CLI runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+#[test]
+fn every_shipped_script_replays_against_its_recordings() {
+    let out = cli(&["test", "scripts", "--recordings", "fixtures/scripts"]);
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(
+        !shown.contains("no recording"),
+        "a shipped script has no recording:\n{shown}"
+    );
+    assert!(!shown.contains("FAIL"), "{shown}");
+    let mut scripts = Vec::new();
+    for dir in ["scripts", "scripts/examples"] {
+        for entry in std::fs::read_dir(repo(dir)).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.ends_with(".rhai") {
+                scripts.push(format!("{dir}/{name}"));
+            }
+        }
+    }
+    assert!(scripts.len() >= 6, "{scripts:?}");
+    for script in &scripts {
+        assert!(
+            shown.contains(&format!("ok    {script} @ ")),
+            "{script} did not pass:\n{shown}"
+        );
+    }
+    // Two recordings pin a failing outcome (exit 1 and the fail() text).
+    assert!(
+        shown.contains("check-ssh-key-refused.home-777.cast"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn json_output_is_one_line_per_test_then_a_summary() {
+    let out = cli(&[
+        "--output",
+        "json",
+        "test",
+        "scripts",
+        "--recordings",
+        "fixtures/scripts",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let (summary, tests) = lines.split_last().unwrap();
+    assert_eq!(summary["failed"], 0);
+    assert_eq!(summary["passed"].as_u64(), Some(tests.len() as u64));
+    let refused = tests
+        .iter()
+        .find(|t| {
+            t["test"]["recording"]
+                .as_str()
+                .unwrap()
+                .ends_with("check-ssh-key-refused.home-777.cast")
+        })
+        .unwrap();
+    assert_eq!(refused["passed"], true);
+    assert_eq!(refused["exit"], 1, "the recording pins exit 1: {refused}");
+}
+
+/// A copy of a shipped script with one command added: the replay fails at
+/// that step, naming the script line, what was sent, what the recording
+/// expected, where in the recording, and what the console showed.
+fn broken_copy(dir: &Path) {
+    let script = std::fs::read_to_string(repo("scripts/check-ssh-key-refused.rhai")).unwrap();
+    let broken = script.replacen(
+        "let report = doctor(options);",
+        "run(\"id -un\");\nlet report = doctor(options);",
+        1,
+    );
+    assert_ne!(script, broken);
+    std::fs::write(dir.join("check-ssh-key-refused.rhai"), broken).unwrap();
+    for f in [
+        "check-ssh-key-refused.home-777.cast",
+        "check-ssh-key-refused.home-777.expect",
+    ] {
+        std::fs::copy(repo(&format!("fixtures/scripts/{f}")), dir.join(f)).unwrap();
+    }
+}
+
+#[test]
+fn a_broken_script_fails_with_the_step_and_the_difference() {
+    let dir = tempfile::tempdir().unwrap();
+    broken_copy(dir.path());
+    let out = cli(&["test", dir.path().to_str().unwrap()]);
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("FAIL"), "{shown}");
+    assert!(shown.contains("0 passed, 1 failed"), "{shown}");
+    let line = "check-ssh-key-refused.rhai:23:";
+    assert!(shown.contains(line), "the step ({line}) is named:\n{shown}");
+    assert!(
+        shown.contains("sent \"printf") && shown.contains("eval 'id -un'"),
+        "what was sent:\n{shown}"
+    );
+    assert!(
+        shown.contains("expected \"printf"),
+        "what the recording expected:\n{shown}"
+    );
+    assert!(
+        shown.contains("at event #"),
+        "where in the recording:\n{shown}"
+    );
+    assert!(
+        shown.contains("the recorded console showed just before: \"") && !shown.contains("\\u{1b}"),
+        "the console text, without escapes:\n{shown}"
+    );
+}
+
+/// junitparser (PyPI) in a venv under target/, installed on first use.
+fn junit_python() -> &'static Path {
+    static READY: OnceLock<PathBuf> = OnceLock::new();
+    READY.get_or_init(|| {
+        let venv = repo("target/junit-venv");
+        let python = venv.join("bin/python");
+        let ok = |p: &Path| {
+            Command::new(p)
+                .args(["-c", "import junitparser"])
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !ok(&python) {
+            let made = Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status();
+            assert!(
+                made.is_ok_and(|s| s.success()),
+                "python3 -m venv {}",
+                venv.display()
+            );
+            let pip = Command::new(venv.join("bin/pip"))
+                .args(["install", "-q", "junitparser"])
+                .status();
+            assert!(
+                pip.is_ok_and(|s| s.success()) && ok(&python),
+                "cannot install junitparser from PyPI into {}",
+                venv.display()
+            );
+        }
+        python
+    })
+}
+
+#[test]
+fn junit_xml_is_read_by_junitparser_with_the_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    broken_copy(dir.path());
+    std::fs::copy(
+        repo("scripts/fix-ssh-key-refused.rhai"),
+        dir.path().join("fix-ssh-key-refused.rhai"),
+    )
+    .unwrap();
+    std::fs::copy(
+        repo("fixtures/scripts/fix-ssh-key-refused.home-777.cast"),
+        dir.path().join("fix-ssh-key-refused.home-777.cast"),
+    )
+    .unwrap();
+    let xml = dir.path().join("junit.xml");
+    let out = cli(&[
+        "test",
+        dir.path().to_str().unwrap(),
+        "--junit",
+        xml.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let read = Command::new(junit_python())
+        .args([
+            "-c",
+            "import sys, junitparser\n\
+             xml = junitparser.JUnitXml.fromfile(sys.argv[1])\n\
+             for suite in xml:\n\
+             \x20   for case in suite:\n\
+             \x20       state = 'failed' if case.result and isinstance(case.result[0], junitparser.Failure) else 'passed'\n\
+             \x20       print(state, case.classname, case.name, case.result[0].message[:60] if case.result else '')\n\
+             print('total', xml.tests, xml.failures)",
+        ])
+        .arg(&xml)
+        .output()
+        .unwrap();
+    let parsed = String::from_utf8_lossy(&read.stdout).to_string();
+    assert!(
+        read.status.success(),
+        "{parsed}{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    assert!(parsed.contains("total 2 1"), "{parsed}");
+    assert!(
+        parsed.lines().any(|l| l.starts_with("failed ")
+            && l.contains("check-ssh-key-refused.home-777")
+            && l.contains("expected exit 1, got 3")),
+        "{parsed}"
+    );
+    assert!(
+        parsed
+            .lines()
+            .any(|l| l.starts_with("passed ") && l.contains("fix-ssh-key-refused.home-777")),
+        "{parsed}"
+    );
+}
+
+/// `--update` runs the script on a live console (`sh` under a PTY),
+/// replaces the recording when the run ends as expected, and leaves it
+/// alone (keeping the new one aside) when it does not.
+#[test]
+fn update_rerecords_from_a_live_console_only_when_the_run_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("hello.rhai"),
+        // The echoed line says $((6*7)): only the shell's answer says 42.
+        "send_line(\"echo hello-$((6*7))\");\nexpect([\"hello-42\"], 10);\nlog(\"saw it\");\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("hello.cast"), "").unwrap();
+    std::fs::write(d.join("hello.wrong.cast"), "").unwrap();
+    std::fs::write(d.join("hello.wrong.expect"), "exit 1\n").unwrap();
+    let out = cli(&[
+        "test",
+        d.to_str().unwrap(),
+        "--update",
+        "--target",
+        "exec:sh -i",
+    ]);
+    let shown = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "one run could not end as expected:\n{shown}"
+    );
+    assert!(
+        shown.contains("updated: ") && shown.contains("NOT updated: "),
+        "{shown}"
+    );
+    let fresh = std::fs::read_to_string(d.join("hello.cast")).unwrap();
+    assert!(
+        fresh.contains("hello-42"),
+        "the recording was replaced:\n{fresh}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("hello.wrong.cast")).unwrap(),
+        "",
+        "kept as it was"
+    );
+    assert!(
+        d.join("hello.wrong.new.cast.failed").exists(),
+        "the failed run is kept aside"
+    );
+    // The new recording replays.
+    std::fs::remove_file(d.join("hello.wrong.cast")).unwrap();
+    let out = cli(&["test", d.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn no_tests_and_bad_sidecars_are_usage_errors_that_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cli(&["test", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("SCRIPT.cast"), "{}", text(&out));
+    std::fs::write(dir.path().join("a.rhai"), "log(\"x\");").unwrap();
+    std::fs::write(dir.path().join("a.cast"), "").unwrap();
+    std::fs::write(dir.path().join("a.expect"), "exit one\n").unwrap();
+    let out = cli(&["test", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("a.expect: line 1"), "{}", text(&out));
+}
