@@ -20,6 +20,31 @@
 //! recording's `<redacted>`. Re-recording ([`record`]) runs the script on a
 //! live console with real secrets and replaces the recording only when the
 //! run ends as expected.
+//!
+//! From Rust, a replay is a console like any other: open it as a session,
+//! log in with a shell, run commands. On tokio's paused clock (as in
+//! `#[tokio::test(start_paused = true)]`) its waits cost nothing:
+//!
+//! ```
+//! use ec2_serial_expect::connect::{open_session, SessionSpec};
+//! use ec2_serial_expect::shell::{LoginSpec, Shell};
+//! use ec2_serial_expect::{Secret, Target};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> ec2_serial_expect::Result<()> {
+//! // Recorded on the lab VM: log in, `uname -n`, log out.
+//! let target: Target = "replay:fixtures/shell/lab-doc-example.cast".parse()?;
+//! let mut session = open_session(&target, &SessionSpec::default()).await?;
+//! // A replay compares secret sends with <redacted>: any value does.
+//! let spec = LoginSpec::new("ec2-user", Secret::new("password", "not-the-real-one"));
+//! let out = Shell::scoped(&mut session, &spec, async |shell, session| {
+//!     shell.run(session, "uname -n").await
+//! })
+//! .await?;
+//! assert_eq!(out.output, "lab-instance\n");
+//! # Ok(())
+//! # }
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
