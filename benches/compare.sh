@@ -368,8 +368,9 @@ run_suite() {
       [ "$n" -lt "$suite_pairs" ] || break
       local base name script variant copy
       base=$(basename "$cast" .cast); name=${base%%.*}; variant=${base#"$name"}
-      script=$(ls scripts/"$name".rhai scripts/examples/"$name".rhai 2>/dev/null | head -n 1)
-      [ -n "$script" ] || continue
+      script=scripts/$name.rhai
+      [ -f "$script" ] || script=scripts/examples/$name.rhai
+      [ -f "$script" ] || continue
       copy=$(printf 'p%03d-%s' "$n" "$name")
       cp "$script" "$dir/$copy.rhai"
       cp "$cast" "$dir/$copy$variant.cast"

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ec2_serial_expect::doctor::{self, Policy, Request, Severity, ShellConsole, Status};
-use ec2_serial_expect::shell::{LoginSpec, Shell};
+use ec2_serial_expect::shell::Shell;
 use ec2_serial_expect::transcript::Recorder;
 use ec2_serial_expect::transport;
 use ec2_serial_expect::{Secret, Session, SessionOptions, Target};
@@ -200,7 +200,7 @@ async fn replay_login(cast: &Path) -> Result<(Session, Shell), String> {
     let t = transport::open(&target).await.map_err(|e| e.to_string())?;
     let mut session = Session::new(t, Recorder::disabled(), SessionOptions::default());
     let password = Secret::new(format!("password for {USER}"), REPLAY_PASSWORD);
-    let shell = Shell::login(&mut session, &LoginSpec::new(USER, password))
+    let shell = Shell::login(&mut session, &doctor::login_spec(USER, password))
         .await
         .map_err(|e| e.to_string())?;
     Ok((session, shell))
