@@ -9,7 +9,7 @@
 //! `ring` provider: no OpenSSL, no C toolchain beyond ring's.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, pki_types::pem::PemObject};
@@ -41,60 +41,84 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
 
 /// Whom TLS clients trust: the system's roots plus an optional private CA.
 ///
-/// Cheap to clone (shared); built once per run by [`ClientTrust::new`].
+/// Cheap to clone (shared); built once per run by [`ClientTrust::new`]. The
+/// rustls configuration is made on first use: loading the system's roots
+/// parses a few hundred certificates, which a run that never opens a TLS
+/// connection (a replay, a local console) should not pay (it was a quarter
+/// of the CPU of 1,000 replayed sessions in one process).
 #[derive(Clone)]
 pub struct ClientTrust {
-    config: Arc<rustls::ClientConfig>,
-    /// The private CA's PEM text, for clients that take PEM (the AWS SDK).
-    private_ca: Option<Arc<[u8]>>,
+    /// The private CA of `--ca-file`, checked when the trust is built.
+    private_ca: Option<Arc<PrivateCa>>,
+    config: Arc<OnceLock<Arc<rustls::ClientConfig>>>,
+}
+
+/// A private CA: its certificates, and its PEM text for clients that take
+/// PEM (the AWS SDK).
+struct PrivateCa {
+    certs: Vec<CertificateDer<'static>>,
+    pem: Vec<u8>,
 }
 
 impl ClientTrust {
     /// The system's roots, plus the CA certificates in `ca_file` when given
-    /// (a bad file is a usage error naming it).
+    /// (a bad file is a usage error naming it, now rather than at first use).
     pub fn new(ca_file: Option<&Path>) -> Result<ClientTrust> {
-        let mut roots = system_roots();
         let private_ca = match ca_file {
             None => None,
             Some(path) => {
                 let pem = read(path, "--ca-file")?;
-                for cert in parse_certs(&pem, path, "--ca-file")? {
-                    roots.add(cert).map_err(|e| {
+                let certs = parse_certs(&pem, path, "--ca-file")?;
+                let mut check = rustls::RootCertStore::empty();
+                for cert in &certs {
+                    check.add(cert.clone()).map_err(|e| {
                         Error::usage(format!(
                             "--ca-file {}: unusable certificate: {e}",
                             path.display()
                         ))
                     })?;
                 }
-                Some(Arc::from(pem))
+                Some(Arc::new(PrivateCa { certs, pem }))
             }
         };
-        let config = rustls::ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::usage(format!("TLS setup failed: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
         Ok(ClientTrust {
-            config: Arc::new(config),
             private_ca,
+            config: Arc::new(OnceLock::new()),
         })
     }
 
     /// The rustls client configuration (for `wss://` and the EC2 Query calls).
     pub fn config(&self) -> Arc<rustls::ClientConfig> {
-        self.config.clone()
+        self.config
+            .get_or_init(|| {
+                let mut roots = system_roots();
+                if let Some(ca) = &self.private_ca {
+                    // Each was added to a store once already, in `new`.
+                    let _ = roots.add_parsable_certificates(ca.certs.iter().cloned());
+                }
+                let config = rustls::ClientConfig::builder_with_provider(provider())
+                    .with_safe_default_protocol_versions()
+                    .expect("ring supports TLS 1.2 and 1.3")
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
+                Arc::new(config)
+            })
+            .clone()
     }
 
     /// The private CA's PEM text, if `--ca-file` gave one.
     pub fn private_ca_pem(&self) -> Option<&[u8]> {
-        self.private_ca.as_deref()
+        self.private_ca.as_ref().map(|ca| ca.pem.as_slice())
     }
 }
 
 impl Default for ClientTrust {
     /// The system's roots alone.
     fn default() -> Self {
-        ClientTrust::new(None).expect("a trust store without a CA file always builds")
+        ClientTrust {
+            private_ca: None,
+            config: Arc::new(OnceLock::new()),
+        }
     }
 }
 
@@ -110,7 +134,7 @@ impl PartialEq for ClientTrust {
     /// Two trusts are the same when they add the same private CA: the system
     /// roots are the same for the whole run.
     fn eq(&self, other: &Self) -> bool {
-        self.private_ca == other.private_ca
+        self.private_ca_pem() == other.private_ca_pem()
     }
 }
 

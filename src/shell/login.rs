@@ -451,6 +451,17 @@ impl Shell {
     ) -> Result<Screen> {
         let mut last_change = Instant::now();
         let mut seen = self.text.clean().len();
+        // No screen is acted on sooner than this: reading the screen before
+        // would be wasted work on every read of a streaming MOTD.
+        let soonest = [
+            Screen::LoginPrompt,
+            Screen::PasswordPrompt,
+            Screen::ShellPrompt,
+        ]
+        .iter()
+        .map(settle_for)
+        .min()
+        .unwrap_or(SETTLE);
         loop {
             let since = last_change.elapsed();
             let next = if self.text.clean().trim().is_empty() {
@@ -458,6 +469,8 @@ impl Shell {
                     return Ok(Screen::Nothing);
                 }
                 silent - since
+            } else if since < soonest {
+                soonest - since
             } else {
                 let screen = classify(self.text.clean());
                 let settle = settle_for(&screen);
