@@ -11,8 +11,6 @@
 
 use std::collections::HashMap;
 
-use super::repair::Repair;
-
 /// The section marker prefix; chosen so no tool's output starts with it.
 const MARK: &str = "@@ese:";
 
@@ -149,23 +147,15 @@ impl Scope {
         log: true,
     };
 
-    /// What the verification must look at again after `repairs`.
-    pub fn after(repairs: &[&Repair]) -> Scope {
-        let any = |f: fn(&Repair) -> bool| repairs.iter().any(|r| f(r));
-        Scope {
-            account: any(|r| matches!(r, Repair::Unlock(_) | Repair::Unexpire(_))),
-            sshd: any(|r| {
-                matches!(
-                    r,
-                    Repair::RestartSshd | Repair::CommentOutSshd { .. } | Repair::HostKeys
-                )
-            }),
-            // A file a repair creates or moves gets a label: check it again.
-            selinux: !repairs.is_empty(),
-            system: false,
-            log: false,
-        }
-    }
+    /// The files alone (passwd entry, `stat`s, the key file): the least a
+    /// verification looks at ([`super::repair::touched`] adds the rest).
+    pub const FILES: Scope = Scope {
+        account: false,
+        sshd: false,
+        selinux: false,
+        system: false,
+        log: false,
+    };
 }
 
 /// The script that prints the facts of `scope` for `user`, as one line for
@@ -594,43 +584,13 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
         );
     }
 
-    /// Every fact a repair can change: the files always; the rest only after
-    /// the repairs that touch it. The log and disk space never.
-    #[test]
-    fn the_verification_looks_again_only_at_what_the_repairs_touched() {
-        let user = UserName::parse("ec2-user").unwrap();
-        let chmod = Repair::Chmod {
-            path: "/home/ec2-user".into(),
-            mode: "700".into(),
-        };
-        let scope = Scope::after(&[&chmod]);
-        assert!(!scope.account && !scope.sshd && !scope.system && !scope.log);
-        let s = script(&user, scope, Some("/home/ec2-user/.ssh/keys file"));
-        for absent in [
-            "sshd -T",
-            "journalctl",
-            "getent shadow",
-            "df --output",
-            "systemctl",
-            "/proc/mounts",
-        ] {
-            assert!(!s.contains(absent), "{absent} in {s}");
-        }
-        assert!(s.contains("a='/home/ec2-user/.ssh/keys file'"), "{s}");
-        assert!(s.contains("stat -c") && s.contains("ssh-keygen -lf"));
-        let scope = Scope::after(&[&chmod, &Repair::RestartSshd]);
-        assert!(scope.sshd);
-        assert!(script(&user, scope, Some("/x")).contains("sshd -T"));
-        assert!(Scope::after(&[&Repair::Unlock(user.clone())]).account);
-    }
-
     #[test]
     fn a_refresh_keeps_what_the_verification_did_not_look_at() {
         let first = parse(SAMPLE, Scope::EVERYTHING);
-        let scope = Scope::after(&[&Repair::Chmod {
-            path: "/home/ec2-user".into(),
-            mode: "700".into(),
-        }]);
+        let scope = Scope {
+            selinux: true,
+            ..Scope::FILES
+        };
         let again = parse(
             "@@ese:passwd\nec2-user:x:1000:1000::/home/ec2-user:/bin/bash\n@@ese:stat\n\
              directory|ec2-user|ec2-user|700|/home/ec2-user\n@@ese:end\n",
@@ -680,7 +640,7 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
                 .is_some_and(|p| p.starts_with("/root/")),
             "{text}"
         );
-        let scope = Scope::after(&[]);
+        let scope = Scope::FILES;
         let out = std::process::Command::new("sh")
             .arg("-c")
             .arg(script(&user, scope, Some("/root/.ssh/authorized_keys")))

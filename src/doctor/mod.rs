@@ -190,7 +190,7 @@ fn plan_repairs(findings: &mut [Finding]) -> Vec<usize> {
 
 /// Runs the planned repairs in one guarded root script ([`guard`]), records
 /// on each finding what its step did, and gathers again in the same command
-/// what the repairs can have changed ([`facts::Scope::after`]): the
+/// what the repairs can have changed ([`repair::touched`]): the
 /// verification costs no round trip of its own, and looks at every file the
 /// repairs touched, so it still catches what a repair uncovers.
 async fn repair_and_verify(
@@ -214,7 +214,7 @@ async fn repair_and_verify(
         ));
     }
     let batch = guard::Batch::new(&actions);
-    let scope = facts::Scope::after(&actions);
+    let scope = repair::touched(&actions);
     let verify = facts::script(&req.user, scope, before.authorized_keys_path.as_deref());
     let command = format!(
         "sh -c {}; sh -c {}",

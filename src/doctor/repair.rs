@@ -8,7 +8,7 @@
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use super::facts::UserName;
+use super::facts::{Scope, UserName};
 
 /// One repair.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +75,26 @@ pub enum Repair {
         /// The path.
         path: String,
     },
+}
+
+/// What the verification must look at again after `repairs`: the files
+/// always, the account after an unlock or unexpire, sshd after an sshd
+/// repair, SELinux labels after any repair (a file a repair creates or
+/// moves gets one); never mounts, disk space or the log, which no repair
+/// changes.
+pub fn touched(repairs: &[&Repair]) -> Scope {
+    let any = |f: fn(&Repair) -> bool| repairs.iter().any(|r| f(r));
+    Scope {
+        account: any(|r| matches!(r, Repair::Unlock(_) | Repair::Unexpire(_))),
+        sshd: any(|r| {
+            matches!(
+                r,
+                Repair::RestartSshd | Repair::CommentOutSshd { .. } | Repair::HostKeys
+            )
+        }),
+        selinux: !repairs.is_empty(),
+        ..Scope::FILES
+    }
 }
 
 fn q(s: &str) -> String {
@@ -203,6 +223,37 @@ pub fn fingerprint_of(line: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::doctor::facts::script;
+
+    /// Every fact a repair can change: the files always; the rest only after
+    /// the repairs that touch it. The log and disk space never.
+    #[test]
+    fn the_verification_looks_again_only_at_what_the_repairs_touched() {
+        let user = UserName::parse("ec2-user").unwrap();
+        let chmod = Repair::Chmod {
+            path: "/home/ec2-user".into(),
+            mode: "700".into(),
+        };
+        let scope = touched(&[&chmod]);
+        assert!(!scope.account && !scope.sshd && !scope.system && !scope.log);
+        let s = script(&user, scope, Some("/home/ec2-user/.ssh/keys file"));
+        for absent in [
+            "sshd -T",
+            "journalctl",
+            "getent shadow",
+            "df --output",
+            "systemctl",
+            "/proc/mounts",
+        ] {
+            assert!(!s.contains(absent), "{absent} in {s}");
+        }
+        assert!(s.contains("a='/home/ec2-user/.ssh/keys file'"), "{s}");
+        assert!(s.contains("stat -c") && s.contains("ssh-keygen -lf"));
+        let scope = touched(&[&chmod, &Repair::RestartSshd]);
+        assert!(scope.sshd);
+        assert!(script(&user, scope, Some("/x")).contains("sshd -T"));
+        assert!(touched(&[&Repair::Unlock(user.clone())]).account);
+    }
 
     #[test]
     fn commands_quote_every_value() {
