@@ -29,7 +29,8 @@ use crate::secret::Secret;
 const SETTLE: Duration = Duration::from_millis(400);
 /// After the password, a shell prompt is acted on once it has stood this
 /// long: the sync line that follows proves it is a shell (a MOTD line that
-/// only ends like a prompt costs a sync that waits for the real one).
+/// only ends like a prompt costs a sync that waits for the real one). An
+/// awaited prompt without its trailing space waits as long for the space.
 const SHELL_SETTLE: Duration = Duration::from_millis(100);
 /// No new program text for this long and nothing recognised: nudge.
 const QUIET: Duration = Duration::from_secs(2);
@@ -473,7 +474,12 @@ impl Shell {
                 soonest - since
             } else {
                 let screen = classify(self.text.clean());
-                let settle = settle_for(&screen);
+                let mut settle = settle_for(&screen);
+                // At once only when the prompt is whole: getty and login end
+                // theirs with a space, which may come in the next read.
+                if settle.is_zero() && !self.text.clean().ends_with(' ') {
+                    settle = SHELL_SETTLE;
+                }
                 let actionable = !matches!(screen, Screen::Unknown | Screen::Nothing);
                 if since >= settle && (actionable || since >= QUIET) {
                     return Ok(screen);
