@@ -368,8 +368,8 @@ pub fn parse(output: &str, scope: Scope) -> Facts {
 impl Facts {
     /// The facts after a verification gather of `scope`: what it looked at
     /// from `newer`, the rest as the diagnosis found it.
-    pub fn refresh(&self, newer: Facts, scope: Scope) -> Facts {
-        let old = self.clone();
+    pub fn refresh(self, newer: Facts, scope: Scope) -> Facts {
+        let old = self;
         let mut facts = newer;
         if !scope.account {
             facts.password_status = old.password_status;

@@ -133,7 +133,7 @@ pub async fn examine(
     for &i in &planned {
         announce(&findings[i]);
     }
-    let again = repair_and_verify(console, req, &facts, &mut findings, &planned).await?;
+    let again = repair_and_verify(console, req, facts, &mut findings, &planned).await?;
     round_trips += 1;
     let after = checks::run(&again, req);
     // A finding with no repair of its own can be cured by another's (`sshd -t`
@@ -196,7 +196,7 @@ fn plan_repairs(findings: &mut [Finding]) -> Vec<usize> {
 async fn repair_and_verify(
     console: &mut dyn RootConsole,
     req: &Request,
-    before: &facts::Facts,
+    before: facts::Facts,
     findings: &mut Vec<Finding>,
     planned: &[usize],
 ) -> Result<facts::Facts> {

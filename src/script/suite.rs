@@ -299,7 +299,9 @@ pub async fn replay(test: ConsoleTest) -> TestOutcome {
 /// Runs `test`'s script on the live console `target` with `secrets`,
 /// recording to a new file beside the recording, and puts it in the
 /// recording's place only when the run ends as expected (a failed run's
-/// new recording is kept as `NAME.new.cast.failed` to look at).
+/// new recording is kept as `NAME.new.cast.failed` to look at). While it
+/// records, the new file is `NAME.cast.new`: a name discovery never takes
+/// for a recording, even if the run is killed.
 pub async fn record(
     test: ConsoleTest,
     target: &Target,
@@ -307,7 +309,7 @@ pub async fn record(
     secrets: BTreeMap<String, Secret>,
 ) -> Result<TestOutcome> {
     let started = Instant::now();
-    let fresh = test.recording.with_extension("new.cast");
+    let fresh = test.recording.with_extension("cast.new");
     let spec = SessionSpec {
         transcript: Some(fresh.clone()),
         ..spec.clone()

@@ -29,9 +29,11 @@ use crate::secret::Secret;
 const SETTLE: Duration = Duration::from_millis(400);
 /// After the password, a shell prompt is acted on once it has stood this
 /// long: the sync line that follows proves it is a shell (a MOTD line that
-/// only ends like a prompt costs a sync that waits for the real one). An
-/// awaited prompt without its trailing space waits as long for the space.
+/// only ends like a prompt costs a sync that waits for the real one).
 const SHELL_SETTLE: Duration = Duration::from_millis(100);
+/// An awaited prompt without its trailing space waits this long for it
+/// (getty and login end theirs with one, which can come in the next read).
+const PROMPT_END_WAIT: Duration = Duration::from_millis(100);
 /// No new program text for this long and nothing recognised: nudge.
 const QUIET: Duration = Duration::from_secs(2);
 /// A console that has shown nothing at all since we connected gets its
@@ -478,7 +480,7 @@ impl Shell {
                 // At once only when the prompt is whole: getty and login end
                 // theirs with a space, which may come in the next read.
                 if settle.is_zero() && !self.text.clean().ends_with(' ') {
-                    settle = SHELL_SETTLE;
+                    settle = PROMPT_END_WAIT;
                 }
                 let actionable = !matches!(screen, Screen::Unknown | Screen::Nothing);
                 if since >= settle && (actionable || since >= QUIET) {

@@ -88,12 +88,19 @@ impl ReplayTransport {
     /// The last lines the recording's console showed before step `at`, as a
     /// person reads them (escape sequences and carriage returns removed).
     fn console_before(&self, at: usize) -> String {
-        let mut raw = Vec::new();
-        for (_, step) in &self.steps[..at.min(self.steps.len())] {
+        // Only the tail is shown: walk back until there is enough of it.
+        let mut chunks = Vec::new();
+        let mut len = 0;
+        for (_, step) in self.steps[..at.min(self.steps.len())].iter().rev() {
             if let Step::Output(bytes) = step {
-                raw.extend_from_slice(bytes);
+                chunks.push(bytes.as_slice());
+                len += bytes.len();
+                if len >= 4096 {
+                    break;
+                }
             }
         }
+        let raw: Vec<u8> = chunks.into_iter().rev().flatten().copied().collect();
         let mut shown = String::new();
         crate::text::EscapeStripper::new().strip(&String::from_utf8_lossy(&raw), &mut shown);
         let shown = shown.replace('\r', "");
