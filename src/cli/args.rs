@@ -184,6 +184,10 @@ pub struct DoctorArgs {
     /// Append --public-key to authorized_keys when it is missing (with --fix).
     #[arg(long, requires = "public_key")]
     pub add_key: bool,
+    /// With --fix: re-create --user when it was deleted (its leftover home
+    /// adopted, its old user id when free, the sudo/wheel group); never implied.
+    #[arg(long, requires = "fix")]
+    pub create_user: bool,
     /// Also write the JSON report to FILE.
     #[arg(long, value_name = "FILE.json")]
     pub report: Option<PathBuf>,

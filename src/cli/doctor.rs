@@ -96,14 +96,16 @@ fn request(args: &DoctorArgs) -> Result<Request> {
             Error::usage(format!("cannot read --public-key {}: {e}", path.display()))
         })?),
     };
-    Request::new(
+    let mut request = Request::new(
         &args.user,
         args.policy.into(),
         public_key.as_deref(),
         args.fingerprint.as_deref(),
         args.add_key,
     )
-    .map_err(|e| Error::usage(format!("doctor: {e}")))
+    .map_err(|e| Error::usage(format!("doctor: {e}")))?;
+    request.create_user = args.create_user;
+    Ok(request)
 }
 
 fn password(args: &DoctorArgs, login_user: &str) -> Result<Secret> {

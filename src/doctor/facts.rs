@@ -47,6 +47,32 @@ impl UserName {
     }
 }
 
+/// A validated `SHA256:` key fingerprint, as `ssh-keygen -l` prints it:
+/// base64 characters only, so it is safe inside a shell command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint(String);
+
+impl Fingerprint {
+    /// Accepts `SHA256:` followed by 43 base64 characters.
+    pub fn parse(text: &str) -> Result<Fingerprint, String> {
+        let ok = text.strip_prefix("SHA256:").is_some_and(|b| {
+            b.len() == 43
+                && b.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
+        });
+        if ok {
+            Ok(Fingerprint(text.to_string()))
+        } else {
+            Err(format!("fingerprint {text:?}: expected SHA256:<43 base64 characters>, as `ssh-keygen -lf KEY.pub` prints"))
+        }
+    }
+
+    /// The fingerprint.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// One `stat` line: type, owner, group, octal mode, path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathFacts {
@@ -101,10 +127,57 @@ pub struct Facts {
     pub home_unmounted: bool,
     /// Use percentages of /home: blocks and inodes.
     pub disk_use: Option<(u32, u32)>,
-    /// sshd log lines that mention the user.
+    /// Recent sshd log lines about this login: lines naming the user, and
+    /// the `[preauth]` lines about key types and signature algorithms
+    /// (which name no user), oldest first.
     pub log: Vec<String>,
+    /// The distribution, from `/etc/os-release`.
+    pub os: Os,
+    /// When the user has no account: what is left of it, and who else can log in.
+    pub absent: Absent,
+    /// Accounts other than the user whose key files hold the key sought
+    /// (`--public-key`/`--fingerprint`): (account, key file). Looked for only
+    /// when the user's own file lacks it.
+    pub key_holders: Vec<(String, String)>,
     /// Sections that were missing or could not be parsed.
     pub unparsed: Vec<String>,
+}
+
+/// The distribution, from `/etc/os-release`: what names its AMIs' default user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Os {
+    /// `ID` (`debian`, `amzn`, `ubuntu`, `rhel`, …).
+    pub id: String,
+    /// `ID_LIKE`, space-separated.
+    pub id_like: String,
+    /// `PRETTY_NAME`, for messages.
+    pub pretty_name: String,
+}
+
+/// What is known about a user name that has no account (all empty when it has one).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Absent {
+    /// `/home/USER` as left behind (a deleted user's home), if anything is there.
+    pub home: Option<Leftover>,
+    /// Which of the administrators' groups (`adm`, `wheel`, `sudo`) exist.
+    pub admin_groups: Vec<String>,
+    /// Accounts with a regular user id (1000–59999), which can log in.
+    pub accounts: Vec<String>,
+}
+
+/// A path left where a deleted user's home was: `stat` with numeric ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    /// `directory`, `symbolic link`, …
+    pub kind: String,
+    /// The owner's user id.
+    pub uid: u32,
+    /// The group id.
+    pub gid: u32,
+    /// The owner's name, or `UNKNOWN` when no account has that id any more.
+    pub owner: String,
+    /// The path.
+    pub path: String,
 }
 
 /// The passwd entry fields the checks use.
@@ -160,7 +233,9 @@ impl Scope {
 
 /// The script that prints the facts of `scope` for `user`, as one line for
 /// `sh -c`. Without [`Scope::sshd`], `key_path` is the authorized-keys path
-/// the diagnosis found (it comes from `sshd -T`, the slowest fact).
+/// the diagnosis found (it comes from `sshd -T`, the slowest fact). With
+/// `sought`, the fingerprint of the key the user connects with, every
+/// account's key files are searched for it when the user's own lacks it.
 ///
 /// Every program started on the instance costs time (a small instance, or a
 /// VM under emulation, pays tens of milliseconds per `exec`), so the script
@@ -168,7 +243,12 @@ impl Scope {
 /// and shadow fields are cut with `${…#…}`, and `sshd -T` is run once and
 /// serves as the configuration test too (it fails, with the same message, where
 /// `sshd -t` would).
-pub fn script(user: &UserName, scope: Scope, key_path: Option<&str>) -> String {
+pub fn script(
+    user: &UserName,
+    scope: Scope,
+    key_path: Option<&str>,
+    sought: Option<&Fingerprint>,
+) -> String {
     let u = shell_words::quote(user.as_str());
     let setup =
         format!("u={u}; p=$(getent passwd \"$u\"); r=${{p#*:*:*:*:*:}}; h=${{r%%:*}}; s=${{r#*:}}");
@@ -178,10 +258,15 @@ pub fn script(user: &UserName, scope: Scope, key_path: Option<&str>) -> String {
     let mut sections: Vec<String> = vec![
         "echo @@ese:passwd; [ -n \"$p\" ] && printf '%s\\n' \"$p\"".into(),
         "echo @@ese:shell; [ -n \"$s\" ] && [ -x \"$s\" ] && echo ok".into(),
+        // No account: the home a deleted user leaves (numeric ids: the name
+        // is gone), the administrators' groups and the accounts that exist.
+        "echo @@ese:absent; [ -z \"$p\" ] && { stat -c 'home %F|%u|%g|%U|%n' \"/home/$u\" 2>/dev/null; while IFS=: read -r g _; do case $g in adm|wheel|sudo) echo \"group $g\";; esac; done </etc/group; while IFS=: read -r n _ i _; do [ \"$i\" -ge 1000 ] 2>/dev/null && [ \"$i\" -lt 60000 ] && echo \"user $n\"; done </etc/passwd; }".into(),
     ];
     if scope.account {
         // The shadow entry's lock state and expiry day, never the hash.
-        side.push("q=$(getent shadow \"$u\"); w=${q#*:}; w=${w%%:*}; e=${q#*:*:*:*:*:*:*:}; e=${e%%:*}; case $w in '!'*|'*'*) l=L;; '') l=NP;; *) l=P;; esac".into());
+        // Locked is a leading `!`, as sshd reads it; `*` (no password at
+        // all, as a key-only account has) does not stop a key.
+        side.push("q=$(getent shadow \"$u\"); w=${q#*:}; w=${w%%:*}; e=${q#*:*:*:*:*:*:*:}; e=${e%%:*}; case $w in '!'*) l=L;; '') l=NP;; *) l=P;; esac".into());
         side.push("echo @@ese:shadow; [ -n \"$q\" ] && echo \"$l $e\"".into());
         side.push("echo @@ese:groups; id -Gn \"$u\" 2>/dev/null".into());
     }
@@ -200,11 +285,16 @@ pub fn script(user: &UserName, scope: Scope, key_path: Option<&str>) -> String {
         // or the default when the configured one is missing (see checks).
         "k=$a; [ -e \"$a\" ] || k=\"$h/.ssh/authorized_keys\"".into(),
         "echo @@ese:stat; stat -c '%F|%U|%G|%a|%n' /home \"$h\" \"$h/.ssh\" \"$a\" \"$h/.ssh/authorized_keys\" /etc/ssh 2>/dev/null".into(),
-        "echo @@ese:keys; ssh-keygen -lf \"$k\" 2>/dev/null | awk '{print $2, $NF}'".into(),
+        "echo @@ese:keys; K=$(ssh-keygen -lf \"$k\" 2>/dev/null | awk '{print $2, $NF}'); printf '%s\\n' \"$K\"".into(),
         // Lines ending in CR, and lines that are neither blank, a comment
         // nor a key entry (a key wrapped by a copy and paste).
         "echo @@ese:keylines; awk '/\\r$/{c++} !/^[[:space:]]*(#|$)/&&!/(^|[[:space:]])(ssh-|ecdsa-|sk-)[a-z0-9@.-]+[[:space:]]+AAAA/{b++} END{print c+0; print b+0}' \"$k\" 2>/dev/null".into(),
     ]);
+    if let Some(fp) = sought {
+        // Who holds the key, when the user's file does not: read-only, never
+        // through a link, and bounded in time (a FIFO swapped in would block).
+        sections.push(format!("F={}; case $K in *\"$F \"*) ;; *) echo @@ese:holders; while IFS=: read -r n _ _ _ _ d _; do for f in \"$d/.ssh/authorized_keys\" \"$d/.ssh/authorized_keys2\"; do [ -f \"$f\" ] && [ ! -h \"$f\" ] && case $(timeout 5 ssh-keygen -lf \"$f\" 2>/dev/null) in *\" $F \"*) echo \"$n $f\";; esac; done; done </etc/passwd;; esac", shell_words::quote(fp.as_str())));
+    }
     if scope.sshd {
         sections.extend([
             "echo @@ese:sshdt; [ $t = 0 ] && echo ok || printf '%s\\n' \"$T\"".into(),
@@ -229,8 +319,14 @@ pub fn script(user: &UserName, scope: Scope, key_path: Option<&str>) -> String {
         ]);
     }
     if scope.log {
-        // The last 8 lines naming the user that say why a login failed.
-        side.push("echo @@ese:log; { journalctl -u ssh -u sshd --no-pager -n 300 2>/dev/null; for f in /var/log/auth.log /var/log/secure; do [ -r \"$f\" ] && tail -n 300 \"$f\"; done; } | awk -v u=\"$u\" 'index($0,u)&&tolower($0)~/refused|not allowed|could not|invalid|bad ownership|authentication/{l[n++]=$0} END{for(i=(n>8?n-8:0);i<n;i++)print l[i]}'".into());
+        // Since boot (the journal), else the log files' last lines: the last
+        // 10 that say why a login failed, oldest first. Lines naming the user,
+        // and the `[preauth]` lines about key types and signature algorithms,
+        // which name no user.
+        side.push("echo @@ese:log; j=$(journalctl -q -b -u ssh -u sshd --no-pager -n 300 2>/dev/null); [ -n \"$j\" ] || j=$(tail -q -n 300 /var/log/auth.log /var/log/secure 2>/dev/null); printf '%s\\n' \"$j\" | awk -v u=\"$u\" '(index($0,u)&&tolower($0)~/refused|not allowed|could not|invalid|bad ownership|authentication/)||(/preauth/&&/PubkeyAcceptedAlgorithms|key type|ssh-rsa|ssh-dss/){l[n++]=$0} END{for(i=(n>10?n-10:0);i<n;i++)print l[i]}'".into());
+    }
+    if scope.system {
+        side.push("echo @@ese:os; while IFS== read -r k v; do case $k in ID|ID_LIKE|PRETTY_NAME) echo \"$k=$v\";; esac; done 2>/dev/null </etc/os-release".into());
     }
     format!(
         "{setup}; {}; echo @@ese:end",
@@ -362,7 +458,46 @@ pub fn parse(output: &str, scope: Scope) -> Facts {
         (pcts.len() == 2).then(|| (pcts[0], pcts[1]))
     });
     facts.log = get("log").unwrap_or(&[]).to_vec();
+    for line in get("os").unwrap_or(&[]) {
+        let (key, value) = line.split_once('=').unwrap_or((line, ""));
+        let value = value.trim_matches('"').to_string();
+        match key {
+            "ID" => facts.os.id = value,
+            "ID_LIKE" => facts.os.id_like = value,
+            "PRETTY_NAME" => facts.os.pretty_name = value,
+            _ => {}
+        }
+    }
+    for line in get("absent").unwrap_or(&[]) {
+        match line.split_once(' ') {
+            Some(("home", rest)) => match parse_leftover(rest) {
+                Some(home) => facts.absent.home = Some(home),
+                None => facts.unparsed.push(format!("absent home line {line:?}")),
+            },
+            Some(("group", g)) => facts.absent.admin_groups.push(g.to_string()),
+            Some(("user", n)) => facts.absent.accounts.push(n.to_string()),
+            _ => facts.unparsed.push(format!("absent line {line:?}")),
+        }
+    }
+    facts.key_holders = get("holders")
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(n, f)| (n.to_string(), f.to_string()))
+        .collect();
     facts
+}
+
+/// `%F|%u|%g|%U|%n` of a deleted user's home.
+fn parse_leftover(line: &str) -> Option<Leftover> {
+    let mut f = line.splitn(5, '|');
+    Some(Leftover {
+        kind: f.next()?.to_string(),
+        uid: f.next()?.parse().ok()?,
+        gid: f.next()?.parse().ok()?,
+        owner: f.next()?.to_string(),
+        path: f.next()?.to_string(),
+    })
 }
 
 impl Facts {
@@ -393,6 +528,9 @@ impl Facts {
         }
         if !scope.log {
             facts.log = old.log;
+        }
+        if !scope.system {
+            facts.os = old.os;
         }
         facts
     }
@@ -520,6 +658,43 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
     }
 
     #[test]
+    fn reads_an_absent_user_the_distribution_and_the_key_holders() {
+        let f = parse(
+            "@@ese:passwd\n@@ese:absent\nhome directory|1000|1000|UNKNOWN|/home/ec2-user\n\
+             group adm\ngroup sudo\nuser lab-admin\n@@ese:stat\n@@ese:keys\n\
+             @@ese:holders\nlab-admin /home/lab-admin/.ssh/authorized_keys\n\
+             @@ese:os\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n@@ese:end\n",
+            Scope::FILES,
+        );
+        assert!(f.unparsed.is_empty(), "{:?}", f.unparsed);
+        let home = f.absent.home.unwrap();
+        assert_eq!((home.uid, home.owner.as_str()), (1000, "UNKNOWN"));
+        assert_eq!(f.absent.admin_groups, ["adm", "sudo"]);
+        assert_eq!(f.absent.accounts, ["lab-admin"]);
+        assert_eq!(f.os.id, "debian");
+        assert_eq!(f.os.pretty_name, "Debian GNU/Linux 12 (bookworm)");
+        assert_eq!(
+            f.key_holders,
+            [(
+                "lab-admin".to_string(),
+                "/home/lab-admin/.ssh/authorized_keys".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn fingerprints_are_validated_before_they_reach_a_command() {
+        assert!(Fingerprint::parse("SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU").is_ok());
+        for bad in [
+            "SHA256:x",
+            "MD5:aa",
+            "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4U'$(id)",
+        ] {
+            assert!(Fingerprint::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn a_truncated_report_says_what_is_missing() {
         let f = parse(
             "@@ese:passwd\nec2-user:x:1000:1000::/home/ec2-user:/bin/bash\n",
@@ -542,14 +717,18 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
         }
     }
 
+    /// One line (the shell layer sends a long one in pieces, under the
+    /// tty's 4095-byte cut), and short: every byte crosses the serial line.
     #[test]
-    fn the_script_fits_one_tty_line() {
+    fn the_script_is_one_short_line() {
+        let fp = Fingerprint::parse("SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU").unwrap();
         let s = script(
             &UserName::parse("ec2-user").unwrap(),
             Scope::EVERYTHING,
             None,
+            Some(&fp),
         );
-        assert!(s.len() < 3500, "{} bytes", s.len());
+        assert!(s.len() < 4000, "{} bytes", s.len());
         assert!(!s.contains('\n'));
     }
 
@@ -573,6 +752,7 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
         let s = script(
             &UserName::parse("ec2-user").unwrap(),
             Scope::EVERYTHING,
+            None,
             None,
         );
         for leak in ["echo \"$q", "echo \"$w", "'%s\\n' \"$q", "'%s\\n' \"$w"] {
@@ -618,10 +798,27 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
     /// Amazon Linux): run for real, it prints every section it promises.
     #[test]
     fn the_script_runs_under_a_real_sh() {
+        // A user with no account, and a key looked for everywhere.
+        let ghost = UserName::parse("ese-no-such-user").unwrap();
+        let fp = Fingerprint::parse("SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU").unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script(&ghost, Scope::EVERYTHING, None, Some(&fp)))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let facts = parse(&text, Scope::EVERYTHING);
+        assert!(facts.unparsed.is_empty(), "{:?}\n{text}", facts.unparsed);
+        assert!(facts.passwd.is_none());
+        assert!(
+            text.contains("@@ese:holders"),
+            "the key was looked for: {text}"
+        );
+        assert!(!facts.os.id.is_empty(), "/etc/os-release read: {text}");
         let user = UserName::parse("root").unwrap();
         let out = std::process::Command::new("sh")
             .arg("-c")
-            .arg(script(&user, Scope::EVERYTHING, None))
+            .arg(script(&user, Scope::EVERYTHING, None, None))
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
@@ -643,7 +840,12 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
         let scope = Scope::FILES;
         let out = std::process::Command::new("sh")
             .arg("-c")
-            .arg(script(&user, scope, Some("/root/.ssh/authorized_keys")))
+            .arg(script(
+                &user,
+                scope,
+                Some("/root/.ssh/authorized_keys"),
+                None,
+            ))
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);

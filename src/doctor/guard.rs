@@ -197,9 +197,14 @@ fn step_line(repair: &Repair) -> String {
             parts.push(super::repair::RELOAD_SSHD.to_string());
             parts.join(" && ")
         }
-        Repair::Unlock(_) | Repair::Unexpire(_) | Repair::RestartSshd | Repair::HostKeys => {
-            repair.command()
-        }
+        // `useradd` writes no path a user controls: it adopts a home as it
+        // is, or makes a new one, only under a `/home` root alone can write
+        // (the check attaches this repair only then).
+        Repair::Unlock(_)
+        | Repair::Unexpire(_)
+        | Repair::RestartSshd
+        | Repair::HostKeys
+        | Repair::CreateUser { .. } => repair.command(),
     }
 }
 

@@ -91,7 +91,7 @@ pub struct Outcome {
     pub findings: Vec<Finding>,
     /// True when `fix` ran and every repair was confirmed.
     pub verified: bool,
-    /// sshd log lines naming the user.
+    /// Recent sshd log lines about the login, oldest first ([`facts::Facts::log`]).
     pub evidence: Vec<String>,
     /// Commands run on the console.
     pub round_trips: u32,
@@ -133,9 +133,44 @@ pub async fn examine(
     for &i in &planned {
         announce(&findings[i]);
     }
-    let again = repair_and_verify(console, req, facts, &mut findings, &planned).await?;
+    let mut now = repair_and_verify(console, req, facts, &mut findings, &planned).await?;
     round_trips += 1;
-    let after = checks::run(&again, req);
+    let mut after = checks::run(&now, req);
+    // A re-created account is checked for the first time now: its home, key
+    // file and key. What that finds is repaired in a second round, through
+    // the same guard, so that one run ends with a working login.
+    let created = findings
+        .iter()
+        .any(|f| f.check == CheckId::UserDeleted && f.status == Status::Open);
+    if created && now.passwd.is_some() {
+        let mut uncovered = uncovered(&findings, after);
+        let planned = plan_repairs(&mut uncovered);
+        if !planned.is_empty() {
+            for &i in &planned {
+                announce(&uncovered[i]);
+            }
+            now = repair_and_verify(console, req, now, &mut uncovered, &planned).await?;
+            round_trips += 1;
+        }
+        after = checks::run(&now, req);
+        findings.extend(uncovered);
+    }
+    settle(&mut findings, after);
+    let verified = findings.iter().all(|f| {
+        f.status == Status::Fixed || (f.severity == Severity::Warning && f.status != Status::Failed)
+    });
+    Ok(Outcome {
+        findings,
+        verified,
+        evidence,
+        round_trips,
+    })
+}
+
+/// Settles each finding against the checks run after the repairs (`after`):
+/// gone is fixed, still there is failed; what only the repairs uncovered is
+/// added, open.
+fn settle(findings: &mut Vec<Finding>, after: Vec<Finding>) {
     // A finding with no repair of its own can be cured by another's (`sshd -t`
     // fails for want of host keys until `ssh-keygen -A` runs): gone is fixed.
     for f in findings
@@ -151,22 +186,18 @@ pub async fn examine(
     }
     // A repair can uncover a problem the first look could not see (an empty
     // key file once it exists): report it open, and the run is not verified.
+    let new = uncovered(findings, after);
+    findings.extend(new);
+}
+
+/// The findings of `after` not among `findings` (same check, same path).
+fn uncovered(findings: &[Finding], after: Vec<Finding>) -> Vec<Finding> {
     let known: Vec<(CheckId, Option<String>)> =
         findings.iter().map(|f| (f.check, f.path.clone())).collect();
-    findings.extend(
-        after
-            .into_iter()
-            .filter(|a| !known.contains(&(a.check, a.path.clone()))),
-    );
-    let verified = findings.iter().all(|f| {
-        f.status == Status::Fixed || (f.severity == Severity::Warning && f.status != Status::Failed)
-    });
-    Ok(Outcome {
-        findings,
-        verified,
-        evidence,
-        round_trips,
-    })
+    after
+        .into_iter()
+        .filter(|a| !known.contains(&(a.check, a.path.clone())))
+        .collect()
 }
 
 /// Marks findings whose repair cannot run as skipped; returns the others'
@@ -215,7 +246,13 @@ async fn repair_and_verify(
     }
     let batch = guard::Batch::new(&actions);
     let scope = repair::touched(&actions);
-    let verify = facts::script(&req.user, scope, before.authorized_keys_path.as_deref());
+    // The key file's path from the diagnosis, unless the account did not
+    // exist then (a re-created one's comes from `sshd -T` again).
+    let key_path = before
+        .passwd
+        .as_ref()
+        .and(before.authorized_keys_path.as_deref());
+    let verify = facts::script(&req.user, scope, key_path, req.sought().as_ref());
     let command = format!(
         "sh -c {}; sh -c {}",
         shell_words::quote(&batch.script),
@@ -327,7 +364,12 @@ fn repair_order(findings: &[Finding]) -> Vec<usize> {
 
 /// The diagnosis: every fact, in one root command.
 async fn gather(console: &mut dyn RootConsole, req: &Request) -> Result<facts::Facts> {
-    let script = facts::script(&req.user, facts::Scope::EVERYTHING, None);
+    let script = facts::script(
+        &req.user,
+        facts::Scope::EVERYTHING,
+        None,
+        req.sought().as_ref(),
+    );
     let (output, _status) = console
         .run_as_root(&quietly(&format!("sh -c {}", shell_words::quote(&script))))
         .await?;

@@ -59,6 +59,22 @@ pub enum Repair {
     Unlock(UserName),
     /// Remove the account's expiry date.
     Unexpire(UserName),
+    /// Re-create a deleted account (`--create-user`): its own group, the
+    /// administrators' groups, bash, no password (`*`: key login only, not
+    /// locked); adopting the home left behind, with its old user id when no
+    /// account took it, or else making a new home.
+    CreateUser {
+        /// The account.
+        user: UserName,
+        /// Its home directory.
+        home: String,
+        /// Whether `home` exists and is kept as it is (`useradd -M`).
+        adopt: bool,
+        /// The user id to give it back.
+        uid: Option<u32>,
+        /// Supplementary groups (`adm`, `sudo`/`wheel`), validated names.
+        groups: Vec<String>,
+    },
     /// Restart sshd.
     RestartSshd,
     /// Comment out config lines (`file:line:text`), after a backup, then reload sshd.
@@ -85,7 +101,12 @@ pub enum Repair {
 pub fn touched(repairs: &[&Repair]) -> Scope {
     let any = |f: fn(&Repair) -> bool| repairs.iter().any(|r| f(r));
     Scope {
-        account: any(|r| matches!(r, Repair::Unlock(_) | Repair::Unexpire(_))),
+        account: any(|r| {
+            matches!(
+                r,
+                Repair::Unlock(_) | Repair::Unexpire(_) | Repair::CreateUser { .. }
+            )
+        }),
         sshd: any(|r| {
             matches!(
                 r,
@@ -126,6 +147,9 @@ impl Repair {
             | Repair::StripCr { path }
             | Repair::Restorecon { path } => safe_path(path),
             Repair::AppendKey { path, key } => safe_path(path) && fingerprint_of(key).is_some(),
+            Repair::CreateUser { home, groups, .. } => {
+                safe_path(home) && groups.iter().all(|g| UserName::parse(g).is_ok())
+            }
             Repair::CommentOutSshd { lines, .. } => {
                 !lines.is_empty() && lines.iter().all(|l| config_line(l).is_some())
             }
@@ -161,6 +185,27 @@ impl Repair {
             Repair::StripCr { path } => format!("sed -i 's/\\r$//' {}", q(path)),
             Repair::AppendKey { path, key } => {
                 format!("printf '%s\\n' {} >> {}", q(key.trim()), q(path))
+            }
+            Repair::CreateUser {
+                user,
+                home,
+                adopt,
+                uid,
+                groups,
+            } => {
+                let mut cmd = format!(
+                    "useradd {} -d {} -U -s /bin/bash -p '*'",
+                    if *adopt { "-M" } else { "-m" },
+                    q(home)
+                );
+                if let Some(uid) = uid {
+                    cmd.push_str(&format!(" -u {uid}"));
+                }
+                if !groups.is_empty() {
+                    cmd.push_str(&format!(" -G {}", q(&groups.join(","))));
+                }
+                cmd.push_str(&format!(" {}", q(user.as_str())));
+                cmd
             }
             Repair::Unlock(user) => format!("usermod -U {}", q(user.as_str())),
             Repair::Unexpire(user) => format!("chage -E -1 {}", q(user.as_str())),
@@ -236,7 +281,7 @@ mod tests {
         };
         let scope = touched(&[&chmod]);
         assert!(!scope.account && !scope.sshd && !scope.system && !scope.log);
-        let s = script(&user, scope, Some("/home/ec2-user/.ssh/keys file"));
+        let s = script(&user, scope, Some("/home/ec2-user/.ssh/keys file"), None);
         for absent in [
             "sshd -T",
             "journalctl",
@@ -251,7 +296,7 @@ mod tests {
         assert!(s.contains("stat -c") && s.contains("ssh-keygen -lf"));
         let scope = touched(&[&chmod, &Repair::RestartSshd]);
         assert!(scope.sshd);
-        assert!(script(&user, scope, Some("/x")).contains("sshd -T"));
+        assert!(script(&user, scope, Some("/x"), None).contains("sshd -T"));
         assert!(touched(&[&Repair::Unlock(user.clone())]).account);
     }
 

@@ -26,7 +26,8 @@ pub struct Report {
     pub verified: bool,
     /// The transcript path, if recorded.
     pub transcript: Option<String>,
-    /// sshd log lines naming the user: the evidence behind the findings.
+    /// Recent sshd log lines about the login (naming the user, or `[preauth]`
+    /// lines about key types and algorithms), oldest first: the evidence.
     pub evidence: Vec<String>,
     /// Commands sent to the console (round trips), login included.
     pub round_trips: u32,
@@ -66,7 +67,7 @@ impl Report {
             }
         }
         if !self.evidence.is_empty() {
-            out.push_str("sshd log lines naming the user:\n");
+            out.push_str("recent sshd log lines about this login, oldest first:\n");
             for l in &self.evidence {
                 out.push_str(&format!("    {l}\n"));
             }

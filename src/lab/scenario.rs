@@ -2,8 +2,9 @@
 //! and the manual repair of each.
 //!
 //! Every scenario breaks the running VM over SSH as `ec2-user`, the way a
-//! user breaks a real instance by accident, and is then confirmed: the lab
-//! key must now be refused. Each has a documented repair typed on the serial
+//! user breaks a real instance by accident (or as `lab-admin` where
+//! ec2-user's own session is in the way: renaming or deleting ec2-user),
+//! and is then confirmed: the lab key must now be refused for ec2-user. Each has a documented repair typed on the serial
 //! console (the only way back in on a real instance), which the tests run
 //! to prove the scenario is exactly what it claims. `{pubkey}` in a repair
 //! stands for the lab's public key line.
@@ -47,7 +48,11 @@ pub struct Scenario {
     pub name: &'static str,
     /// One line for `lab break --list`.
     pub summary: &'static str,
-    /// What `lab break` runs over SSH as ec2-user.
+    /// Who `lab break` runs it as over SSH: ec2-user, as a user breaks a
+    /// real instance by accident, or lab-admin where ec2-user's own session
+    /// would be in the way (renaming or deleting ec2-user).
+    pub break_user: &'static str,
+    /// What `lab break` runs over SSH as `break_user`.
     pub break_command: &'static str,
     /// The console user the repair logs in as.
     pub repair_user: &'static str,
@@ -60,6 +65,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "home-777",
         summary: "home directory made world-writable (chmod 777 ~)",
+        break_user: "ec2-user",
         break_command: "chmod 777 /home/ec2-user",
         repair_user: "ec2-user",
         repair_commands: &["sudo chmod 700 /home/ec2-user"],
@@ -67,6 +73,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "ssh-dir-perms",
         summary: "~/.ssh made world-writable (chmod 777 ~/.ssh)",
+        break_user: "ec2-user",
         break_command: "chmod 777 /home/ec2-user/.ssh",
         repair_user: "ec2-user",
         repair_commands: &["chmod 700 /home/ec2-user/.ssh"],
@@ -74,6 +81,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "authorized-keys-perms",
         summary: "authorized_keys made world-writable (chmod 666)",
+        break_user: "ec2-user",
         break_command: "chmod 666 /home/ec2-user/.ssh/authorized_keys",
         repair_user: "ec2-user",
         repair_commands: &["chmod 600 /home/ec2-user/.ssh/authorized_keys"],
@@ -81,6 +89,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "home-owner",
         summary: "home directory handed to root (sudo chown root: ~), sshd cannot read ~/.ssh",
+        break_user: "ec2-user",
         break_command: "sudo chown root:root /home/ec2-user",
         repair_user: "ec2-user",
         repair_commands: &["sudo chown ec2-user:ec2-user /home/ec2-user"],
@@ -88,6 +97,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "ssh-dir-owner",
         summary: "~/.ssh and authorized_keys owned by another user (lab-admin)",
+        break_user: "ec2-user",
         break_command: "sudo chown -R lab-admin:lab-admin /home/ec2-user/.ssh",
         repair_user: "ec2-user",
         repair_commands: &["sudo chown -R ec2-user:ec2-user /home/ec2-user/.ssh"],
@@ -95,6 +105,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "missing-authorized-keys",
         summary: "~/.ssh/authorized_keys deleted",
+        break_user: "ec2-user",
         break_command: "rm /home/ec2-user/.ssh/authorized_keys",
         repair_user: "ec2-user",
         repair_commands: &[
@@ -105,6 +116,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "missing-key",
         summary: "the user's key line removed from authorized_keys (file still there)",
+        break_user: "ec2-user",
         break_command: "sed -i '/ ec2-serial-expect-lab$/d' /home/ec2-user/.ssh/authorized_keys",
         repair_user: "ec2-user",
         repair_commands: &["printf '%s\\n' '{pubkey}' >> /home/ec2-user/.ssh/authorized_keys"],
@@ -112,6 +124,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "home-root-owned-group-writable",
         summary: "home directory handed to root and made group-writable (chown root:, chmod 775)",
+        break_user: "ec2-user",
         break_command: "sudo chown root:root /home/ec2-user && sudo chmod 775 /home/ec2-user",
         repair_user: "ec2-user",
         repair_commands: &[
@@ -122,6 +135,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "locked-account",
         summary:
             "account disabled: usermod --lock --expiredate 1 (passwd -l alone does not stop keys)",
+        break_user: "ec2-user",
         break_command: "sudo usermod --lock --expiredate 1 ec2-user",
         repair_user: "lab-admin",
         repair_commands: &["sudo usermod --unlock --expiredate '' ec2-user"],
@@ -129,6 +143,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "sshd-strictmodes-config",
         summary: "sshd_config AuthorizedKeysFile misspelt (.ssh/authorised_keys), sshd restarted",
+        break_user: "ec2-user",
         break_command:
             "sudo sed -i 's|^#\\?AuthorizedKeysFile\\(\\s*\\).ssh/authorized_keys |AuthorizedKeysFile\\1.ssh/authorised_keys |' \
              /etc/ssh/sshd_config && sudo systemctl restart ssh",
@@ -136,6 +151,47 @@ pub const SCENARIOS: &[Scenario] = &[
         repair_commands: &[
             "sudo sed -i 's|authorised_keys|authorized_keys|' /etc/ssh/sshd_config",
             "sudo systemctl restart ssh",
+        ],
+    },
+    Scenario {
+        name: "wrong-user",
+        summary: "ec2-user renamed admin, as Debian's AMIs name their default user: ssh ec2-user@ is the wrong name",
+        break_user: "lab-admin",
+        // usermod refuses while ec2-user has processes: end its sessions,
+        // then wait for its user manager to go.
+        break_command: "sudo sh -c 'loginctl terminate-user ec2-user 2>/dev/null; i=0; \\
+             until usermod -l admin -d /home/admin -m ec2-user 2>/dev/null; do \\
+             i=$((i+1)); [ $i -lt 60 ] || exit 1; sleep 0.5; done; groupmod -n admin ec2-user'",
+        repair_user: "lab-admin",
+        repair_commands: &[
+            "sudo usermod -l ec2-user -d /home/ec2-user -m admin && sudo groupmod -n ec2-user admin",
+        ],
+    },
+    Scenario {
+        name: "deleted-user",
+        summary: "ec2-user deleted (userdel, home left behind; its shadow line kept in /root for the repair)",
+        break_user: "lab-admin",
+        break_command: "sudo sh -c 'grep \"^ec2-user:\" /etc/shadow > /root/ec2-user.shadow && userdel -f ec2-user'",
+        repair_user: "lab-admin",
+        repair_commands: &[
+            "sudo useradd -M -d /home/ec2-user -u \"$(stat -c %u /home/ec2-user)\" -U -s /bin/bash ec2-user",
+            "sudo usermod -p \"$(sudo cut -d: -f2 /root/ec2-user.shadow)\" ec2-user && sudo rm /root/ec2-user.shadow",
+        ],
+    },
+    Scenario {
+        name: "sha1-rsa",
+        summary: "only an RSA key authorized, and its old client signs with SHA-1 ssh-rsa (refused since OpenSSH 8.8)",
+        // The old client's attempt, made from the VM itself, leaves sshd's
+        // refusal in the log as a real one would.
+        break_user: "ec2-user",
+        break_command: "ssh-keygen -q -t rsa -b 2048 -N '' -C old-rsa-client -f /home/ec2-user/old-rsa-key \\
+             && cp /home/ec2-user/old-rsa-key.pub /home/ec2-user/.ssh/authorized_keys \\
+             && { ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \\
+                  -o IdentitiesOnly=yes -o PubkeyAcceptedAlgorithms=ssh-rsa -i /home/ec2-user/old-rsa-key \\
+                  ec2-user@localhost true 2>/dev/null; [ $? = 255 ]; }",
+        repair_user: "ec2-user",
+        repair_commands: &[
+            "printf '%s\\n' '{pubkey}' > /home/ec2-user/.ssh/authorized_keys && rm /home/ec2-user/old-rsa-key /home/ec2-user/old-rsa-key.pub",
         ],
     },
 ];
@@ -164,7 +220,10 @@ impl Scenario {
 /// Breaks the VM over SSH, then confirms the key is refused; returns ssh's refusal.
 pub async fn break_over_ssh(vm: &VmInfo, scenario: &Scenario) -> Result<String> {
     let ssh = vm.ssh();
-    let out = ssh.run(scenario.break_command).await?;
+    let out = ssh
+        .as_user(scenario.break_user)
+        .run(scenario.break_command)
+        .await?;
     if out.status != 0 {
         return Err(Error::problems(format!(
             "breaking {:?} failed: `{}` exited with {}: {}",
@@ -231,6 +290,9 @@ mod tests {
             "home-root-owned-group-writable",
             "locked-account",
             "sshd-strictmodes-config",
+            "wrong-user",
+            "deleted-user",
+            "sha1-rsa",
         ];
         for name in wanted {
             assert_eq!(find(name).unwrap().name, name);

@@ -1,4 +1,4 @@
-//! `doctor(#{user, fix, policy, public_key, fingerprint, add_key})`: the
+//! `doctor(#{user, fix, policy, public_key, fingerprint, add_key, create_user})`: the
 //! doctor from a script, on the console the script is logged in to.
 //!
 //! It runs exactly what `ec2-serial-expect doctor` runs after login
@@ -77,6 +77,7 @@ impl Host {
             "public_key",
             "fingerprint",
             "add_key",
+            "create_user",
         ];
         if let Some(k) = options.keys().find(|k| !known.contains(&k.as_str())) {
             return Err(self.misuse(
@@ -100,14 +101,16 @@ impl Host {
                 ))
             }
         };
-        Request::new(
+        let mut request = Request::new(
             &user,
             policy,
             text("public_key").as_deref(),
             text("fingerprint").as_deref(),
             flag(options, "add_key"),
         )
-        .map_err(|e| self.misuse(pos, format!("doctor(): {e}")))
+        .map_err(|e| self.misuse(pos, format!("doctor(): {e}")))?;
+        request.create_user = flag(options, "create_user");
+        Ok(request)
     }
 }
 

@@ -1,8 +1,9 @@
-//! The account: a login shell that can run, not locked (when sshd would
-//! refuse it), not expired.
+//! The account: there (and if not, why not: deleted, or the wrong name for
+//! the AMI), a login shell that can run, not locked (when sshd would refuse
+//! it), not expired.
 
 use super::{CheckId, Finding, Request, Severity};
-use crate::doctor::facts::Facts;
+use crate::doctor::facts::{Facts, Leftover, Os};
 use crate::doctor::repair::Repair;
 
 pub(super) fn identity(facts: &Facts, req: &Request, shell: &str, out: &mut Vec<Finding>) {
@@ -42,4 +43,191 @@ pub(super) fn identity(facts: &Facts, req: &Request, shell: &str, out: &mut Vec<
             .fix(Repair::Unexpire(req.user.clone())),
         );
     }
+}
+
+/// The user has no account. Say what the operator needs to know instead of
+/// asking: a home left behind means the account was deleted (re-created with
+/// `--create-user`); a key held by other accounts, or the distribution's AMI
+/// default user, names who to connect as.
+pub(super) fn absent(facts: &Facts, req: &Request, out: &mut Vec<Finding>) {
+    let user = req.user.as_str();
+    let default = default_users(&facts.os);
+    let distro = if facts.os.pretty_name.is_empty() {
+        "this distribution".to_string()
+    } else {
+        facts.os.pretty_name.clone()
+    };
+    let holders = holders_text(facts, user);
+    let leftover = facts.absent.home.as_ref();
+    if leftover.is_some() || default.contains(&user) {
+        out.push(deleted(facts, req, leftover, &distro));
+        return;
+    }
+    let existing_default: Vec<&str> = default
+        .iter()
+        .copied()
+        .filter(|d| facts.absent.accounts.iter().any(|a| a == d))
+        .collect();
+    if let Some(holders) = holders {
+        let default_note = existing_default
+            .first()
+            .map(|name| format!(" ({name} is the default user of {distro}'s AMIs)"))
+            .unwrap_or_default();
+        out.push(
+            Finding::new(
+                CheckId::UserWrongName,
+                Severity::Error,
+                format!("there is no account {user} on the instance; {holders}{default_note}"),
+            )
+            .values("an existing user", "no passwd entry"),
+        );
+    } else if let Some(name) = existing_default.first() {
+        out.push(
+            Finding::new(
+                CheckId::UserWrongName,
+                Severity::Error,
+                format!("there is no account {user} on the instance; it runs {distro}, whose AMIs' default user is {name}, and that account exists: connect as {name}"),
+            )
+            .values("an existing user", "no passwd entry"),
+        );
+    } else {
+        let accounts = if facts.absent.accounts.is_empty() {
+            "none".to_string()
+        } else {
+            facts.absent.accounts.join(", ")
+        };
+        let hint = match default.first() {
+            Some(name) => {
+                format!("{distro}'s AMIs log in as {name}, which does not exist here either")
+            }
+            None => format!("{distro} has no AMI default user we know"),
+        };
+        out.push(
+            Finding::new(
+                CheckId::UserExists,
+                Severity::Error,
+                format!("there is no account {user} on the instance, and no trace of a deleted one; {hint}; the accounts that can log in: {accounts}; give --public-key to find which one holds your key"),
+            )
+            .values("an existing user", "no passwd entry"),
+        );
+    }
+}
+
+/// `user.deleted`: the home left behind (or the name being the AMI's own
+/// user) says the account existed. Re-created only with `--create-user`, and
+/// only where `/home` is writable by root alone (no one can plant a link
+/// where `useradd` works).
+fn deleted(facts: &Facts, req: &Request, leftover: Option<&Leftover>, distro: &str) -> Finding {
+    let user = req.user.as_str();
+    let found = match leftover {
+        Some(home) => format!(
+            "its home {} is still there ({}, owner id {}{})",
+            home.path,
+            home.kind,
+            home.uid,
+            if home.owner == "UNKNOWN" {
+                ", no account has that id now".to_string()
+            } else {
+                format!(", now the id of {}", home.owner)
+            }
+        ),
+        None => format!("{user} is the default user of {distro}'s AMIs"),
+    };
+    let mut f = Finding::new(
+        CheckId::UserDeleted,
+        Severity::Error,
+        format!("the account {user} was deleted: {found}"),
+    )
+    .values("an existing user", "no passwd entry");
+    let home_root_safe = facts
+        .paths
+        .get("/home")
+        .is_some_and(|p| p.kind == "directory" && p.owner == "root" && p.mode & 0o022 == 0);
+    let adopt = leftover.filter(|h| h.kind == "directory");
+    let refusal = if leftover.is_some() && adopt.is_none() {
+        Some(format!(
+            "{} is not a directory: move it aside, then re-run with --fix --create-user",
+            leftover.map_or("", |h| h.path.as_str())
+        ))
+    } else if !home_root_safe {
+        Some("/home is not a root-owned directory others cannot write: repair /home first (doctor --user of an existing account), then re-run".into())
+    } else if !req.create_user {
+        Some("re-create it with --fix --create-user (and --public-key FILE --add-key to put your key in place)".into())
+    } else {
+        None
+    };
+    match refusal {
+        Some(why) => {
+            f.why.push_str(&format!("; {why}"));
+            f
+        }
+        None => f.fix(Repair::CreateUser {
+            user: req.user.clone(),
+            home: adopt.map_or_else(|| format!("/home/{user}"), |h| h.path.clone()),
+            adopt: adopt.is_some(),
+            // The old id, when no account took it: the files it owns
+            // everywhere (the home, mail, crontab) are the user's again.
+            uid: adopt.filter(|h| h.owner == "UNKNOWN").map(|h| h.uid),
+            groups: admin_groups(&facts.os, &facts.absent.admin_groups),
+        }),
+    }
+}
+
+/// "your key is in …: connect as …", when other accounts hold the key.
+pub(super) fn holders_text(facts: &Facts, user: &str) -> Option<String> {
+    let mut others: Vec<&(String, String)> = facts
+        .key_holders
+        .iter()
+        .filter(|(name, _)| name != user)
+        .collect();
+    // The distribution's AMI default user first: the likeliest right name.
+    let default = default_users(&facts.os);
+    others.sort_by_key(|(name, _)| !default.contains(&name.as_str()));
+    if others.is_empty() {
+        return None;
+    }
+    let files: Vec<&str> = others.iter().map(|(_, f)| f.as_str()).collect();
+    let mut names: Vec<&str> = others.iter().map(|(n, _)| n.as_str()).collect();
+    names.dedup();
+    Some(format!(
+        "your key is in {}: connect as {}",
+        files.join(", "),
+        names.join(" or ")
+    ))
+}
+
+/// The user names AWS's AMIs of a distribution log in with (the seed
+/// article's table), by `/etc/os-release` `ID`, then `ID_LIKE`.
+fn default_users(os: &Os) -> &'static [&'static str] {
+    const TABLE: &[(&str, &[&str])] = &[
+        ("amzn", &["ec2-user"]),
+        ("centos", &["centos", "ec2-user"]),
+        ("debian", &["admin"]),
+        ("fedora", &["fedora", "ec2-user"]),
+        ("rhel", &["ec2-user"]),
+        ("sles", &["ec2-user"]),
+        ("opensuse-leap", &["ec2-user"]),
+        ("ubuntu", &["ubuntu"]),
+        ("ol", &["ec2-user"]),
+        ("rocky", &["rocky"]),
+        ("almalinux", &["ec2-user"]),
+    ];
+    std::iter::once(os.id.as_str())
+        .chain(os.id_like.split_whitespace())
+        .find_map(|id| TABLE.iter().find(|(d, _)| *d == id))
+        .map_or(&[], |(_, names)| names)
+}
+
+/// The groups an AMI's default user is in for administration: `adm`, and
+/// `sudo` on Debian and Ubuntu, `wheel` elsewhere; only those that exist.
+fn admin_groups(os: &Os, existing: &[String]) -> Vec<String> {
+    let debian_like = std::iter::once(os.id.as_str())
+        .chain(os.id_like.split_whitespace())
+        .any(|id| id == "debian" || id == "ubuntu");
+    let sudo = if debian_like { "sudo" } else { "wheel" };
+    ["adm", sudo]
+        .into_iter()
+        .filter(|g| existing.iter().any(|e| e == g))
+        .map(str::to_string)
+        .collect()
 }

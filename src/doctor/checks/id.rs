@@ -81,11 +81,18 @@ pub enum CheckId {
     DiskFull,
     /// `repair.unlock_failed`
     RepairUnlockFailed,
+    /// `user.deleted`
+    UserDeleted,
+    /// `user.wrong_name`
+    UserWrongName,
+    /// `authorized_keys.key_algorithm`
+    AuthorizedKeysKeyAlgorithm,
 }
 
 impl CheckId {
-    /// Every id, in report order of their groups.
-    pub const ALL: [CheckId; 34] = [
+    /// Every id: the first 34 in report order of their groups, then those
+    /// added since, in the order they were added.
+    pub const ALL: [CheckId; 37] = [
         CheckId::UserExists,
         CheckId::UserShell,
         CheckId::UserLocked,
@@ -120,6 +127,9 @@ impl CheckId {
         CheckId::EtcSshPerms,
         CheckId::DiskFull,
         CheckId::RepairUnlockFailed,
+        CheckId::UserDeleted,
+        CheckId::UserWrongName,
+        CheckId::AuthorizedKeysKeyAlgorithm,
     ];
 
     /// The stable id string.
@@ -159,6 +169,9 @@ impl CheckId {
             CheckId::EtcSshPerms => "etc_ssh.perms",
             CheckId::DiskFull => "disk.full",
             CheckId::RepairUnlockFailed => "repair.unlock_failed",
+            CheckId::UserDeleted => "user.deleted",
+            CheckId::UserWrongName => "user.wrong_name",
+            CheckId::AuthorizedKeysKeyAlgorithm => "authorized_keys.key_algorithm",
         }
     }
 }
@@ -274,6 +287,9 @@ mod tests {
         "etc_ssh.perms",
         "disk.full",
         "repair.unlock_failed",
+        "user.deleted",
+        "user.wrong_name",
+        "authorized_keys.key_algorithm",
     ];
 
     #[test]

@@ -1,5 +1,6 @@
 //! The key file's content: line endings sshd can parse, entries that are
-//! keys, and the user's own key among them (added back with `--add-key`).
+//! keys, the user's own key among them (added back with `--add-key`), and
+//! key types sshd's `PubkeyAcceptedAlgorithms` lets sign.
 
 use super::{CheckId, Finding, Request, Severity};
 use crate::doctor::facts::Facts;
@@ -56,6 +57,11 @@ pub(super) fn key_content(facts: &Facts, req: &Request, ak: &str, out: &mut Vec<
                     .why
                     .push_str(": pass --public-key FILE --add-key to append it"),
             }
+            // The key elsewhere: the user may have the wrong name (or
+            // another account has the right key file).
+            if let Some(holders) = super::account::holders_text(facts, req.user.as_str()) {
+                f.why.push_str(&format!("; {holders}"));
+            }
             out.push(f);
         }
     } else if exists && facts.keys.is_empty() {
@@ -67,6 +73,113 @@ pub(super) fn key_content(facts: &Facts, req: &Request, ak: &str, out: &mut Vec<
             )
             .at(ak)
             .values("at least one key", "none"),
+        );
+    }
+}
+
+/// What a key of each type (as `ssh-keygen -l` names it) can sign with, as
+/// `PubkeyAcceptedAlgorithms` names it; certificates aside.
+fn algorithms_of(key_type: &str) -> &'static [&'static str] {
+    match key_type {
+        "RSA" => &["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
+        "DSA" => &["ssh-dss"],
+        "ECDSA" => &[
+            "ecdsa-sha2-nistp256",
+            "ecdsa-sha2-nistp384",
+            "ecdsa-sha2-nistp521",
+        ],
+        "ED25519" => &["ssh-ed25519"],
+        "ECDSA-SK" => &["sk-ecdsa-sha2-nistp256@openssh.com"],
+        "ED25519-SK" => &["sk-ssh-ed25519@openssh.com"],
+        _ => &[],
+    }
+}
+
+/// The `ssh-keygen -l` type of a public key line's key.
+fn type_of_line(line: &str) -> Option<&'static str> {
+    let word = line
+        .split_whitespace()
+        .find(|w| w.starts_with("ssh-") || w.starts_with("ecdsa-") || w.starts_with("sk-"))?;
+    Some(match word {
+        "ssh-rsa" => "RSA",
+        "ssh-dss" => "DSA",
+        "ssh-ed25519" => "ED25519",
+        "sk-ssh-ed25519@openssh.com" => "ED25519-SK",
+        "sk-ecdsa-sha2-nistp256@openssh.com" => "ECDSA-SK",
+        w if w.starts_with("ecdsa-sha2-") => "ECDSA",
+        _ => return None,
+    })
+}
+
+/// Keys whose type sshd lets sign with nothing (an error: a DSA key on
+/// OpenSSH 7.0 or later), and RSA keys on a server that refuses SHA-1
+/// `ssh-rsa` signatures (OpenSSH 8.8 or later, crypto policies): a warning,
+/// since current clients sign with rsa-sha2-256/512, and an error when
+/// sshd's log shows the refusal. Judged for the key the user connects with
+/// when it is given, else for every key in the file.
+pub(super) fn key_algorithm(facts: &Facts, req: &Request, ak: &str, out: &mut Vec<Finding>) {
+    let Some(accepted) = facts.sshd.get("pubkeyacceptedalgorithms") else {
+        return;
+    };
+    let accepted: Vec<&str> = accepted.split(',').map(str::trim).collect();
+    let judged: Vec<(String, String)> = match (req.sought(), &req.public_key) {
+        (Some(fp), line) => {
+            let in_file = facts.keys.iter().find(|(have, _)| have == fp.as_str());
+            let key_type = in_file
+                .map(|(_, t)| t.clone())
+                .or_else(|| line.as_deref().and_then(type_of_line).map(str::to_string));
+            key_type
+                .map(|t| vec![(fp.as_str().to_string(), t)])
+                .unwrap_or_default()
+        }
+        (None, _) => facts.keys.clone(),
+    };
+    let refused: Vec<String> = judged
+        .iter()
+        .filter(|(_, t)| {
+            let algs = algorithms_of(t);
+            !algs.is_empty() && !algs.iter().any(|a| accepted.contains(a))
+        })
+        .map(|(fp, t)| format!("{t} key {fp}"))
+        .collect();
+    if !refused.is_empty() {
+        out.push(
+            Finding::new(
+                CheckId::AuthorizedKeysKeyAlgorithm,
+                Severity::Error,
+                "sshd accepts no signature this key type can make (PubkeyAcceptedAlgorithms): it refuses the key whatever the client; make an ed25519 key (ssh-keygen -t ed25519) and add it with --public-key NEW.pub --add-key",
+            )
+            .at(ak)
+            .values(format!("a key type in: {}", accepted.join(",")), refused.join(", ")),
+        );
+    }
+    let sha1_only: Vec<String> = judged
+        .iter()
+        .filter(|(_, t)| t == "RSA" && !accepted.contains(&"ssh-rsa"))
+        .filter(|_| accepted.iter().any(|a| a.starts_with("rsa-sha2-")))
+        .map(|(fp, _)| format!("RSA key {fp}"))
+        .collect();
+    if !sha1_only.is_empty() {
+        let seen = facts
+            .log
+            .iter()
+            .any(|l| l.contains("ssh-rsa") && l.contains("not in PubkeyAcceptedAlgorithms"));
+        let (severity, seen_text) = if seen {
+            (
+                Severity::Error,
+                "sshd's log shows it refusing an ssh-rsa signature: ",
+            )
+        } else {
+            (Severity::Warning, "")
+        };
+        out.push(
+            Finding::new(
+                CheckId::AuthorizedKeysKeyAlgorithm,
+                severity,
+                format!("{seen_text}this sshd refuses SHA-1 ssh-rsa signatures (the default since OpenSSH 8.8, and crypto policies): the RSA key works only from clients that sign with rsa-sha2-256/512. PuTTY before 0.75, OpenSSH before 7.2, paramiko before 2.9 and other old libraries sign with SHA-1 alone and get \"Server refused our key\". Fix the client: upgrade it, or make an ed25519 key (ssh-keygen -t ed25519, or PuTTYgen) and add it with --public-key NEW.pub --add-key. Allowing ssh-rsa again on the server (PubkeyAcceptedAlgorithms +ssh-rsa in sshd_config) also works but weakens every login, so the doctor never does it"),
+            )
+            .at(ak)
+            .values("rsa-sha2-256/512 signatures (or an ed25519 key)", sha1_only.join(", ")),
         );
     }
 }

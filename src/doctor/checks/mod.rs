@@ -25,7 +25,7 @@ use serde::Serialize;
 pub use id::CheckId;
 use id::PathRole;
 
-use super::facts::{Facts, UserName};
+use super::facts::{Facts, Fingerprint, UserName};
 use super::repair::Repair;
 
 /// Which permission rules to hold the paths to.
@@ -140,6 +140,9 @@ pub struct Request {
     pub fingerprint: Option<String>,
     /// Append the public key when missing (`--add-key`).
     pub add_key: bool,
+    /// Re-create the account when it was deleted (`--create-user`): never
+    /// implied by `--fix` alone.
+    pub create_user: bool,
 }
 
 impl Request {
@@ -169,14 +172,7 @@ impl Request {
             }
         };
         if let Some(fp) = fingerprint {
-            let ok = fp.strip_prefix("SHA256:").is_some_and(|b| {
-                b.len() == 43
-                    && b.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
-            });
-            if !ok {
-                return Err(format!("fingerprint {fp:?}: expected SHA256:<43 base64 characters>, as `ssh-keygen -lf KEY.pub` prints"));
-            }
+            Fingerprint::parse(fp)?;
         }
         if add_key && public_key.is_none() {
             return Err("adding the key needs the public key itself".into());
@@ -187,19 +183,29 @@ impl Request {
             public_key,
             fingerprint: fingerprint.map(str::to_string),
             add_key,
+            create_user: false,
         })
+    }
+
+    /// The fingerprint of the key the user connects with, if given.
+    pub fn sought(&self) -> Option<Fingerprint> {
+        self.fingerprint
+            .as_deref()
+            .and_then(|fp| Fingerprint::parse(fp).ok())
+            .or_else(|| {
+                self.public_key
+                    .as_deref()
+                    .and_then(super::repair::fingerprint_of)
+                    .and_then(|fp| Fingerprint::parse(&fp).ok())
+            })
     }
 }
 
 /// Runs every check.
 pub fn run(facts: &Facts, req: &Request) -> Vec<Finding> {
     let mut out = Vec::new();
-    let user = req.user.as_str();
     let Some(pw) = &facts.passwd else {
-        out.push(
-            Finding::new(CheckId::UserExists, Severity::Error, format!("user {user} does not exist on the instance (wrong user name for the AMI, or deleted)"))
-                .values("an existing user", "no passwd entry"),
-        );
+        account::absent(facts, req, &mut out);
         return out;
     };
     account::identity(facts, req, &pw.shell, &mut out);
@@ -240,6 +246,7 @@ pub fn run(facts: &Facts, req: &Request) -> Vec<Finding> {
         &mut out,
     );
     keys::key_content(facts, req, &ak, &mut out);
+    keys::key_algorithm(facts, req, &ak, &mut out);
     sshd::sshd(facts, req, &mut out);
     system::system(facts, &ssh_dir, &mut out);
     out
@@ -310,6 +317,7 @@ mod tests {
             public_key: None,
             fingerprint: None,
             add_key: false,
+            create_user: false,
         }
     }
 
@@ -389,5 +397,147 @@ mod tests {
         assert_eq!(run(&f, &req(Policy::Aws))[0].severity, Severity::Warning);
         f.sshd.insert("usepam".into(), "no".into());
         assert_eq!(run(&f, &req(Policy::Aws))[0].severity, Severity::Error);
+    }
+
+    fn absent() -> Facts {
+        let mut f = healthy();
+        f.passwd = None;
+        f.os = crate::doctor::facts::Os {
+            id: "debian".into(),
+            id_like: String::new(),
+            pretty_name: "Debian GNU/Linux 12 (bookworm)".into(),
+        };
+        f.absent.accounts = vec!["lab-admin".into()];
+        f.absent.admin_groups = vec!["adm".into(), "sudo".into(), "wheel".into()];
+        f
+    }
+
+    #[test]
+    fn a_deleted_user_is_recreated_only_when_asked_adopting_its_home_and_id() {
+        let mut f = absent();
+        f.absent.home = Some(crate::doctor::facts::Leftover {
+            kind: "directory".into(),
+            uid: 1000,
+            gid: 1000,
+            owner: "UNKNOWN".into(),
+            path: "/home/ec2-user".into(),
+        });
+        let found = run(&f, &req(Policy::Aws));
+        assert_eq!(ids(&found), ["user.deleted"]);
+        assert!(found[0].action.is_none(), "never implied by --fix alone");
+        assert!(found[0].why.contains("--create-user"), "{}", found[0].why);
+        let mut ask = req(Policy::Aws);
+        ask.create_user = true;
+        let found = run(&f, &ask);
+        assert_eq!(
+            found[0].repair.as_deref(),
+            Some(
+                "useradd -M -d /home/ec2-user -U -s /bin/bash -p '*' -u 1000 -G adm,sudo ec2-user"
+            )
+        );
+        // Another account took the id: a new one, the home chowned in a second round.
+        f.absent.home.as_mut().unwrap().owner = "lab-admin".into();
+        let found = run(&f, &ask);
+        assert!(!found[0].repair.as_deref().unwrap().contains("-u "));
+        // A /home others can write: no useradd there.
+        f.paths.get_mut("/home").unwrap().mode = 0o777;
+        let found = run(&f, &ask);
+        assert!(found[0].action.is_none());
+        assert!(found[0].why.contains("/home"), "{}", found[0].why);
+    }
+
+    #[test]
+    fn a_missing_user_is_answered_with_who_holds_the_key_or_the_ami_default() {
+        let mut f = absent();
+        f.key_holders = vec![
+            (
+                "lab-admin".into(),
+                "/home/lab-admin/.ssh/authorized_keys".into(),
+            ),
+            ("admin".into(), "/home/admin/.ssh/authorized_keys".into()),
+        ];
+        f.absent.accounts.push("admin".into());
+        let found = run(&f, &req(Policy::Aws));
+        assert_eq!(ids(&found), ["user.wrong_name"]);
+        assert!(
+            found[0]
+                .why
+                .contains("your key is in /home/admin/.ssh/authorized_keys, /home/lab-admin/.ssh/authorized_keys: connect as admin or lab-admin"),
+            "the AMI's default user first: {}",
+            found[0].why
+        );
+        f.key_holders.clear();
+        let found = run(&f, &req(Policy::Aws));
+        assert_eq!(ids(&found), ["user.wrong_name"]);
+        assert!(
+            found[0].why.contains("connect as admin"),
+            "{}",
+            found[0].why
+        );
+        f.absent.accounts.retain(|a| a != "admin");
+        let found = run(&f, &req(Policy::Aws));
+        assert_eq!(ids(&found), ["user.exists"]);
+        assert!(found[0].why.contains("lab-admin"), "{}", found[0].why);
+        // Asked about the distribution's own default user: deleted.
+        let mut ask = req(Policy::Aws);
+        ask.user = UserName::parse("admin").unwrap();
+        assert_eq!(ids(&run(&f, &ask)), ["user.deleted"]);
+    }
+
+    const ACCEPTED_9_2: &str = "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,sk-ssh-ed25519@openssh.com,sk-ecdsa-sha2-nistp256@openssh.com,rsa-sha2-512,rsa-sha2-256";
+
+    #[test]
+    fn key_types_are_judged_against_pubkey_accepted_algorithms() {
+        let mut f = healthy();
+        f.sshd
+            .insert("pubkeyacceptedalgorithms".into(), ACCEPTED_9_2.into());
+        assert!(run(&f, &req(Policy::Aws)).is_empty(), "ed25519 is fine");
+        f.keys.push(("SHA256:rsa".into(), "RSA".into()));
+        let found = run(&f, &req(Policy::Aws));
+        assert_eq!(ids(&found), ["authorized_keys.key_algorithm"]);
+        assert_eq!(
+            found[0].severity,
+            Severity::Warning,
+            "new clients sign with SHA-2"
+        );
+        assert!(
+            found[0].why.contains("PuTTY before 0.75"),
+            "{}",
+            found[0].why
+        );
+        assert!(
+            found[0].action.is_none(),
+            "the server's policy is never changed"
+        );
+        f.log = vec!["sshd[403]: userauth_pubkey: signature algorithm ssh-rsa not in PubkeyAcceptedAlgorithms [preauth]".into()];
+        assert_eq!(
+            run(&f, &req(Policy::Aws))[0].severity,
+            Severity::Error,
+            "seen refused"
+        );
+        f.keys.push(("SHA256:dsa".into(), "DSA".into()));
+        let found = run(&f, &req(Policy::Aws));
+        assert_eq!(found.len(), 2);
+        assert!(found.iter().all(|x| x.severity == Severity::Error));
+        assert!(found[0]
+            .actual
+            .as_deref()
+            .unwrap()
+            .contains("DSA key SHA256:dsa"));
+        // The key given is the one judged: an ed25519 key being added is fine.
+        let mut ask = req(Policy::Aws);
+        ask.public_key = Some(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl t"
+                .into(),
+        );
+        let judged: Vec<&str> = run(&f, &ask).iter().map(|x| x.check.as_str()).collect();
+        assert_eq!(judged, ["authorized_keys.key_missing"]);
+        // With ssh-rsa allowed again, RSA is no finding at all.
+        f.sshd.insert(
+            "pubkeyacceptedalgorithms".into(),
+            format!("{ACCEPTED_9_2},ssh-rsa"),
+        );
+        f.keys.retain(|(_, t)| t != "DSA");
+        assert!(run(&f, &req(Policy::Aws)).is_empty());
     }
 }
