@@ -155,7 +155,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "wrong-user",
-        summary: "ec2-user renamed admin, as Debian's AMIs name their default user: ssh ec2-user@ is the wrong name",
+        summary: "ec2-user renamed to admin, as Debian's AMIs name their default user: ssh ec2-user@ is the wrong name",
         break_user: "lab-admin",
         // usermod refuses while ec2-user has processes: end its sessions,
         // then wait for its user manager to go.

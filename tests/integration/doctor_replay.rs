@@ -100,7 +100,41 @@ type Other = (
     &'static [&'static str],
 );
 const OTHERS: &[Other] = &[
-    ("unknown-user-check", "ghost", true, &["user.exists"], &[]),
+    (
+        "unknown-user-check",
+        "ghost",
+        true,
+        &["user.wrong_name"],
+        &[],
+    ),
+    (
+        "unknown-user-nokey-check",
+        "ghost",
+        false,
+        &["user.exists"],
+        &[],
+    ),
+    (
+        "wrong-user-check",
+        "ec2-user",
+        true,
+        &["user.wrong_name"],
+        &[],
+    ),
+    (
+        "deleted-user-check",
+        "ec2-user",
+        true,
+        &["user.deleted"],
+        &[],
+    ),
+    (
+        "sha1-rsa-check",
+        "ec2-user",
+        true,
+        &["authorized_keys.key_algorithm"],
+        &[],
+    ),
     (
         "pubkey-authentication-off-check",
         "ec2-user",
@@ -310,6 +344,23 @@ fn a_recorded_repair_replays_fixed_and_verified() {
     assert_eq!(report["verified"], true);
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("repairing home.mode: chmod 700 /home/ec2-user"));
+}
+
+/// The deleted user re-created, its adopted home checked, in one run.
+#[test]
+fn a_recorded_account_recreation_replays_fixed_and_verified() {
+    let out = doctor("deleted-user-fix", &["--fix", "--add-key", "--create-user"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}\n{stdout}\n{stderr}"));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(error_ids(&report, "fixed"), ["user.deleted"]);
+    assert_eq!(report["verified"], true);
+    assert!(
+        stderr.contains("repairing user.deleted: useradd -M -d /home/ec2-user -U -s /bin/bash -p '*' -u 1000 -G adm,sudo ec2-user"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -79,12 +79,15 @@ fn break_list_names_every_scenario_without_a_vm() {
     let out = lab(&["break", "--list"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout.lines().count(), 10, "{stdout}");
+    assert_eq!(stdout.lines().count(), 13, "{stdout}");
     for name in [
         "home-777",
         "locked-account",
         "sshd-strictmodes-config",
         "missing-key",
+        "wrong-user",
+        "deleted-user",
+        "sha1-rsa",
     ] {
         assert!(
             stdout.lines().any(|l| l.starts_with(name)),
@@ -93,7 +96,7 @@ fn break_list_names_every_scenario_without_a_vm() {
     }
     let v = json(&lab(&["break", "--list", "--output", "json"]));
     let list = v["scenarios"].as_array().unwrap();
-    assert_eq!(list.len(), 10);
+    assert_eq!(list.len(), 13);
     assert!(list
         .iter()
         .all(|s| s["summary"].as_str().is_some_and(|t| !t.is_empty())));

@@ -49,6 +49,10 @@ struct Ask<'a> {
     /// Pass the lab's `--public-key` (without it the doctor cannot tell a
     /// missing key from an empty file).
     with_key: bool,
+    /// Another `--public-key` than the lab's (implies `with_key`).
+    key: Option<&'a Path>,
+    /// More flags (`--create-user`).
+    extra: &'a [&'a str],
 }
 
 impl<'a> Ask<'a> {
@@ -57,6 +61,8 @@ impl<'a> Ask<'a> {
             user: "ec2-user",
             login,
             with_key: true,
+            key: None,
+            extra: &[],
         }
     }
 }
@@ -70,7 +76,10 @@ fn doctor_asking(vm: &LabVm, dir: &Path, tag: &str, ask: &Ask, fix: bool) -> Run
     let login_user = ask.login;
     let transcript = dir.join(format!("{tag}.cast"));
     let report = dir.join(format!("{tag}.json"));
-    let public_key = PathBuf::from(format!("{}.pub", info.key.display()));
+    let public_key = ask
+        .key
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(format!("{}.pub", info.key.display())));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"));
     cmd.arg("doctor")
         .arg(vm.console_target())
@@ -82,9 +91,10 @@ fn doctor_asking(vm: &LabVm, dir: &Path, tag: &str, ask: &Ask, fix: bool) -> Run
             "--password-file",
         ])
         .arg(&info.password_file);
-    if ask.with_key {
+    if ask.with_key || ask.key.is_some() {
         cmd.arg("--public-key").arg(&public_key);
     }
+    cmd.args(ask.extra);
     cmd.arg("--transcript")
         .arg(&transcript)
         .arg("--report")
@@ -131,7 +141,7 @@ fn doctor_asking(vm: &LabVm, dir: &Path, tag: &str, ask: &Ask, fix: bool) -> Run
 /// `tests/integration/doctor_replay.rs`.
 fn record_fixture(transcript: &Path, tag: &str, login_user: &str, public_key: &Path) {
     if std::env::var_os("ESE_RECORD_FIXTURES").is_none()
-        || !(tag.ends_with("-check") || tag == "home-777-fix")
+        || !(tag.ends_with("-check") || tag == "home-777-fix" || tag == "deleted-user-fix")
     {
         return;
     }
@@ -462,6 +472,8 @@ async fn other_cause(vm: &LabVm, dir: &Path, cause: &OtherCause) {
         user: "ec2-user",
         login: cause.login,
         with_key: cause.with_key,
+        key: None,
+        extra: &[],
     };
     let check = doctor_asking(vm, dir, &format!("{tag}-check"), &ask, false);
     let code = if cause.errors.is_empty() { 0 } else { 1 };
@@ -525,15 +537,7 @@ async fn doctor_finds_every_other_cause_on_a_real_console() {
     let vm = LabVm::boot("doctor-others").await;
     let dir = tempfile::tempdir().unwrap();
 
-    // A user name that does not exist (wrong user for the AMI).
-    let ghost = Ask {
-        user: "ghost",
-        login: "ec2-user",
-        with_key: true,
-    };
-    let run = doctor_asking(&vm, dir.path(), "unknown-user-check", &ghost, false);
-    assert_eq!(run.code, 1, "{}", run.stdout);
-    assert_eq!(run.ids("open"), ["user.exists"], "{}", run.stdout);
+    the_seeds_first_causes_and_sha1_rsa(&vm, dir.path()).await;
 
     let causes = [
         OtherCause {
@@ -675,4 +679,206 @@ async fn doctor_finds_every_other_cause_on_a_real_console() {
     for cause in &causes {
         other_cause(&vm, dir.path(), cause).await;
     }
+}
+
+/// The seed's first two causes (wrong user name, deleted user) and the
+/// SHA-1 RSA refusal, each from its `lab break` scenario, with the advice
+/// followed by a real client. Leaves the VM as it found it.
+async fn the_seeds_first_causes_and_sha1_rsa(vm: &LabVm, dir: &Path) {
+    let admin = vm.ssh().as_user("lab-admin");
+    let undo = |name: &str| -> String {
+        let public_key =
+            std::fs::read_to_string(format!("{}.pub", vm.info().key.display())).unwrap();
+        scenario::find(name)
+            .unwrap()
+            .repair_lines(&public_key)
+            .join(" && ")
+    };
+
+    // A name with no account: the key is found in ec2-user's and
+    // lab-admin's files; without a key, only the accounts can be named.
+    let mut ghost = Ask {
+        user: "ghost",
+        ..Ask::ec2_user("ec2-user")
+    };
+    let run = doctor_asking(vm, dir, "unknown-user-check", &ghost, false);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(run.ids("open"), ["user.wrong_name"], "{}", run.stdout);
+    assert!(
+        run.stdout.contains("/home/ec2-user/.ssh/authorized_keys"),
+        "{}",
+        run.stdout
+    );
+    ghost.with_key = false;
+    let run = doctor_asking(vm, dir, "unknown-user-nokey-check", &ghost, false);
+    assert_eq!(run.ids("open"), ["user.exists"], "{}", run.stdout);
+    assert!(
+        run.stdout.contains("lab-admin"),
+        "names the accounts: {}",
+        run.stdout
+    );
+
+    // Wrong name: ec2-user is now admin, as on Debian's AMIs.
+    let s = scenario::find("wrong-user").unwrap();
+    scenario::break_over_ssh(vm.info(), s).await.unwrap();
+    let ask = Ask::ec2_user("lab-admin");
+    let check = doctor_asking(vm, dir, "wrong-user-check", &ask, false);
+    assert_eq!(check.code, 1, "{}", check.stdout);
+    assert_eq!(check.ids("open"), ["user.wrong_name"], "{}", check.stdout);
+    assert!(
+        check.stdout.contains("connect as admin"),
+        "{}",
+        check.stdout
+    );
+    let advice = vm.ssh().as_user("admin").probe().await.unwrap();
+    assert_eq!(
+        advice,
+        KeyLogin::Accepted,
+        "connecting as admin, as advised, works"
+    );
+    let out = admin.run(&undo("wrong-user")).await.unwrap();
+    assert_eq!(out.status, 0, "{out:?}");
+
+    // Deleted: re-created only with --create-user, adopting its home.
+    let s = scenario::find("deleted-user").unwrap();
+    scenario::break_over_ssh(vm.info(), s).await.unwrap();
+    let check = doctor_asking(vm, dir, "deleted-user-check", &ask, false);
+    assert_eq!(check.code, 1, "{}", check.stdout);
+    assert_eq!(check.ids("open"), ["user.deleted"], "{}", check.stdout);
+    let fix = doctor_asking(vm, dir, "deleted-user-fix-without-create", &ask, true);
+    assert_eq!(
+        fix.code, 1,
+        "--fix alone never creates an account\n{}",
+        fix.stdout
+    );
+    assert_eq!(fix.ids("skipped"), ["user.deleted"], "{}", fix.stdout);
+    let create = Ask {
+        extra: &["--create-user"],
+        ..Ask::ec2_user("lab-admin")
+    };
+    let fix = doctor_asking(vm, dir, "deleted-user-fix", &create, true);
+    assert_eq!(fix.code, 0, "{}", fix.stdout);
+    assert_eq!(fix.report["verified"], true);
+    assert_eq!(fix.ids("fixed"), ["user.deleted"], "{}", fix.stdout);
+    vm.assert_key_login_accepted("deleted-user: SSH works once re-created")
+        .await;
+    let id = vm
+        .ssh()
+        .run("id -u; id -Gn; sudo -n true && echo sudo")
+        .await
+        .unwrap();
+    assert_eq!(
+        id.stdout, "1000\nec2-user adm sudo\nsudo\n",
+        "its old id, its groups, its sudo rule"
+    );
+    let again = doctor_asking(vm, dir, "deleted-user-again", &create, true);
+    assert_eq!(again.code, 0, "{}", again.stdout);
+    assert!(
+        again.report["findings"].as_array().unwrap().is_empty(),
+        "a second run changes nothing\n{}",
+        again.stdout
+    );
+    // The lab's console password back (the re-created account has none).
+    let out = admin
+        .run("sudo usermod -p \"$(sudo cut -d: -f2 /root/ec2-user.shadow)\" ec2-user && sudo rm /root/ec2-user.shadow")
+        .await
+        .unwrap();
+    assert_eq!(out.status, 0, "{out:?}");
+
+    // SHA-1 RSA: the old client is refused, a current one is not.
+    let s = scenario::find("sha1-rsa").unwrap();
+    scenario::break_over_ssh(vm.info(), s).await.unwrap();
+    let key = dir.join("old-rsa-key");
+    for (path, file) in [
+        (&key, "old-rsa-key"),
+        (&key.with_extension("pub"), "old-rsa-key.pub"),
+    ] {
+        let out = admin
+            .run(&format!("sudo cat /home/ec2-user/{file}"))
+            .await
+            .unwrap();
+        std::fs::write(path, out.stdout).unwrap();
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+    }
+    let old_client = rsa_login(vm, &key, Some("ssh-rsa"));
+    assert!(
+        !old_client.status.success()
+            && String::from_utf8_lossy(&old_client.stderr).contains("Permission denied"),
+        "an ssh-rsa (SHA-1) client is refused: {old_client:?}"
+    );
+    let new_client = rsa_login(vm, &key, None);
+    assert!(
+        new_client.status.success(),
+        "the same key signing with rsa-sha2 is accepted: {new_client:?}"
+    );
+    let pub_key = key.with_extension("pub");
+    let rsa = Ask {
+        key: Some(&pub_key),
+        ..Ask::ec2_user("ec2-user")
+    };
+    let check = doctor_asking(vm, dir, "sha1-rsa-check", &rsa, false);
+    assert_eq!(check.code, 1, "{}", check.stdout);
+    assert_eq!(
+        check.ids("open"),
+        ["authorized_keys.key_algorithm"],
+        "{}",
+        check.stdout
+    );
+    assert!(
+        check.report["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l
+                .as_str()
+                .unwrap()
+                .contains("ssh-rsa not in PubkeyAcceptedAlgorithms")),
+        "the [preauth] refusal is in the evidence\n{}",
+        check.stdout
+    );
+    // The advice: an ed25519 key (the lab's), added with --add-key.
+    let fix = doctor(vm, dir, "sha1-rsa-fix", "ec2-user", true);
+    assert_eq!(fix.code, 0, "{}", fix.stdout);
+    assert_eq!(
+        fix.ids("fixed"),
+        ["authorized_keys.key_missing"],
+        "{}",
+        fix.stdout
+    );
+    vm.assert_key_login_accepted("sha1-rsa: the ed25519 key works")
+        .await;
+    let out = vm.ssh().run(&undo("sha1-rsa")).await.unwrap();
+    assert_eq!(out.status, 0, "{out:?}");
+}
+
+/// A key login with the real OpenSSH client, offering only `algorithms`.
+fn rsa_login(vm: &LabVm, key: &Path, algorithms: Option<&str>) -> std::process::Output {
+    let ssh = vm.ssh();
+    let mut cmd = Command::new("ssh");
+    cmd.args([
+        "-F",
+        "/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+    ])
+    .args([
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "IdentitiesOnly=yes",
+    ])
+    .args(["-o", "LogLevel=ERROR", "-i"])
+    .arg(key)
+    .args(["-p", &ssh.port.to_string()]);
+    if let Some(algorithms) = algorithms {
+        cmd.arg("-o")
+            .arg(format!("PubkeyAcceptedAlgorithms={algorithms}"));
+    }
+    cmd.arg(format!("ec2-user@{}", ssh.host))
+        .arg("true")
+        .output()
+        .unwrap()
 }

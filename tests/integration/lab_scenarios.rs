@@ -78,6 +78,7 @@ async fn permission_scenarios_are_refused_then_repaired_and_what_sshd_still_acce
             "authorized-keys-perms",
             "home-root-owned-group-writable",
             "missing-key",
+            "sha1-rsa",
         ],
     )
     .await;
@@ -95,6 +96,8 @@ async fn ownership_account_and_config_scenarios_are_refused_then_repaired() {
             "missing-authorized-keys",
             "locked-account",
             "sshd-strictmodes-config",
+            "wrong-user",
+            "deleted-user",
         ],
     )
     .await;
