@@ -71,6 +71,16 @@ impl ExitCode {
     }
 }
 
+/// In JSON documents, the number.
+impl serde::Serialize for ExitCode {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_i32(self.code())
+    }
+}
+
 /// What went wrong, with the facts a message needs; the kind alone decides
 /// the exit code. Contexts (what was being done) live on [`Error`].
 #[derive(Debug, thiserror::Error)]

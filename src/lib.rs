@@ -10,6 +10,8 @@
 //! - the jobs: [`doctor`] ("Server refused our key": facts, checks, guarded
 //!   repairs), [`script`] (Rhai scripts), [`gateway`] (consoles served over
 //!   WebSocket), [`lab`] (a local Debian VM with a real serial console);
+//!   [`fleet`] runs a job over many targets (the list, shards, a bounded
+//!   runner, the summary);
 //! - [`shell`]: login, prompt sync, `run`, `sudo`, logout over a session;
 //! - [`expect`]: the [`Session`] that sends, waits for patterns and records
 //!   into a [`transcript`];
@@ -31,6 +33,7 @@ pub mod doctor;
 pub mod ec2;
 pub mod error;
 pub mod expect;
+pub mod fleet;
 pub mod gateway;
 pub mod lab;
 pub mod private_file;

@@ -161,8 +161,24 @@ pub enum Command {
 /// Arguments of `doctor`.
 #[derive(Debug, Clone, Args)]
 pub struct DoctorArgs {
-    /// The console target.
-    pub target: String,
+    /// The console target; several are examined side by side (see --jobs).
+    #[arg(value_name = "TARGET", required_unless_present = "targets_file")]
+    pub targets: Vec<String>,
+    /// Also examine the targets listed in FILE: one per line, `#` comments.
+    #[arg(long = "targets", value_name = "FILE")]
+    pub targets_file: Option<PathBuf>,
+    /// With several targets: how many consoles to examine at once.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub jobs: u16,
+    /// With several targets: one transcript and one JSON report per target
+    /// in DIR (named after the target), and summary.json.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Examine only slice K of N of the targets (K counts from 0), so that a
+    /// batch system's array job spreads a fleet over machines (docs/fleet.md).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
     /// The SSH user whose key is refused.
     #[arg(long)]
     pub user: String,

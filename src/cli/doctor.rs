@@ -1,78 +1,56 @@
-//! `doctor TARGET --user U [--fix]`: the command around [`crate::doctor::examine`].
+//! `doctor TARGET… --user U [--fix]`: the command around [`crate::doctor::examine`].
 //!
 //! Opens the console (recorded), logs in with the password-based user,
 //! examines as root, logs out on every path, then prints the report (human
 //! or JSON) and returns exit code 0 (healthy, or repaired and verified) or 1.
+//! With several targets (or `--targets`, `--out-dir`, `--shard`) the same
+//! examination runs for each, side by side ([`super::fleet_doctor`]).
 
 use crate::cli::stdout::{out, outln};
 use std::io::IsTerminal;
 
+use super::doctor_job::Job;
 use super::{Common, DoctorArgs, OutputFormat};
-use crate::doctor::facts::UserName;
-use crate::doctor::{Report, Request, ShellConsole};
+use crate::doctor::Finding;
 use crate::error::{Error, ExitCode, Result};
 use crate::secret::{Secret, SecretSource};
-use crate::shell::Shell;
 use crate::target::Target;
-
 /// Runs `doctor`.
 pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode> {
-    let request = request(&args)?;
-    let login_user = match &args.login_user {
-        Some(name) => {
-            UserName::parse(name).map_err(|e| Error::usage(format!("--login-user: {e}")))?
+    let job = Job::new(&args)?;
+    let targets = targets(&args)?;
+    if args.targets.len() != 1
+        || args.targets_file.is_some()
+        || args.out_dir.is_some()
+        || args.shard.is_some()
+    {
+        if args.report.is_some() {
+            return Err(Error::usage(
+                "--report is for one target; with several, --out-dir DIR writes one report per target and summary.json",
+            ));
         }
-        None => request.user.clone(),
-    };
-    let target: Target = args.target.parse()?;
-    let password = password(&args, login_user.as_str())?;
-    let started_at = time::OffsetDateTime::now_utc();
-    let clock = std::time::Instant::now();
-
-    let mut session = super::open_session(&target, &common, "doctor").await?;
-    session.add_secret(&password);
-    let transcript = session.transcript_path().map(|p| p.display().to_string());
-    session.mark(&format!(
-        "doctor: user {} mode {}",
-        request.user.as_str(),
-        if args.fix { "fix" } else { "check" }
-    ));
-    let spec = crate::doctor::login_spec(login_user.as_str(), password);
-    let outcome = Shell::scoped(&mut session, &spec, async |shell, session| {
-        crate::doctor::examine(
-            &mut ShellConsole::new(shell, session),
-            &request,
-            args.fix,
-            // Shown before it runs (stderr, so --output json stays clean).
-            &mut |f| {
-                eprintln!(
-                    "repairing {}: {}",
-                    f.check,
-                    f.repair.as_deref().unwrap_or("")
-                )
-            },
+        if common.transcript.is_some() {
+            return Err(Error::usage(
+                "--transcript is for one target; with several, --out-dir DIR records one transcript per target",
+            ));
+        }
+        let password = password(&args, job.login_user())?;
+        return super::fleet_doctor::doctor(&args, &common, &job, targets, password).await;
+    }
+    let (_, target) = targets.into_iter().next().expect("one target");
+    let password = password(&args, job.login_user())?;
+    let session = super::open_session(&target, &common, "doctor").await?;
+    // Shown before it runs (stderr, so --output json stays clean).
+    let mut announce = |f: &Finding| {
+        eprintln!(
+            "repairing {}: {}",
+            f.check,
+            f.repair.as_deref().unwrap_or("")
         )
-        .await
-    })
-    .await;
-    let _ = session.close().await;
-    let outcome = outcome?;
-
-    let report = Report {
-        target: target.to_string(),
-        user: request.user.as_str().to_string(),
-        mode: if args.fix { "fix" } else { "check" },
-        policy: request.policy,
-        started_at: started_at
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-        duration_ms: clock.elapsed().as_millis(),
-        verified: outcome.verified,
-        findings: outcome.findings,
-        transcript,
-        evidence: outcome.evidence,
-        round_trips: outcome.round_trips,
     };
+    let report = job
+        .examine(&target, session, password, &mut announce)
+        .await?;
     let json = serde_json::to_string_pretty(&report).unwrap_or_default();
     if let Some(path) = &args.report {
         crate::private_file::write(path, format!("{json}\n").as_bytes())
@@ -89,23 +67,53 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
     })
 }
 
-fn request(args: &DoctorArgs) -> Result<Request> {
-    let public_key = match &args.public_key {
-        None => None,
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-            Error::usage(format!("cannot read --public-key {}: {e}", path.display()))
-        })?),
-    };
-    let mut request = Request::new(
-        &args.user,
-        args.policy.into(),
-        public_key.as_deref(),
-        args.fingerprint.as_deref(),
-        args.add_key,
-    )
-    .map_err(|e| Error::usage(format!("doctor: {e}")))?;
-    request.create_user = args.create_user;
-    Ok(request)
+/// The targets to examine, each once and parsed: the arguments, then the
+/// `--targets` file's lines, then this `--shard`'s slice of them.
+fn targets(args: &DoctorArgs) -> Result<Vec<(String, Target)>> {
+    let mut all = args.targets.clone();
+    if let Some(path) = &args.targets_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::usage(format!("cannot read --targets {}: {e}", path.display())))?;
+        all.extend(crate::fleet::read_targets(
+            &text,
+            &path.display().to_string(),
+        )?);
+    }
+    let (mut all, dropped) = crate::fleet::dedup(all);
+    for target in dropped {
+        tracing::warn!("{target} is listed more than once: examined once");
+    }
+    if let Some(shard) = &args.shard {
+        all = shard.parse::<crate::fleet::Shard>()?.select(all);
+    }
+    all.into_iter()
+        .map(|t| {
+            let parsed = t
+                .parse::<Target>()
+                .map_err(|e| e.context(format!("target {t:?}")))?;
+            Ok((t, parsed))
+        })
+        .collect()
+}
+
+/// Whether every target is a recording (then the clock may run virtual:
+/// see `runtime_for`). A `--targets` file that cannot be read says no; the
+/// command reports it.
+pub(super) fn only_replays(args: &DoctorArgs) -> bool {
+    let mut all = args.targets.clone();
+    if let Some(path) = &args.targets_file {
+        match std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| crate::fleet::read_targets(&text, "").ok())
+        {
+            Some(lines) => all.extend(lines),
+            None => return false,
+        }
+    }
+    !all.is_empty()
+        && all
+            .iter()
+            .all(|t| matches!(t.parse(), Ok(Target::Replay { .. })))
 }
 
 fn password(args: &DoctorArgs, login_user: &str) -> Result<Secret> {

@@ -7,6 +7,8 @@
 mod args;
 mod console;
 mod doctor;
+mod doctor_job;
+mod fleet_doctor;
 mod lab;
 mod logging;
 mod prompt;
@@ -91,8 +93,7 @@ pub fn main() -> i32 {
 /// blocking thread, which stops such a clock from advancing, so `run` keeps
 /// the real one.)
 fn runtime_for(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
-    let replaying = matches!(command, Command::Doctor(args)
-        if matches!(args.target.parse(), Ok(Target::Replay { .. })));
+    let replaying = matches!(command, Command::Doctor(args) if doctor::only_replays(args));
     if replaying {
         return tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -156,7 +157,15 @@ pub async fn open_session(target: &Target, common: &Common, what: &str) -> Resul
         session: session_options(common)?,
         transcript: transcript_path(common, what)?,
     };
-    let mut session = crate::connect::open_session(target, &spec).await?;
+    open_session_with(target, &spec).await
+}
+
+/// [`open_session`] with the options already made (a fleet makes them once).
+pub async fn open_session_with(
+    target: &Target,
+    spec: &crate::connect::SessionSpec,
+) -> Result<Session> {
+    let mut session = crate::connect::open_session(target, spec).await?;
     if let Some(path) = session.transcript_path() {
         tracing::info!("recording the session to {}", path.display());
     }

@@ -10,6 +10,7 @@ mod support;
 
 mod console_pty;
 mod console_tests;
+mod doctor_fleet;
 mod doctor_replay;
 mod ec2_lab;
 mod ec2_standin;

@@ -1,0 +1,117 @@
+//! What `doctor` asks of every target, and how one target is examined:
+//! shared by the one-target command ([`super::doctor`]) and the many-target
+//! run ([`super::fleet_doctor`]).
+
+use super::DoctorArgs;
+use crate::doctor::facts::UserName;
+use crate::doctor::{Finding, Report, Request, ShellConsole};
+use crate::error::{Error, Result};
+use crate::expect::Session;
+use crate::secret::Secret;
+use crate::shell::Shell;
+use crate::target::Target;
+
+/// What every target is asked: the request, who logs in, check or fix.
+pub(super) struct Job {
+    request: Request,
+    login_user: UserName,
+    fix: bool,
+}
+
+impl Job {
+    /// The job the flags ask for, validated.
+    pub(super) fn new(args: &DoctorArgs) -> Result<Job> {
+        let request = request(args)?;
+        let login_user = match &args.login_user {
+            Some(name) => {
+                UserName::parse(name).map_err(|e| Error::usage(format!("--login-user: {e}")))?
+            }
+            None => request.user.clone(),
+        };
+        Ok(Job {
+            request,
+            login_user,
+            fix: args.fix,
+        })
+    }
+
+    /// Who logs in on the console.
+    pub(super) fn login_user(&self) -> &str {
+        self.login_user.as_str()
+    }
+
+    /// Logs in on `session`, examines (and with `--fix` repairs) as root,
+    /// logs out on every path, closes the session; the report.
+    pub(super) async fn examine(
+        &self,
+        target: &Target,
+        mut session: Session,
+        password: Secret,
+        announce: &mut (dyn FnMut(&Finding) + Send),
+    ) -> Result<Report> {
+        let started_at = time::OffsetDateTime::now_utc();
+        let clock = std::time::Instant::now();
+        session.add_secret(&password);
+        let transcript = session.transcript_path().map(|p| p.display().to_string());
+        session.mark(&format!(
+            "doctor: user {} mode {}",
+            self.request.user.as_str(),
+            self.mode()
+        ));
+        let spec = crate::doctor::login_spec(self.login_user.as_str(), password);
+        let outcome = Shell::scoped(&mut session, &spec, async |shell, session| {
+            crate::doctor::examine(
+                &mut ShellConsole::new(shell, session),
+                &self.request,
+                self.fix,
+                announce,
+            )
+            .await
+        })
+        .await;
+        let _ = session.close().await;
+        let outcome = outcome?;
+        Ok(Report {
+            target: target.to_string(),
+            user: self.request.user.as_str().to_string(),
+            mode: self.mode(),
+            policy: self.request.policy,
+            started_at: started_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            duration_ms: clock.elapsed().as_millis(),
+            verified: outcome.verified,
+            findings: outcome.findings,
+            transcript,
+            evidence: outcome.evidence,
+            round_trips: outcome.round_trips,
+        })
+    }
+
+    fn mode(&self) -> &'static str {
+        if self.fix {
+            "fix"
+        } else {
+            "check"
+        }
+    }
+}
+
+fn request(args: &DoctorArgs) -> Result<Request> {
+    let public_key = match &args.public_key {
+        None => None,
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            Error::usage(format!("cannot read --public-key {}: {e}", path.display()))
+        })?),
+    };
+    let mut request = Request::new(
+        &args.user,
+        args.policy.into(),
+        public_key.as_deref(),
+        args.fingerprint.as_deref(),
+        args.add_key,
+    )
+    .map_err(|e| Error::usage(format!("doctor: {e}")))?;
+    request.create_user = args.create_user;
+    Ok(request)
+}

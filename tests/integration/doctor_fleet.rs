@@ -1,0 +1,201 @@
+//! `doctor` over many targets in one process, from recorded lab sessions:
+//! a thousand replayed consoles at `-j 200`, each with its own report and
+//! transcript, the summary's counts and the documented exit code; a target
+//! that cannot be read is one line, never the end of the run; `--shard`
+//! slices cover the list exactly once.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const PASSWORD: &str = "replayed-Password-4711";
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/doctor")
+}
+
+/// `doctor` over the targets in `list` (a `--targets` file), asking about
+/// ec2-user with the key the fixtures were recorded with.
+fn fleet(list: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+        .args(["--output", "json", "doctor", "--targets"])
+        .arg(list)
+        .args(["--user", "ec2-user", "--password-env", "ESE_REPLAY_PW"])
+        .arg("--public-key")
+        .arg(fixtures().join("healthy-check.pub"))
+        .args(extra)
+        .env("ESE_REPLAY_PW", PASSWORD)
+        .output()
+        .unwrap()
+}
+
+/// `healthy` links to the healthy recording and `broken` to home-777's,
+/// named so the test knows which is which; returns the targets file.
+fn consoles(dir: &Path, healthy: usize, broken: usize) -> PathBuf {
+    let mut list = String::from("# a fleet of recorded consoles\n");
+    for (kind, fixture, count) in [
+        ("healthy", "healthy-check.cast", healthy),
+        ("broken", "home-777-check.cast", broken),
+    ] {
+        for i in 0..count {
+            let path = dir.join(format!("{kind}-{i:04}.cast"));
+            std::fs::hard_link(fixtures().join(fixture), &path)
+                .or_else(|_| std::fs::copy(fixtures().join(fixture), &path).map(|_| ()))
+                .unwrap();
+            list.push_str(&format!("replay:{}\n", path.display()));
+        }
+    }
+    let file = dir.join("targets.txt");
+    std::fs::write(&file, list).unwrap();
+    file
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+#[test]
+fn a_thousand_replayed_targets_in_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = consoles(dir.path(), 600, 400);
+    let out_dir = dir.path().join("out");
+    let out = fleet(
+        &list,
+        &["-j", "200", "--out-dir", out_dir.to_str().unwrap()],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "problems remain on 400: {stderr}"
+    );
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1001, "a line per target, then the summary");
+    let mut outcomes: HashMap<String, usize> = HashMap::new();
+    for line in &lines[..1000] {
+        let target = line["target"].as_str().unwrap();
+        let outcome = line["outcome"].as_str().unwrap();
+        let findings: Vec<&str> = line["report"]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["check"].as_str().unwrap())
+            .collect();
+        if target.contains("/healthy-") {
+            assert_eq!((outcome, findings.len()), ("healthy", 0), "{line}");
+        } else {
+            assert_eq!(
+                (outcome, findings.as_slice()),
+                ("problems_remain", &["home.mode"][..]),
+                "{line}"
+            );
+        }
+        *outcomes.entry(outcome.to_string()).or_default() += 1;
+    }
+    assert_eq!(outcomes["healthy"], 600);
+    assert_eq!(outcomes["problems_remain"], 400);
+    let summary = &lines[1000]["summary"];
+    assert_eq!(summary["targets"], 1000);
+    assert_eq!(summary["counts"]["healthy"], 600);
+    assert_eq!(summary["counts"]["problems_remain"], 400);
+    assert_eq!(summary["exit_code"], 1);
+    assert_eq!(
+        summary["ended"][0]["outcome"], "problems_remain",
+        "worst first"
+    );
+    // One report and one transcript per target, and the summary.
+    let names: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.iter().filter(|n| n.ends_with(".json")).count(), 1001);
+    assert_eq!(names.iter().filter(|n| n.ends_with(".cast")).count(), 1000);
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved["counts"], summary["counts"]);
+    for name in &names {
+        let text = std::fs::read_to_string(out_dir.join(name)).unwrap();
+        assert!(!text.contains(PASSWORD), "{name}: the password leaked");
+    }
+}
+
+#[test]
+fn one_bad_target_is_one_line_and_the_exit_code_says_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = consoles(dir.path(), 2, 0);
+    let mut text = std::fs::read_to_string(&list).unwrap();
+    text.push_str("replay:/nonexistent/recording.cast   # gone\n");
+    std::fs::write(&list, text).unwrap();
+    let out = fleet(&list, &["--no-transcript"]);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 4);
+    let bad = lines
+        .iter()
+        .find(|l| l["target"] == "replay:/nonexistent/recording.cast")
+        .unwrap();
+    assert_eq!(bad["outcome"], "failed");
+    assert!(
+        bad["error"].as_str().unwrap().contains("nonexistent"),
+        "{bad}"
+    );
+    assert_eq!(lines[3]["summary"]["counts"]["healthy"], 2);
+    assert_eq!(out.status.code(), Some(2), "the worst target's code");
+}
+
+#[test]
+fn shards_split_the_list_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = consoles(dir.path(), 30, 10);
+    let mut seen = Vec::new();
+    for k in 0..3 {
+        let out = fleet(&list, &["--no-transcript", "--shard", &format!("{k}/3")]);
+        let lines = json_lines(&out);
+        let (summary, targets) = lines.split_last().unwrap();
+        assert_eq!(summary["summary"]["targets"], targets.len());
+        seen.extend(
+            targets
+                .iter()
+                .map(|l| l["target"].as_str().unwrap().to_string()),
+        );
+    }
+    let mut want: Vec<String> = std::fs::read_to_string(&list)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    want.sort();
+    seen.sort();
+    assert_eq!(seen, want);
+}
+
+#[test]
+fn one_target_options_are_refused_with_many() {
+    let f = fixtures();
+    let out = Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+        .args([
+            "doctor",
+            "--user",
+            "ec2-user",
+            "--password-env",
+            "ESE_REPLAY_PW",
+        ])
+        .arg(format!("replay:{}", f.join("healthy-check.cast").display()))
+        .arg(format!(
+            "replay:{}",
+            f.join("home-777-check.cast").display()
+        ))
+        .args(["--report", "/tmp/x.json"])
+        .env("ESE_REPLAY_PW", PASSWORD)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--out-dir"), "{stderr}");
+}
