@@ -161,6 +161,11 @@ pub struct Absent {
     pub home: Option<Leftover>,
     /// Which of the administrators' groups (`adm`, `wheel`, `sudo`) exist.
     pub admin_groups: Vec<String>,
+    /// Whether a group with the user's name is left (`userdel` can keep it).
+    pub own_group: bool,
+    /// `getent`'s exit status when it failed other than "no such user" (a
+    /// name service down): the account may exist, unseen.
+    pub lookup_failed: Option<i32>,
     /// Accounts with a regular user id (1000–59999), which can log in.
     pub accounts: Vec<String>,
 }
@@ -233,9 +238,7 @@ impl Scope {
 
 /// The script that prints the facts of `scope` for `user`, as one line for
 /// `sh -c`. Without [`Scope::sshd`], `key_path` is the authorized-keys path
-/// the diagnosis found (it comes from `sshd -T`, the slowest fact). With
-/// `sought`, the fingerprint of the key the user connects with, every
-/// account's key files are searched for it when the user's own lacks it.
+/// the diagnosis found (it comes from `sshd -T`, the slowest fact).
 ///
 /// Every program started on the instance costs time (a small instance, or a
 /// VM under emulation, pays tens of milliseconds per `exec`), so the script
@@ -243,12 +246,7 @@ impl Scope {
 /// and shadow fields are cut with `${…#…}`, and `sshd -T` is run once and
 /// serves as the configuration test too (it fails, with the same message, where
 /// `sshd -t` would).
-pub fn script(
-    user: &UserName,
-    scope: Scope,
-    key_path: Option<&str>,
-    sought: Option<&Fingerprint>,
-) -> String {
+pub fn script(user: &UserName, scope: Scope, key_path: Option<&str>) -> String {
     let u = shell_words::quote(user.as_str());
     let setup =
         format!("u={u}; p=$(getent passwd \"$u\"); r=${{p#*:*:*:*:*:}}; h=${{r%%:*}}; s=${{r#*:}}");
@@ -258,9 +256,6 @@ pub fn script(
     let mut sections: Vec<String> = vec![
         "echo @@ese:passwd; [ -n \"$p\" ] && printf '%s\\n' \"$p\"".into(),
         "echo @@ese:shell; [ -n \"$s\" ] && [ -x \"$s\" ] && echo ok".into(),
-        // No account: the home a deleted user leaves (numeric ids: the name
-        // is gone), the administrators' groups and the accounts that exist.
-        "echo @@ese:absent; [ -z \"$p\" ] && { stat -c 'home %F|%u|%g|%U|%n' \"/home/$u\" 2>/dev/null; while IFS=: read -r g _; do case $g in adm|wheel|sudo) echo \"group $g\";; esac; done </etc/group; while IFS=: read -r n _ i _; do [ \"$i\" -ge 1000 ] 2>/dev/null && [ \"$i\" -lt 60000 ] && echo \"user $n\"; done </etc/passwd; }".into(),
     ];
     if scope.account {
         // The shadow entry's lock state and expiry day, never the hash.
@@ -285,20 +280,15 @@ pub fn script(
         // or the default when the configured one is missing (see checks).
         "k=$a; [ -e \"$a\" ] || k=\"$h/.ssh/authorized_keys\"".into(),
         "echo @@ese:stat; stat -c '%F|%U|%G|%a|%n' /home \"$h\" \"$h/.ssh\" \"$a\" \"$h/.ssh/authorized_keys\" /etc/ssh 2>/dev/null".into(),
-        "echo @@ese:keys; K=$(ssh-keygen -lf \"$k\" 2>/dev/null | awk '{print $2, $NF}'); printf '%s\\n' \"$K\"".into(),
+        "echo @@ese:keys; ssh-keygen -lf \"$k\" 2>/dev/null | awk '{print $2, $NF}'".into(),
         // Lines ending in CR, and lines that are neither blank, a comment
         // nor a key entry (a key wrapped by a copy and paste).
         "echo @@ese:keylines; awk '/\\r$/{c++} !/^[[:space:]]*(#|$)/&&!/(^|[[:space:]])(ssh-|ecdsa-|sk-)[a-z0-9@.-]+[[:space:]]+AAAA/{b++} END{print c+0; print b+0}' \"$k\" 2>/dev/null".into(),
     ]);
-    if let Some(fp) = sought {
-        // Who holds the key, when the user's file does not: read-only, never
-        // through a link, and bounded in time (a FIFO swapped in would block).
-        sections.push(format!("F={}; case $K in *\"$F \"*) ;; *) echo @@ese:holders; while IFS=: read -r n _ _ _ _ d _; do for f in \"$d/.ssh/authorized_keys\" \"$d/.ssh/authorized_keys2\"; do [ -f \"$f\" ] && [ ! -h \"$f\" ] && case $(timeout 5 ssh-keygen -lf \"$f\" 2>/dev/null) in *\" $F \"*) echo \"$n $f\";; esac; done; done </etc/passwd;; esac", shell_words::quote(fp.as_str())));
-    }
     if scope.sshd {
         sections.extend([
             "echo @@ese:sshdt; [ $t = 0 ] && echo ok || printf '%s\\n' \"$T\"".into(),
-            "echo @@ese:sshdT; [ $t = 0 ] && printf '%s\\n' \"$T\" | grep -E '^(strictmodes|pubkeyauthentication|authorizedkeysfile|authorizedkeyscommand|pubkeyacceptedalgorithms|usepam|allowusers|denyusers|allowgroups|denygroups) '".into(),
+            "echo @@ese:sshdT; [ $t = 0 ] && printf '%s\\n' \"$T\" | grep -E '^(strictmodes|pubkeyauthentication|authorizedkeysfile|authorizedkeyscommand|pubkeyacceptedalgorithms|pubkeyacceptedkeytypes|usepam|allowusers|denyusers|allowgroups|denygroups) '".into(),
             "echo @@ese:sshdconf; grep -HniE '^[[:space:]]*(authorizedkeysfile|pubkeyauthentication|strictmodes)[[:space:]]' /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf 2>/dev/null".into(),
             // The pid file sshd keeps while it runs, if the pid is an sshd;
             // else ask systemd about both unit names (Debian's ssh, the
@@ -321,9 +311,9 @@ pub fn script(
     if scope.log {
         // Since boot (the journal), else the log files' last lines: the last
         // 10 that say why a login failed, oldest first. Lines naming the user,
-        // and the `[preauth]` lines about key types and signature algorithms,
-        // which name no user.
-        side.push("echo @@ese:log; j=$(journalctl -q -b -u ssh -u sshd --no-pager -n 300 2>/dev/null); [ -n \"$j\" ] || j=$(tail -q -n 300 /var/log/auth.log /var/log/secure 2>/dev/null); printf '%s\\n' \"$j\" | awk -v u=\"$u\" '(index($0,u)&&tolower($0)~/refused|not allowed|could not|invalid|bad ownership|authentication/)||(/preauth/&&/PubkeyAcceptedAlgorithms|key type|ssh-rsa|ssh-dss/){l[n++]=$0} END{for(i=(n>10?n-10:0);i<n;i++)print l[i]}'".into());
+        // and the `[preauth]` refusals of a signature algorithm, which name
+        // no user (scanners' key-exchange noise does not match).
+        side.push("echo @@ese:log; j=$(journalctl -q -b -u ssh -u sshd --no-pager -n 300 2>/dev/null); [ -n \"$j\" ] || j=$(tail -q -n 300 /var/log/auth.log /var/log/secure 2>/dev/null); printf '%s\\n' \"$j\" | awk -v u=\"$u\" '(index($0,u)&&tolower($0)~/refused|not allowed|could not|invalid|bad ownership|authentication/)||(/preauth/&&/not in PubkeyAcceptedAlgorithms/){l[n++]=$0} END{for(i=(n>10?n-10:0);i<n;i++)print l[i]}'".into());
     }
     if scope.system {
         side.push("echo @@ese:os; while IFS== read -r k v; do case $k in ID|ID_LIKE|PRETTY_NAME) echo \"$k=$v\";; esac; done 2>/dev/null </etc/os-release".into());
@@ -332,6 +322,63 @@ pub fn script(
         "{setup}; {}; echo @@ese:end",
         side_by_side(&sections.join("; "), &side.join("; "))
     )
+}
+
+/// The script that looks further when the diagnosis found no account for
+/// `user`, or a key file without the key sought: what is left of a deleted
+/// account, who can log in, and (with `sought`) which accounts' key files
+/// hold the key. A second round trip, paid only in those cases, so the
+/// common diagnosis types none of it.
+pub fn whereabouts(user: &UserName, sought: Option<&Fingerprint>) -> String {
+    let u = shell_words::quote(user.as_str());
+    // No account (and not for want of a name service: getent says 2 for
+    // "no such key"): the home a deleted user leaves (numeric ids: the name
+    // is gone), the administrators' groups, a group left with the user's
+    // name, and the accounts with a login shell.
+    let mut parts = vec![
+        format!("u={u}; p=$(getent passwd \"$u\"); gs=$?"),
+        "echo @@ese:absent; [ -z \"$p\" ] && { [ $gs = 2 ] || echo \"lookup $gs\"; stat -c 'home %F|%u|%g|%U|%n' \"/home/$u\" 2>/dev/null; while IFS=: read -r g _; do case $g in adm|wheel|sudo) echo \"group $g\";; \"$u\") echo own;; esac; done </etc/group; while IFS=: read -r n _ i _ _ _ sh; do case $sh in */nologin|*/false) continue;; esac; [ \"$i\" -ge 1000 ] 2>/dev/null && [ \"$i\" -lt 60000 ] && echo \"user $n\"; done </etc/passwd; }".to_string(),
+    ];
+    if let Some(fp) = sought {
+        // Each key file is read as its owner when setpriv exists (as sshd
+        // reads it), never through a link, bounded in time (a FIFO swapped
+        // in would block) and in number; root and accounts with no shell
+        // are skipped (cloud-init's root key only says "log in as …").
+        parts.push(format!("F={}; echo @@ese:holders; R=; command -v setpriv >/dev/null && R=1; c=0; while IFS=: read -r n _ i gi _ d sh; do [ \"$i\" = 0 ] && continue; case $sh in */nologin|*/false) continue;; esac; [ -h \"$d/.ssh\" ] && continue; for f in \"$d/.ssh/authorized_keys\" \"$d/.ssh/authorized_keys2\"; do [ -f \"$f\" ] && [ ! -h \"$f\" ] || continue; c=$((c+1)); [ $c -gt 100 ] && break 2; case $(timeout 5 ${{R:+setpriv --reuid=$i --regid=$gi --clear-groups}} ssh-keygen -lf \"$f\" 2>/dev/null) in *\" $F \"*) echo \"$n $f\";; esac; done; done </etc/passwd", shell_words::quote(fp.as_str())));
+    }
+    parts.push("echo @@ese:end".into());
+    parts.join("; ")
+}
+
+/// Reads the output of [`whereabouts`] into `facts`.
+pub fn parse_whereabouts(output: &str, facts: &mut Facts) {
+    let sections = split_sections(output);
+    if !sections.contains_key("end") {
+        facts
+            .unparsed
+            .push("section end missing from the console output".into());
+    }
+    for line in sections.get("absent").map(Vec::as_slice).unwrap_or(&[]) {
+        match line.split_once(' ') {
+            Some(("home", rest)) => match parse_leftover(rest) {
+                Some(home) => facts.absent.home = Some(home),
+                None => facts.unparsed.push(format!("absent home line {line:?}")),
+            },
+            Some(("group", g)) => facts.absent.admin_groups.push(g.to_string()),
+            Some(("lookup", code)) => facts.absent.lookup_failed = code.trim().parse().ok(),
+            Some(("user", n)) => facts.absent.accounts.push(n.to_string()),
+            None if line.trim() == "own" => facts.absent.own_group = true,
+            _ => facts.unparsed.push(format!("absent line {line:?}")),
+        }
+    }
+    facts.key_holders = sections
+        .get("holders")
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(n, f)| (n.to_string(), f.to_string()))
+        .collect();
 }
 
 /// Runs the shell commands `main` and `side` at the same time and prints
@@ -468,23 +515,6 @@ pub fn parse(output: &str, scope: Scope) -> Facts {
             _ => {}
         }
     }
-    for line in get("absent").unwrap_or(&[]) {
-        match line.split_once(' ') {
-            Some(("home", rest)) => match parse_leftover(rest) {
-                Some(home) => facts.absent.home = Some(home),
-                None => facts.unparsed.push(format!("absent home line {line:?}")),
-            },
-            Some(("group", g)) => facts.absent.admin_groups.push(g.to_string()),
-            Some(("user", n)) => facts.absent.accounts.push(n.to_string()),
-            _ => facts.unparsed.push(format!("absent line {line:?}")),
-        }
-    }
-    facts.key_holders = get("holders")
-        .unwrap_or(&[])
-        .iter()
-        .filter_map(|l| l.split_once(' '))
-        .map(|(n, f)| (n.to_string(), f.to_string()))
-        .collect();
     facts
 }
 
@@ -532,6 +562,9 @@ impl Facts {
         if !scope.system {
             facts.os = old.os;
         }
+        // Never looked at again: a verification is about what repairs changed.
+        facts.absent = old.absent;
+        facts.key_holders = old.key_holders;
         facts
     }
 }
@@ -659,17 +692,22 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
 
     #[test]
     fn reads_an_absent_user_the_distribution_and_the_key_holders() {
-        let f = parse(
-            "@@ese:passwd\n@@ese:absent\nhome directory|1000|1000|UNKNOWN|/home/ec2-user\n\
-             group adm\ngroup sudo\nuser lab-admin\n@@ese:stat\n@@ese:keys\n\
-             @@ese:holders\nlab-admin /home/lab-admin/.ssh/authorized_keys\n\
+        let mut f = parse(
+            "@@ese:passwd\n@@ese:stat\n@@ese:keys\n\
              @@ese:os\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n@@ese:end\n",
             Scope::FILES,
+        );
+        parse_whereabouts(
+            "@@ese:absent\nhome directory|1000|1000|UNKNOWN|/home/ec2-user\n\
+             group adm\ngroup sudo\nown\nuser lab-admin\n\
+             @@ese:holders\nlab-admin /home/lab-admin/.ssh/authorized_keys\n@@ese:end\n",
+            &mut f,
         );
         assert!(f.unparsed.is_empty(), "{:?}", f.unparsed);
         let home = f.absent.home.unwrap();
         assert_eq!((home.uid, home.owner.as_str()), (1000, "UNKNOWN"));
         assert_eq!(f.absent.admin_groups, ["adm", "sudo"]);
+        assert!(f.absent.own_group);
         assert_eq!(f.absent.accounts, ["lab-admin"]);
         assert_eq!(f.os.id, "debian");
         assert_eq!(f.os.pretty_name, "Debian GNU/Linux 12 (bookworm)");
@@ -680,6 +718,10 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
                 "/home/lab-admin/.ssh/authorized_keys".to_string()
             )]
         );
+        let mut g = Facts::default();
+        parse_whereabouts("@@ese:absent\nlookup 1\n", &mut g);
+        assert_eq!(g.absent.lookup_failed, Some(1));
+        assert!(!g.unparsed.is_empty(), "a cut answer is reported");
     }
 
     #[test]
@@ -721,14 +763,16 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
     /// tty's 4095-byte cut), and short: every byte crosses the serial line.
     #[test]
     fn the_script_is_one_short_line() {
-        let fp = Fingerprint::parse("SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU").unwrap();
         let s = script(
             &UserName::parse("ec2-user").unwrap(),
             Scope::EVERYTHING,
             None,
-            Some(&fp),
         );
-        assert!(s.len() < 4000, "{} bytes", s.len());
+        assert!(s.len() < 3600, "{} bytes", s.len());
+        let fp = Fingerprint::parse("SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU").unwrap();
+        let w = whereabouts(&UserName::parse("ec2-user").unwrap(), Some(&fp));
+        assert!(w.len() < 1500, "{} bytes", w.len());
+        assert!(!w.contains('\n'));
         assert!(!s.contains('\n'));
     }
 
@@ -752,7 +796,6 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
         let s = script(
             &UserName::parse("ec2-user").unwrap(),
             Scope::EVERYTHING,
-            None,
             None,
         );
         for leak in ["echo \"$q", "echo \"$w", "'%s\\n' \"$q", "'%s\\n' \"$w"] {
@@ -803,22 +846,34 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
         let fp = Fingerprint::parse("SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU").unwrap();
         let out = std::process::Command::new("sh")
             .arg("-c")
-            .arg(script(&ghost, Scope::EVERYTHING, None, Some(&fp)))
+            .arg(script(&ghost, Scope::EVERYTHING, None))
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        let facts = parse(&text, Scope::EVERYTHING);
+        let mut facts = parse(&text, Scope::EVERYTHING);
         assert!(facts.unparsed.is_empty(), "{:?}\n{text}", facts.unparsed);
         assert!(facts.passwd.is_none());
+        assert!(!facts.os.id.is_empty(), "/etc/os-release read: {text}");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(whereabouts(&ghost, Some(&fp)))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        parse_whereabouts(&text, &mut facts);
+        assert!(facts.unparsed.is_empty(), "{:?}\n{text}", facts.unparsed);
         assert!(
             text.contains("@@ese:holders"),
             "the key was looked for: {text}"
         );
-        assert!(!facts.os.id.is_empty(), "/etc/os-release read: {text}");
+        assert_eq!(
+            facts.absent.lookup_failed, None,
+            "getent said: no such user"
+        );
         let user = UserName::parse("root").unwrap();
         let out = std::process::Command::new("sh")
             .arg("-c")
-            .arg(script(&user, Scope::EVERYTHING, None, None))
+            .arg(script(&user, Scope::EVERYTHING, None))
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
@@ -840,12 +895,7 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
         let scope = Scope::FILES;
         let out = std::process::Command::new("sh")
             .arg("-c")
-            .arg(script(
-                &user,
-                scope,
-                Some("/root/.ssh/authorized_keys"),
-                None,
-            ))
+            .arg(script(&user, scope, Some("/root/.ssh/authorized_keys")))
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);

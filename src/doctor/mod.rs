@@ -107,9 +107,7 @@ pub async fn examine(
     fix: bool,
     announce: &mut (dyn FnMut(&Finding) + Send),
 ) -> Result<Outcome> {
-    let mut round_trips = 0;
-    let facts = gather(console, req).await?;
-    round_trips += 1;
+    let (facts, mut round_trips) = gather(console, req).await?;
     let mut findings = checks::run(&facts, req);
     let evidence = facts.log.clone();
     if !fix {
@@ -252,7 +250,7 @@ async fn repair_and_verify(
         .passwd
         .as_ref()
         .and(before.authorized_keys_path.as_deref());
-    let verify = facts::script(&req.user, scope, key_path, req.sought().as_ref());
+    let verify = facts::script(&req.user, scope, key_path);
     let command = format!(
         "sh -c {}; sh -c {}",
         shell_words::quote(&batch.script),
@@ -362,18 +360,35 @@ fn repair_order(findings: &[Finding]) -> Vec<usize> {
     order
 }
 
-/// The diagnosis: every fact, in one root command.
-async fn gather(console: &mut dyn RootConsole, req: &Request) -> Result<facts::Facts> {
-    let script = facts::script(
-        &req.user,
-        facts::Scope::EVERYTHING,
-        None,
-        req.sought().as_ref(),
-    );
+/// The diagnosis: every fact, in one root command; with no account, or a
+/// key file without the key sought, a second one looks further
+/// ([`facts::whereabouts`]). Returns the facts and the round trips.
+async fn gather(console: &mut dyn RootConsole, req: &Request) -> Result<(facts::Facts, u32)> {
+    let script = facts::script(&req.user, facts::Scope::EVERYTHING, None);
     let (output, _status) = console
         .run_as_root(&quietly(&format!("sh -c {}", shell_words::quote(&script))))
         .await?;
-    read_facts(&output, facts::Scope::EVERYTHING)
+    let mut facts = read_facts(&output, facts::Scope::EVERYTHING)?;
+    let sought = req.sought();
+    let key_missing = sought
+        .as_ref()
+        .is_some_and(|fp| !facts.keys.iter().any(|(have, _)| have == fp.as_str()));
+    if facts.passwd.is_some() && !key_missing {
+        return Ok((facts, 1));
+    }
+    let script = facts::whereabouts(&req.user, sought.as_ref());
+    let (output, _status) = console
+        .run_as_root(&quietly(&format!("sh -c {}", shell_words::quote(&script))))
+        .await?;
+    facts::parse_whereabouts(&output, &mut facts);
+    if !facts.unparsed.is_empty() {
+        return Err(Error::problems(format!(
+            "the console's answer to the command looking for the account and the key was not in the expected shape ({}); \
+             the transcript shows what the instance printed",
+            facts.unparsed.join("; ")
+        )));
+    }
+    Ok((facts, 2))
 }
 
 /// Reads a gather's output, refusing one that is not in the expected shape.

@@ -60,7 +60,7 @@ pub enum Repair {
     /// Remove the account's expiry date.
     Unexpire(UserName),
     /// Re-create a deleted account (`--create-user`): its own group, the
-    /// administrators' groups, bash, no password (`*`: key login only, not
+    /// administrators' groups for an AMI default user's name, bash, no password (`*`: key login only, not
     /// locked); adopting the home left behind, with its old user id when no
     /// account took it, or else making a new home.
     CreateUser {
@@ -72,6 +72,9 @@ pub enum Repair {
         adopt: bool,
         /// The user id to give it back.
         uid: Option<u32>,
+        /// A group with the user's name is left: join it (`-g`) rather than
+        /// make one (`-U` would fail).
+        own_group: bool,
         /// Supplementary groups (`adm`, `sudo`/`wheel`), validated names.
         groups: Vec<String>,
     },
@@ -191,10 +194,16 @@ impl Repair {
                 home,
                 adopt,
                 uid,
+                own_group,
                 groups,
             } => {
+                let group = if *own_group {
+                    format!("-g {}", q(user.as_str()))
+                } else {
+                    "-U".to_string()
+                };
                 let mut cmd = format!(
-                    "useradd {} -d {} -U -s /bin/bash -p '*'",
+                    "useradd {} -d {} {group} -s /bin/bash -p '*'",
                     if *adopt { "-M" } else { "-m" },
                     q(home)
                 );
@@ -281,7 +290,7 @@ mod tests {
         };
         let scope = touched(&[&chmod]);
         assert!(!scope.account && !scope.sshd && !scope.system && !scope.log);
-        let s = script(&user, scope, Some("/home/ec2-user/.ssh/keys file"), None);
+        let s = script(&user, scope, Some("/home/ec2-user/.ssh/keys file"));
         for absent in [
             "sshd -T",
             "journalctl",
@@ -296,7 +305,7 @@ mod tests {
         assert!(s.contains("stat -c") && s.contains("ssh-keygen -lf"));
         let scope = touched(&[&chmod, &Repair::RestartSshd]);
         assert!(scope.sshd);
-        assert!(script(&user, scope, Some("/x"), None).contains("sshd -T"));
+        assert!(script(&user, scope, Some("/x")).contains("sshd -T"));
         assert!(touched(&[&Repair::Unlock(user.clone())]).account);
     }
 

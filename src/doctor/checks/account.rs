@@ -57,39 +57,48 @@ pub(super) fn absent(facts: &Facts, req: &Request, out: &mut Vec<Finding>) {
     } else {
         facts.os.pretty_name.clone()
     };
-    let holders = holders_text(facts, user);
-    let leftover = facts.absent.home.as_ref();
-    if leftover.is_some() || default.contains(&user) {
-        out.push(deleted(facts, req, leftover, &distro));
+    let missing = |why: String| {
+        Finding::new(CheckId::UserWrongName, Severity::Error, why)
+            .values("an existing user", "no passwd entry")
+    };
+    if let Some(code) = facts.absent.lookup_failed {
+        out.push(
+            Finding::new(CheckId::UserExists, Severity::Error, format!("the account {user} could not be looked up (getent exited {code}): the name service (SSSD, LDAP) may be down, so the doctor cannot tell a missing account from an unseen one"))
+                .values("an existing user", "lookup failed"),
+        );
         return;
     }
+    let holders = holders_text(facts, user);
     let existing_default: Vec<&str> = default
         .iter()
         .copied()
         .filter(|d| facts.absent.accounts.iter().any(|a| a == d))
         .collect();
+    match facts.absent.home.as_ref() {
+        // The home's owner is an account: renamed (usermod -l), not deleted.
+        Some(home) if home.owner != "UNKNOWN" => {
+            let also = holders.map(|h| format!("; {h}")).unwrap_or_default();
+            out.push(missing(format!("there is no account {user}, but its home {} belongs to {}: the account was renamed? connect as {}{also}", home.path, home.owner, home.owner)));
+            return;
+        }
+        Some(home) => {
+            out.push(deleted(facts, req, Some(home), &distro));
+            return;
+        }
+        None => {}
+    }
     if let Some(holders) = holders {
         let default_note = existing_default
             .first()
             .map(|name| format!(" ({name} is the default user of {distro}'s AMIs)"))
             .unwrap_or_default();
-        out.push(
-            Finding::new(
-                CheckId::UserWrongName,
-                Severity::Error,
-                format!("there is no account {user} on the instance; {holders}{default_note}"),
-            )
-            .values("an existing user", "no passwd entry"),
-        );
+        out.push(missing(format!(
+            "there is no account {user} on the instance; {holders}{default_note}"
+        )));
     } else if let Some(name) = existing_default.first() {
-        out.push(
-            Finding::new(
-                CheckId::UserWrongName,
-                Severity::Error,
-                format!("there is no account {user} on the instance; it runs {distro}, whose AMIs' default user is {name}, and that account exists: connect as {name}"),
-            )
-            .values("an existing user", "no passwd entry"),
-        );
+        out.push(missing(format!("there is no account {user} on the instance; it runs {distro}, whose AMIs' default user is {name}, and that account exists: connect as {name}")));
+    } else if default.contains(&user) {
+        out.push(deleted(facts, req, None, &distro));
     } else {
         let accounts = if facts.absent.accounts.is_empty() {
             "none".to_string()
@@ -102,41 +111,45 @@ pub(super) fn absent(facts: &Facts, req: &Request, out: &mut Vec<Finding>) {
             }
             None => format!("{distro} has no AMI default user we know"),
         };
+        let key = if req.sought().is_some() {
+            "no account's key file holds your key"
+        } else {
+            "give --public-key to find which account holds your key"
+        };
         out.push(
             Finding::new(
                 CheckId::UserExists,
                 Severity::Error,
-                format!("there is no account {user} on the instance, and no trace of a deleted one; {hint}; the accounts that can log in: {accounts}; give --public-key to find which one holds your key"),
+                format!("there is no account {user} on the instance, and no trace of a deleted one; {hint}; the accounts with a login shell: {accounts}; {key}"),
             )
             .values("an existing user", "no passwd entry"),
         );
     }
 }
 
-/// `user.deleted`: the home left behind (or the name being the AMI's own
-/// user) says the account existed. Re-created only with `--create-user`, and
-/// only where `/home` is writable by root alone (no one can plant a link
-/// where `useradd` works).
+/// `user.deleted`: the home left behind, owned by an id no account has now
+/// (or the name being the AMI's own user) says the account existed.
+/// Re-created only with `--create-user`, and only where `/home` is writable
+/// by root alone (no one can plant a link where `useradd` works).
 fn deleted(facts: &Facts, req: &Request, leftover: Option<&Leftover>, distro: &str) -> Finding {
     let user = req.user.as_str();
-    let found = match leftover {
-        Some(home) => format!(
-            "its home {} is still there ({}, owner id {}{})",
-            home.path,
-            home.kind,
-            home.uid,
-            if home.owner == "UNKNOWN" {
-                ", no account has that id now".to_string()
-            } else {
-                format!(", now the id of {}", home.owner)
-            }
+    let (found, what) = match leftover {
+        Some(home) => (
+            format!(
+                "its home {} is still there ({}, owner id {}, which no account has now)",
+                home.path, home.kind, home.uid
+            ),
+            "was deleted",
         ),
-        None => format!("{user} is the default user of {distro}'s AMIs"),
+        None => (
+            format!("{user} is the default user of {distro}'s AMIs"),
+            "was deleted (or never created)",
+        ),
     };
     let mut f = Finding::new(
         CheckId::UserDeleted,
         Severity::Error,
-        format!("the account {user} was deleted: {found}"),
+        format!("the account {user} {what}: {found}"),
     )
     .values("an existing user", "no passwd entry");
     let home_root_safe = facts
@@ -165,10 +178,16 @@ fn deleted(facts: &Facts, req: &Request, leftover: Option<&Leftover>, distro: &s
             user: req.user.clone(),
             home: adopt.map_or_else(|| format!("/home/{user}"), |h| h.path.clone()),
             adopt: adopt.is_some(),
-            // The old id, when no account took it: the files it owns
-            // everywhere (the home, mail, crontab) are the user's again.
-            uid: adopt.filter(|h| h.owner == "UNKNOWN").map(|h| h.uid),
-            groups: admin_groups(&facts.os, &facts.absent.admin_groups),
+            // The old id (no account has it): the files it owns everywhere
+            // (the home, mail, crontab) are the user's again.
+            uid: adopt.map(|h| h.uid),
+            own_group: facts.absent.own_group,
+            // Administrators' groups only for an AMI default user's name.
+            groups: if all_default_users().any(|d| d == user) {
+                admin_groups(&facts.os, &facts.absent.admin_groups)
+            } else {
+                Vec::new()
+            },
         }),
     }
 }
@@ -198,24 +217,33 @@ pub(super) fn holders_text(facts: &Facts, user: &str) -> Option<String> {
 
 /// The user names AWS's AMIs of a distribution log in with (the seed
 /// article's table), by `/etc/os-release` `ID`, then `ID_LIKE`.
+const DEFAULT_USERS: &[(&str, &[&str])] = &[
+    ("amzn", &["ec2-user"]),
+    ("centos", &["centos", "ec2-user"]),
+    ("debian", &["admin"]),
+    ("fedora", &["fedora", "ec2-user"]),
+    ("rhel", &["ec2-user"]),
+    ("sles", &["ec2-user"]),
+    ("opensuse-leap", &["ec2-user"]),
+    ("ubuntu", &["ubuntu"]),
+    ("ol", &["ec2-user"]),
+    ("rocky", &["rocky"]),
+    ("almalinux", &["ec2-user"]),
+];
+
+/// The default users of the distribution `os` is or is like.
 fn default_users(os: &Os) -> &'static [&'static str] {
-    const TABLE: &[(&str, &[&str])] = &[
-        ("amzn", &["ec2-user"]),
-        ("centos", &["centos", "ec2-user"]),
-        ("debian", &["admin"]),
-        ("fedora", &["fedora", "ec2-user"]),
-        ("rhel", &["ec2-user"]),
-        ("sles", &["ec2-user"]),
-        ("opensuse-leap", &["ec2-user"]),
-        ("ubuntu", &["ubuntu"]),
-        ("ol", &["ec2-user"]),
-        ("rocky", &["rocky"]),
-        ("almalinux", &["ec2-user"]),
-    ];
     std::iter::once(os.id.as_str())
         .chain(os.id_like.split_whitespace())
-        .find_map(|id| TABLE.iter().find(|(d, _)| *d == id))
+        .find_map(|id| DEFAULT_USERS.iter().find(|(d, _)| *d == id))
         .map_or(&[], |(_, names)| names)
+}
+
+/// Every distribution's default user names.
+fn all_default_users() -> impl Iterator<Item = &'static str> {
+    DEFAULT_USERS
+        .iter()
+        .flat_map(|(_, names)| names.iter().copied())
 }
 
 /// The groups an AMI's default user is in for administration: `adm`, and

@@ -95,6 +95,17 @@ fn algorithms_of(key_type: &str) -> &'static [&'static str] {
     }
 }
 
+/// The key to advise: the strongest type this sshd accepts.
+fn advised_key(accepted: &[&str]) -> &'static str {
+    if accepted.contains(&"ssh-ed25519") {
+        "an ed25519 key (ssh-keygen -t ed25519)"
+    } else if accepted.iter().any(|a| a.starts_with("ecdsa-sha2-")) {
+        "an ECDSA key (ssh-keygen -t ecdsa -b 384)"
+    } else {
+        "an RSA key used by a current client (ssh-keygen -t rsa -b 3072)"
+    }
+}
+
 /// The `ssh-keygen -l` type of a public key line's key.
 fn type_of_line(line: &str) -> Option<&'static str> {
     let word = line
@@ -118,7 +129,12 @@ fn type_of_line(line: &str) -> Option<&'static str> {
 /// sshd's log shows the refusal. Judged for the key the user connects with
 /// when it is given, else for every key in the file.
 pub(super) fn key_algorithm(facts: &Facts, req: &Request, ak: &str, out: &mut Vec<Finding>) {
-    let Some(accepted) = facts.sshd.get("pubkeyacceptedalgorithms") else {
+    // OpenSSH before 8.5 names the setting PubkeyAcceptedKeyTypes.
+    let Some(accepted) = facts
+        .sshd
+        .get("pubkeyacceptedalgorithms")
+        .or_else(|| facts.sshd.get("pubkeyacceptedkeytypes"))
+    else {
         return;
     };
     let accepted: Vec<&str> = accepted.split(',').map(str::trim).collect();
@@ -142,12 +158,13 @@ pub(super) fn key_algorithm(facts: &Facts, req: &Request, ak: &str, out: &mut Ve
         })
         .map(|(fp, t)| format!("{t} key {fp}"))
         .collect();
+    let new_key = advised_key(&accepted);
     if !refused.is_empty() {
         out.push(
             Finding::new(
                 CheckId::AuthorizedKeysKeyAlgorithm,
                 Severity::Error,
-                "sshd accepts no signature this key type can make (PubkeyAcceptedAlgorithms): it refuses the key whatever the client; make an ed25519 key (ssh-keygen -t ed25519) and add it with --public-key NEW.pub --add-key",
+                format!("sshd accepts no signature this key type can make (PubkeyAcceptedAlgorithms): it refuses the key whatever the client; make {new_key} and add it with --public-key NEW.pub --add-key"),
             )
             .at(ak)
             .values(format!("a key type in: {}", accepted.join(",")), refused.join(", ")),
@@ -176,7 +193,7 @@ pub(super) fn key_algorithm(facts: &Facts, req: &Request, ak: &str, out: &mut Ve
             Finding::new(
                 CheckId::AuthorizedKeysKeyAlgorithm,
                 severity,
-                format!("{seen_text}this sshd refuses SHA-1 ssh-rsa signatures (the default since OpenSSH 8.8, and crypto policies): the RSA key works only from clients that sign with rsa-sha2-256/512. PuTTY before 0.75, OpenSSH before 7.2, paramiko before 2.9 and other old libraries sign with SHA-1 alone and get \"Server refused our key\". Fix the client: upgrade it, or make an ed25519 key (ssh-keygen -t ed25519, or PuTTYgen) and add it with --public-key NEW.pub --add-key. Allowing ssh-rsa again on the server (PubkeyAcceptedAlgorithms +ssh-rsa in sshd_config) also works but weakens every login, so the doctor never does it"),
+                format!("{seen_text}this sshd refuses SHA-1 ssh-rsa signatures (the default since OpenSSH 8.8, and crypto policies): the RSA key works only from clients that sign with rsa-sha2-256/512. PuTTY before 0.75, OpenSSH before 7.2, paramiko before 2.9 and other old libraries sign with SHA-1 alone and get \"Server refused our key\". Fix the client: upgrade it, or make {new_key} (or with PuTTYgen) and add it with --public-key NEW.pub --add-key. Allowing ssh-rsa again on the server (PubkeyAcceptedAlgorithms +ssh-rsa in sshd_config) also works but weakens every login, so the doctor never does it"),
             )
             .at(ak)
             .values("rsa-sha2-256/512 signatures (or an ed25519 key)", sha1_only.join(", ")),

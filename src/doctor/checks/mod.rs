@@ -435,15 +435,43 @@ mod tests {
                 "useradd -M -d /home/ec2-user -U -s /bin/bash -p '*' -u 1000 -G adm,sudo ec2-user"
             )
         );
-        // Another account took the id: a new one, the home chowned in a second round.
-        f.absent.home.as_mut().unwrap().owner = "lab-admin".into();
-        let found = run(&f, &ask);
-        assert!(!found[0].repair.as_deref().unwrap().contains("-u "));
+        // A group left with the user's name is joined, not made again.
+        f.absent.own_group = true;
+        assert!(run(&f, &ask)[0]
+            .repair
+            .as_deref()
+            .unwrap()
+            .contains(" -g ec2-user "));
+        // Not an AMI default user's name: no administrators' groups.
+        let mut other = ask.clone();
+        other.user = UserName::parse("alice").unwrap();
+        f.absent.home.as_mut().unwrap().path = "/home/alice".into();
+        assert!(!run(&f, &other)[0].repair.as_deref().unwrap().contains("-G"));
         // A /home others can write: no useradd there.
         f.paths.get_mut("/home").unwrap().mode = 0o777;
         let found = run(&f, &ask);
         assert!(found[0].action.is_none());
         assert!(found[0].why.contains("/home"), "{}", found[0].why);
+        // The home's owner is an account: renamed, never re-created over it.
+        f.paths.get_mut("/home").unwrap().mode = 0o755;
+        f.absent.home.as_mut().unwrap().owner = "admin".into();
+        let found = run(&f, &ask);
+        assert_eq!(ids(&found), ["user.wrong_name"]);
+        assert!(
+            found[0].why.contains("connect as admin"),
+            "{}",
+            found[0].why
+        );
+        // A name service that failed: no guess at all.
+        f.absent.lookup_failed = Some(1);
+        let found = run(&f, &ask);
+        assert_eq!(ids(&found), ["user.exists"]);
+        assert!(found[0].action.is_none());
+        assert!(
+            found[0].why.contains("could not be looked up"),
+            "{}",
+            found[0].why
+        );
     }
 
     #[test]
@@ -532,6 +560,10 @@ mod tests {
         );
         let judged: Vec<&str> = run(&f, &ask).iter().map(|x| x.check.as_str()).collect();
         assert_eq!(judged, ["authorized_keys.key_missing"]);
+        // OpenSSH before 8.5 calls it PubkeyAcceptedKeyTypes.
+        let algorithms = f.sshd.remove("pubkeyacceptedalgorithms").unwrap();
+        f.sshd.insert("pubkeyacceptedkeytypes".into(), algorithms);
+        assert_eq!(run(&f, &req(Policy::Aws)).len(), 2);
         // With ssh-rsa allowed again, RSA is no finding at all.
         f.sshd.insert(
             "pubkeyacceptedalgorithms".into(),
