@@ -882,3 +882,73 @@ fn rsa_login(vm: &LabVm, key: &Path, algorithms: Option<&str>) -> std::process::
         .output()
         .unwrap()
 }
+
+/// Two VMs broken in different ways, repaired by one `doctor --fix` run
+/// with two targets: each repaired and verified, SSH works on both, one
+/// report and transcript each, and the password in none of them.
+#[tokio::test]
+#[ignore = "lab: needs root and QEMU (scripts/test.sh runs it)"]
+async fn one_fix_run_repairs_two_vms_broken_in_different_ways() {
+    let a = LabVm::boot("fleet-a").await;
+    let b = LabVm::boot("fleet-b").await;
+    for (vm, name) in [(&a, "home-777"), (&b, "missing-key")] {
+        scenario::break_over_ssh(vm.info(), scenario::find(name).unwrap())
+            .await
+            .unwrap_or_else(|e| panic!("{name}: breaking failed: {e}"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("results");
+    let info = a.info();
+    let out = Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+        .args(["--output", "json", "doctor"])
+        .arg(a.console_target())
+        .arg(b.console_target())
+        .args(["--user", "ec2-user", "--password-file"])
+        .arg(&info.password_file)
+        .arg("--public-key")
+        .arg(format!("{}.pub", info.key.display()))
+        .args(["--fix", "--add-key", "-j", "2", "--out-dir"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    for (vm, fixed) in [(&a, "home.mode"), (&b, "authorized_keys.key_missing")] {
+        let line = lines
+            .iter()
+            .find(|l| l["target"] == vm.console_target().as_str())
+            .unwrap_or_else(|| panic!("no line for {}: {stdout}", vm.console_target()));
+        assert_eq!(line["outcome"], "repaired", "{line}");
+        assert_eq!(line["report"]["verified"], true, "{line}");
+        let ids: Vec<&str> = line["report"]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["status"] == "fixed" && f["severity"] == "error")
+            .map(|f| f["check"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, [fixed], "{line}");
+        vm.assert_key_login_accepted(&format!("{fixed}: SSH works after the fleet run"))
+            .await;
+    }
+    assert_eq!(lines[2]["summary"]["counts"]["repaired"], 2);
+    let password = std::fs::read_to_string(&info.password_file).unwrap();
+    let mut artifacts = vec![stdout.to_string(), stderr.to_string()];
+    for entry in std::fs::read_dir(&out_dir).unwrap() {
+        artifacts.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    assert_eq!(
+        artifacts.len(),
+        2 + 5,
+        "two transcripts, two reports, the summary"
+    );
+    for text in &artifacts {
+        assert!(!text.contains(password.trim()), "the password leaked");
+    }
+}
