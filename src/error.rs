@@ -81,6 +81,29 @@ impl serde::Serialize for ExitCode {
     }
 }
 
+/// From the number a JSON document holds (a saved summary).
+impl<'de> serde::Deserialize<'de> for ExitCode {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        let code = i32::deserialize(deserializer)?;
+        [
+            ExitCode::Success,
+            ExitCode::Problems,
+            ExitCode::Usage,
+            ExitCode::Transport,
+            ExitCode::Login,
+            ExitCode::Timeout,
+            ExitCode::HungUp,
+            ExitCode::Interrupted,
+            ExitCode::Terminated,
+        ]
+        .into_iter()
+        .find(|c| c.code() == code)
+        .ok_or_else(|| serde::de::Error::custom(format!("{code} is not an exit code of this tool")))
+    }
+}
+
 /// What went wrong, with the facts a message needs; the kind alone decides
 /// the exit code. Contexts (what was being done) live on [`Error`].
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,7 @@ use std::future::Future;
 use std::str::FromStr;
 
 use futures_util::stream::{self, StreamExt};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ExitCode, Result};
@@ -136,7 +136,7 @@ pub fn file_stem(target: &str, taken: &mut HashSet<String>) -> String {
 }
 
 /// How one target ended, worst first (the summary lists targets in this order).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Stopped by a signal (logged out, transcript closed).
@@ -192,7 +192,7 @@ impl Outcome {
 }
 
 /// One target's end, as the summary keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ended {
     /// The target as given.
     pub target: String,
@@ -203,7 +203,7 @@ pub struct Ended {
 }
 
 /// All targets' ends, added up.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     /// Targets in the run.
     pub targets: usize,
@@ -249,6 +249,17 @@ impl Summary {
             _ => worst.exit_code,
         }
     }
+}
+
+/// The summaries of several shards as one: every target once (the worst
+/// end where two shards report the same target), counts and exit code
+/// computed again.
+pub fn merge(summaries: Vec<Summary>) -> Summary {
+    let mut all: Vec<Ended> = summaries.into_iter().flat_map(|s| s.ended).collect();
+    all.sort_by_key(|e| e.outcome);
+    let mut seen = HashSet::new();
+    all.retain(|e| seen.insert(e.target.clone()));
+    Summary::new(all)
 }
 
 /// Runs `job` for every target, at most `jobs` at a time, and hands each
@@ -363,6 +374,22 @@ mod tests {
         ]);
         assert_eq!(s.exit_code, ExitCode::Interrupted);
         assert_eq!(Summary::new(vec![]).exit_code, ExitCode::Success);
+    }
+
+    #[test]
+    fn shard_summaries_merge_into_one() {
+        let a = Summary::new(vec![
+            ended("a", Outcome::Healthy, ExitCode::Success),
+            ended("b", Outcome::Repaired, ExitCode::Success),
+        ]);
+        let b = Summary::new(vec![ended("c", Outcome::Unreachable, ExitCode::Transport)]);
+        let text = serde_json::to_string(&b).unwrap();
+        let b: Summary = serde_json::from_str(&text).unwrap();
+        let all = merge(vec![a.clone(), b]);
+        assert_eq!(all.targets, 3);
+        assert_eq!(all.exit_code, ExitCode::Transport);
+        assert_eq!(all.ended[0].target, "c");
+        assert_eq!(merge(vec![a.clone(), a]).targets, 2, "a target once");
     }
 
     #[tokio::test]

@@ -150,6 +150,13 @@ pub enum Command {
     /// Log in over the console, find why sshd refuses USER's key, repair with --fix,
     /// verify, log out. Exit 0 healthy or repaired, 1 problems remain.
     Doctor(DoctorArgs),
+    /// Add up the summary.json of several `doctor --shard K/N --out-dir` runs
+    /// into one summary (and its exit code), as if one run had done it all.
+    Merge {
+        /// summary.json files, or the --out-dir directories holding them.
+        #[arg(required = true, value_name = "SUMMARY")]
+        summaries: Vec<PathBuf>,
+    },
     /// Serve consoles over WebSocket at /v1/consoles/NAME, one client per console,
     /// every session recorded.
     Gateway(GatewayArgs),

@@ -141,6 +141,33 @@ async fn examine(
     job.examine(target, session, password, &mut announce).await
 }
 
+/// `merge`: several shards' summary.json as one summary; its exit code.
+pub(super) fn merge(paths: &[PathBuf], output: OutputFormat) -> Result<ExitCode> {
+    let mut summaries = Vec::new();
+    for path in paths {
+        let file = if path.is_dir() {
+            path.join("summary.json")
+        } else {
+            path.clone()
+        };
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| Error::usage(format!("cannot read {}: {e}", file.display())))?;
+        let summary: Summary = serde_json::from_str(&text).map_err(|e| {
+            Error::usage(format!(
+                "{} is not a doctor summary.json ({e}); give the summary.json that doctor --out-dir wrote, or its directory",
+                file.display()
+            ))
+        })?;
+        summaries.push(summary);
+    }
+    let summary = crate::fleet::merge(summaries);
+    match output {
+        OutputFormat::Json => json_line(&serde_json::json!({ "summary": &summary }))?,
+        OutputFormat::Human => out!("{}", human_summary(&summary))?,
+    }
+    Ok(summary.exit_code)
+}
+
 /// How a target ended (`None`: never started, a signal came first).
 fn target_end<'a>(
     name: &'a str,

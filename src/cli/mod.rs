@@ -126,6 +126,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Play { file, speed } => crate::transcript::play(&file, speed),
         Command::Lab(cmd) => lab::command(cmd, &common).await,
         Command::Doctor(args) => doctor::command(args, common).await,
+        Command::Merge { summaries } => fleet_doctor::merge(&summaries, common.output),
         Command::Gateway(args) => gateway_command(&args, &common).await,
     }
 }

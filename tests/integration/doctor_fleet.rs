@@ -2,7 +2,8 @@
 //! a thousand replayed consoles at `-j 200`, each with its own report and
 //! transcript, the summary's counts and the documented exit code; a target
 //! that cannot be read is one line, never the end of the run; `--shard`
-//! slices cover the list exactly once.
+//! slices cover the list exactly once and `merge` adds their summaries up;
+//! a signal stops new targets and every target is still reported.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -153,8 +154,20 @@ fn shards_split_the_list_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let list = consoles(dir.path(), 30, 10);
     let mut seen = Vec::new();
+    let mut dirs = Vec::new();
     for k in 0..3 {
-        let out = fleet(&list, &["--no-transcript", "--shard", &format!("{k}/3")]);
+        let out_dir = dir.path().join(format!("shard-{k}"));
+        let out = fleet(
+            &list,
+            &[
+                "--no-transcript",
+                "--shard",
+                &format!("{k}/3"),
+                "--out-dir",
+                out_dir.to_str().unwrap(),
+            ],
+        );
+        dirs.push(out_dir);
         let lines = json_lines(&out);
         let (summary, targets) = lines.split_last().unwrap();
         assert_eq!(summary["summary"]["targets"], targets.len());
@@ -173,6 +186,24 @@ fn shards_split_the_list_exactly_once() {
     want.sort();
     seen.sort();
     assert_eq!(seen, want);
+    // The shards' summaries, merged: as if one run had done it all.
+    let out = Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+        .args(["--output", "json", "merge"])
+        .args(&dirs)
+        .output()
+        .unwrap();
+    let merged = &json_lines(&out)[0]["summary"];
+    assert_eq!(merged["targets"], 40);
+    assert_eq!(merged["counts"]["healthy"], 30);
+    assert_eq!(merged["counts"]["problems_remain"], 10);
+    assert_eq!(out.status.code(), Some(1));
+    let bad = Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+        .args(["merge"])
+        .arg(&list)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a doctor summary.json"));
 }
 
 #[test]
@@ -198,4 +229,58 @@ fn one_target_options_are_refused_with_many() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--out-dir"), "{stderr}");
+}
+
+/// Ctrl-C in a fleet run: the running targets stop (and would log out),
+/// no new one starts, every target is still reported, and the exit code is
+/// 130. The consoles here are programs that never show a login prompt.
+#[test]
+fn a_signal_stops_new_targets_and_reports_every_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("targets.txt");
+    let targets: Vec<String> = (0..4).map(|i| format!("exec:sleep 6{i}")).collect();
+    std::fs::write(&list, targets.join("\n")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+        .args(["--output", "json", "doctor", "--targets"])
+        .arg(&list)
+        .args([
+            "-j",
+            "2",
+            "--user",
+            "ec2-user",
+            "--password-env",
+            "ESE_REPLAY_PW",
+        ])
+        .args(["--out-dir"])
+        .arg(dir.path().join("out"))
+        .env("ESE_REPLAY_PW", PASSWORD)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed().as_secs() < 20, "ended promptly");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 5, "every target, then the summary: {lines:?}");
+    let summary = &lines[4]["summary"];
+    assert_eq!(summary["counts"]["interrupted"], 2, "{summary}");
+    assert_eq!(summary["counts"]["not_started"], 2, "{summary}");
+    for line in &lines[..4] {
+        if line["outcome"] == "interrupted" {
+            let cast = std::fs::read_to_string(line["transcript"].as_str().unwrap()).unwrap();
+            assert!(
+                cast.trim_end().ends_with(r#""m","session end"]"#),
+                "the transcript is closed: {cast}"
+            );
+        }
+    }
 }
