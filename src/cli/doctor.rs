@@ -49,7 +49,7 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
         )
     };
     let report = job
-        .examine(&target, session, password, &mut announce)
+        .examine(&target, session, password, &|_| {}, &mut announce)
         .await?;
     let json = serde_json::to_string_pretty(&report).unwrap_or_default();
     if let Some(path) = &args.report {

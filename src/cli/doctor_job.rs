@@ -2,6 +2,7 @@
 //! shared by the one-target command ([`super::doctor`]) and the many-target
 //! run ([`super::fleet_doctor`]).
 
+use super::board::Phase;
 use super::DoctorArgs;
 use crate::doctor::facts::UserName;
 use crate::doctor::{Finding, Report, Request, ShellConsole};
@@ -41,12 +42,14 @@ impl Job {
     }
 
     /// Logs in on `session`, examines (and with `--fix` repairs) as root,
-    /// logs out on every path, closes the session; the report.
+    /// logs out on every path, closes the session; the report. `phase` is
+    /// told each step as it starts, `announce` each repair.
     pub(super) async fn examine(
         &self,
         target: &Target,
         mut session: Session,
         password: Secret,
+        phase: &(dyn Fn(Phase) + Sync),
         announce: &mut (dyn FnMut(&Finding) + Send),
     ) -> Result<Report> {
         let started_at = time::OffsetDateTime::now_utc();
@@ -59,14 +62,22 @@ impl Job {
             self.mode()
         ));
         let spec = crate::doctor::login_spec(self.login_user.as_str(), password);
+        phase(Phase::LoggingIn);
         let outcome = Shell::scoped(&mut session, &spec, async |shell, session| {
-            crate::doctor::examine(
+            phase(Phase::Examining);
+            let mut announce = |f: &Finding| {
+                phase(Phase::Repairing);
+                announce(f)
+            };
+            let outcome = crate::doctor::examine(
                 &mut ShellConsole::new(shell, session),
                 &self.request,
                 self.fix,
-                announce,
+                &mut announce,
             )
-            .await
+            .await;
+            phase(Phase::LoggingOut);
+            outcome
         })
         .await;
         let _ = session.close().await;

@@ -9,13 +9,17 @@
 //! finished. Output: a line per target as it ends, then the summary (human),
 //! or one JSON document per target, then one for the summary (`--output
 //! json`); with `--out-dir`, `NAME.cast` and `NAME.json` per target and
-//! `summary.json`.
+//! `summary.json`. On a terminal a live table on stderr shows what each
+//! running target is doing ([`super::board`]).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use std::io::IsTerminal;
+
+use super::board::{Board, Phase};
 use super::doctor_job::Job;
 use super::stdout::{json_line, out};
 use super::{Common, DoctorArgs, OutputFormat};
@@ -71,6 +75,11 @@ pub(super) async fn doctor(
     let names: Vec<String> = targets.into_iter().map(|(n, _)| n).collect();
     let signals = super::signals::receiver();
     let stopped = || signals.as_ref().is_some_and(|rx| rx.borrow().is_some());
+    let board = Board::new(
+        names.len(),
+        std::io::stderr().is_terminal() && !common.quiet,
+    );
+    let ticker = board.keep_drawing();
     let mut ended = Vec::new();
     let mut failed_write: Option<Error> = None;
     crate::fleet::run_all(
@@ -84,14 +93,17 @@ pub(super) async fn doctor(
                 ..base.clone()
             };
             let password = password.clone();
-            async move { Some(examine(job, target, &spec, password, &name).await) }
+            let board = &board;
+            async move { Some(examine(job, target, &spec, password, &name, board).await) }
         },
         |_| None,
         |name, result: Option<Result<Report>>| {
             let (stem, transcript) = &files[name];
             let stopped_by = signals.as_ref().and_then(|rx| *rx.borrow());
             let end = target_end(name, &result, transcript.as_deref(), stopped_by);
-            if let Err(e) = print_end(&end, common.output)
+            board.finished(name, end.outcome);
+            if let Err(e) = board
+                .print(|| print_end(&end, common.output))
                 .and_then(|()| save(args.out_dir.as_deref(), stem, &end))
             {
                 failed_write.get_or_insert(e);
@@ -104,6 +116,10 @@ pub(super) async fn doctor(
         },
     )
     .await;
+    if let Some(ticker) = ticker {
+        ticker.abort();
+    }
+    board.close();
     if let Some(e) = failed_write {
         return Err(e);
     }
@@ -129,16 +145,22 @@ async fn examine(
     spec: &crate::connect::SessionSpec,
     password: Secret,
     name: &str,
+    board: &Board,
 ) -> Result<Report> {
     let mut announce = |f: &Finding| {
-        eprintln!(
-            "{name}: repairing {}: {}",
-            f.check,
-            f.repair.as_deref().unwrap_or("")
-        )
+        board.print(|| {
+            eprintln!(
+                "{name}: repairing {}: {}",
+                f.check,
+                f.repair.as_deref().unwrap_or("")
+            )
+        })
     };
+    board.phase(name, Phase::Connecting);
     let session = super::open_session_with(target, spec).await?;
-    job.examine(target, session, password, &mut announce).await
+    let phase = |p| board.phase(name, p);
+    job.examine(target, session, password, &phase, &mut announce)
+        .await
 }
 
 /// `merge`: several shards' summary.json as one summary; its exit code.

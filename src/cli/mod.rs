@@ -5,6 +5,7 @@
 //! and messages (`--output human|json`).
 
 mod args;
+mod board;
 mod console;
 mod doctor;
 mod doctor_job;

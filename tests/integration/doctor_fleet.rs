@@ -284,3 +284,63 @@ fn a_signal_stops_new_targets_and_reports_every_one() {
         }
     }
 }
+
+/// On a terminal a live table shows each running target's phase and time
+/// (here: waiting at the login of consoles that never prompt); through a
+/// pipe nothing but the lines, no escape sequence.
+#[tokio::test]
+async fn a_terminal_shows_the_live_table_a_pipe_gets_no_escapes() {
+    use ec2_serial_expect::transcript::Recorder;
+    use ec2_serial_expect::{transport, Session, SessionOptions, Target};
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("targets.txt");
+    std::fs::write(&list, "exec:sleep 71\nexec:sleep 72\nexec:sleep 73\n").unwrap();
+    let bin = env!("CARGO_BIN_EXE_ec2-serial-expect");
+    let args = format!(
+        "doctor --targets {} -j 2 --user ec2-user --password-env ESE_REPLAY_PW --no-transcript",
+        list.display()
+    );
+    // Under a pseudo-terminal, as in a user's terminal.
+    let script =
+        format!("ESE_REPLAY_PW=x {bin} {args} & sleep 4; kill -INT $!; wait $!; echo \"exit=$?\"");
+    let target = Target::Exec {
+        argv: vec!["sh".into(), "-c".into(), script],
+    };
+    let t = transport::open(&target).await.unwrap();
+    let mut term = Session::new(t, Recorder::disabled(), SessionOptions::default());
+    let wait = Some(std::time::Duration::from_secs(20));
+    let seen = term.expect_exact("exit=", wait).await.unwrap().before;
+    assert!(seen.contains("0/3 done"), "{seen}");
+    assert!(
+        seen.contains("logging in") && seen.contains("exec:sleep 71"),
+        "{seen}"
+    );
+    assert!(seen.contains("2s  exec:sleep 72"), "the time runs: {seen}");
+    assert!(
+        seen.contains("3 targets: 2 interrupted, 1 not started"),
+        "{seen}"
+    );
+    // Through a pipe: the same run, no table, no escapes.
+    let child = Command::new(bin)
+        .args(args.split(' '))
+        .env("ESE_REPLAY_PW", "x")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains('\x1b'), "{all:?}");
+    assert!(!all.contains("0/3 done"), "{all}");
+    assert!(all.contains("interrupted"), "{all}");
+}
