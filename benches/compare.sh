@@ -60,6 +60,8 @@ default_pexpect_runs=$(( runs < 3 ? runs : 3 ))
 fix_cast=fixtures/doctor/home-777-fix.cast
 # Workload 6: console tests replayed by one `test` process.
 suite_pairs=100
+# Workload 7: replayed targets in one fleet `doctor` process.
+fleet_targets=1000
 check_cast=fixtures/doctor/home-777-check.cast
 # Each recording keeps the lab key it was made with.
 fix_key=${fix_cast%.cast}.pub
@@ -255,6 +257,35 @@ if out.returncode != 0 or summary["failed"]:
 print(json.dumps({"seconds": seconds, "passed": summary["passed"], "failed": summary["failed"]}))
 EOF
 
+cat >"$work/fleet.py" <<'EOF'
+"""Workload 7: one `doctor` process over N replayed targets (`-j 200`):
+prints {"seconds", "targets", "exit_code"} (wall time, start to exit)."""
+import json, os, subprocess, sys, time
+cli, fixtures, n, work = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+d = os.path.join(work, f"fleet-{n}")
+os.makedirs(d, exist_ok=True)
+lines = []
+for i in range(n):
+    fixture = "healthy-check.cast" if i % 5 < 3 else "home-777-check.cast"
+    path = os.path.join(d, f"t{i:04d}.cast")
+    if not os.path.exists(path):
+        os.link(os.path.join(fixtures, fixture), path)
+    lines.append("replay:" + path)
+targets = os.path.join(d, "targets.txt")
+open(targets, "w").write("\n".join(lines) + "\n")
+env = dict(os.environ, ESE_BENCH_PW="replayed")
+started = time.perf_counter()
+out = subprocess.run([cli, "--output", "json", "--no-transcript", "doctor", "--targets", targets,
+                      "-j", "200", "--user", "ec2-user", "--password-env", "ESE_BENCH_PW",
+                      "--public-key", os.path.join(fixtures, "healthy-check.pub")],
+                     capture_output=True, text=True, env=env)
+seconds = time.perf_counter() - started
+summary = json.loads(out.stdout.strip().splitlines()[-1])["summary"]
+if summary["targets"] != n:
+    sys.exit(f"doctor reported {summary['targets']} of {n} targets: {out.stderr[-300:]}")
+print(json.dumps({"seconds": seconds, "targets": n, "exit_code": out.returncode}))
+EOF
+
 # ---------------------------------------------------------------- measuring
 results="$work/results.tsv"
 : >"$results"
@@ -383,6 +414,17 @@ run_suite() {
   done
 }
 
+# Workload 7: a fleet `doctor` over replayed targets, one process; the
+# 1-target run is the baseline the per-target memory is counted from.
+run_fleet() {
+  local n run
+  for n in 1 "$fleet_targets"; do
+    for run in $(seq 1 "$runs"); do
+      measure fleet "$n" ours "$run" python3 "$work/fleet.py" "$cli_bin" fixtures/doctor "$n" "$work"
+    done
+  done
+}
+
 # Workload 5: `doctor --fix` against the Tcl Expect seed script on one lab VM,
 # alternating, re-breaking `home-777` before each (the break goes over SSH,
 # so it also proves the previous repair worked).
@@ -436,6 +478,7 @@ done
 run_most_ptys
 run_replays
 run_suite
+run_fleet
 run_job
 elapsed=$(( $(date +%s) - started ))
 
@@ -666,6 +709,24 @@ if runner:
     for k in runner:
         secs = med(k, "seconds")
         w(f"| {k[1]} | {secs:.2f} | {k[1] / secs:.0f} | {statistics.median(cpu[k]):.2f} | {len(rows[k])} |")
+    w("")
+fleet = sorted(k for k in rows if k[0] == "fleet")
+if len(fleet) == 2:
+    base = fleet[0]
+    w("## 7. A fleet: many replayed targets in one `doctor` process")
+    w("")
+    w("`doctor --targets FILE -j 200` over recorded lab consoles (3 of 5 healthy, 2 of 5 `home-777`),")
+    w("each examined as one `doctor` would (login, gather, checks, logout), no transcripts. Peak RSS")
+    w("of the process; per target: above the 1-target run, divided by the targets.")
+    w("")
+    w("| targets | median s | targets per second | peak RSS MiB | KiB per target | CPU s | runs |")
+    w("|---:|---:|---:|---:|---:|---:|---:|")
+    base_rss = statistics.median(r for _, r in rows[base])
+    for k in fleet:
+        secs = med(k, "seconds")
+        rss = statistics.median(r for _, r in rows[k])
+        per = (rss - base_rss) / k[1] if k[1] > 1 else 0
+        w(f"| {k[1]} | {secs:.2f} | {k[1] / secs:.0f} | {rss / 1024:.1f} | {per:.0f} | {statistics.median(cpu[k]):.2f} | {len(rows[k])} |")
     w("")
 open(out, "w").write("\n".join(lines) + "\n")
 PY
