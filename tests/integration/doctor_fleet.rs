@@ -240,7 +240,8 @@ fn a_signal_stops_new_targets_and_reports_every_one() {
     let list = dir.path().join("targets.txt");
     let targets: Vec<String> = (0..4).map(|i| format!("exec:sleep 6{i}")).collect();
     std::fs::write(&list, targets.join("\n")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"));
+    child
         .args(["--output", "json", "doctor", "--targets"])
         .arg(&list)
         .args([
@@ -253,20 +254,10 @@ fn a_signal_stops_new_targets_and_reports_every_one() {
         ])
         .args(["--out-dir"])
         .arg(dir.path().join("out"))
-        .env("ESE_REPLAY_PW", PASSWORD)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+        .env("ESE_REPLAY_PW", PASSWORD);
     let started = std::time::Instant::now();
-    let out = child.wait_with_output().unwrap();
-    assert!(started.elapsed().as_secs() < 20, "ended promptly");
+    let out = interrupted_after(child, 2);
+    assert!(started.elapsed().as_secs() < 22, "ended promptly");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     let lines = json_lines(&out);
@@ -321,20 +312,9 @@ async fn a_terminal_shows_the_live_table_a_pipe_gets_no_escapes() {
         "{seen}"
     );
     // Through a pipe: the same run, no table, no escapes.
-    let child = Command::new(bin)
-        .args(args.split(' '))
-        .env("ESE_REPLAY_PW", "x")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut child = Command::new(bin);
+    child.args(args.split(' ')).env("ESE_REPLAY_PW", "x");
+    let out = interrupted_after(child, 2);
     let all = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -343,4 +323,21 @@ async fn a_terminal_shows_the_live_table_a_pipe_gets_no_escapes() {
     assert!(!all.contains('\x1b'), "{all:?}");
     assert!(!all.contains("0/3 done"), "{all}");
     assert!(all.contains("interrupted"), "{all}");
+}
+
+/// Runs `command` with its output piped, sends it SIGINT after `secs`
+/// seconds (a user's Ctrl-C), and waits for it.
+fn interrupted_after(mut command: Command, secs: u64) -> Output {
+    let child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(secs));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    child.wait_with_output().unwrap()
 }
