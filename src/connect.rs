@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::ec2::Ec2Options;
+use crate::ec2::{Ec2Options, Step};
 use crate::error::{Error, Result};
 use crate::expect::{Session, SessionOptions};
 use crate::target::Target;
@@ -29,10 +29,19 @@ pub struct ConnectOptions {
 
 /// Opens `target` with `options`.
 pub async fn open(target: &Target, options: &ConnectOptions) -> Result<Box<dyn Transport>> {
+    open_reporting(target, options, &|_| {}).await
+}
+
+/// [`open`], telling `on_step` each step of an EC2 connection as it starts.
+pub async fn open_reporting(
+    target: &Target,
+    options: &ConnectOptions,
+    on_step: &(dyn Fn(Step) + Sync),
+) -> Result<Box<dyn Transport>> {
     match target {
-        Target::Ec2 { instance_id } => {
-            Ok(Box::new(crate::ec2::open(instance_id, &options.ec2).await?))
-        }
+        Target::Ec2 { instance_id } => Ok(Box::new(
+            crate::ec2::open(instance_id, &options.ec2, on_step).await?,
+        )),
         other => crate::transport::open_with(other, &options.ws).await,
     }
 }
@@ -54,7 +63,16 @@ pub struct SessionSpec {
 /// `spec.transcript`. Refuses to record onto the transcript being replayed,
 /// which recording would destroy.
 pub async fn open_session(target: &Target, spec: &SessionSpec) -> Result<Session> {
-    let transport = open(target, &spec.connect).await?;
+    open_session_reporting(target, spec, &|_| {}).await
+}
+
+/// [`open_session`], telling `on_step` each step of an EC2 connection.
+pub async fn open_session_reporting(
+    target: &Target,
+    spec: &SessionSpec,
+    on_step: &(dyn Fn(Step) + Sync),
+) -> Result<Session> {
+    let transport = open_reporting(target, &spec.connect, on_step).await?;
     let recorder = recorder(target, spec.transcript.as_deref(), &transport.describe())?;
     Ok(Session::new(transport, recorder, spec.session.clone()))
 }

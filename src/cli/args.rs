@@ -169,11 +169,22 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct DoctorArgs {
     /// The console target; several are examined side by side (see --jobs).
-    #[arg(value_name = "TARGET", required_unless_present = "targets_file")]
+    #[arg(value_name = "TARGET", required_unless_present_any = ["targets_file", "filters"])]
     pub targets: Vec<String>,
     /// Also examine the targets listed in FILE: one per line, `#` comments.
     #[arg(long = "targets", value_name = "FILE")]
     pub targets_file: Option<PathBuf>,
+    /// Also examine every EC2 instance matching Name=NAME,Values=V[,V…], as
+    /// `aws ec2 describe-instances --filters` reads it (e.g.
+    /// Name=tag:Role,Values=web); repeatable, an instance must match all.
+    #[arg(long = "filter", value_name = "Name=…,Values=…")]
+    pub filters: Vec<String>,
+    /// With --filter: instances asked for per DescribeInstances page (5 to 1000).
+    #[arg(long, value_name = "N", default_value_t = crate::ec2::inventory::MAX_PAGE,
+          requires = "filters",
+          value_parser = clap::value_parser!(u32).range(
+              crate::ec2::inventory::MIN_PAGE as i64..=crate::ec2::inventory::MAX_PAGE as i64))]
+    pub page_size: u32,
     /// With several targets: how many consoles to examine at once.
     #[arg(short = 'j', long, value_name = "N", default_value_t = 8,
           value_parser = clap::value_parser!(u16).range(1..=1000))]

@@ -22,25 +22,47 @@ const TICK: Duration = Duration::from_millis(500);
 /// What a running target is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Phase {
-    /// Opening the console (for EC2: preflight, key push, SSH).
+    /// Opening the console (for EC2: the SSH connection).
     Connecting,
+    /// EC2: asking about access, the instance's state and type.
+    Preflight,
+    /// EC2: pushing the ephemeral key, at the account's pace.
+    KeyPush,
+    /// EC2: another session holds the serial port; waiting for it to end.
+    SessionBusy,
     /// Waiting for the login prompt, logging in.
     LoggingIn,
     /// Gathering the facts, checking.
     Examining,
-    /// Running the repairs and verifying.
+    /// Running the repairs and verifying them (one console round trip,
+    /// so one phase).
     Repairing,
     /// Logging out, closing the transcript.
     LoggingOut,
+}
+
+impl From<crate::ec2::Step> for Phase {
+    fn from(step: crate::ec2::Step) -> Phase {
+        use crate::ec2::Step;
+        match step {
+            Step::Preflight => Phase::Preflight,
+            Step::PushingKey => Phase::KeyPush,
+            Step::WaitingForSession => Phase::SessionBusy,
+            Step::OpeningSsh => Phase::Connecting,
+        }
+    }
 }
 
 impl Phase {
     fn as_str(self) -> &'static str {
         match self {
             Phase::Connecting => "connecting",
+            Phase::Preflight => "preflight",
+            Phase::KeyPush => "key push",
+            Phase::SessionBusy => "waiting for the other session",
             Phase::LoggingIn => "logging in",
             Phase::Examining => "examining",
-            Phase::Repairing => "repairing",
+            Phase::Repairing => "repair + verify",
             Phase::LoggingOut => "logging out",
         }
     }

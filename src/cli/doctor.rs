@@ -12,15 +12,16 @@ use std::io::IsTerminal;
 use super::doctor_job::Job;
 use super::{Common, DoctorArgs, OutputFormat};
 use crate::doctor::Finding;
+use crate::ec2::inventory::Filter;
 use crate::error::{Error, ExitCode, Result};
 use crate::secret::{Secret, SecretSource};
 use crate::target::Target;
 /// Runs `doctor`.
 pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode> {
     let job = Job::new(&args)?;
-    let targets = targets(&args)?;
     if args.targets.len() != 1
         || args.targets_file.is_some()
+        || !args.filters.is_empty()
         || args.out_dir.is_some()
         || args.shard.is_some()
     {
@@ -34,10 +35,22 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
                 "--transcript is for one target; with several, --out-dir DIR records one transcript per target",
             ));
         }
+        let filters = filters(&args)?;
+        let mut connect = super::connect_options(&common).await?;
+        // AWS needs about 30 s after a session ends before the next one: a
+        // fleet run that follows another (or a colleague's session) waits
+        // that long rather than failing the instance.
+        connect
+            .ec2
+            .wait_for_session
+            .get_or_insert(FLEET_WAIT_FOR_SESSION);
+        let targets = targets(&args, &filters, &connect).await?;
         let password = password(&args, job.login_user())?;
-        return super::fleet_doctor::doctor(&args, &common, &job, targets, password).await;
+        return super::fleet_doctor::doctor(&args, &common, &job, targets, connect, password).await;
     }
-    let (_, target) = targets.into_iter().next().expect("one target");
+    let target: Target = args.targets[0]
+        .parse()
+        .map_err(|e: Error| e.context(format!("target {:?}", args.targets[0])))?;
     let password = password(&args, job.login_user())?;
     let session = super::open_session(&target, &common, "doctor").await?;
     // Shown before it runs (stderr, so --output json stays clean).
@@ -67,9 +80,23 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
     })
 }
 
+/// How long a fleet run waits for an instance's other serial console
+/// session to end, unless `--wait-for-session` says otherwise.
+const FLEET_WAIT_FOR_SESSION: std::time::Duration = std::time::Duration::from_secs(35);
+
+/// The `--filter`s, checked before anything connects.
+fn filters(args: &DoctorArgs) -> Result<Vec<Filter>> {
+    args.filters.iter().map(|f| f.parse()).collect()
+}
+
 /// The targets to examine, each once and parsed: the arguments, then the
-/// `--targets` file's lines, then this `--shard`'s slice of them.
-fn targets(args: &DoctorArgs) -> Result<Vec<(String, Target)>> {
+/// `--targets` file's lines, then the instances the filters match, then
+/// this `--shard`'s slice of them.
+async fn targets(
+    args: &DoctorArgs,
+    filters: &[Filter],
+    connect: &crate::connect::ConnectOptions,
+) -> Result<Vec<(String, Target)>> {
     let mut all = args.targets.clone();
     if let Some(path) = &args.targets_file {
         let text = std::fs::read_to_string(path)
@@ -78,6 +105,19 @@ fn targets(args: &DoctorArgs) -> Result<Vec<(String, Target)>> {
             &text,
             &path.display().to_string(),
         )?);
+    }
+    if !filters.is_empty() {
+        let account = connect.ec2.account.get(&connect.ec2).await?;
+        let found = crate::ec2::inventory::list(account, filters, args.page_size).await?;
+        if found.is_empty() {
+            return Err(Error::usage(format!(
+                "no instance in {} matches --filter {}: check the filters and the Region (--region)",
+                account.region(),
+                args.filters.join(" --filter ")
+            )));
+        }
+        tracing::info!("--filter matched {} instances", found.len());
+        all.extend(found.into_iter().map(|i| i.id));
     }
     let (mut all, dropped) = crate::fleet::dedup(all);
     for target in dropped {
@@ -110,7 +150,8 @@ pub(super) fn only_replays(args: &DoctorArgs) -> bool {
             None => return false,
         }
     }
-    !all.is_empty()
+    args.filters.is_empty()
+        && !all.is_empty()
         && all
             .iter()
             .all(|t| matches!(t.parse(), Ok(Target::Replay { .. })))

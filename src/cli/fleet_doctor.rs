@@ -1,8 +1,8 @@
 //! `doctor` over many targets: each examined as one `doctor` would, at most
 //! `--jobs` at a time, with a line per target as it ends and a summary.
 //!
-//! The connect options (and so the AWS and TLS set-up) are made once and
-//! shared; each target gets its own session, transcript and report. One
+//! The connect options (and so the AWS and TLS set-up, and the pace of EC2
+//! key pushes) are made once and shared; each target gets its own session, transcript and report. One
 //! failing target is one line in the summary, never the end of the run.
 //! After a signal no new target starts; the running ones log out (every
 //! session of the process follows the signal) and the summary says what
@@ -49,6 +49,7 @@ pub(super) async fn doctor(
     common: &Common,
     job: &Job,
     targets: Vec<(String, Target)>,
+    connect: crate::connect::ConnectOptions,
     password: Secret,
 ) -> Result<ExitCode> {
     if let Some(dir) = &args.out_dir {
@@ -56,7 +57,7 @@ pub(super) async fn doctor(
             .map_err(|e| Error::usage(format!("cannot create --out-dir {}: {e}", dir.display())))?;
     }
     let base = crate::connect::SessionSpec {
-        connect: super::connect_options(common).await?,
+        connect,
         session: super::session_options(common)?,
         transcript: None,
     };
@@ -157,7 +158,8 @@ async fn examine(
         })
     };
     board.phase(name, Phase::Connecting);
-    let session = super::open_session_with(target, spec).await?;
+    let session =
+        super::open_session_with(target, spec, &|step| board.phase(name, step.into())).await?;
     let phase = |p| board.phase(name, p);
     job.examine(target, session, password, &phase, &mut announce)
         .await

@@ -159,15 +159,16 @@ pub async fn open_session(target: &Target, common: &Common, what: &str) -> Resul
         session: session_options(common)?,
         transcript: transcript_path(common, what)?,
     };
-    open_session_with(target, &spec).await
+    open_session_with(target, &spec, &|_| {}).await
 }
 
 /// [`open_session`] with the options already made (a fleet makes them once).
 pub async fn open_session_with(
     target: &Target,
     spec: &crate::connect::SessionSpec,
+    on_step: &(dyn Fn(crate::ec2::Step) + Sync),
 ) -> Result<Session> {
-    let mut session = crate::connect::open_session(target, spec).await?;
+    let mut session = crate::connect::open_session_reporting(target, spec, on_step).await?;
     if let Some(path) = session.transcript_path() {
         tracing::info!("recording the session to {}", path.display());
     }
@@ -297,6 +298,7 @@ fn ec2_options(common: &Common, trust: &crate::tls::ClientTrust) -> Result<crate
         no_preflight: common.no_preflight,
         wait_for_session: common.wait_for_session.map(Duration::from_secs),
         trust: trust.clone(),
+        account: Default::default(),
     })
 }
 

@@ -35,6 +35,9 @@ pub struct Ec2Options {
     pub wait_for_session: Option<Duration>,
     /// Whom to trust for the AWS endpoints: the system's roots and `--ca-file`.
     pub trust: crate::tls::ClientTrust,
+    /// The AWS side made once from these options and shared by every
+    /// console opened with them (and their clones).
+    pub account: super::SharedAccount,
 }
 
 /// The resolved AWS side of a connection: SDK configuration, Region, credentials.

@@ -9,14 +9,18 @@
 //! exponential backoff and jitter; `SerialConsoleSessionLimitExceededException`
 //! explains the one-session rule and, with `--wait-for-session`, waits for the
 //! other session to end; everything else is one sentence naming the fix.
+//!
+//! AWS throttles the key push per account, so the pushes of a run take
+//! turns at one [`Pacer`]: a steady pace while AWS accepts them, slower at
+//! once when it throttles one, back to the steady pace as it accepts again.
 
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
-use aws_sdk_ec2instanceconnect::config::retry::RetryConfig;
 use aws_sdk_ec2instanceconnect::error::{ProvideErrorMetadata, SdkError};
+use tokio::time::Instant;
 
-use super::aws_error;
-use super::config::AwsContext;
+use super::{aws_error, Step};
 use crate::error::{error_chain, Result};
 
 /// Attempts for a transient error before giving up.
@@ -27,12 +31,74 @@ pub const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// How often to retry while waiting for another session to end.
 pub const SESSION_POLL: Duration = Duration::from_secs(5);
+/// The pushes of a run, at most one per this while AWS accepts them (AWS
+/// documents no rate; five a second stays well under what one account is
+/// seen to be allowed, and a fleet of 1,000 still starts in minutes).
+pub const STEADY_GAP: Duration = Duration::from_millis(200);
+/// The slowest the pacer gets after repeated throttling.
+pub const SLOWEST_GAP: Duration = Duration::from_secs(5);
+
+/// The turns every key push of a run takes: one push per gap, the gap
+/// doubled on each throttling and eased back on each accepted push.
+#[derive(Debug)]
+pub struct Pacer {
+    state: Mutex<PacerState>,
+}
+
+#[derive(Debug)]
+struct PacerState {
+    next: Instant,
+    gap: Duration,
+}
+
+impl Default for Pacer {
+    fn default() -> Pacer {
+        Pacer {
+            state: Mutex::new(PacerState {
+                next: Instant::now(),
+                gap: STEADY_GAP,
+            }),
+        }
+    }
+}
+
+impl Pacer {
+    /// Waits for this push's turn.
+    pub async fn turn(&self) {
+        let at = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let at = state.next.max(Instant::now());
+            state.next = at + state.gap;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+
+    /// AWS throttled a push: every push of the run slows down.
+    pub fn throttled(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.gap = (state.gap * 2).min(SLOWEST_GAP);
+    }
+
+    /// AWS accepted a push: ease back towards the steady pace.
+    pub fn accepted(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.gap = (state.gap * 3 / 4).max(STEADY_GAP);
+    }
+
+    /// The gap between turns now.
+    pub fn gap(&self) -> Duration {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).gap
+    }
+}
 
 /// How one failed push should be handled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushRefusal {
     /// Worth retrying after a pause (the message is for the final error).
     Transient(String),
+    /// AWS throttled the push: retry, and slow the whole run down.
+    Throttled(String),
     /// Another session holds the instance's serial port.
     SessionLimit,
     /// Retrying will not help; the message says what will.
@@ -41,8 +107,12 @@ pub enum PushRefusal {
 
 /// Where the key goes and what it is.
 pub struct KeyPush<'a> {
-    /// The resolved AWS configuration.
-    pub ctx: &'a AwsContext,
+    /// The run's EC2 Instance Connect client (its own retries off).
+    pub client: &'a aws_sdk_ec2instanceconnect::Client,
+    /// The run's pace of pushes.
+    pub pacer: &'a Pacer,
+    /// The Region, for messages.
+    pub region: &'a str,
     /// The instance whose serial port 0 the key opens.
     pub instance_id: &'a str,
     /// The OpenSSH public key line.
@@ -52,19 +122,26 @@ pub struct KeyPush<'a> {
 }
 
 impl KeyPush<'_> {
-    /// Pushes the key, retrying and waiting as the errors call for.
-    pub async fn run(&self) -> Result<()> {
-        let client = self.client();
+    /// Pushes the key, retrying and waiting as the errors call for;
+    /// `on_step` hears when it starts waiting for another session to end.
+    pub async fn run(&self, on_step: &(dyn Fn(Step) + Sync)) -> Result<()> {
         let waiting_until = self.wait_for_session.map(|d| Instant::now() + d);
         let mut attempt = 0u32;
         loop {
-            let refusal = match self.push_once(&client).await {
-                Ok(()) => return Ok(()),
+            self.pacer.turn().await;
+            let refusal = match self.push_once().await {
+                Ok(()) => {
+                    self.pacer.accepted();
+                    return Ok(());
+                }
                 Err(r) => r,
             };
+            if let PushRefusal::Throttled(_) = refusal {
+                self.pacer.throttled();
+            }
             match refusal {
                 PushRefusal::Fatal(message) => return Err(aws_error(message)),
-                PushRefusal::Transient(message) => {
+                PushRefusal::Transient(message) | PushRefusal::Throttled(message) => {
                     attempt += 1;
                     if attempt >= MAX_ATTEMPTS {
                         return Err(aws_error(format!(
@@ -79,6 +156,7 @@ impl KeyPush<'_> {
                     let left = waiting_until.map(|t| t.saturating_duration_since(Instant::now()));
                     match left {
                         Some(left) if !left.is_zero() => {
+                            on_step(Step::WaitingForSession);
                             tracing::warn!(
                                 "another serial console session is open on {}; waiting for it to end \
                                  ({:.0} s left, retrying every {} s)",
@@ -100,18 +178,9 @@ impl KeyPush<'_> {
         }
     }
 
-    fn client(&self) -> aws_sdk_ec2instanceconnect::Client {
-        let config = aws_sdk_ec2instanceconnect::config::Builder::from(&self.ctx.sdk)
-            .retry_config(RetryConfig::disabled())
-            .build();
-        aws_sdk_ec2instanceconnect::Client::from_conf(config)
-    }
-
-    async fn push_once(
-        &self,
-        client: &aws_sdk_ec2instanceconnect::Client,
-    ) -> Result<(), PushRefusal> {
-        let sent = client
+    async fn push_once(&self) -> Result<(), PushRefusal> {
+        let sent = self
+            .client
             .send_serial_console_ssh_public_key()
             .instance_id(self.instance_id)
             .serial_port(0)
@@ -127,12 +196,7 @@ impl KeyPush<'_> {
                 let e = e.into_err();
                 let code = e.code().unwrap_or("UnknownError").to_string();
                 let message = e.message().unwrap_or("").to_string();
-                Err(classify(
-                    &code,
-                    &message,
-                    self.instance_id,
-                    &self.ctx.region,
-                ))
+                Err(classify(&code, &message, self.instance_id, self.region))
             }
             Err(e @ SdkError::ConstructionFailure(_)) => Err(PushRefusal::Fatal(format!(
                 "cannot build the key push request: {}",
@@ -140,7 +204,7 @@ impl KeyPush<'_> {
             ))),
             Err(e) => Err(PushRefusal::Transient(format!(
                 "cannot reach EC2 Instance Connect in {}: {}",
-                self.ctx.region,
+                self.region,
                 error_chain(&e)
             ))),
         }
@@ -184,7 +248,10 @@ pub fn classify(code: &str, message: &str, instance_id: &str, region: &str) -> P
     };
     let fatal = |text: String| PushRefusal::Fatal(text);
     match code {
-        "ThrottlingException" | "ServiceException" | "SerialConsoleSessionUnavailableException"
+        "ThrottlingException" => PushRefusal::Throttled(format!(
+            "EC2 Instance Connect throttled the key push for {instance_id} ({said})"
+        )),
+        "ServiceException" | "SerialConsoleSessionUnavailableException"
         | "EC2InstanceUnavailableException" => PushRefusal::Transient(format!(
             "EC2 Instance Connect could not take the key for {instance_id} right now ({said})"
         )),
@@ -254,6 +321,7 @@ mod tests {
             let r = classify(code, "m", "i-0123456789abcdef0", "eu-west-1");
             match r {
                 PushRefusal::Transient(_) => assert!(transient.contains(&code), "{code}"),
+                PushRefusal::Throttled(_) => assert_eq!(code, "ThrottlingException"),
                 PushRefusal::SessionLimit => {
                     assert_eq!(code, "SerialConsoleSessionLimitExceededException")
                 }
@@ -275,6 +343,27 @@ mod tests {
             text.contains("aws ec2 enable-serial-console-access --region eu-west-1"),
             "{text}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pacer_spaces_pushes_and_slows_down_when_throttled() {
+        let pacer = Pacer::default();
+        let start = Instant::now();
+        for _ in 0..5 {
+            pacer.turn().await;
+        }
+        assert_eq!(start.elapsed(), STEADY_GAP * 4);
+        pacer.throttled();
+        pacer.throttled();
+        assert_eq!(pacer.gap(), STEADY_GAP * 4);
+        for _ in 0..10 {
+            pacer.throttled();
+        }
+        assert_eq!(pacer.gap(), SLOWEST_GAP);
+        for _ in 0..30 {
+            pacer.accepted();
+        }
+        assert_eq!(pacer.gap(), STEADY_GAP);
     }
 
     #[test]

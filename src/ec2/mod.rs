@@ -5,53 +5,54 @@
 //!    console access on in the Region, the instance `running`, a Nitro type.
 //! 3. Make an ed25519 key in memory ([`sshkey`]) and push its public half with
 //!    `SendSerialConsoleSSHPublicKey` ([`keypush`]); AWS holds it for 60 s.
+//!    The pushes of a run take turns at one pace ([`account`]: everything
+//!    AWS-side is made once per run and shared by its consoles).
 //! 4. SSH to `<instance-id>.port0@<the Region's endpoint>` with the host key
 //!    pinned to AWS's published fingerprint ([`endpoints`], [`ssh`]).
 //!
+//! A fleet's instances come from `--filter` through [`inventory`].
+//!
 //! Every failure is one sentence naming the fix, exit code 3 (2 for bad flags).
 
+pub mod account;
 pub mod config;
 pub mod endpoints;
+pub mod inventory;
 pub mod keypush;
 pub mod preflight;
 pub mod query;
 pub mod ssh;
 pub mod sshkey;
 
+pub use account::{Account, SharedAccount};
 pub use config::{AwsContext, Ec2Options};
 pub use endpoints::SerialEndpoint;
 pub use ssh::SerialSshTransport;
 
 use crate::error::Result;
 
-/// Opens the serial console of `instance_id`: preflight, key push, SSH.
-pub async fn open(instance_id: &str, options: &Ec2Options) -> Result<SerialSshTransport> {
-    let ctx = AwsContext::load(options).await?;
-    let endpoint = SerialEndpoint::resolve(
-        &ctx.region,
-        options.serial_endpoint.as_deref(),
-        options.host_key_fingerprint.as_deref(),
-    )?;
-    let credentials = ctx.credentials().await?;
-    if !options.no_preflight {
-        let query = query::Ec2Query::new(&ctx, credentials);
-        tracing::info!("preflight for {instance_id} via {}", query.url());
-        preflight::run(&query, &ctx.region, instance_id).await?;
-    }
-    let key = sshkey::EphemeralKey::generate()?;
-    tracing::info!(
-        "pushing ephemeral key {} for {instance_id}",
-        key.fingerprint()
-    );
-    keypush::KeyPush {
-        ctx: &ctx,
-        instance_id,
-        public_key: &key.public_openssh(),
-        wait_for_session: options.wait_for_session,
-    }
-    .run()
-    .await?;
-    ssh::connect(&endpoint, instance_id, key.into_private()).await
+/// The steps of opening an EC2 console, as they start (for progress).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Asking EC2 about access, the instance's state and its type.
+    Preflight,
+    /// Pushing the ephemeral key (at the account's pace).
+    PushingKey,
+    /// Another session holds the serial port; waiting for it to end.
+    WaitingForSession,
+    /// Connecting to the serial endpoint over SSH.
+    OpeningSsh,
+}
+
+/// Opens the serial console of `instance_id` through the run's shared
+/// account: preflight, key push, SSH; `on_step` hears each step.
+pub async fn open(
+    instance_id: &str,
+    options: &Ec2Options,
+    on_step: &(dyn Fn(Step) + Sync),
+) -> Result<SerialSshTransport> {
+    let account = options.account.get(options).await?;
+    account.open(instance_id, options, on_step).await
 }
 
 /// An AWS-side failure (exit code 3) whose message names the fix.

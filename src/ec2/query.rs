@@ -109,6 +109,16 @@ impl Ec2Query {
         }
     }
 
+    /// The same client (and connection pool) signing with `credentials`.
+    pub fn with_credentials(&self, credentials: AwsCredentials) -> Ec2Query {
+        Ec2Query {
+            url: self.url.clone(),
+            region: self.region.clone(),
+            identity: credentials.into(),
+            client: self.client.clone(),
+        }
+    }
+
     /// The endpoint URL in use (for messages).
     pub fn url(&self) -> &str {
         &self.url

@@ -710,3 +710,137 @@ fn trace_logs_over_ec2_hold_no_key_token_signature_or_password() {
         assert!(!signature.is_match(text), "a signature leaked: {text}");
     }
 }
+
+/// A fleet run over `--filter`: the tagged instances only, listed page by
+/// page, each examined through its own pushed key and SSH session; one
+/// instance busy with another session at first (its key push refused with
+/// SerialConsoleSessionLimitExceeded, then waited for), one stopped (named,
+/// with the command that starts it), never a stop to the others; AWS
+/// throttling two pushes slows every push of the run, not just those two.
+#[test]
+fn a_fleet_over_filter_covers_every_matching_instance() {
+    let standin = StandIn::start(Console::RootShell);
+    standin.ec2ctl(&["enable-access"]);
+    let web = standin.run_instances("t3.micro", 7, Some("Role=web"));
+    let db = standin.run_instances("t3.micro", 1, Some("Role=db"));
+    // Listed first, so its console is among the first asked for.
+    let (busy, stopped) = (&web[0], &web[1]);
+    standin.ec2ctl(&["stop", stopped]);
+    // Another session holds the busy instance's serial port for 5 s.
+    let lock = standin.dir.path().join(format!("locks/{busy}.lock"));
+    let mut holder = Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "5"])
+        .spawn()
+        .unwrap();
+    while !lock.exists() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    standin.control(r#"{"queue": ["ThrottlingException", "ThrottlingException"]}"#);
+    let out_dir = standin.dir.path().join("fleet-out");
+    let out = standin
+        .command()
+        .env("CONSOLE_PW", PASSWORD)
+        .args(["--output", "json", "doctor"])
+        .args(["--filter", "Name=tag:Role,Values=web", "--page-size", "5"])
+        .args(["-j", "4", "--out-dir", out_dir.to_str().unwrap()])
+        .args(["--user", "fleet-nobody-7", "--login-user", "root"])
+        .args(["--password-env", "CONSOLE_PW"])
+        .output()
+        .unwrap();
+    assert!(holder.wait().unwrap().success());
+    assert_no_leak(&standin, &out);
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "the worst end is the stopped one: {err}"
+    );
+
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        8,
+        "a line per web instance, then the summary: {err}"
+    );
+    let mut seen: Vec<&str> = lines[..7]
+        .iter()
+        .map(|l| l["target"].as_str().unwrap())
+        .collect();
+    seen.sort();
+    let mut expected: Vec<&str> = web.iter().map(String::as_str).collect();
+    expected.sort();
+    assert_eq!(
+        seen, expected,
+        "every tagged instance, the db one left out ({db:?})"
+    );
+    for line in &lines[..7] {
+        let target = line["target"].as_str().unwrap();
+        if target == stopped {
+            assert_eq!(line["outcome"], "unreachable", "{line}");
+            let error = line["error"].as_str().unwrap();
+            assert!(
+                error.contains("is stopped") && error.contains("aws ec2 start-instances"),
+                "{error}"
+            );
+        } else {
+            assert_eq!(line["outcome"], "problems_remain", "{line}");
+            let checks: Vec<&str> = line["report"]["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["check"].as_str().unwrap())
+                .collect();
+            assert!(checks.contains(&"user.exists"), "{line}");
+        }
+    }
+    let summary = &lines[7]["summary"];
+    assert_eq!(summary["targets"], 7, "{summary}");
+    assert_eq!(
+        summary["ended"][0]["target"],
+        stopped.as_str(),
+        "worst first: {summary}"
+    );
+
+    let describe = standin
+        .ec2_requests()
+        .iter()
+        .filter(|r| r["action"] == "DescribeInstances")
+        .count();
+    assert!(
+        describe >= 2 + 6,
+        "two pages, then one preflight per instance: {describe}"
+    );
+    let busy_pushes: Vec<serde_json::Value> = pushes_for(&standin, busy);
+    assert!(
+        busy_pushes
+            .iter()
+            .any(|p| p["error"] == "SerialConsoleSessionLimitExceededException"),
+        "{busy_pushes:?}"
+    );
+    assert!(
+        busy_pushes.last().unwrap()["error"].is_null(),
+        "pushed again once the other session ended: {busy_pushes:?}"
+    );
+    assert!(
+        pushes_for(&standin, stopped).is_empty(),
+        "the preflight stopped it first"
+    );
+    assert!(pushes_for(&standin, &db[0]).is_empty());
+    for entry in std::fs::read_dir(&out_dir).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        assert!(
+            !text.contains(PASSWORD) && !text.contains(SECRET_KEY),
+            "{}",
+            entry.path().display()
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(&out_dir).unwrap().count(),
+        6 + 7 + 1,
+        "casts, reports, summary"
+    );
+}

@@ -87,6 +87,9 @@ fn support_dir() -> PathBuf {
 pub enum Console {
     /// A getty-like script: banner, `login: `, `Password: `, a shell prompt.
     FakeGetty,
+    /// The same login, then a real bash as root (`doctor --login-user
+    /// root` examines this machine read-only through it).
+    RootShell,
     /// Any shell command line, run as root (e.g. `socat` to a VM's serial socket).
     Command(String),
 }
@@ -137,7 +140,7 @@ impl StandIn {
         let (sshd, ssh_port, fingerprint) = start_sshd(dir.path(), &console);
         let console_uid = match console {
             Console::FakeGetty => 65534,
-            Console::Command(_) => 0,
+            Console::RootShell | Console::Command(_) => 0,
         };
         StandIn {
             dir,
@@ -175,18 +178,34 @@ impl StandIn {
 
     /// Launches an instance of `instance_type` (running) and lets sshd know its user.
     pub fn run_instance(&self, instance_type: &str) -> String {
-        let id = self.ec2ctl(&["run", instance_type]);
-        let entry = format!(
-            "{id}.port0:x:{uid}:{uid}:serial console:{}:/bin/sh\n",
-            self.dir.path().join("home").display(),
-            uid = self.console_uid
-        );
+        self.run_instances(instance_type, 1, None).remove(0)
+    }
+
+    /// Launches `count` instances (running, each its own reservation),
+    /// tagged `KEY=VALUE` when given, and lets sshd know their users.
+    pub fn run_instances(
+        &self,
+        instance_type: &str,
+        count: usize,
+        tag: Option<&str>,
+    ) -> Vec<String> {
+        let count = count.to_string();
+        let mut args = vec!["run", instance_type, &count];
+        args.extend(tag);
+        let ids: Vec<String> = self.ec2ctl(&args).lines().map(str::to_string).collect();
         let mut passwd = std::fs::OpenOptions::new()
             .append(true)
             .open(self.dir.path().join("passwd"))
             .unwrap();
-        passwd.write_all(entry.as_bytes()).unwrap();
-        id
+        for id in &ids {
+            let entry = format!(
+                "{id}.port0:x:{uid}:{uid}:serial console:{}:/bin/sh\n",
+                self.dir.path().join("home").display(),
+                uid = self.console_uid
+            );
+            passwd.write_all(entry.as_bytes()).unwrap();
+        }
+        ids
     }
 
     /// Changes the stand-in's behaviour: `{"queue": [...], "ttl": secs}`.
@@ -344,8 +363,10 @@ fn start_sshd(dir: &Path, console: &Console) -> (Child, u16, String) {
         ),
     );
     write_exec(&dir.join("getty.sh"), GETTY);
+    write_exec(&dir.join("root-getty.sh"), ROOT_GETTY);
     let console_command = match console {
         Console::FakeGetty => format!("/bin/sh {}", dir.join("getty.sh").display()),
+        Console::RootShell => format!("/bin/sh {}", dir.join("root-getty.sh").display()),
         Console::Command(c) => c.clone(),
     };
     write_exec(
@@ -368,7 +389,7 @@ fn start_sshd(dir: &Path, console: &Console) -> (Child, u16, String) {
             dir.join("sshd.pid").display(),
             dir.join("authorized_keys.sh").display(),
             dir.join("console.sh").display(),
-            if matches!(console, Console::Command(_)) { "yes" } else { "no" },
+            if console_runs_as_root(console) { "yes" } else { "no" },
         ),
     )
     .unwrap();
@@ -394,6 +415,10 @@ fn start_sshd(dir: &Path, console: &Console) -> (Child, u16, String) {
         std::thread::sleep(Duration::from_millis(50));
     }
     (sshd, port, fingerprint)
+}
+
+fn console_runs_as_root(console: &Console) -> bool {
+    matches!(console, Console::Command(_) | Console::RootShell)
 }
 
 /// `ssh-keygen -lf KEY.pub` → `SHA256:…`.
@@ -422,6 +447,20 @@ while IFS= read -r line; do
     *) printf 'ran: %s\r\n%s@lab-instance:~$ ' "$line" "$user" ;;
   esac
 done
+"#;
+
+/// The getty's login, then a real shell as root with a plain environment.
+const ROOT_GETTY: &str = r#"#!/bin/sh
+printf '\r\nDebian GNU/Linux 12 lab-instance ttyS0\r\n\r\nlab-instance login: '
+IFS= read -r user
+stty -echo 2>/dev/null
+printf 'Password: '
+IFS= read -r password
+stty echo 2>/dev/null
+printf '\r\n'
+cd /
+exec env -i TERM=vt100 PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+  PS1='root@lab-instance:/# ' bash --norc --noprofile -i
 "#;
 
 fn http(port: u16, method: &str, path: &str, body: &str) -> String {
