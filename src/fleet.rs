@@ -158,6 +158,8 @@ pub enum Outcome {
     Repaired,
     /// Nothing to repair.
     Healthy,
+    /// The script ran to its end (`run`).
+    Passed,
 }
 
 impl Outcome {
@@ -187,6 +189,7 @@ impl Outcome {
             Outcome::NotStarted => "not started",
             Outcome::Repaired => "repaired",
             Outcome::Healthy => "healthy",
+            Outcome::Passed => "passed",
         }
     }
 }
@@ -217,7 +220,7 @@ pub struct Summary {
 
 impl Summary {
     /// Adds the ends up (in list order). The exit code is 0 only when every
-    /// target ended healthy or repaired and verified. Otherwise the code of
+    /// target ended healthy, repaired and verified, or passed. Otherwise the code of
     /// the worst end: a signal's (128 + its number) when the run was
     /// stopped; then 2 for a target that failed on bad input; then 3, 4 or 5
     /// for a target that could not be examined (unreachable, login failed,
@@ -244,7 +247,7 @@ impl Summary {
         };
         match worst.outcome {
             Outcome::NotStarted => ExitCode::Interrupted,
-            Outcome::Repaired | Outcome::Healthy => ExitCode::Success,
+            Outcome::Repaired | Outcome::Healthy | Outcome::Passed => ExitCode::Success,
             Outcome::ProblemsRemain => ExitCode::Problems,
             _ => worst.exit_code,
         }

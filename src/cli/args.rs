@@ -171,32 +171,10 @@ pub struct DoctorArgs {
     /// The console target; several are examined side by side (see --jobs).
     #[arg(value_name = "TARGET", required_unless_present_any = ["targets_file", "filters"])]
     pub targets: Vec<String>,
-    /// Also examine the targets listed in FILE: one per line, `#` comments.
-    #[arg(long = "targets", value_name = "FILE")]
-    pub targets_file: Option<PathBuf>,
-    /// Also examine every EC2 instance matching Name=NAME,Values=V[,V…], as
-    /// `aws ec2 describe-instances --filters` reads it (e.g.
-    /// Name=tag:Role,Values=web); repeatable, an instance must match all.
-    #[arg(long = "filter", value_name = "Name=…,Values=…")]
-    pub filters: Vec<String>,
-    /// With --filter: instances asked for per DescribeInstances page (5 to 1000).
-    #[arg(long, value_name = "N", default_value_t = crate::ec2::inventory::MAX_PAGE,
-          requires = "filters",
-          value_parser = clap::value_parser!(u32).range(
-              crate::ec2::inventory::MIN_PAGE as i64..=crate::ec2::inventory::MAX_PAGE as i64))]
-    pub page_size: u32,
-    /// With several targets: how many consoles to examine at once.
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 8,
-          value_parser = clap::value_parser!(u16).range(1..=1000))]
-    pub jobs: u16,
-    /// With several targets: one transcript and one JSON report per target
-    /// in DIR (named after the target), and summary.json.
-    #[arg(long, value_name = "DIR")]
-    pub out_dir: Option<PathBuf>,
-    /// Examine only slice K of N of the targets (K counts from 0), so that a
-    /// batch system's array job spreads a fleet over machines (docs/fleet.md).
-    #[arg(long, value_name = "K/N")]
-    pub shard: Option<String>,
+    /// Several targets at once: where more come from, how many at a time,
+    /// where their reports go.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
     /// The SSH user whose key is refused.
     #[arg(long)]
     pub user: String,
@@ -234,6 +212,38 @@ pub struct DoctorArgs {
     /// Read the login password from the first line of standard input.
     #[arg(long, group = "password")]
     pub password_stdin: bool,
+}
+
+/// What any command that takes many targets accepts (`doctor`, `run`).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Several targets")]
+pub struct FleetArgs {
+    /// Also the targets listed in FILE: one per line, `#` comments.
+    #[arg(long = "targets", value_name = "FILE")]
+    pub targets_file: Option<PathBuf>,
+    /// Also every EC2 instance matching Name=NAME,Values=V[,V…], as
+    /// `aws ec2 describe-instances --filters` reads it (e.g.
+    /// Name=tag:Role,Values=web); repeatable, an instance must match all.
+    #[arg(long = "filter", value_name = "Name=…,Values=…")]
+    pub filters: Vec<String>,
+    /// With --filter: instances asked for per DescribeInstances page (5 to 1000).
+    #[arg(long, value_name = "N", default_value_t = crate::ec2::inventory::MAX_PAGE,
+          requires = "filters",
+          value_parser = clap::value_parser!(u32).range(
+              crate::ec2::inventory::MIN_PAGE as i64..=crate::ec2::inventory::MAX_PAGE as i64))]
+    pub page_size: u32,
+    /// With several targets: how many consoles at once.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub jobs: u16,
+    /// With several targets: one transcript and one JSON report per target
+    /// in DIR (named after the target), and summary.json.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Only slice K of N of the targets (K counts from 0), so that a
+    /// batch system's array job spreads a fleet over machines (docs/fleet.md).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
 }
 
 /// `doctor --policy` choices (the doctor's own [`crate::doctor::Policy`]
@@ -331,16 +341,33 @@ pub enum OnDisconnectKind {
 /// Arguments of `run`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// The console target.
-    pub target: String,
-    /// The script file (.rhai).
-    pub script: PathBuf,
+    /// The console targets, then the script file (.rhai): with several
+    /// targets (or --targets, --filter) the script runs on each, side by
+    /// side (see --jobs).
+    #[arg(value_name = "TARGET… SCRIPT.rhai", required = true, num_args = 1..)]
+    operands: Vec<String>,
+    /// Several targets at once: where more come from, how many at a time,
+    /// where their reports go.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
     /// A script variable, read with var("name"); repeatable.
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
     /// A named secret for send_secret()/login(): NAME=env:VAR, NAME=file:PATH or NAME=prompt.
     #[arg(long = "secret", value_name = "NAME=SOURCE")]
     pub secrets: Vec<String>,
+}
+
+impl RunArgs {
+    /// The targets named on the command line (all operands but the last).
+    pub fn targets(&self) -> &[String] {
+        &self.operands[..self.operands.len().saturating_sub(1)]
+    }
+
+    /// The script (the last operand).
+    pub fn script(&self) -> PathBuf {
+        PathBuf::from(self.operands.last().map_or("", String::as_str))
+    }
 }
 
 /// Arguments of `test`.

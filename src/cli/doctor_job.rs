@@ -1,13 +1,17 @@
 //! What `doctor` asks of every target, and how one target is examined:
 //! shared by the one-target command ([`super::doctor`]) and the many-target
-//! run ([`super::fleet_doctor`]).
+//! run ([`super::fleet_run`], through [`FleetDoctor`]).
 
-use super::board::Phase;
+use super::board::{Board, Phase};
+use super::fleet_run::FleetJob;
 use super::DoctorArgs;
 use crate::doctor::facts::UserName;
+use crate::doctor::Status;
 use crate::doctor::{Finding, Report, Request, ShellConsole};
+use crate::error::ExitCode;
 use crate::error::{Error, Result};
 use crate::expect::Session;
+use crate::fleet::Outcome;
 use crate::secret::Secret;
 use crate::shell::Shell;
 use crate::target::Target;
@@ -125,4 +129,78 @@ fn request(args: &DoctorArgs) -> Result<Request> {
     .map_err(|e| Error::usage(format!("doctor: {e}")))?;
     request.create_user = args.create_user;
     Ok(request)
+}
+
+/// The doctor as a fleet's job: every target examined with one password.
+pub(super) struct FleetDoctor<'a> {
+    /// What every target is asked.
+    pub job: &'a Job,
+    /// The login password, the same for every target.
+    pub password: Secret,
+}
+
+impl FleetJob for FleetDoctor<'_> {
+    type Done = Report;
+    const NAME: &'static str = "doctor";
+
+    async fn run(
+        &self,
+        target: &Target,
+        session: Session,
+        name: &str,
+        board: &Board,
+    ) -> Result<Report> {
+        let mut announce = |f: &Finding| {
+            board.print(|| {
+                eprintln!(
+                    "{name}: repairing {}: {}",
+                    f.check,
+                    f.repair.as_deref().unwrap_or("")
+                )
+            })
+        };
+        let phase = |p| board.phase(name, p);
+        self.job
+            .examine(
+                target,
+                session,
+                self.password.clone(),
+                &phase,
+                &mut announce,
+            )
+            .await
+    }
+
+    fn outcome(&self, report: &Report) -> (ExitCode, Outcome) {
+        let code = if report.problems_remain() {
+            ExitCode::Problems
+        } else {
+            ExitCode::Success
+        };
+        let repaired = report.findings.iter().any(|f| f.status == Status::Fixed);
+        (code, Outcome::of(code, repaired))
+    }
+
+    /// How many were fixed, the checks still open, how long it took.
+    fn detail(&self, report: &Report) -> String {
+        let open: Vec<&str> = report
+            .findings
+            .iter()
+            .filter(|f| f.status != Status::Fixed)
+            .map(|f| f.check.as_str())
+            .collect();
+        let fixed = report.findings.len() - open.len();
+        let mut parts = Vec::new();
+        if fixed > 0 {
+            parts.push(format!("{fixed} fixed"));
+        }
+        if !open.is_empty() {
+            parts.push(open.join(", "));
+        }
+        format!(
+            "{} ({:.1} s)",
+            parts.join("; "),
+            report.duration_ms as f64 / 1000.0
+        )
+    }
 }

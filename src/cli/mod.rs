@@ -9,13 +9,14 @@ mod board;
 mod console;
 mod doctor;
 mod doctor_job;
-mod fleet_doctor;
+mod fleet_run;
 mod lab;
 mod logging;
 mod prompt;
 mod run;
 mod signals;
 mod stdout;
+mod targets;
 mod test;
 
 use std::time::Duration;
@@ -23,8 +24,8 @@ use std::time::Duration;
 use clap::Parser;
 
 pub use args::{
-    Cli, Command, Common, DoctorArgs, GatewayArgs, GatewayAuthKind, LabCommand, OutputFormat,
-    RunArgs, TestArgs, WsAuthKind,
+    Cli, Command, Common, DoctorArgs, FleetArgs, GatewayArgs, GatewayAuthKind, LabCommand,
+    OutputFormat, RunArgs, TestArgs, WsAuthKind,
 };
 
 use crate::error::{Error, ErrorKind, ExitCode, Result};
@@ -94,7 +95,7 @@ pub fn main() -> i32 {
 /// blocking thread, which stops such a clock from advancing, so `run` keeps
 /// the real one.)
 fn runtime_for(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
-    let replaying = matches!(command, Command::Doctor(args) if doctor::only_replays(args));
+    let replaying = matches!(command, Command::Doctor(args) if targets::only_replays(&args.targets, &args.fleet));
     if replaying {
         return tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -127,7 +128,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Play { file, speed } => crate::transcript::play(&file, speed),
         Command::Lab(cmd) => lab::command(cmd, &common).await,
         Command::Doctor(args) => doctor::command(args, common).await,
-        Command::Merge { summaries } => fleet_doctor::merge(&summaries, common.output),
+        Command::Merge { summaries } => fleet_run::merge(&summaries, common.output),
         Command::Gateway(args) => gateway_command(&args, &common).await,
     }
 }

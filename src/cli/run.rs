@@ -1,15 +1,22 @@
-//! `run TARGET SCRIPT.rhai` and `lint SCRIPT.rhai`.
+//! `run TARGET… SCRIPT.rhai` and `lint SCRIPT.rhai`.
 //!
-//! Everything is validated before anything connects (the target, the
+//! Everything is validated before anything connects (the targets, the
 //! script compiles, the variables and secrets); then the script runs over a
 //! recorded session ([`crate::script::run_script`]) and the result is
-//! printed for people or as JSON.
+//! printed for people or as JSON. With several targets (`--targets`,
+//! `--filter`, …) the script runs on each, side by side, as a fleet
+//! ([`super::fleet_run`]): a line per target and a summary; `log()` lines
+//! are in each target's report rather than printed as they come.
 
-use super::{open_session, Common, OutputFormat, RunArgs};
+use super::board::Board;
+use super::fleet_run::FleetJob;
+use super::{open_session, targets, Common, OutputFormat, RunArgs};
 use serde::Serialize;
 
 use crate::cli::stdout::{json_line, outln};
-use crate::error::{ExitCode, Result};
+use crate::error::{Error, ExitCode, Result};
+use crate::expect::Session;
+use crate::fleet::Outcome;
 use crate::script::{run_script, Script, ScriptInputs};
 use crate::target::Target;
 
@@ -31,11 +38,28 @@ struct LintResult<'a> {
     result: &'static str,
 }
 
-/// Runs `run TARGET SCRIPT`.
+/// Runs `run TARGET… SCRIPT`.
 pub(super) async fn run_command(args: RunArgs, common: Common) -> Result<ExitCode> {
-    let target: Target = args.target.parse()?;
-    let script = Script::read(&args.script)?;
+    let script = Script::read(&args.script())?;
     script.check()?;
+    let named = args.targets();
+    if named.is_empty() && args.fleet.targets_file.is_none() && args.fleet.filters.is_empty() {
+        return Err(Error::usage(
+            "run needs a TARGET before the script (or --targets FILE, or --filter): run TARGET… SCRIPT.rhai",
+        ));
+    }
+    if targets::is_many(named, &args.fleet) {
+        if common.transcript.is_some() {
+            return Err(Error::usage(
+                "--transcript is for one target; with several, --out-dir DIR records one transcript per target",
+            ));
+        }
+        let (targets, connect) = targets::resolve(named, &args.fleet, &common).await?;
+        let inputs = ScriptInputs::from_args(&args.vars, &args.secrets, &super::prompt::hidden)?;
+        let fleet = FleetScript { script, inputs };
+        return super::fleet_run::run(&fleet, &args.fleet, &common, targets, connect).await;
+    }
+    let target: Target = named[0].parse()?;
     let inputs = ScriptInputs::from_args(&args.vars, &args.secrets, &super::prompt::hidden)?;
     let session = open_session(&target, &common, "run").await?;
     let on_log = (common.output == OutputFormat::Human).then_some(print_log as fn(&str));
@@ -55,6 +79,46 @@ pub(super) async fn run_command(args: RunArgs, common: Common) -> Result<ExitCod
         tracing::info!("script passed; transcript: {}", path.display());
     }
     Ok(ExitCode::Success)
+}
+
+/// A script as a fleet's job: the same script and inputs on every target.
+struct FleetScript {
+    script: Script,
+    inputs: ScriptInputs,
+}
+
+/// What a target that passed reports.
+#[derive(Serialize)]
+struct Passed {
+    script: String,
+    logs: Vec<String>,
+    duration_ms: u64,
+}
+
+impl FleetJob for FleetScript {
+    type Done = Passed;
+    const NAME: &'static str = "run";
+
+    async fn run(&self, _: &Target, session: Session, _: &str, _: &Board) -> Result<Passed> {
+        let report = run_script(session, self.script.clone(), self.inputs.clone(), None).await?;
+        Ok(Passed {
+            script: self.script.name.clone(),
+            logs: report.logs,
+            duration_ms: report.duration.as_millis() as u64,
+        })
+    }
+
+    fn outcome(&self, _: &Passed) -> (ExitCode, Outcome) {
+        (ExitCode::Success, Outcome::Passed)
+    }
+
+    fn detail(&self, passed: &Passed) -> String {
+        let last = passed
+            .logs
+            .last()
+            .map_or(String::new(), |l| format!("{l}; "));
+        format!("{last}{:.1} s", passed.duration_ms as f64 / 1000.0)
+    }
 }
 
 /// Prints a script's `log()` line on stdout, as it comes.

@@ -341,3 +341,57 @@ fn interrupted_after(mut command: Command, secs: u64) -> Output {
     .unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// `run` takes many targets as `doctor` does: the script on each, a line
+/// per target with its `log()` lines, one that never shows its prompt
+/// timing out without holding up the others, files per target and the
+/// summary's exit code.
+#[test]
+fn run_takes_many_targets_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("hello.rhai");
+    std::fs::write(
+        &script,
+        "expect([\"ready> $\"]);\nsend_line(\"go\");\nlet m = expect([\"done-(\\\\w+)\"]);\nlog(`answered ${m.groups[1]}`);\n",
+    )
+    .unwrap();
+    let console = |name: &str| format!("exec:sh -c 'printf \"ready> \"; read l; echo done-{name}'");
+    let out_dir = dir.path().join("out");
+    let out = Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+        .args(["--output", "json", "--timeout", "3", "run"])
+        .args(["-j", "4", "--out-dir", out_dir.to_str().unwrap()])
+        .arg(console("a"))
+        .arg(console("b"))
+        .arg("exec:sh -c 'printf \"busy> \"; sleep 30'")
+        .arg(console("c"))
+        .arg(&script)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "the worst end: timed out: {stderr}"
+    );
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    let mut passed: Vec<String> = lines[..4]
+        .iter()
+        .filter(|l| l["outcome"] == "passed")
+        .map(|l| l["report"]["logs"][0].as_str().unwrap().to_string())
+        .collect();
+    passed.sort();
+    assert_eq!(passed, ["answered a", "answered b", "answered c"]);
+    let timed_out: Vec<&Value> = lines[..4]
+        .iter()
+        .filter(|l| l["outcome"] == "timed_out")
+        .collect();
+    assert_eq!(timed_out.len(), 1, "{lines:?}");
+    assert!(timed_out[0]["target"].as_str().unwrap().contains("busy"));
+    assert_eq!(lines[4]["summary"]["targets"], 4);
+    assert_eq!(
+        std::fs::read_dir(&out_dir).unwrap().count(),
+        4 + 4 + 1,
+        "a transcript and a report per target, and summary.json"
+    );
+}

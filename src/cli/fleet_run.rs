@@ -1,16 +1,21 @@
-//! `doctor` over many targets: each examined as one `doctor` would, at most
-//! `--jobs` at a time, with a line per target as it ends and a summary.
+//! One job over many targets (`doctor` and `run` with several targets,
+//! `--targets`, `--filter`): each target as the one-target command would,
+//! at most `--jobs` at a time, with a line per target as it ends and a
+//! summary.
 //!
 //! The connect options (and so the AWS and TLS set-up, and the pace of EC2
-//! key pushes) are made once and shared; each target gets its own session, transcript and report. One
-//! failing target is one line in the summary, never the end of the run.
-//! After a signal no new target starts; the running ones log out (every
-//! session of the process follows the signal) and the summary says what
-//! finished. Output: a line per target as it ends, then the summary (human),
-//! or one JSON document per target, then one for the summary (`--output
-//! json`); with `--out-dir`, `NAME.cast` and `NAME.json` per target and
-//! `summary.json`. On a terminal a live table on stderr shows what each
-//! running target is doing ([`super::board`]).
+//! key pushes) are made once and shared; each target gets its own session,
+//! transcript and report. One failing target is one line in the summary,
+//! never the end of the run. After a signal no new target starts; the
+//! running ones log out (every session of the process follows the signal)
+//! and the summary says what finished. Output: a line per target as it ends,
+//! then the summary (human), or one JSON document per target, then one for
+//! the summary (`--output json`); with `--out-dir`, `NAME.cast` and
+//! `NAME.json` per target and `summary.json`. On a terminal a live table on
+//! stderr shows what each running target is doing ([`super::board`]).
+//!
+//! What differs between commands is a [`FleetJob`]: how one target is done,
+//! and how its result reads.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -20,39 +25,56 @@ use serde::Serialize;
 use std::io::IsTerminal;
 
 use super::board::{Board, Phase};
-use super::doctor_job::Job;
 use super::stdout::{json_line, out};
-use super::{Common, DoctorArgs, OutputFormat};
-use crate::doctor::{Finding, Report, Status};
+use super::{Common, FleetArgs, OutputFormat};
 use crate::error::{Error, ExitCode, Result};
+use crate::expect::Session;
 use crate::fleet::{Ended, Outcome, Summary};
-use crate::secret::Secret;
 use crate::target::Target;
+
+/// What one command does to each target of a fleet run.
+pub(super) trait FleetJob {
+    /// What a target that ran to its end gives (saved as its `report`).
+    type Done: Serialize;
+    /// How default transcript names start (`doctor`, `run`).
+    const NAME: &'static str;
+    /// Does the job on an open session; `board` shows its phases.
+    async fn run(
+        &self,
+        target: &Target,
+        session: Session,
+        name: &str,
+        board: &Board,
+    ) -> Result<Self::Done>;
+    /// The exit code and outcome of a result.
+    fn outcome(&self, done: &Self::Done) -> (ExitCode, Outcome);
+    /// A short line saying how it went.
+    fn detail(&self, done: &Self::Done) -> String;
+}
 
 /// One target's end, as printed and saved.
 #[derive(Serialize)]
-struct TargetEnd<'a> {
+struct TargetEnd<'a, T: Serialize> {
     target: &'a str,
     outcome: Outcome,
     exit_code: ExitCode,
     #[serde(skip_serializing_if = "Option::is_none")]
-    report: Option<&'a Report>,
+    report: Option<&'a T>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     transcript: Option<String>,
 }
 
-/// Runs the doctor for every target; the run's exit code ([`Summary::new`]).
-pub(super) async fn doctor(
-    args: &DoctorArgs,
+/// Runs `job` for every target; the run's exit code ([`Summary::new`]).
+pub(super) async fn run<J: FleetJob>(
+    job: &J,
+    fleet: &FleetArgs,
     common: &Common,
-    job: &Job,
     targets: Vec<(String, Target)>,
     connect: crate::connect::ConnectOptions,
-    password: Secret,
 ) -> Result<ExitCode> {
-    if let Some(dir) = &args.out_dir {
+    if let Some(dir) = &fleet.out_dir {
         crate::private_file::create_dirs(dir)
             .map_err(|e| Error::usage(format!("cannot create --out-dir {}: {e}", dir.display())))?;
     }
@@ -65,10 +87,10 @@ pub(super) async fn doctor(
     let mut files = std::collections::HashMap::new();
     for (name, _) in &targets {
         let stem = crate::fleet::file_stem(name, &mut taken);
-        let transcript = match &args.out_dir {
+        let transcript = match &fleet.out_dir {
             Some(dir) if !common.no_transcript => Some(dir.join(format!("{stem}.cast"))),
             Some(_) => None,
-            None => super::transcript_path(common, &format!("doctor-{stem}"))?,
+            None => super::transcript_path(common, &format!("{}-{stem}", J::NAME))?,
         };
         files.insert(name.clone(), (stem, transcript));
     }
@@ -85,7 +107,7 @@ pub(super) async fn doctor(
     let mut failed_write: Option<Error> = None;
     crate::fleet::run_all(
         names,
-        args.jobs.into(),
+        fleet.jobs.into(),
         stopped,
         |name| {
             let target = &parsed[&name];
@@ -93,19 +115,22 @@ pub(super) async fn doctor(
                 transcript: files[&name].1.clone(),
                 ..base.clone()
             };
-            let password = password.clone();
             let board = &board;
-            async move { Some(examine(job, target, &spec, password, &name, board).await) }
+            async move { Some(one(job, target, &spec, &name, board).await) }
         },
         |_| None,
-        |name, result: Option<Result<Report>>| {
+        |name, result: Option<Result<J::Done>>| {
             let (stem, transcript) = &files[name];
             let stopped_by = signals.as_ref().and_then(|rx| *rx.borrow());
-            let end = target_end(name, &result, transcript.as_deref(), stopped_by);
+            let end = target_end(job, name, &result, transcript.as_deref(), stopped_by);
             board.finished(name, end.outcome);
+            let detail = result
+                .as_ref()
+                .and_then(|r| r.as_ref().ok())
+                .map(|done| job.detail(done));
             if let Err(e) = board
-                .print(|| print_end(&end, common.output))
-                .and_then(|()| save(args.out_dir.as_deref(), stem, &end))
+                .print(|| print_end(&end, detail.as_deref(), common.output))
+                .and_then(|()| save(fleet.out_dir.as_deref(), stem, &end))
             {
                 failed_write.get_or_insert(e);
             }
@@ -125,7 +150,7 @@ pub(super) async fn doctor(
         return Err(e);
     }
     let summary = Summary::new(ended);
-    if let Some(dir) = &args.out_dir {
+    if let Some(dir) = &fleet.out_dir {
         let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
         crate::private_file::write(&dir.join("summary.json"), format!("{json}\n").as_bytes())
             .map_err(|e| {
@@ -139,30 +164,18 @@ pub(super) async fn doctor(
     Ok(summary.exit_code)
 }
 
-/// One target: open, examine, log out; repairs shown as they start.
-async fn examine(
-    job: &Job,
+/// One target: open (its steps on the board), then the job.
+async fn one<J: FleetJob>(
+    job: &J,
     target: &Target,
     spec: &crate::connect::SessionSpec,
-    password: Secret,
     name: &str,
     board: &Board,
-) -> Result<Report> {
-    let mut announce = |f: &Finding| {
-        board.print(|| {
-            eprintln!(
-                "{name}: repairing {}: {}",
-                f.check,
-                f.repair.as_deref().unwrap_or("")
-            )
-        })
-    };
+) -> Result<J::Done> {
     board.phase(name, Phase::Connecting);
     let session =
         super::open_session_with(target, spec, &|step| board.phase(name, step.into())).await?;
-    let phase = |p| board.phase(name, p);
-    job.examine(target, session, password, &phase, &mut announce)
-        .await
+    job.run(target, session, name, board).await
 }
 
 /// `merge`: several shards' summary.json as one summary; its exit code.
@@ -193,12 +206,13 @@ pub(super) fn merge(paths: &[PathBuf], output: OutputFormat) -> Result<ExitCode>
 }
 
 /// How a target ended (`None`: never started, a signal came first).
-fn target_end<'a>(
+fn target_end<'a, J: FleetJob>(
+    job: &J,
     name: &'a str,
-    result: &'a Option<Result<Report>>,
+    result: &'a Option<Result<J::Done>>,
     transcript: Option<&Path>,
     stopped_by: Option<crate::error::Signal>,
-) -> TargetEnd<'a> {
+) -> TargetEnd<'a, J::Done> {
     let transcript = transcript
         .filter(|p| p.exists())
         .map(|p| p.display().to_string());
@@ -213,18 +227,13 @@ fn target_end<'a>(
         };
     };
     match result {
-        Ok(report) => {
-            let code = if report.problems_remain() {
-                ExitCode::Problems
-            } else {
-                ExitCode::Success
-            };
-            let repaired = report.findings.iter().any(|f| f.status == Status::Fixed);
+        Ok(done) => {
+            let (code, outcome) = job.outcome(done);
             TargetEnd {
                 target: name,
-                outcome: Outcome::of(code, repaired),
+                outcome,
                 exit_code: code,
-                report: Some(report),
+                report: Some(done),
                 error: None,
                 transcript,
             }
@@ -243,35 +252,15 @@ fn target_end<'a>(
     }
 }
 
-fn print_end(end: &TargetEnd, output: OutputFormat) -> Result<()> {
+fn print_end<T: Serialize>(
+    end: &TargetEnd<T>,
+    detail: Option<&str>,
+    output: OutputFormat,
+) -> Result<()> {
     match output {
         OutputFormat::Json => json_line(end),
         OutputFormat::Human => {
-            let detail = match (end.report, &end.error) {
-                (Some(report), _) => {
-                    let open: Vec<&str> = report
-                        .findings
-                        .iter()
-                        .filter(|f| f.status != Status::Fixed)
-                        .map(|f| f.check.as_str())
-                        .collect();
-                    let fixed = report.findings.len() - open.len();
-                    let mut parts = Vec::new();
-                    if fixed > 0 {
-                        parts.push(format!("{fixed} fixed"));
-                    }
-                    if !open.is_empty() {
-                        parts.push(open.join(", "));
-                    }
-                    format!(
-                        "{} ({:.1} s)",
-                        parts.join("; "),
-                        report.duration_ms as f64 / 1000.0
-                    )
-                }
-                (None, Some(error)) => error.clone(),
-                (None, None) => String::new(),
-            };
+            let detail = detail.or(end.error.as_deref()).unwrap_or("");
             out!(
                 "{:<16} {}  {}\n",
                 end.outcome.as_str(),
@@ -282,7 +271,7 @@ fn print_end(end: &TargetEnd, output: OutputFormat) -> Result<()> {
     }
 }
 
-fn save(dir: Option<&Path>, stem: &str, end: &TargetEnd) -> Result<()> {
+fn save<T: Serialize>(dir: Option<&Path>, stem: &str, end: &TargetEnd<T>) -> Result<()> {
     let Some(dir) = dir else { return Ok(()) };
     let path: PathBuf = dir.join(format!("{stem}.json"));
     let json = serde_json::to_string_pretty(end).unwrap_or_default();
@@ -300,7 +289,12 @@ fn human_summary(summary: &Summary) -> String {
     let bad: Vec<&Ended> = summary
         .ended
         .iter()
-        .filter(|e| !matches!(e.outcome, Outcome::Healthy | Outcome::Repaired))
+        .filter(|e| {
+            !matches!(
+                e.outcome,
+                Outcome::Healthy | Outcome::Repaired | Outcome::Passed
+            )
+        })
         .collect();
     if !bad.is_empty() {
         text.push_str("worst first:\n");

@@ -1,0 +1,120 @@
+//! The targets of a command that takes many (`doctor`, `run`): the
+//! arguments, a `--targets` file, the EC2 instances `--filter` matches, each
+//! once, then this `--shard`'s slice; and the connect options they share.
+
+use std::time::Duration;
+
+use super::{Common, FleetArgs};
+use crate::connect::ConnectOptions;
+use crate::ec2::inventory::Filter;
+use crate::error::{Error, Result};
+use crate::target::Target;
+
+/// How long a fleet run waits for an instance's other serial console
+/// session to end, unless `--wait-for-session` says otherwise: AWS needs
+/// about 30 s after a session ends before the next one, so a run that
+/// follows another (or a colleague's session) waits rather than failing.
+const FLEET_WAIT_FOR_SESSION: Duration = Duration::from_secs(35);
+
+/// Whether the command runs as a fleet: anything but one plain target.
+pub(super) fn is_many(targets: &[String], fleet: &FleetArgs) -> bool {
+    targets.len() != 1
+        || fleet.targets_file.is_some()
+        || !fleet.filters.is_empty()
+        || fleet.out_dir.is_some()
+        || fleet.shard.is_some()
+}
+
+/// The targets, parsed, and the connect options every one of them shares.
+/// Bad input (a filter, a shard, a target) is refused before anything
+/// connects; only `--filter` asks AWS.
+pub(super) async fn resolve(
+    targets: &[String],
+    fleet: &FleetArgs,
+    common: &Common,
+) -> Result<(Vec<(String, Target)>, ConnectOptions)> {
+    let filters: Vec<Filter> = fleet
+        .filters
+        .iter()
+        .map(|f| f.parse())
+        .collect::<Result<_>>()?;
+    let shard = fleet
+        .shard
+        .as_deref()
+        .map(str::parse::<crate::fleet::Shard>)
+        .transpose()?;
+    let mut connect = super::connect_options(common).await?;
+    connect
+        .ec2
+        .wait_for_session
+        .get_or_insert(FLEET_WAIT_FOR_SESSION);
+    let mut all = targets.to_vec();
+    if let Some(path) = &fleet.targets_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::usage(format!("cannot read --targets {}: {e}", path.display())))?;
+        all.extend(crate::fleet::read_targets(
+            &text,
+            &path.display().to_string(),
+        )?);
+    }
+    if !filters.is_empty() {
+        all.extend(matching(&filters, fleet, &connect).await?);
+    }
+    let (mut all, dropped) = crate::fleet::dedup(all);
+    for target in dropped {
+        tracing::warn!("{target} is listed more than once: done once");
+    }
+    if let Some(shard) = shard {
+        all = shard.select(all);
+    }
+    let parsed = all
+        .into_iter()
+        .map(|t| {
+            let parsed = t
+                .parse::<Target>()
+                .map_err(|e| e.context(format!("target {t:?}")))?;
+            Ok((t, parsed))
+        })
+        .collect::<Result<_>>()?;
+    Ok((parsed, connect))
+}
+
+/// The ids of the instances every filter matches.
+async fn matching(
+    filters: &[Filter],
+    fleet: &FleetArgs,
+    connect: &ConnectOptions,
+) -> Result<Vec<String>> {
+    let account = connect.ec2.account.get(&connect.ec2).await?;
+    let found = crate::ec2::inventory::list(account, filters, fleet.page_size).await?;
+    if found.is_empty() {
+        return Err(Error::usage(format!(
+            "no instance in {} matches --filter {}: check the filters and the Region (--region)",
+            account.region(),
+            fleet.filters.join(" --filter ")
+        )));
+    }
+    tracing::info!("--filter matched {} instances", found.len());
+    Ok(found.into_iter().map(|i| i.id).collect())
+}
+
+/// Whether every target is a recording (then the clock may run virtual:
+/// see `runtime_for`). A `--targets` file that cannot be read, or a
+/// `--filter`, says no.
+pub(super) fn only_replays(targets: &[String], fleet: &FleetArgs) -> bool {
+    let mut all = targets.to_vec();
+    if let Some(path) = &fleet.targets_file {
+        match std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| crate::fleet::read_targets(&text, "").ok())
+        {
+            Some(lines) => all.extend(lines),
+            None => return false,
+        }
+    }
+    fleet.filters.is_empty()
+        && !all.is_empty()
+        && all
+            .iter()
+            .all(|t| matches!(t.parse(), Ok(Target::Replay { .. })))
+}
