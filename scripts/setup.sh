@@ -2,6 +2,7 @@
 # Installs the Debian packages the project needs, and nothing when they are
 # all present (so it is cheap to run before every test run, and safe to re-run).
 #
+#   the build:      gcc libc6-dev (ring compiles C)
 #   the lab:        qemu-system-x86 debootstrap socat openssh-server openssh-client e2fsprogs
 #   benchmarks:     expect (the Tcl Expect we compare against)
 #   EC2 stand-in:   libnss-wrapper (sshd's i-….port0 users), python3-venv (moto)
@@ -10,7 +11,7 @@
 # Debian 12 machine (CI does: .ci/run). Not root: it says what to run instead.
 set -euo pipefail
 
-packages=(qemu-system-x86 debootstrap socat openssh-server openssh-client e2fsprogs expect libnss-wrapper python3-venv)
+packages=(gcc libc6-dev qemu-system-x86 debootstrap socat openssh-server openssh-client e2fsprogs expect libnss-wrapper python3-venv)
 
 missing=()
 for p in "${packages[@]}"; do
