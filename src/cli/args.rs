@@ -30,8 +30,10 @@ pub enum OutputFormat {
     Json,
 }
 
-/// Flags shared by every command.
+/// Flags shared by every command, under their own headings in every
+/// command's help (after the command's own options).
 #[derive(Debug, Clone, Args, Default)]
+#[command(next_help_heading = "Global options")]
 pub struct Common {
     /// Write the session transcript (asciicast v2, mode 0600) to FILE.
     /// Default: a timestamped file under the data dir
@@ -64,38 +66,68 @@ pub struct Common {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// AWS Region (else AWS_REGION, the profile, IMDS).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "AWS and EC2 targets (global)")]
     pub region: Option<String>,
     /// AWS profile (else AWS_PROFILE).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "AWS and EC2 targets (global)")]
     pub profile: Option<String>,
     /// How to authenticate to a ws:// or wss:// console: `sigv4` (a presigned
     /// URL from your AWS credentials), `token` (a bearer token from --token-env)
     /// or `none`. Default: token when --token-env is given, else none.
-    #[arg(long, global = true, value_enum)]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "WebSocket and TLS (global)",
+        value_enum
+    )]
     pub ws_auth: Option<WsAuthKind>,
     /// Environment variable holding the bearer token for a WebSocket console.
-    #[arg(long, global = true, value_name = "VAR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "WebSocket and TLS (global)",
+        value_name = "VAR"
+    )]
     pub token_env: Option<String>,
     /// PEM file of a private CA to trust, besides the system's roots
     /// (SSL_CERT_FILE honoured): for wss:// consoles and every AWS call.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "WebSocket and TLS (global)",
+        value_name = "FILE"
+    )]
     pub ca_file: Option<PathBuf>,
     /// EC2 targets: skip the preflight checks (serial console access, instance
     /// running, Nitro type), e.g. when IAM grants only the key push.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "AWS and EC2 targets (global)")]
     pub no_preflight: bool,
     /// EC2 targets: when another session holds the instance's serial console,
     /// wait up to SECS for it to end instead of failing.
-    #[arg(long, global = true, value_name = "SECS")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "AWS and EC2 targets (global)",
+        value_name = "SECS"
+    )]
     pub wait_for_session: Option<u64>,
     /// EC2 targets: SSH to HOST[:PORT] instead of the Region's published serial
     /// endpoint (new Regions, test stand-ins); needs --host-key-fingerprint.
-    #[arg(long, global = true, value_name = "HOST[:PORT]")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "AWS and EC2 targets (global)",
+        value_name = "HOST[:PORT]"
+    )]
     pub serial_endpoint: Option<String>,
     /// EC2 targets: the endpoint's host-key fingerprint (SHA256:…) instead of
     /// the one AWS publishes for the Region.
-    #[arg(long, global = true, value_name = "SHA256:…")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "AWS and EC2 targets (global)",
+        value_name = "SHA256:…"
+    )]
     pub host_key_fingerprint: Option<String>,
 }
 
@@ -139,6 +171,15 @@ pub enum Command {
         #[arg(long)]
         record_input: bool,
     },
+    /// Print a shell completion script on stdout, e.g.
+    /// `ec2-serial-expect completions bash > ~/.local/share/bash-completion/completions/ec2-serial-expect`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout: `ec2-serial-expect man | man -l -`.
+    Man,
     /// Show a transcript in the terminal with its timing.
     Play {
         /// The transcript (asciicast v2).

@@ -12,6 +12,7 @@ mod doctor_job;
 mod fleet_run;
 mod lab;
 mod logging;
+mod manual;
 mod prompt;
 mod run;
 mod signals;
@@ -126,6 +127,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             console::console_with(&target, &common, options).await
         }
         Command::Play { file, speed } => crate::transcript::play(&file, speed),
+        Command::Completions { shell } => manual::completions(shell),
+        Command::Man => manual::man_page(),
         Command::Lab(cmd) => lab::command(cmd, &common).await,
         Command::Doctor(args) => doctor::command(args, common).await,
         Command::Merge { summaries } => fleet_run::merge(&summaries, common.output),

@@ -22,6 +22,7 @@ mod lab_fixtures_replay;
 mod lab_gateway;
 mod lab_scenarios;
 mod lab_scripts;
+mod manual_cli;
 mod play_cli;
 mod script_api;
 mod script_cli;

@@ -1,0 +1,110 @@
+//! What a user's shell and `man` get: completion scripts every supported
+//! shell accepts, a man page that renders with every command in it, and
+//! help that shows a command's own options before the global ones.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+}
+
+fn stdout_of(args: &[&str]) -> String {
+    let out = bin().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Feeds `input` to `program args` and returns (success, stdout + stderr).
+fn pipe_through(program: &str, args: &[&str], input: &str) -> (bool, String) {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} is needed for this test: {e}"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn bash_accepts_the_completions_and_they_know_the_commands() {
+    let script = stdout_of(&["completions", "bash"]);
+    let (ok, text) = pipe_through("bash", &["-n"], &script);
+    assert!(ok, "bash -n refused the completion script: {text}");
+    for word in ["doctor", "--filter", "--out-dir", "completions", "merge"] {
+        assert!(script.contains(word), "no {word} in the bash completions");
+    }
+    for shell in ["zsh", "fish", "powershell"] {
+        assert!(
+            stdout_of(&["completions", shell]).contains("doctor"),
+            "{shell}"
+        );
+    }
+    let out = bin().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "an unknown shell is bad usage");
+}
+
+#[test]
+fn the_man_page_renders_with_every_command() {
+    let page = stdout_of(&["man"]);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH"),
+        "roff: {}",
+        &page[..80.min(page.len())]
+    );
+    let (ok, text) = pipe_through("man", &["-l", "-"], &page);
+    assert!(ok, "man -l - failed: {text}");
+    for command in [
+        "doctor",
+        "run",
+        "console",
+        "gateway",
+        "merge",
+        "completions",
+    ] {
+        assert!(
+            text.contains(&format!("ec2-serial-expect-{command}")),
+            "the rendered page has no {command} section"
+        );
+    }
+    assert!(
+        text.contains("--filter"),
+        "a subcommand's own options are in it"
+    );
+}
+
+#[test]
+fn help_shows_a_commands_own_options_first_and_groups_the_global_ones() {
+    let help = stdout_of(&["doctor", "--help"]);
+    let at = |heading: &str| {
+        help.find(&format!("\n{heading}:\n"))
+            .unwrap_or_else(|| panic!("no {heading:?} heading in: {help}"))
+    };
+    let own = at("Options");
+    assert!(help[own..].find("--user").unwrap() < at("Global options") - own);
+    assert!(at("Options") < at("Global options"));
+    assert!(at("Global options") < at("AWS and EC2 targets (global)"));
+    let aws = at("AWS and EC2 targets (global)");
+    assert!(help[aws..].contains("--region"), "{help}");
+    assert!(
+        !help[own..at("Global options")].contains("--region"),
+        "AWS flags grouped: {help}"
+    );
+}
