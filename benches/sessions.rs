@@ -181,8 +181,8 @@ async fn replayed_doctor(
         .iter()
         .any(|f| f.severity == Severity::Error && f.status == Status::Open);
     match (fix, outcome.verified, found_problem) {
-        (true, true, _) | (false, _, true) => Ok(()),
-        (true, false, _) => Err(format!(
+        (true, Some(true), _) | (false, _, true) => Ok(()),
+        (true, _, _) => Err(format!(
             "the replay of {} did not end repaired and verified: not a recorded `doctor --fix`?",
             cast.display()
         )),

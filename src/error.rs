@@ -175,6 +175,22 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// The kind's name in JSON documents (`usage`, `timeout`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ErrorKind::Usage(_) => "usage",
+            ErrorKind::Io(_) => "io",
+            ErrorKind::Aws { .. } => "aws",
+            ErrorKind::Eof { .. } => "eof",
+            ErrorKind::Timeout { .. } => "timeout",
+            ErrorKind::ReplayMismatch(_) => "replay_mismatch",
+            ErrorKind::Login(_) => "login",
+            ErrorKind::Problems(_) => "problems",
+            ErrorKind::Interrupted { .. } => "interrupted",
+            ErrorKind::NotYetAvailable(_) => "not_yet_available",
+        }
+    }
+
     /// The exit code an error of this kind ends the process with.
     pub fn exit_code(&self) -> ExitCode {
         match self {

@@ -6,7 +6,7 @@
 //! With several targets (or `--targets`, `--out-dir`, `--shard`) the same
 //! examination runs for each, side by side ([`super::fleet_run`]).
 
-use crate::cli::stdout::{out, outln};
+use crate::cli::stdout::out;
 use std::io::IsTerminal;
 
 use super::doctor_job::{FleetDoctor, Job};
@@ -37,9 +37,7 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
         };
         return super::fleet_run::run(&fleet, &args.fleet, &common, targets, connect).await;
     }
-    let target: Target = args.targets[0]
-        .parse()
-        .map_err(|e: Error| e.context(format!("target {:?}", args.targets[0])))?;
+    let target: Target = args.targets[0].parse()?;
     let password = password(&args, job.login_user())?;
     let session = super::open_session(&target, &common, "doctor").await?;
     // Shown before it runs (stderr, so --output json stays clean).
@@ -53,13 +51,13 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
     let report = job
         .examine(&target, session, password, &|_| {}, &mut announce)
         .await?;
-    let json = serde_json::to_string_pretty(&report).unwrap_or_default();
+    let json = super::stdout::json_pretty(&report)?;
     if let Some(path) = &args.report {
-        crate::private_file::write(path, format!("{json}\n").as_bytes())
+        crate::private_file::write(path, json.as_bytes())
             .map_err(|e| Error::usage(format!("cannot write --report {}: {e}", path.display())))?;
     }
     match common.output {
-        OutputFormat::Json => outln!("{json}")?,
+        OutputFormat::Json => out!("{json}")?,
         OutputFormat::Human => out!("{}", report.human())?,
     }
     Ok(if report.problems_remain() {

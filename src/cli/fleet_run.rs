@@ -25,7 +25,7 @@ use serde::Serialize;
 use std::io::IsTerminal;
 
 use super::board::{Board, Phase};
-use super::stdout::{json_line, out};
+use super::stdout::{json_line, json_pretty, out, ErrorJson};
 use super::{Common, FleetArgs, OutputFormat};
 use crate::error::{Error, ExitCode, Result};
 use crate::expect::Session;
@@ -61,7 +61,7 @@ struct TargetEnd<'a, T: Serialize> {
     #[serde(skip_serializing_if = "Option::is_none")]
     report: Option<&'a T>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
+    error: Option<ErrorJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     transcript: Option<String>,
 }
@@ -151,11 +151,10 @@ pub(super) async fn run<J: FleetJob>(
     }
     let summary = Summary::new(ended);
     if let Some(dir) = &fleet.out_dir {
-        let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
-        crate::private_file::write(&dir.join("summary.json"), format!("{json}\n").as_bytes())
-            .map_err(|e| {
-                Error::usage(format!("cannot write {}/summary.json: {e}", dir.display()))
-            })?;
+        let json = json_pretty(&summary)?;
+        crate::private_file::write(&dir.join("summary.json"), json.as_bytes()).map_err(|e| {
+            Error::usage(format!("cannot write {}/summary.json: {e}", dir.display()))
+        })?;
     }
     match common.output {
         OutputFormat::Json => json_line(&serde_json::json!({ "summary": &summary }))?,
@@ -222,7 +221,10 @@ fn target_end<'a, J: FleetJob>(
             outcome: Outcome::NotStarted,
             exit_code: stopped_by.map_or(ExitCode::Interrupted, |s| s.exit_code()),
             report: None,
-            error: Some("not started: the run was stopped by a signal first".into()),
+            error: Some(ErrorJson {
+                kind: "interrupted",
+                message: "not started: the run was stopped by a signal first".into(),
+            }),
             transcript,
         };
     };
@@ -245,7 +247,7 @@ fn target_end<'a, J: FleetJob>(
                 outcome: Outcome::of(code, false),
                 exit_code: code,
                 report: None,
-                error: Some(crate::secret::scrub_known(&e.to_string())),
+                error: Some(ErrorJson::of(e)),
                 transcript,
             }
         }
@@ -260,7 +262,9 @@ fn print_end<T: Serialize>(
     match output {
         OutputFormat::Json => json_line(end),
         OutputFormat::Human => {
-            let detail = detail.or(end.error.as_deref()).unwrap_or("");
+            let detail = detail
+                .or(end.error.as_ref().map(|e| e.message.as_str()))
+                .unwrap_or("");
             out!(
                 "{:<16} {}  {}\n",
                 end.outcome.as_str(),
@@ -274,8 +278,8 @@ fn print_end<T: Serialize>(
 fn save<T: Serialize>(dir: Option<&Path>, stem: &str, end: &TargetEnd<T>) -> Result<()> {
     let Some(dir) = dir else { return Ok(()) };
     let path: PathBuf = dir.join(format!("{stem}.json"));
-    let json = serde_json::to_string_pretty(end).unwrap_or_default();
-    crate::private_file::write(&path, format!("{json}\n").as_bytes())
+    let json = json_pretty(end)?;
+    crate::private_file::write(&path, json.as_bytes())
         .map_err(|e| Error::usage(format!("cannot write {}: {e}", path.display())))
 }
 

@@ -20,6 +20,7 @@ mod stdout;
 mod targets;
 mod test;
 
+use std::path::Path;
 use std::time::Duration;
 
 use clap::Parser;
@@ -58,6 +59,7 @@ fn forbid_core_dumps() {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
+    STARTED.get_or_init(std::time::Instant::now);
     forbid_core_dumps();
     scrub_panic_messages();
     let cli = match Cli::try_parse() {
@@ -136,19 +138,35 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// When the command started, for a failure's `duration_ms`.
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+/// The transcript of the command's one session, once it is open, for a
+/// failure's document (a fleet's targets carry their own).
+static TRANSCRIPT: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
+
 fn report_error(e: &Error, output: OutputFormat) {
     match output {
         OutputFormat::Human => eprintln!("error: {}", crate::secret::scrub_known(&e.to_string())),
         OutputFormat::Json => {
+            /// Every failure's document (docs/json.md).
             #[derive(serde::Serialize)]
             struct Failure {
-                error: String,
-                exit_code: i32,
+                error: stdout::ErrorJson,
+                exit_code: ExitCode,
+                transcript: Option<std::path::PathBuf>,
+                duration_ms: u128,
             }
+            let transcript = TRANSCRIPT
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .filter(|p| p.exists());
             // Nothing is left to report a failed write to.
             let _ = stdout::json_line(&Failure {
-                error: crate::secret::scrub_known(&e.to_string()),
-                exit_code: e.exit_code().code(),
+                error: stdout::ErrorJson::of(e),
+                exit_code: e.exit_code(),
+                transcript,
+                duration_ms: STARTED.get().map_or(0, |t| t.elapsed().as_millis()),
             });
         }
     }
@@ -163,7 +181,10 @@ pub async fn open_session(target: &Target, common: &Common, what: &str) -> Resul
         session: session_options(common)?,
         transcript: transcript_path(common, what)?,
     };
-    open_session_with(target, &spec, &|_| {}).await
+    let session = open_session_with(target, &spec, &|_| {}).await?;
+    *TRANSCRIPT.lock().unwrap_or_else(|e| e.into_inner()) =
+        session.transcript_path().map(Path::to_path_buf);
+    Ok(session)
 }
 
 /// [`open_session`] with the options already made (a fleet makes them once).

@@ -38,12 +38,54 @@ pub(crate) fn write(text: std::fmt::Arguments<'_>) -> Result<()> {
         .map_err(|e| Error::io("writing to standard output", e))
 }
 
+/// The version of every JSON document's shape (docs/json.md): raised when
+/// a field is removed or changes meaning, not when one is added.
+pub(crate) const SCHEMA_VERSION: u32 = 1;
+
+/// `value` as a JSON document: its fields, and `schema_version`.
+fn versioned(value: &impl serde::Serialize) -> Result<serde_json::Value> {
+    let mut json = serde_json::to_value(value)
+        .map_err(|e| Error::usage(format!("cannot encode the result as JSON: {e}")))?;
+    if let serde_json::Value::Object(fields) = &mut json {
+        fields.insert("schema_version".into(), SCHEMA_VERSION.into());
+    }
+    Ok(json)
+}
+
 /// Writes `value` as one line of JSON: every `--output json` result is a
 /// typed value, so its fields are named once, where the type is.
 pub(crate) fn json_line(value: &impl serde::Serialize) -> Result<()> {
-    let text = serde_json::to_string(value)
-        .map_err(|e| Error::usage(format!("cannot encode the result as JSON: {e}")))?;
+    let text = versioned(value)?.to_string();
     write(format_args!("{text}\n"))
+}
+
+/// `value` as an indented JSON document with its `schema_version` (for
+/// files: reports, summaries), ending in a newline.
+pub(crate) fn json_pretty(value: &impl serde::Serialize) -> Result<String> {
+    let json = versioned(value)?;
+    Ok(format!(
+        "{}\n",
+        serde_json::to_string_pretty(&json).unwrap_or_default()
+    ))
+}
+
+/// What failed, in every JSON document that reports a failure.
+#[derive(serde::Serialize)]
+pub(crate) struct ErrorJson {
+    /// The error's kind ([`crate::error::ErrorKind::name`]).
+    pub kind: &'static str,
+    /// The message, secrets scrubbed.
+    pub message: String,
+}
+
+impl ErrorJson {
+    /// The document's form of `error`.
+    pub(crate) fn of(error: &Error) -> ErrorJson {
+        ErrorJson {
+            kind: error.kind().name(),
+            message: crate::secret::scrub_known(&error.to_string()),
+        }
+    }
 }
 
 /// Ends the process the way a Unix filter ends when its reader went away

@@ -89,8 +89,8 @@ impl RootConsole for ShellConsole<'_> {
 pub struct Outcome {
     /// Findings with their final status.
     pub findings: Vec<Finding>,
-    /// True when `fix` ran and every repair was confirmed.
-    pub verified: bool,
+    /// With `fix`: whether every repair was confirmed; `None` in check mode.
+    pub verified: Option<bool>,
     /// Recent sshd log lines about the login, oldest first ([`facts::Facts::log`]).
     pub evidence: Vec<String>,
     /// Commands run on the console.
@@ -113,7 +113,7 @@ pub async fn examine(
     if !fix {
         return Ok(Outcome {
             findings,
-            verified: false,
+            verified: None,
             evidence,
             round_trips,
         });
@@ -123,7 +123,7 @@ pub async fn examine(
         let verified = findings.iter().all(|f| f.severity != Severity::Error);
         return Ok(Outcome {
             findings,
-            verified,
+            verified: Some(verified),
             evidence,
             round_trips,
         });
@@ -159,7 +159,7 @@ pub async fn examine(
     });
     Ok(Outcome {
         findings,
-        verified,
+        verified: Some(verified),
         evidence,
         round_trips,
     })

@@ -22,8 +22,9 @@ pub struct Report {
     pub duration_ms: u128,
     /// What was found, with status.
     pub findings: Vec<Finding>,
-    /// With `--fix`: every repaired finding confirmed gone by a second look.
-    pub verified: bool,
+    /// With `--fix`: every repaired finding confirmed gone by a second
+    /// look; `None` (JSON `null`) in check mode, where nothing was to verify.
+    pub verified: Option<bool>,
     /// The transcript path, if recorded.
     pub transcript: Option<String>,
     /// Recent sshd log lines about the login (naming the user, or `[preauth]`
@@ -45,7 +46,7 @@ impl Report {
     /// A table for the terminal.
     pub fn human(&self) -> String {
         let mut out = format!(
-            "doctor {} for user {} (policy {:?}, {})\n",
+            "doctor {} for user {} (policy {}, {})\n",
             self.target, self.user, self.policy, self.mode
         );
         if self.findings.is_empty() {
@@ -72,8 +73,8 @@ impl Report {
                 out.push_str(&format!("    {l}\n"));
             }
         }
-        if self.mode == "fix" {
-            out.push_str(if self.verified {
+        if let Some(verified) = self.verified {
+            out.push_str(if verified {
                 "verified: every repair confirmed by a second look\n"
             } else {
                 "NOT verified: some problems remain\n"

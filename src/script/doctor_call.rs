@@ -5,7 +5,8 @@
 //! ([`crate::doctor::examine`]) and returns the findings as maps with the
 //! report's field names, so a script can decide what to do with each:
 //! `#{findings: [#{check, path, expected, actual, severity, why, repair,
-//! status}], verified, evidence, round_trips, problems_remain}`.
+//! status}], verified (`()` in check mode), evidence, round_trips,
+//! problems_remain}`.
 
 use std::rc::Rc;
 
@@ -59,7 +60,10 @@ impl Host {
         let mut map = Map::new();
         let findings = serde_json::to_value(&outcome.findings).unwrap_or(Value::Null);
         map.insert("findings".into(), to_dynamic(findings));
-        map.insert("verified".into(), outcome.verified.into());
+        map.insert(
+            "verified".into(),
+            outcome.verified.map_or(Dynamic::UNIT, Dynamic::from),
+        );
         map.insert("problems_remain".into(), problems.into());
         map.insert("evidence".into(), to_dynamic(Value::from(outcome.evidence)));
         map.insert(

@@ -142,7 +142,10 @@ fn one_bad_target_is_one_line_and_the_exit_code_says_it() {
         .unwrap();
     assert_eq!(bad["outcome"], "failed");
     assert!(
-        bad["error"].as_str().unwrap().contains("nonexistent"),
+        bad["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nonexistent"),
         "{bad}"
     );
     assert_eq!(lines[3]["summary"]["counts"]["healthy"], 2);

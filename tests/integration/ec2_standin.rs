@@ -781,7 +781,7 @@ fn a_fleet_over_filter_covers_every_matching_instance() {
         let target = line["target"].as_str().unwrap();
         if target == stopped {
             assert_eq!(line["outcome"], "unreachable", "{line}");
-            let error = line["error"].as_str().unwrap();
+            let error = line["error"]["message"].as_str().unwrap();
             assert!(
                 error.contains("is stopped") && error.contains("aws ec2 start-instances"),
                 "{error}"

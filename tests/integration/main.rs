@@ -15,6 +15,7 @@ mod doctor_replay;
 mod ec2_lab;
 mod ec2_standin;
 mod engine_session;
+mod json_cli;
 mod lab_cli;
 mod lab_console;
 mod lab_doctor;

@@ -38,6 +38,16 @@ pub enum Policy {
     Sshd,
 }
 
+/// As users type it (`--policy aws`).
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Policy::Aws => "aws",
+            Policy::Sshd => "sshd",
+        })
+    }
+}
+
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -43,7 +43,7 @@ fn venv_python() -> PathBuf {
 }
 
 /// moto in a venv under target/, installed on first use.
-fn python() -> &'static Path {
+pub fn python() -> &'static Path {
     static READY: OnceLock<PathBuf> = OnceLock::new();
     READY.get_or_init(|| {
         let python = venv_python();
