@@ -182,11 +182,15 @@ pub enum Command {
     Man,
     /// Show a transcript in the terminal with its timing.
     Play {
-        /// The transcript (asciicast v2).
+        /// The transcript (asciicast v2 or v3).
         file: PathBuf,
         /// Playback speed factor (2 = twice as fast).
         #[arg(long, default_value_t = 1.0)]
         speed: f64,
+        /// Play pauses longer than SECS as SECS (default: the file's
+        /// idle_time_limit, else 2).
+        #[arg(short = 'i', long, value_name = "SECS")]
+        idle_time_limit: Option<f64>,
     },
     /// Log in over the console, find why sshd refuses USER's key, repair with --fix,
     /// verify, log out. Exit 0 healthy or repaired, 1 problems remain.

@@ -128,7 +128,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             let options = console::ConsoleOptions { record_input };
             console::console_with(&target, &common, options).await
         }
-        Command::Play { file, speed } => crate::transcript::play(&file, speed),
+        Command::Play {
+            file,
+            speed,
+            idle_time_limit,
+        } => crate::transcript::play(&file, speed, idle_time_limit),
         Command::Completions { shell } => manual::completions(shell),
         Command::Man => manual::man_page(),
         Command::Lab(cmd) => lab::command(cmd, &common).await,

@@ -1,6 +1,12 @@
-//! The asciicast v2 file format: a JSON header line, then one JSON array
+//! The asciicast file format: a JSON header line, then one JSON array
 //! `[seconds, code, data]` per event. Unknown event codes are kept as
 //! [`EventCode::Other`] and ignored by readers, as the format requires.
+//!
+//! We write v2 (what asciinema 2.x and most players read). We read v2 and
+//! v3 (asciinema 3's default): v3 puts the size in `term.cols`/`term.rows`,
+//! times each event from the one before it rather than from the start,
+//! and allows `#` comment lines; a v3 file is read into the same [`Cast`]
+//! (times from the start), so replays and `play` treat both alike.
 
 use std::path::Path;
 
@@ -12,7 +18,7 @@ use crate::error::{Error, Result};
 /// The header line of a transcript.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Header {
-    /// Always 2.
+    /// 2 when written; 2 or 3 when read.
     pub version: u8,
     /// Terminal columns.
     pub width: u16,
@@ -27,6 +33,12 @@ pub struct Header {
     /// A title for players.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// Pauses longer than this many seconds are played as this long.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_time_limit: Option<f64>,
+    /// The recording's environment (we record `TERM` and `SHELL` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// The kind of an event.
@@ -91,12 +103,19 @@ impl Cast {
             .filter(|(_, l)| !l.trim().is_empty());
         let (_, first) = lines
             .next()
-            .ok_or("the file is empty; expected an asciicast v2 header line")?;
+            .ok_or("the file is empty; expected an asciicast header line")?;
         let header = parse_header(first).map_err(|e| format!("line 1: {e}"))?;
+        let relative = header.version == 3;
         let mut events = Vec::new();
         let mut last_time = 0.0;
         for (n, line) in lines {
-            let event = parse_event(line).map_err(|e| format!("line {}: {e}", n + 1))?;
+            if relative && line.starts_with('#') {
+                continue;
+            }
+            let mut event = parse_event(line).map_err(|e| format!("line {}: {e}", n + 1))?;
+            if relative {
+                event.time += last_time;
+            }
             if event.time + 1e-9 < last_time {
                 return Err(format!(
                     "line {}: event time {} goes backwards (previous {last_time})",
@@ -114,25 +133,45 @@ impl Cast {
 fn parse_header(line: &str) -> std::result::Result<Header, String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("header is not JSON: {e}"))?;
     let version = v.get("version").and_then(Value::as_u64);
-    if version != Some(2) {
-        return Err(format!(
-            "expected an asciicast v2 header with \"version\": 2, found {}",
-            v.get("version")
-                .map_or("none".to_string(), |v| v.to_string())
-        ));
-    }
-    let dim = |k: &str| {
-        v.get(k)
+    let dim = |at: &Value, k: &str| {
+        at.get(k)
             .and_then(Value::as_u64)
             .map(|n| n.min(u16::MAX as u64) as u16)
     };
+    let (width, height) = match version {
+        Some(2) => (
+            dim(&v, "width").ok_or("header lacks \"width\"")?,
+            dim(&v, "height").ok_or("header lacks \"height\"")?,
+        ),
+        Some(3) => {
+            let term = v.get("term").ok_or("a v3 header lacks \"term\"")?;
+            (
+                dim(term, "cols").ok_or("a v3 header lacks \"term\": {\"cols\"}")?,
+                dim(term, "rows").ok_or("a v3 header lacks \"term\": {\"rows\"}")?,
+            )
+        }
+        _ => {
+            return Err(format!(
+                "expected an asciicast v2 or v3 header (\"version\": 2 or 3), found {}",
+                v.get("version")
+                    .map_or("none".to_string(), |v| v.to_string())
+            ))
+        }
+    };
+    let env = v.get("env").and_then(Value::as_object).map(|m| {
+        m.iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect()
+    });
     Ok(Header {
-        version: 2,
-        width: dim("width").ok_or("header lacks \"width\"")?,
-        height: dim("height").ok_or("header lacks \"height\"")?,
+        version: version.unwrap_or(2) as u8,
+        width,
+        height,
         timestamp: v.get("timestamp").and_then(Value::as_u64),
         command: v.get("command").and_then(Value::as_str).map(str::to_string),
         title: v.get("title").and_then(Value::as_str).map(str::to_string),
+        idle_time_limit: v.get("idle_time_limit").and_then(Value::as_f64),
+        env,
     })
 }
 
@@ -184,7 +223,9 @@ mod tests {
     #[test]
     fn bad_files_name_the_line() {
         assert!(Cast::parse("").unwrap_err().contains("empty"));
-        assert!(Cast::parse("{\"version\":1}").unwrap_err().contains("v2"));
+        assert!(Cast::parse("{\"version\":1}")
+            .unwrap_err()
+            .contains("v2 or v3"));
         let e =
             Cast::parse("{\"version\":2,\"width\":80,\"height\":24}\n[0.1,\"o\"]\n").unwrap_err();
         assert!(e.starts_with("line 2"), "{e}");

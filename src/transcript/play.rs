@@ -1,10 +1,13 @@
-//! `play FILE.cast [--speed N]`: shows a transcript in the terminal with its timing.
+//! `play FILE.cast [--speed N] [-i SECS]`: shows a transcript (asciicast v2
+//! or v3) in the terminal with its timing.
 //!
 //! Only console output (`o` events) is written, to standard output, exactly
 //! as the console sent it; `i` and `m` events are not shown. Each pause
 //! between outputs is the recorded one divided by the speed, except that a
-//! recorded pause longer than [`IDLE_CAP`] counts as [`IDLE_CAP`] (a console
-//! left idle for an hour plays in a moment, as `asciinema play -i 2` would).
+//! recorded pause longer than the idle limit counts as the limit (a console
+//! left idle for an hour plays in a moment, as `asciinema play -i 2` does):
+//! `-i/--idle-time-limit`, else the file's `idle_time_limit`, else
+//! [`IDLE_CAP`].
 //! The whole file is read and checked before anything is shown, so a bad
 //! transcript fails at once (exit code 2, naming the file and the line).
 //! Events are scheduled against one clock, so the pauses do not drift.
@@ -16,13 +19,22 @@ use std::time::{Duration, Instant};
 use super::cast::{Cast, EventCode};
 use crate::error::{Error, ExitCode, Result};
 
-/// The longest recorded pause played as it was; longer ones are cut to this.
+/// The longest recorded pause played as it was, unless `-i` or the file
+/// says otherwise; longer ones are cut to this.
 pub const IDLE_CAP: Duration = Duration::from_secs(2);
 
-/// Runs `play FILE [--speed N]`.
-pub fn play(file: &Path, speed: f64) -> Result<ExitCode> {
+/// Runs `play FILE [--speed N] [-i SECS]`.
+pub fn play(file: &Path, speed: f64, idle_time_limit: Option<f64>) -> Result<ExitCode> {
     check_speed(speed)?;
-    let cast = Cast::read(file)?;
+    if let Some(limit) = idle_time_limit.filter(|l| !(*l > 0.0 && l.is_finite())) {
+        return Err(Error::usage(format!(
+            "--idle-time-limit {limit}: give a number of seconds greater than 0 (e.g. -i 1)"
+        )));
+    }
+    let mut cast = Cast::read(file)?;
+    if idle_time_limit.is_some() {
+        cast.header.idle_time_limit = idle_time_limit;
+    }
     let stdout = io::stdout();
     let mut out = stdout.lock();
     match play_events(&cast, speed, &mut out) {
@@ -65,7 +77,11 @@ pub fn play_events(cast: &Cast, speed: f64, out: &mut impl Write) -> io::Result<
 pub fn schedule(cast: &Cast, speed: f64) -> Vec<(Duration, &str)> {
     let mut due = 0.0;
     let mut previous = 0.0;
-    let cap = IDLE_CAP.as_secs_f64();
+    let cap = cast
+        .header
+        .idle_time_limit
+        .filter(|l| *l > 0.0)
+        .unwrap_or(IDLE_CAP.as_secs_f64());
     let mut plan = Vec::new();
     for event in cast.events.iter().filter(|e| e.code == EventCode::Output) {
         due += (event.time - previous).clamp(0.0, cap) / speed;

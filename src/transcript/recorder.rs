@@ -26,6 +26,19 @@ pub struct Recorder {
     failed: bool,
 }
 
+/// The environment a transcript's header names, as asciinema records it:
+/// `TERM` and `SHELL` when set, and nothing else (the environment may hold
+/// credentials; these two name programs).
+fn recorded_env() -> std::collections::BTreeMap<String, String> {
+    ["TERM", "SHELL"]
+        .iter()
+        .filter_map(|k| {
+            let value = std::env::var(k).ok()?;
+            Some((k.to_string(), crate::secret::scrub_known(&value)))
+        })
+        .collect()
+}
+
 impl Recorder {
     /// Creates `path` as a private file ([`crate::private_file`]: 0600,
     /// directories 0700, never through a link, an existing file replaced
@@ -48,6 +61,8 @@ impl Recorder {
                 .map(|d| d.as_secs()),
             command: Some(command.to_string()),
             title: Some(format!("ec2-serial-expect: {command}")),
+            idle_time_limit: None,
+            env: Some(recorded_env()),
         };
         let mut rec = Recorder::disabled();
         rec.file = Some(BufWriter::new(file));

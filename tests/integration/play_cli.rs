@@ -144,3 +144,163 @@ fn a_reader_that_goes_away_is_not_an_error() {
     assert!(out.status.success(), "{out:?}");
     assert!(out.stderr.is_empty(), "{out:?}");
 }
+
+/// The asciicast v3 specification's example (asciinema 3's default
+/// format): size under `term`, each event timed from the one before it,
+/// `#` comments, `x` (exit) events.
+const V3_EXAMPLE: &str = "{\"version\": 3, \"term\": {\"cols\": 80, \"rows\": 24, \"type\": \"xterm-256color\"}, \"timestamp\": 1504467315, \"title\": \"Demo\", \"env\": {\"SHELL\": \"/bin/zsh\"}}\n\
+# event stream follows the header\n\
+[0.248, \"o\", \"\\u001b[1;31mHello \\u001b[32mWorld!\\u001b[0m\\n\"]\n\
+[1.001, \"o\", \"That was ok\\rThis is better.\"]\n\
+[3.500, \"m\", \"\"]\n\
+[0.143, \"o\", \"Now... \"]\n\
+# terminal window resized to 90 cols and 30 rows\n\
+[2.050, \"r\", \"90x30\"]\n\
+[1.541, \"o\", \"Bye!\"]\n\
+[0.887, \"x\", \"0\"]\n";
+
+#[test]
+fn plays_asciicast_v3_and_idle_limits_from_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.cast");
+    std::fs::write(&path, V3_EXAMPLE).unwrap();
+    // Pauses before each output: 0.248, 1.001, 3.643, 3.591 (each from the
+    // event before, summed); -i 0.5 cuts the last three: 1.748 s in all.
+    let (out, took) = play(&path, &["-i", "0.5"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "\u{1b}[1;31mHello \u{1b}[32mWorld!\u{1b}[0m\nThat was ok\rThis is better.Now... Bye!"
+    );
+    assert!(
+        took >= Duration::from_millis(1700) && took < Duration::from_millis(2600),
+        "relative times summed, long pauses cut to 0.5 s: {took:?}"
+    );
+    let (out, _) = play(&path, &["-i", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--idle-time-limit"));
+}
+
+/// A replayed console may be a v3 recording: the doctor reads a fixture
+/// converted to v3 (as asciinema 3 would write it) to the same findings.
+#[test]
+fn replay_reads_asciicast_v3_to_the_same_result() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/doctor");
+    let v2 = std::fs::read_to_string(fixtures.join("home-777-check.cast")).unwrap();
+    let mut lines = v2.lines();
+    let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let mut v3 = serde_json::json!({
+        "version": 3,
+        "term": {"cols": header["width"], "rows": header["height"]},
+        "command": header["command"],
+    })
+    .to_string();
+    v3.push_str("\n# converted from v2: times relative to the previous event\n");
+    let mut previous = 0.0;
+    for line in lines {
+        let mut event: serde_json::Value = serde_json::from_str(line).unwrap();
+        let at = event[0].as_f64().unwrap();
+        event[0] = serde_json::json!(((at - previous) * 1e6).round() / 1e6);
+        previous = at;
+        v3.push_str(&event.to_string());
+        v3.push('\n');
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let v3_path = dir.path().join("home-777-check.v3.cast");
+    std::fs::write(&v3_path, v3).unwrap();
+    let doctor = |cast: &Path| {
+        let out = Command::new(BIN)
+            .args(["--no-transcript", "--output", "json", "doctor"])
+            .arg(format!("replay:{}", cast.display()))
+            .args(["--user", "ec2-user", "--password-env", "PW", "--public-key"])
+            .arg(fixtures.join("home-777-check.pub"))
+            .env("PW", "x")
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), report["findings"].clone())
+    };
+    let (code, findings) = doctor(&v3_path);
+    assert_eq!(
+        (code, findings.clone()),
+        doctor(&fixtures.join("home-777-check.cast"))
+    );
+    assert_eq!(code, Some(1));
+    assert_eq!(findings[0]["check"], "home.mode");
+}
+
+/// The real asciinema 2.x (from PyPI) reads what we record: a fresh
+/// transcript, with the env asciinema itself records, cats and plays.
+#[test]
+fn the_real_asciinema_plays_our_transcripts() {
+    let python = crate::support::ec2::python();
+    let has = |p: &Path| {
+        Command::new(p)
+            .args(["-c", "import asciinema"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !has(python) {
+        let pip = python.with_file_name("pip");
+        let ok = Command::new(pip)
+            .args(["install", "-q", "asciinema>=2.4,<3"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok && has(python), "cannot install asciinema 2.x from PyPI");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cast = dir.path().join("ours.cast");
+    let script = dir.path().join("s.rhai");
+    std::fs::write(
+        &script,
+        "expect([\"ready> $\"]);\nsend_line(\"go\");\nexpect([\"done\"]);\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("--transcript")
+        .arg(&cast)
+        .args([
+            "run",
+            "exec:sh -c 'printf \"ready> \"; read l; echo done; sleep 0.2'",
+        ])
+        .arg(&script)
+        .env("TERM", "xterm-256color")
+        .env("SHELL", "/bin/bash")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let header: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&cast)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        header["env"],
+        serde_json::json!({"TERM": "xterm-256color", "SHELL": "/bin/bash"}),
+        "TERM and SHELL, nothing else: {header}"
+    );
+    for args in [vec!["cat"], vec!["play", "-s", "20", "-i", "0.05"]] {
+        let out = Command::new(python)
+            .args(["-m", "asciinema"])
+            .args(&args)
+            .arg(&cast)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && shown.contains("ready> ") && shown.contains("done"),
+            "asciinema {args:?}: {shown}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
