@@ -19,12 +19,26 @@ use crate::transport::{Transport, WsOptions, PTY_SIZE};
 
 /// How to reach consoles: WebSocket authentication and TLS, and the AWS
 /// side of EC2 targets.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ConnectOptions {
     /// For `ws://` and `wss://` targets.
     pub ws: WsOptions,
     /// For `i-…` targets.
     pub ec2: Ec2Options,
+    /// The terminal size (columns, rows) a local program (`exec:`) gets and
+    /// a transcript's header states; the command line passes the user's
+    /// own terminal's. (A serial port has no size to tell.)
+    pub size: (u16, u16),
+}
+
+impl Default for ConnectOptions {
+    fn default() -> ConnectOptions {
+        ConnectOptions {
+            ws: WsOptions::default(),
+            ec2: Ec2Options::default(),
+            size: PTY_SIZE,
+        }
+    }
 }
 
 /// Opens `target` with `options`.
@@ -42,7 +56,7 @@ pub async fn open_reporting(
         Target::Ec2 { instance_id } => Ok(Box::new(
             crate::ec2::open(instance_id, &options.ec2, on_step).await?,
         )),
-        other => crate::transport::open_with(other, &options.ws).await,
+        other => crate::transport::open_sized(other, &options.ws, options.size).await,
     }
 }
 
@@ -73,13 +87,23 @@ pub async fn open_session_reporting(
     on_step: &(dyn Fn(Step) + Sync),
 ) -> Result<Session> {
     let transport = open_reporting(target, &spec.connect, on_step).await?;
-    let recorder = recorder(target, spec.transcript.as_deref(), &transport.describe())?;
+    let recorder = recorder(
+        target,
+        spec.transcript.as_deref(),
+        &transport.describe(),
+        spec.connect.size,
+    )?;
     Ok(Session::new(transport, recorder, spec.session.clone()))
 }
 
 /// The recorder for a session on `target` (described as `description`)
 /// writing to `transcript`; never onto the transcript being replayed.
-pub fn recorder(target: &Target, transcript: Option<&Path>, description: &str) -> Result<Recorder> {
+pub fn recorder(
+    target: &Target,
+    transcript: Option<&Path>,
+    description: &str,
+    size: (u16, u16),
+) -> Result<Recorder> {
     let Some(path) = transcript else {
         return Ok(Recorder::disabled());
     };
@@ -92,7 +116,7 @@ pub fn recorder(target: &Target, transcript: Option<&Path>, description: &str) -
             )));
         }
     }
-    Recorder::create(path, description, PTY_SIZE)
+    Recorder::create(path, description, size)
 }
 
 /// Whether two paths name the same existing file (links and `..` included).

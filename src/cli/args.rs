@@ -248,6 +248,11 @@ pub struct DoctorArgs {
     /// Also write the JSON report to FILE.
     #[arg(long, value_name = "FILE.json")]
     pub report: Option<PathBuf>,
+    /// Give up logging in on the console after SECS (waiting for the login
+    /// prompt included: a console may still be booting).
+    #[arg(long, value_name = "SECS", default_value_t = 90,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub login_timeout: u64,
     /// Read the login password from this environment variable.
     #[arg(long, value_name = "VAR", group = "password")]
     pub password_env: Option<String>,

@@ -48,8 +48,10 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
             f.repair.as_deref().unwrap_or("")
         )
     };
+    let progress = super::progress::Progress::new(&common);
+    let phase = |p| progress.phase(p, job.login_user(), job.login_timeout());
     let report = job
-        .examine(&target, session, password, &|_| {}, &mut announce)
+        .examine(&target, session, password, &phase, &mut announce)
         .await?;
     let json = super::stdout::json_pretty(&report)?;
     if let Some(path) = &args.report {

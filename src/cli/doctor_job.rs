@@ -20,6 +20,7 @@ use crate::target::Target;
 pub(super) struct Job {
     request: Request,
     login_user: UserName,
+    login_timeout: std::time::Duration,
     fix: bool,
 }
 
@@ -36,6 +37,7 @@ impl Job {
         Ok(Job {
             request,
             login_user,
+            login_timeout: std::time::Duration::from_secs(args.login_timeout),
             fix: args.fix,
         })
     }
@@ -43,6 +45,11 @@ impl Job {
     /// Who logs in on the console.
     pub(super) fn login_user(&self) -> &str {
         self.login_user.as_str()
+    }
+
+    /// How long the login may take.
+    pub(super) fn login_timeout(&self) -> std::time::Duration {
+        self.login_timeout
     }
 
     /// Logs in on `session`, examines (and with `--fix` repairs) as root,
@@ -65,7 +72,8 @@ impl Job {
             self.request.user.as_str(),
             self.mode()
         ));
-        let spec = crate::doctor::login_spec(self.login_user.as_str(), password);
+        let mut spec = crate::doctor::login_spec(self.login_user.as_str(), password);
+        spec.timeout = self.login_timeout;
         phase(Phase::LoggingIn);
         let outcome = Shell::scoped(&mut session, &spec, async |shell, session| {
             phase(Phase::Examining);

@@ -38,9 +38,15 @@ pub(super) fn init(common: &Common) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(ScrubbedStderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(colour())
         .with_target(false)
         .try_init();
+}
+
+/// Colour only on a terminal, and never when `NO_COLOR` is set to anything
+/// (no-color.org): files, pipes and CI logs get plain text.
+fn colour() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn directives_without_rust_log(ours: &str) -> String {

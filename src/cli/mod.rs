@@ -13,6 +13,7 @@ mod fleet_run;
 mod lab;
 mod logging;
 mod manual;
+mod progress;
 mod prompt;
 mod run;
 mod signals;
@@ -185,7 +186,10 @@ pub async fn open_session(target: &Target, common: &Common, what: &str) -> Resul
         session: session_options(common)?,
         transcript: transcript_path(common, what)?,
     };
-    let session = open_session_with(target, &spec, &|_| {}).await?;
+    let progress = progress::Progress::new(common);
+    progress.say(&format!("connecting to {target}"));
+    let wait = spec.connect.ec2.wait_for_session;
+    let session = open_session_with(target, &spec, &|step| progress.step(step, wait)).await?;
     *TRANSCRIPT.lock().unwrap_or_else(|e| e.into_inner()) =
         session.transcript_path().map(Path::to_path_buf);
     Ok(session)
@@ -308,7 +312,27 @@ pub async fn connect_options(common: &Common) -> Result<crate::connect::ConnectO
     Ok(crate::connect::ConnectOptions {
         ws: ws_options(common, &trust).await?,
         ec2: ec2_options(common, &trust)?,
+        size: terminal_size().unwrap_or(crate::transport::PTY_SIZE),
     })
+}
+
+/// The size (columns, rows) of the user's terminal, if standard output or
+/// standard input is one: a local program gets the same, as under `ssh`.
+fn terminal_size() -> Option<(u16, u16)> {
+    [libc::STDOUT_FILENO, libc::STDIN_FILENO, libc::STDERR_FILENO]
+        .into_iter()
+        .find_map(|fd| {
+            let mut size = libc::winsize {
+                ws_row: 0,
+                ws_col: 0,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            // SAFETY: TIOCGWINSZ writes one winsize into `size`, which lives
+            // for the call; on a non-terminal it fails and writes nothing.
+            let ok = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } == 0;
+            (ok && size.ws_col > 0 && size.ws_row > 0).then_some((size.ws_col, size.ws_row))
+        })
 }
 
 /// The EC2 options the common flags give, checked.

@@ -106,6 +106,15 @@ pub async fn open(target: &Target) -> Result<Box<dyn Transport>> {
 
 /// Opens a transport to `target`; `ws` applies to WebSocket targets.
 pub async fn open_with(target: &Target, ws: &WsOptions) -> Result<Box<dyn Transport>> {
+    open_sized(target, ws, PTY_SIZE).await
+}
+
+/// [`open_with`], a local program's terminal `size` (columns, rows) big.
+pub async fn open_sized(
+    target: &Target,
+    ws: &WsOptions,
+    size: (u16, u16),
+) -> Result<Box<dyn Transport>> {
     match target {
         Target::Unix { path } => {
             let stream = tokio::net::UnixStream::connect(path).await.map_err(|e| {
@@ -128,7 +137,7 @@ pub async fn open_with(target: &Target, ws: &WsOptions) -> Result<Box<dyn Transp
             stream.set_nodelay(true).ok();
             Ok(Box::new(StreamTransport::new(stream, target.to_string())))
         }
-        Target::Exec { argv } => Ok(Box::new(PtyTransport::spawn(argv)?)),
+        Target::Exec { argv } => Ok(Box::new(PtyTransport::spawn_sized(argv, size)?)),
         Target::Replay { path } => Ok(Box::new(ReplayTransport::open(path)?)),
         Target::WebSocket { url } => Ok(Box::new(WebSocketTransport::connect(url, ws).await?)),
         Target::Ec2 { .. } => Err(Error::usage(format!(

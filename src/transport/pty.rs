@@ -33,12 +33,17 @@ pub struct PtyTransport {
 }
 
 impl PtyTransport {
-    /// Starts `argv[0]` with `argv[1..]` under a new PTY.
+    /// Starts `argv[0]` with `argv[1..]` under a new PTY of [`PTY_SIZE`].
     pub fn spawn(argv: &[String]) -> Result<Self> {
+        PtyTransport::spawn_sized(argv, PTY_SIZE)
+    }
+
+    /// Starts `argv[0]` with `argv[1..]` under a new PTY of `(columns, rows)`.
+    pub fn spawn_sized(argv: &[String], (columns, rows): (u16, u16)) -> Result<Self> {
         let description = format!("exec:{}", shell_words::join(argv));
         let size = Winsize {
-            ws_row: PTY_SIZE.1,
-            ws_col: PTY_SIZE.0,
+            ws_row: rows,
+            ws_col: columns,
             ws_xpixel: 0,
             ws_ypixel: 0,
         };

@@ -25,6 +25,7 @@ mod lab_scenarios;
 mod lab_scripts;
 mod manual_cli;
 mod play_cli;
+mod progress_cli;
 mod script_api;
 mod script_cli;
 mod shell_exec;

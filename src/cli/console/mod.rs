@@ -58,11 +58,12 @@ pub(super) async fn console_with(
     options: ConsoleOptions,
 ) -> Result<ExitCode> {
     let target: Target = target.parse()?;
-    let mut transport =
-        crate::connect::open(&target, &super::connect_options(common).await?).await?;
+    let connect = super::connect_options(common).await?;
+    let mut transport = crate::connect::open(&target, &connect).await?;
     let description = transport.describe();
     let transcript = super::transcript_path(common, "console")?;
-    let mut recorder = crate::connect::recorder(&target, transcript.as_deref(), &description)?;
+    let mut recorder =
+        crate::connect::recorder(&target, transcript.as_deref(), &description, connect.size)?;
     recorder.marker(if options.record_input {
         "console started; typed input is recorded (--record-input)"
     } else {

@@ -55,12 +55,15 @@ fn print_progress(line: &str) {
     eprintln!("{line}");
 }
 
-/// Boot options for the CLI: detached, progress unless `-q`, `--transcript` for the boot log.
+/// Boot options for the CLI: detached, progress on a terminal unless `-q`,
+/// `--transcript` for the boot log.
 fn cli_boot_options(common: &Common) -> BootOptions {
+    use std::io::IsTerminal;
     BootOptions {
         detach: true,
         boot_transcript: common.transcript.clone(),
-        progress: (!common.quiet).then_some(print_progress as fn(&str)),
+        progress: (!common.quiet && std::io::stderr().is_terminal())
+            .then_some(print_progress as fn(&str)),
         gateway: true,
         ..BootOptions::default()
     }

@@ -167,6 +167,12 @@ pub async fn up(dirs: &LabDirs, name: &str, options: &BootOptions) -> Result<Run
         child,
     };
     save(&vm_dir, &info)?;
+    if let Some(tell) = options.progress {
+        tell(&format!(
+            "booting lab VM {name} under QEMU (TCG): waiting for `login:` and sshd (usually 15-55 s, up to {} s)",
+            options.timeout.as_secs()
+        ));
+    }
     if let Err(e) = wait_until_ready(&info, &vm_dir, options).await {
         stop(&mut vm);
         let _ = std::fs::remove_dir_all(&vm_dir);
