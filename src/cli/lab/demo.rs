@@ -174,12 +174,35 @@ async fn break_and_repair(
     }
     if let Some(path) = &repaired.transcript {
         say(format!(
-            "transcript of the console session (password redacted): {}\n   watch it: ec2-serial-expect play {}",
+            "transcript of the console session (password redacted): {}\n   watch it: {}",
             path.display(),
-            path.display()
+            watch_command(path, under_sudo())
         ));
     }
     Ok((refusal, repaired))
+}
+
+/// How the person who typed the demo watches its transcript. Under sudo
+/// the transcript is root's (mode 0600, in root's data directory) and
+/// `~/.cargo/bin` is not on sudo's PATH: the command says sudo and the full
+/// path of this program.
+fn watch_command(transcript: &Path, under_sudo: bool) -> String {
+    if !under_sudo {
+        return format!("ec2-serial-expect play {}", transcript.display());
+    }
+    let me = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "ec2-serial-expect".into());
+    format!(
+        "sudo {} play {} (the transcript is root's: made under sudo)",
+        shell_words::quote(&me),
+        transcript.display()
+    )
+}
+
+/// Whether this runs as root through sudo.
+fn under_sudo() -> bool {
+    std::env::var_os("SUDO_USER").is_some() && crate::lab::layout::effective_uid() == 0
 }
 
 /// The scenario's documented repair, typed with the crate's `Session`.
@@ -253,4 +276,24 @@ async fn doctor_repair(info: &VmInfo, common: &Common) -> Result<Repaired> {
         transcript,
         doctor_report,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn under_sudo_the_watch_line_says_sudo_and_the_full_path() {
+        let path = Path::new("/root/.local/share/ec2-serial-expect/transcripts/lab-demo.cast");
+        assert_eq!(
+            watch_command(path, false),
+            format!("ec2-serial-expect play {}", path.display())
+        );
+        let line = watch_command(path, true);
+        let me = std::env::current_exe().unwrap();
+        assert!(
+            line.starts_with(&format!("sudo {} play {}", me.display(), path.display())),
+            "{line}"
+        );
+    }
 }
