@@ -4,6 +4,11 @@
 # same number, and the toolchain here must meet it. CI runs this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! meta=$(cargo metadata --format-version 1 --locked 2>&1 >/dev/null); then
+  echo "msrv: cannot check: \`cargo metadata --locked\` failed (no access to crates.io?):" >&2
+  echo "$meta" | tail -5 >&2
+  exit 1
+fi
 cargo metadata --format-version 1 --locked 2>/dev/null | python3 -c '
 import json, re, subprocess, sys
 meta = json.load(sys.stdin)
