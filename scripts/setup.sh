@@ -6,13 +6,14 @@
 #   the lab:        qemu-system-x86 debootstrap socat openssh-server openssh-client e2fsprogs
 #   benchmarks:     expect (the Tcl Expect we compare against)
 #   EC2 stand-in:   libnss-wrapper (sshd's i-….port0 users), python3-venv (moto)
-#   tests:          man-db (the man page is rendered with `man -l -`)
+#   tests:          man-db (the man page is rendered with `man -l -`), whiptail (a
+#                   real full-screen program for the screen-aware expect)
 #
 # `apt-get update` runs only when something is missing. Run as root on a
 # Debian 12 machine (CI does: .ci/run). Not root: it says what to run instead.
 set -euo pipefail
 
-packages=(gcc libc6-dev qemu-system-x86 debootstrap socat openssh-server openssh-client e2fsprogs expect libnss-wrapper python3-venv man-db)
+packages=(gcc libc6-dev qemu-system-x86 debootstrap socat openssh-server openssh-client e2fsprogs expect libnss-wrapper python3-venv man-db whiptail)
 
 missing=()
 for p in "${packages[@]}"; do

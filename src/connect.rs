@@ -87,13 +87,28 @@ pub async fn open_session_reporting(
     on_step: &(dyn Fn(Step) + Sync),
 ) -> Result<Session> {
     let transport = open_reporting(target, &spec.connect, on_step).await?;
+    let mut session = spec.session.clone();
+    session.screen_size = screen_size(target, spec.connect.size);
     let recorder = recorder(
         target,
         spec.transcript.as_deref(),
         &transport.describe(),
         spec.connect.size,
     )?;
-    Ok(Session::new(transport, recorder, spec.session.clone()))
+    Ok(Session::new(transport, recorder, session))
+}
+
+/// The screen the console's programs draw on: a local program's PTY, a
+/// recording's own size, else 80×24 (a serial console's programs, GRUB
+/// and getty, assume that much).
+fn screen_size(target: &Target, pty: (u16, u16)) -> (u16, u16) {
+    match target {
+        Target::Exec { .. } => pty,
+        Target::Replay { path } => crate::transcript::cast::read_header(path)
+            .map(|h| (h.width, h.height))
+            .unwrap_or((80, 24)),
+        _ => (80, 24),
+    }
 }
 
 /// The recorder for a session on `target` (described as `description`)

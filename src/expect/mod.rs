@@ -20,8 +20,16 @@
 //!   that long. Unconsumed text beyond [`SessionOptions::max_buffer`] is
 //!   dropped oldest first, so memory stays flat.
 
+//!
+//! Programs that draw a screen (GRUB, dialog, editors) are matched on what a
+//! terminal would show instead: [`Session::expect_screen`], over a
+//! [`VirtualTerminal`] the session keeps once [`Session::watch_screen`]
+//! turns it on.
+
 mod pattern;
 mod session;
+mod terminal;
 
 pub use pattern::{Match, Pattern};
 pub use session::{Pacing, Session, SessionOptions};
+pub use terminal::VirtualTerminal;

@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::pattern::{Found, Match, Pattern, PatternSet};
+use super::terminal::VirtualTerminal;
 use crate::error::{Error, Result, Signal};
 use crate::secret::Secret;
 use crate::text::{
@@ -50,6 +51,10 @@ pub struct SessionOptions {
     pub max_buffer: usize,
     /// Paced sending; off by default.
     pub pacing: Option<Pacing>,
+    /// The size (columns, rows) of the screen the console's programs draw
+    /// on, for [`Session::watch_screen`]: a local program's PTY size, else
+    /// 80×24 (what GRUB and a serial getty assume).
+    pub screen_size: (u16, u16),
 }
 
 impl Default for SessionOptions {
@@ -59,6 +64,7 @@ impl Default for SessionOptions {
             search_window: 8 * 1024,
             max_buffer: 1024 * 1024,
             pacing: None,
+            screen_size: (80, 24),
         }
     }
 }
@@ -83,6 +89,8 @@ pub struct Session {
     patterns: HashMap<Vec<Pattern>, Arc<PatternSet>>,
     /// Signals to stop for; `None` once one has been delivered.
     signals: Option<tokio::sync::watch::Receiver<Option<Signal>>>,
+    /// The rendered screen, once [`Session::watch_screen`] asked for it.
+    terminal: Option<VirtualTerminal>,
 }
 
 impl Session {
@@ -102,6 +110,100 @@ impl Session {
             eof: false,
             patterns: HashMap::new(),
             signals: None,
+            terminal: None,
+        }
+    }
+
+    /// Keeps a rendered screen of everything the console sends from now on
+    /// (of [`SessionOptions::screen_size`]), for [`Session::expect_screen`]
+    /// and [`Session::screen`]. Off until asked: rendering costs time per
+    /// byte that stream matching does not need.
+    pub fn watch_screen(&mut self) {
+        if self.terminal.is_none() {
+            self.terminal = Some(VirtualTerminal::new(self.options.screen_size));
+        }
+    }
+
+    /// The screen as text (rows joined with `\n`), secrets scrubbed;
+    /// starts watching it if it was not.
+    pub fn screen(&mut self) -> String {
+        self.watch_screen();
+        let text = self
+            .terminal
+            .as_ref()
+            .map(VirtualTerminal::text)
+            .unwrap_or_default();
+        self.scrub(&text)
+    }
+
+    /// The cursor on the screen: (row, column), from 0.
+    pub fn cursor(&mut self) -> (u16, u16) {
+        self.watch_screen();
+        self.terminal
+            .as_ref()
+            .map_or((0, 0), VirtualTerminal::cursor)
+    }
+
+    /// Waits until the earliest of `patterns` matches what the screen shows
+    /// (its rows joined with `\n`), for `timeout` or the default. The match's
+    /// `before` is empty; the stream text received so far is consumed, since
+    /// the screen is now what counts.
+    pub async fn expect_screen(
+        &mut self,
+        patterns: &[Pattern],
+        timeout: Option<Duration>,
+    ) -> Result<Match> {
+        let set = self.compiled(patterns)?;
+        let timeout = timeout.unwrap_or(self.options.default_timeout);
+        let deadline = Instant::now() + timeout;
+        self.watch_screen();
+        self.take_signal()?;
+        loop {
+            let shown = self.screen();
+            if let Some(found) = set.find(&shown, 0) {
+                self.buffer.clear();
+                self.recorder.marker(&format!(
+                    "expect_screen matched #{} {}",
+                    found.index,
+                    patterns[found.index].describe()
+                ));
+                return Ok(Match {
+                    index: found.index,
+                    text: shown[found.start..found.end].to_string(),
+                    before: String::new(),
+                    groups: found
+                        .groups
+                        .iter()
+                        .map(|g| g.map(|(s, e)| shown[s..e].to_string()))
+                        .collect(),
+                });
+            }
+            if self.eof {
+                return Err(Error::eof(
+                    format!("the screen to show {}", describe(patterns)),
+                    shown,
+                ));
+            }
+            let read = tokio::select! {
+                read = tokio::time::timeout_at(deadline, self.transport.read(&mut self.read_buf)) => read,
+                () = signalled(&mut self.signals) => {
+                    self.take_signal()?;
+                    continue;
+                }
+            };
+            match read {
+                Err(_) => {
+                    return Err(Error::timeout(
+                        format!("the screen to show {}", describe(patterns)),
+                        timeout.as_secs_f64(),
+                        last_rows(&shown),
+                    ))
+                }
+                Ok(Err(e)) => return Err(self.transport_error(e)),
+                Ok(Ok(n)) => {
+                    self.ingest(n);
+                }
+            }
         }
     }
 
@@ -309,6 +411,9 @@ impl Session {
             self.decoder.finish(&mut self.decoded);
         } else {
             self.recorder.output(&self.read_buf[..n]);
+            if let Some(terminal) = &mut self.terminal {
+                terminal.feed(&self.read_buf[..n]);
+            }
             self.decoder.decode(&self.read_buf[..n], &mut self.decoded);
         }
         self.stripper.strip(&self.decoded, &mut self.buffer);
@@ -401,6 +506,12 @@ impl Session {
 }
 
 /// Resolves when a signal has arrived on `signals`; never without a watch.
+/// The non-blank rows at the bottom of a screen, for a timeout's message.
+fn last_rows(shown: &str) -> String {
+    let rows: Vec<&str> = shown.lines().filter(|r| !r.trim().is_empty()).collect();
+    rows[rows.len().saturating_sub(6)..].join("\n")
+}
+
 async fn signalled(signals: &mut Option<tokio::sync::watch::Receiver<Option<Signal>>>) {
     match signals {
         Some(rx) => {

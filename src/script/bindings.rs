@@ -65,6 +65,9 @@ impl Host {
             session.add_secret(secret);
             scrubber.add(secret.expose());
         }
+        // From the first byte, so that a screen drawn before the script
+        // asks about it is there when it does.
+        session.watch_screen();
         Host {
             name: name.to_string(),
             session: RefCell::new(Some(session)),
@@ -130,11 +133,13 @@ impl Host {
         from_session_error(e, &self.at(pos), pos, &self.halt)
     }
 
+    /// `expect` on the stream, or with `on_screen` on the rendered screen.
     fn expect(
         &self,
         pos: Position,
         patterns: Vec<Pattern>,
         timeout: Option<Dynamic>,
+        on_screen: bool,
     ) -> ScriptResult<Map> {
         if patterns.is_empty() {
             return Err(self.misuse(pos, "expect needs at least one pattern"));
@@ -142,7 +147,12 @@ impl Host {
         let timeout = self.timeout(pos, timeout)?;
         let result = {
             let mut session = self.session(pos)?;
-            self.runtime.block_on(session.expect(&patterns, timeout))
+            if on_screen {
+                self.runtime
+                    .block_on(session.expect_screen(&patterns, timeout))
+            } else {
+                self.runtime.block_on(session.expect(&patterns, timeout))
+            }
         };
         result
             .map(match_map)
@@ -310,23 +320,28 @@ fn match_map(m: Match) -> Map {
 /// Registers the console functions of the script API on `engine`.
 pub(super) fn register(engine: &mut Engine, host: &Rc<Host>) {
     register_expect(engine, host);
+    register_screen(engine, host);
     register_send(engine, host);
     register_steps(engine, host);
 }
 
 fn register_expect(engine: &mut Engine, host: &Rc<Host>) {
-    for (name, literal) in [("expect", false), ("expect_exact", true)] {
+    for (name, literal, on_screen) in [
+        ("expect", false, false),
+        ("expect_exact", true, false),
+        ("expect_screen", false, true),
+    ] {
         let h = host.clone();
         engine.register_fn(name, move |ctx: NativeCallContext, list: Array| {
             let pos = ctx.call_position();
             let patterns = h.patterns(pos, list, literal)?;
-            h.expect(pos, patterns, None)
+            h.expect(pos, patterns, None, on_screen)
         });
         let h = host.clone();
         engine.register_fn(name, move |ctx: NativeCallContext, list: Array, t: INT| {
             let pos = ctx.call_position();
             let patterns = h.patterns(pos, list, literal)?;
-            h.expect(pos, patterns, Some(t.into()))
+            h.expect(pos, patterns, Some(t.into()), on_screen)
         });
         let h = host.clone();
         engine.register_fn(
@@ -334,23 +349,23 @@ fn register_expect(engine: &mut Engine, host: &Rc<Host>) {
             move |ctx: NativeCallContext, list: Array, t: FLOAT| {
                 let pos = ctx.call_position();
                 let patterns = h.patterns(pos, list, literal)?;
-                h.expect(pos, patterns, Some(t.into()))
+                h.expect(pos, patterns, Some(t.into()), on_screen)
             },
         );
         let h = host.clone();
         engine.register_fn(name, move |ctx: NativeCallContext, one: &str| {
             let pos = ctx.call_position();
-            h.expect(pos, vec![single(one, literal)], None)
+            h.expect(pos, vec![single(one, literal)], None, on_screen)
         });
         let h = host.clone();
         engine.register_fn(name, move |ctx: NativeCallContext, one: &str, t: INT| {
             let pos = ctx.call_position();
-            h.expect(pos, vec![single(one, literal)], Some(t.into()))
+            h.expect(pos, vec![single(one, literal)], Some(t.into()), on_screen)
         });
         let h = host.clone();
         engine.register_fn(name, move |ctx: NativeCallContext, one: &str, t: FLOAT| {
             let pos = ctx.call_position();
-            h.expect(pos, vec![single(one, literal)], Some(t.into()))
+            h.expect(pos, vec![single(one, literal)], Some(t.into()), on_screen)
         });
     }
 }
@@ -384,6 +399,27 @@ fn register_send(engine: &mut Engine, host: &Rc<Host>) {
     engine.register_fn("send_break", move |ctx: NativeCallContext| {
         h.send_break(ctx.call_position())
     });
+}
+
+fn register_screen(engine: &mut Engine, host: &Rc<Host>) {
+    let h = host.clone();
+    engine.register_fn(
+        "screen",
+        move |ctx: NativeCallContext| -> ScriptResult<String> {
+            Ok(h.session(ctx.call_position())?.screen())
+        },
+    );
+    let h = host.clone();
+    engine.register_fn(
+        "cursor",
+        move |ctx: NativeCallContext| -> ScriptResult<Array> {
+            let (row, column) = h.session(ctx.call_position())?.cursor();
+            Ok(vec![
+                Dynamic::from(row as INT),
+                Dynamic::from(column as INT),
+            ])
+        },
+    );
 }
 
 fn register_steps(engine: &mut Engine, host: &Rc<Host>) {

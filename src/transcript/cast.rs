@@ -130,6 +130,19 @@ impl Cast {
     }
 }
 
+/// The header of the transcript at `path` (its first line only).
+pub fn read_header(path: &Path) -> Result<Header> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::usage(format!("cannot read transcript {}: {e}", path.display())))?;
+    let mut line = String::new();
+    std::io::BufReader::new(file)
+        .read_line(&mut line)
+        .map_err(|e| Error::usage(format!("cannot read transcript {}: {e}", path.display())))?;
+    parse_header(&line)
+        .map_err(|why| Error::usage(format!("transcript {}: line 1: {why}", path.display())))
+}
+
 fn parse_header(line: &str) -> std::result::Result<Header, String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("header is not JSON: {e}"))?;
     let version = v.get("version").and_then(Value::as_u64);

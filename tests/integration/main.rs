@@ -26,6 +26,7 @@ mod lab_scripts;
 mod manual_cli;
 mod play_cli;
 mod progress_cli;
+mod screen_expect;
 mod script_api;
 mod script_cli;
 mod shell_exec;
