@@ -37,6 +37,8 @@ name="lab-demo-$(date -u +%Y%m%dT%H%M%SZ).cast"
 private=$("${sudo[@]}" mktemp -d)
 trap '"${sudo[@]}" rm -rf "$private"' EXIT
 say "running the demo (the first run builds the VM image: about a minute)"
-"${sudo[@]}" "$bin" --transcript "$private/$name" lab demo | sed "s|$private/$name|$mine/$name|g"
+# The demo's own "watch it" line names root's copy; the last line here names yours.
+"${sudo[@]}" "$bin" --transcript "$private/$name" lab demo \
+  | sed -e "s|$private/$name|$mine/$name|g" -e '/^   watch it:/d'
 (umask 077 && "${sudo[@]}" cat "$private/$name" > "$mine/$name")
 say "yours to watch: $bin play $mine/$name"
