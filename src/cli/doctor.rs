@@ -24,13 +24,8 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
                 "--report is for one target; with several, --out-dir DIR writes one report per target and summary.json",
             ));
         }
-        if common.transcript.is_some() {
-            return Err(Error::usage(
-                "--transcript is for one target; with several, --out-dir DIR records one transcript per target",
-            ));
-        }
-        let (targets, connect) = targets::resolve(&args.targets, &args.fleet, &common).await?;
         let password = password(&args, job.login_user())?;
+        let (targets, connect) = targets::resolve(&args.targets, &args.fleet, &common).await?;
         let fleet = FleetDoctor {
             job: &job,
             password,

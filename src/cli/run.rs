@@ -48,19 +48,13 @@ pub(super) async fn run_command(args: RunArgs, common: Common) -> Result<ExitCod
             "run needs a TARGET before the script (or --targets FILE, or --filter): run TARGET… SCRIPT.rhai",
         ));
     }
+    let inputs = ScriptInputs::from_args(&args.vars, &args.secrets, &super::prompt::hidden)?;
     if targets::is_many(named, &args.fleet) {
-        if common.transcript.is_some() {
-            return Err(Error::usage(
-                "--transcript is for one target; with several, --out-dir DIR records one transcript per target",
-            ));
-        }
         let (targets, connect) = targets::resolve(named, &args.fleet, &common).await?;
-        let inputs = ScriptInputs::from_args(&args.vars, &args.secrets, &super::prompt::hidden)?;
         let fleet = FleetScript { script, inputs };
         return super::fleet_run::run(&fleet, &args.fleet, &common, targets, connect).await;
     }
     let target: Target = named[0].parse()?;
-    let inputs = ScriptInputs::from_args(&args.vars, &args.secrets, &super::prompt::hidden)?;
     let session = open_session(&target, &common, "run").await?;
     let on_log = (common.output == OutputFormat::Human).then_some(print_log as fn(&str));
     let name = script.name.clone();

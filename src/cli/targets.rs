@@ -26,13 +26,18 @@ pub(super) fn is_many(targets: &[String], fleet: &FleetArgs) -> bool {
 }
 
 /// The targets, parsed, and the connect options every one of them shares.
-/// Bad input (a filter, a shard, a target) is refused before anything
-/// connects; only `--filter` asks AWS.
+/// Bad input (a one-target flag, a filter, a shard, a target) is refused
+/// before anything connects; only `--filter` asks AWS.
 pub(super) async fn resolve(
     targets: &[String],
     fleet: &FleetArgs,
     common: &Common,
 ) -> Result<(Vec<(String, Target)>, ConnectOptions)> {
+    if common.transcript.is_some() {
+        return Err(Error::usage(
+            "--transcript is for one target; with several, --out-dir DIR records one transcript per target",
+        ));
+    }
     let filters: Vec<Filter> = fleet
         .filters
         .iter()

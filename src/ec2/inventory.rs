@@ -134,7 +134,8 @@ pub async fn list(account: &Account, filters: &[Filter], page_size: u32) -> Resu
 fn parse_page(xml: &str) -> Result<(Vec<Instance>, Option<String>)> {
     let doc = roxmltree::Document::parse(xml).map_err(|e| {
         aws_error(format!(
-            "DescribeInstances answered XML that does not parse: {e}"
+            "DescribeInstances answered XML that does not parse ({e}); is the EC2 endpoint \
+             (AWS_ENDPOINT_URL_EC2) an EC2 API? Else list the instance ids instead of --filter"
         ))
     })?;
     let root = doc.root_element();
@@ -184,7 +185,10 @@ fn describe_error(e: QueryError, region: &str) -> Error {
                 "EC2 refused the --filter ({code}: {message}); see `aws ec2 describe-instances help` \
                  for the filter names"
             ),
-            _ => format!("DescribeInstances failed in {region}: {code}: {message}"),
+            _ => format!(
+                "DescribeInstances failed in {region} ({code}: {message}); check --region and \
+                 the credentials, or list the instance ids instead of --filter"
+            ),
         }),
         QueryError::Transport(message) => aws_error(message),
     }

@@ -87,7 +87,8 @@ impl Pacer {
     }
 
     /// The gap between turns now.
-    pub fn gap(&self) -> Duration {
+    #[cfg(test)]
+    fn gap(&self) -> Duration {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).gap
     }
 }

@@ -86,6 +86,22 @@ pub(crate) struct Found {
     pub groups: Vec<Option<(usize, usize)>>,
 }
 
+impl Found {
+    /// The match in `text` (where it was found), with `before` as given.
+    pub(super) fn to_match(&self, text: &str, before: String) -> Match {
+        Match {
+            index: self.index,
+            text: text[self.start..self.end].to_string(),
+            before,
+            groups: self
+                .groups
+                .iter()
+                .map(|g| g.map(|(s, e)| text[s..e].to_string()))
+                .collect(),
+        }
+    }
+}
+
 impl PatternSet {
     /// Compiles `patterns`; a bad regex is a usage error naming it.
     pub(super) fn compile(patterns: &[Pattern]) -> Result<PatternSet> {

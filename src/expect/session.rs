@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::pattern::{Found, Match, Pattern, PatternSet};
-use super::terminal::VirtualTerminal;
+use super::terminal::{mask_across_rows, VirtualTerminal};
 use crate::error::{Error, Result, Signal};
 use crate::secret::Secret;
 use crate::text::{
@@ -133,7 +133,7 @@ impl Session {
             .as_ref()
             .map(VirtualTerminal::text)
             .unwrap_or_default();
-        self.scrub(&text)
+        self.scrub(&mask_across_rows(&text, self.secrets.secrets()))
     }
 
     /// The cursor on the screen: (row, column), from 0.
@@ -162,47 +162,19 @@ impl Session {
             let shown = self.screen();
             if let Some(found) = set.find(&shown, 0) {
                 self.buffer.clear();
-                self.recorder.marker(&format!(
-                    "expect_screen matched #{} {}",
-                    found.index,
-                    patterns[found.index].describe()
-                ));
-                return Ok(Match {
-                    index: found.index,
-                    text: shown[found.start..found.end].to_string(),
-                    before: String::new(),
-                    groups: found
-                        .groups
-                        .iter()
-                        .map(|g| g.map(|(s, e)| shown[s..e].to_string()))
-                        .collect(),
-                });
+                self.mark_match("expect_screen", &found, patterns);
+                return Ok(found.to_match(&shown, String::new()));
             }
+            let awaited = || format!("the screen to show {}", describe(patterns));
             if self.eof {
-                return Err(Error::eof(
-                    format!("the screen to show {}", describe(patterns)),
-                    shown,
-                ));
+                return Err(Error::eof(awaited(), shown));
             }
-            let read = tokio::select! {
-                read = tokio::time::timeout_at(deadline, self.transport.read(&mut self.read_buf)) => read,
-                () = signalled(&mut self.signals) => {
-                    self.take_signal()?;
-                    continue;
-                }
-            };
-            match read {
-                Err(_) => {
-                    return Err(Error::timeout(
-                        format!("the screen to show {}", describe(patterns)),
-                        timeout.as_secs_f64(),
-                        last_rows(&shown),
-                    ))
-                }
-                Ok(Err(e)) => return Err(self.transport_error(e)),
-                Ok(Ok(n)) => {
-                    self.ingest(n);
-                }
+            if self.read_more(deadline).await?.is_none() {
+                return Err(Error::timeout(
+                    awaited(),
+                    timeout.as_secs_f64(),
+                    last_rows(&shown),
+                ));
             }
         }
     }
@@ -321,25 +293,13 @@ impl Session {
                 return Err(Error::eof(describe(patterns), self.tail()));
             }
             let old_len = self.buffer.len();
-            let read = tokio::select! {
-                read = tokio::time::timeout_at(deadline, self.transport.read(&mut self.read_buf)) => read,
-                () = signalled(&mut self.signals) => {
-                    self.take_signal()?;
-                    continue;
-                }
+            let Some(dropped) = self.read_more(deadline).await? else {
+                return Err(Error::timeout(
+                    describe(patterns),
+                    timeout.as_secs_f64(),
+                    self.tail(),
+                ));
             };
-            let n = match read {
-                Err(_) => {
-                    return Err(Error::timeout(
-                        describe(patterns),
-                        timeout.as_secs_f64(),
-                        self.tail(),
-                    ))
-                }
-                Ok(Err(e)) => return Err(self.transport_error(e)),
-                Ok(Ok(n)) => n,
-            };
-            let dropped = self.ingest(n);
             let lookback_start = old_len
                 .saturating_sub(dropped)
                 .saturating_sub(self.options.search_window);
@@ -452,24 +412,36 @@ impl Session {
     }
 
     fn consume(&mut self, found: Found, patterns: &[Pattern]) -> Match {
-        let text = &self.buffer;
-        let m = Match {
-            index: found.index,
-            text: text[found.start..found.end].to_string(),
-            before: text[..found.start].to_string(),
-            groups: found
-                .groups
-                .iter()
-                .map(|g| g.map(|(s, e)| text[s..e].to_string()))
-                .collect(),
-        };
+        let m = found.to_match(&self.buffer, self.buffer[..found.start].to_string());
         self.buffer.drain(..found.end);
+        self.mark_match("expect", &found, patterns);
+        m
+    }
+
+    /// The transcript's marker for a match of `what` (`expect`, `expect_screen`).
+    fn mark_match(&mut self, what: &str, found: &Found, patterns: &[Pattern]) {
         self.recorder.marker(&format!(
-            "expect matched #{} {}",
+            "{what} matched #{} {}",
             found.index,
             patterns[found.index].describe()
         ));
-        m
+    }
+
+    /// Reads once more from the console, until `deadline`, and takes what
+    /// came in ([`Session::ingest`]); `None` when the deadline passed first.
+    /// A signal ends the wait with its error.
+    async fn read_more(&mut self, deadline: Instant) -> Result<Option<usize>> {
+        let read = loop {
+            tokio::select! {
+                read = tokio::time::timeout_at(deadline, self.transport.read(&mut self.read_buf)) => break read,
+                () = signalled(&mut self.signals) => self.take_signal()?,
+            }
+        };
+        match read {
+            Err(_) => Ok(None),
+            Ok(Err(e)) => Err(self.transport_error(e)),
+            Ok(Ok(n)) => Ok(Some(self.ingest(n))),
+        }
     }
 
     async fn write(&mut self, data: &[u8], kind: SendKind) -> Result<()> {

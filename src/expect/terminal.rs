@@ -48,9 +48,57 @@ impl VirtualTerminal {
     }
 }
 
+/// `text` (rows joined with `\n`) with every secret that a row break cuts
+/// in two masked with `*`, one per character: a secret wrapped at the right
+/// margin shows as two row ends the scrubber cannot recognise. Secrets
+/// within one row are left for the scrubber.
+pub(super) fn mask_across_rows(text: &str, secrets: &[String]) -> String {
+    if !text.contains('\n') || secrets.is_empty() {
+        return text.to_string();
+    }
+    // The text without row breaks, and where each of its bytes came from.
+    let mut flat = String::with_capacity(text.len());
+    let mut origin = Vec::with_capacity(text.len());
+    for (at, c) in text.char_indices().filter(|&(_, c)| c != '\n') {
+        flat.push(c);
+        origin.extend((0..c.len_utf8()).map(|k| at + k));
+    }
+    let mut masked: Vec<(usize, usize)> = Vec::new();
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        for (start, _) in flat.match_indices(secret.as_str()) {
+            let (from, to) = (origin[start], origin[start + secret.len() - 1] + 1);
+            if text[from..to].contains('\n') {
+                masked.push((from, to));
+            }
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    for (at, c) in text.char_indices() {
+        let hidden = c != '\n' && masked.iter().any(|&(from, to)| (from..to).contains(&at));
+        out.push(if hidden { '*' } else { c });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_wrapped_at_the_margin_is_masked() {
+        let secrets = vec!["hunter2-pass".to_string()];
+        // A 10-column screen wraps the secret after "hunter2-pa".
+        let mut vt = VirtualTerminal::new((10, 3));
+        vt.feed(b"hunter2-pass ok");
+        let text = vt.text();
+        assert_eq!(text, "hunter2-pa\nss ok\n");
+        assert_eq!(mask_across_rows(&text, &secrets), "**********\n** ok\n");
+        // Within one row it is the scrubber's: left as it is here.
+        assert_eq!(
+            mask_across_rows("a hunter2-pass\nb", &secrets),
+            "a hunter2-pass\nb"
+        );
+    }
 
     #[test]
     fn what_is_drawn_where_not_in_which_order() {

@@ -65,9 +65,6 @@ impl Host {
             session.add_secret(secret);
             scrubber.add(secret.expose());
         }
-        // From the first byte, so that a screen drawn before the script
-        // asks about it is there when it does.
-        session.watch_screen();
         Host {
             name: name.to_string(),
             session: RefCell::new(Some(session)),

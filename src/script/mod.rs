@@ -57,6 +57,20 @@ impl Script {
         })
     }
 
+    /// Whether the script reads the screen (`expect_screen`, `screen`,
+    /// `cursor`). Such a script's session renders the screen from its first
+    /// byte, so that what was drawn before the script asks is there when it
+    /// does; the others do not pay for rendering (it costs about 60% more
+    /// CPU per byte of bulk output: `seq 3000000` through `run`, 2.38 s vs
+    /// 1.46 s). A mention in a comment or a string only costs that time.
+    pub fn reads_the_screen(&self) -> bool {
+        static CALL: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        CALL.get_or_init(|| {
+            regex::Regex::new(r"\b(expect_screen|screen|cursor)\s*\(").expect("a valid regex")
+        })
+        .is_match(&self.source)
+    }
+
     /// Compiles the script without running it; errors show `name:line:column`.
     pub fn check(&self) -> Result<()> {
         let engine = sandbox::sandboxed_engine();
@@ -132,13 +146,16 @@ impl Driver {
 /// Runs `script` on this (blocking) thread, driving `session` with `driver`.
 fn run_on(
     driver: &Driver,
-    session: Session,
+    mut session: Session,
     script: &Script,
     inputs: ScriptInputs,
     on_log: Option<fn(&str)>,
 ) -> Result<ScriptReport> {
     let started = Instant::now();
     let transcript = session.transcript_path().map(Path::to_path_buf);
+    if script.reads_the_screen() {
+        session.watch_screen();
+    }
     let host = Rc::new(bindings::Host::new(
         &script.name,
         session,
@@ -183,4 +200,21 @@ fn evaluate(host: &Rc<bindings::Host>, script: &Script) -> Result<()> {
     engine
         .run_ast(&ast)
         .map_err(|e| failure::into_error(*e, &script.name, &host.halt))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_scripts_that_read_the_screen_render_it() {
+        let script = |source: &str| Script {
+            name: "s.rhai".into(),
+            source: source.into(),
+        };
+        assert!(script("expect_screen([\"GRUB\"], 5);").reads_the_screen());
+        assert!(script("let rows = screen ().split(\"\\n\");").reads_the_screen());
+        assert!(script("if cursor()[0] == 3 { }").reads_the_screen());
+        assert!(!script("expect([\"login: $\"]); send_line(\"screenshot\");").reads_the_screen());
+    }
 }

@@ -5,7 +5,7 @@
 //! (`stty -g` before and after), raw mode while connected, and what the
 //! transcript keeps (typed input only with `--record-input`).
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use ec2_serial_expect::transcript::cast::{Cast, EventCode};
@@ -263,19 +263,5 @@ fn bad_targets_are_usage_errors() {
 }
 
 fn run_piped(args: &[&str], input: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    crate::support::output_with_stdin(Command::new(BIN).args(args), input)
 }

@@ -5,9 +5,8 @@
 //! document without `schema_version`, a failure without its envelope: each
 //! fails here.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
@@ -54,26 +53,18 @@ for line in sys.stdin:
 print("\n".join(bad))
 sys.exit(1 if bad else 0)
 "##;
-    let mut child = Command::new(crate::support::ec2::python())
-        .arg("-c")
-        .arg(CHECK)
-        .arg(root().join("docs/json.schema.json"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
     let mut input = String::new();
     for (name, doc) in documents {
         input.push_str(&serde_json::to_string(&(name, doc)).unwrap());
         input.push('\n');
     }
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = crate::support::output_with_stdin(
+        Command::new(crate::support::ec2::python())
+            .arg("-c")
+            .arg(CHECK)
+            .arg(root().join("docs/json.schema.json")),
+        &input,
+    );
     assert!(
         out.status.success(),
         "documents that do not match docs/json.schema.json:\n{}",

@@ -2,8 +2,7 @@
 //! shell accepts, a man page that renders with every command in it, and
 //! help that shows a command's own options before the global ones.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
@@ -21,20 +20,7 @@ fn stdout_of(args: &[&str]) -> String {
 
 /// Feeds `input` to `program args` and returns (success, stdout + stderr).
 fn pipe_through(program: &str, args: &[&str], input: &str) -> (bool, String) {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program} is needed for this test: {e}"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = crate::support::output_with_stdin(Command::new(program).args(args), input);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -148,3 +148,20 @@ log(`chose ${m.groups[1]}`);
     );
     assert_eq!(String::from_utf8_lossy(&replayed.stdout).trim(), "chose b");
 }
+
+/// A secret the screen wraps at its right margin is not shown in two
+/// halves: `screen()` masks it (a 10-column screen, the secret 12 long).
+#[tokio::test]
+async fn a_secret_wrapped_across_rows_never_shows() {
+    let mut s = session("printf 'hunter2-pass ok'; sleep 2", (10, 3)).await;
+    s.add_secret(&ec2_serial_expect::Secret::new("pw", "hunter2-pass"));
+    s.expect_screen(&[Pattern::exact("ok")], Some(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    let shown = s.screen();
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("ss ok"),
+        "{shown}"
+    );
+    assert!(shown.contains("** ok"), "{shown}");
+}

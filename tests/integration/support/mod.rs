@@ -1,6 +1,7 @@
 //! What the integration tests share: sessions opened the way the tool opens
 //! them ([`open_session`]), the lab VM harness ([`lab`]), the EC2 stand-in
-//! ([`ec2`]), and a throwaway PKI for TLS tests ([`pki`]).
+//! ([`ec2`]), a throwaway PKI for TLS tests ([`pki`]), and running a
+//! program with some standard input ([`output_with_stdin`]).
 
 #![allow(dead_code)]
 
@@ -8,11 +9,31 @@ pub mod ec2;
 pub mod lab;
 pub mod pki;
 
+use std::io::Write;
 use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use ec2_serial_expect::connect::{self, ConnectOptions, SessionSpec};
 use ec2_serial_expect::{Session, SessionOptions, Target};
+
+/// Runs `command` with `input` on its standard input (then closed) and
+/// its output captured; panics naming the program if it cannot start.
+pub fn output_with_stdin(command: &mut Command, input: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", command.get_program()));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
 
 /// Opens `target` through the connect layer (as the CLI, the lab and the
 /// gateway do), recording to `transcript` when given, with the default

@@ -362,8 +362,8 @@ fn start_sshd(dir: &Path, console: &Console) -> (Child, u16, String) {
             dir.join("pushed_keys").display()
         ),
     );
-    write_exec(&dir.join("getty.sh"), GETTY);
-    write_exec(&dir.join("root-getty.sh"), ROOT_GETTY);
+    write_exec(&dir.join("getty.sh"), &format!("{LOGIN}{GETTY}"));
+    write_exec(&dir.join("root-getty.sh"), &format!("{LOGIN}{ROOT_GETTY}"));
     let console_command = match console {
         Console::FakeGetty => format!("/bin/sh {}", dir.join("getty.sh").display()),
         Console::RootShell => format!("/bin/sh {}", dir.join("root-getty.sh").display()),
@@ -432,15 +432,19 @@ pub fn fingerprint_of(public_key: &Path) -> String {
     text.split_whitespace().nth(1).unwrap().to_string()
 }
 
-/// A getty-like console: what an instance's ttyS0 shows, minus the kernel.
-const GETTY: &str = r#"#!/bin/sh
+/// A getty's login: what an instance's ttyS0 shows, minus the kernel,
+/// taking any user name and password.
+const LOGIN: &str = r#"#!/bin/sh
 printf '\r\nDebian GNU/Linux 12 lab-instance ttyS0\r\n\r\nlab-instance login: '
 IFS= read -r user
 stty -echo 2>/dev/null
 printf 'Password: '
 IFS= read -r password
 stty echo 2>/dev/null
-printf '\r\nLinux lab-instance 6.1.0 x86_64\r\n%s@lab-instance:~$ ' "$user"
+"#;
+
+/// After [`LOGIN`], a getty-like console's pretend shell.
+const GETTY: &str = r#"printf '\r\nLinux lab-instance 6.1.0 x86_64\r\n%s@lab-instance:~$ ' "$user"
 while IFS= read -r line; do
   case "$line" in
     exit|logout) printf 'logout\r\n'; exit 0 ;;
@@ -449,15 +453,8 @@ while IFS= read -r line; do
 done
 "#;
 
-/// The getty's login, then a real shell as root with a plain environment.
-const ROOT_GETTY: &str = r#"#!/bin/sh
-printf '\r\nDebian GNU/Linux 12 lab-instance ttyS0\r\n\r\nlab-instance login: '
-IFS= read -r user
-stty -echo 2>/dev/null
-printf 'Password: '
-IFS= read -r password
-stty echo 2>/dev/null
-printf '\r\n'
+/// After [`LOGIN`], a real shell as root with a plain environment.
+const ROOT_GETTY: &str = r#"printf '\r\n'
 cd /
 exec env -i TERM=vt100 PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
   PS1='root@lab-instance:/# ' bash --norc --noprofile -i
