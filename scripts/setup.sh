@@ -6,6 +6,9 @@
 #   the lab:        qemu-system-x86 debootstrap socat openssh-server openssh-client e2fsprogs
 #   benchmarks:     expect (the Tcl Expect we compare against)
 #   EC2 stand-in:   libnss-wrapper (sshd's i-….port0 users), python3-venv (moto)
+#   GRUB rescue:    grub-pc-bin grub-common xorriso (the lab's GRUB boot CD,
+#                   `lab up --boot grub`; grub-pc-bin only holds GRUB's files,
+#                   it installs no boot loader on this machine)
 #   tests:          man-db (the man page is rendered with `man -l -`), whiptail (a
 #                   real full-screen program for the screen-aware expect)
 #
@@ -13,7 +16,7 @@
 # Debian 12 machine (CI does: .ci/run). Not root: it says what to run instead.
 set -euo pipefail
 
-packages=(gcc libc6-dev qemu-system-x86 debootstrap socat openssh-server openssh-client e2fsprogs expect libnss-wrapper python3-venv man-db whiptail)
+packages=(gcc libc6-dev qemu-system-x86 debootstrap socat openssh-server openssh-client e2fsprogs expect libnss-wrapper python3-venv man-db whiptail grub-pc-bin grub-common xorriso)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -12,6 +12,8 @@
 //!   WebSocket), [`lab`] (a local Debian VM with a real serial console);
 //!   [`fleet`] runs a job over many targets (the list, shards, a bounded
 //!   runner, the summary);
+//! - [`rescue`]: a root shell with no password at all, through GRUB's
+//!   editor and a rescue boot (the doctor's `--via grub`);
 //! - [`shell`]: login, prompt sync, `run`, `sudo`, logout over a session;
 //! - [`expect`]: the [`Session`] that sends, waits for patterns and records
 //!   into a [`transcript`];
@@ -37,6 +39,7 @@ pub mod fleet;
 pub mod gateway;
 pub mod lab;
 pub mod private_file;
+pub mod rescue;
 pub mod script;
 pub mod secret;
 pub mod shell;

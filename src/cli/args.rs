@@ -253,6 +253,35 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "SECS", default_value_t = 90,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub login_timeout: u64,
+    /// How to reach a root shell: `login` (the password user, then sudo),
+    /// or `grub` when there is no password user: restart the machine, edit
+    /// the kernel line in GRUB, repair in the rescue shell, boot normally
+    /// (docs/rescue.md).
+    #[arg(long, value_enum, default_value_t = ViaArg::Login, help_heading = "Rescue without a password")]
+    pub via: ViaArg,
+    /// With --via grub: what restarts the machine, run without a shell
+    /// (e.g. `virsh reset vm1`, `ec2-serial-expect lab reset --name N`).
+    #[arg(long, value_name = "CMD", help_heading = "Rescue without a password")]
+    pub power_cycle_command: Option<String>,
+    /// With --via grub: `none` to restart the machine yourself when told.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "none",
+        conflicts_with = "power_cycle_command",
+        help_heading = "Rescue without a password"
+    )]
+    pub power_cycle: Option<PowerCycleArg>,
+    /// With --via grub: the kernel arguments that give a root shell
+    /// (`rd.break` on dracut systems: RHEL, Amazon Linux 2023).
+    #[arg(long, value_name = "ARGS", default_value = crate::rescue::DEFAULT_RESCUE_ARGS,
+          help_heading = "Rescue without a password")]
+    pub rescue_args: String,
+    /// With --via grub: the longest wait for each boot (GRUB's menu, the
+    /// rescue shell, `login:` after the normal boot).
+    #[arg(long, value_name = "SECS", default_value_t = 300, help_heading = "Rescue without a password",
+          value_parser = clap::value_parser!(u64).range(10..=3600))]
+    pub boot_timeout: u64,
     /// Read the login password from this environment variable.
     #[arg(long, value_name = "VAR", group = "password")]
     pub password_env: Option<String>,
@@ -262,6 +291,31 @@ pub struct DoctorArgs {
     /// Read the login password from the first line of standard input.
     #[arg(long, group = "password")]
     pub password_stdin: bool,
+}
+
+/// How `lab up` boots the VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LabBoot {
+    /// QEMU starts the kernel itself.
+    Direct,
+    /// Through GRUB 2 on the serial console.
+    Grub,
+}
+
+/// How `doctor` reaches a root shell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ViaArg {
+    /// Log in as the password user, then sudo.
+    Login,
+    /// No password: through GRUB's editor and a rescue shell.
+    Grub,
+}
+
+/// `--power-cycle`: restarting the machine without a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PowerCycleArg {
+    /// You restart the machine yourself when told.
+    None,
 }
 
 /// What any command that takes many targets accepts (`doctor`, `run`).
@@ -453,6 +507,17 @@ pub enum LabCommand {
     /// Build the image if needed, boot the VM, wait for `login:`, print how to reach it.
     Up {
         /// VM name (several may run at once).
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// `direct`: QEMU starts the kernel (fastest); `grub`: through a real
+        /// GRUB 2 with its menu on the serial console, for the rescue path.
+        #[arg(long, value_enum, default_value_t = LabBoot::Direct)]
+        boot: LabBoot,
+    },
+    /// Press the VM's reset button: it reboots at once (no shutdown), as a
+    /// power cycle would; the serial console shows the boot from the start.
+    Reset {
+        /// VM name.
         #[arg(long, default_value = "default")]
         name: String,
     },

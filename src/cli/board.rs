@@ -39,6 +39,22 @@ pub(super) enum Phase {
     Repairing,
     /// Logging out, closing the transcript.
     LoggingOut,
+    /// `--via grub`: a stage of reaching the rescue shell, or leaving it.
+    Rescue(crate::rescue::Step),
+}
+
+/// A rescue stage in a word or two, for the table.
+fn rescue_word(step: crate::rescue::Step) -> &'static str {
+    use crate::rescue::Step;
+    match step {
+        Step::PowerCycling => "power cycle",
+        Step::WaitingForReboot => "waiting for your reboot",
+        Step::WaitingForGrub => "waiting for GRUB",
+        Step::EditingGrub => "editing GRUB",
+        Step::BootingRescue => "booting rescue",
+        Step::PreparingRoot => "mounting read-write",
+        Step::Rebooting => "rebooting",
+    }
 }
 
 impl From<crate::ec2::Step> for Phase {
@@ -64,6 +80,7 @@ impl Phase {
             Phase::Examining => "examining",
             Phase::Repairing => "repair + verify",
             Phase::LoggingOut => "logging out",
+            Phase::Rescue(step) => rescue_word(step),
         }
     }
 }

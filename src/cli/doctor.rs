@@ -1,8 +1,10 @@
 //! `doctor TARGET… --user U [--fix]`: the command around [`crate::doctor::examine`].
 //!
-//! Opens the console (recorded), logs in with the password-based user,
-//! examines as root, logs out on every path, then prints the report (human
-//! or JSON) and returns exit code 0 (healthy, or repaired and verified) or 1.
+//! Opens the console (recorded), logs in with the password-based user (or,
+//! with `--via grub`, reaches a rescue shell through GRUB), examines as
+//! root, logs out (or reboots normally) on every path, then prints the
+//! report (human or JSON) and returns exit code 0 (healthy, or repaired and
+//! verified) or 1.
 //! With several targets (or `--targets`, `--out-dir`, `--shard`) the same
 //! examination runs for each, side by side ([`super::fleet_run`]).
 
@@ -17,23 +19,23 @@ use crate::secret::{Secret, SecretSource};
 use crate::target::Target;
 /// Runs `doctor`.
 pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode> {
-    let job = Job::new(&args)?;
-    if targets::is_many(&args.targets, &args.fleet) {
-        if args.report.is_some() {
-            return Err(Error::usage(
-                "--report is for one target; with several, --out-dir DIR writes one report per target and summary.json",
-            ));
-        }
-        let password = password(&args, job.login_user())?;
-        let (targets, connect) = targets::resolve(&args.targets, &args.fleet, &common).await?;
-        let fleet = FleetDoctor {
-            job: &job,
-            password,
-        };
-        return super::fleet_run::run(&fleet, &args.fleet, &common, targets, connect).await;
+    let many = targets::is_many(&args.targets, &args.fleet);
+    if many && args.report.is_some() {
+        return Err(Error::usage(
+            "--report is for one target; with several, --out-dir DIR writes one report per target and summary.json",
+        ));
     }
-    let target: Target = args.targets[0].parse()?;
-    let password = password(&args, job.login_user())?;
+    let target: Option<Target> = match many {
+        true => None,
+        false => Some(args.targets[0].parse()?),
+    };
+    let replay = matches!(target, Some(Target::Replay { .. }));
+    let job = Job::new(&args, many, replay)?;
+    let Some(target) = target else {
+        let (targets, connect) = targets::resolve(&args.targets, &args.fleet, &common).await?;
+        let fleet = FleetDoctor { job: &job };
+        return super::fleet_run::run(&fleet, &args.fleet, &common, targets, connect).await;
+    };
     let session = super::open_session(&target, &common, "doctor").await?;
     // Shown before it runs (stderr, so --output json stays clean).
     let mut announce = |f: &Finding| {
@@ -44,10 +46,8 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
         )
     };
     let progress = super::progress::Progress::new(&common);
-    let phase = |p| progress.phase(p, job.login_user(), job.login_timeout());
-    let report = job
-        .examine(&target, session, password, &phase, &mut announce)
-        .await?;
+    let phase = |p| progress.phase(p, job.login_user());
+    let report = job.examine(&target, session, &phase, &mut announce).await?;
     let json = super::stdout::json_pretty(&report)?;
     if let Some(path) = &args.report {
         crate::private_file::write(path, json.as_bytes())
@@ -64,7 +64,9 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
     })
 }
 
-fn password(args: &DoctorArgs, login_user: &str) -> Result<Secret> {
+/// The login password, from the flag that names its source, else asked on
+/// the terminal.
+pub(super) fn password(args: &DoctorArgs, login_user: &str) -> Result<Secret> {
     let name = format!("password for {login_user}");
     let source = if let Some(var) = &args.password_env {
         SecretSource::Env(var.clone())

@@ -4,94 +4,130 @@
 
 use super::board::{Board, Phase};
 use super::fleet_run::FleetJob;
-use super::DoctorArgs;
+use super::{DoctorArgs, PowerCycleArg, ViaArg};
 use crate::doctor::facts::UserName;
+use crate::doctor::report::Via;
 use crate::doctor::Status;
-use crate::doctor::{Finding, Report, Request, ShellConsole};
+use crate::doctor::{Finding, Outcome, Report, Request, ShellConsole};
 use crate::error::ExitCode;
 use crate::error::{Error, Result};
 use crate::expect::Session;
-use crate::fleet::Outcome;
+use crate::fleet::Outcome as FleetOutcome;
+use crate::rescue::{PowerCycle, RescueArgs, RescueOptions};
 use crate::secret::Secret;
 use crate::shell::Shell;
 use crate::target::Target;
 
-/// What every target is asked: the request, who logs in, check or fix.
+/// What every target is asked: the request, how root is reached, check or fix.
 pub(super) struct Job {
     request: Request,
-    login_user: UserName,
-    login_timeout: std::time::Duration,
+    access: Access,
     fix: bool,
 }
 
+/// How the job reaches a root shell on each console.
+enum Access {
+    /// Log in as `user` with `password` (then sudo).
+    Login {
+        user: UserName,
+        password: Secret,
+        timeout: std::time::Duration,
+    },
+    /// Through GRUB and a rescue shell: no password (`--via grub`).
+    Grub(RescueOptions),
+}
+
 impl Job {
-    /// The job the flags ask for, validated.
-    pub(super) fn new(args: &DoctorArgs) -> Result<Job> {
-        let request = request(args)?;
-        let login_user = match &args.login_user {
-            Some(name) => {
-                UserName::parse(name).map_err(|e| Error::usage(format!("--login-user: {e}")))?
+    /// The job the flags ask for, validated; for a login, the password is
+    /// read now (once, whatever the number of targets).
+    pub(super) fn new(args: &DoctorArgs, many: bool, replay: bool) -> Result<Job> {
+        let mut request = request(args)?;
+        let access = match args.via {
+            ViaArg::Login => {
+                let user = match &args.login_user {
+                    Some(name) => UserName::parse(name)
+                        .map_err(|e| Error::usage(format!("--login-user: {e}")))?,
+                    None => request.user.clone(),
+                };
+                Access::Login {
+                    password: super::doctor::password(args, user.as_str())?,
+                    user,
+                    timeout: std::time::Duration::from_secs(args.login_timeout),
+                }
             }
-            None => request.user.clone(),
+            ViaArg::Grub => {
+                request.rescue = true;
+                Access::Grub(rescue_options(args, many, replay)?)
+            }
         };
         Ok(Job {
             request,
-            login_user,
-            login_timeout: std::time::Duration::from_secs(args.login_timeout),
+            access,
             fix: args.fix,
         })
     }
 
-    /// Who logs in on the console.
-    pub(super) fn login_user(&self) -> &str {
-        self.login_user.as_str()
+    /// Tells `phase` a login is under way: who logs in, for how long.
+    pub(super) fn login_user(&self) -> Option<(&str, std::time::Duration)> {
+        match &self.access {
+            Access::Login { user, timeout, .. } => Some((user.as_str(), *timeout)),
+            Access::Grub(_) => None,
+        }
     }
 
-    /// How long the login may take.
-    pub(super) fn login_timeout(&self) -> std::time::Duration {
-        self.login_timeout
-    }
-
-    /// Logs in on `session`, examines (and with `--fix` repairs) as root,
-    /// logs out on every path, closes the session; the report. `phase` is
-    /// told each step as it starts, `announce` each repair.
+    /// Reaches a root shell on `session` (a login, or the GRUB rescue),
+    /// examines (and with `--fix` repairs) as root, leaves the console as
+    /// it found it (logged out, or booted normally) on every path, closes
+    /// the session; the report. `phase` is told each step as it starts,
+    /// `announce` each repair.
     pub(super) async fn examine(
         &self,
         target: &Target,
         mut session: Session,
-        password: Secret,
         phase: &(dyn Fn(Phase) + Sync),
         announce: &mut (dyn FnMut(&Finding) + Send),
     ) -> Result<Report> {
         let started_at = time::OffsetDateTime::now_utc();
         let clock = std::time::Instant::now();
-        session.add_secret(&password);
         let transcript = session.transcript_path().map(|p| p.display().to_string());
         session.mark(&format!(
             "doctor: user {} mode {}",
             self.request.user.as_str(),
             self.mode()
         ));
-        let mut spec = crate::doctor::login_spec(self.login_user.as_str(), password);
-        spec.timeout = self.login_timeout;
-        phase(Phase::LoggingIn);
-        let outcome = Shell::scoped(&mut session, &spec, async |shell, session| {
-            phase(Phase::Examining);
-            let mut announce = |f: &Finding| {
-                phase(Phase::Repairing);
-                announce(f)
-            };
-            let outcome = crate::doctor::examine(
-                &mut ShellConsole::new(shell, session),
-                &self.request,
-                self.fix,
-                &mut announce,
-            )
-            .await;
-            phase(Phase::LoggingOut);
-            outcome
-        })
-        .await;
+        let mut announce = |f: &Finding| {
+            phase(Phase::Repairing);
+            announce(f)
+        };
+        let outcome = match &self.access {
+            Access::Login {
+                user,
+                password,
+                timeout,
+            } => {
+                session.add_secret(password);
+                let mut spec = crate::doctor::login_spec(user.as_str(), password.clone());
+                spec.timeout = *timeout;
+                phase(Phase::LoggingIn);
+                Shell::scoped(&mut session, &spec, async |shell, session| {
+                    phase(Phase::Examining);
+                    let outcome = crate::doctor::examine(
+                        &mut ShellConsole::new(shell, session),
+                        &self.request,
+                        self.fix,
+                        &mut announce,
+                    )
+                    .await;
+                    phase(Phase::LoggingOut);
+                    outcome
+                })
+                .await
+            }
+            Access::Grub(options) => {
+                self.rescue(&mut session, options, phase, &mut announce)
+                    .await
+            }
+        };
         let _ = session.close().await;
         let outcome = outcome?;
         Ok(Report {
@@ -108,7 +144,51 @@ impl Job {
             transcript,
             evidence: outcome.evidence,
             round_trips: outcome.round_trips,
+            via: match self.access {
+                Access::Login { .. } => Via::Login,
+                Access::Grub(_) => Via::Grub,
+            },
+            not_checked: self.request.not_checked(),
         })
+    }
+
+    /// The examination in a rescue shell reached through GRUB; the machine
+    /// is rebooted normally afterwards, also when the examination failed
+    /// (a signal aside: then the console is left at the rescue shell, and
+    /// the error says so).
+    async fn rescue(
+        &self,
+        session: &mut Session,
+        options: &RescueOptions,
+        phase: &(dyn Fn(Phase) + Sync),
+        announce: &mut (dyn FnMut(&Finding) + Send),
+    ) -> Result<Outcome> {
+        let step = |s| phase(Phase::Rescue(s));
+        let mut rescue = crate::rescue::enter(session, options, &step).await?;
+        phase(Phase::Examining);
+        let outcome = crate::doctor::examine(
+            &mut ShellConsole::new(rescue.shell(), session),
+            &self.request,
+            self.fix,
+            announce,
+        )
+        .await;
+        let changed = outcome.as_ref().map_or(true, |o| {
+            o.findings
+                .iter()
+                .any(|f| f.status != Status::Open && f.status != Status::Skipped)
+        });
+        let left = rescue.leave(session, changed, &step).await;
+        match (outcome, left) {
+            (Ok(outcome), Ok(())) => Ok(outcome),
+            (Ok(_), Err(e)) => Err(e.context("rebooting normally after the rescue")),
+            (Err(e), left) => {
+                if let Err(l) = left {
+                    tracing::warn!("rebooting after a failed rescue also failed: {l}");
+                }
+                Err(e)
+            }
+        }
     }
 
     fn mode(&self) -> &'static str {
@@ -118,6 +198,36 @@ impl Job {
             "check"
         }
     }
+}
+
+/// The rescue the flags ask for. The power cycle is required except on a
+/// replay (which does not run it); one command cannot restart many machines.
+fn rescue_options(args: &DoctorArgs, many: bool, replay: bool) -> Result<RescueOptions> {
+    if many {
+        return Err(Error::usage(
+            "--via grub takes one target at a time: its --power-cycle-command restarts one machine",
+        ));
+    }
+    let power =
+        match (&args.power_cycle_command, args.power_cycle) {
+            (Some(command), _) => PowerCycle::parse(command)?,
+            (None, Some(PowerCycleArg::None)) => PowerCycle::Manual,
+            (None, None) if replay => PowerCycle::Manual,
+            (None, None) => return Err(Error::usage(
+                "--via grub restarts the machine to reach GRUB: give --power-cycle-command CMD \
+                 (e.g. `virsh reset vm1`) or --power-cycle none to restart it yourself when told",
+            )),
+        };
+    if args.login_user.is_some() {
+        return Err(Error::usage(
+            "--login-user is for --via login; --via grub logs in as nobody (the rescue shell is root)",
+        ));
+    }
+    Ok(RescueOptions {
+        power,
+        args: RescueArgs::new(&args.rescue_args)?,
+        boot_timeout: std::time::Duration::from_secs(args.boot_timeout),
+    })
 }
 
 fn request(args: &DoctorArgs) -> Result<Request> {
@@ -139,12 +249,10 @@ fn request(args: &DoctorArgs) -> Result<Request> {
     Ok(request)
 }
 
-/// The doctor as a fleet's job: every target examined with one password.
+/// The doctor as a fleet's job: every target examined the same way.
 pub(super) struct FleetDoctor<'a> {
     /// What every target is asked.
     pub job: &'a Job,
-    /// The login password, the same for every target.
-    pub password: Secret,
 }
 
 impl FleetJob for FleetDoctor<'_> {
@@ -169,24 +277,18 @@ impl FleetJob for FleetDoctor<'_> {
         };
         let phase = |p| board.phase(name, p);
         self.job
-            .examine(
-                target,
-                session,
-                self.password.clone(),
-                &phase,
-                &mut announce,
-            )
+            .examine(target, session, &phase, &mut announce)
             .await
     }
 
-    fn outcome(&self, report: &Report) -> (ExitCode, Outcome) {
+    fn outcome(&self, report: &Report) -> (ExitCode, FleetOutcome) {
         let code = if report.problems_remain() {
             ExitCode::Problems
         } else {
             ExitCode::Success
         };
         let repaired = report.findings.iter().any(|f| f.status == Status::Fixed);
-        (code, Outcome::of(code, repaired))
+        (code, FleetOutcome::of(code, repaired))
     }
 
     /// How many were fixed, the checks still open, how long it took.

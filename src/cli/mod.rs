@@ -27,8 +27,8 @@ use std::time::Duration;
 use clap::Parser;
 
 pub use args::{
-    Cli, Command, Common, DoctorArgs, FleetArgs, GatewayArgs, GatewayAuthKind, LabCommand,
-    OutputFormat, RunArgs, TestArgs, WsAuthKind,
+    Cli, Command, Common, DoctorArgs, FleetArgs, GatewayArgs, GatewayAuthKind, LabBoot, LabCommand,
+    OutputFormat, PowerCycleArg, RunArgs, TestArgs, ViaArg, WsAuthKind,
 };
 
 use crate::error::{Error, ErrorKind, ExitCode, Result};

@@ -41,6 +41,28 @@ impl Progress {
         }
     }
 
+    /// A stage of the GRUB rescue. The request to reboot by hand is an
+    /// instruction, not progress: it is printed even when progress is off.
+    fn rescue(&self, step: crate::rescue::Step) {
+        use crate::rescue::Step;
+        let line = match step {
+            Step::WaitingForReboot => {
+                eprintln!(
+                    "reboot the machine now (its power or reset button, the hypervisor, the cloud console): \
+                     waiting for GRUB's menu on the serial console"
+                );
+                return;
+            }
+            Step::PowerCycling => "power cycle: running the power-cycle command",
+            Step::WaitingForGrub => "waiting for GRUB's menu on the console",
+            Step::EditingGrub => "editing the kernel line in GRUB's editor",
+            Step::BootingRescue => "booting with the rescue arguments, waiting for a root shell",
+            Step::PreparingRoot => "root shell: mounting / read-write",
+            Step::Rebooting => "syncing and rebooting normally, waiting for `login:`",
+        };
+        self.say(line);
+    }
+
     /// A step of opening an EC2 console.
     pub(super) fn step(&self, step: Step, wait_for_session: Option<Duration>) {
         let line = match step {
@@ -61,17 +83,20 @@ impl Progress {
     }
 
     /// A phase of the doctor's session; `login_limit` bounds the login.
-    pub(super) fn phase(&self, phase: Phase, login_user: &str, login_limit: Duration) {
-        let line = match phase {
-            Phase::LoggingIn => format!(
+    pub(super) fn phase(&self, phase: Phase, login: Option<(&str, Duration)>) {
+        let line = match (phase, login) {
+            (Phase::LoggingIn, Some((login_user, login_limit))) => format!(
                 "waiting for a login prompt, logging in as {login_user} (up to {} s)",
                 login_limit.as_secs()
             ),
-            Phase::Examining => "examining as root: one gather of every fact".to_string(),
-            Phase::Repairing => "repairing, then verifying with a second look".to_string(),
-            Phase::LoggingOut => "logging out".to_string(),
-            // The connect steps say themselves (`step`).
-            _ => return,
+            (phase, _) => match phase {
+                Phase::Examining => "examining as root: one gather of every fact".to_string(),
+                Phase::Repairing => "repairing, then verifying with a second look".to_string(),
+                Phase::LoggingOut => "logging out".to_string(),
+                Phase::Rescue(step) => return self.rescue(step),
+                // The connect steps say themselves (`step`).
+                _ => return,
+            },
         };
         self.say(&line);
     }

@@ -239,8 +239,12 @@ impl Repair {
 }
 
 /// Checks the configuration, then reloads sshd (Debian's unit is `ssh`).
+///
+/// Without systemd running (`/run/systemd/system` is how systemd says it
+/// booted the machine: absent in a rescue shell) the change waits for the
+/// normal boot that follows.
 pub(super) const RELOAD_SSHD: &str =
-    "sshd -t && (systemctl reload-or-restart ssh 2>/dev/null || systemctl reload-or-restart sshd)";
+    "sshd -t && { [ ! -d /run/systemd/system ] || systemctl reload-or-restart ssh 2>/dev/null || systemctl reload-or-restart sshd; }";
 
 /// Parses `file:line:text` from `grep -Hn`, accepting only sshd config files.
 pub(super) fn config_line(l: &str) -> Option<(String, u32)> {

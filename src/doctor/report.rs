@@ -32,6 +32,20 @@ pub struct Report {
     pub evidence: Vec<String>,
     /// Commands sent to the console (round trips), login included.
     pub round_trips: u32,
+    /// How the root shell was reached.
+    pub via: Via,
+    /// What could not be checked this way, and why ([`super::Request::not_checked`]).
+    pub not_checked: Vec<String>,
+}
+
+/// How the doctor reached a root shell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// Logged in as a password user (then sudo).
+    Login,
+    /// Booted through GRUB with rescue arguments: no password at all.
+    Grub,
 }
 
 impl Report {
@@ -66,6 +80,12 @@ impl Report {
             if let Some(r) = &f.repair {
                 out.push_str(&format!("    repair: {r}\n"));
             }
+        }
+        if self.via == Via::Grub {
+            out.push_str("reached through GRUB (rescue shell, no password); the instance was rebooted normally after\n");
+        }
+        for n in &self.not_checked {
+            out.push_str(&format!("not checked: {n}\n"));
         }
         if !self.evidence.is_empty() {
             out.push_str("recent sshd log lines about this login, oldest first:\n");

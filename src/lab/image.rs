@@ -105,7 +105,8 @@ impl Fnv1a {
     }
 }
 
-fn lock_builds(dirs: &LabDirs) -> Result<nix::fcntl::Flock<File>> {
+/// Holds the lab's build lock (image or boot CD) until dropped.
+pub(crate) fn lock_builds(dirs: &LabDirs) -> Result<nix::fcntl::Flock<File>> {
     let path = dirs.build_lock();
     let file = OpenOptions::new()
         .create(true)

@@ -46,6 +46,33 @@ const BUILD_TOOLS: &[Tool] = &[
     },
 ];
 
+/// Needed for `lab up --boot grub` (the boot CD).
+const GRUB_TOOLS: &[Tool] = &[
+    Tool {
+        program: "grub-mkrescue",
+        package: "grub-common",
+    },
+    Tool {
+        program: "xorriso",
+        package: "xorriso",
+    },
+];
+
+/// Where GRUB's BIOS modules are (Debian's grub-pc-bin).
+pub const GRUB_BIOS_MODULES: &str = "/usr/lib/grub/i386-pc";
+
+/// Checks what building the GRUB boot CD needs.
+pub fn check_grub() -> Result<()> {
+    check(GRUB_TOOLS)?;
+    if !Path::new(GRUB_BIOS_MODULES).join("cdboot.img").exists() {
+        return Err(Error::usage(format!(
+            "`lab up --boot grub` needs GRUB's BIOS modules in {GRUB_BIOS_MODULES}: run \
+             `sudo apt-get install -y grub-pc-bin` (or `sudo bash scripts/setup.sh` in the project)"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks the programs needed to boot a VM and reach it.
 pub fn check_boot() -> Result<()> {
     check(BOOT_TOOLS)

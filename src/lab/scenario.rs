@@ -56,8 +56,25 @@ pub struct Scenario {
     pub break_command: &'static str,
     /// The console user the repair logs in as.
     pub repair_user: &'static str,
-    /// What to type at the console's shell prompt to repair it.
+    /// What to type at the console's shell prompt to repair it; empty when
+    /// no one can log in on the console ([`Effect::ConsoleLoginRefused`]).
     pub repair_commands: &'static [&'static str],
+    /// What the break takes away.
+    pub effect: Effect,
+}
+
+/// What a scenario takes away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Effect {
+    /// SSH key login as ec2-user ("Server refused our key"), confirmed by
+    /// a refused probe.
+    KeyRefused,
+    /// Every console login: no password user is left, as on an AWS AMI, so
+    /// only the GRUB rescue path reaches a shell. SSH keys still work (with
+    /// `UsePAM yes` a locked password does not stop them); the break
+    /// command itself confirms that no account has a usable password.
+    ConsoleLoginRefused,
 }
 
 /// All scenarios, in `--list` order.
@@ -68,6 +85,7 @@ pub const SCENARIOS: &[Scenario] = &[
         break_user: "ec2-user",
         break_command: "chmod 777 /home/ec2-user",
         repair_user: "ec2-user",
+        effect: Effect::KeyRefused,
         repair_commands: &["sudo chmod 700 /home/ec2-user"],
     },
     Scenario {
@@ -76,6 +94,7 @@ pub const SCENARIOS: &[Scenario] = &[
         break_user: "ec2-user",
         break_command: "chmod 777 /home/ec2-user/.ssh",
         repair_user: "ec2-user",
+        effect: Effect::KeyRefused,
         repair_commands: &["chmod 700 /home/ec2-user/.ssh"],
     },
     Scenario {
@@ -84,6 +103,7 @@ pub const SCENARIOS: &[Scenario] = &[
         break_user: "ec2-user",
         break_command: "chmod 666 /home/ec2-user/.ssh/authorized_keys",
         repair_user: "ec2-user",
+        effect: Effect::KeyRefused,
         repair_commands: &["chmod 600 /home/ec2-user/.ssh/authorized_keys"],
     },
     Scenario {
@@ -92,6 +112,7 @@ pub const SCENARIOS: &[Scenario] = &[
         break_user: "ec2-user",
         break_command: "sudo chown root:root /home/ec2-user",
         repair_user: "ec2-user",
+        effect: Effect::KeyRefused,
         repair_commands: &["sudo chown ec2-user:ec2-user /home/ec2-user"],
     },
     Scenario {
@@ -100,6 +121,7 @@ pub const SCENARIOS: &[Scenario] = &[
         break_user: "ec2-user",
         break_command: "sudo chown -R lab-admin:lab-admin /home/ec2-user/.ssh",
         repair_user: "ec2-user",
+        effect: Effect::KeyRefused,
         repair_commands: &["sudo chown -R ec2-user:ec2-user /home/ec2-user/.ssh"],
     },
     Scenario {
@@ -108,6 +130,7 @@ pub const SCENARIOS: &[Scenario] = &[
         break_user: "ec2-user",
         break_command: "rm /home/ec2-user/.ssh/authorized_keys",
         repair_user: "ec2-user",
+        effect: Effect::KeyRefused,
         repair_commands: &[
             "printf '%s\\n' '{pubkey}' > /home/ec2-user/.ssh/authorized_keys",
             "chmod 600 /home/ec2-user/.ssh/authorized_keys",
@@ -119,6 +142,7 @@ pub const SCENARIOS: &[Scenario] = &[
         break_user: "ec2-user",
         break_command: "sed -i '/ ec2-serial-expect-lab$/d' /home/ec2-user/.ssh/authorized_keys",
         repair_user: "ec2-user",
+        effect: Effect::KeyRefused,
         repair_commands: &["printf '%s\\n' '{pubkey}' >> /home/ec2-user/.ssh/authorized_keys"],
     },
     Scenario {
@@ -127,6 +151,7 @@ pub const SCENARIOS: &[Scenario] = &[
         break_user: "ec2-user",
         break_command: "sudo chown root:root /home/ec2-user && sudo chmod 775 /home/ec2-user",
         repair_user: "ec2-user",
+        effect: Effect::KeyRefused,
         repair_commands: &[
             "sudo chown ec2-user:ec2-user /home/ec2-user && sudo chmod 700 /home/ec2-user",
         ],
@@ -138,6 +163,7 @@ pub const SCENARIOS: &[Scenario] = &[
         break_user: "ec2-user",
         break_command: "sudo usermod --lock --expiredate 1 ec2-user",
         repair_user: "lab-admin",
+        effect: Effect::KeyRefused,
         repair_commands: &["sudo usermod --unlock --expiredate '' ec2-user"],
     },
     Scenario {
@@ -148,6 +174,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "sudo sed -i 's|^#\\?AuthorizedKeysFile\\(\\s*\\).ssh/authorized_keys |AuthorizedKeysFile\\1.ssh/authorised_keys |' \
              /etc/ssh/sshd_config && sudo systemctl restart ssh",
         repair_user: "ec2-user",
+        effect: Effect::KeyRefused,
         repair_commands: &[
             "sudo sed -i 's|authorised_keys|authorized_keys|' /etc/ssh/sshd_config",
             "sudo systemctl restart ssh",
@@ -163,6 +190,7 @@ pub const SCENARIOS: &[Scenario] = &[
              until usermod -l admin -d /home/admin -m ec2-user 2>/dev/null; do \\
              i=$((i+1)); [ $i -lt 60 ] || exit 1; sleep 0.5; done; groupmod -n admin ec2-user'",
         repair_user: "lab-admin",
+        effect: Effect::KeyRefused,
         repair_commands: &[
             "sudo usermod -l ec2-user -d /home/ec2-user -m admin && sudo groupmod -n ec2-user admin",
         ],
@@ -173,6 +201,7 @@ pub const SCENARIOS: &[Scenario] = &[
         break_user: "lab-admin",
         break_command: "sudo sh -c 'grep \"^ec2-user:\" /etc/shadow > /root/ec2-user.shadow && userdel -f ec2-user'",
         repair_user: "lab-admin",
+        effect: Effect::KeyRefused,
         repair_commands: &[
             "sudo useradd -M -d /home/ec2-user -u \"$(stat -c %u /home/ec2-user)\" -U -s /bin/bash ec2-user",
             "sudo usermod -p \"$(sudo cut -d: -f2 /root/ec2-user.shadow)\" ec2-user && sudo rm /root/ec2-user.shadow",
@@ -190,9 +219,21 @@ pub const SCENARIOS: &[Scenario] = &[
                   -o IdentitiesOnly=yes -o PubkeyAcceptedAlgorithms=ssh-rsa -i /home/ec2-user/old-rsa-key \\
                   ec2-user@localhost true 2>/dev/null; [ $? = 255 ]; }",
         repair_user: "ec2-user",
+        effect: Effect::KeyRefused,
         repair_commands: &[
             "printf '%s\\n' '{pubkey}' > /home/ec2-user/.ssh/authorized_keys && rm /home/ec2-user/old-rsa-key /home/ec2-user/old-rsa-key.pub",
         ],
+    },
+    Scenario {
+        name: "no-password",
+        summary: "every password locked, root's too (passwd -l), as on an AWS AMI: no console login, only the GRUB rescue path",
+        // As lab-admin: ec2-user's own key may already be broken by another scenario.
+        break_user: "lab-admin",
+        break_command: "for u in root ec2-user lab-admin; do sudo passwd -q -l \"$u\" || exit 1; done; \
+             ! sudo grep -q '^[^:]*:[^!*:][^:]*:' /etc/shadow",
+        repair_user: "root",
+        effect: Effect::ConsoleLoginRefused,
+        repair_commands: &[],
     },
 ];
 
@@ -217,7 +258,8 @@ impl Scenario {
     }
 }
 
-/// Breaks the VM over SSH, then confirms the key is refused; returns ssh's refusal.
+/// Breaks the VM over SSH, then confirms the break; returns what is now
+/// refused (ssh's refusal, for a key scenario).
 pub async fn break_over_ssh(vm: &VmInfo, scenario: &Scenario) -> Result<String> {
     let ssh = vm.ssh();
     let out = ssh
@@ -229,6 +271,13 @@ pub async fn break_over_ssh(vm: &VmInfo, scenario: &Scenario) -> Result<String> 
             "breaking {:?} failed: `{}` exited with {}: {}",
             scenario.name, scenario.break_command, out.status, out.stderr
         )));
+    }
+    // On disk now: a reset (`lab reset`, the GRUB path's power cycle) that
+    // follows at once must not lose the break with the guest's page cache.
+    // As lab-admin: the break may have taken ec2-user's key login.
+    ssh.as_user(super::vm::ADMIN_USER).run("sync").await?;
+    if scenario.effect == Effect::ConsoleLoginRefused {
+        return Ok("no account has a usable password: console logins are refused".into());
     }
     match ssh.probe_until_answered(Duration::from_secs(30)).await? {
         KeyLogin::Refused(why) => Ok(why),
@@ -293,6 +342,7 @@ mod tests {
             "wrong-user",
             "deleted-user",
             "sha1-rsa",
+            "no-password",
         ];
         for name in wanted {
             assert_eq!(find(name).unwrap().name, name);

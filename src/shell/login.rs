@@ -54,6 +54,9 @@ const PASSWORD_PROMPT_WAIT: Duration = Duration::from_secs(20);
 /// Unrecognised quiet after `exit` before typing it again (getty is slow to
 /// come back on a loaded instance).
 const EXIT_AGAIN_AFTER: Duration = Duration::from_secs(10);
+/// A console that shows no prompt this long while a shell is adopted gets
+/// an Enter (a prompt printed before we connected is not printed again).
+const ADOPT_NUDGE: Duration = Duration::from_secs(10);
 /// Most shells of other users logged out before giving up.
 const MAX_EXITS: u32 = 4;
 /// Keystrokes tried, in order, when the console shows nothing we recognise.
@@ -196,6 +199,71 @@ impl Shell {
             shell.quiet_kernel(session).await;
         }
         Ok(shell)
+    }
+
+    /// Takes over the root shell a machine started without any login: a
+    /// kernel booted with `init=/bin/sh`, or an initramfs's emergency shell
+    /// (the GRUB rescue path). Waits for its prompt, synchronises it and
+    /// learns who it runs as; a console that shows nothing gets an Enter.
+    ///
+    /// Such a shell is never exited: as PID 1, its exit panics the kernel.
+    /// Whoever adopts it ends it with [`Shell::release`] once what comes
+    /// next (a reboot) is arranged.
+    pub async fn adopt(session: &mut Session, timeout: Duration) -> Result<Shell> {
+        session.mark("shell: taking over the console's root shell");
+        let mut shell = Shell {
+            user: "root".into(),
+            uid: None,
+            password: Secret::new("no password", ""),
+            text: ConsoleText::new(),
+            runs: 0,
+            sudo: SudoState::Untried,
+            saved_kernel_level: None,
+            quiet_kernel: false,
+            command_timeout: session.options().default_timeout,
+            logged_in: false,
+        };
+        let wait = Wait::new(
+            timeout,
+            format!("a root shell prompt (`# `) on {}", session.describe()),
+        );
+        loop {
+            // A booting machine prints for a while, then nothing until the
+            // shell's prompt: only a long silence gets an Enter.
+            let screen = shell
+                .observe_for(session, &wait, ADOPT_NUDGE, &|s| match s {
+                    Screen::ShellPrompt => SETTLE,
+                    _ => ADOPT_NUDGE,
+                })
+                .await?;
+            match screen {
+                Screen::ShellPrompt if shell.synchronise(session, &wait).await? => break,
+                Screen::Refused(why) => {
+                    return Err(Error::login(format!(
+                        "no root shell on {}: {why}",
+                        session.describe()
+                    )))
+                }
+                _ => shell.type_line(session, "").await?,
+            }
+        }
+        shell.logged_in = true;
+        shell.identify(session).await?;
+        if !shell.is_root() {
+            shell.logged_in = false;
+            return Err(Error::login(format!(
+                "the shell on {} runs as {}, not root: the rescue arguments did not give a root shell",
+                session.describe(),
+                shell.user
+            )));
+        }
+        Ok(shell)
+    }
+
+    /// Lets go of an adopted shell without exiting it (see [`Shell::adopt`]).
+    pub fn release(mut self, session: &mut Session) {
+        session.mark("shell: leaving the root shell running");
+        self.logged_in = false;
     }
 
     async fn drive_login(

@@ -1,4 +1,4 @@
-//! `lab up | down | status | break | repair | demo`: the practice VM as a
+//! `lab up | reset | down | status | break | repair | demo`: the practice VM as a
 //! command, each subcommand printing for people or as JSON. The lab itself
 //! (image, VM, scenarios, SSH) is the library's [`crate::lab`].
 
@@ -11,11 +11,11 @@ use serde::Serialize;
 
 use crate::cli::stdout::{json_line, outln};
 
-use super::{Common, LabCommand, OutputFormat};
+use super::{Common, LabBoot, LabCommand, OutputFormat};
 use crate::error::{Error, ExitCode, Result};
 use crate::lab::layout::LabDirs;
 use crate::lab::{scenario, ssh, vm};
-use scenario::Scenario;
+use scenario::{Effect, Scenario};
 use ssh::KeyLogin;
 use vm::{BootOptions, VmInfo};
 
@@ -23,7 +23,8 @@ use vm::{BootOptions, VmInfo};
 pub(super) async fn command(cmd: LabCommand, common: &Common) -> Result<ExitCode> {
     let dirs = LabDirs::from_env();
     match cmd {
-        LabCommand::Up { name } => up_command(&dirs, &name, common).await,
+        LabCommand::Up { name, boot } => up_command(&dirs, &name, boot, common).await,
+        LabCommand::Reset { name } => reset_command(&dirs, &name, common),
         LabCommand::Down { name, all } => down_command(&dirs, &name, all, common).await,
         LabCommand::Status => status_command(&dirs, common),
         LabCommand::Break {
@@ -69,13 +70,33 @@ fn cli_boot_options(common: &Common) -> BootOptions {
     }
 }
 
-async fn up_command(dirs: &LabDirs, name: &str, common: &Common) -> Result<ExitCode> {
+async fn up_command(
+    dirs: &LabDirs,
+    name: &str,
+    boot: LabBoot,
+    common: &Common,
+) -> Result<ExitCode> {
+    let boot = match boot {
+        LabBoot::Direct => vm::Boot::Direct,
+        LabBoot::Grub => vm::Boot::Grub,
+    };
     if let Some(info) = vm::find(dirs, name)?.filter(|i| i.is_alive() && i.ready) {
+        if info.boot != boot {
+            return Err(Error::usage(format!(
+                "lab VM {name:?} is already running, booted {:?}; stop it first (`lab down --name {name}`) \
+                 to boot it the other way",
+                info.boot
+            )));
+        }
         let info = vm::ensure_gateway(dirs, info)?;
         print_vm(&info, None, true, common.output)?;
         return Ok(ExitCode::Success);
     }
-    let booted = vm::up(dirs, name, &cli_boot_options(common)).await?;
+    let options = BootOptions {
+        boot,
+        ..cli_boot_options(common)
+    };
+    let booted = vm::up(dirs, name, &options).await?;
     print_vm(&booted.info, booted.image.built_in, false, common.output)?;
     Ok(ExitCode::Success)
 }
@@ -206,6 +227,28 @@ fn print_vm(
     Ok(())
 }
 
+fn reset_command(dirs: &LabDirs, name: &str, common: &Common) -> Result<ExitCode> {
+    let Some(info) = vm::find(dirs, name)?.filter(VmInfo::is_alive) else {
+        return Err(Error::usage(format!(
+            "no lab VM named {name:?} is running; start it with `ec2-serial-expect lab up --name {name}`"
+        )));
+    };
+    vm::reset(&info)?;
+    if common.output == OutputFormat::Json {
+        #[derive(Serialize)]
+        struct Reset<'a> {
+            reset: &'a str,
+        }
+        json_line(&Reset { reset: name })?;
+    } else {
+        outln!(
+            "lab VM {name:?} reset: it is booting again (watch it: ec2-serial-expect console {})",
+            info.serial_target()
+        )?;
+    }
+    Ok(ExitCode::Success)
+}
+
 async fn down_command(dirs: &LabDirs, name: &str, all: bool, common: &Common) -> Result<ExitCode> {
     let names: Vec<String> = if all {
         vm::list(dirs).into_iter().map(|(i, _)| i.name).collect()
@@ -316,7 +359,10 @@ async fn break_command(
             vm: &info.name,
             scenario: scenario.name,
             ran: scenario.break_command,
-            ssh: "refused",
+            ssh: match scenario.effect {
+                Effect::KeyRefused => "refused",
+                Effect::ConsoleLoginRefused => "accepted",
+            },
             ssh_error: refusal,
             repair: RepairHint {
                 console_user: scenario.repair_user,
@@ -331,6 +377,17 @@ async fn break_command(
         info.name,
         scenario.break_command
     )?;
+    if scenario.effect == Effect::ConsoleLoginRefused {
+        outln!("{refusal}; ssh key login still works")?;
+        outln!(
+            "reach the console without a password through GRUB (a VM booted with `lab up --boot grub`): \
+             ec2-serial-expect doctor {} --user {} --via grub --power-cycle-command 'ec2-serial-expect lab reset --name {}'",
+            info.serial_target(),
+            info.user,
+            info.name
+        )?;
+        return Ok(ExitCode::Success);
+    }
     outln!("ssh key login is now refused: {refusal}")?;
     print_repair_hint(&info, scenario, &repair)?;
     Ok(ExitCode::Success)
@@ -362,6 +419,13 @@ async fn repair_command(
     common: &Common,
 ) -> Result<ExitCode> {
     let scenario = scenario::find(scenario_name)?;
+    if scenario.repair_commands.is_empty() {
+        return Err(Error::usage(format!(
+            "{:?} has no console repair: no one can log in on the console; reach it through GRUB \
+             (`doctor --via grub`, docs/rescue.md)",
+            scenario.name
+        )));
+    }
     let info = vm::require_running(dirs, name)?;
     let mut session = crate::cli::open_session(&info.serial_target(), common, "lab-repair").await?;
     let transcript = session.transcript_path().map(|p| p.to_path_buf());

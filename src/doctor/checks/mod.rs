@@ -153,6 +153,10 @@ pub struct Request {
     /// Re-create the account when it was deleted (`--create-user`): never
     /// implied by `--fix` alone.
     pub create_user: bool,
+    /// The facts come from a rescue shell (`--via grub`): no service runs,
+    /// so whether sshd runs cannot be checked ([`Request::not_checked`]),
+    /// and restarts are left to the normal boot that follows.
+    pub rescue: bool,
 }
 
 impl Request {
@@ -194,7 +198,24 @@ impl Request {
             fingerprint: fingerprint.map(str::to_string),
             add_key,
             create_user: false,
+            rescue: false,
         })
+    }
+
+    /// The checks this request cannot make, with why: reported as not
+    /// checked, never as healthy.
+    pub fn not_checked(&self) -> Vec<String> {
+        if self.rescue {
+            vec![
+                format!(
+                    "{}: nothing runs in the rescue shell; the normal boot that follows starts sshd",
+                    CheckId::SshdRunning
+                ),
+                "evidence: the sshd log of the boot before the rescue is not read".into(),
+            ]
+        } else {
+            Vec::new()
+        }
     }
 
     /// The fingerprint of the key the user connects with, if given.
@@ -328,6 +349,7 @@ mod tests {
             fingerprint: None,
             add_key: false,
             create_user: false,
+            rescue: false,
         }
     }
 

@@ -17,7 +17,7 @@ pub(super) fn sshd(facts: &Facts, req: &Request, out: &mut Vec<Finding>) {
             .values("sshd -t passes", "fails"),
         );
     }
-    if !facts.sshd_running {
+    if !facts.sshd_running && !req.rescue {
         out.push(
             Finding::new(CheckId::SshdRunning, Severity::Error, "sshd is not running")
                 .values("active", "inactive")

@@ -28,10 +28,11 @@ use crate::error::{Error, Result};
 use crate::secret::{Secret, SecretSource};
 use crate::target::Target;
 
+mod grub;
 mod qemu;
 mod ready;
 
-use qemu::launch;
+use qemu::{launch, BootMedia};
 use ready::wait_until_ready;
 
 /// The user the lab is reached as, like an AMI's default user.
@@ -69,6 +70,24 @@ pub struct VmInfo {
     /// The WebSocket gateway serving the console (VMs started by `lab up`).
     #[serde(default)]
     pub gateway: Option<LabGateway>,
+    /// How it boots (directly, or through GRUB on the serial console).
+    #[serde(default)]
+    pub boot: Boot,
+    /// QEMU's monitor socket (`lab reset`); absent in VMs started by older versions.
+    #[serde(default)]
+    pub monitor_socket: Option<PathBuf>,
+}
+
+/// How a lab VM boots.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Boot {
+    /// QEMU starts the kernel itself: the fastest boot, no boot loader.
+    #[default]
+    Direct,
+    /// Through a real GRUB 2 whose menu and editor are on the serial
+    /// console, as on an EC2 instance: what the GRUB rescue path needs.
+    Grub,
 }
 
 impl VmInfo {
@@ -118,6 +137,8 @@ pub struct BootOptions {
     pub timeout: Duration,
     /// Serve the console over WebSocket too (a detached `gateway`; the CLI).
     pub gateway: bool,
+    /// Boot directly or through GRUB.
+    pub boot: Boot,
 }
 
 impl Default for BootOptions {
@@ -128,6 +149,7 @@ impl Default for BootOptions {
             progress: None,
             timeout: Duration::from_secs(300),
             gateway: false,
+            boot: Boot::Direct,
         }
     }
 }
@@ -158,9 +180,22 @@ pub async fn up(dirs: &LabDirs, name: &str, options: &BootOptions) -> Result<Run
     let image = tokio::task::spawn_blocking(move || image::ensure(&dirs_owned, progress))
         .await
         .map_err(|e| Error::io("building the lab image", std::io::Error::other(e)))??;
+    let media = match options.boot {
+        Boot::Direct => BootMedia::Direct,
+        Boot::Grub => {
+            let (dirs, image) = (dirs.clone(), image.clone());
+            BootMedia::Grub(
+                tokio::task::spawn_blocking(move || grub::ensure_iso(&dirs, &image))
+                    .await
+                    .map_err(|e| {
+                        Error::io("building the GRUB boot image", std::io::Error::other(e))
+                    })??,
+            )
+        }
+    };
     let vm_dir = fresh_vm_dir(dirs, name)?;
     let started = Instant::now();
-    let (mut info, child) = launch(dirs, name, &vm_dir, &image, options.detach)?;
+    let (mut info, child) = launch(dirs, name, &vm_dir, &image, &media, options.detach)?;
     let mut vm = RunningVm {
         info: info.clone(),
         image,
@@ -285,6 +320,55 @@ pub async fn down(dirs: &LabDirs, name: &str) -> Result<bool> {
     std::fs::remove_dir_all(&dir)
         .map_err(|e| Error::io(format!("removing {}", dir.display()), e))?;
     Ok(was_alive)
+}
+
+/// Presses the VM's reset button (QEMU's `system_reset`): the guest
+/// reboots at once, without shutting down, as a power cycle would; the
+/// serial console stays connected and shows the boot from the start.
+pub fn reset(info: &VmInfo) -> Result<()> {
+    use std::io::{Read, Write};
+    let Some(path) = info.monitor_socket.as_ref().filter(|_| info.is_alive()) else {
+        return Err(Error::usage(format!(
+            "lab VM {:?} cannot be reset: it is not running, or was started by an older \
+             version without a monitor socket; restart it with `lab down` and `lab up`",
+            info.name
+        )));
+    };
+    let failed = |e: std::io::Error| {
+        Error::io(
+            format!(
+                "resetting lab VM {:?} through {}",
+                info.name,
+                path.display()
+            ),
+            e,
+        )
+    };
+    let mut monitor = std::os::unix::net::UnixStream::connect(path).map_err(failed)?;
+    monitor
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(failed)?;
+    // The monitor greets with a banner and a `(qemu) ` prompt; after the
+    // command, a second prompt says it ran.
+    let mut heard = Vec::new();
+    let mut sent = false;
+    let mut buf = [0u8; 4096];
+    loop {
+        let prompts = heard.windows(7).filter(|w| w == b"(qemu) ").count();
+        if !sent && prompts >= 1 {
+            monitor.write_all(b"system_reset\n").map_err(failed)?;
+            sent = true;
+        } else if sent && prompts >= 2 {
+            return Ok(());
+        }
+        let n = monitor.read(&mut buf).map_err(failed)?;
+        if n == 0 {
+            return Err(failed(std::io::Error::other(
+                "the monitor closed the connection",
+            )));
+        }
+        heard.extend_from_slice(&buf[..n]);
+    }
 }
 
 fn kill_group(pid: i32, signal: Signal) {

@@ -4,11 +4,11 @@
 //! another port when the chosen one was taken in the meantime.
 
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{VmInfo, QEMU_ATTEMPTS, USER};
+use super::{Boot, VmInfo, QEMU_ATTEMPTS, USER};
 use crate::error::{Error, Result};
 use crate::lab::image::Image;
 use crate::lab::layout::LabDirs;
@@ -19,14 +19,17 @@ pub(super) fn launch(
     name: &str,
     vm_dir: &Path,
     image: &Image,
+    boot: &BootMedia,
     detach: bool,
 ) -> Result<(VmInfo, Option<Child>)> {
     let socket = vm_dir.join("serial.sock");
+    let monitor = vm_dir.join("monitor.sock");
     let mut last_error = String::new();
     for _ in 0..QEMU_ATTEMPTS {
         let port = free_port()?;
         let _ = std::fs::remove_file(&socket);
-        let mut command = qemu_command(name, image, &socket, port);
+        let _ = std::fs::remove_file(&monitor);
+        let mut command = qemu_command(name, image, boot, [&socket, &monitor], port);
         let started = if detach {
             start_detached(&mut command, vm_dir)
         } else {
@@ -46,6 +49,8 @@ pub(super) fn launch(
                     boot_seconds: 0.0,
                     ready: false,
                     gateway: None,
+                    boot: boot.boot(),
+                    monitor_socket: Some(monitor.clone()),
                 };
                 return Ok((info, child));
             }
@@ -65,18 +70,57 @@ fn qemu_failed(message: &str) -> Error {
     )
 }
 
-/// The QEMU command line for one VM.
-fn qemu_command(name: &str, image: &Image, socket: &Path, port: u16) -> Command {
+/// How the VM's kernel starts.
+pub(super) enum BootMedia {
+    /// QEMU loads the kernel and initrd itself (`-kernel`): the fastest boot.
+    Direct,
+    /// The BIOS boots a GRUB 2 CD image whose menu is on the serial port.
+    Grub(PathBuf),
+}
+
+impl BootMedia {
+    fn boot(&self) -> Boot {
+        match self {
+            BootMedia::Direct => Boot::Direct,
+            BootMedia::Grub(_) => Boot::Grub,
+        }
+    }
+}
+
+/// The QEMU command line for one VM; `sockets` are the serial console's and
+/// the monitor's (`lab reset` sends it `system_reset`).
+fn qemu_command(
+    name: &str,
+    image: &Image,
+    boot: &BootMedia,
+    [socket, monitor]: [&Path; 2],
+    port: u16,
+) -> Command {
     let mut command = Command::new("qemu-system-x86_64");
     command
         .args(["-name", &format!("ec2-serial-expect-lab-{name}")])
         .args(["-accel", "tcg", "-cpu", "max", "-m", "1024", "-smp", "2"])
-        .args(["-nodefaults", "-no-user-config", "-display", "none"])
-        .arg("-kernel")
-        .arg(&image.kernel)
-        .arg("-initrd")
-        .arg(&image.initrd)
-        .args(["-append", "console=ttyS0 root=/dev/vda rw"])
+        .args(["-nodefaults", "-no-user-config", "-display", "none"]);
+    match boot {
+        BootMedia::Direct => {
+            command
+                .arg("-kernel")
+                .arg(&image.kernel)
+                .arg("-initrd")
+                .arg(&image.initrd)
+                .args(["-append", "console=ttyS0 root=/dev/vda rw"]);
+        }
+        BootMedia::Grub(iso) => {
+            command
+                .arg("-drive")
+                .arg(format!(
+                    "file={},format=raw,media=cdrom,readonly=on",
+                    iso.display()
+                ))
+                .args(["-boot", "d"]);
+        }
+    }
+    command
         .arg("-drive")
         .arg(format!(
             "file={},format=raw,if=virtio",
@@ -91,7 +135,8 @@ fn qemu_command(name: &str, image: &Image, socket: &Path, port: u16) -> Command 
         .args(["-device", "virtio-net-pci,netdev=n0,addr=0x3"])
         .arg("-serial")
         .arg(format!("unix:{},server=on,wait=off", socket.display()))
-        .args(["-monitor", "none"]);
+        .arg("-monitor")
+        .arg(format!("unix:{},server=on,wait=off", monitor.display()));
     command
 }
 

@@ -133,6 +133,11 @@ fn serve_over_websocket(console: Target) -> Target {
 impl LabVm {
     /// Boots a pristine VM for test `test`; panics with the reason if it cannot.
     pub async fn boot(test: &str) -> LabVm {
+        LabVm::boot_with(test, vm::Boot::Direct).await
+    }
+
+    /// [`LabVm::boot`], booting directly or through GRUB.
+    pub async fn boot_with(test: &str, boot: vm::Boot) -> LabVm {
         require_lab();
         let slot = Slot::acquire();
         let short: String = test
@@ -148,6 +153,7 @@ impl LabVm {
             progress: Some(|line| eprintln!("{line}")),
             timeout: Duration::from_secs(600),
             gateway: false,
+            boot,
         };
         let vm = match vm::up(&dirs, &name, &options).await {
             Ok(vm) => vm,

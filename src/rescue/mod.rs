@@ -1,0 +1,211 @@
+//! The GRUB rescue path: a root shell on a console where nobody can log in.
+//!
+//! AWS AMIs ship without a password user, so on the serial console of a
+//! locked-out instance there is usually no one to log in as. What remains is
+//! the boot loader: restart the machine, stop GRUB's countdown, add
+//! `init=/bin/sh` (or another rescue argument) to the kernel line and boot.
+//! The kernel then runs a root shell on the console, with no password, no
+//! services and the root filesystem read-only. [`enter`] does all of that
+//! and hands back a [`RescueShell`] whose [`Shell`] runs commands as root
+//! (the doctor uses it exactly like a logged-in one); [`RescueShell::leave`]
+//! syncs the disks and reboots normally, waiting for `login:`.
+//!
+//! Every key sent to GRUB goes through the [`Session`], so the transcript
+//! shows the editing; GRUB's full-screen menu and editor are read through
+//! the session's virtual terminal ([`grub`]), never by counting keys.
+//!
+//! Progress goes to the caller as [`Step`]s; the library prints nothing.
+
+mod grub;
+mod power;
+
+use std::time::Duration;
+
+pub use power::PowerCycle;
+
+use crate::error::{Error, Result};
+use crate::expect::{Pattern, Session};
+use crate::shell::Shell;
+
+/// The kernel argument that gives a root shell on any distribution whose
+/// kernel line has `console=ttyS0`: the shell runs as PID 1.
+pub const DEFAULT_RESCUE_ARGS: &str = "init=/bin/sh";
+
+/// How to reach the rescue shell.
+#[derive(Debug, Clone)]
+pub struct RescueOptions {
+    /// What restarts the machine.
+    pub power: PowerCycle,
+    /// Words appended to every kernel (`linux`) line of the default entry.
+    pub args: RescueArgs,
+    /// The longest wait for each stage of a boot: GRUB's menu after the
+    /// power cycle, the root shell after GRUB, `login:` after the reboot.
+    pub boot_timeout: Duration,
+}
+
+/// Kernel arguments to append, checked: printable words a GRUB editor line
+/// can hold, none of them a control key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RescueArgs(String);
+
+impl RescueArgs {
+    /// Validates `text` (for example `init=/bin/sh`, `rd.break enforcing=0`).
+    pub fn new(text: &str) -> Result<RescueArgs> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let printable = text.chars().all(|c| c == ' ' || c.is_ascii_graphic());
+        if words.is_empty() || !printable || text.len() > 200 {
+            return Err(Error::usage(format!(
+                "--rescue-args {text:?}: give kernel arguments as printable ASCII words, \
+                 at most 200 characters (e.g. `init=/bin/sh`, or `rd.break` on dracut systems)"
+            )));
+        }
+        Ok(RescueArgs(words.join(" ")))
+    }
+
+    /// The arguments, single-spaced.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True for dracut's `rd.break`: the real root waits at `/sysroot`.
+    fn stops_in_initramfs(&self) -> bool {
+        self.0.split(' ').any(|w| w == "rd.break")
+    }
+}
+
+impl Default for RescueArgs {
+    fn default() -> Self {
+        RescueArgs(DEFAULT_RESCUE_ARGS.into())
+    }
+}
+
+/// Where the rescue has got to, for progress lines and live tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Running the power-cycle command (or asking the user to reboot).
+    PowerCycling,
+    /// The user must restart the machine now ([`PowerCycle::Manual`]).
+    WaitingForReboot,
+    /// Waiting for GRUB's menu on the console.
+    WaitingForGrub,
+    /// Editing the kernel line in GRUB's editor.
+    EditingGrub,
+    /// Booted with the rescue arguments, waiting for the root shell.
+    BootingRescue,
+    /// Making the root filesystem writable.
+    PreparingRoot,
+    /// Syncing and rebooting normally.
+    Rebooting,
+}
+
+/// The root shell the rescue reached.
+pub struct RescueShell {
+    shell: Shell,
+    boot_timeout: Duration,
+}
+
+/// Restarts the machine, boots it through GRUB with the rescue arguments
+/// and takes over the root shell, with `/` (and `/home`, when fstab has it)
+/// mounted read-write. `step` hears each stage as it starts.
+pub async fn enter(
+    session: &mut Session,
+    options: &RescueOptions,
+    step: &(dyn Fn(Step) + Sync),
+) -> Result<RescueShell> {
+    session.watch_screen();
+    session.mark(&format!(
+        "rescue: through GRUB with `{}`",
+        options.args.as_str()
+    ));
+    step(Step::PowerCycling);
+    // What the console showed before the restart must not count. A replay
+    // neither drains nor restarts: the live drain's text is in its
+    // recording, but that is a console at rest, with no GRUB in it.
+    if !session.is_replay() {
+        grub::drain(session).await?;
+        options.power.run(step).await?;
+    }
+    step(Step::WaitingForGrub);
+    grub::open_editor(session, options.boot_timeout).await?;
+    step(Step::EditingGrub);
+    grub::append_to_kernel_lines(session, &options.args).await?;
+    step(Step::BootingRescue);
+    grub::boot(session).await?;
+    let mut shell = Shell::adopt(session, options.boot_timeout).await?;
+    step(Step::PreparingRoot);
+    if options.args.stops_in_initramfs() {
+        // dracut's shell: the real root is /sysroot; work inside it.
+        run_checked(&mut shell, session, "mount -o remount,rw /sysroot").await?;
+        session.send_line("exec chroot /sysroot /bin/sh").await?;
+        shell = Shell::adopt(session, Duration::from_secs(30)).await?;
+    } else {
+        run_checked(&mut shell, session, "mount -o remount,rw /").await?;
+    }
+    // `/proc` is there (the initramfs moves it over); `/home` may be a
+    // separate filesystem that only the normal boot would mount; `/run` is
+    // an empty tmpfs, where `sshd -t` (the doctor's config check) wants
+    // its privilege separation directory, gone again at the reboot.
+    run_checked(
+        &mut shell,
+        session,
+        "if grep -qs '^[^#]*[[:space:]]/home[[:space:]]' /etc/fstab && ! grep -qs ' /home ' /proc/mounts; \
+         then mount /home || exit 1; fi; [ -d /run/sshd ] || mkdir -m 0755 /run/sshd",
+    )
+    .await?;
+    Ok(RescueShell {
+        shell,
+        boot_timeout: options.boot_timeout,
+    })
+}
+
+impl RescueShell {
+    /// The root shell, to run commands in (`is_root()` is true).
+    pub fn shell(&mut self) -> &mut Shell {
+        &mut self.shell
+    }
+
+    /// Ends the rescue: with `changed` on an SELinux system, asks for a
+    /// relabel on the next boot (files written here keep no labels); then
+    /// syncs, reboots at once (the shell is PID 1 and must not exit) and
+    /// waits until the normal boot shows `login:`.
+    pub async fn leave(
+        mut self,
+        session: &mut Session,
+        changed: bool,
+        step: &(dyn Fn(Step) + Sync),
+    ) -> Result<()> {
+        step(Step::Rebooting);
+        if changed {
+            run_checked(
+                &mut self.shell,
+                session,
+                "if [ -f /etc/selinux/config ] && grep -qs '^SELINUX=\\(enforcing\\|permissive\\)' /etc/selinux/config; then touch /.autorelabel; fi",
+            )
+            .await?;
+        }
+        run_checked(&mut self.shell, session, "sync").await?;
+        session.mark("rescue: rebooting normally");
+        self.shell.release(session);
+        session.send_line("echo b >/proc/sysrq-trigger").await?;
+        let login = Pattern::regex(r"login: ?$");
+        session
+            .expect(&[login], Some(self.boot_timeout))
+            .await
+            .map_err(|e| e.context("waiting for `login:` after the rescue's reboot"))?;
+        session.mark("rescue: back at login");
+        Ok(())
+    }
+}
+
+/// Runs `command` in the rescue shell, failing with its output when it fails.
+async fn run_checked(shell: &mut Shell, session: &mut Session, command: &str) -> Result<()> {
+    let out = shell.run(session, command).await?;
+    if out.success() {
+        return Ok(());
+    }
+    Err(Error::problems(format!(
+        "in the rescue shell, `{command}` exited {}: {}",
+        out.status,
+        out.output.trim()
+    )))
+}
