@@ -11,7 +11,7 @@
 use crate::cli::stdout::out;
 use std::io::IsTerminal;
 
-use super::doctor_job::{FleetDoctor, Job};
+use super::doctor_job::{FleetDoctor, Job, Targets};
 use super::{targets, Common, DoctorArgs, OutputFormat};
 use crate::doctor::Finding;
 use crate::error::{Error, ExitCode, Result};
@@ -25,18 +25,22 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
             "--report is for one target; with several, --out-dir DIR writes one report per target and summary.json",
         ));
     }
-    let target: Option<Target> = match many {
-        true => None,
-        false => Some(args.targets[0].parse()?),
-    };
-    let replay = matches!(target, Some(Target::Replay { .. }));
-    let job = Job::new(&args, many, replay)?;
-    let Some(target) = target else {
+    if many {
+        let job = Job::new(&args, Targets::Many)?;
         let (targets, connect) = targets::resolve(&args.targets, &args.fleet, &common).await?;
         let fleet = FleetDoctor { job: &job };
         return super::fleet_run::run(&fleet, &args.fleet, &common, targets, connect).await;
-    };
-    let session = super::open_session(&target, &common, "doctor").await?;
+    }
+    let target: Target = args.targets[0].parse()?;
+    let connect = super::connect_options(&common).await?;
+    let job = Job::new(
+        &args,
+        Targets::One {
+            target: &target,
+            ec2: &connect.ec2,
+        },
+    )?;
+    let session = super::open_session_over(&target, &common, "doctor", connect).await?;
     // Shown before it runs (stderr, so --output json stays clean).
     let mut announce = |f: &Finding| {
         eprintln!(

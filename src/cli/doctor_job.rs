@@ -40,7 +40,7 @@ enum Access {
 impl Job {
     /// The job the flags ask for, validated; for a login, the password is
     /// read now (once, whatever the number of targets).
-    pub(super) fn new(args: &DoctorArgs, many: bool, replay: bool) -> Result<Job> {
+    pub(super) fn new(args: &DoctorArgs, targets: Targets<'_>) -> Result<Job> {
         let mut request = request(args)?;
         let access = match args.via {
             ViaArg::Login => {
@@ -57,7 +57,7 @@ impl Job {
             }
             ViaArg::Grub => {
                 request.rescue = true;
-                Access::Grub(rescue_options(args, many, replay)?)
+                Access::Grub(rescue_options(args, targets)?)
             }
         };
         Ok(Job {
@@ -200,22 +200,39 @@ impl Job {
     }
 }
 
-/// The rescue the flags ask for. The power cycle is required except on a
-/// replay (which does not run it); one command cannot restart many machines.
-fn rescue_options(args: &DoctorArgs, many: bool, replay: bool) -> Result<RescueOptions> {
-    if many {
+/// Which targets a job is for.
+pub(super) enum Targets<'a> {
+    /// Several (a fleet).
+    Many,
+    /// One, opened with these EC2 options (an EC2 target reboots with them).
+    One {
+        target: &'a Target,
+        ec2: &'a crate::ec2::Ec2Options,
+    },
+}
+
+/// The rescue the flags ask for. An EC2 instance reboots through the EC2
+/// API unless told otherwise; other targets need the power cycle named,
+/// except a replay (which runs none); one power cycle restarts one machine.
+fn rescue_options(args: &DoctorArgs, targets: Targets<'_>) -> Result<RescueOptions> {
+    let Targets::One { target, ec2 } = targets else {
         return Err(Error::usage(
-            "--via grub takes one target at a time: its --power-cycle-command restarts one machine",
+            "--via grub takes one target at a time: its power cycle restarts one machine",
         ));
-    }
+    };
     let power =
-        match (&args.power_cycle_command, args.power_cycle) {
-            (Some(command), _) => PowerCycle::parse(command)?,
-            (None, Some(PowerCycleArg::None)) => PowerCycle::Manual,
-            (None, None) if replay => PowerCycle::Manual,
-            (None, None) => return Err(Error::usage(
+        match (&args.power_cycle_command, args.power_cycle, target) {
+            (Some(command), _, _) => PowerCycle::parse(command)?,
+            (None, Some(PowerCycleArg::None), _) => PowerCycle::Manual,
+            (None, None, Target::Ec2 { instance_id }) => PowerCycle::Ec2 {
+                instance_id: instance_id.clone(),
+                options: ec2.clone(),
+            },
+            (None, None, Target::Replay { .. }) => PowerCycle::Manual,
+            (None, None, _) => return Err(Error::usage(
                 "--via grub restarts the machine to reach GRUB: give --power-cycle-command CMD \
-                 (e.g. `virsh reset vm1`) or --power-cycle none to restart it yourself when told",
+                 (e.g. `virsh reset vm1`) or --power-cycle none to restart it yourself when told \
+                 (an EC2 instance is rebooted through the EC2 API)",
             )),
         };
     if args.login_user.is_some() {

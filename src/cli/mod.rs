@@ -181,8 +181,19 @@ fn report_error(e: &Error, output: OutputFormat) {
 /// connect, the timeout, and the transcript (`--transcript`, the default
 /// path, or none); signals interrupt it.
 pub async fn open_session(target: &Target, common: &Common, what: &str) -> Result<Session> {
+    open_session_over(target, common, what, connect_options(common).await?).await
+}
+
+/// [`open_session`] with the connect options already made (the doctor's
+/// GRUB rescue reboots an EC2 instance with the same account).
+pub(crate) async fn open_session_over(
+    target: &Target,
+    common: &Common,
+    what: &str,
+    connect: crate::connect::ConnectOptions,
+) -> Result<Session> {
     let spec = crate::connect::SessionSpec {
-        connect: connect_options(common).await?,
+        connect,
         session: session_options(common)?,
         transcript: transcript_path(common, what)?,
     };

@@ -21,6 +21,7 @@ pub mod inventory;
 pub mod keypush;
 pub mod preflight;
 pub mod query;
+pub mod reboot;
 pub mod ssh;
 pub mod sshkey;
 

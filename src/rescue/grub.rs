@@ -320,6 +320,51 @@ mod tests {
         }
     }
 
+    /// The real GRUB 2.06 editor, from the lab's recorded rescue: the
+    /// screen as it stood when the recording typed Ctrl-E (on the kernel
+    /// line) and just before Ctrl-X (edited).
+    #[test]
+    fn the_recorded_grub_editor_reads_as_the_rescue_saw_it() {
+        use crate::expect::VirtualTerminal;
+        use crate::transcript::cast::{Cast, EventCode};
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/rescue/grub-fix.cast");
+        let cast = Cast::read(&path).unwrap();
+        let mut terminal = VirtualTerminal::new((cast.header.width, cast.header.height));
+        let mut at_ctrl_e = None;
+        for e in &cast.events {
+            match e.code {
+                EventCode::Output => terminal.feed(e.data.as_bytes()),
+                EventCode::Input if e.data == END_OF_LINE && at_ctrl_e.is_none() => {
+                    at_ctrl_e = Some((terminal.text(), terminal.cursor()));
+                }
+                EventCode::Input if e.data == BOOT => break,
+                _ => {}
+            }
+        }
+        let (screen, (row, _)) = at_ctrl_e.expect("the recording typed Ctrl-E");
+        let words = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
+        let line = Editor::read(&screen)
+            .kernel_line_at(usize::from(row))
+            .map(words);
+        assert_eq!(
+            line.as_deref(),
+            Some("linux /vmlinuz root=/dev/vda ro console=ttyS0 quiet"),
+            "{screen}"
+        );
+        let edited: Vec<String> = Editor::read(&terminal.text())
+            .kernel_lines()
+            .iter()
+            .map(|l| words(l))
+            .collect();
+        assert_eq!(
+            edited,
+            ["linux /vmlinuz root=/dev/vda ro console=ttyS0 quiet init=/bin/sh"],
+            "{}",
+            terminal.text()
+        );
+    }
+
     #[test]
     fn a_screen_without_the_box_has_no_lines() {
         assert!(Editor::read("login: ").lines.is_empty());

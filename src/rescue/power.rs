@@ -1,6 +1,7 @@
 //! Restarting the machine so that its boot, GRUB included, shows on the
-//! console: a command the user names (`virsh reset vm1`, `ipmitool … power
-//! reset`, `ec2-serial-expect lab reset --name N`), or the user's own hand.
+//! console: EC2's `RebootInstances` for an instance, a command the user
+//! names (`virsh reset vm1`, `ipmitool … power reset`, `ec2-serial-expect
+//! lab reset --name N`), or the user's own hand.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -12,8 +13,16 @@ use crate::error::{Error, Result};
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What restarts the machine.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum PowerCycle {
+    /// `RebootInstances` on an EC2 instance, with the account the console
+    /// was opened with (the serial console session survives the reboot).
+    Ec2 {
+        /// The instance.
+        instance_id: String,
+        /// The AWS side: Region, credentials.
+        options: crate::ec2::Ec2Options,
+    },
     /// A program and its arguments, run without a shell.
     Command(Vec<String>),
     /// Nothing: the user restarts the machine when told
@@ -49,6 +58,10 @@ impl PowerCycle {
                 step(Step::WaitingForReboot);
                 return Ok(());
             }
+            PowerCycle::Ec2 {
+                instance_id,
+                options,
+            } => return crate::ec2::reboot::reboot_instance(options, instance_id).await,
             PowerCycle::Command(words) => words,
         };
         let shown = shell_words::join(words);
@@ -92,11 +105,14 @@ mod tests {
 
     #[test]
     fn commands_split_like_a_shell_and_none_means_by_hand() {
-        assert_eq!(PowerCycle::parse("none").unwrap(), PowerCycle::Manual);
-        assert_eq!(
+        assert!(matches!(
+            PowerCycle::parse("none").unwrap(),
+            PowerCycle::Manual
+        ));
+        assert!(matches!(
             PowerCycle::parse("virsh reset 'vm 1'").unwrap(),
-            PowerCycle::Command(vec!["virsh".into(), "reset".into(), "vm 1".into()])
-        );
+            PowerCycle::Command(words) if words == ["virsh", "reset", "vm 1"]
+        ));
         for bad in ["", "  ", "virsh 'reset"] {
             assert_eq!(PowerCycle::parse(bad).unwrap_err().exit_code().code(), 2);
         }

@@ -82,3 +82,65 @@ async fn doctor_repairs_the_lab_through_the_ec2_serial_console_path() {
     vm.assert_key_login_accepted("SSH works again after the repair")
         .await;
 }
+
+/// The GRUB rescue through the EC2 path: an instance whose console is a
+/// lab VM booted through GRUB with every password locked; `doctor i-…
+/// --via grub --fix` reboots it with RebootInstances (the stand-in resets
+/// the VM, as AWS restarts the instance), edits GRUB over the real sshd's
+/// session and repairs; SSH works again.
+#[tokio::test]
+#[ignore = "lab: needs root and QEMU (scripts/test.sh runs it)"]
+async fn grub_rescue_through_the_ec2_serial_console_path() {
+    let vm = LabVm::boot_with("ec2-grub", ec2_serial_expect::lab::vm::Boot::Grub).await;
+    let standin = StandIn::start(Console::Command(format!(
+        "/usr/bin/socat STDIO,raw,echo=0 UNIX-CONNECT:{}",
+        vm.socket().display()
+    )));
+    standin.ec2ctl(&["enable-access"]);
+    let id = standin.run_instance("t3.micro");
+    let bin = env!("CARGO_BIN_EXE_ec2-serial-expect");
+    standin.control(&format!(
+        r#"{{"on_reboot": {{"{id}": ["{bin}", "lab", "reset", "--name", "{}"]}}}}"#,
+        vm.info().name
+    ));
+    for name in ["home-777", "no-password"] {
+        scenario::break_over_ssh(vm.info(), scenario::find(name).unwrap())
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let transcript = dir.path().join("rescue.cast");
+    let out = standin
+        .command()
+        .arg("--transcript")
+        .arg(&transcript)
+        .args(["--output", "json", "doctor", &id, "--user", "ec2-user"])
+        .args(["--via", "grub", "--fix"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["via"], "grub", "{report}");
+    assert_eq!(report["verified"], true, "{report}");
+    assert!(
+        standin
+            .ec2_requests()
+            .iter()
+            .any(|r| r["action"] == "RebootInstances"),
+        "rebooted through the EC2 API"
+    );
+    let output: String = std::fs::read_to_string(&transcript)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e[1] == "o")
+        .map(|e| e[2].as_str().unwrap().to_string())
+        .collect();
+    assert!(output.contains("GNU GRUB"), "GRUB's screen is recorded");
+    vm.assert_key_login_accepted("after the GRUB rescue over EC2")
+        .await;
+}

@@ -844,3 +844,54 @@ fn a_fleet_over_filter_covers_every_matching_instance() {
         "casts, reports, summary"
     );
 }
+
+/// `doctor --via grub` on an instance reboots it through the EC2 API
+/// (RebootInstances, which the stand-in's moto accepts and then runs the
+/// instance's reboot hook), with the console already open; a refusal names
+/// the permission and the way around it, and nothing else is tried.
+#[test]
+fn grub_rescue_reboots_the_instance_through_the_ec2_api() {
+    // The console prints what GRUB prints when its menu is hidden, once
+    // the hook has "rebooted" the instance.
+    let (standin, id) = ready(Console::Command(
+        "sh -c \"until [ -e /tmp/ese-standin-rebooted ]; do sleep 0.2; done; \
+         printf '  Booting \\\\140Debian GNU/Linux\\\\047\\\\r\\\\n'; sleep 30\""
+            .into(),
+    ));
+    let _ = std::fs::remove_file("/tmp/ese-standin-rebooted");
+    let doctor = |extra: &[&str]| {
+        let mut cmd = standin.base_command();
+        cmd.arg("--serial-endpoint")
+            .arg(standin.serial_endpoint())
+            .arg("--host-key-fingerprint")
+            .arg(&standin.fingerprint)
+            .arg("--no-transcript")
+            .args(extra)
+            .args(["doctor", &id, "--user", "ec2-user", "--via", "grub"]);
+        let out = cmd.output().unwrap();
+        assert_no_leak(&standin, &out);
+        out
+    };
+    let reboots = |standin: &StandIn| {
+        standin
+            .ec2_requests()
+            .iter()
+            .filter(|r| r["action"] == "RebootInstances")
+            .count()
+    };
+
+    standin.control(r#"{"ec2_queue": ["UnauthorizedOperation"]}"#);
+    let out = doctor(&["--no-preflight"]);
+    assert_exit(&out, 3, &["ec2:RebootInstances", "--power-cycle none"]);
+    assert_eq!(reboots(&standin), 1, "not retried");
+    assert!(!std::path::Path::new("/tmp/ese-standin-rebooted").exists());
+
+    standin.control(&format!(
+        r#"{{"on_reboot": {{"{id}": ["touch", "/tmp/ese-standin-rebooted"]}}}}"#
+    ));
+    let out = doctor(&[]);
+    assert_exit(&out, 1, &["without showing GRUB's menu", "prepare"]);
+    assert_eq!(reboots(&standin), 2);
+    assert!(std::path::Path::new("/tmp/ese-standin-rebooted").exists());
+    let _ = std::fs::remove_file("/tmp/ese-standin-rebooted");
+}

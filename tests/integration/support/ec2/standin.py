@@ -22,7 +22,11 @@ Usage: python standin.py STATE_DIR ACCESS_KEY SECRET_KEY
 Prints one JSON line {"ec2": port, "ec2front": port, "eic": port} when all
 listen, then serves until standard input closes. Control (plain HTTP on the
 EIC port):
-  POST /_control {"queue": [codes...], "ttl": secs, "ec2_queue": [codes...]}
+  POST /_control {"queue": [codes...], "ttl": secs, "ec2_queue": [codes...],
+                  "on_reboot": {"i-...": [argv...]}}
+  (on_reboot: after moto accepts RebootInstances for that instance, the
+  stand-in runs argv, e.g. `ec2-serial-expect lab reset --name N`, so the
+  instance's console really restarts, as AWS's does)
   GET  /_pushes  -> [{"time", "instance_id", "key", "signature_ok", "error"}]
   GET  /_ec2_requests -> [{"time", "action", "user_agent", "error"}]
 """
@@ -30,6 +34,7 @@ EIC port):
 import fcntl
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -51,7 +56,7 @@ STATE_DIR, ACCESS_KEY, SECRET_KEY = sys.argv[1], sys.argv[2], sys.argv[3]
 KEYS_FILE = os.path.join(STATE_DIR, "pushed_keys")
 LOCK_DIR = os.path.join(STATE_DIR, "locks")
 LOCK = threading.Lock()
-STATE = {"queue": [], "ttl": 60, "pushes": [], "access": {}, "ec2_queue": [], "ec2_requests": []}
+STATE = {"queue": [], "ttl": 60, "pushes": [], "access": {}, "ec2_queue": [], "ec2_requests": [], "on_reboot": {}}
 MOTO_URL = None  # set in main()
 
 # --- moto additions: serial console access per account and Region ----------
@@ -249,6 +254,11 @@ class Ec2Front(BaseHTTPRequestHandler):
                 status, data, kind = answer.status, answer.read(), answer.headers.get("Content-Type", "text/xml")
         except urllib.error.HTTPError as e:
             status, data, kind = e.code, e.read(), e.headers.get("Content-Type", "text/xml")
+        if status == 200 and form.get("Action", [""])[0] == "RebootInstances":
+            with LOCK:
+                hook = STATE["on_reboot"].get(form.get("InstanceId.1", [""])[0])
+            if hook:
+                subprocess.run(hook, check=True, stdin=subprocess.DEVNULL)
         self._send(status, data, kind)
 
 
