@@ -12,6 +12,8 @@
 //!   WebSocket), [`lab`] (a local Debian VM with a real serial console);
 //!   [`fleet`] runs a job over many targets (the list, shards, a bounded
 //!   runner, the summary);
+//! - [`prepare`]: a password user and GRUB on the serial console, made
+//!   while the machine can still be reached;
 //! - [`rescue`]: a root shell with no password at all, through GRUB's
 //!   editor and a rescue boot (the doctor's `--via grub`);
 //! - [`shell`]: login, prompt sync, `run`, `sudo`, logout over a session;
@@ -38,6 +40,7 @@ pub mod expect;
 pub mod fleet;
 pub mod gateway;
 pub mod lab;
+pub mod prepare;
 pub mod private_file;
 pub mod rescue;
 pub mod script;

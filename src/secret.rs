@@ -63,6 +63,28 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A new password of `len` letters and digits (no look-alikes: 0, O, 1,
+/// l, I) from the kernel's CSPRNG, known to the scrubber at once.
+pub fn generate(name: &str, len: usize) -> Result<Secret> {
+    use std::io::Read;
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut urandom =
+        std::fs::File::open("/dev/urandom").map_err(|e| Error::io("opening /dev/urandom", e))?;
+    let mut out = String::with_capacity(len);
+    let limit = 256 - 256 % ALPHABET.len();
+    let mut byte = [0u8; 1];
+    while out.len() < len {
+        urandom
+            .read_exact(&mut byte)
+            .map_err(|e| Error::io("reading /dev/urandom", e))?;
+        // Rejection sampling keeps every character equally likely.
+        if usize::from(byte[0]) < limit {
+            out.push(char::from(ALPHABET[usize::from(byte[0]) % ALPHABET.len()]));
+        }
+    }
+    Ok(Secret::new(name, out))
+}
+
 /// Environment variables secrets were read from.
 static SOURCE_VARIABLES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
@@ -233,6 +255,19 @@ fn first_line(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_passwords_are_random_letters_and_digits() {
+        let a = generate("a", 20).unwrap();
+        let b = generate("b", 20).unwrap();
+        assert_eq!(a.expose().len(), 20);
+        assert!(a.expose().chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a.expose(), b.expose());
+        assert!(
+            !scrub_known(a.expose()).contains(a.expose()),
+            "known to the scrubber"
+        );
+    }
 
     #[test]
     fn debug_never_shows_the_value() {

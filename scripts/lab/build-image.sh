@@ -18,7 +18,7 @@ set -euo pipefail
 : "${LAB_OUT:?}" "${LAB_MIRROR:?}" "${LAB_SUITE:?}" "${LAB_PUBKEY_FILE:?}" "${LAB_PASSWORD_FILE:?}"
 HOSTNAME_=lab-instance
 ROOTFS="$LAB_OUT/rootfs"
-PACKAGES=systemd-sysv,openssh-server,linux-image-cloud-amd64,passwd,login,procps,iproute2,ifupdown,isc-dhcp-client,sudo
+PACKAGES=systemd-sysv,openssh-server,linux-image-cloud-amd64,passwd,login,procps,iproute2,ifupdown,isc-dhcp-client,sudo,grub2-common,grub-pc-bin
 
 step() { echo "== $(date +%T) $*"; }
 
@@ -65,6 +65,21 @@ for user in ec2-user lab-admin; do
   # printf is a builtin: the password never appears in a process's argv.
   printf '%s:%s\n' "$user" "$(head -n1 "$LAB_PASSWORD_FILE")" | chroot "$ROOTFS" chpasswd
 done
+
+# GRUB's configuration as on an AMI: the tools (update-grub) and a
+# /etc/default/grub whose kernel line has the serial console, but whose menu
+# is neither on the serial port nor waits (what `prepare` changes). No
+# grub.cfg yet: the boot CD of `lab up --boot grub` follows
+# /boot/grub/grub.cfg once update-grub has written one, and shows its own
+# serial menu until then.
+cat > "$ROOTFS/etc/default/grub" <<'GRUB'
+# Written by the lab's image recipe, like a cloud image's.
+GRUB_DEFAULT=0
+GRUB_TIMEOUT=0
+GRUB_DISTRIBUTOR=`lsb_release -i -s 2> /dev/null || echo Debian`
+GRUB_CMDLINE_LINUX_DEFAULT="quiet"
+GRUB_CMDLINE_LINUX="console=tty0 console=ttyS0,115200n8"
+GRUB
 
 step "building disk.img"
 cp "$ROOTFS"/boot/vmlinuz-*-cloud-amd64 "$LAB_OUT/vmlinuz"

@@ -195,6 +195,10 @@ pub enum Command {
     /// Log in over the console, find why sshd refuses USER's key, repair with --fix,
     /// verify, log out. Exit 0 healthy or repaired, 1 problems remain.
     Doctor(DoctorArgs),
+    /// Make an instance rescuable while it can still be reached: a password
+    /// user with sudo, GRUB's menu on the serial console (docs/rescue.md).
+    /// --check shows the changes; a second run changes nothing.
+    Prepare(PrepareArgs),
     /// Add up the summary.json of several `doctor --shard K/N --out-dir` runs
     /// into one summary (and its exit code), as if one run had done it all.
     Merge {
@@ -282,6 +286,14 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "SECS", default_value_t = 300, help_heading = "Rescue without a password",
           value_parser = clap::value_parser!(u64).range(10..=3600))]
     pub boot_timeout: u64,
+    /// Where the login password comes from.
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// Where a console login's password comes from (never argv).
+#[derive(Debug, Clone, Args)]
+pub struct PasswordArgs {
     /// Read the login password from this environment variable.
     #[arg(long, value_name = "VAR", group = "password")]
     pub password_env: Option<String>,
@@ -291,6 +303,47 @@ pub struct DoctorArgs {
     /// Read the login password from the first line of standard input.
     #[arg(long, group = "password")]
     pub password_stdin: bool,
+}
+
+impl PasswordArgs {
+    /// True when a source was named.
+    pub fn given(&self) -> bool {
+        self.password_env.is_some() || self.password_file.is_some() || self.password_stdin
+    }
+}
+
+/// `prepare`'s arguments.
+#[derive(Debug, Clone, Args)]
+pub struct PrepareArgs {
+    /// The console to prepare (or `exec:ssh -tt …` to a machine that still
+    /// takes SSH); with --account alone, none.
+    #[arg(value_name = "TARGET", required_unless_present = "account")]
+    pub target: Option<String>,
+    /// Show what would change (GRUB's lines as a diff) and change nothing.
+    #[arg(long)]
+    pub check: bool,
+    /// The password user to create when missing (with sudo).
+    #[arg(long, value_name = "NAME", default_value = "rescue")]
+    pub rescue_user: String,
+    /// Write the new rescue user's password to FILE (mode 0600); without
+    /// it the password is shown once on the terminal.
+    #[arg(long, value_name = "FILE")]
+    pub rescue_password_file: Option<PathBuf>,
+    /// Who logs in on the console (a password user with sudo); omit when
+    /// TARGET already shows a shell (`exec:ssh -tt …`).
+    #[arg(long, value_name = "NAME")]
+    pub login_user: Option<String>,
+    /// Give up logging in on the console after SECS.
+    #[arg(long, value_name = "SECS", default_value_t = 90,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub login_timeout: u64,
+    /// Where the login password comes from.
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    /// EC2: also turn on serial console access for the account in the
+    /// Region (EnableSerialConsoleAccess; with --check a DryRun).
+    #[arg(long)]
+    pub account: bool,
 }
 
 /// How `lab up` boots the VM.
@@ -560,7 +613,11 @@ pub enum LabCommand {
         #[arg(long)]
         keep: bool,
         /// Repair with the scenario's scripted console repair instead of `doctor --fix`.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "no_password")]
         scripted: bool,
+        /// Boot through GRUB, lock every password too (as on an AWS AMI), and
+        /// repair with no password: `doctor --via grub --fix` (docs/rescue.md).
+        #[arg(long)]
+        no_password: bool,
     },
 }

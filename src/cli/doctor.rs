@@ -12,7 +12,7 @@ use crate::cli::stdout::out;
 use std::io::IsTerminal;
 
 use super::doctor_job::{FleetDoctor, Job, Targets};
-use super::{targets, Common, DoctorArgs, OutputFormat};
+use super::{targets, Common, DoctorArgs, OutputFormat, PasswordArgs};
 use crate::doctor::Finding;
 use crate::error::{Error, ExitCode, Result};
 use crate::secret::{Secret, SecretSource};
@@ -70,7 +70,7 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
 
 /// The login password, from the flag that names its source, else asked on
 /// the terminal.
-pub(super) fn password(args: &DoctorArgs, login_user: &str) -> Result<Secret> {
+pub(super) fn password(args: &PasswordArgs, login_user: &str) -> Result<Secret> {
     let name = format!("password for {login_user}");
     let source = if let Some(var) = &args.password_env {
         SecretSource::Env(var.clone())

@@ -13,6 +13,7 @@ mod fleet_run;
 mod lab;
 mod logging;
 mod manual;
+mod prepare;
 mod progress;
 mod prompt;
 mod run;
@@ -28,7 +29,7 @@ use clap::Parser;
 
 pub use args::{
     Cli, Command, Common, DoctorArgs, FleetArgs, GatewayArgs, GatewayAuthKind, LabBoot, LabCommand,
-    OutputFormat, PowerCycleArg, RunArgs, TestArgs, ViaArg, WsAuthKind,
+    OutputFormat, PasswordArgs, PowerCycleArg, PrepareArgs, RunArgs, TestArgs, ViaArg, WsAuthKind,
 };
 
 use crate::error::{Error, ErrorKind, ExitCode, Result};
@@ -115,7 +116,10 @@ fn runtime_for(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
     let common = cli.common;
     // `console` relays and handles its own signals (src/interact.rs).
-    if matches!(cli.command, Command::Run(_) | Command::Doctor(_)) {
+    if matches!(
+        cli.command,
+        Command::Run(_) | Command::Doctor(_) | Command::Prepare(_)
+    ) {
         signals::listen()?;
     }
     match cli.command {
@@ -138,6 +142,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Man => manual::man_page(),
         Command::Lab(cmd) => lab::command(cmd, &common).await,
         Command::Doctor(args) => doctor::command(args, common).await,
+        Command::Prepare(args) => prepare::command(args, common).await,
         Command::Merge { summaries } => fleet_run::merge(&summaries, common.output),
         Command::Gateway(args) => gateway_command(&args, &common).await,
     }

@@ -67,6 +67,11 @@ impl<'a> ShellConsole<'a> {
     pub fn new(shell: &'a mut Shell, session: &'a mut Session) -> Self {
         ShellConsole { shell, session }
     }
+
+    /// Keeps `secret` out of the session's transcript and errors from now on.
+    pub fn redact(&mut self, secret: &Secret) {
+        self.session.add_secret(secret);
+    }
 }
 
 #[async_trait]

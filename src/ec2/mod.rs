@@ -14,6 +14,7 @@
 //!
 //! Every failure is one sentence naming the fix, exit code 3 (2 for bad flags).
 
+pub mod access;
 pub mod account;
 pub mod config;
 pub mod endpoints;

@@ -13,7 +13,7 @@
 //! images; the password goes into the image through a file, never argv.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -140,8 +140,14 @@ fn ensure_credentials(dirs: &LabDirs) -> Result<()> {
         let _ = std::fs::remove_file(stale);
     }
     generate_key(&dirs.key_file())?;
-    write_private(&dirs.password_file(), &random_alphanumeric(PASSWORD_LEN)?)?;
-    write_private(&dirs.credentials_id_file(), &random_alphanumeric(16)?)?;
+    write_private(
+        &dirs.password_file(),
+        crate::secret::generate("lab password", PASSWORD_LEN)?.expose(),
+    )?;
+    write_private(
+        &dirs.credentials_id_file(),
+        crate::secret::generate("credentials id", 16)?.expose(),
+    )?;
     Ok(())
 }
 
@@ -159,26 +165,6 @@ fn generate_key(path: &Path) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// `len` random letters and digits from the kernel's CSPRNG.
-fn random_alphanumeric(len: usize) -> Result<String> {
-    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-    let mut urandom =
-        File::open("/dev/urandom").map_err(|e| Error::io("opening /dev/urandom", e))?;
-    let mut out = String::with_capacity(len);
-    let limit = 256 - 256 % ALPHABET.len();
-    let mut byte = [0u8; 1];
-    while out.len() < len {
-        urandom
-            .read_exact(&mut byte)
-            .map_err(|e| Error::io("reading /dev/urandom", e))?;
-        // Rejection sampling keeps every character equally likely.
-        if usize::from(byte[0]) < limit {
-            out.push(char::from(ALPHABET[usize::from(byte[0]) % ALPHABET.len()]));
-        }
-    }
-    Ok(out)
 }
 
 fn write_private(path: &Path, text: &str) -> Result<()> {
@@ -277,15 +263,6 @@ mod tests {
         let mut h = Fnv1a::default();
         h.update(b"a");
         assert_eq!(h.0, 0xaf63_dc4c_8601_ec8c);
-    }
-
-    #[test]
-    fn passwords_are_random_alphanumerics() {
-        let a = random_alphanumeric(PASSWORD_LEN).unwrap();
-        let b = random_alphanumeric(PASSWORD_LEN).unwrap();
-        assert_eq!(a.len(), PASSWORD_LEN);
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
-        assert_ne!(a, b);
     }
 
     #[test]

@@ -895,3 +895,50 @@ fn grub_rescue_reboots_the_instance_through_the_ec2_api() {
     assert!(std::path::Path::new("/tmp/ese-standin-rebooted").exists());
     let _ = std::fs::remove_file("/tmp/ese-standin-rebooted");
 }
+
+/// `prepare --account`: with --check a DryRun (EC2 answers DryRunOperation,
+/// nothing changes), then EnableSerialConsoleAccess for real; a refusal
+/// names the permission.
+#[test]
+fn prepare_account_enables_serial_console_access_after_a_dry_run() {
+    let standin = StandIn::start(Console::FakeGetty);
+    let prepare = |extra: &[&str]| {
+        let out = standin
+            .base_command()
+            .args(["--output", "json", "prepare", "--account"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_no_leak(&standin, &out);
+        out
+    };
+    assert_eq!(standin.ec2ctl(&["access-status"]), "false");
+    let out = prepare(&["--check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        doc["account"]
+            .as_str()
+            .unwrap()
+            .contains("would be enabled"),
+        "{doc}"
+    );
+    assert_eq!(
+        standin.ec2ctl(&["access-status"]),
+        "false",
+        "a dry run changes nothing"
+    );
+
+    let out = prepare(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(standin.ec2ctl(&["access-status"]), "true");
+
+    standin.control(r#"{"ec2_queue": ["UnauthorizedOperation"]}"#);
+    let out = standin
+        .base_command()
+        .args(["prepare", "--account"])
+        .output()
+        .unwrap();
+    assert_no_leak(&standin, &out);
+    assert_exit(&out, 3, &["ec2:EnableSerialConsoleAccess"]);
+}

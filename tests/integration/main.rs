@@ -21,6 +21,7 @@ mod lab_console;
 mod lab_doctor;
 mod lab_fixtures_replay;
 mod lab_gateway;
+mod lab_prepare;
 mod lab_rescue;
 mod lab_scenarios;
 mod lab_scripts;

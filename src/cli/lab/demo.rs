@@ -6,7 +6,9 @@
 //! transcript of the console session. The repair is `doctor --fix`, run as a
 //! user would run it (this same binary, password from the lab's password
 //! file); `--scripted` types the scenario's documented repair instead, with
-//! the crate's `Session` directly.
+//! the crate's `Session` directly. `--no-password` shows the GRUB rescue:
+//! the VM boots through GRUB, every password is locked too, and `doctor
+//! --via grub --fix` repairs it with no password at all.
 
 use crate::cli::stdout::{json_line, outln};
 use std::path::{Path, PathBuf};
@@ -33,6 +35,8 @@ pub(super) struct DemoOptions {
     pub keep: bool,
     /// Repair with the scripted console repair rather than `doctor --fix`.
     pub scripted: bool,
+    /// Lock every password too, and repair through GRUB (`--via grub`).
+    pub no_password: bool,
 }
 
 /// What the repair step produced.
@@ -80,7 +84,15 @@ pub(super) async fn run(
     say(format!(
         "1. booting lab VM {name:?} (QEMU, software emulation)…"
     ));
-    let booted = vm::up(dirs, name, &super::cli_boot_options(common)).await?;
+    let boot = vm::BootOptions {
+        boot: if options.no_password {
+            vm::Boot::Grub
+        } else {
+            vm::Boot::Direct
+        },
+        ..super::cli_boot_options(common)
+    };
+    let booted = vm::up(dirs, name, &boot).await?;
     let outcome = break_and_repair(&booted.info, options, common, &say).await;
     if !options.keep {
         vm::down(dirs, name).await?;
@@ -94,10 +106,10 @@ pub(super) async fn run(
             scenario: DEMO_SCENARIO,
             refused_with: refusal,
             repaired_over: booted.info.serial_target().to_string(),
-            repaired_by: if options.scripted {
-                "scripted repair"
-            } else {
-                "doctor --fix"
+            repaired_by: match (options.scripted, options.no_password) {
+                (true, _) => "scripted repair",
+                (false, true) => "doctor --via grub --fix",
+                (false, false) => "doctor --fix",
             },
             doctor: repaired.doctor_report,
             ssh_after_repair: "accepted",
@@ -142,6 +154,14 @@ async fn break_and_repair(
     ));
     let refusal = scenario::break_over_ssh(info, scenario).await?;
     say(format!("   ssh now fails: {refusal}"));
+    if options.no_password {
+        let locked = scenario::find("no-password")?;
+        say(format!(
+            "   and no one can log in on the console, as on an AWS AMI: {}",
+            locked.break_command
+        ));
+        scenario::break_over_ssh(info, locked).await?;
+    }
     let started = Instant::now();
     let repaired = if options.scripted {
         say(format!(
@@ -151,6 +171,15 @@ async fn break_and_repair(
             scenario.repair_commands.join("; ")
         ));
         scripted_repair(info, scenario, common).await?
+    } else if options.no_password {
+        say(format!(
+            "4. ec2-serial-expect doctor {} --user {} --via grub --fix --power-cycle-command \
+             'ec2-serial-expect lab reset --name {}'  (restart, GRUB's editor, a root shell, a normal boot)",
+            info.serial_target(),
+            info.user,
+            info.name
+        ));
+        doctor_repair(info, common, true).await?
     } else {
         say(format!(
             "4. ec2-serial-expect doctor {} --user {} --password-file {} --fix",
@@ -158,7 +187,7 @@ async fn break_and_repair(
             info.user,
             info.password_file.display()
         ));
-        doctor_repair(info, common).await?
+        doctor_repair(info, common, false).await?
     };
     say(format!(
         "   repaired in {:.1} s",
@@ -222,8 +251,9 @@ async fn scripted_repair(
     })
 }
 
-/// `doctor --fix` over the serial console, run as a user runs it.
-async fn doctor_repair(info: &VmInfo, common: &Common) -> Result<Repaired> {
+/// `doctor --fix` over the serial console, run as a user runs it; through
+/// GRUB with `via_grub`.
+async fn doctor_repair(info: &VmInfo, common: &Common, via_grub: bool) -> Result<Repaired> {
     // /proc/self/exe runs this very binary even if a rebuild replaced the file.
     let mut command = tokio::process::Command::new("/proc/self/exe");
     command.arg0("ec2-serial-expect");
@@ -243,8 +273,19 @@ async fn doctor_repair(info: &VmInfo, common: &Common) -> Result<Repaired> {
         .args(["--output", if json { "json" } else { "human" }])
         .arg("doctor")
         .arg(info.serial_target().to_string())
-        .args(["--user", &info.user, "--fix", "--password-file"])
-        .arg(&info.password_file)
+        .args(["--user", &info.user, "--fix"]);
+    if via_grub {
+        let me = std::env::current_exe().map_err(|e| Error::io("finding this program", e))?;
+        let reset = format!(
+            "{} lab reset --name {}",
+            shell_words::quote(&me.display().to_string()),
+            info.name
+        );
+        command.args(["--via", "grub", "--power-cycle-command", &reset]);
+    } else {
+        command.arg("--password-file").arg(&info.password_file);
+    }
+    command
         .stdin(Stdio::null())
         .stdout(if json {
             Stdio::piped()

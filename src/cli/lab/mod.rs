@@ -47,7 +47,15 @@ pub(super) async fn command(cmd: LabCommand, common: &Common) -> Result<ExitCode
             name,
             keep,
             scripted,
-        } => demo::run(&dirs, &name, demo::DemoOptions { keep, scripted }, common).await,
+            no_password,
+        } => {
+            let options = demo::DemoOptions {
+                keep,
+                scripted,
+                no_password,
+            };
+            demo::run(&dirs, &name, options, common).await
+        }
     }
 }
 

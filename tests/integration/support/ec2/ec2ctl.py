@@ -5,6 +5,7 @@ Usage: python ec2ctl.py ENDPOINT REGION COMMAND [ARGS]
                       (running; tagged KEY=VALUE when given)
   stop ID | start ID
   enable-access | disable-access
+  access-status -> prints true or false
 """
 
 import sys
@@ -33,5 +34,7 @@ elif command == "enable-access":
     ec2.enable_serial_console_access()
 elif command == "disable-access":
     ec2.disable_serial_console_access()
+elif command == "access-status":
+    print(str(ec2.get_serial_console_access_status()["SerialConsoleAccessEnabled"]).lower())
 else:
     sys.exit(f"unknown command {command}")

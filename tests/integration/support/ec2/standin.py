@@ -80,6 +80,8 @@ def get_serial_console_access_status(self):
 
 
 def enable_serial_console_access(self):
+    # DryRun=true: moto answers DryRunOperation (412), as EC2 does.
+    self.error_on_dryrun()
     STATE["access"][self.region] = True
     return _access_xml("EnableSerialConsoleAccess", "true")
 
@@ -258,7 +260,12 @@ class Ec2Front(BaseHTTPRequestHandler):
             with LOCK:
                 hook = STATE["on_reboot"].get(form.get("InstanceId.1", [""])[0])
             if hook:
-                subprocess.run(hook, check=True, stdin=subprocess.DEVNULL)
+                done = subprocess.run(hook, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+                if done.returncode != 0:
+                    xml = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>InternalError</Code>"
+                           f"<Message>stand-in reboot hook failed: {done.stderr.strip()}</Message></Error></Errors>"
+                           "<RequestID>standin</RequestID></Response>")
+                    return self._send(500, xml.encode(), "text/xml")
         self._send(status, data, kind)
 
 
