@@ -80,6 +80,8 @@ GRUB_DISTRIBUTOR=`lsb_release -i -s 2> /dev/null || echo Debian`
 GRUB_CMDLINE_LINUX_DEFAULT="quiet"
 GRUB_CMDLINE_LINUX="console=tty0 console=ttyS0,115200n8"
 GRUB
+# Where update-grub writes (grub-install would have made it).
+mkdir -p "$ROOTFS/boot/grub"
 
 step "building disk.img"
 cp "$ROOTFS"/boot/vmlinuz-*-cloud-amd64 "$LAB_OUT/vmlinuz"

@@ -199,6 +199,10 @@ pub enum Command {
     /// user with sudo, GRUB's menu on the serial console (docs/rescue.md).
     /// --check shows the changes; a second run changes nothing.
     Prepare(PrepareArgs),
+    /// Say which rescue paths each target has, changing nothing: EC2 access,
+    /// Nitro, the reboot permission; with --login-user also the rescue user
+    /// and GRUB on the serial console. Exit 0 when all are there.
+    Ready(ReadyArgs),
     /// Add up the summary.json of several `doctor --shard K/N --out-dir` runs
     /// into one summary (and its exit code), as if one run had done it all.
     Merge {
@@ -310,6 +314,28 @@ impl PasswordArgs {
     pub fn given(&self) -> bool {
         self.password_env.is_some() || self.password_file.is_some() || self.password_stdin
     }
+}
+
+/// `ready`'s arguments.
+#[derive(Debug, Clone, Args)]
+pub struct ReadyArgs {
+    /// The consoles to look at.
+    #[arg(value_name = "TARGET", required = true)]
+    pub targets: Vec<String>,
+    /// Also log in as NAME (a password user with sudo) and look inside,
+    /// read-only.
+    #[arg(long, value_name = "NAME")]
+    pub login_user: Option<String>,
+    /// The rescue user whose presence is checked.
+    #[arg(long, value_name = "NAME", default_value = "rescue")]
+    pub rescue_user: String,
+    /// Give up logging in on a console after SECS.
+    #[arg(long, value_name = "SECS", default_value_t = 90,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub login_timeout: u64,
+    /// Where the login password comes from.
+    #[command(flatten)]
+    pub password: PasswordArgs,
 }
 
 /// `prepare`'s arguments.

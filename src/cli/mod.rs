@@ -16,6 +16,7 @@ mod manual;
 mod prepare;
 mod progress;
 mod prompt;
+mod ready;
 mod run;
 mod signals;
 mod stdout;
@@ -29,7 +30,8 @@ use clap::Parser;
 
 pub use args::{
     Cli, Command, Common, DoctorArgs, FleetArgs, GatewayArgs, GatewayAuthKind, LabBoot, LabCommand,
-    OutputFormat, PasswordArgs, PowerCycleArg, PrepareArgs, RunArgs, TestArgs, ViaArg, WsAuthKind,
+    OutputFormat, PasswordArgs, PowerCycleArg, PrepareArgs, ReadyArgs, RunArgs, TestArgs, ViaArg,
+    WsAuthKind,
 };
 
 use crate::error::{Error, ErrorKind, ExitCode, Result};
@@ -143,6 +145,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Lab(cmd) => lab::command(cmd, &common).await,
         Command::Doctor(args) => doctor::command(args, common).await,
         Command::Prepare(args) => prepare::command(args, common).await,
+        Command::Ready(args) => ready::command(args, common).await,
         Command::Merge { summaries } => fleet_run::merge(&summaries, common.output),
         Command::Gateway(args) => gateway_command(&args, &common).await,
     }

@@ -51,7 +51,11 @@ pub(super) async fn command(args: PrepareArgs, common: Common) -> Result<ExitCod
             .map_err(|e| Error::usage(format!("--rescue-user: {e}")))?,
     };
     let target: Option<Target> = args.target.as_deref().map(str::parse).transpose()?;
-    let login = login_spec(&args)?;
+    let login = login_spec(
+        args.login_user.as_deref(),
+        &args.password,
+        args.login_timeout,
+    )?;
     let connect = super::connect_options(&common).await?;
     let account = match args.account {
         false => None,
@@ -67,10 +71,15 @@ pub(super) async fn command(args: PrepareArgs, common: Common) -> Result<ExitCod
     print(&common, &args, Some(&target), account, &plan, password_file)
 }
 
-/// The login the flags ask for; `None` when the target already shows a shell.
-fn login_spec(args: &PrepareArgs) -> Result<Option<LoginSpec>> {
-    let Some(user) = &args.login_user else {
-        if args.password.given() {
+/// The login the flags ask for; `None` when the target already shows a
+/// shell (or, for `ready`, when no login is asked for).
+pub(super) fn login_spec(
+    login_user: Option<&str>,
+    password: &super::PasswordArgs,
+    timeout_secs: u64,
+) -> Result<Option<LoginSpec>> {
+    let Some(user) = login_user else {
+        if password.given() {
             return Err(Error::usage(
                 "a password source was given without --login-user: name who logs in on the console",
             ));
@@ -78,9 +87,9 @@ fn login_spec(args: &PrepareArgs) -> Result<Option<LoginSpec>> {
         return Ok(None);
     };
     let user = UserName::parse(user).map_err(|e| Error::usage(format!("--login-user: {e}")))?;
-    let password = super::doctor::password(&args.password, user.as_str())?;
+    let password = super::doctor::password(password, user.as_str())?;
     let mut spec = crate::doctor::login_spec(user.as_str(), password);
-    spec.timeout = std::time::Duration::from_secs(args.login_timeout);
+    spec.timeout = std::time::Duration::from_secs(timeout_secs);
     Ok(Some(spec))
 }
 

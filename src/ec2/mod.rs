@@ -22,6 +22,7 @@ pub mod inventory;
 pub mod keypush;
 pub mod preflight;
 pub mod query;
+pub mod readiness;
 pub mod reboot;
 pub mod ssh;
 pub mod sshkey;

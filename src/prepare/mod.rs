@@ -147,6 +147,18 @@ fn base64_decode(text: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
+/// Whether GRUB's menu is on the serial console and waits (what the GRUB
+/// path needs), or why not.
+pub fn grub_ready(facts: &Facts) -> std::result::Result<(), String> {
+    match &facts.grub {
+        None => Err("no /etc/default/grub (another boot loader?)".into()),
+        Some((path, text)) if grub_defaults::with_serial_menu(text) != *text => Err(format!(
+            "{path} does not put a waiting menu on the serial console: run `prepare`"
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 /// What must change for both rescue paths to work.
 pub fn plan(facts: &Facts, req: &Request) -> Plan {
     let mut plan = Plan::default();

@@ -942,3 +942,69 @@ fn prepare_account_enables_serial_console_access_after_a_dry_run() {
     assert_no_leak(&standin, &out);
     assert_exit(&out, 3, &["ec2:EnableSerialConsoleAccess"]);
 }
+
+/// `ready`: EC2's answers for each instance (a Nitro one has a console and
+/// may be rebooted; a Xen one has no serial console), and with
+/// `--login-user` what the machine itself has, read-only.
+#[test]
+fn ready_says_which_rescue_paths_each_instance_has() {
+    let (standin, id) = ready(Console::RootShell);
+    let xen = standin.run_instance("t2.micro");
+    let out = standin
+        .base_command()
+        .arg("--serial-endpoint")
+        .arg(standin.serial_endpoint())
+        .arg("--host-key-fingerprint")
+        .arg(&standin.fingerprint)
+        .args(["--no-transcript", "--output", "json", "ready", &id, &xen])
+        .output()
+        .unwrap();
+    assert_no_leak(&standin, &out);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["serial_console"]["ok"], true, "{}", lines[0]);
+    assert_eq!(lines[0]["reboot"]["ok"], true, "{}", lines[0]);
+    assert!(lines[0].get("login").is_none(), "not asked: {}", lines[0]);
+    assert_eq!(lines[1]["serial_console"]["ok"], false);
+    assert!(
+        lines[1]["serial_console"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("Nitro"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        standin.pushes().is_empty(),
+        "ready pushes no key without --login-user"
+    );
+
+    let out = standin
+        .base_command()
+        .arg("--serial-endpoint")
+        .arg(standin.serial_endpoint())
+        .arg("--host-key-fingerprint")
+        .arg(&standin.fingerprint)
+        .env("CONSOLE_PW", PASSWORD)
+        .args(["--no-transcript", "--output", "json", "ready", &id])
+        .args([
+            "--login-user",
+            "root",
+            "--password-env",
+            "CONSOLE_PW",
+            "--rescue-user",
+            "no-such-rescue",
+        ])
+        .output()
+        .unwrap();
+    assert_no_leak(&standin, &out);
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["login"]["ok"], true, "{line}");
+    assert_eq!(line["rescue_user"]["ok"], false, "{line}");
+    assert!(line["grub_serial"].is_object(), "{line}");
+    assert_eq!(out.status.code(), Some(1));
+}
