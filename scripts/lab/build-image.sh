@@ -68,7 +68,9 @@ done
 
 # GRUB's configuration as on an AMI: the tools (update-grub) and a
 # /etc/default/grub whose kernel line has the serial console, but whose menu
-# is neither on the serial port nor waits (what `prepare` changes). No
+# is neither on the serial port nor waits (what `prepare` changes); on the
+# text console, as Amazon Linux's "ec2-console" (GRUB's graphical terminal
+# is slow under TCG). No
 # grub.cfg yet: the boot CD of `lab up --boot grub` follows
 # /boot/grub/grub.cfg once update-grub has written one, and shows its own
 # serial menu until then.
@@ -79,6 +81,7 @@ GRUB_TIMEOUT=0
 GRUB_DISTRIBUTOR=`lsb_release -i -s 2> /dev/null || echo Debian`
 GRUB_CMDLINE_LINUX_DEFAULT="quiet"
 GRUB_CMDLINE_LINUX="console=tty0 console=ttyS0,115200n8"
+GRUB_TERMINAL=console
 GRUB
 # Where update-grub writes (grub-install would have made it).
 mkdir -p "$ROOTFS/boot/grub"

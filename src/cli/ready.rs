@@ -30,7 +30,10 @@ struct Answer {
 impl From<std::result::Result<(), String>> for Answer {
     fn from(r: std::result::Result<(), String>) -> Answer {
         match r {
-            Ok(()) => Answer { ok: true, why: None },
+            Ok(()) => Answer {
+                ok: true,
+                why: None,
+            },
             Err(why) => Answer {
                 ok: false,
                 why: Some(why),
@@ -135,11 +138,13 @@ async fn look_inside(
         Ok(facts) => {
             ready.login = Some(Ok(()).into());
             let user = request.rescue_user.as_str();
-            ready.rescue_user = Some(match facts.user_exists {
-                true => Ok(()),
-                false => Err(format!("no user {user}: `prepare` creates it")),
-            }
-            .into());
+            ready.rescue_user = Some(
+                match facts.user_exists {
+                    true => Ok(()),
+                    false => Err(format!("no user {user}: `prepare` creates it")),
+                }
+                .into(),
+            );
             ready.grub_serial = Some(prepare::grub_ready(&facts).into());
         }
         Err(e) => ready.login = Some(Err(e.to_string()).into()),
@@ -154,9 +159,7 @@ fn print(ready: &Ready, output: OutputFormat, no_login: bool) -> Result<()> {
     for (what, answer) in ready.answers() {
         match answer {
             Some(Answer { ok: true, .. }) => outln!("  {what}: yes")?,
-            Some(Answer { why, .. }) => {
-                outln!("  {what}: NO: {}", why.as_deref().unwrap_or(""))?
-            }
+            Some(Answer { why, .. }) => outln!("  {what}: NO: {}", why.as_deref().unwrap_or(""))?,
             None => {}
         }
     }

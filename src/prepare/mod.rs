@@ -207,7 +207,9 @@ pub fn plan(facts: &Facts, req: &Request) -> Plan {
     plan
 }
 
-/// Applies `plan` as root, one command per change; `password_hash` is the
+/// Applies `plan` as root, one command per change, each synced to disk (a
+/// rescue that follows resets the machine without a shutdown);
+/// `password_hash` is the
 /// rescue user's crypt hash (needed when the plan creates the user). The
 /// user's command stays short, so it is typed as is and the session's
 /// redaction of the hash covers it (a long command travels base64-encoded).
@@ -228,7 +230,7 @@ pub async fn apply(
                     .unwrap_or_default();
                 // The hash through a pipe: never in a process's argv.
                 format!(
-                    "useradd -m -s /bin/bash{group} {} && printf '%s\\n' {} | chpasswd -e",
+                    "useradd -m -s /bin/bash{group} {} && printf '%s\\n' {} | chpasswd -e && sync",
                     shell_words::quote(name),
                     shell_words::quote(&format!("{name}:{hash}"))
                 )
@@ -245,7 +247,7 @@ pub async fn apply(
                 format!(
                     "set -e; cp -p {p} {p}.ese-backup; printf %s '{encoded}' | base64 -d >{p}.ese-new; \
                      chmod 0644 {p}.ese-new; mv {p}.ese-new {p}; \
-                     {regenerate} >/dev/null 2>&1 || {{ echo '{regenerate} failed'; exit 1; }}"
+                     {regenerate} >/dev/null 2>&1 || {{ echo '{regenerate} failed'; exit 1; }}; sync"
                 )
             }
         };

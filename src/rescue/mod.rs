@@ -131,13 +131,13 @@ pub async fn enter(
     grub::append_to_kernel_lines(session, &options.args).await?;
     step(Step::BootingRescue);
     grub::boot(session).await?;
-    let mut shell = Shell::adopt(session, options.boot_timeout).await?;
+    let mut shell = adopt_root(session, options.boot_timeout).await?;
     step(Step::PreparingRoot);
     if options.args.stops_in_initramfs() {
         // dracut's shell: the real root is /sysroot; work inside it.
         run_checked(&mut shell, session, "mount -o remount,rw /sysroot").await?;
         session.send_line("exec chroot /sysroot /bin/sh").await?;
-        shell = Shell::adopt(session, Duration::from_secs(30)).await?;
+        shell = adopt_root(session, Duration::from_secs(30)).await?;
     } else {
         run_checked(&mut shell, session, "mount -o remount,rw /").await?;
     }
@@ -195,6 +195,20 @@ impl RescueShell {
         session.mark("rescue: back at login");
         Ok(())
     }
+}
+
+/// Takes over the shell the rescue boot started, which must be root's.
+async fn adopt_root(session: &mut Session, timeout: Duration) -> Result<Shell> {
+    let shell = Shell::adopt(session, timeout).await?;
+    if shell.is_root() {
+        return Ok(shell);
+    }
+    let user = shell.user().to_string();
+    shell.release(session);
+    Err(Error::login(format!(
+        "the shell on {} runs as {user}, not root: the rescue arguments did not give a root shell",
+        session.describe()
+    )))
 }
 
 /// Runs `command` in the rescue shell, failing with its output when it fails.

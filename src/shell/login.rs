@@ -201,16 +201,17 @@ impl Shell {
         Ok(shell)
     }
 
-    /// Takes over the root shell a machine started without any login: a
-    /// kernel booted with `init=/bin/sh`, or an initramfs's emergency shell
-    /// (the GRUB rescue path). Waits for its prompt, synchronises it and
-    /// learns who it runs as; a console that shows nothing gets an Enter.
+    /// Takes over a shell that is already there, no login involved: the
+    /// root shell a kernel booted with `init=/bin/sh` runs (the GRUB rescue
+    /// path), or the shell of an `exec:ssh …` target. Waits for its prompt,
+    /// synchronises it and learns who it runs as ([`Shell::is_root`]); a
+    /// console that shows nothing gets an Enter.
     ///
-    /// Such a shell is never exited: as PID 1, its exit panics the kernel.
-    /// Whoever adopts it ends it with [`Shell::release`] once what comes
-    /// next (a reboot) is arranged.
+    /// Such a shell is never exited (as PID 1, its exit panics the kernel):
+    /// whoever adopts it ends it with [`Shell::release`] once what comes
+    /// next (a reboot, closing the session) is arranged.
     pub async fn adopt(session: &mut Session, timeout: Duration) -> Result<Shell> {
-        session.mark("shell: taking over the console's root shell");
+        session.mark("shell: taking over the console's shell");
         let mut shell = Shell {
             user: "root".into(),
             uid: None,
@@ -223,10 +224,7 @@ impl Shell {
             command_timeout: session.options().default_timeout,
             logged_in: false,
         };
-        let wait = Wait::new(
-            timeout,
-            format!("a root shell prompt (`# `) on {}", session.describe()),
-        );
+        let wait = Wait::new(timeout, format!("a shell prompt on {}", session.describe()));
         loop {
             // A booting machine prints for a while, then nothing until the
             // shell's prompt: only a long silence gets an Enter.
@@ -249,14 +247,6 @@ impl Shell {
         }
         shell.logged_in = true;
         shell.identify(session).await?;
-        if !shell.is_root() {
-            shell.logged_in = false;
-            return Err(Error::login(format!(
-                "the shell on {} runs as {}, not root: the rescue arguments did not give a root shell",
-                session.describe(),
-                shell.user
-            )));
-        }
         Ok(shell)
     }
 

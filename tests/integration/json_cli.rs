@@ -191,6 +191,43 @@ fn every_document_matches_the_documented_schema() {
         .output()
         .unwrap();
     docs.push(("lint_result", lines(&out).remove(0)));
+    // prepare --check and ready, read-only, on this machine's own shell;
+    // the GRUB rescue's report (via, not_checked).
+    let out = bin()
+        .args([
+            "--no-transcript",
+            "--output",
+            "json",
+            "prepare",
+            "exec:sh",
+            "--check",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    docs.push(("prepare_result", lines(&out).remove(0)));
+    let out = bin()
+        .args(["--no-transcript", "--output", "json", "ready", "exec:sh"])
+        .output()
+        .unwrap();
+    docs.push(("ready_result", lines(&out).remove(0)));
+    let rescue = format!(
+        "replay:{}",
+        root().join("fixtures/rescue/grub-fix.cast").display()
+    );
+    let out = bin()
+        .args(["--no-transcript", "--output", "json", "doctor", &rescue])
+        .args(["--user", "ec2-user", "--via", "grub", "--fix"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["via"], "grub", "{report}");
+    docs.push(("doctor_report", report));
     let out = bin()
         .args(["--output", "json", "test"])
         .arg(root().join("scripts/check-ssh-key-refused.rhai"))

@@ -36,19 +36,22 @@ async fn prepare_makes_both_rescue_paths_work() {
     let bin = env!("CARGO_BIN_EXE_ec2-serial-expect");
     let dir = tempfile::tempdir().unwrap();
     let reset = format!("{bin} lab reset --name {}", info.name);
-    let grub_doctor = |transcript: &std::path::Path| {
+    // Up to 90 s for a menu that never comes; the VM's own boot through its
+    // graphical GRUB terminal is slow under TCG (about 2 min), so later
+    // waits are long.
+    let grub_doctor = |transcript: &std::path::Path, boot_timeout: &str| {
         Command::new(bin)
             .arg("--transcript")
             .arg(transcript)
             .args(["doctor", &vm.console_target(), "--user", "ec2-user"])
             .args(["--via", "grub", "--power-cycle-command", &reset])
-            .args(["--boot-timeout", "90"])
+            .args(["--boot-timeout", boot_timeout])
             .output()
             .unwrap()
     };
 
     // The AMI's GRUB: the rescue path cannot stop it, and says what to do.
-    let out = grub_doctor(&dir.path().join("before.cast"));
+    let out = grub_doctor(&dir.path().join("before.cast"), "90");
     let (stdout, stderr) = texts(&out);
     assert!(
         matches!(out.status.code(), Some(1 | 5)),
@@ -58,7 +61,7 @@ async fn prepare_makes_both_rescue_paths_work() {
     // The VM boots on by itself (the rescue stopped at once or waited in vain).
     let up = info
         .ssh()
-        .probe_until_answered(Duration::from_secs(180))
+        .probe_until_answered(Duration::from_secs(300))
         .await
         .unwrap();
     assert_eq!(
@@ -119,7 +122,7 @@ async fn prepare_makes_both_rescue_paths_work() {
 
     // The GRUB path now stops the VM's own menu and reaches a root shell.
     let transcript = dir.path().join("after.cast");
-    let out = grub_doctor(&transcript);
+    let out = grub_doctor(&transcript, "300");
     let (stdout, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("reached through GRUB"), "{stdout}");

@@ -117,7 +117,11 @@ fn qemu_command(
                     "file={},format=raw,media=cdrom,readonly=on",
                     iso.display()
                 ))
-                .args(["-boot", "d"]);
+                .args(["-boot", "d"])
+                // A video card, as an instance has (its screenshot): GRUB's
+                // gfxterm, which the VM's own menu selects until `prepare`
+                // puts it on serial, hangs in the BIOS without one.
+                .args(["-vga", "std"]);
         }
     }
     command
