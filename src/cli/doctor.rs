@@ -9,13 +9,11 @@
 //! examination runs for each, side by side ([`super::fleet_run`]).
 
 use crate::cli::stdout::out;
-use std::io::IsTerminal;
 
 use super::doctor_job::{FleetDoctor, Job, Targets};
-use super::{targets, Common, DoctorArgs, OutputFormat, PasswordArgs};
+use super::{targets, Common, DoctorArgs, OutputFormat};
 use crate::doctor::Finding;
 use crate::error::{Error, ExitCode, Result};
-use crate::secret::{Secret, SecretSource};
 use crate::target::Target;
 /// Runs `doctor`.
 pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode> {
@@ -66,25 +64,4 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
     } else {
         ExitCode::Success
     })
-}
-
-/// The login password, from the flag that names its source, else asked on
-/// the terminal.
-pub(super) fn password(args: &PasswordArgs, login_user: &str) -> Result<Secret> {
-    let name = format!("password for {login_user}");
-    let source = if let Some(var) = &args.password_env {
-        SecretSource::Env(var.clone())
-    } else if let Some(path) = &args.password_file {
-        SecretSource::File(path.clone())
-    } else if args.password_stdin {
-        SecretSource::Stdin
-    } else if std::io::stdin().is_terminal() {
-        SecretSource::Prompt
-    } else {
-        return Err(Error::usage(
-            "the console login needs a password: pass --password-env VAR, --password-file PATH or --password-stdin \
-             (standard input is not a terminal, so it cannot be asked for)",
-        ));
-    };
-    source.read_with(&name, &super::prompt::hidden)
 }

@@ -50,7 +50,7 @@ impl Job {
                     None => request.user.clone(),
                 };
                 Access::Login {
-                    password: super::doctor::password(&args.password, user.as_str())?,
+                    password: super::prompt::login_password(&args.password, user.as_str())?,
                     user,
                     timeout: std::time::Duration::from_secs(args.login_timeout),
                 }

@@ -87,7 +87,7 @@ pub(super) fn login_spec(
         return Ok(None);
     };
     let user = UserName::parse(user).map_err(|e| Error::usage(format!("--login-user: {e}")))?;
-    let password = super::doctor::password(password, user.as_str())?;
+    let password = super::prompt::login_password(password, user.as_str())?;
     let mut spec = crate::doctor::login_spec(user.as_str(), password);
     spec.timeout = std::time::Duration::from_secs(timeout_secs);
     Ok(Some(spec))

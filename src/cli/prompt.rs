@@ -1,9 +1,32 @@
 //! Asking for a secret on the terminal, echo off (`--secret NAME=prompt`,
-//! or a doctor password with nothing else given on a terminal).
+//! or a login password with nothing else given on a terminal), and where a
+//! console login's password comes from (`--password-*`, else the prompt).
 
 use std::io::{BufRead, IsTerminal, Write};
 
 use crate::error::{Error, Result};
+use crate::secret::{Secret, SecretSource};
+
+/// The login password, from the flag that names its source, else asked on
+/// the terminal.
+pub(super) fn login_password(args: &super::PasswordArgs, login_user: &str) -> Result<Secret> {
+    let name = format!("password for {login_user}");
+    let source = if let Some(var) = &args.password_env {
+        SecretSource::Env(var.clone())
+    } else if let Some(path) = &args.password_file {
+        SecretSource::File(path.clone())
+    } else if args.password_stdin {
+        SecretSource::Stdin
+    } else if std::io::stdin().is_terminal() {
+        SecretSource::Prompt
+    } else {
+        return Err(Error::usage(
+            "the console login needs a password: pass --password-env VAR, --password-file PATH or --password-stdin \
+             (standard input is not a terminal, so it cannot be asked for)",
+        ));
+    };
+    source.read_with(&name, &hidden)
+}
 
 /// Asks on the controlling terminal with echo turned off.
 pub(super) fn hidden(name: &str) -> Result<String> {

@@ -79,7 +79,7 @@ fn break_list_names_every_scenario_without_a_vm() {
     let out = lab(&["break", "--list"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout.lines().count(), 13, "{stdout}");
+    assert_eq!(stdout.lines().count(), 14, "{stdout}");
     for name in [
         "home-777",
         "locked-account",
@@ -88,6 +88,7 @@ fn break_list_names_every_scenario_without_a_vm() {
         "wrong-user",
         "deleted-user",
         "sha1-rsa",
+        "no-password",
     ] {
         assert!(
             stdout.lines().any(|l| l.starts_with(name)),
@@ -96,7 +97,7 @@ fn break_list_names_every_scenario_without_a_vm() {
     }
     let v = json(&lab(&["break", "--list", "--output", "json"]));
     let list = v["scenarios"].as_array().unwrap();
-    assert_eq!(list.len(), 13);
+    assert_eq!(list.len(), 14);
     assert!(list
         .iter()
         .all(|s| s["summary"].as_str().is_some_and(|t| !t.is_empty())));

@@ -1,12 +1,15 @@
 //! `prepare` on a real lab VM booted through GRUB, from an AMI's state:
 //! GRUB's menu neither on the serial port nor waiting (the image's
 //! /etc/default/grub, timeout 0, regenerated with update-grub), and no
-//! rescue user. Before, the GRUB path cannot stop the boot. `prepare
-//! --check` changes nothing; `prepare` creates the rescue user (its password
-//! in a 0600 file, in no transcript) and puts GRUB on the serial console; a
-//! second run changes nothing. Then both paths work: `doctor --via grub`
-//! edits the VM's own GRUB menu and reaches a root shell, and the rescue
-//! user logs in on the console with its password.
+//! password user at all (`no-password`: every password locked), so
+//! `prepare` reaches the VM the way an operator still can, through SSH
+//! (`exec:ssh -tt …`, sudo without a password as on an AMI). Before, the
+//! GRUB path cannot stop the boot. `prepare --check` changes nothing;
+//! `prepare` creates the rescue user (its password in a 0600 file, in no
+//! transcript) and puts GRUB on the serial console; a second run changes
+//! nothing. Then both paths work: `doctor --via grub` edits the VM's own
+//! GRUB menu and reaches a root shell, and the rescue user logs in on the
+//! console with its password.
 
 use crate::support::lab as lab_support;
 
@@ -32,6 +35,16 @@ async fn prepare_makes_both_rescue_paths_work() {
     let admin = info.ssh().as_user("lab-admin");
     let out = admin.run("sudo update-grub && sync").await.unwrap();
     assert_eq!(out.status, 0, "update-grub: {}", out.stderr);
+    let locked = ec2_serial_expect::lab::scenario::find("no-password").unwrap();
+    ec2_serial_expect::lab::scenario::break_over_ssh(info, locked)
+        .await
+        .unwrap();
+    let over_ssh = format!(
+        "exec:ssh -tt -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+         -i {} -p {} ec2-user@127.0.0.1",
+        info.key.display(),
+        info.ssh_port
+    );
 
     let bin = env!("CARGO_BIN_EXE_ec2-serial-expect");
     let dir = tempfile::tempdir().unwrap();
@@ -74,9 +87,7 @@ async fn prepare_makes_both_rescue_paths_work() {
         let out = Command::new(bin)
             .arg("--transcript")
             .arg(dir.path().join(format!("prepare-{}.cast", extra.join("_"))))
-            .args(["prepare", &vm.console_target(), "--login-user", "ec2-user"])
-            .arg("--password-file")
-            .arg(&info.password_file)
+            .args(["prepare", &over_ssh])
             .arg("--rescue-password-file")
             .arg(dir.path().join("rescue.password"))
             .args(extra)
