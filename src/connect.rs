@@ -53,9 +53,7 @@ pub async fn open_reporting(
     on_step: &(dyn Fn(Step) + Sync),
 ) -> Result<Box<dyn Transport>> {
     match target {
-        Target::Ec2 { instance_id } => Ok(Box::new(
-            crate::ec2::open(instance_id, &options.ec2, on_step).await?,
-        )),
+        Target::Ec2 { instance_id } => crate::ec2::open(instance_id, &options.ec2, on_step).await,
         other => crate::transport::open_sized(other, &options.ws, options.size).await,
     }
 }

@@ -129,6 +129,29 @@ pub struct Common {
         value_name = "SHA256:…"
     )]
     pub host_key_fingerprint: Option<String>,
+    /// EC2 targets: the SSH client that opens the serial console. `built-in`
+    /// needs no program but cannot send a break; `openssh` runs the system's
+    /// `ssh` (OpenSSH client) and sends breaks (`~B` in `console`,
+    /// `send_break()` in scripts), e.g. to start a Magic SysRq.
+    #[arg(
+        long,
+        global = true,
+        help_heading = "AWS and EC2 targets (global)",
+        value_enum,
+        default_value_t = SshClientKind::BuiltIn,
+        value_name = "CLIENT"
+    )]
+    pub ssh_client: SshClientKind,
+}
+
+/// `--ssh-client` values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum SshClientKind {
+    /// russh, inside this program.
+    #[default]
+    BuiltIn,
+    /// The system's `ssh` under a pseudo-terminal.
+    Openssh,
 }
 
 /// WebSocket client authentication modes.

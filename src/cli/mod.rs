@@ -369,6 +369,10 @@ fn ec2_options(common: &Common, trust: &crate::tls::ClientTrust) -> Result<crate
         host_key_fingerprint: common.host_key_fingerprint.clone(),
         no_preflight: common.no_preflight,
         wait_for_session: common.wait_for_session.map(Duration::from_secs),
+        ssh_client: match common.ssh_client {
+            args::SshClientKind::BuiltIn => crate::ec2::SshClient::BuiltIn,
+            args::SshClientKind::Openssh => crate::ec2::SshClient::OpenSsh,
+        },
         trust: trust.clone(),
         account: Default::default(),
     })

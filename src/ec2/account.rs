@@ -15,13 +15,13 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::Credentials as AwsCredentials;
 use aws_sdk_ec2instanceconnect::config::retry::RetryConfig;
 
-use super::config::{AwsContext, Ec2Options};
+use super::config::{AwsContext, Ec2Options, SshClient};
 use super::endpoints::SerialEndpoint;
 use super::keypush::{KeyPush, Pacer};
 use super::query::Ec2Query;
-use super::ssh::SerialSshTransport;
 use super::{preflight, sshkey, Step};
 use crate::error::Result;
+use crate::transport::Transport;
 
 /// Temporary credentials are renewed when they have less than this left.
 const RENEW_BEFORE: Duration = Duration::from_secs(300);
@@ -86,7 +86,7 @@ impl Account {
         instance_id: &str,
         options: &Ec2Options,
         on_step: &(dyn Fn(Step) + Sync),
-    ) -> Result<SerialSshTransport> {
+    ) -> Result<Box<dyn Transport>> {
         if !options.no_preflight {
             on_step(Step::Preflight);
             let query = self.query().await?;
@@ -110,7 +110,15 @@ impl Account {
         .run(on_step)
         .await?;
         on_step(Step::OpeningSsh);
-        super::ssh::connect(&self.endpoint, instance_id, key.into_private()).await
+        let key = key.into_private();
+        Ok(match options.ssh_client {
+            SshClient::BuiltIn => {
+                Box::new(super::ssh::connect(&self.endpoint, instance_id, key).await?)
+            }
+            SshClient::OpenSsh => {
+                Box::new(super::openssh::connect(&self.endpoint, instance_id, key).await?)
+            }
+        })
     }
 }
 

@@ -33,11 +33,23 @@ pub struct Ec2Options {
     pub no_preflight: bool,
     /// `--wait-for-session SECS`: how long to wait for another session to end.
     pub wait_for_session: Option<Duration>,
+    /// `--ssh-client`: which SSH client opens the serial console.
+    pub ssh_client: SshClient,
     /// Whom to trust for the AWS endpoints: the system's roots and `--ca-file`.
     pub trust: crate::tls::ClientTrust,
     /// The AWS side made once from these options and shared by every
     /// console opened with them (and their clones).
     pub account: super::SharedAccount,
+}
+
+/// Which SSH client carries the serial console session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SshClient {
+    /// russh, in this process: no program needed; cannot send a break.
+    #[default]
+    BuiltIn,
+    /// The system's `ssh`, under a PTY: sends breaks (`~B`, `send_break()`).
+    OpenSsh,
 }
 
 /// The resolved AWS side of a connection: SDK configuration, Region, credentials.

@@ -8,7 +8,9 @@
 //!    The pushes of a run take turns at one pace ([`account`]: everything
 //!    AWS-side is made once per run and shared by its consoles).
 //! 4. SSH to `<instance-id>.port0@<the Region's endpoint>` with the host key
-//!    pinned to AWS's published fingerprint ([`endpoints`], [`ssh`]).
+//!    pinned to AWS's published fingerprint ([`endpoints`]): with russh
+//!    ([`ssh`]), or with the system's OpenSSH client when breaks are wanted
+//!    ([`openssh`], `--ssh-client openssh`).
 //!
 //! A fleet's instances come from `--filter` through [`inventory`].
 //!
@@ -20,6 +22,7 @@ pub mod config;
 pub mod endpoints;
 pub mod inventory;
 pub mod keypush;
+pub mod openssh;
 pub mod preflight;
 pub mod query;
 pub mod readiness;
@@ -28,11 +31,12 @@ pub mod ssh;
 pub mod sshkey;
 
 pub use account::{Account, SharedAccount};
-pub use config::{AwsContext, Ec2Options};
+pub use config::{AwsContext, Ec2Options, SshClient};
 pub use endpoints::SerialEndpoint;
 pub use ssh::SerialSshTransport;
 
 use crate::error::Result;
+use crate::transport::Transport;
 
 /// The steps of opening an EC2 console, as they start (for progress).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +57,7 @@ pub async fn open(
     instance_id: &str,
     options: &Ec2Options,
     on_step: &(dyn Fn(Step) + Sync),
-) -> Result<SerialSshTransport> {
+) -> Result<Box<dyn Transport>> {
     let account = options.account.get(options).await?;
     account.open(instance_id, options, on_step).await
 }

@@ -8,7 +8,8 @@
 //!
 //! RFC 4335 `break`: russh 0.65 has no way to send a `break` channel request
 //! (its channel API sends only the requests it models), so
-//! [`Transport::send_break`] says so plainly instead of pretending.
+//! [`Transport::send_break`] says so plainly and names `--ssh-client
+//! openssh` ([`super::openssh`]), which can.
 //!
 //! [`close`]: Transport::close
 
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use russh::client::{self, Handle, Msg};
-use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::{Channel, ChannelMsg, Disconnect};
 
 use super::aws_error;
@@ -32,7 +33,9 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The russh callbacks: only the host-key check matters here.
 struct PinnedHostKey {
     expected: String,
-    seen: Arc<Mutex<Option<String>>>,
+    seen: Arc<Mutex<Option<PublicKey>>>,
+    /// Stop after the check, whatever it found ([`pinned_host_key`]).
+    probe_only: bool,
 }
 
 impl client::Handler for PinnedHostKey {
@@ -42,10 +45,64 @@ impl client::Handler for PinnedHostKey {
         &mut self,
         key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        let fingerprint = key.public_key().fingerprint(HashAlg::Sha256).to_string();
-        let matches = fingerprint == self.expected;
-        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(fingerprint);
-        Ok(matches)
+        let key = key.public_key().clone();
+        let matches = fingerprint(&key) == self.expected;
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(key);
+        Ok(matches && !self.probe_only)
+    }
+}
+
+impl PinnedHostKey {
+    /// The handler, and where it leaves the key the server showed.
+    fn new(endpoint: &SerialEndpoint, probe_only: bool) -> (Self, Arc<Mutex<Option<PublicKey>>>) {
+        let seen = Arc::new(Mutex::new(None));
+        let handler = PinnedHostKey {
+            expected: endpoint.fingerprint.clone(),
+            seen: seen.clone(),
+            probe_only,
+        };
+        (handler, seen)
+    }
+}
+
+fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+fn client_config() -> Arc<client::Config> {
+    Arc::new(client::Config {
+        inactivity_timeout: None,
+        keepalive_interval: Some(Duration::from_secs(30)),
+        nodelay: true,
+        ..Default::default()
+    })
+}
+
+/// The endpoint's host key, when it hashes to the pinned fingerprint; the
+/// connection ends right after the key exchange. The OpenSSH client is told
+/// to trust this key and no other ([`super::openssh`]): it cannot pin a
+/// fingerprint itself.
+pub async fn pinned_host_key(endpoint: &SerialEndpoint) -> Result<PublicKey> {
+    let place = format!("{}:{}", endpoint.host, endpoint.port);
+    let (handler, seen) = PinnedHostKey::new(endpoint, true);
+    let address = (endpoint.host.as_str(), endpoint.port);
+    let ended = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        client::connect(client_config(), address, handler),
+    )
+    .await;
+    let key = seen.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match (key, ended) {
+        (Some(key), _) if fingerprint(&key) == endpoint.fingerprint => Ok(key),
+        (Some(key), _) => Err(mismatch_error(endpoint, &fingerprint(&key))),
+        (None, Ok(Err(e))) => Err(ssh_error(&place, "cannot connect", e)),
+        (None, _) => Err(Error::io(
+            format!("cannot reach the serial console endpoint {place}"),
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no host key within {} s", CONNECT_TIMEOUT.as_secs()),
+            ),
+        )),
     }
 }
 
@@ -85,23 +142,16 @@ async fn open(
     place: &str,
     key: PrivateKey,
 ) -> Result<SerialSshTransport> {
-    let seen = Arc::new(Mutex::new(None));
-    let handler = PinnedHostKey {
-        expected: endpoint.fingerprint.clone(),
-        seen: seen.clone(),
-    };
-    let config = Arc::new(client::Config {
-        inactivity_timeout: None,
-        keepalive_interval: Some(Duration::from_secs(30)),
-        nodelay: true,
-        ..Default::default()
-    });
-    let connected = client::connect(config, (endpoint.host.as_str(), endpoint.port), handler).await;
-    let mut handle = match connected {
+    let (handler, seen) = PinnedHostKey::new(endpoint, false);
+    let address = (endpoint.host.as_str(), endpoint.port);
+    let mut handle = match client::connect(client_config(), address, handler).await {
         Ok(h) => h,
         Err(e) => {
-            let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            return Err(connect_error(endpoint, place, seen, e));
+            let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).take();
+            return Err(match seen.map(|key| fingerprint(&key)) {
+                Some(seen) if seen != endpoint.fingerprint => mismatch_error(endpoint, &seen),
+                _ => ssh_error(place, "cannot connect", e),
+            });
         }
     };
     let auth = handle
@@ -109,11 +159,7 @@ async fn open(
         .await
         .map_err(|e| ssh_error(place, "authentication failed", e))?;
     if !auth.success() {
-        return Err(aws_error(format!(
-            "the serial console endpoint {place} refused the pushed key; a pushed key is valid for \
-             60 s, so the connection came too late or went to an endpoint of another Region \
-             (check --region / --serial-endpoint), then try again"
-        )));
+        return Err(key_refused_error(place));
     }
     let channel = open_console(&handle, place).await?;
     Ok(SerialSshTransport {
@@ -143,22 +189,23 @@ async fn open_console(handle: &Handle<PinnedHostKey>, place: &str) -> Result<Cha
     Ok(channel)
 }
 
-fn connect_error(
-    endpoint: &SerialEndpoint,
-    place: &str,
-    seen: Option<String>,
-    e: russh::Error,
-) -> Error {
-    match (seen, &e) {
-        (Some(seen), _) if seen != endpoint.fingerprint => aws_error(format!(
-            "refusing the serial console endpoint {}:{}: its host key {seen} does not match the pinned \
-             fingerprint {} — this is not the AWS endpoint you meant (or AWS rotated its key: compare \
-             with the EC2 User Guide, \"EC2 Serial Console endpoints and fingerprints\", and pass \
-             --host-key-fingerprint if it changed)",
-            endpoint.host, endpoint.port, endpoint.fingerprint
-        )),
-        _ => ssh_error(place, "cannot connect", e),
-    }
+fn mismatch_error(endpoint: &SerialEndpoint, seen: &str) -> Error {
+    aws_error(format!(
+        "refusing the serial console endpoint {}:{}: its host key {seen} does not match the pinned \
+         fingerprint {} — this is not the AWS endpoint you meant (or AWS rotated its key: compare \
+         with the EC2 User Guide, \"EC2 Serial Console endpoints and fingerprints\", and pass \
+         --host-key-fingerprint if it changed)",
+        endpoint.host, endpoint.port, endpoint.fingerprint
+    ))
+}
+
+/// The endpoint took the connection but not the pushed key.
+pub(super) fn key_refused_error(place: &str) -> Error {
+    aws_error(format!(
+        "the serial console endpoint {place} refused the pushed key; a pushed key is valid for \
+         60 s, so the connection came too late or went to an endpoint of another Region \
+         (check --region / --serial-endpoint), then try again"
+    ))
 }
 
 fn ssh_error(place: &str, what: &str, e: russh::Error) -> Error {
@@ -213,8 +260,8 @@ impl Transport for SerialSshTransport {
     async fn send_break(&mut self) -> TransportResult<()> {
         Err(io::Error::new(
             io::ErrorKind::Unsupported,
-            "sending an RFC 4335 break over the EC2 serial console is not supported by this build's \
-             SSH client (russh has no `break` channel request); use `ssh … ~B` from OpenSSH meanwhile",
+            "the built-in SSH client cannot send an RFC 4335 break (russh has no `break` channel \
+             request); connect with --ssh-client openssh to send breaks over the EC2 serial console",
         )
         .into())
     }

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use crate::error::{Error, Result};
 use crate::target::Target;
 
-pub use pty::{PtyTransport, PTY_SIZE};
+pub use pty::{PtyTransport, Start, StderrTo, PTY_SIZE};
 pub use replay::ReplayTransport;
 pub use stream::StreamTransport;
 pub use websocket::{WebSocketTransport, WsAuth, WsOptions};

@@ -39,8 +39,34 @@ impl PtyTransport {
     }
 
     /// Starts `argv[0]` with `argv[1..]` under a new PTY of `(columns, rows)`.
-    pub fn spawn_sized(argv: &[String], (columns, rows): (u16, u16)) -> Result<Self> {
+    pub fn spawn_sized(argv: &[String], size: (u16, u16)) -> Result<Self> {
         let description = format!("exec:{}", shell_words::join(argv));
+        let mut command = Command::new(&argv[0]);
+        // The variables our secrets were read from (--password-env and the
+        // like) are not the program's business.
+        for var in crate::secret::source_variables() {
+            command.env_remove(var);
+        }
+        command.args(&argv[1..]);
+        PtyTransport::start(command, description, size, StderrTo::Pty).map_err(|e| match e {
+            Start::Spawn(e) => Error::usage(format!(
+                "cannot run {:?} for target exec:{}: {e}; check the command exists and is executable",
+                argv[0],
+                shell_words::join(argv)
+            )),
+            Start::Other(e) => e,
+        })
+    }
+
+    /// Starts `command` (its environment as the caller set it) with the PTY
+    /// as its terminal, standard input and output, and its standard error
+    /// where `stderr` says.
+    pub fn start(
+        mut command: Command,
+        description: String,
+        (columns, rows): (u16, u16),
+        stderr: StderrTo,
+    ) -> std::result::Result<Self, Start> {
         let size = Winsize {
             ws_row: rows,
             ws_col: columns,
@@ -57,25 +83,18 @@ impl PtyTransport {
                 .map_err(|e| Error::io("marking the PTY close-on-exec", e.into()))?;
         }
         let slave: OwnedFd = pty.slave;
-        let mut command = Command::new(&argv[0]);
-        // The variables our secrets were read from (--password-env and the
-        // like) are not the program's business.
-        for var in crate::secret::source_variables() {
-            command.env_remove(var);
-        }
+        let dup = |fd: &OwnedFd| {
+            fd.try_clone()
+                .map(Stdio::from)
+                .map_err(|e| Error::io("duplicating the PTY", e))
+        };
         command
-            .args(&argv[1..])
-            .stdin(Stdio::from(
-                slave
-                    .try_clone()
-                    .map_err(|e| Error::io("duplicating the PTY", e))?,
-            ))
-            .stdout(Stdio::from(
-                slave
-                    .try_clone()
-                    .map_err(|e| Error::io("duplicating the PTY", e))?,
-            ))
-            .stderr(Stdio::from(slave));
+            .stdin(dup(&slave)?)
+            .stdout(dup(&slave)?)
+            .stderr(match stderr {
+                StderrTo::Pty => Stdio::from(slave),
+                StderrTo::Pipe => Stdio::piped(),
+            });
         // SAFETY: only async-signal-safe calls (setsid, ioctl) between fork and exec.
         unsafe {
             command.pre_exec(|| {
@@ -88,9 +107,7 @@ impl PtyTransport {
                 Ok(())
             });
         }
-        let child = command.spawn().map_err(|e| {
-            Error::usage(format!("cannot run {:?} for target {description}: {e}; check the command exists and is executable", argv[0]))
-        })?;
+        let child = command.spawn().map_err(Start::Spawn)?;
         let master = std::fs::File::from(pty.master);
         let flags = fcntl(master.as_raw_fd(), FcntlArg::F_GETFL)
             .map_err(|e| Error::io("reading PTY flags", e.into()))?;
@@ -115,6 +132,50 @@ impl PtyTransport {
             child,
             description,
         })
+    }
+
+    /// The program's standard error, when [`PtyTransport::start`] piped it.
+    pub fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
+        self.child.stderr.take()
+    }
+
+    /// True once the program switched its terminal out of canonical (line)
+    /// mode, as interactive programs do when they are ready for keys.
+    pub fn in_raw_mode(&self) -> bool {
+        nix::sys::termios::tcgetattr(self.master.get_ref().as_fd()).is_ok_and(|t| {
+            !t.local_flags
+                .contains(nix::sys::termios::LocalFlags::ICANON)
+        })
+    }
+
+    /// True once the program has exited.
+    pub fn exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// Where a program under a PTY writes its standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StderrTo {
+    /// The terminal, like its other output.
+    Pty,
+    /// A pipe of its own ([`PtyTransport::take_stderr`]): the program's
+    /// messages kept apart from what the console says.
+    Pipe,
+}
+
+/// Why [`PtyTransport::start`] failed.
+#[derive(Debug)]
+pub enum Start {
+    /// The program could not be started (not found, not executable).
+    Spawn(io::Error),
+    /// The terminal could not be set up.
+    Other(Error),
+}
+
+impl From<Error> for Start {
+    fn from(e: Error) -> Self {
+        Start::Other(e)
     }
 }
 

@@ -30,16 +30,20 @@ send_line("exit");
 expect(["logout"]);
 "#;
 
-/// Logs in, then keeps the session open for `hold` seconds.
-fn holding_script(hold: u32) -> String {
-    format!(
-        r#"
+/// Logs in on the fake getty (the start of a script).
+const LOG_IN: &str = r#"
 expect(["login: $"]);
 send_line("ec2-user");
 expect(["Password: $"]);
 send_secret("password");
 send("\r");
 expect(["\\$ $"]);
+"#;
+
+/// Logs in, then keeps the session open for `hold` seconds.
+fn holding_script(hold: u32) -> String {
+    format!(
+        r#"{LOG_IN}
 try {{ expect(["never-printed"], {hold}); }} catch (e) {{ }}
 send_line("exit");
 "#
@@ -175,26 +179,28 @@ fn happy_path_pushes_a_fresh_key_and_drives_the_console() {
 fn host_key_mismatch_is_refused_before_authenticating() {
     let (standin, id) = ready(Console::FakeGetty);
     let other = "SHA256:dXwn5ma/xadVMeBZGEru5l2gx+yI5LDiJaLUcz0FMmw";
-    let out = run(
-        &standin,
-        &id,
-        HAPPY_SCRIPT,
-        &["--host-key-fingerprint", other],
-    );
-    assert_exit(
-        &out,
-        3,
-        &[
-            "does not match the pinned fingerprint",
-            other,
-            &standin.fingerprint,
-        ],
-    );
-    assert!(
-        !standin.sshd_log().contains("Accepted publickey"),
-        "{}",
-        standin.sshd_log()
-    );
+    for client in ["built-in", "openssh"] {
+        let out = run(
+            &standin,
+            &id,
+            HAPPY_SCRIPT,
+            &["--host-key-fingerprint", other, "--ssh-client", client],
+        );
+        assert_exit(
+            &out,
+            3,
+            &[
+                "does not match the pinned fingerprint",
+                other,
+                &standin.fingerprint,
+            ],
+        );
+        assert!(
+            !standin.sshd_log().contains("Accepted publickey"),
+            "{client}: {}",
+            standin.sshd_log()
+        );
+    }
 }
 
 #[test]
@@ -431,8 +437,10 @@ fn wait_for_prompt(transcript: &Path) {
 fn an_expired_key_is_a_clear_error() {
     let (standin, id) = ready(Console::FakeGetty);
     standin.control(r#"{"ttl": 0}"#);
-    let out = run(&standin, &id, HAPPY_SCRIPT, &[]);
-    assert_exit(&out, 3, &["refused the pushed key", "valid for 60 s"]);
+    for client in ["built-in", "openssh"] {
+        let out = run(&standin, &id, HAPPY_SCRIPT, &["--ssh-client", client]);
+        assert_exit(&out, 3, &["refused the pushed key", "valid for 60 s"]);
+    }
 }
 
 #[test]
@@ -511,12 +519,23 @@ fn an_explicit_profile_wins_over_environment_keys_and_a_misspelt_one_is_named() 
 
 #[test]
 fn the_private_key_never_touches_the_disk() {
+    key_stays_off_the_disk(&[]);
+}
+
+/// The OpenSSH client gets the key from an agent in this process: no key
+/// file anywhere, and the agent's socket is all the client holds open.
+#[test]
+fn the_private_key_never_touches_the_disk_with_the_openssh_client() {
+    key_stays_off_the_disk(&["--ssh-client", "openssh"]);
+}
+
+fn key_stays_off_the_disk(client: &[&str]) {
     let (standin, id) = ready(Console::FakeGetty);
     let transcript = standin.dir.path().join("held.cast");
     // The client's working directory, HOME and TMPDIR are all under these
     // two roots, so anything it writes is scanned below.
     let client_home = standin.dir.path().join("client-home");
-    let mut child = run_cmd(&standin, &id, &holding_script(3), &[])
+    let mut child = run_cmd(&standin, &id, &holding_script(3), client)
         .current_dir(&client_home)
         .arg("--transcript")
         .arg(&transcript)
@@ -542,6 +561,26 @@ fn the_private_key_never_touches_the_disk() {
             "the client holds an unexpected file open: {shown}"
         );
     }
+    // Its programs (the OpenSSH client) get no secret in argv or environment.
+    let programs = descendants(child.id());
+    assert_eq!(
+        programs.iter().any(|p| p.0.starts_with("ssh\0")),
+        !client.is_empty(),
+        "{programs:?}"
+    );
+    for (argv, environ) in &programs {
+        for secret in [
+            SECRET_KEY,
+            PASSWORD,
+            "AWS_SECRET_ACCESS_KEY",
+            "SSH_AUTH_SOCK",
+        ] {
+            assert!(
+                !argv.contains(secret) && !environ.contains(secret),
+                "{secret} reached a child: {argv:?} {environ:?}"
+            );
+        }
+    }
     assert!(child.wait().unwrap().success());
     // Nothing written anywhere the client could write holds key material.
     for root in [
@@ -558,6 +597,66 @@ fn the_private_key_never_touches_the_disk() {
             );
         }
     }
+}
+
+/// `--ssh-client openssh`: `send_break()` reaches the serial endpoint as an
+/// RFC 4335 `break` request (the stand-in's sshd logs each channel request),
+/// and lines that begin with `~` reach the console as typed instead of being
+/// taken as the client's escapes (`~.` would hang up).
+#[test]
+fn breaks_go_through_the_openssh_client_and_tildes_arrive_as_typed() {
+    let (standin, id) = ready(Console::FakeGetty);
+    let script = LOG_IN.to_string()
+        + r#"
+send_break();
+send_line("~.still-here");
+expect(["ran: ~\\.still-here"]);
+send_line("~~twice");
+expect(["ran: ~~twice"]);
+send_line("exit");
+expect(["logout"]);
+"#;
+    let out = run(&standin, &id, &script, &["--ssh-client", "openssh"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let log = standin.sshd_log();
+    assert_eq!(
+        log.matches("req break").count(),
+        1,
+        "the endpoint got one break request: {log}"
+    );
+    assert!(
+        log.contains(&format!("Accepted publickey for {id}.port0")),
+        "{log}"
+    );
+    // The same script through the built-in client fails at the break,
+    // naming the flag that sends one.
+    let out = run(&standin, &id, &script, &[]);
+    assert_exit(&out, 3, &["--ssh-client openssh", "break"]);
+    assert_eq!(standin.sshd_log().matches("req break").count(), 1);
+}
+
+/// Every process below `pid`: (argv, environment), NUL-separated.
+fn descendants(pid: u32) -> Vec<(String, String)> {
+    let read =
+        |p: &str| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(pid) = todo.pop() {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten();
+        for task in tasks.flatten() {
+            let children = read(&format!("{}/children", task.path().display()));
+            for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                out.push((
+                    read(&format!("/proc/{child}/cmdline")),
+                    read(&format!("/proc/{child}/environ")),
+                ));
+                todo.push(child);
+            }
+        }
+    }
+    out
 }
 
 fn walk(root: &Path) -> Vec<std::path::PathBuf> {
@@ -614,10 +713,29 @@ fn the_gateway_serves_an_ec2_console_over_websocket() {
 }
 
 /// `console i-…` in a user's terminal (a PTY): log in by typing, ask for a
-/// break (`~B`, which this SSH client cannot send: it must say so and carry
-/// on), leave with `~.`, exit 0, the session recorded.
+/// break (`~B`, which the built-in SSH client cannot send: it must say so,
+/// name the client that can, and carry on), leave with `~.`, exit 0, the
+/// session recorded.
 #[tokio::test]
 async fn console_works_like_ssh_to_the_serial_console() {
+    let standin = console_session(
+        &[],
+        &["[no break sent:", "RFC 4335", "--ssh-client openssh"],
+    )
+    .await;
+    assert_eq!(standin.sshd_log().matches("req break").count(), 0);
+}
+
+/// The same with `--ssh-client openssh`: `~B` sends the break, the endpoint
+/// gets the request.
+#[tokio::test]
+async fn console_sends_a_break_with_the_openssh_client() {
+    let standin = console_session(&["--ssh-client", "openssh"], &["[break sent]"]).await;
+    let log = standin.sshd_log();
+    assert_eq!(log.matches("req break").count(), 1, "{log}");
+}
+
+async fn console_session(client: &[&str], after_break: &[&str]) -> StandIn {
     use ec2_serial_expect::transcript::Recorder;
     use ec2_serial_expect::{transport, Session, SessionOptions, Target};
 
@@ -635,6 +753,7 @@ async fn console_works_like_ssh_to_the_serial_console() {
     words.push(cmd.get_program().to_string_lossy().into_owned());
     words.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
     words.extend(["--transcript".into(), transcript.display().to_string()]);
+    words.extend(client.iter().map(|w| w.to_string()));
     words.extend(["console".into(), id.clone()]);
     let line = format!("{}; echo \"exit=$?\"", shell_words::join(&words));
     let target = Target::Exec {
@@ -649,8 +768,9 @@ async fn console_works_like_ssh_to_the_serial_console() {
     term.send(&format!("{PASSWORD}\r")).await.unwrap();
     term.expect_exact("lab-instance:~$ ", wait).await.unwrap();
     term.send("\r~B").await.unwrap();
-    term.expect_exact("[no break sent:", wait).await.unwrap();
-    term.expect_exact("RFC 4335", wait).await.unwrap();
+    for said in after_break {
+        term.expect_exact(said, wait).await.unwrap();
+    }
     term.send("date\r").await.unwrap();
     term.expect_exact("ran: date", wait).await.unwrap();
     term.send("\r~.").await.unwrap();
@@ -659,6 +779,7 @@ async fn console_works_like_ssh_to_the_serial_console() {
     assert!(recorded.contains("ran: date"), "{recorded}");
     assert!(!recorded.contains(SECRET_KEY) && !recorded.contains(PASSWORD));
     assert_eq!(pushes_for(&standin, &id).len(), 1);
+    standin
 }
 
 /// `--region` wins over AWS_REGION, and the access switch is per Region.

@@ -384,7 +384,7 @@ fn start_sshd(dir: &Path, console: &Console) -> (Child, u16, String) {
              KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nAuthorizedKeysFile none\n\
              AuthorizedKeysCommand /bin/sh {} %u\nAuthorizedKeysCommandUser root\n\
              ForceCommand /bin/sh {}\nStrictModes no\nPermitTTY yes\nPrintMotd no\nPrintLastLog no\n\
-             LogLevel VERBOSE\nAllowUsers *.port0\nMaxStartups 50\nPermitRootLogin {}\n",
+             LogLevel DEBUG1\nAllowUsers *.port0\nMaxStartups 50\nPermitRootLogin {}\n",
             host_key.display(),
             dir.join("sshd.pid").display(),
             dir.join("authorized_keys.sh").display(),
