@@ -291,7 +291,10 @@ pub struct DoctorArgs {
     #[arg(long, value_enum, default_value_t = ViaArg::Login, help_heading = "Rescue without a password")]
     pub via: ViaArg,
     /// With --via grub: what restarts the machine, run without a shell
-    /// (e.g. `virsh reset vm1`, `ec2-serial-expect lab reset --name N`).
+    /// (e.g. `virsh reset vm1`, `ec2-serial-expect lab reset --name N`);
+    /// `{target}` in it is replaced by each target as given (required with
+    /// several targets). EC2 instances need none: they reboot through the
+    /// EC2 API.
     #[arg(long, value_name = "CMD", help_heading = "Rescue without a password")]
     pub power_cycle_command: Option<String>,
     /// With --via grub: `none` to restart the machine yourself when told.

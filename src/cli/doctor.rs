@@ -26,18 +26,17 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
     if many {
         let job = Job::new(&args, Targets::Many)?;
         let (targets, connect) = targets::resolve(&args.targets, &args.fleet, &common).await?;
-        let fleet = FleetDoctor { job: &job };
+        job.check_targets(targets.iter().map(|(_, target)| target))?;
+        let fleet = FleetDoctor {
+            job: &job,
+            ec2: connect.ec2.clone(),
+        };
         return super::fleet_run::run(&fleet, &args.fleet, &common, targets, connect).await;
     }
     let target: Target = args.targets[0].parse()?;
     let connect = super::connect_options(&common).await?;
-    let job = Job::new(
-        &args,
-        Targets::One {
-            target: &target,
-            ec2: &connect.ec2,
-        },
-    )?;
+    let job = Job::new(&args, Targets::One(&target))?;
+    let ec2 = connect.ec2.clone();
     let session = super::open_session_over(&target, &common, "doctor", connect).await?;
     // Shown before it runs (stderr, so --output json stays clean).
     let mut announce = |f: &Finding| {
@@ -49,7 +48,9 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
     };
     let progress = super::progress::Progress::new(&common);
     let phase = |p| progress.phase(p, job.login_user());
-    let report = job.examine(&target, session, &phase, &mut announce).await?;
+    let report = job
+        .examine(&target, &ec2, session, &phase, &mut announce)
+        .await?;
     let json = super::stdout::json_pretty(&report)?;
     if let Some(path) = &args.report {
         crate::private_file::write(path, json.as_bytes())

@@ -34,8 +34,31 @@ enum Access {
         timeout: std::time::Duration,
     },
     /// Through GRUB and a rescue shell: no password (`--via grub`).
-    Grub(RescueOptions),
+    Grub(GrubPlan),
 }
+
+/// `--via grub` for every target: what restarts each machine, the kernel
+/// arguments, how long each boot may take.
+struct GrubPlan {
+    power: PowerPlan,
+    args: RescueArgs,
+    boot_timeout: std::time::Duration,
+}
+
+/// What restarts each target's machine.
+enum PowerPlan {
+    /// `--power-cycle-command`: its words, with `{target}` replaced by
+    /// each target as given.
+    Command(Vec<String>),
+    /// `--power-cycle none`: the user, when told (one target at a time).
+    Manual,
+    /// Each target its own way: an EC2 instance reboots through the EC2
+    /// API; a replay runs no power cycle (its recording has the boot).
+    ByTarget,
+}
+
+/// Where a power-cycle command takes the target.
+const TARGET_PLACEHOLDER: &str = "{target}";
 
 impl Job {
     /// The job the flags ask for, validated; for a login, the password is
@@ -57,7 +80,7 @@ impl Job {
             }
             ViaArg::Grub => {
                 request.rescue = true;
-                Access::Grub(rescue_options(args, targets)?)
+                Access::Grub(GrubPlan::new(args, targets)?)
             }
         };
         Ok(Job {
@@ -79,10 +102,12 @@ impl Job {
     /// examines (and with `--fix` repairs) as root, leaves the console as
     /// it found it (logged out, or booted normally) on every path, closes
     /// the session; the report. `phase` is told each step as it starts,
-    /// `announce` each repair.
+    /// `announce` each repair; `ec2` is how the console was opened (an EC2
+    /// instance reboots with it).
     pub(super) async fn examine(
         &self,
         target: &Target,
+        ec2: &crate::ec2::Ec2Options,
         mut session: Session,
         phase: &(dyn Fn(Phase) + Sync),
         announce: &mut (dyn FnMut(&Finding) + Send),
@@ -123,10 +148,13 @@ impl Job {
                 })
                 .await
             }
-            Access::Grub(options) => {
-                self.rescue(&mut session, options, phase, &mut announce)
-                    .await
-            }
+            Access::Grub(plan) => match plan.for_target(target, ec2) {
+                Ok(options) => {
+                    self.rescue(&mut session, &options, phase, &mut announce)
+                        .await
+                }
+                Err(e) => Err(e),
+            },
         };
         let _ = session.close().await;
         let outcome = outcome?;
@@ -201,50 +229,112 @@ impl Job {
 }
 
 /// Which targets a job is for.
+#[derive(Clone, Copy)]
 pub(super) enum Targets<'a> {
-    /// Several (a fleet).
+    /// Several (a fleet; [`Job::check_targets`] checks them once known).
     Many,
-    /// One, opened with these EC2 options (an EC2 target reboots with them).
-    One {
-        target: &'a Target,
-        ec2: &'a crate::ec2::Ec2Options,
-    },
+    /// One.
+    One(&'a Target),
 }
 
-/// The rescue the flags ask for. An EC2 instance reboots through the EC2
-/// API unless told otherwise; other targets need the power cycle named,
-/// except a replay (which runs none); one power cycle restarts one machine.
-fn rescue_options(args: &DoctorArgs, targets: Targets<'_>) -> Result<RescueOptions> {
-    let Targets::One { target, ec2 } = targets else {
-        return Err(Error::usage(
-            "--via grub takes one target at a time: its power cycle restarts one machine",
-        ));
-    };
-    let power =
-        match (&args.power_cycle_command, args.power_cycle, target) {
-            (Some(command), _, _) => PowerCycle::parse(command)?,
-            (None, Some(PowerCycleArg::None), _) => PowerCycle::Manual,
-            (None, None, Target::Ec2 { instance_id }) => PowerCycle::Ec2 {
+impl GrubPlan {
+    /// The plan the flags ask for, checked against the targets as far as
+    /// they are known.
+    fn new(args: &DoctorArgs, targets: Targets<'_>) -> Result<GrubPlan> {
+        if args.login_user.is_some() {
+            return Err(Error::usage(
+                "--login-user is for --via login; --via grub logs in as nobody (the rescue shell is root)",
+            ));
+        }
+        let power = match (&args.power_cycle_command, args.power_cycle) {
+            (Some(command), _) => match PowerCycle::parse(command)? {
+                PowerCycle::Command(words) => PowerPlan::Command(words),
+                _ => PowerPlan::Manual,
+            },
+            (None, Some(PowerCycleArg::None)) => PowerPlan::Manual,
+            (None, None) => PowerPlan::ByTarget,
+        };
+        let plan = GrubPlan {
+            power,
+            args: RescueArgs::new(&args.rescue_args)?,
+            boot_timeout: std::time::Duration::from_secs(args.boot_timeout),
+        };
+        match targets {
+            Targets::One(target) => plan.check(target)?,
+            Targets::Many => plan.check_many()?,
+        }
+        Ok(plan)
+    }
+
+    /// What a run over several machines needs: each restarted on its own.
+    fn check_many(&self) -> Result<()> {
+        match &self.power {
+            PowerPlan::Manual => Err(Error::usage(
+                "--power-cycle none is for one target: with several, give --power-cycle-command \
+                 with {target} where each target goes (EC2 instances reboot through the EC2 API)",
+            )),
+            PowerPlan::Command(words) if !words.iter().any(|w| w.contains(TARGET_PLACEHOLDER)) => {
+                Err(Error::usage(format!(
+                    "--power-cycle-command {:?} would restart the same machine for every target: \
+                     put {TARGET_PLACEHOLDER} where the target goes (e.g. `my-reset {TARGET_PLACEHOLDER}`)",
+                    shell_words::join(words)
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `target` can be restarted as planned.
+    fn check(&self, target: &Target) -> Result<()> {
+        match (&self.power, target) {
+            (PowerPlan::ByTarget, Target::Ec2 { .. } | Target::Replay { .. }) => Ok(()),
+            (PowerPlan::ByTarget, _) => Err(Error::usage(format!(
+                "--via grub restarts the machine to reach GRUB, and {target} is not an EC2 \
+                 instance: give --power-cycle-command CMD (e.g. `virsh reset vm1`) or \
+                 --power-cycle none to restart it yourself when told"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The rescue of one target: its own power cycle.
+    fn for_target(&self, target: &Target, ec2: &crate::ec2::Ec2Options) -> Result<RescueOptions> {
+        self.check(target)?;
+        let shown = target.to_string();
+        let power = match (&self.power, target) {
+            (PowerPlan::Command(words), _) => PowerCycle::Command(
+                words
+                    .iter()
+                    .map(|w| w.replace(TARGET_PLACEHOLDER, &shown))
+                    .collect(),
+            ),
+            (PowerPlan::ByTarget, Target::Ec2 { instance_id }) => PowerCycle::Ec2 {
                 instance_id: instance_id.clone(),
                 options: ec2.clone(),
             },
-            (None, None, Target::Replay { .. }) => PowerCycle::Manual,
-            (None, None, _) => return Err(Error::usage(
-                "--via grub restarts the machine to reach GRUB: give --power-cycle-command CMD \
-                 (e.g. `virsh reset vm1`) or --power-cycle none to restart it yourself when told \
-                 (an EC2 instance is rebooted through the EC2 API)",
-            )),
+            _ => PowerCycle::Manual,
         };
-    if args.login_user.is_some() {
-        return Err(Error::usage(
-            "--login-user is for --via login; --via grub logs in as nobody (the rescue shell is root)",
-        ));
+        Ok(RescueOptions {
+            power,
+            args: self.args.clone(),
+            boot_timeout: self.boot_timeout,
+        })
     }
-    Ok(RescueOptions {
-        power,
-        args: RescueArgs::new(&args.rescue_args)?,
-        boot_timeout: std::time::Duration::from_secs(args.boot_timeout),
-    })
+}
+
+impl Job {
+    /// Checks every target of a fleet before any is opened.
+    pub(super) fn check_targets<'a>(
+        &self,
+        targets: impl IntoIterator<Item = &'a Target>,
+    ) -> Result<()> {
+        if let Access::Grub(plan) = &self.access {
+            for target in targets {
+                plan.check(target)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn request(args: &DoctorArgs) -> Result<Request> {
@@ -270,6 +360,8 @@ fn request(args: &DoctorArgs) -> Result<Request> {
 pub(super) struct FleetDoctor<'a> {
     /// What every target is asked.
     pub job: &'a Job,
+    /// How the consoles are opened (EC2 instances reboot with it).
+    pub ec2: crate::ec2::Ec2Options,
 }
 
 impl FleetJob for FleetDoctor<'_> {
@@ -294,7 +386,7 @@ impl FleetJob for FleetDoctor<'_> {
         };
         let phase = |p| board.phase(name, p);
         self.job
-            .examine(target, session, &phase, &mut announce)
+            .examine(target, &self.ec2, session, &phase, &mut announce)
             .await
     }
 

@@ -83,64 +83,91 @@ async fn doctor_repairs_the_lab_through_the_ec2_serial_console_path() {
         .await;
 }
 
-/// The GRUB rescue through the EC2 path: an instance whose console is a
-/// lab VM booted through GRUB with every password locked; `doctor i-…
-/// --via grub --fix` reboots it with RebootInstances (the stand-in resets
-/// the VM, as AWS restarts the instance), edits GRUB over the real sshd's
-/// session and repairs; SSH works again.
+/// The GRUB rescue of a fleet through the EC2 path: two instances whose
+/// consoles are two lab VMs booted through GRUB with every password locked;
+/// `doctor --filter … --via grub --fix` reboots each with RebootInstances
+/// (the stand-in resets that VM, as AWS restarts the instance), edits GRUB
+/// over the real sshd's sessions side by side and repairs; SSH works again
+/// on both.
 #[tokio::test]
 #[ignore = "lab: needs root and QEMU (scripts/test.sh runs it)"]
-async fn grub_rescue_through_the_ec2_serial_console_path() {
-    let vm = LabVm::boot_with("ec2-grub", ec2_serial_expect::lab::vm::Boot::Grub).await;
+async fn a_grub_fleet_is_rescued_through_the_ec2_serial_console_path() {
+    let (a, b) =
+        LabVm::boot_pair_with("ec2-grub-fleet", ec2_serial_expect::lab::vm::Boot::Grub).await;
+    // Each instance's session goes to its own VM: a file named after the
+    // instance holds its serial socket.
+    let routes = tempfile::tempdir().unwrap();
     let standin = StandIn::start(Console::Command(format!(
-        "/usr/bin/socat STDIO,raw,echo=0 UNIX-CONNECT:{}",
-        vm.socket().display()
+        "sh -c \"exec /usr/bin/socat STDIO,raw,echo=0 UNIX-CONNECT:$(cat {}/${{USER%.port0}})\"",
+        routes.path().display()
     )));
     standin.ec2ctl(&["enable-access"]);
-    let id = standin.run_instance("t3.micro");
+    let ids = standin.run_instances("t3.micro", 2, Some("Role=rescue"));
     let bin = env!("CARGO_BIN_EXE_ec2-serial-expect");
-    standin.control(&format!(
-        r#"{{"on_reboot": {{"{id}": ["{bin}", "lab", "reset", "--name", "{}"]}}}}"#,
-        vm.info().name
-    ));
-    for name in ["home-777", "no-password"] {
-        scenario::break_over_ssh(vm.info(), scenario::find(name).unwrap())
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let mut hooks = serde_json::Map::new();
+    for (id, vm) in ids.iter().zip([&a, &b]) {
+        std::fs::write(routes.path().join(id), vm.socket().display().to_string()).unwrap();
+        hooks.insert(
+            id.clone(),
+            serde_json::json!([bin, "lab", "reset", "--name", vm.info().name]),
+        );
+        for name in ["home-777", "no-password"] {
+            scenario::break_over_ssh(vm.info(), scenario::find(name).unwrap())
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
     }
+    standin.control(&serde_json::json!({ "on_reboot": hooks }).to_string());
 
-    let dir = tempfile::tempdir().unwrap();
-    let transcript = dir.path().join("rescue.cast");
+    let out_dir = tempfile::tempdir().unwrap();
     let out = standin
         .command()
-        .arg("--transcript")
-        .arg(&transcript)
-        .args(["--output", "json", "doctor", &id, "--user", "ec2-user"])
-        .args(["--via", "grub", "--fix"])
+        .args(["--output", "json", "doctor"])
+        .args(["--filter", "Name=tag:Role,Values=rescue"])
+        .args(["--user", "ec2-user", "--via", "grub", "--fix", "--out-dir"])
+        .arg(out_dir.path())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(report["via"], "grub", "{report}");
-    assert_eq!(report["verified"], true, "{report}");
-    assert!(
-        standin
-            .ec2_requests()
-            .iter()
-            .any(|r| r["action"] == "RebootInstances"),
-        "rebooted through the EC2 API"
-    );
-    let output: String = std::fs::read_to_string(&transcript)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e[1] == "o")
-        .map(|e| e[2].as_str().unwrap().to_string())
-        .collect();
-    assert!(output.contains("GNU GRUB"), "GRUB's screen is recorded");
-    vm.assert_key_login_accepted("after the GRUB rescue over EC2")
-        .await;
+    let reboots = standin
+        .ec2_requests()
+        .iter()
+        .filter(|r| r["action"] == "RebootInstances")
+        .count();
+    assert_eq!(reboots, 2, "each instance rebooted through the EC2 API");
+    for id in &ids {
+        let file = std::fs::read_dir(out_dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.extension().is_some_and(|x| x == "json")
+                    && p.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .contains(id.as_str())
+            })
+            .unwrap_or_else(|| panic!("a report for {id}: {stdout}"));
+        let end: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert_eq!(end["outcome"], "repaired", "{end}");
+        assert_eq!(end["report"]["via"], "grub", "{end}");
+        assert_eq!(end["report"]["verified"], true, "{end}");
+        let transcript = end["transcript"].as_str().unwrap();
+        let output: String = std::fs::read_to_string(transcript)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e[1] == "o")
+            .map(|e| e[2].as_str().unwrap().to_string())
+            .collect();
+        assert!(output.contains("GNU GRUB"), "GRUB's screen is recorded");
+    }
+    for vm in [&a, &b] {
+        vm.assert_key_login_accepted("after the GRUB rescue of the fleet over EC2")
+            .await;
+    }
 }

@@ -1020,6 +1020,60 @@ fn grub_rescue_reboots_the_instance_through_the_ec2_api() {
 /// `prepare --account`: with --check a DryRun (EC2 answers DryRunOperation,
 /// nothing changes), then EnableSerialConsoleAccess for real; a refusal
 /// names the permission.
+/// `--via grub` over a fleet (`--filter`): each instance is rebooted through
+/// the EC2 API on its own (its console goes on only once its own reboot
+/// hook ran), each reported on its own.
+#[test]
+fn a_grub_fleet_reboots_every_instance_through_the_ec2_api() {
+    let (standin, _) = ready(Console::Command(
+        "sh -c \"until [ -e /tmp/ese-standin-rebooted-${USER%.port0} ]; do sleep 0.2; done; \
+         printf '  Booting \\\\140Debian GNU/Linux\\\\047\\\\r\\\\n'; sleep 30\""
+            .into(),
+    ));
+    let ids = standin.run_instances("t3.micro", 2, Some("Role=grub"));
+    let marker = |id: &str| format!("/tmp/ese-standin-rebooted-{id}");
+    let mut hooks = serde_json::Map::new();
+    for id in &ids {
+        let _ = std::fs::remove_file(marker(id));
+        hooks.insert(id.clone(), serde_json::json!(["touch", marker(id)]));
+    }
+    standin.control(&serde_json::json!({ "on_reboot": hooks }).to_string());
+    let out = standin
+        .command()
+        .args(["doctor", "--filter", "Name=tag:Role,Values=grub"])
+        .args([
+            "--user",
+            "ec2-user",
+            "--via",
+            "grub",
+            "--boot-timeout",
+            "60",
+        ])
+        .output()
+        .unwrap();
+    assert_no_leak(&standin, &out);
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    for id in &ids {
+        assert!(
+            std::path::Path::new(&marker(id)).exists(),
+            "{id} rebooted: {said}"
+        );
+        assert!(
+            said.lines()
+                .any(|l| l.contains(id.as_str()) && l.contains("without showing GRUB's menu")),
+            "{id} reported on its own: {said}"
+        );
+        let _ = std::fs::remove_file(marker(id));
+    }
+    let reboots = standin
+        .ec2_requests()
+        .iter()
+        .filter(|r| r["action"] == "RebootInstances")
+        .count();
+    assert_eq!(reboots, 2, "one reboot per instance");
+}
+
 #[test]
 fn prepare_account_enables_serial_console_access_after_a_dry_run() {
     let standin = StandIn::start(Console::FakeGetty);

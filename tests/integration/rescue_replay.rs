@@ -113,7 +113,20 @@ fn grub_flags_are_checked_before_anything_connects() {
         ),
         (
             &["unix:/a.sock", "unix:/b.sock", "--power-cycle", "none"],
-            "one target at a time",
+            "--power-cycle none is for one target",
+        ),
+        (
+            &[
+                "unix:/a.sock",
+                "unix:/b.sock",
+                "--power-cycle-command",
+                "virsh reset vm1",
+            ],
+            "put {target} where the target goes",
+        ),
+        (
+            &["unix:/a.sock", "unix:/b.sock"],
+            "unix:/a.sock is not an EC2 instance",
         ),
         (
             &[
@@ -169,4 +182,92 @@ fn a_machine_that_boots_past_grub_is_an_error_naming_the_fix() {
     let (stdout, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
     assert!(stderr.contains("no such domain vm9"), "{stderr}");
+}
+
+/// A fleet through GRUB: two recorded rescues replay side by side, each to
+/// its own verified report.
+#[test]
+fn a_fleet_of_recorded_grub_rescues_replays_to_a_report_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut targets = Vec::new();
+    for name in ["a", "b"] {
+        let copy = dir.path().join(format!("{name}.cast"));
+        std::fs::copy(fixture(), &copy).unwrap();
+        targets.push(format!("replay:{}", copy.display()));
+    }
+    let out_dir = dir.path().join("reports");
+    let out = doctor(&[
+        &targets[0],
+        &targets[1],
+        "--user",
+        "ec2-user",
+        "--via",
+        "grub",
+        "--fix",
+        "--out-dir",
+        out_dir.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    let reports: Vec<Value> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name() != "summary.json" && e.path().extension().is_some_and(|x| x == "json")
+        })
+        .map(|e| serde_json::from_str(&std::fs::read_to_string(e.path()).unwrap()).unwrap())
+        .collect();
+    assert_eq!(reports.len(), 2, "{summary}");
+    for end in &reports {
+        assert_eq!(end["outcome"], "repaired", "{end}");
+        assert_eq!(end["report"]["via"], "grub", "{end}");
+        assert_eq!(end["report"]["verified"], true, "{end}");
+    }
+}
+
+/// With several targets the power-cycle command runs once per target, with
+/// `{target}` replaced by that target (here two consoles that boot past
+/// GRUB: each restarted, each an error naming prepare).
+#[test]
+fn a_fleet_restarts_each_machine_with_its_own_target_in_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("resets.log");
+    let booting = |secs: u32| {
+        format!(
+            "exec:sh -c 'sleep 1; printf \"  Booting \\140Debian GNU/Linux\\047\\r\\n\"; sleep {secs}'"
+        )
+    };
+    let (a, b) = (booting(30), booting(31));
+    let command = format!(
+        "sh -c 'printf \"%s\\n\" \"$1\" >> {}' sh {{target}}",
+        log.display()
+    );
+    let out = doctor(&[
+        &a,
+        &b,
+        "--no-transcript",
+        "--user",
+        "ec2-user",
+        "--via",
+        "grub",
+        "--power-cycle-command",
+        &command,
+    ]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert_eq!(
+        stdout.matches("without showing GRUB's menu").count(),
+        2,
+        "{stdout}\n{stderr}"
+    );
+    let mut resets: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    resets.sort();
+    assert_eq!(resets, [a, b], "one reset per target, each naming its own");
 }

@@ -44,14 +44,16 @@ static SLOTS: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
 struct Slot;
 
 impl Slot {
-    fn acquire() -> Slot {
+    /// `wanted` places taken at once (a test that needs two VMs never holds
+    /// one while waiting for the other: two such tests cannot deadlock).
+    fn acquire(wanted: usize) -> Vec<Slot> {
         let (count, freed) = &SLOTS;
         let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
-        while *n >= MAX_VMS {
+        while *n + wanted > MAX_VMS {
             n = freed.wait(n).unwrap_or_else(|p| p.into_inner());
         }
-        *n += 1;
-        Slot
+        *n += wanted;
+        (0..wanted).map(|_| Slot).collect()
     }
 }
 
@@ -60,7 +62,8 @@ impl Drop for Slot {
         let (count, freed) = &SLOTS;
         let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
         *n -= 1;
-        freed.notify_one();
+        // Waiters want one place or two: each looks again.
+        freed.notify_all();
     }
 }
 
@@ -139,7 +142,23 @@ impl LabVm {
     /// [`LabVm::boot`], booting directly or through GRUB.
     pub async fn boot_with(test: &str, boot: vm::Boot) -> LabVm {
         require_lab();
-        let slot = Slot::acquire();
+        let slot = Slot::acquire(1).remove(0);
+        LabVm::boot_in(slot, test, boot).await
+    }
+
+    /// Two VMs for test `test`, booted side by side (a fleet of two).
+    pub async fn boot_pair_with(test: &str, boot: vm::Boot) -> (LabVm, LabVm) {
+        require_lab();
+        let mut slots = Slot::acquire(2);
+        let (a, b) = (slots.remove(0), slots.remove(0));
+        let (name_a, name_b) = (format!("{test}-a"), format!("{test}-b"));
+        tokio::join!(
+            LabVm::boot_in(a, &name_a, boot),
+            LabVm::boot_in(b, &name_b, boot)
+        )
+    }
+
+    async fn boot_in(slot: Slot, test: &str, boot: vm::Boot) -> LabVm {
         let short: String = test
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
