@@ -101,6 +101,11 @@ pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if let Destination::InPlace = destination(path)? {
         return open_in_place(path)?.write_all(bytes);
     }
+    write_atomically(path, bytes)
+}
+
+/// A fresh private file with `bytes`, renamed over `path`.
+fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let (temp, mut file) = temp_beside(path)?;
     let written = file
         .write_all(bytes)
@@ -110,6 +115,25 @@ pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = std::fs::remove_file(&temp);
     }
     written
+}
+
+/// Writes a secret (a generated password) to `path` as [`write`] does,
+/// except that a link is never followed to a regular file: only a device
+/// or FIFO (`/dev/stdout`, a pipe) is written in place; anything else
+/// becomes a new 0600 file at `path` (a link there is replaced), so the
+/// secret can land neither in a file someone else made nor in one that
+/// keeps a readable mode.
+pub fn write_secret(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let stream = matches!(destination(path)?, Destination::InPlace)
+        && std::fs::metadata(path).is_ok_and(|m| {
+            let kind = m.file_type();
+            kind.is_char_device() || kind.is_fifo()
+        });
+    if stream {
+        return open_in_place(path)?.write_all(bytes);
+    }
+    write_atomically(path, bytes)
 }
 
 /// Creates `dir` and its missing parents with mode 0700.
@@ -215,6 +239,38 @@ mod tests {
         write(&fifo, b"through the pipe").unwrap();
         assert_eq!(reader.join().unwrap(), "through the pipe");
         assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    }
+
+    /// Found in review: `--rescue-password-file ~/pw` with `~/pw` a link of
+    /// the user's own to a file elsewhere (perhaps planted by someone else,
+    /// perhaps 0644) wrote the password into that file, keeping its mode.
+    #[test]
+    fn a_secret_never_goes_through_a_link_to_a_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let planted = elsewhere.path().join("pw");
+        std::fs::write(&planted, "someone else's").unwrap();
+        std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o644)).unwrap();
+        // A link only we could have made, in our own 0700 directory.
+        let link = dir.path().join("pw");
+        std::os::unix::fs::symlink(&planted, &link).unwrap();
+        write_secret(&link, b"hunter2-generated\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&planted).unwrap(), "someone else's");
+        assert!(!std::fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(&link).unwrap(),
+            "hunter2-generated\n"
+        );
+        assert_eq!(mode(&link), 0o600);
+        // A pipe is still written in place.
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let reader = std::thread::spawn({
+            let fifo = fifo.clone();
+            move || std::fs::read_to_string(fifo).unwrap()
+        });
+        write_secret(&fifo, b"through the pipe").unwrap();
+        assert_eq!(reader.join().unwrap(), "through the pipe");
     }
 
     #[test]

@@ -120,7 +120,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
     // `console` relays and handles its own signals (src/interact.rs).
     if matches!(
         cli.command,
-        Command::Run(_) | Command::Doctor(_) | Command::Prepare(_)
+        Command::Run(_) | Command::Doctor(_) | Command::Prepare(_) | Command::Ready(_)
     ) {
         signals::listen()?;
     }

@@ -155,7 +155,7 @@ fn new_password(args: &PrepareArgs, request: &Request) -> Result<(Secret, Option
         .map_err(|e| Error::usage(format!("hashing the rescue password: {e:?}")))?;
     let file = match &args.rescue_password_file {
         Some(path) => {
-            crate::private_file::write(path, format!("{}\n", password.expose()).as_bytes())
+            crate::private_file::write_secret(path, format!("{}\n", password.expose()).as_bytes())
                 .map_err(|e| {
                     Error::usage(format!(
                         "cannot write --rescue-password-file {}: {e}",

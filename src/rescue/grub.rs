@@ -123,7 +123,7 @@ pub(super) async fn boot(session: &mut Session) -> Result<()> {
 
 /// Reads until the console has been quiet for [`ANSWERED`] (at most
 /// [`KEY_WAIT`]): GRUB has drawn its answer to the last key.
-async fn settle(session: &mut Session) -> Result<()> {
+pub(super) async fn settle(session: &mut Session) -> Result<()> {
     let deadline = Instant::now() + KEY_WAIT;
     while Instant::now() < deadline {
         if session.read_text(ANSWERED).await?.is_none() {

@@ -125,17 +125,52 @@ pub async fn enter(
         grub::drain(session).await?;
         options.power.run(step).await?;
     }
+    let mut reached = Reached::Nothing;
+    match boot_to_root(session, options, step, &mut reached).await {
+        Ok(shell) => Ok(shell),
+        Err(e) if session.is_replay() => Err(e),
+        Err(e) => Err(back_to_a_normal_boot(session, reached, e).await),
+    }
+}
+
+/// How far a rescue boot got: what must be undone when it fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reached {
+    /// Nothing of ours on the machine (GRUB never showed its menu).
+    Nothing,
+    /// GRUB's editor is open, maybe with our edits.
+    Editor,
+    /// The rescue kernel was booted: a root shell is, or will be, there.
+    Booted,
+}
+
+/// From GRUB's menu to the root shell, with `/` writable.
+async fn boot_to_root(
+    session: &mut Session,
+    options: &RescueOptions,
+    step: &(dyn Fn(Step) + Sync),
+    reached: &mut Reached,
+) -> Result<RescueShell> {
     step(Step::WaitingForGrub);
     grub::open_editor(session, options.boot_timeout).await?;
+    *reached = Reached::Editor;
     step(Step::EditingGrub);
     grub::append_to_kernel_lines(session, &options.args).await?;
     step(Step::BootingRescue);
     grub::boot(session).await?;
+    *reached = Reached::Booted;
     let mut shell = adopt_root(session, options.boot_timeout).await?;
     step(Step::PreparingRoot);
     if options.args.stops_in_initramfs() {
-        // dracut's shell: the real root is /sysroot; work inside it.
-        run_checked(&mut shell, session, "mount -o remount,rw /sysroot").await?;
+        // dracut's shell: the real root is /sysroot; work inside it, with
+        // the kernel's filesystems there too (the reboot writes to
+        // /proc/sysrq-trigger; the doctor reads /proc and uses /dev/null).
+        run_checked(
+            &mut shell,
+            session,
+            "mount -o remount,rw /sysroot && for d in proc sys dev; do mount --bind /$d /sysroot/$d || exit 1; done",
+        )
+        .await?;
         session.send_line("exec chroot /sysroot /bin/sh").await?;
         shell = adopt_root(session, Duration::from_secs(30)).await?;
     } else {
@@ -156,6 +191,39 @@ pub async fn enter(
         shell,
         boot_timeout: options.boot_timeout,
     })
+}
+
+/// After a failed rescue boot, sends the machine back to a normal boot
+/// rather than leave it in GRUB's editor (which never times out) or at a
+/// root shell anyone on the console could use: Escape (GRUB drops the
+/// edits) and Enter (boots the entry as it was), or a sync and an
+/// immediate reboot from the shell. Best effort; `error` says what was done.
+async fn back_to_a_normal_boot(session: &mut Session, reached: Reached, error: Error) -> Error {
+    let (keys, done) = match reached {
+        Reached::Nothing => return error,
+        Reached::Editor => (
+            "\x1b\r",
+            "GRUB's edits were dropped and the entry booted as it was",
+        ),
+        Reached::Booted => (
+            "\rsync; echo b >/proc/sysrq-trigger\r",
+            "the rescue shell was told to sync and reboot normally",
+        ),
+    };
+    session.mark(&format!("rescue: failed; {done}"));
+    // Then a moment for the machine to take the keys (and the transcript
+    // to show its answer) before the session closes.
+    let sent = match session.send(keys).await {
+        Ok(()) => grub::settle(session).await,
+        Err(e) => Err(e),
+    };
+    match sent {
+        Ok(()) => error.context(format!("the rescue failed ({done})")),
+        Err(e) => error.context(format!(
+            "the rescue failed, and sending the machine back to a normal boot failed too ({e}): \
+             restart it"
+        )),
+    }
 }
 
 impl RescueShell {

@@ -64,8 +64,13 @@ impl PowerCycle {
             } => return crate::ec2::reboot::reboot_instance(options, instance_id).await,
             PowerCycle::Command(words) => words,
         };
+        let Some(program) = words.first() else {
+            return Err(Error::usage(
+                "the power-cycle command is empty: name the command that resets the machine",
+            ));
+        };
         let shown = shell_words::join(words);
-        let child = tokio::process::Command::new(&words[0])
+        let child = tokio::process::Command::new(program)
             .args(&words[1..])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

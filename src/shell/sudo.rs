@@ -34,14 +34,39 @@ impl Shell {
         if self.is_root() {
             return self.run(session, cmd).await;
         }
+        self.sudo_line(session, &format!("sudo -n sh -c {}", quote(cmd)))
+            .await
+    }
+
+    /// Runs `program` (a fixed command line: a program and its arguments)
+    /// as root with `input` as its standard input, one line. The login
+    /// shell's own `printf` feeds it, so `input` is in no process's argv
+    /// and not in sudo's log (which records `program` only).
+    pub async fn sudo_with_input(
+        &mut self,
+        session: &mut Session,
+        input: &str,
+        program: &str,
+    ) -> Result<CommandOutput> {
+        self.ensure_logged_in()?;
+        let feed = format!("printf '%s\\n' {} |", quote(input));
+        if self.is_root() {
+            return self.run(session, &format!("{feed} {program}")).await;
+        }
+        self.sudo_line(session, &format!("{feed} sudo -n {program}"))
+            .await
+    }
+
+    /// Runs `line` (which calls `sudo -n`), renewing sudo's credentials
+    /// first when needed and once more if they expired on the way.
+    async fn sudo_line(&mut self, session: &mut Session, line: &str) -> Result<CommandOutput> {
         self.ensure_sudo(session).await?;
-        let line = format!("sudo -n sh -c {}", quote(cmd));
-        let mut out = self.run(session, &line).await?;
+        let mut out = self.run(session, line).await?;
         if out.status == 1 && out.output.contains(NEEDS_PASSWORD) {
             // The credential cache expired between two commands.
             self.sudo = SudoState::Untried;
             self.ensure_sudo(session).await?;
-            out = self.run(session, &line).await?;
+            out = self.run(session, line).await?;
         }
         Ok(separate_sudo_warnings(out))
     }

@@ -107,7 +107,8 @@ impl PtyTransport {
                 Ok(())
             });
         }
-        let child = command.spawn().map_err(Start::Spawn)?;
+        // The master is ready before the program starts: nothing can fail
+        // after it, so no program is left running on an error.
         let master = std::fs::File::from(pty.master);
         let flags = fcntl(master.as_raw_fd(), FcntlArg::F_GETFL)
             .map_err(|e| Error::io("reading PTY flags", e.into()))?;
@@ -127,6 +128,7 @@ impl PtyTransport {
                 std::io::Error::other(e.to_string()),
             )
         })?;
+        let child = command.spawn().map_err(Start::Spawn)?;
         Ok(PtyTransport {
             master,
             child,

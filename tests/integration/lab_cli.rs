@@ -138,6 +138,8 @@ fn bad_lab_input_is_a_usage_error_naming_the_fix() {
 #[ignore = "lab: needs root and QEMU (scripts/test.sh runs it)"]
 fn up_status_break_repair_down_through_the_cli() {
     lab_support::require_lab();
+    // Its VM counts against the VMs the other lab tests may run at once.
+    let _place = lab_support::hold_vm_place();
     let name = format!("c{}", std::process::id());
     let _down = Down(name.clone());
     let out = lab(&["up", "--name", &name, "--output", "json"]);
@@ -250,6 +252,8 @@ fn up_status_break_repair_down_through_the_cli() {
 #[ignore = "lab: needs root and QEMU (scripts/test.sh runs it)"]
 fn demo_breaks_repairs_over_the_console_and_cleans_up() {
     lab_support::require_lab();
+    // Its VM counts against the VMs the other lab tests may run at once.
+    let _place = lab_support::hold_vm_place();
     let name = format!("d{}", std::process::id());
     let _down = Down(name.clone());
     let tmp = tempfile::tempdir().unwrap();

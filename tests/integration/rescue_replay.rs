@@ -271,3 +271,73 @@ fn a_fleet_restarts_each_machine_with_its_own_target_in_the_command() {
     resets.sort();
     assert_eq!(resets, [a, b], "one reset per target, each naming its own");
 }
+
+/// A console that shows GRUB's real menu and editor (from the recording)
+/// but does not take the edits: the rescue cannot verify its kernel line,
+/// boots nothing, and sends GRUB back to a normal boot (Escape drops the
+/// edits, Enter boots the entry as it was) instead of leaving the machine
+/// in an editor that never times out. The console program logs every key.
+#[test]
+fn a_failed_rescue_boot_sends_grub_back_to_a_normal_boot() {
+    const DEAF_GRUB: &str = r#"
+import json, os, sys, time, tty
+cast, log = sys.argv[1], sys.argv[2]
+events = [json.loads(l) for l in open(cast).read().splitlines()[1:]]
+first = next(i for i, e in enumerate(events) if e[1] == "i")
+after = next((i for i, e in enumerate(events) if i > first and e[1] == "i"), len(events))
+menu = "".join(e[2] for e in events[:first] if e[1] == "o")
+editor = "".join(e[2] for e in events[first + 1:after] if e[1] == "o")
+tty.setraw(0)
+time.sleep(1.5)
+os.write(1, menu.encode())
+with open(log, "ab") as keys:
+    while True:
+        got = os.read(0, 1024)
+        if not got:
+            break
+        keys.write(got)
+        keys.flush()
+        if b"e" in got and editor:
+            os.write(1, editor.encode())
+            editor = ""
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("deaf_grub.py");
+    std::fs::write(&program, DEAF_GRUB).unwrap();
+    let log = dir.path().join("keys.log");
+    let target = format!(
+        "exec:python3 {} {} {}",
+        program.display(),
+        fixture().display(),
+        log.display()
+    );
+    let out = doctor(&[
+        &target,
+        "--no-transcript",
+        "--user",
+        "ec2-user",
+        "--via",
+        "grub",
+        "--fix",
+        "--power-cycle-command",
+        "true",
+    ]);
+    let (stdout, stderr) = texts(&out);
+    assert_ne!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("nothing was booted"), "{stderr}");
+    assert!(
+        stderr.contains("GRUB's edits were dropped"),
+        "the error says what was done: {stderr}"
+    );
+    let keys = std::fs::read(&log).unwrap();
+    assert!(keys.starts_with(b"e"), "{keys:?}");
+    assert!(
+        keys.ends_with(b"\x1b\r"),
+        "Escape and Enter last: {:?}",
+        String::from_utf8_lossy(&keys)
+    );
+    assert!(
+        !keys.contains(&0x18),
+        "no Ctrl-X: nothing edited was booted"
+    );
+}

@@ -67,6 +67,15 @@ impl Drop for Slot {
     }
 }
 
+/// One VM place held for a test that boots its VM another way (through
+/// the CLI's `lab up`), so that no more than [`MAX_VMS`] run at once.
+pub struct VmPlace(#[allow(dead_code)] Vec<Slot>);
+
+/// Waits for and holds one VM place until the returned value is dropped.
+pub fn hold_vm_place() -> VmPlace {
+    VmPlace(Slot::acquire(1))
+}
+
 /// Panics, naming what is missing, unless this machine can run the lab.
 pub fn require_lab() {
     let mut missing = Vec::new();
