@@ -131,11 +131,7 @@ async fn a_grub_fleet_is_rescued_through_the_ec2_serial_console_path() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    let reboots = standin
-        .ec2_requests()
-        .iter()
-        .filter(|r| r["action"] == "RebootInstances")
-        .count();
+    let reboots = standin.reboots();
     assert_eq!(reboots, 2, "each instance rebooted through the EC2 API");
     for id in &ids {
         let file = std::fs::read_dir(out_dir.path())

@@ -993,13 +993,7 @@ fn grub_rescue_reboots_the_instance_through_the_ec2_api() {
         assert_no_leak(&standin, &out);
         out
     };
-    let reboots = |standin: &StandIn| {
-        standin
-            .ec2_requests()
-            .iter()
-            .filter(|r| r["action"] == "RebootInstances")
-            .count()
-    };
+    let reboots = |standin: &StandIn| standin.reboots();
 
     standin.control(r#"{"ec2_queue": ["UnauthorizedOperation"]}"#);
     let out = doctor(&["--no-preflight"]);
@@ -1066,11 +1060,7 @@ fn a_grub_fleet_reboots_every_instance_through_the_ec2_api() {
         );
         let _ = std::fs::remove_file(marker(id));
     }
-    let reboots = standin
-        .ec2_requests()
-        .iter()
-        .filter(|r| r["action"] == "RebootInstances")
-        .count();
+    let reboots = standin.reboots();
     assert_eq!(reboots, 2, "one reboot per instance");
 }
 

@@ -220,6 +220,14 @@ impl StandIn {
         serde_json::from_str(&body).unwrap()
     }
 
+    /// How many `RebootInstances` calls the EC2 API received.
+    pub fn reboots(&self) -> usize {
+        self.ec2_requests()
+            .iter()
+            .filter(|r| r["action"] == "RebootInstances")
+            .count()
+    }
+
     /// Every key push the EC2 Instance Connect stand-in received.
     pub fn pushes(&self) -> Vec<serde_json::Value> {
         let body = http(self.eic_port, "GET", "/_pushes", "");
