@@ -236,6 +236,24 @@ impl Scope {
     };
 }
 
+/// Reads `sshd -T`'s output (`$T`) with the shell's own `case`, where `awk`
+/// and `grep` would be two more programs: `$S` gets the settings the checks
+/// read, `$a` the first AuthorizedKeysFile entry as written (default
+/// `.ssh/authorized_keys`), `$C` is set when a setting a repair may comment
+/// out is not the default, `$G` when AllowGroups or DenyGroups is set.
+/// Globbing is off while the lines are split (a value may hold `*`).
+const SSHD_SETTINGS: &str = "nl=$(printf '\\nx'); nl=${nl%x}; a=; S=; C=; G=; set -f; ifs=$IFS; IFS=$nl; \
+    for L in $T; do case $L in 'authorizedkeysfile '*) [ -n \"$a\" ] || a=${L#* };; 'pubkeyauthentication no') C=1;; 'allowgroups '*|'denygroups '*) G=1;; esac; \
+    case $L in strictmodes\\ *|pubkeyauthentication\\ *|authorizedkeysfile\\ *|authorizedkeyscommand\\ *|pubkeyacceptedalgorithms\\ *|pubkeyacceptedkeytypes\\ *|usepam\\ *|allowusers\\ *|denyusers\\ *|allowgroups\\ *|denygroups\\ *) S=$S$L$nl;; esac; done; \
+    IFS=$ifs; set +f; a=${a%% *}; [ -n \"$a\" ] || a=.ssh/authorized_keys; \
+    case $a in .ssh/authorized_keys|%h/.ssh/authorized_keys) ;; *) C=1;; esac";
+
+/// Expands `%h`, `%u` and `%%` in `$a`, left to right as sshd does, and
+/// makes it absolute (relative to the home, `$h`).
+const EXPAND_KEY_FILE: &str = "x=$a; a=; while :; do case $x in *%*) a=$a${x%%\\%*}; x=${x#*\\%}; \
+    case $x in h*) a=$a$h; x=${x#?};; u*) a=$a$u; x=${x#?};; %*) a=$a%; x=${x#?};; *) a=$a%;; esac;; \
+    *) a=$a$x; break;; esac; done; case $a in /*) ;; *) a=\"$h/$a\";; esac";
+
 /// The script that prints the facts of `scope` for `user`, as one line for
 /// `sh -c`. Without [`Scope::sshd`], `key_path` is the authorized-keys path
 /// the diagnosis found (it comes from `sshd -T`, the slowest fact).
@@ -263,7 +281,11 @@ pub fn script(user: &UserName, scope: Scope, key_path: Option<&str>) -> String {
         // all, as a key-only account has) does not stop a key.
         side.push("q=$(getent shadow \"$u\"); w=${q#*:}; w=${w%%:*}; e=${q#*:*:*:*:*:*:*:}; e=${e%%:*}; case $w in '!'*) l=L;; '') l=NP;; *) l=P;; esac".into());
         side.push("echo @@ese:shadow; [ -n \"$q\" ] && echo \"$l $e\"".into());
-        side.push("echo @@ese:groups; id -Gn \"$u\" 2>/dev/null".into());
+        // The groups matter only to AllowGroups/DenyGroups: with sshd's
+        // settings in scope, asked for only when one is set.
+        if !scope.sshd {
+            side.push("echo @@ese:groups; id -Gn \"$u\" 2>/dev/null".into());
+        }
     }
     match (scope.sshd, key_path) {
         (false, Some(path)) => sections.push(format!("a={}", shell_words::quote(path))),
@@ -271,7 +293,8 @@ pub fn script(user: &UserName, scope: Scope, key_path: Option<&str>) -> String {
             sections.push(
                 "T=$(sshd -T -C user=\"$u\",host=localhost,addr=127.0.0.1 2>&1); t=$?".into(),
             );
-            sections.push("a=$(printf '%s\\n' \"$T\" | awk -v h=\"$h\" -v u=\"$u\" '$1==\"authorizedkeysfile\"&&a==\"\"{a=$2} END{if(a==\"\")a=\".ssh/authorized_keys\"; gsub(/%h/,h,a); gsub(/%u/,u,a); gsub(/%%/,\"%\",a); print a}'); case $a in /*) ;; *) a=\"$h/$a\";; esac".into());
+            sections.push(SSHD_SETTINGS.into());
+            sections.push(EXPAND_KEY_FILE.into());
         }
     }
     sections.extend([
@@ -280,7 +303,7 @@ pub fn script(user: &UserName, scope: Scope, key_path: Option<&str>) -> String {
         // or the default when the configured one is missing (see checks).
         "k=$a; [ -e \"$a\" ] || k=\"$h/.ssh/authorized_keys\"".into(),
         "echo @@ese:stat; stat -c '%F|%U|%G|%a|%n' /home \"$h\" \"$h/.ssh\" \"$a\" \"$h/.ssh/authorized_keys\" /etc/ssh 2>/dev/null".into(),
-        "echo @@ese:keys; ssh-keygen -lf \"$k\" 2>/dev/null | awk '{print $2, $NF}'".into(),
+        "echo @@ese:keys; ssh-keygen -lf \"$k\" 2>/dev/null".into(),
         // Lines ending in CR, and lines that are neither blank, a comment
         // nor a key entry (a key wrapped by a copy and paste).
         "echo @@ese:keylines; awk '/\\r$/{c++} !/^[[:space:]]*(#|$)/&&!/(^|[[:space:]])(ssh-|ecdsa-|sk-)[a-z0-9@.-]+[[:space:]]+AAAA/{b++} END{print c+0; print b+0}' \"$k\" 2>/dev/null".into(),
@@ -288,14 +311,19 @@ pub fn script(user: &UserName, scope: Scope, key_path: Option<&str>) -> String {
     if scope.sshd {
         sections.extend([
             "echo @@ese:sshdt; [ $t = 0 ] && echo ok || printf '%s\\n' \"$T\"".into(),
-            "echo @@ese:sshdT; [ $t = 0 ] && printf '%s\\n' \"$T\" | grep -E '^(strictmodes|pubkeyauthentication|authorizedkeysfile|authorizedkeyscommand|pubkeyacceptedalgorithms|pubkeyacceptedkeytypes|usepam|allowusers|denyusers|allowgroups|denygroups) '".into(),
-            "echo @@ese:sshdconf; grep -HniE '^[[:space:]]*(authorizedkeysfile|pubkeyauthentication|strictmodes)[[:space:]]' /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf 2>/dev/null".into(),
+            "echo @@ese:sshdT; [ $t = 0 ] && printf %s \"$S\"".into(),
+            // Where a setting is made matters only to a repair that
+            // comments it out: looked up only when one may be needed.
+            "echo @@ese:sshdconf; [ -n \"$C\" ] && grep -HniE '^[[:space:]]*(authorizedkeysfile|pubkeyauthentication|strictmodes)[[:space:]]' /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf 2>/dev/null".into(),
             // The pid file sshd keeps while it runs, if the pid is an sshd;
             // else ask systemd about both unit names (Debian's ssh, the
             // others' sshd), and pgrep where neither is active.
             "echo @@ese:running; p=; [ -r /run/sshd.pid ] && read -r p </run/sshd.pid; case $p in ''|*[!0-9]*) c=;; *) c=; [ -r /proc/$p/comm ] && read -r c </proc/$p/comm;; esac; if [ \"$c\" = sshd ]; then echo \"$p\"; else { systemctl is-active ssh sshd || pgrep -x sshd; } 2>/dev/null; fi".into(),
             "echo @@ese:hostkeys; for f in /etc/ssh/ssh_host_*_key; do [ -e \"$f\" ] && echo \"$f\"; done".into(),
         ]);
+    }
+    if scope.sshd && scope.account {
+        sections.push("echo @@ese:groups; [ -n \"$G\" ] && id -Gn \"$u\" 2>/dev/null".into());
     }
     if scope.selinux {
         sections.push("echo @@ese:selinux; command -v getenforce >/dev/null && getenforce && ls -Zd \"$h/.ssh\" 2>/dev/null".into());
@@ -472,14 +500,7 @@ pub fn parse(output: &str, scope: Scope) -> Facts {
     facts.keys = get("keys")
         .unwrap_or(&[])
         .iter()
-        .filter_map(|l| {
-            l.split_once(' ').map(|(fp, ty)| {
-                (
-                    fp.to_string(),
-                    ty.trim_matches(|c| c == '(' || c == ')').to_string(),
-                )
-            })
-        })
+        .filter_map(|l| parse_key_line(l))
         .collect();
     let counts: Vec<usize> = get("keylines")
         .unwrap_or(&[])
@@ -516,6 +537,22 @@ pub fn parse(output: &str, scope: Scope) -> Facts {
         }
     }
     facts
+}
+
+/// A key's fingerprint and type from `ssh-keygen -l`'s line (`256
+/// SHA256:… comment (ED25519)`), or from the `fingerprint (TYPE)` pair that
+/// recordings made before issue 13 hold.
+fn parse_key_line(line: &str) -> Option<(String, String)> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let (fp, ty) = match words.as_slice() {
+        [bits, fp, .., ty] if bits.chars().all(|c| c.is_ascii_digit()) => (*fp, *ty),
+        [fp, ty] => (*fp, *ty),
+        _ => return None,
+    };
+    Some((
+        fp.to_string(),
+        ty.trim_matches(|c| c == '(' || c == ')').to_string(),
+    ))
 }
 
 /// `%F|%u|%g|%U|%n` of a deleted user's home.
@@ -839,6 +876,60 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
 
     /// The script is valid for the instance's `sh` (dash here, bash on
     /// Amazon Linux): run for real, it prints every section it promises.
+    /// Runs the settings reader and the key-file expansion under a real sh
+    /// on `T` (as `sshd -T` would print it); returns `a|C|G|S`.
+    fn read_settings(t: &str) -> String {
+        let script = format!(
+            "T={}; h=/home/ann; u=ann; {SSHD_SETTINGS}; {EXPAND_KEY_FILE}; printf '%s|%s|%s|%s' \"$a\" \"$C\" \"$G\" \"$S\"",
+            shell_words::quote(t)
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn sshd_settings_are_read_by_the_shell_alone() {
+        // The defaults: nothing to look up, the key file under the home.
+        let t = "port 22\nstrictmodes yes\npubkeyauthentication yes\nauthorizedkeysfile .ssh/authorized_keys .ssh/authorized_keys2\nsubsystem sftp /usr/lib/*\n";
+        assert_eq!(
+            read_settings(t),
+            "/home/ann/.ssh/authorized_keys|||strictmodes yes\npubkeyauthentication yes\nauthorizedkeysfile .ssh/authorized_keys .ssh/authorized_keys2\n"
+        );
+        // Tokens expanded left to right as sshd does (`%%h` is `%h`), a
+        // `*` never globbed, and what a repair or a check needs flagged.
+        let t = "authorizedkeysfile /etc/keys/%u/%%h%x*\npubkeyauthentication no\nallowgroups adm *\n";
+        assert_eq!(
+            read_settings(t),
+            "/etc/keys/ann/%h%x*|1|1|authorizedkeysfile /etc/keys/%u/%%h%x*\npubkeyauthentication no\nallowgroups adm *\n"
+        );
+        // sshd -T failed: its message is no setting; the default path.
+        assert_eq!(
+            read_settings("/etc/ssh/sshd_config line 3: Bad configuration option: Foo"),
+            "/home/ann/.ssh/authorized_keys|||"
+        );
+    }
+
+    #[test]
+    fn key_lines_as_ssh_keygen_prints_them_and_as_older_recordings_hold_them() {
+        assert_eq!(
+            parse_key_line("256 SHA256:N0Fi50u6BAJSnmk6YVFkNVhoYvRY/KU6S20uTv9IJ+o ann@host (ED25519)"),
+            Some(("SHA256:N0Fi50u6BAJSnmk6YVFkNVhoYvRY/KU6S20uTv9IJ+o".into(), "ED25519".into()))
+        );
+        assert_eq!(
+            parse_key_line("3072 SHA256:abc no comment (RSA)"),
+            Some(("SHA256:abc".into(), "RSA".into()))
+        );
+        assert_eq!(
+            parse_key_line("SHA256:abc (DSA)"),
+            Some(("SHA256:abc".into(), "DSA".into()))
+        );
+        assert_eq!(parse_key_line("garbage"), None);
+    }
+
     #[test]
     fn the_script_runs_under_a_real_sh() {
         // A user with no account, and a key looked for everywhere.

@@ -52,7 +52,7 @@ const NONCE_LINE: &str = "@@ese-guard:";
 
 /// One run of repairs: the script to run as root and how to read its output.
 pub(super) struct Batch {
-    /// The whole script, for `sh -c`.
+    /// The whole script, run in a subshell of the root command.
     pub script: String,
     steps: usize,
 }

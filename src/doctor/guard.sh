@@ -23,11 +23,17 @@ ese_deepest=0
 # The markers' nonce is drawn here, not sent: what we type stays the same
 # from run to run (replays match), and no output can know it in advance.
 # It appears in no command line either (`ps` would show it): the backup
-# directory has a random name of its own.
-N=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
-ese_b=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+# directory has a random name of its own. Both come from the kernel's
+# random UUIDs, read by the shell itself (a new one on every read; `od`
+# and `tr` would be four programs, about 0.3 s on an emulated instance),
+# from /dev/urandom where that file cannot be read.
+{ IFS=- read -r ese_r1 ese_r2 ese_r3 ese_r4 ese_r5 && N=$ese_r1$ese_r2$ese_r3$ese_r4${ese_r5%????????}; } 2>/dev/null </proc/sys/kernel/random/uuid
+{ IFS=- read -r ese_r1 ese_r2 ese_r3 ese_r4 ese_r5 && ese_b=$ese_r5; } 2>/dev/null </proc/sys/kernel/random/uuid
+[ ${#N} = 24 ] || N=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+[ ${#ese_b} = 12 ] || ese_b=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
 [ ${#N} = 24 ] && [ ${#ese_b} = 12 ] || { echo '@@ese-guard: no random numbers (/dev/urandom)'; exit 91; }
-B=/var/backups/ec2-serial-expect/$(date -u +%Y%m%dT%H%M%SZ)-$ese_b
+# The backup directory is named (and `date` run) at the first backup.
+B=
 printf '@@ese-guard:%s\n' "$N"
 
 ese_say() { printf '@@ese:%s:%s\n' "$N" "$*"; }
@@ -55,8 +61,14 @@ ese_find() {
 # owner, mode and depth. Its parent is root-only already: $1 cannot be swapped.
 ese_lock() {
 	ese_ls=$(stat -c '%u:%g %a' -- "$1") || ese_no "cannot stat $1"
-	ese_dp=$(printf %s "$1" | tr -cd / | wc -c)
-	ese_dp=$((ese_dp + 0))
+	# Its depth: the slashes in it, counted by the shell.
+	ese_dp=0 ese_lt=$1
+	while :; do
+		case $ese_lt in
+		*/*) ese_lt=${ese_lt#*/} ese_dp=$((ese_dp + 1)) ;;
+		*) break ;;
+		esac
+	done
 	[ "$1" = / ] && ese_dp=0
 	[ "$ese_dp" -gt "$ese_deepest" ] && ese_deepest=$ese_dp
 	ese_n=$((ese_n + 1))
@@ -79,8 +91,15 @@ ese_unlock() {
 		while [ "$ese_ui" -le "$ese_n" ]; do
 			eval "ese_ud=\$ese_d$ese_ui ese_us=\$ese_s$ese_ui ese_uo=\$ese_c$ese_ui ese_um=\$ese_f$ese_ui ese_dp=\$ese_l$ese_ui"
 			if [ -n "$ese_ud" ] && [ "$ese_dp" = "$ese_ul" ]; then
-				chown -h -- "${ese_uo:-${ese_us% *}}" "$ese_ud" && chmod -- "${ese_us#* }" "$ese_ud" &&
-					{ [ -z "$ese_um" ] || chmod -- "$ese_um" "$ese_ud"; } ||
+				# A repair's octal mode is set at once; any other
+				# (`go-w`) applies to the mode the directory had.
+				ese_m1=${ese_us#* } ese_m2=$ese_um
+				case $ese_um in
+				'' | *[!0-7]*) ;;
+				*) ese_m1=$ese_um ese_m2= ;;
+				esac
+				chown -h -- "${ese_uo:-${ese_us% *}}" "$ese_ud" && chmod -- "$ese_m1" "$ese_ud" &&
+					{ [ -z "$ese_m2" ] || chmod -- "$ese_m2" "$ese_ud"; } ||
 					ese_say "unlock-failed ${ese_uo:-${ese_us% *}} ${ese_um:-${ese_us#* }} $ese_ud"
 				eval "ese_d$ese_ui="
 			fi
@@ -136,6 +155,7 @@ ese_leaf() {
 
 # Copies $1 under B before it is edited.
 ese_backup() {
+	[ -n "$B" ] || B=/var/backups/ec2-serial-expect/$(date -u +%Y%m%dT%H%M%SZ)-$ese_b
 	mkdir -p -m 700 -- "$B${1%/*}" && cp -p -- "$1" "$B$1" && ese_say "backup $B$1"
 }
 

@@ -36,12 +36,21 @@ pub fn login_spec(user: &str, password: Secret) -> LoginSpec {
 
 /// `command` (run as root) with the console's kernel messages held back
 /// while it runs, its output being what the doctor parses, and the log
-/// level given back when it ends, a signal included.
+/// level given back when it ends, a signal included. The level is written
+/// to `/proc/sys/kernel/printk` by the shell itself, as `dmesg -n` would set
+/// it: two programs fewer per command, each about 0.1 s on an emulated
+/// instance.
 fn quietly(command: &str) -> String {
     format!(
-        "read ese_k _ </proc/sys/kernel/printk; dmesg -n 1 2>/dev/null; \
-         trap 'dmesg -n \"$ese_k\" 2>/dev/null' EXIT; trap 'exit 130' INT TERM HUP; {command}"
+        "read ese_k _ </proc/sys/kernel/printk; {{ echo 1 >/proc/sys/kernel/printk; }} 2>/dev/null; \
+         trap '{{ echo \"$ese_k\" >/proc/sys/kernel/printk; }} 2>/dev/null' EXIT; trap 'exit 130' INT TERM HUP; {command}"
     )
+}
+
+/// `script` in a subshell of its own: its variables, traps and `exit` stay
+/// inside, as with `sh -c`, without starting another shell program.
+fn apart(script: &str) -> String {
+    format!("(\n{script}\n)")
 }
 
 /// What the doctor needs from a logged-in console: run a command as root.
@@ -274,11 +283,7 @@ async fn repair_and_verify(
         .as_ref()
         .and(before.authorized_keys_path.as_deref());
     let verify = facts::script(&req.user, scope, key_path);
-    let command = format!(
-        "sh -c {}; sh -c {}",
-        shell_words::quote(&batch.script),
-        shell_words::quote(&verify)
-    );
+    let command = format!("{}; {}", apart(&batch.script), apart(&verify));
     let run = console.run_as_root(&quietly(&command)).await;
     let output = match run {
         Ok((output, _status)) => output,
@@ -389,7 +394,7 @@ fn repair_order(findings: &[Finding]) -> Vec<usize> {
 async fn gather(console: &mut dyn RootConsole, req: &Request) -> Result<(facts::Facts, u32)> {
     let script = facts::script(&req.user, facts::Scope::EVERYTHING, None);
     let (output, _status) = console
-        .run_as_root(&quietly(&format!("sh -c {}", shell_words::quote(&script))))
+        .run_as_root(&quietly(&apart(&script)))
         .await?;
     let mut facts = read_facts(&output, facts::Scope::EVERYTHING)?;
     let sought = req.sought();
@@ -401,7 +406,7 @@ async fn gather(console: &mut dyn RootConsole, req: &Request) -> Result<(facts::
     }
     let script = facts::whereabouts(&req.user, sought.as_ref());
     let (output, _status) = console
-        .run_as_root(&quietly(&format!("sh -c {}", shell_words::quote(&script))))
+        .run_as_root(&quietly(&apart(&script)))
         .await?;
     facts::parse_whereabouts(&output, &mut facts);
     if !facts.unparsed.is_empty() {

@@ -12,10 +12,14 @@
 //!
 //! A tty in canonical mode takes at most 4095 bytes per line and interprets
 //! control characters (Ctrl-C, Ctrl-U, erase…). A command that is long or
-//! holds any control character is therefore sent base64-encoded, in short
-//! lines appended to a shell variable, and decoded by the shell. Not a temp
-//! file: on a full disk or a read-only `/tmp` (exactly when a console is the
-//! way in) writing it fails, and the command would silently run empty.
+//! holds any control character is therefore sent in short lines appended to
+//! a shell variable, every byte that is not printable ASCII (and `\`)
+//! written as a `printf %b` escape, and decoded by the shell's own `printf`.
+//! Not a temp file: on a full disk or a read-only `/tmp` (exactly when a
+//! console is the way in) writing it fails, and the command would silently
+//! run empty. Not base64 either (as until issue 13): `base64 -d` is one more
+//! program to start, about 0.1 s on an emulated instance, for every long
+//! command, and the text grows by a third.
 
 use std::sync::OnceLock;
 
@@ -27,8 +31,8 @@ pub(super) const PROMPT: &str = "__ESX_P> ";
 
 /// Longest command line typed as is; longer commands go through a variable.
 pub(super) const MAX_PLAIN_LINE: usize = 1024;
-/// Base64 characters per line when sending a command through a variable.
-const CHUNK: usize = 768;
+/// Most characters typed per line when sending a command through a variable.
+const CHUNK: usize = 900;
 
 /// The line that makes any POSIX shell predictable: our prompt, no `PS2`, no
 /// `PROMPT_COMMAND`, `TERM=dumb`, no echo, no history file; for bash also no
@@ -83,19 +87,27 @@ pub(super) fn plan(cmd: &str, n: u64) -> Plan {
             end,
         };
     }
-    let encoded = base64(cmd.as_bytes());
+    let pieces = escape_for_printf(cmd);
     let mut setup = vec!["__esx_b=''".to_string()];
-    for piece in encoded.as_bytes().chunks(CHUNK) {
-        let piece = std::str::from_utf8(piece).unwrap_or_default();
-        setup.push(format!("__esx_b=$__esx_b'{piece}'"));
+    let mut line = String::new();
+    let mut len = 0;
+    for (typed, counted) in pieces {
+        if line.len() + typed.len() > CHUNK {
+            setup.push(format!("__esx_b=$__esx_b'{line}'"));
+            line.clear();
+        }
+        line.push_str(&typed);
+        len += counted;
     }
-    // The encoded length is checked, so a lost or cut line can never run
+    if !line.is_empty() {
+        setup.push(format!("__esx_b=$__esx_b'{line}'"));
+    }
+    // The variable's length is checked, so a lost or cut line can never run
     // as a truncated command.
     let run_line = format!(
         "{begin}; ( [ ${{#__esx_b}} -eq {len} ] || exit 125; \
-         __esx_c=$(printf %s \"$__esx_b\" | base64 -d) || exit 125; eval \"$__esx_c\" ) </dev/null; \
-         __esx_s=$?; unset __esx_b; printf '\\n%s %s\\n' \"__ESX\"\"_E{n}\" \"$__esx_s\"",
-        len = encoded.len()
+         __esx_c=$(printf %b \"$__esx_b\") || exit 125; eval \"$__esx_c\" ) </dev/null; \
+         __esx_s=$?; unset __esx_b; printf '\\n%s %s\\n' \"__ESX\"\"_E{n}\" \"$__esx_s\""
     );
     Plan {
         setup,
@@ -105,26 +117,20 @@ pub(super) fn plan(cmd: &str, n: u64) -> Plan {
     }
 }
 
-/// Standard base64 with padding (what `base64 -d` reads).
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for group in data.chunks(3) {
-        let b = [
-            group[0],
-            *group.get(1).unwrap_or(&0),
-            *group.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= group.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+/// `cmd` as `printf %b` reads it, one piece per byte: what is typed inside
+/// single quotes, and how many characters it adds to the variable. Only
+/// printable ASCII is typed as is (`\` doubled, `'` as `'\''`); a newline is
+/// `\n`, every other byte `\0` and three octal digits.
+fn escape_for_printf(cmd: &str) -> Vec<(String, usize)> {
+    cmd.bytes()
+        .map(|b| match b {
+            b'\\' => (r"\\".to_string(), 2),
+            b'\'' => (r"'\''".to_string(), 1),
+            b'\n' => (r"\n".to_string(), 2),
+            b' '..=b'~' => ((b as char).to_string(), 1),
+            _ => (format!("\\0{b:03o}"), 5),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -132,12 +138,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64_matches_the_standard() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foobar\n"), "Zm9vYmFyCg==");
+    fn escapes_leave_only_printable_ascii_and_count_what_the_shell_holds() {
+        let pieces = escape_for_printf("a\\'\n\t\u{7f}é");
+        let typed: String = pieces.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(typed, r"a\\'\''\n\0011\0177\0303\0251");
+        let held: usize = pieces.iter().map(|(_, n)| n).sum();
+        // What the variable holds once the quotes are gone.
+        assert_eq!(held, r"a\\'\n\0011\0177\0303\0251".len());
     }
 
     #[test]
@@ -158,7 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn long_or_control_commands_go_through_short_base64_lines() {
+    fn long_or_control_commands_go_through_short_printable_lines() {
         let long = format!("echo {}", "x".repeat(10_000));
         let p = plan(&long, 1);
         assert!(p.setup.len() > 10);
@@ -169,6 +176,10 @@ mod tests {
             .all(|l| l.len() < MAX_PLAIN_LINE));
         let with_newline = plan("echo a\necho b", 2);
         assert_eq!(with_newline.setup.len(), 2);
-        assert!(!with_newline.run_line.contains('\n'));
+        assert!(with_newline
+            .setup
+            .iter()
+            .chain([&with_newline.run_line])
+            .all(|l| l.bytes().all(|b| (b' '..=b'~').contains(&b))));
     }
 }
