@@ -393,9 +393,7 @@ fn repair_order(findings: &[Finding]) -> Vec<usize> {
 /// ([`facts::whereabouts`]). Returns the facts and the round trips.
 async fn gather(console: &mut dyn RootConsole, req: &Request) -> Result<(facts::Facts, u32)> {
     let script = facts::script(&req.user, facts::Scope::EVERYTHING, None);
-    let (output, _status) = console
-        .run_as_root(&quietly(&apart(&script)))
-        .await?;
+    let (output, _status) = console.run_as_root(&quietly(&apart(&script))).await?;
     let mut facts = read_facts(&output, facts::Scope::EVERYTHING)?;
     let sought = req.sought();
     let key_missing = sought
@@ -405,9 +403,7 @@ async fn gather(console: &mut dyn RootConsole, req: &Request) -> Result<(facts::
         return Ok((facts, 1));
     }
     let script = facts::whereabouts(&req.user, sought.as_ref());
-    let (output, _status) = console
-        .run_as_root(&quietly(&apart(&script)))
-        .await?;
+    let (output, _status) = console.run_as_root(&quietly(&apart(&script))).await?;
     facts::parse_whereabouts(&output, &mut facts);
     if !facts.unparsed.is_empty() {
         return Err(Error::problems(format!(

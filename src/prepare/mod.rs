@@ -309,7 +309,8 @@ pub fn plan(facts: &Facts, req: &Request) -> Plan {
 /// `password_hash` is the
 /// rescue user's crypt hash (needed when the plan creates the user). The
 /// user's command stays short, so it is typed as is and the session's
-/// redaction of the hash covers it (a long command travels base64-encoded).
+/// redaction of the hash covers it (a long command is typed over several
+/// lines, where redaction, which sees one line at a time, could miss it).
 pub async fn apply(
     console: &mut dyn RootConsole,
     plan: &Plan,
