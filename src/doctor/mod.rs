@@ -48,7 +48,9 @@ fn quietly(command: &str) -> String {
 }
 
 /// `script` in a subshell of its own: its variables, traps and `exit` stay
-/// inside, as with `sh -c`, without starting another shell program.
+/// inside, without starting another shell program. Unlike `sh -c`, it runs
+/// in the shell that reads it: through sudo that is a fresh `sh -c`; in a
+/// root login it is that login's shell, with its aliases and options.
 fn apart(script: &str) -> String {
     format!("(\n{script}\n)")
 }
