@@ -265,10 +265,20 @@ impl RescueShell {
     }
 }
 
+/// Commands in the rescue shell get at least this long, whatever the
+/// session's default: the machine has just booted, so every program they
+/// start is read from a cold disk (on EC2, a volume restored from a
+/// snapshot loads each block on its first read), and the doctor's first
+/// root command starts a dozen. Two GRUB rescues side by side on the
+/// emulated lab, on a busy machine, took longer than the 30 s default.
+const RESCUE_COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Takes over the shell the rescue boot started, which must be root's.
 async fn adopt_root(session: &mut Session, timeout: Duration) -> Result<Shell> {
-    let shell = Shell::adopt(session, timeout).await?;
+    let mut shell = Shell::adopt(session, timeout).await?;
     if shell.is_root() {
+        let patient = shell.command_timeout().max(RESCUE_COMMAND_TIMEOUT);
+        shell.set_command_timeout(patient);
         return Ok(shell);
     }
     let user = shell.user().to_string();

@@ -272,6 +272,60 @@ fn a_fleet_restarts_each_machine_with_its_own_target_in_the_command() {
     assert_eq!(resets, [a, b], "one reset per target, each naming its own");
 }
 
+/// The recorded rescue played back live, on the real clock, by a console
+/// program that waits 3 s before the end of the doctor's first root command
+/// (a freshly booted machine reads every program from a cold disk), with
+/// the session's default timeout at 2 s: the rescue shell gives its
+/// commands longer than that default, so the rescue still ends repaired.
+#[test]
+fn the_rescue_shell_outlasts_a_short_default_timeout_on_a_cold_first_command() {
+    const SLOW_CONSOLE: &str = r#"
+import json, os, sys, time, tty
+events = [json.loads(l) for l in open(sys.argv[1]).read().splitlines()[1:]]
+tty.setraw(0)
+time.sleep(1.5)
+booting = False
+for _, kind, data in events:
+    if kind == "o":
+        if "__ESX_E4" in data:
+            time.sleep(3)
+        os.write(1, data.encode())
+    elif kind == "i":
+        # The Enters the recording's slow boot drew (one per 10 s of
+        # silence) are not waited for: the boot's text follows at once.
+        if booting and data == "\r":
+            continue
+        booting = data == "\x18" or (booting and data == "\r")
+        want = len(data.encode())
+        while want > 0:
+            got = os.read(0, want)
+            if not got:
+                sys.exit(0)
+            want -= len(got)
+while os.read(0, 1024):
+    pass
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("slow_console.py");
+    std::fs::write(&program, SLOW_CONSOLE).unwrap();
+    let target = format!("exec:python3 {} {}", program.display(), fixture().display());
+    let out = doctor(&[
+        &target,
+        "--no-transcript",
+        "--timeout",
+        "2",
+        "--user",
+        "ec2-user",
+        "--via",
+        "grub",
+        "--fix",
+        "--power-cycle-command",
+        "true",
+    ]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+}
+
 /// A console that shows GRUB's real menu and editor (from the recording)
 /// but does not take the edits: the rescue cannot verify its kernel line,
 /// boots nothing, and sends GRUB back to a normal boot (Escape drops the
