@@ -22,6 +22,15 @@ fn doctor(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `doctor --via grub --fix` against a live console program (`target`),
+/// its power cycle a no-op, with `extra` flags.
+fn rescue_live(target: &str, extra: &[&str]) -> Output {
+    let mut args = vec![target, "--no-transcript", "--user", "ec2-user"];
+    args.extend(["--via", "grub", "--fix", "--power-cycle-command", "true"]);
+    args.extend(extra);
+    doctor(&args)
+}
+
 fn texts(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -309,19 +318,7 @@ while os.read(0, 1024):
     let program = dir.path().join("slow_console.py");
     std::fs::write(&program, SLOW_CONSOLE).unwrap();
     let target = format!("exec:python3 {} {}", program.display(), fixture().display());
-    let out = doctor(&[
-        &target,
-        "--no-transcript",
-        "--timeout",
-        "2",
-        "--user",
-        "ec2-user",
-        "--via",
-        "grub",
-        "--fix",
-        "--power-cycle-command",
-        "true",
-    ]);
+    let out = rescue_live(&target, &["--timeout", "2"]);
     let (stdout, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
 }
@@ -365,17 +362,7 @@ with open(log, "ab") as keys:
         fixture().display(),
         log.display()
     );
-    let out = doctor(&[
-        &target,
-        "--no-transcript",
-        "--user",
-        "ec2-user",
-        "--via",
-        "grub",
-        "--fix",
-        "--power-cycle-command",
-        "true",
-    ]);
+    let out = rescue_live(&target, &[]);
     let (stdout, stderr) = texts(&out);
     assert_ne!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stderr.contains("nothing was booted"), "{stderr}");
