@@ -74,13 +74,6 @@ impl CommandOutput {
     }
 }
 
-/// Whether `sudo` is known to work for this login.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum SudoState {
-    Untried,
-    Ready,
-}
-
 /// A logged-in shell on a console (see the module documentation).
 pub struct Shell {
     user: String,
@@ -88,7 +81,6 @@ pub struct Shell {
     password: Secret,
     text: ConsoleText,
     runs: u64,
-    sudo: SudoState,
     /// The console log level to restore at logout, when we lowered it.
     saved_kernel_level: Option<String>,
     /// Whether to lower it ([`LoginSpec::quiet_kernel`]), retried once sudo works.

@@ -29,6 +29,9 @@ pub enum Screen {
     Unknown,
     /// No text at all.
     Nothing,
+    /// Our logout line's proof that the shell ended its login session
+    /// (`__ESX_GONE (login)`, see `command::EXIT_LINE`).
+    SessionEnded,
 }
 
 /// Refusals: (pattern, explanation).
@@ -83,6 +86,11 @@ fn login_incorrect() -> &'static Regex {
     regex(&RE, r"Login incorrect|Authentication failure")
 }
 
+fn session_ended() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    regex(&RE, r"(?:^|\n)__ESX_GONE \(login\)\s*$")
+}
+
 fn shell_prompt() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     regex(&RE, r"[$#%>] ?$")
@@ -107,6 +115,9 @@ pub fn classify(text: &str) -> Screen {
     }
     if password_prompt().is_match(tail) {
         return Screen::PasswordPrompt;
+    }
+    if session_ended().is_match(tail) {
+        return Screen::SessionEnded;
     }
     if shell_prompt().is_match(tail) {
         return Screen::ShellPrompt;
@@ -172,5 +183,16 @@ mod tests {
         assert_eq!(classify("line 1\nline 2\n(END)"), Screen::Unknown);
         assert_eq!(classify("--More--(20%)"), Screen::Unknown);
         assert_eq!(classify("\n\n"), Screen::Nothing);
+    }
+
+    #[test]
+    fn only_a_login_session_ending_proves_a_logout() {
+        assert_eq!(classify("\n__ESX_GONE (login)\n"), Screen::SessionEnded);
+        // A nested shell's parent, or the marker anywhere but last.
+        assert_eq!(classify("\n__ESX_GONE (bash)\n"), Screen::Unknown);
+        assert_eq!(
+            classify("\n__ESX_GONE (login)\nuser@lab:~$ "),
+            Screen::ShellPrompt
+        );
     }
 }

@@ -1,20 +1,22 @@
 //! Running commands as root through `sudo`.
 //!
-//! The first [`Shell::sudo`] probes `sudo -n true`. With NOPASSWD it just
-//! works; otherwise `sudo -v` runs on the tty (not with stdin closed, so it
-//! can ask) and its `[sudo] password for …:` prompt gets the login password,
+//! Every command runs as `sudo -n sh -c 'CMD'` inside the usual markers:
+//! `-n` never lets sudo wait at a password prompt with stdin closed. The
+//! first command is simply tried (no `sudo -n true` probe first: with
+//! NOPASSWD, the usual case on a cloud instance, the probe cost one more
+//! sudo, about 0.5 s on an emulated machine, for nothing). When sudo answers
+//! `a password is required` (no NOPASSWD, or a credential cache that expired
+//! mid-session), `sudo -v` runs on the tty (not with stdin closed, so it can
+//! ask) and its `[sudo] password for …:` prompt gets the login password,
 //! once: a second prompt means the password was refused, and Ctrl-C ends
-//! sudo's retries before they count against the account. After that, every
-//! command runs as `sudo -n sh -c 'CMD'` inside the usual markers, so a
-//! credential cache that expires mid-session is noticed (`a password is
-//! required`), renewed and the command retried, never left hanging at a
-//! prompt. A root login skips sudo entirely.
+//! sudo's retries before they count against the account. Then the command
+//! runs again. A root login skips sudo entirely.
 
 use std::time::Duration;
 
 use super::command::{self, quote};
 use super::screen::{classify, Screen};
-use super::{CommandOutput, Shell, SudoState, Wait};
+use super::{CommandOutput, Shell, Wait};
 use crate::error::{Error, Result};
 use crate::expect::Session;
 
@@ -58,43 +60,33 @@ impl Shell {
     }
 
     /// Runs `line` (which calls `sudo -n`), renewing sudo's credentials
-    /// first when needed and once more if they expired on the way.
+    /// and running it again when sudo asks for a password.
     async fn sudo_line(&mut self, session: &mut Session, line: &str) -> Result<CommandOutput> {
-        self.ensure_sudo(session).await?;
         let mut out = self.run(session, line).await?;
+        if out.status == 127 && !self.has_sudo(session).await? {
+            return Err(Error::login(format!(
+                "sudo is not installed on {}; log in as root instead",
+                session.describe()
+            )));
+        }
         if out.status == 1 && out.output.contains(NEEDS_PASSWORD) {
-            // The credential cache expired between two commands.
-            self.sudo = SudoState::Untried;
-            self.ensure_sudo(session).await?;
+            self.authenticate_sudo(session).await?;
+            // Now `sudo -n` works: quiet the kernel if login could not.
+            if self.quiet_kernel && self.saved_kernel_level.is_none() {
+                self.quiet_kernel(session).await;
+            }
             out = self.run(session, line).await?;
         }
         Ok(separate_sudo_warnings(out))
     }
 
-    async fn ensure_sudo(&mut self, session: &mut Session) -> Result<()> {
-        if self.sudo == SudoState::Ready {
-            return Ok(());
-        }
-        let probe = self.run(session, "sudo -n true").await?;
-        match probe.status {
-            0 => {}
-            127 => {
-                return Err(Error::login(format!(
-                    "sudo is not installed on {}; log in as root instead",
-                    session.describe()
-                )))
-            }
-            _ => {
-                self.authenticate_sudo(session).await?;
-                self.sudo = SudoState::Ready;
-                // Now `sudo -n` works: quiet the kernel if login could not.
-                if self.quiet_kernel && self.saved_kernel_level.is_none() {
-                    self.quiet_kernel(session).await;
-                }
-            }
-        }
-        self.sudo = SudoState::Ready;
-        Ok(())
+    /// Whether the shell finds a `sudo` (asked only when a sudo command
+    /// exits 127, which its command may also do).
+    async fn has_sudo(&mut self, session: &mut Session) -> Result<bool> {
+        Ok(self
+            .run(session, "command -v sudo >/dev/null")
+            .await?
+            .success())
     }
 
     /// Runs `sudo -v`, answering its password prompt once.

@@ -129,8 +129,9 @@ fn a_broken_script_fails_with_the_step_and_the_difference() {
         shown.contains("sent \"printf") && shown.contains("eval 'id -un'"),
         "what was sent:\n{shown}"
     );
+    // The recording's next send: the doctor's root command (its first line).
     assert!(
-        shown.contains("expected \"printf"),
+        shown.contains("expected \"__esx_b='sudo -n sh -c"),
         "what the recording expected:\n{shown}"
     );
     assert!(

@@ -301,3 +301,118 @@ async fn a_scoped_login_logs_out_when_the_job_fails() {
         "no logout in the transcript: {recorded}"
     );
 }
+
+/// Writes `script` to `dir/name` and returns its path.
+fn write_script(dir: &Path, name: &str, script: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, script).unwrap();
+    path.display().to_string()
+}
+
+/// A `login` in `dir`: a copy of `sh` under that name, as getty's `login`
+/// is the parent of the console's shell.
+fn fake_login(dir: &Path) -> String {
+    let login = dir.join("login");
+    std::fs::copy("/bin/sh", &login).unwrap();
+    login.display().to_string()
+}
+
+/// The logout's last marker in `cast`.
+fn last_logout_mark(cast: &Path) -> String {
+    let recorded = std::fs::read_to_string(cast).unwrap();
+    recorded
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e[1] == "m")
+        .filter_map(|e| e[2].as_str().map(str::to_string))
+        .filter(|m| m.starts_with("shell: logged out"))
+        .last()
+        .unwrap_or_else(|| panic!("no logout marker in {recorded}"))
+}
+
+const BASH_AT_BOX: &str = "TERM=vt100 PS1='\\u@box:\\w\\$ ' bash --norc --noprofile -i\n";
+
+#[tokio::test]
+async fn logout_ends_when_the_shell_of_a_session_leading_login_exits() {
+    // The console's session is led by `login` (the PTY child), the shell is
+    // its child, and nothing prints a login prompt afterwards: only the
+    // shell's own proof can end the logout (before, it waited 30 s).
+    let dir = tempfile::tempdir().unwrap();
+    let script = write_script(
+        dir.path(),
+        "console.sh",
+        &format!("{BASH_AT_BOX}sleep 60\n"),
+    );
+    let target = format!("exec:{} {script}", fake_login(dir.path()));
+    let cast = dir.path().join("logout.cast");
+    let (mut s, sh) = logged_in(&target, Some(&cast)).await;
+    let started = Instant::now();
+    sh.logout(&mut s).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    s.close().await.unwrap();
+    assert_eq!(
+        last_logout_mark(&cast),
+        "shell: logged out (its login session ended)"
+    );
+}
+
+#[tokio::test]
+async fn a_login_that_does_not_lead_the_session_proves_nothing() {
+    // The same `login`, but started by a shell that leads the session (a
+    // `login` typed at a prompt): its shell's exit leaves that shell on the
+    // console, so the logout waits for a real login prompt.
+    let dir = tempfile::tempdir().unwrap();
+    let inner = write_script(dir.path(), "inner.sh", BASH_AT_BOX);
+    let outer = write_script(
+        dir.path(),
+        "outer.sh",
+        &format!(
+            "{} {inner}\nprintf 'box login: '\nsleep 60\n",
+            fake_login(dir.path())
+        ),
+    );
+    let cast = dir.path().join("nested.cast");
+    let (mut s, sh) = logged_in(&format!("exec:sh {outer}"), Some(&cast)).await;
+    sh.logout(&mut s).await.unwrap();
+    s.close().await.unwrap();
+    assert_eq!(last_logout_mark(&cast), "shell: logged out");
+}
+
+#[tokio::test]
+async fn sudo_missing_is_a_login_error_that_says_so() {
+    // A user who is not root, with a PATH that has `id` but no `sudo`.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::os::unix::fs::symlink("/usr/bin/id", bin.join("id")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for d in [dir.path(), &bin] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let root = me() == "root";
+    let (user, as_user) = if root {
+        (
+            "nobody".to_string(),
+            "setpriv --reuid=nobody --regid=nogroup --clear-groups ",
+        )
+    } else {
+        (me(), "")
+    };
+    let script = format!(
+        "exec {as_user}env PATH={} TERM=vt100 PS1='$ ' /bin/bash --norc --noprofile -i",
+        bin.display()
+    );
+    let mut s = session(&format!("exec:sh -c {}", shell_words::quote(&script)), None).await;
+    let mut spec = spec();
+    spec.user = user;
+    let mut sh = Shell::login(&mut s, &spec).await.unwrap();
+    assert!(!sh.is_root());
+    let err = sh.sudo(&mut s, "id -un").await.unwrap_err();
+    assert_eq!(err.exit_code().code(), 4, "{err}");
+    assert!(err.to_string().contains("sudo is not installed"), "{err}");
+    sh.logout(&mut s).await.unwrap();
+}

@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ec2_serial_expect::shell::{CommandOutput, LoginSpec, Shell};
-use ec2_serial_expect::transcript::cast::{Cast, EventCode};
 use ec2_serial_expect::{ErrorKind, Secret, Session};
 use lab_support::LabVm;
 
@@ -236,23 +235,28 @@ async fn lab_fresh_boot_login_statuses_10_mib_long_commands_and_logout() {
         sh.logout(&mut s).await.unwrap();
     }
     s.close().await.unwrap();
-    // The console's output after the last logout marker, joined: a serial
-    // console gives a few bytes per read, so `login: ` may span events.
-    let recorded = Cast::read(&cast).unwrap();
-    let last_logout = recorded
-        .events
-        .iter()
-        .rposition(|e| e.code == EventCode::Marker && e.data.starts_with("shell: logout"))
-        .expect("a logout marker");
-    let after_logout: String = recorded.events[last_logout..]
-        .iter()
-        .filter(|e| e.code == EventCode::Output)
-        .map(|e| e.data.as_str())
-        .collect();
+    // Logged out: no shell is left on the console. The logout ended at the
+    // shell's proof (`__ESX_GONE (login)`), not at getty's prompt, so a
+    // new session types Enter and must get getty's `login: `, not a shell.
+    let recorded = std::fs::read_to_string(&cast).unwrap();
     assert!(
-        after_logout.contains("login: "),
-        "the transcript shows the login prompt after logout: {after_logout:?}"
+        recorded.contains("shell: logged out (its login session ended)"),
+        "the logout ended on the login session's proof"
     );
+    let mut s = vm.console(None).await;
+    s.send("\r").await.unwrap();
+    let seen = s
+        .expect(
+            &[
+                ec2_serial_expect::Pattern::exact("login: "),
+                ec2_serial_expect::Pattern::regex(r"[$#>] $"),
+            ],
+            Some(Duration::from_secs(30)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(seen.index, 0, "a shell answered: {:?}", seen.before);
+    s.close().await.unwrap();
     assert_no_secret(&cast, &[password.expose()]);
 }
 

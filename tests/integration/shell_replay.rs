@@ -3,7 +3,7 @@
 //! without a VM or root.
 //!
 //! The fixtures were recorded by `record_shell_fixtures` below from real
-//! util-linux `login` + PAM + bash + sudo on Debian 12 under a PTY, except
+//! `login` (shadow's, Debian's own) + PAM + bash + sudo on Debian 12 under a PTY, except
 //! `al2023-*` and `ubuntu-*`, which come from `fixtures/shell/emulated-getty.sh`:
 //! a console written by hand from the reference notes on what those
 //! distributions print (labelled so in the script). A replay fails if the
@@ -161,7 +161,7 @@ fn scenarios(pw_dir: &Path) -> Vec<(&'static str, String, &'static str, PathBuf)
     ]
 }
 
-/// Records every fixture from live consoles. Needs root, util-linux login,
+/// Records every fixture from live consoles. Needs root, a `login` (shadow's on Debian),
 /// sudo and the local users of docs/shell.md, with their passwords in
 /// `$ESX_SHELL_PASSWORDS/<user>`.
 #[tokio::test]
