@@ -322,11 +322,11 @@ fn last_logout_mark(cast: &Path) -> String {
     let recorded = std::fs::read_to_string(cast).unwrap();
     recorded
         .lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|e| e[1] == "m")
         .filter_map(|e| e[2].as_str().map(str::to_string))
-        .filter(|m| m.starts_with("shell: logged out"))
-        .last()
+        .find(|m| m.starts_with("shell: logged out"))
         .unwrap_or_else(|| panic!("no logout marker in {recorded}"))
 }
 
