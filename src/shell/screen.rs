@@ -77,7 +77,7 @@ fn password_prompt() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     regex(
         &RE,
-        r"(?i)(?:^|\n)[^\n]{0,120}password(?: for [^\n:]*)?: ?$",
+        r"(?i)(?:^|\n)(?:[^\n]{0,120}passwor[dt](?: for [^\n:]*)?|\[sudo\] [^\n]{0,120}): ?$",
     )
 }
 
@@ -150,6 +150,12 @@ mod tests {
         assert_eq!(classify("Password: "), Screen::PasswordPrompt);
         assert_eq!(
             classify("[sudo] password for ec2-user: "),
+            Screen::PasswordPrompt
+        );
+        // sudo and PAM translate their prompts (LANG=de_DE, fr_FR).
+        assert_eq!(classify("Passwort: "), Screen::PasswordPrompt);
+        assert_eq!(
+            classify("[sudo] Mot de passe de ec2-user : "),
             Screen::PasswordPrompt
         );
         let motd =

@@ -4,9 +4,10 @@
 //! `-n` never lets sudo wait at a password prompt with stdin closed. The
 //! first command is simply tried (no `sudo -n true` probe first: with
 //! NOPASSWD, the usual case on a cloud instance, the probe cost one more
-//! sudo, about 0.5 s on an emulated machine, for nothing). When sudo answers
-//! `a password is required` (no NOPASSWD, or a credential cache that expired
-//! mid-session), `sudo -v` runs on the tty (not with stdin closed, so it can
+//! sudo, about 0.5 s on an emulated machine, for nothing). When it exits 1
+//! and sudo refused it (`a password is required`, or, since sudo translates
+//! that message, `sudo -n true` failing too: no NOPASSWD, or a credential
+//! cache that expired mid-session), `sudo -v` runs on the tty (not with stdin closed, so it can
 //! ask) and its `[sudo] password for …:` prompt gets the login password,
 //! once: a second prompt means the password was refused, and Ctrl-C ends
 //! sudo's retries before they count against the account. Then the command
@@ -69,7 +70,12 @@ impl Shell {
                 session.describe()
             )));
         }
-        if out.status == 1 && out.output.contains(NEEDS_PASSWORD) {
+        // Status 1 is sudo's refusal or the command's own. sudo translates
+        // `a password is required` (LANG=de_DE: `Ein Passwort ist
+        // notwendig`), so unless it said so in English, sudo itself is asked.
+        let refused = out.status == 1
+            && (out.output.contains(NEEDS_PASSWORD) || !self.sudo_works(session).await?);
+        if refused {
             self.authenticate_sudo(session).await?;
             // Now `sudo -n` works: quiet the kernel if login could not.
             if self.quiet_kernel && self.saved_kernel_level.is_none() {
@@ -78,6 +84,11 @@ impl Shell {
             out = self.run(session, line).await?;
         }
         Ok(separate_sudo_warnings(out))
+    }
+
+    /// Whether `sudo -n` runs a command now (no password needed).
+    async fn sudo_works(&mut self, session: &mut Session) -> Result<bool> {
+        Ok(self.run(session, "sudo -n true").await?.success())
     }
 
     /// Whether the shell finds a `sudo` (asked only when a sudo command

@@ -382,19 +382,20 @@ async fn a_login_that_does_not_lead_the_session_proves_nothing() {
     assert_eq!(last_logout_mark(&cast), "shell: logged out");
 }
 
-#[tokio::test]
-async fn sudo_missing_is_a_login_error_that_says_so() {
-    // A user who is not root, with a PATH that has `id` but no `sudo`.
+/// A shell of a user who is not root (nobody, when the tests run as root)
+/// whose PATH is a fresh directory holding `id` and whatever `add` puts
+/// there: (session, shell).
+async fn non_root_shell(add: impl FnOnce(&Path)) -> (Session, Shell, tempfile::TempDir) {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     std::os::unix::fs::symlink("/usr/bin/id", bin.join("id")).unwrap();
-    use std::os::unix::fs::PermissionsExt;
+    add(&bin);
     for d in [dir.path(), &bin] {
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let root = me() == "root";
-    let (user, as_user) = if root {
+    let (user, as_user) = if me() == "root" {
         (
             "nobody".to_string(),
             "setpriv --reuid=nobody --regid=nogroup --clear-groups ",
@@ -409,10 +410,42 @@ async fn sudo_missing_is_a_login_error_that_says_so() {
     let mut s = session(&format!("exec:sh -c {}", shell_words::quote(&script)), None).await;
     let mut spec = spec();
     spec.user = user;
-    let mut sh = Shell::login(&mut s, &spec).await.unwrap();
+    let sh = Shell::login(&mut s, &spec).await.unwrap();
     assert!(!sh.is_root());
+    (s, sh, dir)
+}
+
+#[tokio::test]
+async fn sudo_missing_is_a_login_error_that_says_so() {
+    let (mut s, mut sh, _dir) = non_root_shell(|_| {}).await;
     let err = sh.sudo(&mut s, "id -un").await.unwrap_err();
     assert_eq!(err.exit_code().code(), 4, "{err}");
     assert!(err.to_string().contains("sudo is not installed"), "{err}");
+    sh.logout(&mut s).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_sudo_refusal_in_another_language_still_asks_for_the_password() {
+    // A stand-in for sudo under LANG=de_DE (the words are sudo's own German
+    // catalogue): `-n` refuses, `-v` asks and refuses the password. Only
+    // the shell layer's decision is under test; the real sudo's English
+    // refusals are in the lab and Debian recordings.
+    let (mut s, mut sh, _dir) = non_root_shell(|bin| {
+        let fake = bin.join("sudo");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\ncase $1 in\n-v) printf '[sudo] Passwort für %s: ' \"$(id -un)\"; read -r _; \
+             echo; echo 'Sudo: 1 falsche Passworteingabe'; exit 1 ;;\n\
+             *) echo 'sudo: Ein Passwort ist notwendig' >&2; exit 1 ;;\nesac\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    })
+    .await;
+    // Before, the refusal came back as the command's own status 1.
+    let err = sh.sudo(&mut s, "id -un").await.unwrap_err();
+    assert_eq!(err.exit_code().code(), 4, "{err}");
+    assert!(err.to_string().contains("sudo failed"), "{err}");
     sh.logout(&mut s).await.unwrap();
 }

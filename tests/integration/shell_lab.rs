@@ -271,6 +271,19 @@ async fn lab_wrong_password_is_exit_4_and_the_console_stays_at_login() {
     wrong_password_flow(&mut s, &password).await;
     s.close().await.unwrap();
     assert_no_secret(&cast, &[password.expose(), WRONG_PASSWORD]);
+    // The same VM, a second session: the flow of the `script::suite`
+    // doctest, which replays fixtures/shell/lab-doc-example.cast.
+    let cast = live_cast(tmp.path(), "lab-doc-example.cast");
+    let mut s = vm.console(Some(&cast)).await;
+    let spec = LoginSpec::new("ec2-user", password.clone());
+    let out = Shell::scoped(&mut s, &spec, async |shell, session| {
+        shell.run(session, "uname -n").await
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.output, "lab-instance\n");
+    s.close().await.unwrap();
+    assert_no_secret(&cast, &[password.expose()]);
 }
 
 #[tokio::test(flavor = "current_thread")]
