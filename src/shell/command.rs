@@ -51,10 +51,11 @@ pub(super) fn sync_line() -> String {
 }
 
 /// The line that logs our shell out. Its EXIT trap prints `__ESX_GONE`
-/// and the name of the shell's parent when that parent leads the tty's
-/// session, as getty's `login` does: when such a shell exits, `login`
-/// ends the session and the kernel hangs the console up, so no shell is
-/// left on it. That proves the logout without waiting for getty to come
+/// and the name of the shell's parent when that parent leads a session of
+/// its own (its session id is its pid), as getty's `login` does: when such
+/// a shell exits, `login` ends the session and the kernel hangs the console
+/// up, so no shell is left on it (docs/shell.md names the one layout where
+/// that does not hold). That proves the logout without waiting for getty to come
 /// back (about 1.4 s on an emulated instance). A nested shell, or one whose
 /// parent is anything else, prints nothing, and the logout goes on as
 /// before: `exit` again at the next shell prompt, until a login prompt.

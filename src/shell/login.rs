@@ -546,7 +546,7 @@ impl Shell {
                 // At once only when the prompt is whole: getty and login end
                 // theirs with a space, which may come in the next read.
                 if settle.is_zero()
-                    && screen != Screen::SessionEnded
+                    && matches!(screen, Screen::LoginPrompt | Screen::PasswordPrompt)
                     && !self.text.clean().ends_with(' ')
                 {
                     settle = PROMPT_END_WAIT;

@@ -7,11 +7,11 @@
 //! sudo, about 0.5 s on an emulated machine, for nothing). When it exits 1
 //! and sudo refused it (`a password is required`, or, since sudo translates
 //! that message, `sudo -n true` failing too: no NOPASSWD, or a credential
-//! cache that expired mid-session), `sudo -v` runs on the tty (not with stdin closed, so it can
-//! ask) and its `[sudo] password for …:` prompt gets the login password,
-//! once: a second prompt means the password was refused, and Ctrl-C ends
-//! sudo's retries before they count against the account. Then the command
-//! runs again. A root login skips sudo entirely.
+//! cache that expired mid-session), `sudo -v` runs on the tty (not with
+//! stdin closed, so it can ask) and its `[sudo] password for …:` prompt gets
+//! the login password, once: a second prompt means the password was
+//! refused, and Ctrl-C ends sudo's retries before they count against the
+//! account. Then the command runs again. A root login skips sudo entirely.
 
 use std::time::Duration;
 

@@ -120,14 +120,11 @@ async fn grub_rescue_repairs_a_vm_where_no_one_can_log_in() {
     }
     assert!(output.contains("GNU GRUB"), "GRUB's screen is recorded");
     // The rescue ends on /login: ?$/: the prompt's space may come later.
-    let tail: String = output
-        .chars()
+    let tail = output
+        .char_indices()
         .rev()
-        .take(400)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+        .nth(400)
+        .map_or(output.as_str(), |(i, _)| &output[i..]);
     assert!(
         output.trim_end().ends_with("lab-instance login:"),
         "back at login: {tail:?}"

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ec2_serial_expect::shell::{LoginSpec, Shell};
+use ec2_serial_expect::transcript::cast::{Cast, EventCode};
 use ec2_serial_expect::{ErrorKind, Secret, Session};
 
 /// A password that must never show up anywhere.
@@ -302,10 +303,12 @@ async fn a_scoped_login_logs_out_when_the_job_fails() {
     );
 }
 
-/// Writes `script` to `dir/name` and returns its path.
+/// Writes the executable `script` to `dir/name` and returns its path.
 fn write_script(dir: &Path, name: &str, script: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
     let path = dir.join(name);
     std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path.display().to_string()
 }
 
@@ -319,15 +322,14 @@ fn fake_login(dir: &Path) -> String {
 
 /// The logout's last marker in `cast`.
 fn last_logout_mark(cast: &Path) -> String {
-    let recorded = std::fs::read_to_string(cast).unwrap();
-    recorded
-        .lines()
+    Cast::read(cast)
+        .unwrap()
+        .events
+        .into_iter()
         .rev()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e[1] == "m")
-        .filter_map(|e| e[2].as_str().map(str::to_string))
-        .find(|m| m.starts_with("shell: logged out"))
-        .unwrap_or_else(|| panic!("no logout marker in {recorded}"))
+        .find(|e| e.code == EventCode::Marker && e.data.starts_with("shell: logged out"))
+        .expect("a logout marker")
+        .data
 }
 
 const BASH_AT_BOX: &str = "TERM=vt100 PS1='\\u@box:\\w\\$ ' bash --norc --noprofile -i\n";
@@ -383,15 +385,17 @@ async fn a_login_that_does_not_lead_the_session_proves_nothing() {
 }
 
 /// A shell of a user who is not root (nobody, when the tests run as root)
-/// whose PATH is a fresh directory holding `id` and whatever `add` puts
-/// there: (session, shell).
-async fn non_root_shell(add: impl FnOnce(&Path)) -> (Session, Shell, tempfile::TempDir) {
+/// whose PATH is a fresh directory holding `id` and the `programs` (name,
+/// script): (session, shell, the directory to keep).
+async fn non_root_shell(programs: &[(&str, &str)]) -> (Session, Shell, tempfile::TempDir) {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     std::os::unix::fs::symlink("/usr/bin/id", bin.join("id")).unwrap();
-    add(&bin);
+    for (name, script) in programs {
+        write_script(&bin, name, script);
+    }
     for d in [dir.path(), &bin] {
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
@@ -417,7 +421,7 @@ async fn non_root_shell(add: impl FnOnce(&Path)) -> (Session, Shell, tempfile::T
 
 #[tokio::test]
 async fn sudo_missing_is_a_login_error_that_says_so() {
-    let (mut s, mut sh, _dir) = non_root_shell(|_| {}).await;
+    let (mut s, mut sh, _dir) = non_root_shell(&[]).await;
     let err = sh.sudo(&mut s, "id -un").await.unwrap_err();
     assert_eq!(err.exit_code().code(), 4, "{err}");
     assert!(err.to_string().contains("sudo is not installed"), "{err}");
@@ -430,19 +434,11 @@ async fn a_sudo_refusal_in_another_language_still_asks_for_the_password() {
     // catalogue): `-n` refuses, `-v` asks and refuses the password. Only
     // the shell layer's decision is under test; the real sudo's English
     // refusals are in the lab and Debian recordings.
-    let (mut s, mut sh, _dir) = non_root_shell(|bin| {
-        let fake = bin.join("sudo");
-        std::fs::write(
-            &fake,
-            "#!/bin/sh\ncase $1 in\n-v) printf '[sudo] Passwort für %s: ' \"$(id -un)\"; read -r _; \
-             echo; echo 'Sudo: 1 falsche Passworteingabe'; exit 1 ;;\n\
-             *) echo 'sudo: Ein Passwort ist notwendig' >&2; exit 1 ;;\nesac\n",
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    })
-    .await;
+    const GERMAN_SUDO: &str = "#!/bin/sh\ncase $1 in\n\
+        -v) printf '[sudo] Passwort für %s: ' \"$(id -un)\"; read -r _; \
+        echo; echo 'Sudo: 1 falsche Passworteingabe'; exit 1 ;;\n\
+        *) echo 'sudo: Ein Passwort ist notwendig' >&2; exit 1 ;;\nesac\n";
+    let (mut s, mut sh, _dir) = non_root_shell(&[("sudo", GERMAN_SUDO)]).await;
     // Before, the refusal came back as the command's own status 1.
     let err = sh.sudo(&mut s, "id -un").await.unwrap_err();
     assert_eq!(err.exit_code().code(), 4, "{err}");

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ec2_serial_expect::shell::{CommandOutput, LoginSpec, Shell};
-use ec2_serial_expect::{ErrorKind, Secret, Session};
+use ec2_serial_expect::{ErrorKind, Pattern, Secret, Session};
 use lab_support::LabVm;
 
 /// alice's password, and its SHA-512 crypt hash (what `chpasswd -e` gets,
@@ -247,10 +247,7 @@ async fn lab_fresh_boot_login_statuses_10_mib_long_commands_and_logout() {
     s.send("\r").await.unwrap();
     let seen = s
         .expect(
-            &[
-                ec2_serial_expect::Pattern::exact("login: "),
-                ec2_serial_expect::Pattern::regex(r"[$#>] $"),
-            ],
+            &[Pattern::exact("login: "), Pattern::regex(r"[$#>] $")],
             Some(Duration::from_secs(30)),
         )
         .await
