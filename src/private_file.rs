@@ -1,69 +1,236 @@
-//! Files that hold what a console said: transcripts and reports.
+//! Files that hold what a console said: transcripts, reports, JUnit, out-dirs
+//! and generated passwords. One rule for every file the tool writes.
 //!
-//! They may hold anything a console printed, so they are created private
-//! (0600, in directories created 0700) and never through a link someone
-//! planted at their path: a new file is opened with `O_CREAT|O_EXCL|
-//! O_NOFOLLOW`; an existing file, or a link someone else could have planted,
-//! is replaced atomically by renaming a fresh private file over it, so the
-//! link is replaced, never followed, and an old 0644 file does not stay 0644.
+//! They may hold anything a console printed (or a password), and the tool
+//! often runs as root, so where they go must be decided by the operator
+//! alone, never by another user of the machine:
 //!
-//! What is written *in place* instead: a device or a FIFO (`/dev/null`, a
-//! pipe; renaming over it would break it for everyone), and a link only we
-//! or root could have made (ours or root's, in a directory only we or root
-//! can write: `/dev/stdout`, a user's own link in their own directory).
+//! - **The directory.** Every directory on the way (each component of the
+//!   path, and every link met while resolving it) is owned by the running
+//!   user or root, and a directory that others can write must be sticky
+//!   (`/tmp`): then nobody else can swap an entry on the way, so what was
+//!   checked is what is written (the check cannot be raced). A link planted
+//!   by another user (`/tmp/results -> /somewhere`) is refused, not
+//!   followed. Missing directories are created 0700 first, then checked.
+//! - **The file.** A new file is created private (0600) with
+//!   `O_CREAT|O_EXCL|O_NOFOLLOW`, so in sticky `/tmp` nobody can have it
+//!   first; an existing file of ours is replaced atomically by renaming a
+//!   fresh private file over it (an old 0644 file does not stay 0644).
+//! - **In place**, never replaced: a FIFO, socket or device owned by the
+//!   running user or root (`/dev/null`, a pipe of ours), our own open
+//!   descriptors (`/dev/stdout`, `/dev/fd/N`), and a link only we or root
+//!   could have made, to a place that passes the same rule.
+//! - **Refused**, with an error naming the path (the CLI's exit code 2):
+//!   another user's FIFO, socket, device, link or file in a directory others
+//!   can write, and a directory on the way someone else controls.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Component, Path, PathBuf};
 
 /// What to do with a path we are asked to write.
 enum Destination {
     /// Nothing there: create it.
     New,
-    /// A file, or a link that is not certainly ours: put a new file there.
+    /// A file of ours: put a new file there.
     Replace,
-    /// A device, a FIFO, or a link only we or root could have made.
+    /// A device, FIFO or socket of ours or root's, one of our own
+    /// descriptors, or a link only we or root could have made.
     InPlace,
 }
 
+/// Links followed while resolving one path before giving up (the kernel's
+/// own limit, `MAXSYMLINKS`).
+const MAX_LINKS: usize = 40;
+
+fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    unsafe { libc::geteuid() }
+}
+
+/// Owned by the running user or root.
+fn ours(uid: u32) -> bool {
+    uid == 0 || uid == euid()
+}
+
+fn refused(path: &Path, why: impl std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!(
+            "refusing {}: {why}; write somewhere only you (or root) control, such as a directory of your own",
+            path.display()
+        ),
+    )
+}
+
+/// Resolves directory `dir` component by component, checking each as the
+/// module's rule says; returns the physical path it names.
+fn trusted_dir(dir: &Path) -> io::Result<PathBuf> {
+    let absolute = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(dir)
+    };
+    let mut pending = std::collections::VecDeque::new();
+    push_front(&mut pending, &absolute);
+    let mut resolved = PathBuf::from("/");
+    check_dir(&resolved, &std::fs::metadata(&resolved)?)?;
+    let mut links = 0;
+    while let Some(component) = pending.pop_front() {
+        let name = match component {
+            Step::Root => {
+                resolved = PathBuf::from("/");
+                continue;
+            }
+            Step::Parent => {
+                resolved.pop();
+                continue;
+            }
+            Step::Name(name) => name,
+        };
+        let next = resolved.join(name);
+        let meta = std::fs::symlink_metadata(&next)?;
+        if meta.file_type().is_symlink() {
+            if !ours(meta.uid()) {
+                return Err(refused(
+                    dir,
+                    format!(
+                        "{} is a link another user (uid {}) owns",
+                        next.display(),
+                        meta.uid()
+                    ),
+                ));
+            }
+            links += 1;
+            if links > MAX_LINKS {
+                return Err(io::Error::from_raw_os_error(libc::ELOOP));
+            }
+            push_front(&mut pending, &std::fs::read_link(&next)?);
+            continue;
+        }
+        check_dir(&next, &meta)?;
+        resolved = next;
+    }
+    Ok(resolved)
+}
+
+/// One step of resolving a path, owned (a link's target is read into it).
+enum Step {
+    Root,
+    Parent,
+    Name(std::ffi::OsString),
+}
+
+/// Puts `path`'s steps in front of `pending`: a link's target is resolved
+/// before what followed the link.
+fn push_front(pending: &mut std::collections::VecDeque<Step>, path: &Path) {
+    for c in path.components().rev() {
+        let step = match c {
+            Component::RootDir | Component::Prefix(_) => Step::Root,
+            Component::ParentDir => Step::Parent,
+            Component::CurDir => continue,
+            Component::Normal(name) => Step::Name(name.to_os_string()),
+        };
+        pending.push_front(step);
+    }
+}
+
+/// A directory on the way: ours or root's, and if others can write it,
+/// sticky (they cannot remove or rename what is not theirs).
+fn check_dir(path: &Path, meta: &std::fs::Metadata) -> io::Result<()> {
+    if !meta.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            format!("{} is not a directory", path.display()),
+        ));
+    }
+    if !ours(meta.uid()) {
+        return Err(refused(
+            path,
+            format!(
+                "the directory is owned by another user (uid {})",
+                meta.uid()
+            ),
+        ));
+    }
+    let sticky = meta.mode() & libc::S_ISVTX != 0;
+    if meta.mode() & 0o022 != 0 && !sticky {
+        return Err(refused(
+            path,
+            format!(
+                "the directory is writable by others (mode {:o}) and not sticky",
+                meta.mode() & 0o7777
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The directory `path` goes in, as given (`.` for a bare name).
+fn parent_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Decides what to do with `path`, checking its directory first.
 fn destination(path: &Path) -> io::Result<Destination> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    destination_at(path, 0)
+}
+
+fn destination_at(path: &Path, depth: usize) -> io::Result<Destination> {
+    let dir = trusted_dir(parent_of(path))?;
+    if own_descriptors(&dir) {
+        return Ok(Destination::InPlace);
+    }
     let meta = match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Destination::New),
         other => other?,
     };
     let kind = meta.file_type();
+    if kind.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is a directory, not a file",
+        ));
+    }
+    if !ours(meta.uid()) {
+        return Err(refused(
+            path,
+            format!("it exists and another user (uid {}) owns it", meta.uid()),
+        ));
+    }
     if kind.is_file() {
         return Ok(Destination::Replace);
     }
-    if kind.is_char_device() || kind.is_fifo() {
-        return Ok(Destination::InPlace);
-    }
     if kind.is_symlink() {
-        // SAFETY: geteuid cannot fail.
-        let me = unsafe { libc::geteuid() };
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let dir = std::fs::metadata(dir)?;
-        let ours = |uid: u32| uid == 0 || uid == me;
-        let trusted = ours(meta.uid()) && ours(dir.uid()) && dir.mode() & 0o022 == 0;
-        let writable_target = std::fs::metadata(path).is_ok_and(|t| {
-            let k = t.file_type();
-            k.is_file() || k.is_char_device() || k.is_fifo()
-        });
-        return Ok(if trusted && writable_target {
-            Destination::InPlace
+        if depth >= MAX_LINKS {
+            return Err(io::Error::from_raw_os_error(libc::ELOOP));
+        }
+        let target = std::fs::read_link(path)?;
+        let target = if target.is_absolute() {
+            target
         } else {
-            Destination::Replace
-        });
+            dir.join(target)
+        };
+        return match destination_at(&target, depth + 1)? {
+            // A link of ours to nothing, or to a file: the link is what
+            // the operator named; write through it only to a file of ours.
+            Destination::New => Ok(Destination::Replace),
+            Destination::Replace | Destination::InPlace => Ok(Destination::InPlace),
+        };
     }
-    Err(io::Error::new(
-        io::ErrorKind::InvalidInput,
-        "it is a directory or a socket, not a file",
-    ))
+    // A FIFO, socket or device of ours or root's.
+    Ok(Destination::InPlace)
+}
+
+/// `/proc/PID/fd` of this process (where `/dev/stdout` and `/dev/fd/N`
+/// lead): our own open descriptors.
+fn own_descriptors(dir: &Path) -> bool {
+    dir == Path::new(&format!("/proc/{}/fd", std::process::id()))
+        || dir == Path::new("/proc/self/fd")
+        || dir == Path::new("/proc/thread-self/fd")
 }
 
 /// Opens what is at `path` for writing, following a trusted link; a
@@ -79,14 +246,16 @@ fn open_in_place(path: &Path) -> io::Result<File> {
 /// Creates (or atomically replaces) `path` as a new private file, open for
 /// writing; a device, FIFO or trusted link is written in place.
 pub fn create(path: &Path) -> io::Result<File> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        create_dirs(dir)?;
-    }
+    create_dirs(parent_of(path))?;
     match destination(path)? {
         Destination::New => match open_new(path) {
-            // It appeared meanwhile: whatever it is, do not write through it.
+            // It appeared meanwhile: decide again (another user's entry is
+            // refused, a link of ours is checked like any other).
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists || is_link_refusal(&e) => {
-                replace(path)
+                match destination(path)? {
+                    Destination::InPlace => open_in_place(path),
+                    Destination::New | Destination::Replace => replace(path),
+                }
             }
             other => other,
         },
@@ -98,6 +267,7 @@ pub fn create(path: &Path) -> io::Result<File> {
 /// Writes `bytes` to `path` as [`create`] does, whole or not at all (a
 /// device, FIFO or trusted link: in place).
 pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    create_dirs(parent_of(path))?;
     if let Destination::InPlace = destination(path)? {
         return open_in_place(path)?.write_all(bytes);
     }
@@ -118,17 +288,17 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Writes a secret (a generated password) to `path` as [`write`] does,
-/// except that a link is never followed to a regular file: only a device
-/// or FIFO (`/dev/stdout`, a pipe) is written in place; anything else
-/// becomes a new 0600 file at `path` (a link there is replaced), so the
-/// secret can land neither in a file someone else made nor in one that
-/// keeps a readable mode.
+/// except that a link is never followed to a regular file: only a device,
+/// FIFO or our own descriptor (`/dev/stdout`, a pipe of ours) is written in
+/// place; anything else becomes a new 0600 file at `path` (a link of ours
+/// there is replaced), so the secret can land neither in a file someone
+/// else made nor in one that keeps a readable mode.
 pub fn write_secret(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::os::unix::fs::FileTypeExt;
+    create_dirs(parent_of(path))?;
     let stream = matches!(destination(path)?, Destination::InPlace)
         && std::fs::metadata(path).is_ok_and(|m| {
             let kind = m.file_type();
-            kind.is_char_device() || kind.is_fifo()
+            kind.is_char_device() || kind.is_fifo() || kind.is_socket()
         });
     if stream {
         return open_in_place(path)?.write_all(bytes);
@@ -136,12 +306,31 @@ pub fn write_secret(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomically(path, bytes)
 }
 
-/// Creates `dir` and its missing parents with mode 0700.
+/// Creates `dir` and its missing parents with mode 0700, as the module's
+/// rule says: what exists is checked before anything is created in it (a
+/// planted link is refused, not created through), and the whole way again
+/// after (in a sticky directory someone may have been first).
 pub fn create_dirs(dir: &Path) -> io::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+    let mut missing = Vec::new();
+    let mut existing = dir;
+    while std::fs::symlink_metadata(existing).is_err_and(|e| e.kind() == io::ErrorKind::NotFound) {
+        missing.push(existing);
+        match existing.parent() {
+            Some(up) if !up.as_os_str().is_empty() => existing = up,
+            _ => {
+                existing = Path::new(".");
+                break;
+            }
+        }
+    }
+    trusted_dir(existing)?;
+    for dir in missing.into_iter().rev() {
+        match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+    }
+    trusted_dir(dir).map(|_| ())
 }
 
 fn open_new(path: &Path) -> io::Result<File> {
@@ -170,11 +359,7 @@ fn replace(path: &Path) -> io::Result<File> {
 
 /// A new private file in `path`'s directory, with a name nobody else holds.
 fn temp_beside(path: &Path) -> io::Result<(PathBuf, File)> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    create_dirs(dir)?;
+    let dir = parent_of(path);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -204,6 +389,7 @@ fn temp_beside(path: &Path) -> io::Result<(PathBuf, File)> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
 
     fn mode(p: &Path) -> u32 {
         std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777
@@ -274,20 +460,8 @@ mod tests {
     }
 
     #[test]
-    fn new_files_are_private_and_links_are_replaced_not_followed() {
+    fn new_files_are_private_and_old_ones_replaced() {
         let dir = tempfile::tempdir().unwrap();
-        // A directory someone else could write: a link there is not trusted.
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-        let victim = dir.path().join("victim");
-        std::fs::write(&victim, "keep me").unwrap();
-        let link = dir.path().join("t.cast");
-        std::os::unix::fs::symlink(&victim, &link).unwrap();
-        create(&link).unwrap().write_all(b"transcript").unwrap();
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
-        assert!(!std::fs::symlink_metadata(&link).unwrap().is_symlink());
-        assert_eq!(std::fs::read_to_string(&link).unwrap(), "transcript");
-        assert_eq!(mode(&link), 0o600);
-
         let old = dir.path().join("old.json");
         std::fs::write(&old, "old").unwrap();
         std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -309,5 +483,136 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    /// Before the one rule, a directory anyone could write (0777, not
+    /// sticky) was accepted: whoever can write it can swap the file's name
+    /// for a link between our check and our write.
+    #[test]
+    fn a_directory_others_can_write_is_refused_unless_sticky() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = create(&open.join("t.cast")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+        assert!(e.to_string().contains("writable by others"), "{e}");
+        let e = write(&open.join("deeper/r.json"), b"x").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+        assert!(!open.join("t.cast").exists());
+        // Sticky, as /tmp is: a new file created exclusively is fine.
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        write(&open.join("r.json"), b"ok").unwrap();
+        assert_eq!(mode(&open.join("r.json")), 0o600);
+    }
+
+    #[test]
+    fn our_own_descriptors_are_written_in_place() {
+        assert!(matches!(
+            destination(Path::new("/dev/stdout")),
+            Ok(Destination::InPlace)
+        ));
+        assert!(matches!(
+            destination(Path::new("/dev/fd/2")),
+            Ok(Destination::InPlace)
+        ));
+    }
+
+    /// Chown `path` (not following a link) to `nobody`: an entry another
+    /// user planted. Needs root.
+    fn plant_as_nobody(path: &Path) {
+        std::os::unix::fs::lchown(path, Some(65534), Some(65534)).expect("lchown needs root");
+    }
+
+    /// Issue 32, finding 1 (high): `--rescue-password-file /tmp/r.pw` where
+    /// another user made `/tmp/r.pw` a FIFO with a reader: the password went
+    /// to that user. The reader here is a process of that user.
+    #[test]
+    #[ignore = "lab tier: needs root (plants files as another user)"]
+    fn another_users_fifo_never_receives_a_secret() {
+        let sticky = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(sticky.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let fifo = sticky.path().join("r.pw");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+        plant_as_nobody(&fifo);
+        let reader = std::process::Command::new("timeout")
+            .args(["5", "cat"])
+            .arg(&fifo)
+            .stdout(std::process::Stdio::piped())
+            .uid(65534)
+            .gid(65534)
+            .spawn()
+            .unwrap();
+        let e = write_secret(&fifo, b"hunter2-generated\n").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+        assert!(e.to_string().contains("r.pw"), "{e}");
+        for write_it in [
+            |p: &Path| create(p).map(|_| ()),
+            |p: &Path| write(p, b"report"),
+        ] {
+            assert_eq!(
+                write_it(&fifo).unwrap_err().kind(),
+                io::ErrorKind::PermissionDenied
+            );
+        }
+        // Let the reader finish: an empty write end opened and closed.
+        let _ = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo);
+        let got = reader.wait_with_output().unwrap().stdout;
+        assert!(got.is_empty(), "the other user read {got:?}");
+        // Another user's regular file in a sticky directory: refused too.
+        let theirs = sticky.path().join("t.cast");
+        std::fs::write(&theirs, "theirs").unwrap();
+        plant_as_nobody(&theirs);
+        assert_eq!(
+            create(&theirs).unwrap_err().kind(),
+            io::ErrorKind::PermissionDenied
+        );
+        assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "theirs");
+    }
+
+    /// Issue 32, finding 2: `--out-dir /tmp/results` (or `--transcript
+    /// /tmp/link/t.cast`) where another user planted `/tmp/results ->
+    /// /somewhere`: root created and replaced files there.
+    #[test]
+    #[ignore = "lab tier: needs root (plants files as another user)"]
+    fn a_directory_link_another_user_planted_is_refused() {
+        let sticky = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(sticky.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let somewhere = tempfile::tempdir().unwrap();
+        let link = sticky.path().join("results");
+        std::os::unix::fs::symlink(somewhere.path(), &link).unwrap();
+        plant_as_nobody(&link);
+        let e = create_dirs(&link).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+        assert!(e.to_string().contains("link another user"), "{e}");
+        for path in [link.join("t.cast"), link.join("sub/r.json")] {
+            assert_eq!(
+                write(&path, b"x").unwrap_err().kind(),
+                io::ErrorKind::PermissionDenied
+            );
+            assert_eq!(
+                create(&path).unwrap_err().kind(),
+                io::ErrorKind::PermissionDenied
+            );
+        }
+        assert_eq!(std::fs::read_dir(somewhere.path()).unwrap().count(), 0);
+        // A directory another user owns on the way: refused as well.
+        let theirs = sticky.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        plant_as_nobody(&theirs);
+        assert_eq!(
+            write(&theirs.join("r.json"), b"x").unwrap_err().kind(),
+            io::ErrorKind::PermissionDenied
+        );
+        // The same link made by us (or root) is the operator's own: followed.
+        std::os::unix::fs::lchown(&link, Some(0), Some(0)).unwrap();
+        write(&link.join("t.json"), b"ours").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(somewhere.path().join("t.json")).unwrap(),
+            "ours"
+        );
     }
 }

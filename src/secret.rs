@@ -97,6 +97,26 @@ pub fn source_variables() -> Vec<String> {
         .clone()
 }
 
+/// Counts `var` among [`source_variables`] before it is read (a flag named
+/// it: `--token-env`), so no program started meanwhile inherits it.
+pub fn hide_variable(var: &str) {
+    let mut vars = SOURCE_VARIABLES.lock().unwrap_or_else(|p| p.into_inner());
+    if !vars.iter().any(|v| v == var) {
+        vars.push(var.to_string());
+    }
+}
+
+/// A command for `program` that does not inherit the variables secrets are
+/// read from ([`source_variables`]): every program the tool starts (an
+/// `exec:` console, a power-cycle command) is made here.
+pub fn command(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    let mut command = std::process::Command::new(program);
+    for var in source_variables() {
+        command.env_remove(var);
+    }
+    command
+}
+
 fn remember(value: &str) {
     // Short values would redact ordinary words from every log line; a
     // secret that short is not one an attacker needs the log to guess.
@@ -191,11 +211,7 @@ impl SecretSource {
     pub fn read_with(&self, name: &str, ask: &Ask) -> Result<Secret> {
         let value = match self {
             SecretSource::Env(var) => {
-                let mut vars = SOURCE_VARIABLES.lock().unwrap_or_else(|p| p.into_inner());
-                if !vars.contains(var) {
-                    vars.push(var.clone());
-                }
-                drop(vars);
+                hide_variable(var);
                 std::env::var(var).map_err(|_| {
                 Error::usage(format!(
                     "secret {name:?}: environment variable {var} is not set (or not UTF-8); export it first"

@@ -123,9 +123,11 @@ impl FromStr for Target {
     }
 }
 
-/// What a target shows in messages, headers and reports: never a credential
-/// (a URL's query and userinfo, anywhere in it, `exec:` arguments too) nor
-/// a secret the process has read.
+/// What a target shows in messages, headers, reports and file names: never
+/// a credential (a URL's query and userinfo, anywhere in it, `exec:`
+/// arguments too) nor a secret the process has read, and no control
+/// character (a target list is input: `ESC]0;…` must not reach a terminal).
+/// Every printer and every file name goes through this one function.
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shown = match self {
@@ -136,7 +138,7 @@ impl fmt::Display for Target {
             Target::Exec { argv } => format!("exec:{}", shell_words::join(argv)),
             Target::Replay { path } => format!("replay:{}", path.display()),
         };
-        f.write_str(&crate::secret::scrub_known(&shown))
+        f.write_str(&crate::text::printable(&crate::secret::scrub_known(&shown)))
     }
 }
 
@@ -224,5 +226,11 @@ mod tests {
             .parse()
             .unwrap();
         assert!(!t.to_string().contains("pw1234"), "{t}");
+    }
+
+    #[test]
+    fn display_never_carries_control_characters() {
+        let t: Target = "exec:echo \u{1b}]0;owned\u{7}\u{1b}[2J".parse().unwrap();
+        assert!(!t.to_string().chars().any(char::is_control), "{t}");
     }
 }

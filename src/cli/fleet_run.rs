@@ -268,8 +268,8 @@ fn print_end<T: Serialize>(
             out!(
                 "{:<16} {}  {}\n",
                 end.outcome.as_str(),
-                end.target,
-                detail.trim()
+                crate::text::printable(end.target),
+                crate::text::printable(detail.trim())
             )
         }
     }
@@ -303,7 +303,12 @@ fn human_summary(summary: &Summary) -> String {
     if !bad.is_empty() {
         text.push_str("worst first:\n");
         for e in bad.iter().take(20) {
-            text.push_str(&format!("  {:<16} {}\n", e.outcome.as_str(), e.target));
+            // A merged summary.json is input: its names are printed safely.
+            text.push_str(&format!(
+                "  {:<16} {}\n",
+                e.outcome.as_str(),
+                crate::text::printable(&e.target)
+            ));
         }
         if bad.len() > 20 {
             text.push_str(&format!("  … and {} more\n", bad.len() - 20));

@@ -159,7 +159,10 @@ static TRANSCRIPT: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mut
 
 fn report_error(e: &Error, output: OutputFormat) {
     match output {
-        OutputFormat::Human => eprintln!("error: {}", crate::secret::scrub_known(&e.to_string())),
+        OutputFormat::Human => eprintln!(
+            "error: {}",
+            crate::text::printable_lines(&crate::secret::scrub_known(&e.to_string()))
+        ),
         OutputFormat::Json => {
             /// Every failure's document (docs/json.md).
             #[derive(serde::Serialize)]
@@ -326,6 +329,11 @@ async fn serve_gateway(listen: &str, config: crate::gateway::GatewayConfig) -> R
 /// Whether `a` and `b` name the same existing file (links followed).
 /// How to reach consoles, from the common flags, checked.
 pub async fn connect_options(common: &Common) -> Result<crate::connect::ConnectOptions> {
+    // Named on the command line: hidden from every program we start
+    // (a power-cycle command), whether or not this target reads it.
+    if let Some(var) = &common.token_env {
+        crate::secret::hide_variable(var);
+    }
     // One trust store for every TLS client of the run: read and checked once.
     let trust = crate::tls::ClientTrust::new(common.ca_file.as_deref())?;
     Ok(crate::connect::ConnectOptions {

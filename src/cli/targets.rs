@@ -67,21 +67,40 @@ pub(super) async fn resolve(
     }
     let (mut all, dropped) = crate::fleet::dedup(all);
     for target in dropped {
-        tracing::warn!("{target} is listed more than once: done once");
+        let shown = target
+            .parse::<Target>()
+            .map_or_else(|_| "a target".to_string(), |t| t.to_string());
+        tracing::warn!("{shown} is listed more than once: done once");
     }
     if let Some(shard) = shard {
         all = shard.select(all);
     }
     let parsed = all
         .into_iter()
-        .map(|t| {
-            let parsed = t
-                .parse::<Target>()
-                .map_err(|e| e.context(format!("target {t:?}")))?;
-            Ok((t, parsed))
+        .map(|t| t.parse::<Target>())
+        .collect::<Result<Vec<_>>>()?;
+    Ok((named(parsed), connect))
+}
+
+/// Each target with the name it is shown and filed under: what it displays
+/// ([`Target`]'s `Display`: no userinfo, query, secret or control
+/// character), made unique with ` #2`, ` #3`… when two targets differ only
+/// in what is hidden (the same host with two tokens).
+fn named(targets: Vec<Target>) -> Vec<(String, Target)> {
+    let mut taken = std::collections::HashSet::new();
+    targets
+        .into_iter()
+        .map(|target| {
+            let shown = target.to_string();
+            let mut name = shown.clone();
+            let mut n = 1;
+            while !taken.insert(name.clone()) {
+                n += 1;
+                name = format!("{shown} #{n}");
+            }
+            (name, target)
         })
-        .collect::<Result<_>>()?;
-    Ok((parsed, connect))
+        .collect()
 }
 
 /// The ids of the instances every filter matches.

@@ -179,12 +179,17 @@ fn write_junit(file: &Path, outcomes: &[TestOutcome], seconds: f64) -> Result<()
         xml.push_str("</testcase>\n");
     }
     xml.push_str("</testsuite>\n</testsuites>\n");
-    crate::private_file::write(file, xml.as_bytes())
-        .map_err(|e| Error::io(format!("writing the JUnit report {}", file.display()), e))
+    crate::private_file::write(file, xml.as_bytes()).map_err(|e| {
+        Error::usage(format!(
+            "cannot write the JUnit report {}: {e}",
+            file.display()
+        ))
+    })
 }
 
 /// Text safe inside an XML attribute or element: the five special
-/// characters escaped, and control characters XML 1.0 cannot hold dropped.
+/// characters escaped, and what XML 1.0 cannot hold at all (control
+/// characters, U+FFFE and U+FFFF) dropped.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -195,7 +200,7 @@ fn escape(text: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
             '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 => {}
+            c if (c as u32) < 0x20 || matches!(c, '\u{FFFE}' | '\u{FFFF}') => {}
             c => out.push(c),
         }
     }
@@ -212,5 +217,14 @@ mod tests {
             escape("a<b>&\"c'\u{1b}[0m\n"),
             "a&lt;b&gt;&amp;&quot;c&apos;[0m\n"
         );
+        // Found in the audit: U+FFFF in a test name made the report unreadable.
+        assert_eq!(escape("t\u{FFFF}\u{FFFE}\u{FFFD}"), "t\u{FFFD}");
+    }
+
+    #[test]
+    fn a_report_with_every_character_is_well_formed_xml() {
+        let name: String = (0u32..0x11000).filter_map(char::from_u32).collect();
+        let xml = format!("<t n=\"{}\">{}</t>", escape(&name), escape(&name));
+        roxmltree::Document::parse(&xml).expect("well-formed XML");
     }
 }

@@ -179,6 +179,24 @@ impl Session {
         }
     }
 
+    /// Waits `duration` (a script's `sleep`), still reading the console so
+    /// its text is recorded and kept for the next `expect`; the first
+    /// signal ends the wait with its error.
+    pub async fn pause(&mut self, duration: Duration) -> Result<()> {
+        let deadline = Instant::now() + duration;
+        self.take_signal()?;
+        while !self.eof {
+            if self.read_more(deadline).await?.is_none() {
+                return Ok(());
+            }
+        }
+        // The console has closed: nothing to read, but the wait still counts.
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => Ok(()),
+            () = signalled(&mut self.signals) => self.take_signal(),
+        }
+    }
+
     /// Makes the session stop for the first signal `signals` carries.
     pub fn watch_signals(&mut self, signals: tokio::sync::watch::Receiver<Option<Signal>>) {
         self.signals = Some(signals);

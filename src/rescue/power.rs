@@ -70,7 +70,9 @@ impl PowerCycle {
             ));
         };
         let shown = shell_words::join(words);
-        let child = tokio::process::Command::new(program)
+        // Like an `exec:` console, it does not inherit the variables our
+        // secrets come from (`--token-env`, `--password-env`).
+        let child = tokio::process::Command::from(crate::secret::command(program))
             .args(&words[1..])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

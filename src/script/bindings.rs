@@ -21,15 +21,14 @@ use rhai::{Array, Dynamic, Engine, Map, NativeCallContext, Position, FLOAT, INT}
 
 use super::failure::{from_session_error, Halt, ScriptResult};
 use super::inputs::ScriptInputs;
-use super::sandbox::{location, register_var_syntax};
+use super::sandbox::{
+    location, register_var_syntax, seconds_in_range, shown_seconds, MAX_WAIT_SECS,
+};
 use crate::error::Error;
 use crate::expect::{Match, Pattern, Session};
 use crate::secret::Secret;
 use crate::shell::Shell;
 use crate::text::Scrubber;
-
-/// Longest timeout a script may give, in seconds (one day).
-const MAX_TIMEOUT_SECS: f64 = 86_400.0;
 
 /// Everything the registered functions share during one run.
 pub(super) struct Host {
@@ -161,9 +160,20 @@ impl Host {
         pos: Position,
         timeout: Option<Dynamic>,
     ) -> ScriptResult<Option<Duration>> {
-        let Some(value) = timeout else {
-            return Ok(None);
-        };
+        timeout
+            .map(|value| self.seconds(pos, "timeout", value, false))
+            .transpose()
+    }
+
+    /// A number of seconds the script gave (`what`: "timeout", "sleep"),
+    /// checked as `lint` checks literals ([`seconds_in_range`]).
+    fn seconds(
+        &self,
+        pos: Position,
+        what: &str,
+        value: Dynamic,
+        zero_ok: bool,
+    ) -> ScriptResult<Duration> {
         let secs = if let Ok(i) = value.as_int() {
             i as f64
         } else if let Ok(f) = value.as_float() {
@@ -172,18 +182,34 @@ impl Host {
             return Err(self.misuse(
                 pos,
                 format!(
-                    "the timeout must be a number of seconds, not {}",
+                    "the {what} must be a number of seconds, not {}",
                     value.type_name()
                 ),
             ));
         };
-        if !(secs.is_finite() && secs > 0.0 && secs <= MAX_TIMEOUT_SECS) {
+        if !seconds_in_range(secs, zero_ok) {
+            let least = if zero_ok { "0 or more" } else { "above 0" };
             return Err(self.misuse(
                 pos,
-                format!("timeout {secs}: give a number of seconds above 0 and at most {MAX_TIMEOUT_SECS}"),
+                format!(
+                    "{what} {}: give a number of seconds {least} and at most {MAX_WAIT_SECS}",
+                    shown_seconds(secs)
+                ),
             ));
         }
-        Ok(Some(Duration::from_secs_f64(secs)))
+        Ok(Duration::from_secs_f64(secs))
+    }
+
+    /// `sleep(secs)`: waits on the session, so the first signal ends it (the
+    /// engine's own `sleep` blocks the thread through a SIGTERM) and the
+    /// console's text meanwhile is recorded and kept for the next `expect`.
+    fn sleep(&self, pos: Position, secs: Dynamic) -> ScriptResult<()> {
+        let wait = self.seconds(pos, "sleep", secs, true)?;
+        let result = {
+            let mut session = self.session(pos)?;
+            self.runtime.block_on(session.pause(wait))
+        };
+        result.map_err(|e| self.console_error(e, pos))
     }
 
     fn patterns(&self, pos: Position, list: Array, literal: bool) -> ScriptResult<Vec<Pattern>> {
@@ -320,6 +346,19 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<Host>) {
     register_screen(engine, host);
     register_send(engine, host);
     register_steps(engine, host);
+    register_sleep(engine, host);
+}
+
+/// `sleep(secs)`, integer or decimal, in place of Rhai's own.
+fn register_sleep(engine: &mut Engine, host: &Rc<Host>) {
+    let h = host.clone();
+    engine.register_fn("sleep", move |ctx: NativeCallContext, secs: INT| {
+        h.sleep(ctx.call_position(), Dynamic::from(secs))
+    });
+    let h = host.clone();
+    engine.register_fn("sleep", move |ctx: NativeCallContext, secs: FLOAT| {
+        h.sleep(ctx.call_position(), Dynamic::from(secs))
+    });
 }
 
 fn register_expect(engine: &mut Engine, host: &Rc<Host>) {

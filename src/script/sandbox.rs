@@ -159,11 +159,81 @@ pub fn register_var_syntax(
     );
 }
 
-/// Compiles `source`, naming the script `name` in errors.
+/// Compiles `source`, naming the script `name` in errors; a number written
+/// in the script that a call cannot take is an error here, before the run.
 pub fn compile(engine: &Engine, name: &str, source: &str) -> Result<AST> {
     let mut ast = engine.compile(source).map_err(|e| parse_error(name, &e))?;
     ast.set_source(name);
+    check_literal_seconds(name, &ast)?;
     Ok(ast)
+}
+
+/// Longest wait a script may ask for, in seconds (one day): a timeout or a
+/// `sleep`.
+pub const MAX_WAIT_SECS: f64 = 86_400.0;
+
+/// Which argument of a call is a number of seconds, and whether 0 is fine
+/// (`sleep(0)` does nothing; a timeout of 0 could never match).
+const SECONDS_ARGUMENTS: &[(&str, usize, bool)] = &[
+    ("sleep", 0, true),
+    ("expect", 1, false),
+    ("expect_exact", 1, false),
+    ("expect_screen", 1, false),
+    ("run", 1, false),
+    ("sudo", 1, false),
+    ("login", 2, false),
+];
+
+/// The range check the calls make at run time, made on the literals `lint`
+/// can see (`sleep(1e300)`, `expect("x", -1)`).
+fn check_literal_seconds(name: &str, ast: &AST) -> Result<()> {
+    use rhai::{ASTNode, Expr, Stmt};
+    let mut found = None;
+    ast.walk(&mut |path: &[ASTNode]| {
+        // A call is an expression, or a statement of its own (`sleep(1);`).
+        let call = match path.last() {
+            Some(ASTNode::Expr(Expr::FnCall(call, _))) => call,
+            Some(ASTNode::Stmt(Stmt::FnCall(call, _))) => call,
+            _ => return true,
+        };
+        let Some(&(_, index, zero_ok)) = SECONDS_ARGUMENTS
+            .iter()
+            .find(|(f, _, _)| *f == call.name.as_str())
+        else {
+            return true;
+        };
+        let (secs, pos) = match call.args.get(index) {
+            Some(Expr::IntegerConstant(i, pos)) => (*i as f64, *pos),
+            Some(Expr::FloatConstant(f, pos)) => (**f, *pos),
+            _ => return true,
+        };
+        if seconds_in_range(secs, zero_ok) {
+            return true;
+        }
+        found = Some(Error::usage(format!(
+            "{}: {}: {} seconds is out of range; give {} and at most {MAX_WAIT_SECS}",
+            location(name, pos),
+            call.name,
+            shown_seconds(secs),
+            if zero_ok { "0 or more" } else { "more than 0" },
+        )));
+        false
+    });
+    found.map_or(Ok(()), Err)
+}
+
+/// `secs` as a person writes it: `1e300`, not 301 digits.
+pub fn shown_seconds(secs: f64) -> String {
+    if secs.is_finite() && secs.abs() < 1e9 {
+        format!("{secs}")
+    } else {
+        format!("{secs:e}")
+    }
+}
+
+/// Whether `secs` is a wait a call can take ([`MAX_WAIT_SECS`] at most).
+pub fn seconds_in_range(secs: f64, zero_ok: bool) -> bool {
+    secs.is_finite() && (secs > 0.0 || (zero_ok && secs == 0.0)) && secs <= MAX_WAIT_SECS
 }
 
 /// Reads a script file, refusing huge or non-UTF-8 files with a clear error.

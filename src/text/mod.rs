@@ -11,6 +11,8 @@
 //! - [`Scrubber`]: replaces every known secret with `<redacted>`, holding back
 //!   only a tail that could still become a secret.
 
+use std::borrow::Cow;
+
 mod ansi;
 mod scrub;
 mod utf8;
@@ -40,9 +42,48 @@ pub fn tail_chars(s: &str, max_chars: usize) -> &str {
     }
 }
 
+/// `s` safe to print on an operator's terminal: every control character
+/// (ESC, CR, BEL, C1 controls…) written as a visible escape (`\u{1b}`), so
+/// text from input (a target list, a summary file) can neither move the
+/// cursor, clear the screen nor set the window title.
+pub fn printable(s: &str) -> Cow<'_, str> {
+    escape_controls(s, |_| true)
+}
+
+/// [`printable`] for a message of several lines: newlines and tabs stay.
+pub fn printable_lines(s: &str) -> Cow<'_, str> {
+    escape_controls(s, |c| !matches!(c, '\n' | '\t'))
+}
+
+fn escape_controls(s: &str, escaped: impl Fn(char) -> bool) -> Cow<'_, str> {
+    let hidden = |c: char| c.is_control() && escaped(c);
+    if !s.chars().any(hidden) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if hidden(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_shows_control_characters_as_escapes() {
+        assert_eq!(printable("i-0abc"), "i-0abc");
+        assert_eq!(
+            printable("exec:x\u{1b}]0;owned\u{7}\u{1b}[2J\r\u{9b}"),
+            "exec:x\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\r\\u{9b}"
+        );
+        assert_eq!(printable_lines("a\n\tb\u{1b}c"), "a\n\tb\\u{1b}c");
+    }
 
     #[test]
     fn tail_takes_characters_not_bytes() {

@@ -26,14 +26,16 @@ pub const IDLE_CAP: Duration = Duration::from_secs(2);
 /// Runs `play FILE [--speed N] [-i SECS]`.
 pub fn play(file: &Path, speed: f64, idle_time_limit: Option<f64>) -> Result<ExitCode> {
     check_speed(speed)?;
-    if let Some(limit) = idle_time_limit.filter(|l| !(*l > 0.0 && l.is_finite())) {
+    if let Some(limit) = idle_time_limit.filter(|l| !IDLE_LIMITS.contains(l)) {
         return Err(Error::usage(format!(
-            "--idle-time-limit {limit}: give a number of seconds greater than 0 (e.g. -i 1)"
+            "--idle-time-limit {limit}: give a number of seconds greater than 0 and at most {} (e.g. -i 1)",
+            IDLE_LIMITS.end()
         )));
     }
     let mut cast = Cast::read(file)?;
-    if idle_time_limit.is_some() {
-        cast.header.idle_time_limit = idle_time_limit;
+    match idle_time_limit {
+        Some(_) => cast.header.idle_time_limit = idle_time_limit,
+        None => check_header_limit(file, cast.header.idle_time_limit)?,
     }
     let stdout = io::stdout();
     let mut out = stdout.lock();
@@ -42,6 +44,24 @@ pub fn play(file: &Path, speed: f64, idle_time_limit: Option<f64>) -> Result<Exi
         // `play x.cast | head`: the reader left; that is not a failure.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::Success),
         Err(e) => Err(Error::io("writing the transcript to standard output", e)),
+    }
+}
+
+/// Idle limits play accepts, in seconds: above an hour a "limit" is a wait
+/// nobody sits through (`-i 1e300` waited forever).
+const IDLE_LIMITS: std::ops::RangeInclusive<f64> = f64::MIN_POSITIVE..=3600.0;
+
+/// A header's `idle_time_limit` out of [`IDLE_LIMITS`] is refused, naming
+/// the file and the flag that overrides it.
+fn check_header_limit(file: &Path, limit: Option<f64>) -> Result<()> {
+    match limit {
+        // 0 or less means "no limit given" (the default cap), as before.
+        Some(l) if !l.is_finite() || l > *IDLE_LIMITS.end() => Err(Error::usage(format!(
+            "{}: the header's idle_time_limit {l} is out of range (more than 0, at most {} s); pass -i SECS to play it",
+            file.display(),
+            IDLE_LIMITS.end()
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -111,6 +131,27 @@ mod tests {
         assert_eq!(secs, vec![0.5, 1.0, 2.0], "1/2, +1/2, +2 (cap)/2");
         let shown: String = plan.iter().map(|(_, s)| *s).collect();
         assert_eq!(shown, "abc", "input and markers are not shown");
+    }
+
+    /// Found in the audit: `play -i 1e300` and a header `idle_time_limit:
+    /// 1e308` were accepted, and play waited forever.
+    #[test]
+    fn idle_limits_beyond_an_hour_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.cast");
+        std::fs::write(
+            &file,
+            "{\"version\":2,\"width\":80,\"height\":24,\"idle_time_limit\":1e308}\n[1.0,\"o\",\"a\"]\n[1e300,\"o\",\"b\"]\n",
+        )
+        .unwrap();
+        let e = play(&file, 1.0, None).unwrap_err();
+        assert_eq!(e.exit_code(), ExitCode::Usage);
+        assert!(e.to_string().contains("idle_time_limit"), "{e}");
+        for bad in [1e300, f64::INFINITY, 0.0, -1.0, 3600.5] {
+            let e = play(&file, 1.0, Some(bad)).unwrap_err();
+            assert_eq!(e.exit_code(), ExitCode::Usage, "{bad}");
+            assert!(e.to_string().contains("at most 3600"), "{e}");
+        }
     }
 
     #[test]

@@ -41,12 +41,9 @@ impl PtyTransport {
     /// Starts `argv[0]` with `argv[1..]` under a new PTY of `(columns, rows)`.
     pub fn spawn_sized(argv: &[String], size: (u16, u16)) -> Result<Self> {
         let description = format!("exec:{}", shell_words::join(argv));
-        let mut command = Command::new(&argv[0]);
         // The variables our secrets were read from (--password-env and the
         // like) are not the program's business.
-        for var in crate::secret::source_variables() {
-            command.env_remove(var);
-        }
+        let mut command = crate::secret::command(&argv[0]);
         command.args(&argv[1..]);
         PtyTransport::start(command, description, size, StderrTo::Pty).map_err(|e| match e {
             Start::Spawn(e) => Error::usage(format!(

@@ -35,4 +35,5 @@ mod script_cli;
 mod shell_exec;
 mod shell_lab;
 mod shell_replay;
+mod trust_cli;
 mod websocket_gateway;

@@ -191,11 +191,29 @@ async fn an_unknown_secret_name_is_a_clear_usage_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_patterns_and_timeouts_stop_the_script_as_usage_errors() {
-    for (source, wants) in [
-        ("try { expect([\"(unclosed\"], 1) } catch { }", "unclosed"),
-        ("try { expect([42], 1) } catch { }", "pattern #0 is a i64"),
-        ("try { expect(\"x\", -1) } catch { }", "timeout -1"),
-        ("try { expect([], 1) } catch { }", "at least one pattern"),
+    for (source, at, wants) in [
+        (
+            "try { expect([\"(unclosed\"], 1) } catch { }",
+            "1:7",
+            "unclosed",
+        ),
+        (
+            "try { expect([42], 1) } catch { }",
+            "1:7",
+            "pattern #0 is a i64",
+        ),
+        // A literal out of range is refused before the script runs, at
+        // the number itself.
+        (
+            "try { expect(\"x\", -1) } catch { }",
+            "1:19",
+            "-1 seconds is out of range",
+        ),
+        (
+            "try { expect([], 1) } catch { }",
+            "1:7",
+            "at least one pattern",
+        ),
     ] {
         let err = run(&sh("sleep 5"), source, ScriptInputs::default())
             .await
@@ -203,7 +221,7 @@ async fn bad_patterns_and_timeouts_stop_the_script_as_usage_errors() {
         assert_eq!(err.exit_code().code(), 2, "{source}: {err}");
         let text = err.to_string();
         assert!(
-            text.contains("t.rhai:1:7") && text.contains(wants),
+            text.contains(&format!("t.rhai:{at}")) && text.contains(wants),
             "{source}: {text}"
         );
     }

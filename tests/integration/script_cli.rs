@@ -1166,19 +1166,31 @@ fn memory_and_log_bombs_are_script_errors_with_their_line_not_aborts() {
 fn transcripts_are_private_never_through_a_link_and_never_onto_the_replay() {
     use std::os::unix::fs::PermissionsExt;
     let lab = Lab::new();
-    // A directory others can write, where someone planted a link at the
-    // transcript's path (a link only we could have made would be followed).
+    // A directory others can write (and not sticky), where someone planted
+    // a link at the transcript's path: the directory itself is refused, so
+    // nothing is written through the link.
     std::fs::set_permissions(lab.dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let victim = lab.write("victim.txt", "not yours");
     std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
     std::os::unix::fs::symlink(&victim, lab.path("t.cast")).unwrap();
     let out = lab.run_script("exec:echo hello", r#"expect(["hello"], 5);"#, &[]);
-    assert_code(&out, 0);
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out).contains("writable by others"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(
         std::fs::read_to_string(&victim).unwrap(),
         "not yours",
         "the link was not followed"
     );
+
+    // In a directory of our own the transcript is created private.
+    std::fs::set_permissions(lab.dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::remove_file(lab.path("t.cast")).unwrap();
+    let out = lab.run_script("exec:echo hello", r#"expect(["hello"], 5);"#, &[]);
+    assert_code(&out, 0);
     let meta = std::fs::symlink_metadata(lab.path("t.cast")).unwrap();
     assert!(meta.is_file() && meta.permissions().mode() & 0o777 == 0o600);
 
@@ -1286,4 +1298,65 @@ fn ws_sigv4_uses_the_named_profile_and_its_region_over_environment_keys() {
         "{}",
         stderr(&out)
     );
+}
+
+/// Issue 32, finding 6: Rhai's own `sleep(100000)` blocked the thread, so
+/// the first SIGTERM was ignored (the tool ran 600 s more); `sleep(1e300)`
+/// panicked without a location and `lint` said ok.
+#[test]
+fn sleep_yields_to_the_first_signal_and_bad_numbers_are_script_errors() {
+    let lab = Lab::new();
+    let started = std::time::Instant::now();
+    let child = lab.spawn_script(
+        "exec:sh -c 'echo sleeper-ready; cat'",
+        "expect(\"sleeper-ready\");\nsleep(80000);\nlog(\"woke\");\n",
+        &[],
+    );
+    eventually("the script sleeps", || {
+        std::fs::read_to_string(lab.path("t.cast")).is_ok_and(|t| t.contains("sleeper-ready"))
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    signal(&child, libc::SIGTERM);
+    let out = child.wait_with_output().unwrap();
+    assert_code(&out, 143);
+    assert!(
+        stderr(&out).contains("interrupted by SIGTERM"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stdout(&out).contains("woke"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+
+    // A short sleep sleeps, and what the console printed meanwhile is kept.
+    let out = lab.run_script(
+        "exec:sh -c 'sleep 0.2; echo late-text; cat'",
+        "sleep(0.5);\nlet m = expect(\"late-text\", 1);\nlog(m.text);\n",
+        &[],
+    );
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("late-text"), "{}", stdout(&out));
+
+    // Out-of-range literals: lint (and run, before connecting) name the place.
+    for (source, wants) in [
+        (
+            "sleep(1e300);\n",
+            "bad.rhai:1:7: sleep: 1e300 seconds is out of range",
+        ),
+        ("log(1);\nsleep(-1);\n", "bad.rhai:2:7: sleep"),
+        (
+            "expect(\"x\", 0);\n",
+            "bad.rhai:1:13: expect: 0 seconds is out of range",
+        ),
+    ] {
+        let bad = lab.write("bad.rhai", source);
+        let out = lab.run(&["lint", bad.to_str().unwrap()]);
+        assert_code(&out, 2);
+        assert!(stderr(&out).contains(wants), "{source}: {}", stderr(&out));
+    }
+    // A computed number is checked where the call runs.
+    let out = lab.run_script("exec:cat", "let n = 1e300;\nsleep(n);\n", &[]);
+    assert_code(&out, 2);
+    assert!(stderr(&out).contains("s.rhai:2:1"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("sleep 1e300"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
