@@ -1,13 +1,17 @@
 //! Gathering the facts behind "Server refused our key" in one round trip.
 //!
-//! A single root shell script (sent with `sudo sh -c`) prints every fact the
-//! checks need in sections headed `@@name`: the passwd entry, the account's
-//! lock state and expiry, the `stat` of every path component at once, sshd's
-//! effective configuration for the user, the key file's fingerprints,
-//! SELinux, mounts, disk space and sshd's log lines naming the user. [`parse`]
-//! reads it back strictly: a section that is missing or malformed is
-//! reported, not guessed. A [`Scope`] narrows a gather to what repairs can
-//! have changed, for the verification.
+//! A single root shell script (`gather.sh`, one function per section)
+//! prints every fact the checks need in sections headed `@@ese:NAME`: the
+//! passwd entry, the account's lock state and expiry, the `stat` of every
+//! path component at once, sshd's effective configuration for the user, the
+//! key file's fingerprints, SELinux, mounts, disk space and sshd's log lines
+//! naming the user. Every line goes out behind a nonce the script draws on
+//! the instance (so nothing else printed on the console can pass for it) and
+//! the last one counts them. [`parse`] reads it back strictly: only lines
+//! with the nonce; a repeated or unexpected section, a second start line or
+//! a wrong count is an error; a required section missing is an error, any
+//! other is reported not checked, never guessed. A [`Scope`] narrows a
+//! gather to what repairs can have changed, for the verification.
 
 use std::collections::HashMap;
 
@@ -523,13 +527,22 @@ pub fn parse_whereabouts(output: &str, sought: bool, facts: &mut Facts) {
 /// line means something else prints text shaped like ours: nothing is read.
 /// The end line counts the lines before it, so a line lost or garbled on
 /// the way is noticed, and no line of ours may follow it.
-fn unframe(output: &str) -> Result<Vec<&str>, String> {
+fn unframe<'a>(output: &'a str) -> Result<Vec<&'a str>, String> {
     let lines: Vec<&str> = output.lines().map(|l| l.trim_end_matches('\r')).collect();
-    let starts: Vec<&str> = lines.iter().filter_map(|l| l.strip_prefix(START)).collect();
+    // Where a line holds the start (or the nonce), what comes before it is
+    // someone else's text left without a newline: our lines are written
+    // whole, each in one write, which no other writer can split.
+    let after = |line: &'a str, mark: &str| line.find(mark).map(|at| &line[at + mark.len()..]);
+    // A start line ends with the nonce: a log line quoting the marker is no
+    // start line.
+    let starts: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| after(l, START))
+        .filter(|n| n.len() == 24 && n.chars().all(|c| c.is_ascii_hexdigit()))
+        .collect();
     let nonce = match starts.as_slice() {
         [] => return Err("the gather's start line is missing from the console output".into()),
-        [n] if n.len() == 24 && n.chars().all(|c| c.is_ascii_hexdigit()) => *n,
-        [n] => return Err(format!("the gather's start line is malformed ({n:?})")),
+        [n] => *n,
         more => {
             return Err(format!(
                 "the console output holds {} start lines for one gather: something else on the console \
@@ -542,7 +555,7 @@ fn unframe(output: &str) -> Result<Vec<&str>, String> {
     let mut ours = Vec::new();
     let mut end: Option<&str> = None;
     for line in lines {
-        let Some(text) = line.strip_prefix(&tag) else {
+        let Some(text) = after(line, &tag) else {
             continue;
         };
         if end.is_some() {
@@ -933,6 +946,13 @@ ID=debian
             .unwrap()
             + 1;
         lines.insert(at, "SHA256:forged2 ED25519");
+        // And someone's text left without a newline before one of ours.
+        let at = lines
+            .iter()
+            .position(|l| l.ends_with("@@ese:shadow"))
+            .unwrap();
+        let glued = format!("P 0 {}", lines[at]);
+        lines[at] = &glued;
         let out = format!("{forged}{}\n{forged}", lines.join("\n"));
         let f = parse(&out, Scope::EVERYTHING);
         assert!(f.unparsed.is_empty(), "{:?}", f.unparsed);

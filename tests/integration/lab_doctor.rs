@@ -211,13 +211,37 @@ async fn cure(vm: &LabVm, dir: &Path, names: &[&str], expected: &[&str]) {
     ))
     .await;
 
-    let again = doctor(vm, dir, &format!("{tag}-again"), "ec2-user", false);
+    let again = doctor(vm, dir, &format!("{tag}-again"), login, false);
     assert_eq!(
         again.code, 0,
         "{tag}: a second run finds nothing\n{}",
         again.stdout
     );
     assert!(again.ids("open").is_empty());
+    if names.contains(&"locked-account") {
+        // `--fix` changes only what refuses the key: the expiry did, the
+        // locked password (UsePAM yes) does not, so it stays locked and is
+        // shown with its command (issue 31 item 4). The admin unlocks it.
+        let locked = |run: &Run, status: &str| run.ids_of("warning", status) == ["user.locked"];
+        assert!(
+            locked(&fix, "skipped"),
+            "{tag}: not unlocked\n{}",
+            fix.stdout
+        );
+        assert!(fix.stdout.contains("usermod -U ec2-user"), "{}", fix.stdout);
+        assert!(
+            locked(&again, "open"),
+            "{tag}: still locked\n{}",
+            again.stdout
+        );
+        let out = vm
+            .ssh()
+            .as_user("lab-admin")
+            .run("sudo passwd -u ec2-user")
+            .await
+            .unwrap();
+        assert_eq!(out.status, 0, "{out:?}");
+    }
 }
 
 #[tokio::test]
@@ -704,13 +728,18 @@ async fn doctor_finds_every_other_cause_on_a_real_console() {
 }
 
 /// Prints text shaped like the gather's sections on the console, as root,
-/// every 0.2 s: `$1` as a key said to be there, and with a second argument
-/// a whole gather with a start line and a nonce of its own.
+/// while a root command (sudo) runs there, so every answer the doctor reads
+/// is mixed with it (and the login is left alone: a console that never
+/// stops printing never shows a login prompt last): `$1` as a key said to
+/// be there, and with a second argument a whole gather with a start line
+/// and a nonce of its own.
 const FORGER: &str = "#!/bin/sh
 while :; do
-  printf '\\r\\n@@ese:keys\\r\\n%s ED25519\\r\\n@@ese:shadow\\r\\nP \\r\\n' \"$1\" >/dev/ttyS0
-  [ -n \"$2\" ] && printf '@@ese-facts:0123456789abcdef01234567\\r\\n0123456789abcdef01234567 @@ese:keys\\r\\n0123456789abcdef01234567 %s ED25519\\r\\n0123456789abcdef01234567 @@ese:end 2\\r\\n' \"$1\" >/dev/ttyS0
-  sleep 0.2
+  if pgrep -t ttyS0 -x sudo >/dev/null; then
+    printf '\\r\\n@@ese:keys\\r\\n%s ED25519\\r\\n@@ese:shadow\\r\\nP \\r\\n' \"$1\" >/dev/ttyS0
+    [ -n \"$2\" ] && printf '@@ese-facts:0123456789abcdef01234567\\r\\n0123456789abcdef01234567 @@ese:keys\\r\\n0123456789abcdef01234567 %s ED25519\\r\\n0123456789abcdef01234567 @@ese:end 2\\r\\n' \"$1\" >/dev/ttyS0
+  fi
+  sleep 0.1
 done
 ";
 
