@@ -276,6 +276,11 @@ pub struct DoctorArgs {
     /// adopted, its old user id when free, the sudo/wheel group); never implied.
     #[arg(long, requires = "fix")]
     pub create_user: bool,
+    /// With --fix: also run the repairs that loosen security (unlock the
+    /// account, widen a mode) where the finding does not refuse the key;
+    /// without it they are only reported, with their command.
+    #[arg(long, requires = "fix")]
+    pub loosen: bool,
     /// Also write the JSON report to FILE.
     #[arg(long, value_name = "FILE.json")]
     pub report: Option<PathBuf>,

@@ -176,7 +176,13 @@ impl Job {
                 Access::Login { .. } => Via::Login,
                 Access::Grub(_) => Via::Grub,
             },
-            not_checked: self.request.not_checked(),
+            incomplete: !outcome.not_checked.is_empty(),
+            not_checked: self
+                .request
+                .not_checked()
+                .into_iter()
+                .chain(outcome.not_checked)
+                .collect(),
         })
     }
 
@@ -353,6 +359,7 @@ fn request(args: &DoctorArgs) -> Result<Request> {
     )
     .map_err(|e| Error::usage(format!("doctor: {e}")))?;
     request.create_user = args.create_user;
+    request.loosen = args.loosen;
     Ok(request)
 }
 

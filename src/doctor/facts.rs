@@ -1,13 +1,17 @@
 //! Gathering the facts behind "Server refused our key" in one round trip.
 //!
-//! A single root shell script (sent with `sudo sh -c`) prints every fact the
-//! checks need in sections headed `@@name`: the passwd entry, the account's
-//! lock state and expiry, the `stat` of every path component at once, sshd's
-//! effective configuration for the user, the key file's fingerprints,
-//! SELinux, mounts, disk space and sshd's log lines naming the user. [`parse`]
-//! reads it back strictly: a section that is missing or malformed is
-//! reported, not guessed. A [`Scope`] narrows a gather to what repairs can
-//! have changed, for the verification.
+//! A single root shell script (`gather.sh`, one function per section)
+//! prints every fact the checks need in sections headed `@@ese:NAME`: the
+//! passwd entry, the account's lock state and expiry, the `stat` of every
+//! path component at once, sshd's effective configuration for the user, the
+//! key file's fingerprints, SELinux, mounts, disk space and sshd's log lines
+//! naming the user. Every line goes out behind a nonce the script draws on
+//! the instance (so nothing else printed on the console can pass for it) and
+//! the last one counts them. [`parse`] reads it back strictly: only lines
+//! with the nonce; a repeated or unexpected section, a second start line or
+//! a wrong count is an error; a required section missing is an error, any
+//! other is reported not checked, never guessed. A [`Scope`] narrows a
+//! gather to what repairs can have changed, for the verification.
 
 use std::collections::HashMap;
 
@@ -139,6 +143,12 @@ pub struct Facts {
     /// (`--public-key`/`--fingerprint`): (account, key file). Looked for only
     /// when the user's own file lacks it.
     pub key_holders: Vec<(String, String)>,
+    /// Why the key file was not read (a link, a special file, too many
+    /// keys): its content is not checked.
+    pub keys_unread: Option<String>,
+    /// What could not be checked, with why: a section missing from the
+    /// console's answer, the key file not read. Never reported healthy.
+    pub not_checked: Vec<String>,
     /// Sections that were missing or could not be parsed.
     pub unparsed: Vec<String>,
 }
@@ -236,27 +246,206 @@ impl Scope {
     };
 }
 
-/// Reads `sshd -T`'s output (`$T`) with the shell's own `case`, where `awk`
-/// and `grep` would be two more programs: `$S` gets the settings the checks
-/// read, `$a` the first AuthorizedKeysFile entry as written (default
-/// `.ssh/authorized_keys`), `$C` is set when a setting a repair may comment
-/// out is not the default, `$G` when AllowGroups or DenyGroups is set.
-/// Globbing is off while the lines are split (a value may hold `*`).
-const SSHD_SETTINGS: &str = "nl=$(printf '\\nx'); nl=${nl%x}; a=; S=; C=; G=; set -f; ifs=$IFS; IFS=$nl; \
-    for L in $T; do case $L in 'authorizedkeysfile '*) [ -n \"$a\" ] || a=${L#* };; 'pubkeyauthentication no') C=1;; 'allowgroups '*|'denygroups '*) G=1;; esac; \
-    case $L in strictmodes\\ *|pubkeyauthentication\\ *|authorizedkeysfile\\ *|authorizedkeyscommand\\ *|pubkeyacceptedalgorithms\\ *|pubkeyacceptedkeytypes\\ *|usepam\\ *|allowusers\\ *|denyusers\\ *|allowgroups\\ *|denygroups\\ *) S=$S$L$nl;; esac; done; \
-    IFS=$ifs; set +f; a=${a%% *}; [ -n \"$a\" ] || a=.ssh/authorized_keys; \
-    case $a in .ssh/authorized_keys|%h/.ssh/authorized_keys) ;; *) C=1;; esac";
+/// The gather's shell functions (`gather.sh`): one per section, and the
+/// few they share.
+const LIBRARY: &str = include_str!("gather.sh");
 
-/// Expands `%h`, `%u` and `%%` in `$a`, left to right as sshd does, and
-/// makes it absolute (relative to the home, `$h`).
-const EXPAND_KEY_FILE: &str = "x=$a; a=; while :; do case $x in *%*) a=$a${x%%\\%*}; x=${x#*\\%}; \
-    case $x in h*) a=$a$h; x=${x#?};; u*) a=$a$u; x=${x#?};; %*) a=$a%; x=${x#?};; *) a=$a%;; esac;; \
-    *) a=$a$x; break;; esac; done; case $a in /*) ;; *) a=\"$h/$a\";; esac";
+/// The start line of a gather's output: this prefix, then the nonce it
+/// drew on the instance. Every later line of it is `NONCE TEXT`.
+const START: &str = "@@ese-facts:";
 
-/// The script that prints the facts of `scope` for `user`, as one line for
-/// `sh -c`. Without [`Scope::sshd`], `key_path` is the authorized-keys path
-/// the diagnosis found (it comes from `sshd -T`, the slowest fact).
+/// Where a section runs in [`LIBRARY`]'s `ese_run`: in order, or beside
+/// the others (the facts nothing else waits for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Main,
+    Side,
+}
+
+/// One section of a gather: its name (the shell function `ese_NAME` prints
+/// it), where it runs, which look asks for it, and what it feeds. A
+/// required section missing makes the answer unreadable; any other is
+/// reported as not checked, never as healthy.
+struct Section {
+    name: &'static str,
+    part: Part,
+    wanted: fn(Scope, bool) -> bool,
+    required: bool,
+    feeds: &'static str,
+}
+
+const fn section(
+    name: &'static str,
+    part: Part,
+    wanted: fn(Scope, bool) -> bool,
+    required: bool,
+    feeds: &'static str,
+) -> Section {
+    Section {
+        name,
+        part,
+        wanted,
+        required,
+        feeds,
+    }
+}
+
+fn always(_: Scope, _: bool) -> bool {
+    true
+}
+
+/// The sections of the gather ([`script`]), in the order they print; the
+/// `bool` given to `wanted` is unused.
+const GATHER: &[Section] = &[
+    section("passwd", Part::Main, always, true, "the account"),
+    section("shell", Part::Main, always, false, "user.shell"),
+    section("akpath", Part::Main, always, true, "the key file's path"),
+    section("stat", Part::Main, always, true, "the paths"),
+    section(
+        "keys",
+        Part::Main,
+        always,
+        false,
+        "authorized_keys.key_missing, authorized_keys.empty, authorized_keys.key_algorithm",
+    ),
+    section(
+        "keylines",
+        Part::Main,
+        always,
+        false,
+        "authorized_keys.crlf, authorized_keys.malformed",
+    ),
+    section("sshdt", Part::Main, |s, _| s.sshd, true, "sshd.config"),
+    section("sshdT", Part::Main, |s, _| s.sshd, true, "sshd's settings"),
+    section(
+        "sshdconf",
+        Part::Main,
+        |s, _| s.sshd,
+        false,
+        "the sshd_config lines a repair comments out",
+    ),
+    section("running", Part::Main, |s, _| s.sshd, false, "sshd.running"),
+    section(
+        "hostkeys",
+        Part::Main,
+        |s, _| s.sshd,
+        false,
+        "sshd.host_keys",
+    ),
+    section(
+        "groups",
+        Part::Main,
+        |s, _| s.account,
+        false,
+        "sshd.user_not_allowed (the user's groups)",
+    ),
+    section(
+        "selinux",
+        Part::Main,
+        |s, _| s.selinux,
+        false,
+        "selinux.ssh_dir_label",
+    ),
+    section(
+        "shadow",
+        Part::Side,
+        |s, _| s.account,
+        false,
+        "user.locked, user.expired",
+    ),
+    section("mount", Part::Side, |s, _| s.system, false, "home.mounted"),
+    section("df", Part::Side, |s, _| s.system, false, "disk.full"),
+    section(
+        "log",
+        Part::Side,
+        |s, _| s.log,
+        false,
+        "the evidence (sshd's log)",
+    ),
+    section(
+        "os",
+        Part::Side,
+        |s, _| s.system,
+        false,
+        "the distribution's default user",
+    ),
+];
+
+/// The sections of [`whereabouts`]; the `bool` given to `wanted` is
+/// whether a key is sought.
+const WHEREABOUTS: &[Section] = &[
+    section(
+        "absent",
+        Part::Main,
+        always,
+        true,
+        "what is left of the account",
+    ),
+    section(
+        "holders",
+        Part::Main,
+        |_, sought| sought,
+        false,
+        "which accounts hold the key",
+    ),
+];
+
+/// The shell functions every gather uses, besides its sections'.
+const RUNNER: &[&str] = &["ese_run", "ese_each"];
+/// Those that read sshd's settings (`sshd -T`, the slowest fact).
+const SETTINGS: &[&str] = &["ese_settings", "ese_read_settings", "ese_expand"];
+
+/// The definition of shell function `name` in [`LIBRARY`], as it is typed:
+/// without comments and indentation, which the shell skips anyway (every
+/// byte crosses the console). `gather.sh` has no here-documents or
+/// multi-line strings, so no line's content changes.
+fn function(name: &str) -> String {
+    let head = format!("\n{name}() {{\n");
+    let at = LIBRARY
+        .find(&head)
+        .unwrap_or_else(|| panic!("gather.sh defines no function {name}"));
+    let body = &LIBRARY[at + 1..];
+    let len = body
+        .find("\n}\n")
+        .expect("a function in gather.sh ends with `}`")
+        + 3;
+    let mut typed = String::with_capacity(len);
+    for line in body[..len].lines().map(str::trim_start) {
+        if !line.is_empty() && !line.starts_with('#') {
+            typed.push_str(line);
+            typed.push('\n');
+        }
+    }
+    typed
+}
+
+/// The typed script: the functions named, then `run` (the line that sets
+/// the variables and calls `ese_run` with the sections).
+fn typed(functions: &[&str], sections: &[&Section], run: &str) -> String {
+    let mut script: String = functions.iter().map(|f| function(f)).collect();
+    for s in sections {
+        script.push_str(&function(&format!("ese_{}", s.name)));
+    }
+    let names = |part: Part| -> String {
+        sections
+            .iter()
+            .filter(|s| s.part == part)
+            .map(|s| s.name)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    script.push_str(&format!(
+        "{run}; ese_run '{}' '{}'",
+        names(Part::Main),
+        names(Part::Side)
+    ));
+    script
+}
+
+/// The script that prints the facts of `scope` for `user`: the functions
+/// of `gather.sh` this look needs, and one line that runs them. Without
+/// [`Scope::sshd`], `key_path` is the authorized-keys path the diagnosis
+/// found (it comes from `sshd -T`, the slowest fact).
 ///
 /// Every program started on the instance costs time (a small instance, or a
 /// VM under emulation, pays tens of milliseconds per `exec`), so the script
@@ -266,93 +455,16 @@ const EXPAND_KEY_FILE: &str = "x=$a; a=; while :; do case $x in *%*) a=$a${x%%\\
 /// `sshd -t` would).
 pub fn script(user: &UserName, scope: Scope, key_path: Option<&str>) -> String {
     let u = shell_words::quote(user.as_str());
-    let setup =
-        format!("u={u}; p=$(getent passwd \"$u\"); r=${{p#*:*:*:*:*:}}; h=${{r%%:*}}; s=${{r#*:}}");
-    // The facts nothing else waits for; the rest waits for `sshd -T` (the
-    // key file's path). See [`side_by_side`].
-    let mut side: Vec<String> = Vec::new();
-    let mut sections: Vec<String> = vec![
-        "echo @@ese:passwd; [ -n \"$p\" ] && printf '%s\\n' \"$p\"".into(),
-        "echo @@ese:shell; [ -n \"$s\" ] && [ -x \"$s\" ] && echo ok".into(),
-    ];
-    if scope.account {
-        // The shadow entry's lock state and expiry day, never the hash.
-        // Locked is a leading `!`, as sshd reads it; `*` (no password at
-        // all, as a key-only account has) does not stop a key.
-        side.push("q=$(getent shadow \"$u\"); w=${q#*:}; w=${w%%:*}; e=${q#*:*:*:*:*:*:*:}; e=${e%%:*}; case $w in '!'*) l=L;; '') l=NP;; *) l=P;; esac".into());
-        side.push("echo @@ese:shadow; [ -n \"$q\" ] && echo \"$l $e\"".into());
-        // The groups matter only to AllowGroups/DenyGroups: with sshd's
-        // settings in scope, asked for only when one is set.
-        if !scope.sshd {
-            side.push("echo @@ese:groups; id -Gn \"$u\" 2>/dev/null".into());
-        }
+    let sections: Vec<&Section> = GATHER.iter().filter(|s| (s.wanted)(scope, false)).collect();
+    let (a, settings) = match (scope.sshd, key_path) {
+        (false, Some(path)) => (shell_words::quote(path).into_owned(), false),
+        _ => (String::new(), true),
+    };
+    let mut functions = RUNNER.to_vec();
+    if settings {
+        functions.extend(SETTINGS);
     }
-    match (scope.sshd, key_path) {
-        (false, Some(path)) => sections.push(format!("a={}", shell_words::quote(path))),
-        _ => {
-            sections.push(
-                "T=$(sshd -T -C user=\"$u\",host=localhost,addr=127.0.0.1 2>&1); t=$?".into(),
-            );
-            sections.push(SSHD_SETTINGS.into());
-            sections.push(EXPAND_KEY_FILE.into());
-        }
-    }
-    sections.extend([
-        "echo @@ese:akpath; echo \"$a\"".into(),
-        // Keys are read from the file the checks judge: the configured one,
-        // or the default when the configured one is missing (see checks).
-        "k=$a; [ -e \"$a\" ] || k=\"$h/.ssh/authorized_keys\"".into(),
-        "echo @@ese:stat; stat -c '%F|%U|%G|%a|%n' /home \"$h\" \"$h/.ssh\" \"$a\" \"$h/.ssh/authorized_keys\" /etc/ssh 2>/dev/null".into(),
-        // Fingerprint and type only, cut by the shell's `read`: the
-        // comment between them is the file owner's text, kept out of what
-        // the doctor parses.
-        "echo @@ese:keys; ssh-keygen -lf \"$k\" 2>/dev/null | while read -r _ f c; do echo \"$f ${c##* }\"; done".into(),
-        // Lines ending in CR, and lines that are neither blank, a comment
-        // nor a key entry (a key wrapped by a copy and paste).
-        "echo @@ese:keylines; awk '/\\r$/{c++} !/^[[:space:]]*(#|$)/&&!/(^|[[:space:]])(ssh-|ecdsa-|sk-)[a-z0-9@.-]+[[:space:]]+AAAA/{b++} END{print c+0; print b+0}' \"$k\" 2>/dev/null".into(),
-    ]);
-    if scope.sshd {
-        sections.extend([
-            "echo @@ese:sshdt; [ $t = 0 ] && echo ok || printf '%s\\n' \"$T\"".into(),
-            "echo @@ese:sshdT; [ $t = 0 ] && printf %s \"$S\"".into(),
-            // Where a setting is made matters only to a repair that
-            // comments it out: looked up only when one may be needed.
-            "echo @@ese:sshdconf; [ -n \"$C\" ] && grep -HniE '^[[:space:]]*(authorizedkeysfile|pubkeyauthentication|strictmodes)[[:space:]]' /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf 2>/dev/null".into(),
-            // The pid file sshd keeps while it runs, if the pid is an sshd;
-            // else ask systemd about both unit names (Debian's ssh, the
-            // others' sshd), and pgrep where neither is active.
-            "echo @@ese:running; p=; [ -r /run/sshd.pid ] && read -r p </run/sshd.pid; case $p in ''|*[!0-9]*) c=;; *) c=; [ -r /proc/$p/comm ] && read -r c </proc/$p/comm;; esac; if [ \"$c\" = sshd ]; then echo \"$p\"; else { systemctl is-active ssh sshd || pgrep -x sshd; } 2>/dev/null; fi".into(),
-            "echo @@ese:hostkeys; for f in /etc/ssh/ssh_host_*_key; do [ -e \"$f\" ] && echo \"$f\"; done".into(),
-        ]);
-    }
-    if scope.sshd && scope.account {
-        sections.push("echo @@ese:groups; [ -n \"$G\" ] && id -Gn \"$u\" 2>/dev/null".into());
-    }
-    if scope.selinux {
-        sections.push("echo @@ese:selinux; command -v getenforce >/dev/null && getenforce && ls -Zd \"$h/.ssh\" 2>/dev/null".into());
-    }
-    if scope.system {
-        side.extend([
-            // /home in fstab but not in the mount table, read by the shell.
-            "f=; while read -r d m _; do case $d in '#'*) ;; *) [ \"$m\" = /home ] && f=1;; esac; done </etc/fstab; o=; while read -r d m _; do [ \"$m\" = /home ] && o=1; done </proc/mounts".into(),
-            "echo @@ese:mount; [ -n \"$f\" ] && [ -z \"$o\" ] && echo unmounted".into(),
-            "echo @@ese:df; df --output=pcent,ipcent /home 2>/dev/null".into(),
-        ]);
-    }
-    if scope.log {
-        // Since boot (the journal), else the log files' last lines: the last
-        // 10 that say why a login failed, oldest first. Lines naming the user,
-        // and the `[preauth]` refusals of a signature algorithm, which name
-        // no user (scanners' key-exchange noise does not match).
-        side.push("echo @@ese:log; j=$(journalctl -q -b -u ssh -u sshd --no-pager -n 300 2>/dev/null); [ -n \"$j\" ] || j=$(tail -q -n 300 /var/log/auth.log /var/log/secure 2>/dev/null); printf '%s\\n' \"$j\" | awk -v u=\"$u\" '(index($0,u)&&tolower($0)~/refused|not allowed|could not|invalid|bad ownership|authentication/)||(/preauth/&&/not in PubkeyAcceptedAlgorithms/){l[n++]=$0} END{for(i=(n>10?n-10:0);i<n;i++)print l[i]}'".into());
-    }
-    if scope.system {
-        side.push("echo @@ese:os; while IFS== read -r k v; do case $k in ID|ID_LIKE|PRETTY_NAME) echo \"$k=$v\";; esac; done 2>/dev/null </etc/os-release".into());
-    }
-    format!(
-        "{setup}; {}; echo @@ese:end",
-        side_by_side(&sections.join("; "), &side.join("; "))
-    )
+    typed(&functions, &sections, &format!("u={u}; a={a}"))
 }
 
 /// The script that looks further when the diagnosis found no account for
@@ -362,33 +474,27 @@ pub fn script(user: &UserName, scope: Scope, key_path: Option<&str>) -> String {
 /// common diagnosis types none of it.
 pub fn whereabouts(user: &UserName, sought: Option<&Fingerprint>) -> String {
     let u = shell_words::quote(user.as_str());
-    // No account (and not for want of a name service: getent says 2 for
-    // "no such key"): the home a deleted user leaves (numeric ids: the name
-    // is gone), the administrators' groups, a group left with the user's
-    // name, and the accounts with a login shell.
-    let mut parts = vec![
-        format!("u={u}; p=$(getent passwd \"$u\"); gs=$?"),
-        "echo @@ese:absent; [ -z \"$p\" ] && { [ $gs = 2 ] || echo \"lookup $gs\"; stat -c 'home %F|%u|%g|%U|%n' \"/home/$u\" 2>/dev/null; while IFS=: read -r g _; do case $g in adm|wheel|sudo) echo \"group $g\";; \"$u\") echo own;; esac; done </etc/group; while IFS=: read -r n _ i _ _ _ sh; do case $sh in */nologin|*/false) continue;; esac; [ \"$i\" -ge 1000 ] 2>/dev/null && [ \"$i\" -lt 60000 ] && echo \"user $n\"; done </etc/passwd; }".to_string(),
-    ];
-    if let Some(fp) = sought {
-        // Each key file is read as its owner when setpriv exists (as sshd
-        // reads it), never through a link, bounded in time (a FIFO swapped
-        // in would block) and in number; root and accounts with no shell
-        // are skipped (cloud-init's root key only says "log in as …").
-        parts.push(format!("F={}; echo @@ese:holders; R=; command -v setpriv >/dev/null && R=1; c=0; while IFS=: read -r n _ i gi _ d sh; do [ \"$i\" = 0 ] && continue; case $sh in */nologin|*/false) continue;; esac; [ -h \"$d/.ssh\" ] && continue; for f in \"$d/.ssh/authorized_keys\" \"$d/.ssh/authorized_keys2\"; do [ -f \"$f\" ] && [ ! -h \"$f\" ] || continue; c=$((c+1)); [ $c -gt 100 ] && break 2; case $(timeout 5 ${{R:+setpriv --reuid=$i --regid=$gi --clear-groups}} ssh-keygen -lf \"$f\" 2>/dev/null) in *\" $F \"*) echo \"$n $f\";; esac; done; done </etc/passwd", shell_words::quote(fp.as_str())));
-    }
-    parts.push("echo @@ese:end".into());
-    parts.join("; ")
+    let sections: Vec<&Section> = WHEREABOUTS
+        .iter()
+        .filter(|s| (s.wanted)(Scope::FILES, sought.is_some()))
+        .collect();
+    let f = sought
+        .map(|fp| shell_words::quote(fp.as_str()).into_owned())
+        .unwrap_or_default();
+    typed(RUNNER, &sections, &format!("u={u}; F={f}"))
 }
 
-/// Reads the output of [`whereabouts`] into `facts`.
-pub fn parse_whereabouts(output: &str, facts: &mut Facts) {
-    let sections = split_sections(output);
-    if !sections.contains_key("end") {
-        facts
-            .unparsed
-            .push("section end missing from the console output".into());
-    }
+/// Reads the output of [`whereabouts`] (`sought`: with a key sought) into
+/// `facts`.
+pub fn parse_whereabouts(output: &str, sought: bool, facts: &mut Facts) {
+    let wanted: Vec<&Section> = WHEREABOUTS
+        .iter()
+        .filter(|s| (s.wanted)(Scope::FILES, sought))
+        .collect();
+    let sections = match read_sections(output, &wanted, facts) {
+        Some(sections) => sections,
+        None => return,
+    };
     for line in sections.get("absent").map(Vec::as_slice).unwrap_or(&[]) {
         match line.split_once(' ') {
             Some(("home", rest)) => match parse_leftover(rest) {
@@ -412,49 +518,142 @@ pub fn parse_whereabouts(output: &str, facts: &mut Facts) {
         .collect();
 }
 
-/// Runs the shell commands `main` and `side` at the same time and prints
-/// `main`'s output, then `side`'s. Each program started on a small instance
-/// (or a VM under emulation) costs tens of milliseconds, mostly CPU, so two
-/// lines of work nearly halve the wait where there are two CPUs. No
-/// temporary file (the disk may be full): `side` runs in a command
-/// substitution on the right of a pipe while `main` writes into the pipe,
-/// whose buffer holds all of its output; the shell's own `read` then copies
-/// it through.
-fn side_by_side(main: &str, side: &str) -> String {
-    if side.is_empty() {
-        return main.to_string();
-    }
-    format!(
-        "{{ {main}; }} | {{ b=$({side}); while IFS= read -r l; do printf '%s\\n' \"$l\"; done; printf '%s\\n' \"$b\"; }}"
-    )
-}
-
-/// The gather's part of an output that starts with something else (the
-/// repairs, when the verification runs in the same command).
-pub fn gathered(output: &str) -> &str {
-    let first = format!("{MARK}passwd");
-    output
-        .match_indices(&first)
-        .find(|(at, _)| *at == 0 || output[..*at].ends_with('\n'))
-        .map_or("", |(at, _)| &output[at..])
-}
-
-/// Parses the output of [`script`] for `scope`.
-pub fn parse(output: &str, scope: Scope) -> Facts {
-    let sections = split_sections(output);
-    let mut facts = Facts::default();
-    let get = |name: &str| sections.get(name).map(Vec::as_slice);
-    let mut required = vec!["passwd", "stat", "end"];
-    if scope.sshd {
-        required.extend(["sshdt", "sshdT"]);
-    }
-    for required in required {
-        if get(required).is_none() {
-            facts.unparsed.push(format!(
-                "section {required} missing from the console output"
-            ));
+/// The lines of a gather's output that carry its nonce, without it; `Err`
+/// says why the output cannot be trusted or is incomplete.
+///
+/// The nonce is the one of the single start line ([`START`]). Lines without
+/// it (anything else printed on the console: `wall`, `write`, a program on
+/// another tty, the kernel) are not ours and are left out. A second start
+/// line means something else prints text shaped like ours: nothing is read.
+/// The end line counts the lines before it, so a line lost or garbled on
+/// the way is noticed, and no line of ours may follow it.
+fn unframe<'a>(output: &'a str) -> Result<Vec<&'a str>, String> {
+    let lines: Vec<&str> = output.lines().map(|l| l.trim_end_matches('\r')).collect();
+    // Where a line holds the start (or the nonce), what comes before it is
+    // someone else's text left without a newline: our lines are written
+    // whole, each in one write, which no other writer can split.
+    let after = |line: &'a str, mark: &str| line.find(mark).map(|at| &line[at + mark.len()..]);
+    // A start line ends with the nonce: a log line quoting the marker is no
+    // start line.
+    let starts: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| after(l, START))
+        .filter(|n| n.len() == 24 && n.chars().all(|c| c.is_ascii_hexdigit()))
+        .collect();
+    let nonce = match starts.as_slice() {
+        [] => return Err("the gather's start line is missing from the console output".into()),
+        [n] => *n,
+        more => {
+            return Err(format!(
+                "the console output holds {} start lines for one gather: something else on the console \
+                 prints text shaped like the doctor's (a forgery?), so none of it is trusted",
+                more.len()
+            ))
+        }
+    };
+    let tag = format!("{nonce} ");
+    let mut ours = Vec::new();
+    let mut end: Option<&str> = None;
+    for line in lines {
+        let Some(text) = after(line, &tag) else {
+            continue;
+        };
+        if end.is_some() {
+            return Err(format!("a line after the gather's end line: {text:?}"));
+        }
+        match text.strip_prefix(MARK).and_then(|t| t.strip_prefix("end ")) {
+            Some(count) => end = Some(count),
+            None => ours.push(text),
         }
     }
+    match end {
+        None => Err("section end missing from the console output (cut short?)".into()),
+        Some(count) if count.trim().parse() == Ok(ours.len()) => Ok(ours),
+        Some(count) => Err(format!(
+            "the gather printed {count} lines but {} arrived with its nonce: lines were lost or garbled on the console",
+            ours.len()
+        )),
+    }
+}
+
+/// The sections of a gather's output, by name, read strictly: only the
+/// lines bound to its nonce ([`unframe`]), each section at most once, none
+/// that was not asked for. A required section missing is reported in
+/// `facts.unparsed`; any other missing is `facts.not_checked` (what it
+/// feeds was not checked). `None` when the output cannot be read at all
+/// (the reason in `facts.unparsed`).
+fn read_sections(
+    output: &str,
+    wanted: &[&Section],
+    facts: &mut Facts,
+) -> Option<HashMap<String, Vec<String>>> {
+    let lines = match unframe(output) {
+        Ok(lines) => lines,
+        Err(why) => {
+            facts.unparsed.push(why);
+            return None;
+        }
+    };
+    let mut sections: HashMap<String, Vec<String>> = HashMap::new();
+    let mut current: Option<String> = None;
+    for line in lines {
+        if let Some(name) = line.strip_prefix(MARK) {
+            let name = name.trim();
+            if !wanted.iter().any(|s| s.name == name) {
+                facts.unparsed.push(format!(
+                    "an unexpected section {name:?} in the console output"
+                ));
+                return None;
+            }
+            if sections.contains_key(name) {
+                facts.unparsed.push(format!(
+                    "section {name} appears twice in the console output"
+                ));
+                return None;
+            }
+            sections.insert(name.to_string(), Vec::new());
+            current = Some(name.to_string());
+        } else if let Some(name) = &current {
+            if !line.trim().is_empty() {
+                sections
+                    .get_mut(name)
+                    .expect("the current section exists")
+                    .push(line.to_string());
+            }
+        } else if !line.trim().is_empty() {
+            facts
+                .unparsed
+                .push(format!("a line before the first section: {line:?}"));
+            return None;
+        }
+    }
+    for s in wanted {
+        if !sections.contains_key(s.name) {
+            if s.required {
+                facts.unparsed.push(format!(
+                    "section {} missing from the console output",
+                    s.name
+                ));
+            } else {
+                facts.not_checked.push(format!(
+                    "{}: the console's answer had no {} section",
+                    s.feeds, s.name
+                ));
+            }
+        }
+    }
+    Some(sections)
+}
+
+/// Parses the output of [`script`] for `scope` (the output may hold other
+/// text: only the gather's own lines are read).
+pub fn parse(output: &str, scope: Scope) -> Facts {
+    let mut facts = Facts::default();
+    let wanted: Vec<&Section> = GATHER.iter().filter(|s| (s.wanted)(scope, false)).collect();
+    let Some(sections) = read_sections(output, &wanted, &mut facts) else {
+        return facts;
+    };
+    let get = |name: &str| sections.get(name).map(Vec::as_slice);
     facts.passwd = get("passwd").and_then(|l| l.first()).and_then(|line| {
         let f: Vec<&str> = line.split(':').collect();
         (f.len() == 7).then(|| Passwd {
@@ -500,11 +699,22 @@ pub fn parse(output: &str, scope: Scope) -> Facts {
         .and_then(|l| l.first())
         .map(|l| l.split_whitespace().map(str::to_string).collect())
         .unwrap_or_default();
-    facts.keys = get("keys")
-        .unwrap_or(&[])
-        .iter()
-        .filter_map(|l| parse_key_line(l))
-        .collect();
+    for line in get("keys").unwrap_or(&[]) {
+        if let Some(why) = line.strip_prefix("unread ") {
+            facts.keys_unread = Some(format!("the key file {why}"));
+        } else if line == "more" {
+            facts.keys_unread = Some("the key file holds more than 2000 keys".into());
+        } else if let Some(key) = parse_key_line(line) {
+            facts.keys.push(key);
+        }
+    }
+    if let Some(why) = &facts.keys_unread {
+        facts.not_checked.push(format!(
+            "authorized_keys.key_missing, authorized_keys.empty, authorized_keys.crlf, \
+             authorized_keys.malformed, authorized_keys.key_algorithm: not read, because {why} \
+             (root does not read through a link or a special file its user can swap in)"
+        ));
+    }
     let counts: Vec<usize> = get("keylines")
         .unwrap_or(&[])
         .iter()
@@ -602,26 +812,6 @@ impl Facts {
     }
 }
 
-fn split_sections(output: &str) -> HashMap<String, Vec<String>> {
-    let mut sections: HashMap<String, Vec<String>> = HashMap::new();
-    let mut current: Option<String> = None;
-    for line in output.lines() {
-        let line = line.trim_end_matches('\r');
-        if let Some(name) = line.strip_prefix(MARK) {
-            current = Some(name.trim().to_string());
-            sections.entry(name.trim().to_string()).or_default();
-        } else if let Some(name) = &current {
-            if !line.trim().is_empty() {
-                sections
-                    .entry(name.clone())
-                    .or_default()
-                    .push(line.to_string());
-            }
-        }
-    }
-    sections
-}
-
 fn parse_stat(line: &str) -> Option<(String, PathFacts)> {
     let mut f = line.splitn(5, '|');
     // GNU stat says "regular empty file" for an empty one: same type to sshd.
@@ -660,8 +850,6 @@ mod tests {
 ec2-user:x:1000:1000::/home/ec2-user:/bin/bash
 @@ese:shell
 ok
-@@ese:shadow
-P 
 @@ese:akpath
 /home/ec2-user/.ssh/authorized_keys
 @@ese:stat
@@ -670,6 +858,11 @@ directory|ec2-user|ec2-user|777|/home/ec2-user
 directory|ec2-user|ec2-user|700|/home/ec2-user/.ssh
 regular empty file|ec2-user|ec2-user|600|/home/ec2-user/.ssh/authorized_keys
 directory|root|root|755|/etc/ssh
+@@ese:keys
+SHA256:abc ED25519
+@@ese:keylines
+0
+0
 @@ese:sshdt
 ok
 @@ese:sshdT
@@ -680,29 +873,41 @@ usepam yes
 @@ese:sshdconf
 @@ese:running
 active
-@@ese:groups
-ec2-user sudo
-@@ese:keys
-SHA256:abc ED25519
-@@ese:keylines
-0
-0
-@@ese:selinux
 @@ese:hostkeys
 /etc/ssh/ssh_host_ed25519_key
+@@ese:groups
+ec2-user sudo
+@@ese:selinux
+@@ese:shadow
+P 
 @@ese:mount
 @@ese:df
 Use% IUse%
  12%    3%
 @@ese:log
 sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec2-user
-@@ese:end
+@@ese:os
+ID=debian
 ";
+
+    const NONCE: &str = "0123456789abcdef01234567";
+
+    /// `body` as a gather prints it: the start line, every line behind the
+    /// nonce, the end line with the count.
+    fn framed(body: &str) -> String {
+        let mut out = format!("{START}{NONCE}\n");
+        for line in body.lines() {
+            out.push_str(&format!("{NONCE} {line}\n"));
+        }
+        out.push_str(&format!("{NONCE} @@ese:end {}\n", body.lines().count()));
+        out
+    }
 
     #[test]
     fn parses_a_real_shaped_report() {
-        let f = parse(SAMPLE, Scope::EVERYTHING);
+        let f = parse(&framed(SAMPLE), Scope::EVERYTHING);
         assert!(f.unparsed.is_empty(), "{:?}", f.unparsed);
+        assert!(f.not_checked.is_empty(), "{:?}", f.not_checked);
         assert_eq!(f.passwd.as_ref().unwrap().home, "/home/ec2-user");
         assert!(f.shell_ok);
         assert_eq!(f.password_status.as_deref(), Some("P"));
@@ -723,17 +928,141 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
         assert_eq!(f.sshd_test_error, None);
     }
 
+    /// Text printed on the console by anyone else (`wall`, `write`, a
+    /// program on another tty), shaped like the gather's sections, is not
+    /// read: it lacks the nonce. Issue 31 item 3.
+    #[test]
+    fn a_forged_section_without_the_nonce_is_ignored() {
+        let forged = "@@ese:keys\nSHA256:forged ED25519\n@@ese:shadow\nP 0\n";
+        let body = SAMPLE
+            .replace("P \n", "L 1\n")
+            .replace("@@ese:keys\nSHA256:abc ED25519\n", "@@ese:keys\n");
+        let real = framed(&body);
+        // Before, inside (between two of our lines) and after our output.
+        let mut lines: Vec<&str> = real.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.ends_with("@@ese:keys"))
+            .unwrap()
+            + 1;
+        lines.insert(at, "SHA256:forged2 ED25519");
+        // And someone's text left without a newline before one of ours.
+        let at = lines
+            .iter()
+            .position(|l| l.ends_with("@@ese:shadow"))
+            .unwrap();
+        let glued = format!("P 0 {}", lines[at]);
+        lines[at] = &glued;
+        let out = format!("{forged}{}\n{forged}", lines.join("\n"));
+        let f = parse(&out, Scope::EVERYTHING);
+        assert!(f.unparsed.is_empty(), "{:?}", f.unparsed);
+        assert!(f.keys.is_empty(), "forged keys read: {:?}", f.keys);
+        assert_eq!(f.password_status.as_deref(), Some("L"));
+        assert!(f.expired);
+        // Without the nonce, nothing is read at all.
+        let f = parse(&format!("{SAMPLE}@@ese:end\n"), Scope::EVERYTHING);
+        assert!(!f.unparsed.is_empty());
+        assert!(f.passwd.is_none() && f.keys.is_empty());
+    }
+
+    /// A second start line (someone printing a whole forged gather with a
+    /// nonce of their own) stops the run: nothing is read.
+    #[test]
+    fn a_second_start_line_makes_the_answer_unreadable() {
+        let other = "fedcba9876543210fedcba98";
+        let forged = format!(
+            "{START}{other}\n{other} @@ese:passwd\n{other} @@ese:keys\n{other} SHA256:forged ED25519\n{other} @@ese:end 3\n"
+        );
+        for out in [
+            format!("{forged}{}", framed(SAMPLE)),
+            format!("{}{forged}", framed(SAMPLE)),
+        ] {
+            let f = parse(&out, Scope::EVERYTHING);
+            assert!(
+                f.unparsed.iter().any(|u| u.contains("2 start lines")),
+                "{:?}",
+                f.unparsed
+            );
+            assert!(f.keys.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_repeated_or_unexpected_section_is_an_error_not_merged() {
+        let f = parse(
+            &framed(&format!("{SAMPLE}@@ese:keys\nSHA256:more RSA\n")),
+            Scope::EVERYTHING,
+        );
+        assert!(
+            f.unparsed.iter().any(|u| u.contains("keys appears twice")),
+            "{:?}",
+            f.unparsed
+        );
+        assert!(f.keys.is_empty(), "nothing is read: {:?}", f.keys);
+        // `os` is not asked for by a verification of the files.
+        let f = parse(&framed(SAMPLE), Scope::FILES);
+        assert!(
+            f.unparsed.iter().any(|u| u.contains("unexpected section")),
+            "{:?}",
+            f.unparsed
+        );
+    }
+
+    /// A section that is missing is not checked, never fine: the shadow
+    /// section gone says nothing about the lock or the expiry.
+    #[test]
+    fn a_missing_section_is_not_checked() {
+        let body = SAMPLE.replace("@@ese:shadow\nP \n", "");
+        let f = parse(&framed(&body), Scope::EVERYTHING);
+        assert!(f.unparsed.is_empty(), "{:?}", f.unparsed);
+        assert_eq!(f.password_status, None);
+        assert!(
+            f.not_checked
+                .iter()
+                .any(|n| n.contains("user.locked, user.expired") && n.contains("shadow")),
+            "{:?}",
+            f.not_checked
+        );
+        // A required one makes the answer unreadable.
+        let body = SAMPLE.replace("@@ese:sshdT\n", "@@ese:other\n");
+        assert!(!parse(&framed(&body), Scope::EVERYTHING).unparsed.is_empty());
+    }
+
+    /// The end line counts the lines: one lost (or garbled so that it lost
+    /// its nonce) on the way is noticed.
+    #[test]
+    fn a_lost_line_is_noticed() {
+        let out = framed(SAMPLE).replace(&format!("{NONCE} SHA256:abc"), "SHA256:abc");
+        let f = parse(&out, Scope::EVERYTHING);
+        assert!(
+            f.unparsed.iter().any(|u| u.contains("lost or garbled")),
+            "{:?}",
+            f.unparsed
+        );
+        let cut = framed(SAMPLE).replace(&format!("{NONCE} @@ese:end"), "");
+        assert!(!parse(&cut, Scope::EVERYTHING).unparsed.is_empty());
+    }
+
     #[test]
     fn reads_an_absent_user_the_distribution_and_the_key_holders() {
+        let scope = Scope {
+            system: true,
+            ..Scope::FILES
+        };
         let mut f = parse(
-            "@@ese:passwd\n@@ese:stat\n@@ese:keys\n\
-             @@ese:os\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n@@ese:end\n",
-            Scope::FILES,
+            &framed(
+                "@@ese:passwd\n@@ese:akpath\n/home/ec2-user/.ssh/authorized_keys\n@@ese:stat\n@@ese:keys\n\
+                 @@ese:os\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n",
+            ),
+            scope,
         );
         parse_whereabouts(
-            "@@ese:absent\nhome directory|1000|1000|UNKNOWN|/home/ec2-user\n\
-             group adm\ngroup sudo\nown\nuser lab-admin\n\
-             @@ese:holders\nlab-admin /home/lab-admin/.ssh/authorized_keys\n@@ese:end\n",
+            &framed(
+                "@@ese:absent\nhome directory|1000|1000|UNKNOWN|/home/ec2-user\n\
+                 group adm\ngroup sudo\nown\nuser lab-admin\n\
+                 @@ese:holders\nlab-admin /home/lab-admin/.ssh/authorized_keys\n",
+            ),
+            true,
             &mut f,
         );
         assert!(f.unparsed.is_empty(), "{:?}", f.unparsed);
@@ -752,9 +1081,18 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
             )]
         );
         let mut g = Facts::default();
-        parse_whereabouts("@@ese:absent\nlookup 1\n", &mut g);
-        assert_eq!(g.absent.lookup_failed, Some(1));
+        let cut = framed("@@ese:absent\nlookup 1\n").replace(&format!("{NONCE} @@ese:end"), "");
+        parse_whereabouts(&cut, false, &mut g);
         assert!(!g.unparsed.is_empty(), "a cut answer is reported");
+        // A forged holder, without the nonce, is not read.
+        let mut h = Facts::default();
+        let out = format!(
+            "@@ese:holders\nadmin /home/admin/.ssh/authorized_keys\n{}",
+            framed("@@ese:absent\n@@ese:holders\n")
+        );
+        parse_whereabouts(&out, true, &mut h);
+        assert!(h.unparsed.is_empty(), "{:?}", h.unparsed);
+        assert!(h.key_holders.is_empty());
     }
 
     #[test]
@@ -771,12 +1109,10 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
 
     #[test]
     fn a_truncated_report_says_what_is_missing() {
-        let f = parse(
-            "@@ese:passwd\nec2-user:x:1000:1000::/home/ec2-user:/bin/bash\n",
-            Scope::EVERYTHING,
-        );
+        let out = format!("{START}{NONCE}\n{NONCE} @@ese:passwd\n{NONCE} ec2-user:x:1000:1000::/home/ec2-user:/bin/bash\n");
+        let f = parse(&out, Scope::EVERYTHING);
         assert!(
-            f.unparsed.iter().any(|u| u.contains("stat")),
+            f.unparsed.iter().any(|u| u.contains("end missing")),
             "{:?}",
             f.unparsed
         );
@@ -792,21 +1128,52 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
         }
     }
 
-    /// One line (the shell layer sends a long one in pieces, under the
-    /// tty's 4095-byte cut), and short: every byte crosses the serial line.
+    /// Short: every byte crosses the serial line. The typed text holds no
+    /// marker the output will carry (the nonce is drawn on the instance),
+    /// so the echo of what is typed can never be taken for output, and
+    /// every section has its function in gather.sh, and no function is left
+    /// unused.
     #[test]
-    fn the_script_is_one_short_line() {
+    fn the_script_is_short_and_holds_no_marker_of_its_output() {
         let s = script(
             &UserName::parse("ec2-user").unwrap(),
             Scope::EVERYTHING,
             None,
         );
-        assert!(s.len() < 3600, "{} bytes", s.len());
+        assert!(s.len() < 5000, "{} bytes", s.len());
         let fp = Fingerprint::parse("SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU").unwrap();
         let w = whereabouts(&UserName::parse("ec2-user").unwrap(), Some(&fp));
-        assert!(w.len() < 1500, "{} bytes", w.len());
-        assert!(!w.contains('\n'));
-        assert!(!s.contains('\n'));
+        assert!(w.len() < 2000, "{} bytes", w.len());
+        for typed in [&s, &w] {
+            assert!(!typed.contains("@@ese:") && !typed.contains(START));
+        }
+        let mut defined: Vec<&str> = LIBRARY
+            .lines()
+            .filter_map(|l| l.strip_suffix("() {"))
+            .collect();
+        defined.sort();
+        let mut used: Vec<String> = RUNNER
+            .iter()
+            .chain(SETTINGS)
+            .map(|s| s.to_string())
+            .chain(
+                GATHER
+                    .iter()
+                    .chain(WHEREABOUTS)
+                    .map(|s| format!("ese_{}", s.name)),
+            )
+            .collect();
+        used.sort();
+        assert_eq!(defined, used);
+        let out = std::process::Command::new("sh")
+            .args(["-n", "-c", &s])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     #[test]
@@ -820,9 +1187,13 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
 
     #[test]
     fn the_lock_state_comes_from_the_shadow_entry_and_the_hash_is_never_printed() {
+        let scope = Scope {
+            account: true,
+            ..Scope::FILES
+        };
         let f = parse(
-            "@@ese:passwd\n@@ese:stat\n@@ese:shadow\nL 1\n@@ese:end\n",
-            Scope::EVERYTHING,
+            &framed("@@ese:passwd\n@@ese:akpath\n/x\n@@ese:stat\n@@ese:shadow\nL 1\n"),
+            scope,
         );
         assert_eq!(f.password_status.as_deref(), Some("L"));
         assert!(f.expired);
@@ -842,17 +1213,21 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
 
     #[test]
     fn a_refresh_keeps_what_the_verification_did_not_look_at() {
-        let first = parse(SAMPLE, Scope::EVERYTHING);
+        let first = parse(&framed(SAMPLE), Scope::EVERYTHING);
         let scope = Scope {
             selinux: true,
             ..Scope::FILES
         };
         let again = parse(
-            "@@ese:passwd\nec2-user:x:1000:1000::/home/ec2-user:/bin/bash\n@@ese:stat\n\
-             directory|ec2-user|ec2-user|700|/home/ec2-user\n@@ese:end\n",
+            &framed(
+                "@@ese:passwd\nec2-user:x:1000:1000::/home/ec2-user:/bin/bash\n@@ese:shell\nok\n\
+                 @@ese:akpath\n/home/ec2-user/.ssh/authorized_keys\n@@ese:stat\n\
+                 directory|ec2-user|ec2-user|700|/home/ec2-user\n@@ese:keys\n@@ese:keylines\n@@ese:selinux\n",
+            ),
             scope,
         );
         assert!(again.unparsed.is_empty(), "{:?}", again.unparsed);
+        assert!(again.not_checked.is_empty(), "{:?}", again.not_checked);
         let now = first.refresh(again, scope);
         assert_eq!(now.paths["/home/ec2-user"].mode, 0o700);
         assert_eq!(now.sshd["strictmodes"], "yes", "sshd facts carried over");
@@ -862,21 +1237,25 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
         assert!(now.keys.is_empty(), "the files are always read again");
     }
 
+    /// The verification runs after the guard in the same command: its part
+    /// of the output is found by its own start line, and the guard's
+    /// markers (another nonce) are not taken for it.
     #[test]
     fn the_gather_part_of_a_combined_output() {
-        let out = "@@ese:n1:begin 0\nchmod\n@@ese:n1:end 0 0\n@@ese:passwd\nx\n@@ese:end\n";
-        assert_eq!(gathered(out), "@@ese:passwd\nx\n@@ese:end\n");
-        assert_eq!(gathered("@@ese:passwd\n"), "@@ese:passwd\n");
-        assert_eq!(gathered("no gather here"), "");
+        let guard = "@@ese-guard:n1\n@@ese:n1:begin 0\nchmod\n@@ese:n1:end 0 0\n@@ese:n1:done\n";
+        let f = parse(&format!("{guard}{}", framed(SAMPLE)), Scope::EVERYTHING);
+        assert!(f.unparsed.is_empty(), "{:?}", f.unparsed);
+        assert_eq!(f.keys.len(), 1);
+        assert!(!parse(guard, Scope::EVERYTHING).unparsed.is_empty());
     }
 
-    /// The script is valid for the instance's `sh` (dash here, bash on
-    /// Amazon Linux): run for real, it prints every section it promises.
     /// Runs the settings reader and the key-file expansion under a real sh
     /// on `T` (as `sshd -T` would print it); returns `a|C|G|S`.
     fn read_settings(t: &str) -> String {
         let script = format!(
-            "T={}; h=/home/ann; u=ann; {SSHD_SETTINGS}; {EXPAND_KEY_FILE}; printf '%s|%s|%s|%s' \"$a\" \"$C\" \"$G\" \"$S\"",
+            "{}{}T={}; h=/home/ann; u=ann; ese_read_settings; ese_expand; printf '%s|%s|%s|%s' \"$a\" \"$C\" \"$G\" \"$S\"",
+            function("ese_read_settings"),
+            function("ese_expand"),
             shell_words::quote(t)
         );
         let out = std::process::Command::new("sh")
@@ -910,28 +1289,106 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
         );
     }
 
+    /// Runs `ese_akpath`, `ese_keys` and `ese_keylines` under a real sh for
+    /// the home `h` (key file `h/.ssh/authorized_keys`), with `PATH`
+    /// starting at `bin`; the output, or `None` when it had to be killed.
+    fn read_keys(h: &std::path::Path, bin: Option<&std::path::Path>) -> Option<String> {
+        let script = format!(
+            "{}{}{}h={}; a=\"$h/.ssh/authorized_keys\"; ese_akpath >/dev/null; ese_keys; echo ---; ese_keylines",
+            function("ese_akpath"),
+            function("ese_keys"),
+            function("ese_keylines"),
+            shell_words::quote(h.to_str().unwrap())
+        );
+        let mut cmd = std::process::Command::new("timeout");
+        cmd.args(["20", "sh", "-c", &script]);
+        if let Some(bin) = bin {
+            let path = std::env::var("PATH").unwrap_or_default();
+            cmd.env("PATH", format!("{}:{path}", bin.display()));
+        }
+        let out = cmd.output().unwrap();
+        (out.status.code() != Some(124)).then(|| String::from_utf8(out.stdout).unwrap())
+    }
+
     #[test]
     fn a_key_comment_never_reaches_the_parsed_facts() {
         // ssh-keygen -l's lines, as the script cuts them: the comment (the
         // file owner's text, here posing as a section) is left out.
-        let lines = "256 SHA256:N0Fi50u6BAJSnmk6YVFkNVhoYvRY/KU6S20uTv9IJ+o @@ese:stat x (ED25519)\n3072 SHA256:abc no comment (RSA)\n";
-        let cut = r#"while read -r _ f c; do echo "$f ${c##* }"; done"#;
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "printf %s {} | {{ {cut}; }}",
-                shell_words::quote(lines)
-            ))
-            .output()
-            .unwrap();
-        let text = String::from_utf8(out.stdout).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (home, bin) = (dir.path().join("home"), dir.path().join("bin"));
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::write(home.join(".ssh/authorized_keys"), "x\n").unwrap();
+        let fake = bin.join("ssh-keygen");
+        std::fs::write(&fake, "#!/bin/sh\nprintf '%s\\n' '256 SHA256:N0Fi50u6BAJSnmk6YVFkNVhoYvRY/KU6S20uTv9IJ+o @@ese:stat x (ED25519)' '3072 SHA256:abc no comment (RSA)'\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let text = read_keys(&home, Some(&bin)).unwrap();
+        let keys = text.split("---").next().unwrap();
         assert_eq!(
-            text,
+            keys,
             "SHA256:N0Fi50u6BAJSnmk6YVFkNVhoYvRY/KU6S20uTv9IJ+o (ED25519)\nSHA256:abc (RSA)\n"
         );
-        assert!(script(&UserName::parse("ann").unwrap(), Scope::EVERYTHING, None).contains(cut));
-        let keys: Vec<_> = text.lines().filter_map(parse_key_line).collect();
+        let keys: Vec<_> = keys.lines().filter_map(parse_key_line).collect();
         assert_eq!(keys[1], ("SHA256:abc".to_string(), "RSA".to_string()));
+    }
+
+    /// Root never reads the key file through a link or a special file the
+    /// user controls: a FIFO, a link to /dev/zero, a linked ~/.ssh are
+    /// reported unread at once, where the reads used to block or grow
+    /// until the doctor timed out. Issue 32 item 7.
+    #[test]
+    fn the_key_file_is_never_read_through_a_link_or_a_fifo() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let ssh = home.join(".ssh");
+        let ak = ssh.join("authorized_keys");
+        std::fs::create_dir_all(&ssh).unwrap();
+        let fifo = std::process::Command::new("mkfifo")
+            .arg(&ak)
+            .status()
+            .unwrap();
+        assert!(fifo.success());
+        let out = read_keys(&home, None).expect("a FIFO made the read block");
+        assert!(out.starts_with("unread is not a regular file\n"), "{out}");
+        std::fs::remove_file(&ak).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &ak).unwrap();
+        let out = read_keys(&home, None).expect("a link to /dev/zero made the read grow");
+        assert!(out.starts_with("unread is a symbolic link\n"), "{out}");
+        std::fs::remove_file(&ak).unwrap();
+        let real = dir.path().join("elsewhere");
+        std::fs::create_dir_all(&real).unwrap();
+        std::fs::write(
+            real.join("authorized_keys"),
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl t\n",
+        )
+        .unwrap();
+        std::fs::remove_dir(&ssh).unwrap();
+        std::os::unix::fs::symlink(&real, &ssh).unwrap();
+        let out = read_keys(&home, None).unwrap();
+        assert!(
+            out.starts_with("unread lies behind a symbolic link"),
+            "{out}"
+        );
+        // What the parser makes of it: not checked, with the reason.
+        let body = SAMPLE.replace(
+            "@@ese:keys\nSHA256:abc ED25519\n@@ese:keylines\n0\n0\n",
+            "@@ese:keys\nunread is not a regular file\n@@ese:keylines\n",
+        );
+        let f = parse(&framed(&body), Scope::EVERYTHING);
+        assert!(f.unparsed.is_empty(), "{:?}", f.unparsed);
+        assert_eq!(
+            f.keys_unread.as_deref(),
+            Some("the key file is not a regular file")
+        );
+        assert!(
+            f.not_checked
+                .iter()
+                .any(|n| n.contains("authorized_keys.key_missing")
+                    && n.contains("not a regular file")),
+            "{:?}",
+            f.not_checked
+        );
     }
 
     #[test]
@@ -955,7 +1412,7 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        parse_whereabouts(&text, &mut facts);
+        parse_whereabouts(&text, true, &mut facts);
         assert!(facts.unparsed.is_empty(), "{:?}\n{text}", facts.unparsed);
         assert!(
             text.contains("@@ese:holders"),
@@ -1015,7 +1472,12 @@ sshd[812]: Authentication refused: bad ownership or modes for directory /home/ec
             fn any_answer_is_read_or_reported(
                 lines in proptest::collection::vec("(@@ese:[a-zA-Z]{0,8}|[ -~]{0,40}|[a-z ]{0,12}\\|[a-z0-9-]{0,8}\\|[a-z]{0,6}\\|[0-9]{0,5}\\|/[ -~]{0,20})", 0..30),
             ) {
-                let facts = parse(&lines.join("\n"), Scope::EVERYTHING);
+                let mut out = format!("{START}0123456789abcdef01234567\n");
+                for l in &lines {
+                    out.push_str(&format!("0123456789abcdef01234567 {l}\n"));
+                }
+                out.push_str(&format!("0123456789abcdef01234567 @@ese:end {}\n", lines.len()));
+                let facts = parse(&out, Scope::EVERYTHING);
                 for p in facts.paths.values() {
                     prop_assert!(p.mode <= 0o7777_7777);
                 }

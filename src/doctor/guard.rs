@@ -80,6 +80,9 @@ pub(super) struct BatchResult {
     pub unlock_failed: Vec<String>,
     /// Whether the script got to its end (directories given back).
     pub finished: bool,
+    /// Why the output cannot be trusted: more than one start line (something
+    /// else on the console prints text shaped like the guard's).
+    pub unreadable: Option<String>,
 }
 
 impl Batch {
@@ -97,6 +100,19 @@ impl Batch {
 
     /// Reads the script's output back.
     pub(super) fn parse(&self, output: &str) -> BatchResult {
+        let starts = output
+            .lines()
+            .filter(|l| l.trim_end_matches('\r').starts_with(NONCE_LINE))
+            .count();
+        if starts > 1 {
+            return BatchResult {
+                steps: vec![None; self.steps],
+                unreadable: Some(format!(
+                    "{starts} start lines of the repair guard: something else on the console prints text shaped like its markers"
+                )),
+                ..BatchResult::default()
+            };
+        }
         let mut lines = output.lines();
         let nonce = lines
             .by_ref()
@@ -296,6 +312,24 @@ mod tests {
             Some("/home/u/.ssh is a symbolic link")
         );
         assert!(ran.finished);
+    }
+
+    /// A start line printed by someone else (before or after ours) makes
+    /// the whole output untrusted: the first one used to be taken, and the
+    /// markers of its nonce believed.
+    #[test]
+    fn a_second_start_line_makes_the_output_unreadable() {
+        let r = Repair::HostKeys;
+        let batch = Batch::new(&[&r]);
+        let (n, f) = ("0123456789abcdef01234567", "fedcba9876543210fedcba98");
+        let out = format!(
+            "@@ese-guard:{f}\n@@ese:{f}:begin 0\n@@ese:{f}:end 0 0\n@@ese:{f}:done\n\
+             @@ese-guard:{n}\n@@ese:{n}:begin 0\n@@ese:{n}:unlock-failed 0:0 700 /home/u\n@@ese:{n}:end 0 1\n@@ese:{n}:done\n"
+        );
+        let ran = batch.parse(&out);
+        assert!(ran.unreadable.is_some(), "{ran:?}");
+        assert_eq!(ran.steps, vec![None]);
+        assert!(!ran.finished);
     }
 
     /// A user who keeps swapping `~/.ssh`, `authorized_keys` and the old

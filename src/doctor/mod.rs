@@ -129,6 +129,9 @@ pub struct Outcome {
     pub evidence: Vec<String>,
     /// Commands run on the console.
     pub round_trips: u32,
+    /// What could not be checked, with why ([`facts::Facts::not_checked`]):
+    /// never reported healthy.
+    pub not_checked: Vec<String>,
 }
 
 /// Gathers facts, checks, and with `fix` repairs and verifies.
@@ -144,22 +147,26 @@ pub async fn examine(
     let (facts, mut round_trips) = gather(console, req).await?;
     let mut findings = checks::run(&facts, req);
     let evidence = facts.log.clone();
+    let mut not_checked = facts.not_checked.clone();
     if !fix {
         return Ok(Outcome {
             findings,
             verified: None,
             evidence,
             round_trips,
+            not_checked,
         });
     }
-    let planned = plan_repairs(&mut findings);
+    let planned = plan_repairs(&mut findings, req);
     if planned.is_empty() {
-        let verified = findings.iter().all(|f| f.severity != Severity::Error);
+        let verified =
+            not_checked.is_empty() && findings.iter().all(|f| f.severity != Severity::Error);
         return Ok(Outcome {
             findings,
             verified: Some(verified),
             evidence,
             round_trips,
+            not_checked,
         });
     }
     for &i in &planned {
@@ -176,7 +183,7 @@ pub async fn examine(
         .any(|f| f.check == CheckId::UserDeleted && f.status == Status::Open);
     if created && now.passwd.is_some() {
         let mut uncovered = uncovered(&findings, after);
-        let planned = plan_repairs(&mut uncovered);
+        let planned = plan_repairs(&mut uncovered, req);
         if !planned.is_empty() {
             for &i in &planned {
                 announce(&uncovered[i]);
@@ -188,14 +195,22 @@ pub async fn examine(
         findings.extend(uncovered);
     }
     settle(&mut findings, after);
-    let verified = findings.iter().all(|f| {
-        f.status == Status::Fixed || (f.severity == Severity::Warning && f.status != Status::Failed)
-    });
+    for n in &now.not_checked {
+        if !not_checked.contains(n) {
+            not_checked.push(n.clone());
+        }
+    }
+    let verified = not_checked.is_empty()
+        && findings.iter().all(|f| {
+            f.status == Status::Fixed
+                || (f.severity == Severity::Warning && f.status != Status::Failed)
+        });
     Ok(Outcome {
         findings,
         verified: Some(verified),
         evidence,
         round_trips,
+        not_checked,
     })
 }
 
@@ -234,11 +249,24 @@ fn uncovered(findings: &[Finding], after: Vec<Finding>) -> Vec<Finding> {
 
 /// Marks findings whose repair cannot run as skipped; returns the others'
 /// indices in the order their repairs run.
-fn plan_repairs(findings: &mut [Finding]) -> Vec<usize> {
+///
+/// `--fix` changes only what refuses the key: a repair that loosens
+/// security (unlocking the account, widening a mode: [`Finding::loosens`])
+/// runs only for a finding that refuses the key (an error), or when
+/// `--loosen` asks for it; otherwise it is reported with its command.
+fn plan_repairs(findings: &mut [Finding], req: &Request) -> Vec<usize> {
     let mut planned = Vec::new();
     for i in repair_order(findings) {
         let f = &mut findings[i];
         match &f.action {
+            Some(action) if f.loosens && f.severity != Severity::Error && !req.loosen => {
+                f.status = Status::Skipped;
+                f.why.push_str(&format!(
+                    " (not repaired: `{}` loosens security and this does not refuse the key; \
+                     run it yourself, or add --loosen to --fix)",
+                    action.command()
+                ));
+            }
             Some(action) if action.is_safe() => planned.push(i),
             Some(_) => {
                 f.status = Status::Skipped;
@@ -309,6 +337,12 @@ async fn repair_and_verify(
         }
     };
     let ran = batch.parse(&output);
+    if let Some(why) = &ran.unreadable {
+        return Err(Error::problems(format!(
+            "the repairs ran, but their report cannot be trusted ({why}); run the doctor again to see \
+             where things stand, and read the transcript"
+        )));
+    }
     let stopped = ran
         .refused
         .as_deref()
@@ -345,7 +379,7 @@ async fn repair_and_verify(
     for dir in &ran.unlock_failed {
         findings.push(Finding::unlock_failed(dir));
     }
-    let again = read_facts(facts::gathered(&output), scope)?;
+    let again = read_facts(&output, scope)?;
     Ok(before.refresh(again, scope))
 }
 
@@ -398,15 +432,16 @@ async fn gather(console: &mut dyn RootConsole, req: &Request) -> Result<(facts::
     let (output, _status) = console.run_as_root(&quietly(&apart(&script))).await?;
     let mut facts = read_facts(&output, facts::Scope::EVERYTHING)?;
     let sought = req.sought();
-    let key_missing = sought
-        .as_ref()
-        .is_some_and(|fp| !facts.keys.iter().any(|(have, _)| have == fp.as_str()));
+    let key_missing = facts.keys_unread.is_none()
+        && sought
+            .as_ref()
+            .is_some_and(|fp| !facts.keys.iter().any(|(have, _)| have == fp.as_str()));
     if facts.passwd.is_some() && !key_missing {
         return Ok((facts, 1));
     }
     let script = facts::whereabouts(&req.user, sought.as_ref());
     let (output, _status) = console.run_as_root(&quietly(&apart(&script))).await?;
-    facts::parse_whereabouts(&output, &mut facts);
+    facts::parse_whereabouts(&output, sought.is_some(), &mut facts);
     if !facts.unparsed.is_empty() {
         return Err(Error::problems(format!(
             "the console's answer to the command looking for the account and the key was not in the expected shape ({}); \

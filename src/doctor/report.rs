@@ -36,6 +36,11 @@ pub struct Report {
     pub via: Via,
     /// What could not be checked this way, and why ([`super::Request::not_checked`]).
     pub not_checked: Vec<String>,
+    /// Whether the console's answer left something the checks need unread
+    /// (a section missing, the key file not read): then the report is never
+    /// healthy (exit 1), whatever the findings.
+    #[serde(skip)]
+    pub incomplete: bool,
 }
 
 /// How the doctor reached a root shell.
@@ -51,10 +56,11 @@ pub enum Via {
 impl Report {
     /// Whether errors remain (exit code 1).
     pub fn problems_remain(&self) -> bool {
-        self.findings.iter().any(|f| {
-            f.severity == Severity::Error
-                && matches!(f.status, Status::Open | Status::Failed | Status::Skipped)
-        })
+        self.incomplete
+            || self.findings.iter().any(|f| {
+                f.severity == Severity::Error
+                    && matches!(f.status, Status::Open | Status::Failed | Status::Skipped)
+            })
     }
 
     /// A table for the terminal.
@@ -63,7 +69,7 @@ impl Report {
             "doctor {} for user {} (policy {}, {})\n",
             self.target, self.user, self.policy, self.mode
         );
-        if self.findings.is_empty() {
+        if self.findings.is_empty() && !self.incomplete {
             out.push_str("no problems found: sshd should accept this user's key\n");
         }
         for f in &self.findings {

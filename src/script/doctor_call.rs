@@ -1,4 +1,4 @@
-//! `doctor(#{user, fix, policy, public_key, fingerprint, add_key, create_user})`: the
+//! `doctor(#{user, fix, policy, public_key, fingerprint, add_key, create_user, loosen})`: the
 //! doctor from a script, on the console the script is logged in to.
 //!
 //! It runs exactly what `ec2-serial-expect doctor` runs after login
@@ -6,7 +6,7 @@
 //! report's field names, so a script can decide what to do with each:
 //! `#{findings: [#{check, path, expected, actual, severity, why, repair,
 //! status}], verified (`()` in check mode), evidence, round_trips,
-//! problems_remain}`.
+//! not_checked, problems_remain}`.
 
 use std::rc::Rc;
 
@@ -53,10 +53,11 @@ impl Host {
         };
         drop(shell_slot);
         let outcome = outcome.map_err(|e| self.console_error(e, pos))?;
-        let problems = outcome
-            .findings
-            .iter()
-            .any(|f| f.severity == Severity::Error && f.status != Status::Fixed);
+        let problems = !outcome.not_checked.is_empty()
+            || outcome
+                .findings
+                .iter()
+                .any(|f| f.severity == Severity::Error && f.status != Status::Fixed);
         let mut map = Map::new();
         let findings = serde_json::to_value(&outcome.findings).unwrap_or(Value::Null);
         map.insert("findings".into(), to_dynamic(findings));
@@ -66,6 +67,10 @@ impl Host {
         );
         map.insert("problems_remain".into(), problems.into());
         map.insert("evidence".into(), to_dynamic(Value::from(outcome.evidence)));
+        map.insert(
+            "not_checked".into(),
+            to_dynamic(Value::from(outcome.not_checked)),
+        );
         map.insert(
             "round_trips".into(),
             (outcome.round_trips as rhai::INT).into(),
@@ -82,6 +87,7 @@ impl Host {
             "fingerprint",
             "add_key",
             "create_user",
+            "loosen",
         ];
         if let Some(k) = options.keys().find(|k| !known.contains(&k.as_str())) {
             return Err(self.misuse(
@@ -114,6 +120,7 @@ impl Host {
         )
         .map_err(|e| self.misuse(pos, format!("doctor(): {e}")))?;
         request.create_user = flag(options, "create_user");
+        request.loosen = flag(options, "loosen");
         Ok(request)
     }
 }

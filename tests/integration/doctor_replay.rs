@@ -25,6 +25,9 @@ const EXPECTED: &[(&str, &[&str])] = &[
         &["authorized_keys.exists", "authorized_keys.key_missing"],
     ),
     ("missing-key-check", &["authorized_keys.key_missing"]),
+    // Recorded while a root loop printed forged `@@ese:keys` sections
+    // holding this very key on the console.
+    ("forged-sections-check", &["authorized_keys.key_missing"]),
     (
         "home-root-owned-group-writable-check",
         &["home.mode", "home.owner"],
@@ -192,7 +195,21 @@ const OTHERS: &[Other] = &[
         "authorized-keys-is-a-directory-check",
         "ec2-user",
         true,
-        &["authorized_keys.key_missing", "authorized_keys.type"],
+        &["authorized_keys.type"],
+        &[],
+    ),
+    (
+        "authorized-keys-fifo-check",
+        "ec2-user",
+        true,
+        &["authorized_keys.type"],
+        &[],
+    ),
+    (
+        "authorized-keys-link-to-dev-zero-check",
+        "ec2-user",
+        true,
+        &["authorized_keys.type"],
         &[],
     ),
     (

@@ -211,13 +211,37 @@ async fn cure(vm: &LabVm, dir: &Path, names: &[&str], expected: &[&str]) {
     ))
     .await;
 
-    let again = doctor(vm, dir, &format!("{tag}-again"), "ec2-user", false);
+    let again = doctor(vm, dir, &format!("{tag}-again"), login, false);
     assert_eq!(
         again.code, 0,
         "{tag}: a second run finds nothing\n{}",
         again.stdout
     );
     assert!(again.ids("open").is_empty());
+    if names.contains(&"locked-account") {
+        // `--fix` changes only what refuses the key: the expiry did, the
+        // locked password (UsePAM yes) does not, so it stays locked and is
+        // shown with its command (issue 31 item 4). The admin unlocks it.
+        let locked = |run: &Run, status: &str| run.ids_of("warning", status) == ["user.locked"];
+        assert!(
+            locked(&fix, "skipped"),
+            "{tag}: not unlocked\n{}",
+            fix.stdout
+        );
+        assert!(fix.stdout.contains("usermod -U ec2-user"), "{}", fix.stdout);
+        assert!(
+            locked(&again, "open"),
+            "{tag}: still locked\n{}",
+            again.stdout
+        );
+        let out = vm
+            .ssh()
+            .as_user("lab-admin")
+            .run("sudo passwd -u ec2-user")
+            .await
+            .unwrap();
+        assert_eq!(out.status, 0, "{out:?}");
+    }
 }
 
 #[tokio::test]
@@ -538,6 +562,7 @@ async fn doctor_finds_every_other_cause_on_a_real_console() {
     let dir = tempfile::tempdir().unwrap();
 
     the_seeds_first_causes_and_sha1_rsa(&vm, dir.path()).await;
+    forged_console_lines_cannot_forge_a_result(&vm, dir.path()).await;
 
     let causes = [
         OtherCause {
@@ -615,7 +640,28 @@ async fn doctor_finds_every_other_cause_on_a_real_console() {
             break_command: "rm ~/.ssh/authorized_keys && mkdir ~/.ssh/authorized_keys",
             login: "ec2-user",
             with_key: true,
-            errors: &["authorized_keys.key_missing", "authorized_keys.type"],
+            errors: &["authorized_keys.type"],
+            warnings: &[],
+            after: After::Undo(RESTORE_KEYS),
+        },
+        // Root never reads the key file through what its user can swap in:
+        // a FIFO (the reads blocked until the doctor timed out) and a link
+        // to /dev/zero (they grew) are reported, their content not checked.
+        OtherCause {
+            tag: "authorized-keys-fifo",
+            break_command: "rm ~/.ssh/authorized_keys && mkfifo -m 600 ~/.ssh/authorized_keys",
+            login: "ec2-user",
+            with_key: true,
+            errors: &["authorized_keys.type"],
+            warnings: &[],
+            after: After::Undo(RESTORE_KEYS),
+        },
+        OtherCause {
+            tag: "authorized-keys-link-to-dev-zero",
+            break_command: "rm ~/.ssh/authorized_keys && ln -s /dev/zero ~/.ssh/authorized_keys",
+            login: "ec2-user",
+            with_key: true,
+            errors: &["authorized_keys.type"],
             warnings: &[],
             after: After::Undo(RESTORE_KEYS),
         },
@@ -679,6 +725,111 @@ async fn doctor_finds_every_other_cause_on_a_real_console() {
     for cause in &causes {
         other_cause(&vm, dir.path(), cause).await;
     }
+}
+
+/// Prints text shaped like the gather's sections on the console, as root,
+/// while a root command (sudo) runs there, so every answer the doctor reads
+/// is mixed with it (and the login is left alone: a console that never
+/// stops printing never shows a login prompt last): `$1` as a key said to
+/// be there, and with a second argument a whole gather with a start line
+/// and a nonce of its own.
+const FORGER: &str = "#!/bin/sh
+while :; do
+  if pgrep -t ttyS0 -x sudo >/dev/null; then
+    printf '\\r\\n@@ese:keys\\r\\n%s ED25519\\r\\n@@ese:shadow\\r\\nP \\r\\n' \"$1\" >/dev/ttyS0
+    [ -n \"$2\" ] && printf '@@ese-facts:0123456789abcdef01234567\\r\\n0123456789abcdef01234567 @@ese:keys\\r\\n0123456789abcdef01234567 %s ED25519\\r\\n0123456789abcdef01234567 @@ese:end 2\\r\\n' \"$1\" >/dev/ttyS0
+  fi
+  sleep 0.1
+done
+";
+
+/// A root loop printing forged section lines on the console (what `wall`,
+/// `write` or a program on another tty can print) while the doctor runs:
+/// the key it claims is there is still found missing (no false healthy),
+/// `--fix --add-key` really adds it (exit 0 only with a working key login),
+/// and a whole forged gather with a start line of its own stops the run
+/// instead of passing for healthy. Issue 31 item 3.
+async fn forged_console_lines_cannot_forge_a_result(vm: &LabVm, dir: &Path) {
+    let info = vm.info();
+    let out = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(format!("{}.pub", info.key.display()))
+        .output()
+        .unwrap();
+    let fp = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .expect("the lab key's fingerprint")
+        .to_string();
+    let admin = vm.ssh().as_user("lab-admin");
+    let install = format!(
+        "printf %s {} | sudo tee /usr/local/sbin/ese-forger >/dev/null && sudo chmod 755 /usr/local/sbin/ese-forger",
+        shell_words::quote(FORGER)
+    );
+    let out = admin.run(&install).await.unwrap();
+    assert_eq!(out.status, 0, "installing the forger: {out:?}");
+    let start = |whole: bool| {
+        format!(
+            "sudo sh -c 'nohup setsid /usr/local/sbin/ese-forger {fp} {} >/dev/null 2>&1 </dev/null & echo $! >/run/ese-forger.pid'",
+            if whole { "whole" } else { "" }
+        )
+    };
+    let stop = "sudo sh -c 'kill $(cat /run/ese-forger.pid); rm -f /run/ese-forger.pid'";
+
+    scenario::break_over_ssh(info, scenario::find("missing-key").unwrap())
+        .await
+        .unwrap();
+    let out = admin.run(&start(false)).await.unwrap();
+    assert_eq!(out.status, 0, "starting the forger: {out:?}");
+    let check = doctor(vm, dir, "forged-sections-check", "ec2-user", false);
+    assert_eq!(check.code, 1, "no false healthy\n{}", check.stdout);
+    assert_eq!(
+        check.ids("open"),
+        ["authorized_keys.key_missing"],
+        "{}",
+        check.stdout
+    );
+    let fix = doctor(vm, dir, "forged-sections-fix", "ec2-user", true);
+    assert_eq!(fix.code, 0, "--fix --add-key repairs\n{}", fix.stdout);
+    assert_eq!(fix.ids("fixed"), ["authorized_keys.key_missing"]);
+    vm.assert_key_login_accepted("forged sections: the key was really added")
+        .await;
+    let out = admin.run(stop).await.unwrap();
+    assert_eq!(out.status, 0, "stopping the forger: {out:?}");
+
+    // A whole forged gather, with a start line: the run stops, never healthy.
+    scenario::break_over_ssh(info, scenario::find("missing-key").unwrap())
+        .await
+        .unwrap();
+    let out = admin.run(&start(true)).await.unwrap();
+    assert_eq!(out.status, 0, "starting the forger: {out:?}");
+    let out = Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+        .args(["--no-transcript", "doctor"])
+        .arg(vm.console_target())
+        .args([
+            "--user",
+            "ec2-user",
+            "--login-user",
+            "lab-admin",
+            "--password-file",
+        ])
+        .arg(&info.password_file)
+        .arg("--public-key")
+        .arg(format!("{}.pub", info.key.display()))
+        .output()
+        .unwrap();
+    let _ = admin.run(stop).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "a forged gather passed: {stderr}"
+    );
+    assert!(stderr.contains("start lines"), "{stderr}");
+    let out = admin.run(RESTORE_KEYS).await.unwrap();
+    assert_eq!(out.status, 0, "{out:?}");
+    vm.assert_key_login_accepted("forged gather: keys restored")
+        .await;
 }
 
 /// The seed's first two causes (wrong user name, deleted user) and the

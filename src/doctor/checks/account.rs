@@ -29,7 +29,8 @@ pub(super) fn identity(facts: &Facts, req: &Request, shell: &str, out: &mut Vec<
         out.push(
             Finding::new(CheckId::UserLocked, severity, why)
                 .values("unlocked", status)
-                .fix(Repair::Unlock(req.user.clone())),
+                .fix(Repair::Unlock(req.user.clone()))
+                .loosening(true),
         );
     }
     if facts.expired {
@@ -40,7 +41,8 @@ pub(super) fn identity(facts: &Facts, req: &Request, shell: &str, out: &mut Vec<
                 "the account has expired: PAM's account stack refuses it",
             )
             .values("never expires", "expired")
-            .fix(Repair::Unexpire(req.user.clone())),
+            .fix(Repair::Unexpire(req.user.clone()))
+            .loosening(true),
         );
     }
 }

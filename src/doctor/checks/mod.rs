@@ -101,6 +101,11 @@ pub struct Finding {
     /// The repair itself (not serialised; `repair` shows its command).
     #[serde(skip)]
     pub action: Option<Repair>,
+    /// Whether the repair loosens security (unlocks the account, widens a
+    /// mode): `--fix` runs it only when the finding refuses the key (an
+    /// error), or with `--loosen`.
+    #[serde(skip)]
+    pub loosens: bool,
 }
 
 impl Finding {
@@ -116,6 +121,7 @@ impl Finding {
             status: Status::Open,
             backup: None,
             action: None,
+            loosens: false,
         }
     }
 
@@ -133,6 +139,12 @@ impl Finding {
     fn fix(mut self, action: Repair) -> Self {
         self.repair = Some(action.command());
         self.action = Some(action);
+        self
+    }
+
+    /// Marks the repair as one that loosens security ([`Finding::loosens`]).
+    fn loosening(mut self, loosens: bool) -> Self {
+        self.loosens = loosens;
         self
     }
 }
@@ -157,6 +169,9 @@ pub struct Request {
     /// so whether sshd runs cannot be checked ([`Request::not_checked`]),
     /// and restarts are left to the normal boot that follows.
     pub rescue: bool,
+    /// Also run repairs that loosen security where the finding does not
+    /// refuse the key (`--loosen`): never implied by `--fix` alone.
+    pub loosen: bool,
 }
 
 impl Request {
@@ -199,6 +214,7 @@ impl Request {
             add_key,
             create_user: false,
             rescue: false,
+            loosen: false,
         })
     }
 
@@ -276,8 +292,12 @@ pub fn run(facts: &Facts, req: &Request) -> Vec<Finding> {
         0o600,
         &mut out,
     );
-    keys::key_content(facts, req, &ak, &mut out);
-    keys::key_algorithm(facts, req, &ak, &mut out);
+    // A key file root did not read (a link, a special file) is not
+    // checked (facts.not_checked says so), never taken for an empty one.
+    if facts.keys_unread.is_none() {
+        keys::key_content(facts, req, &ak, &mut out);
+        keys::key_algorithm(facts, req, &ak, &mut out);
+    }
     sshd::sshd(facts, req, &mut out);
     system::system(facts, &ssh_dir, &mut out);
     out
@@ -350,6 +370,7 @@ mod tests {
             add_key: false,
             create_user: false,
             rescue: false,
+            loosen: false,
         }
     }
 
@@ -429,6 +450,76 @@ mod tests {
         assert_eq!(run(&f, &req(Policy::Aws))[0].severity, Severity::Warning);
         f.sshd.insert("usepam".into(), "no".into());
         assert_eq!(run(&f, &req(Policy::Aws))[0].severity, Severity::Error);
+    }
+
+    /// `--fix` changes only what refuses the key: a repair that loosens
+    /// security runs for a cause (an error) or with `--loosen`; otherwise it
+    /// is reported with its command. Issue 31 item 4.
+    #[test]
+    fn fix_loosens_only_what_refuses_the_key() {
+        use crate::doctor::plan_repairs;
+        // `passwd -l` by an admin, sshd with UsePAM yes: the lock does not
+        // refuse keys, so `usermod -U` is shown, not run.
+        let mut f = healthy();
+        f.password_status = Some("L".into());
+        f.sshd.insert("usepam".into(), "yes".into());
+        let mut found = run(&f, &req(Policy::Aws));
+        assert_eq!(ids(&found), ["user.locked"]);
+        assert!(plan_repairs(&mut found, &req(Policy::Aws)).is_empty());
+        assert_eq!(found[0].status, Status::Skipped);
+        assert_eq!(found[0].repair.as_deref(), Some("usermod -U ec2-user"));
+        assert!(
+            found[0]
+                .why
+                .contains("`usermod -U ec2-user` loosens security")
+                && found[0].why.contains("--loosen"),
+            "{}",
+            found[0].why
+        );
+        // Asked for with --loosen, it runs.
+        let mut loosen = req(Policy::Aws);
+        loosen.loosen = true;
+        let mut found = run(&f, &loosen);
+        assert_eq!(plan_repairs(&mut found, &loosen), [0]);
+        // With UsePAM no the lock refuses the key: the cause is repaired.
+        f.sshd.insert("usepam".into(), "no".into());
+        let mut found = run(&f, &req(Policy::Aws));
+        assert_eq!(plan_repairs(&mut found, &req(Policy::Aws)), [0]);
+        // A warning whose chmod widens a mode (a 0400 key file made 0600)
+        // is shown; one that narrows it (a 0750 home made 0700) runs.
+        let mut f = healthy();
+        f.paths.get_mut("/home/ec2-user").unwrap().mode = 0o750;
+        f.paths
+            .get_mut("/home/ec2-user/.ssh/authorized_keys")
+            .unwrap()
+            .mode = 0o400;
+        let mut found = run(&f, &req(Policy::Aws));
+        assert_eq!(ids(&found), ["home.mode", "authorized_keys.mode"]);
+        assert!(found.iter().all(|x| x.severity == Severity::Warning));
+        assert_eq!(plan_repairs(&mut found, &req(Policy::Aws)), [0]);
+        assert_eq!(found[1].status, Status::Skipped);
+        assert!(found[1]
+            .why
+            .contains("`chmod 600 /home/ec2-user/.ssh/authorized_keys`"));
+        // An expired account refuses the key: `chage -E -1` runs.
+        let mut f = healthy();
+        f.expired = true;
+        let mut found = run(&f, &req(Policy::Aws));
+        assert_eq!(plan_repairs(&mut found, &req(Policy::Aws)), [0]);
+    }
+
+    /// A key file root did not read is not checked: no `key_missing` (which
+    /// `--add-key` would repair through a link), no `empty`.
+    #[test]
+    fn an_unread_key_file_is_not_checked() {
+        let mut f = healthy();
+        f.keys.clear();
+        f.keys_unread = Some("the key file is a symbolic link".into());
+        let mut r = req(Policy::Aws);
+        r.fingerprint = Some("SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU".into());
+        assert!(run(&f, &r).is_empty());
+        f.keys_unread = None;
+        assert_eq!(ids(&run(&f, &r)), ["authorized_keys.key_missing"]);
     }
 
     fn absent() -> Facts {

@@ -45,7 +45,8 @@ pub(super) fn home_root(facts: &Facts, policy: Policy, out: &mut Vec<Finding>) {
             )
             .at("/home")
             .values("0755", format!("{:04o}", p.mode))
-            .fix(mode_repair(policy, "/home", 0o755)),
+            .fix(mode_repair(policy, "/home", 0o755))
+            .loosening(widens(policy, p.mode, 0o755)),
         );
     }
 }
@@ -122,7 +123,8 @@ pub(super) fn path_check(
             Finding::new(role.mode(), severity, why)
                 .at(path)
                 .values(expected, format!("{:04o}", p.mode))
-                .fix(mode_repair(req.policy, path, aws_mode)),
+                .fix(mode_repair(req.policy, path, aws_mode))
+                .loosening(widens(req.policy, p.mode, aws_mode)),
         );
     }
     true
@@ -144,6 +146,12 @@ fn owner_check(
                 .fix(Repair::Chown { path: path.into(), owner: user.into(), group: None }),
         );
     }
+}
+
+/// Whether [`mode_repair`] grants a permission `mode` lacks (`0500` made
+/// `0700`, `0400` made `0600`): `go-w` never does.
+fn widens(policy: Policy, mode: u32, aws_mode: u32) -> bool {
+    policy == Policy::Aws && aws_mode & !mode & 0o7777 != 0
 }
 
 fn mode_repair(policy: Policy, path: &str, aws_mode: u32) -> Repair {
