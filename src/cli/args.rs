@@ -536,8 +536,10 @@ pub struct GatewayArgs {
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub handshake_timeout: u64,
     /// What a client's leaving does to a console that outlives the session
-    /// (unix:, tcp:, EC2): `logout` sends Ctrl-C and Ctrl-D x3 so the next
-    /// client never inherits a logged-in shell; `keep` leaves it as it was.
+    /// (unix:, tcp:, EC2): `logout` brings it back to its login prompt and
+    /// proves it (a console it cannot log out is refused to the next client
+    /// until it can), so no client inherits a logged-in shell; `keep`
+    /// leaves it as it was.
     #[arg(long, value_enum, default_value = "logout")]
     pub on_disconnect: OnDisconnectKind,
 }
@@ -545,7 +547,7 @@ pub struct GatewayArgs {
 /// `gateway --on-disconnect` choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OnDisconnectKind {
-    /// Log the console out (Ctrl-C, Ctrl-D x3).
+    /// Log the console out, proven by its login prompt.
     Logout,
     /// Leave the console as the client left it.
     Keep,

@@ -90,9 +90,13 @@ pub struct GatewayConfig {
 /// client leaves, however it leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnDisconnect {
-    /// Send Ctrl-C (stop what runs) and Ctrl-D three times (leave a root
-    /// shell, a user shell, and be harmless at `login:`), so the next
-    /// identity never inherits a logged-in shell. The default.
+    /// Bring the console back to its login prompt and prove it
+    /// ([`crate::shell::Shell::log_out_console`]: Ctrl-C, pagers and
+    /// editors quit, each shell left `exit`ed, also one that ignores
+    /// Ctrl-D), so the next identity never inherits a logged-in shell. A
+    /// console that cannot be proven logged out is refused to the next
+    /// client (close code 1013, "unusable"), and tried again at each new
+    /// client. The default.
     #[default]
     Logout,
     /// Leave the console as the client left it.
