@@ -266,19 +266,21 @@ impl SecretTyping {
         }
     }
 
-    /// Client input, watched for a line typed at a password prompt.
+    /// Client input, watched for a line typed at a password prompt. The
+    /// screen is read once per frame (a paste costs one reading, not one
+    /// per byte); a line that ends in this frame needs a new prompt.
     fn input(&mut self, bytes: &[u8], rec: &mut Recorder) {
-        for &b in bytes {
-            if self.typing.is_none() {
-                if !matches!(crate::shell::classify(&self.tail), Screen::PasswordPrompt) {
-                    continue;
-                }
-                self.typing = Some(Vec::new());
-                // The next password needs a prompt of its own.
-                self.tail.clear();
+        if self.typing.is_none() {
+            if !matches!(crate::shell::classify(&self.tail), Screen::PasswordPrompt) {
+                return;
             }
+            self.typing = Some(Vec::new());
+            // The next password needs a prompt of its own.
+            self.tail.clear();
+        }
+        for &b in bytes {
             let Some(line) = &mut self.typing else {
-                continue;
+                return;
             };
             match b {
                 b'\r' | b'\n' | 0x03 | 0x04 => self.end_line(rec),
@@ -418,4 +420,66 @@ fn rand_suffix() -> u32 {
 fn outlives_the_session(target: &crate::target::Target) -> bool {
     use crate::target::Target;
     !matches!(target, Target::Exec { .. } | Target::Replay { .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_typed_at_a_password_prompt_is_scrubbed_from_the_recording() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("session.cast");
+        let mut rec = Recorder::create(&path, "test", (80, 24)).unwrap();
+        let mut typing = SecretTyping::default();
+        typing.output(b"login: ", &mut rec);
+        typing.input(b"alice\r", &mut rec);
+        typing.output(b"alice\r\n\x1b[1mPassword: \x1b[0m", &mut rec);
+        // Typed in pieces, with a correction; echoed in pieces meanwhile.
+        typing.input(b"passwX", &mut rec);
+        typing.output(b"pa", &mut rec);
+        typing.output(b"sswX", &mut rec);
+        typing.input(b"\x7ford-1\r", &mut rec);
+        typing.output(b"\x08 \x08ord-1\r\n$ ", &mut rec);
+        // At a shell prompt: not a secret.
+        typing.input(b"echo visible-words; echo password-1\r", &mut rec);
+        typing.output(b"visible-words\r\npassword-1\r\n$ ", &mut rec);
+        // A prompt, then a line that never ends: still a secret.
+        typing.output(b"[sudo] password for alice: ", &mut rec);
+        typing.input(b"second-secret", &mut rec);
+        typing.output(b"second-secret", &mut rec);
+        typing.finish(&mut rec);
+        rec.finish();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("password-1"), "{text}");
+        assert!(!text.contains("second-secret"), "{text}");
+        assert!(
+            text.contains("visible-words") && text.contains("alice"),
+            "{text}"
+        );
+        assert!(text.contains("<redacted>"), "{text}");
+    }
+
+    #[test]
+    fn short_lines_and_lines_typed_elsewhere_are_not_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("session.cast");
+        let mut rec = Recorder::create(&path, "test", (80, 24)).unwrap();
+        let mut typing = SecretTyping::default();
+        typing.output(b"Password: ", &mut rec);
+        typing.input(b"ab\r", &mut rec);
+        typing.output(
+            b"ab\r\nPassword prompts say Password: and then\r\n$ ",
+            &mut rec,
+        );
+        typing.input(b"cabbage\r", &mut rec);
+        typing.output(b"cabbage\r\n", &mut rec);
+        typing.finish(&mut rec);
+        rec.finish();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("ab\\r\\n") && text.contains("cabbage"),
+            "{text}"
+        );
+    }
 }

@@ -314,8 +314,12 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 None => handle(tcp, deadline, &mut slot, &mut evicted, &shared).await,
             };
             drop(slot);
-            if let Err(why) = result {
-                tracing::info!("connection from {peer}: {why}");
+            match result {
+                // Under a flood, one line per connection closed for room
+                // would flood the log too.
+                Err(why) if why == EVICTED => tracing::debug!("connection from {peer}: {why}"),
+                Err(why) => tracing::info!("connection from {peer}: {why}"),
+                Ok(()) => {}
             }
         });
     }
