@@ -137,7 +137,13 @@ async fn log_out(
         )),
     }
     let (transport, rec) = session.into_parts();
-    (result.map_err(|e| e.to_string()), transport, rec)
+    // The error quotes the console's last text: scrubbed of the passwords
+    // the recording knows (typed at prompts) before it reaches the log.
+    (
+        result.map_err(|e| rec.scrub(&e.to_string())),
+        transport,
+        rec,
+    )
 }
 
 /// Opens the console for an admitted client, makes sure the last session
