@@ -525,20 +525,26 @@ pub struct GatewayArgs {
     /// listening address, and localhost:PORT on loopback).
     #[arg(long = "public-host", value_name = "HOST[:PORT]")]
     pub public_hosts: Vec<String>,
-    /// Most connections at once; more are closed at once (default: from
-    /// the open-file limit, at most 1024).
+    /// Most connections at once (default: a quarter of the open-file
+    /// limit, at most 1024). When all are taken, a new one closes the
+    /// oldest connection still in its handshake; sessions are never closed
+    /// for it, and when all are sessions the new one is refused.
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
-    /// Most connections from one IP address still in their handshake
-    /// (sessions do not count: a fleet from one host is not limited).
-    #[arg(long, value_name = "N", default_value_t = 128)]
-    pub max_per_address: usize,
+    /// Most connections from one IP address (one IPv6 /64) still in their
+    /// handshake; a new one closes that address's oldest (default: a
+    /// sixteenth of --max-connections, at least 4). Sessions do not count:
+    /// a fleet from one host is not limited.
+    #[arg(long, value_name = "N")]
+    pub max_per_address: Option<usize>,
     /// Seconds a client has for the TLS and WebSocket handshakes.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub handshake_timeout: u64,
     /// What a client's leaving does to a console that outlives the session
-    /// (unix:, tcp:, EC2): `logout` sends Ctrl-C and Ctrl-D x3 so the next
-    /// client never inherits a logged-in shell; `keep` leaves it as it was.
+    /// (unix:, tcp:, EC2): `logout` brings it back to its login prompt and
+    /// proves it (a console it cannot log out is refused to the next client
+    /// until it can), so no client inherits a logged-in shell; `keep`
+    /// leaves it as it was.
     #[arg(long, value_enum, default_value = "logout")]
     pub on_disconnect: OnDisconnectKind,
 }
@@ -546,7 +552,7 @@ pub struct GatewayArgs {
 /// `gateway --on-disconnect` choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OnDisconnectKind {
-    /// Log the console out (Ctrl-C, Ctrl-D x3).
+    /// Log the console out, proven by its login prompt.
     Logout,
     /// Leave the console as the client left it.
     Keep,

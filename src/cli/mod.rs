@@ -284,12 +284,16 @@ async fn gateway_command(args: &GatewayArgs, common: &Common) -> Result<ExitCode
         max_session: positive(args.max_session, "--max-session")?,
         tls,
         public_hosts: args.public_hosts.clone(),
-        limits: crate::gateway::Limits {
-            max_connections: args
-                .max_connections
-                .unwrap_or(crate::gateway::Limits::default().max_connections),
-            max_per_address: args.max_per_address,
-            handshake_timeout: positive(args.handshake_timeout, "--handshake-timeout")?,
+        limits: {
+            let mut limits = match args.max_connections {
+                Some(n) => crate::gateway::Limits::for_connections(n),
+                None => crate::gateway::Limits::default(),
+            };
+            if let Some(n) = args.max_per_address {
+                limits.max_per_address = n;
+            }
+            limits.handshake_timeout = positive(args.handshake_timeout, "--handshake-timeout")?;
+            limits
         },
         insecure_cleartext_credentials: common.insecure_cleartext_credentials,
         on_disconnect: match args.on_disconnect {

@@ -360,6 +360,14 @@ impl Session {
         Ok(Some(std::mem::take(&mut self.buffer)))
     }
 
+    /// Ends the session without closing the connection: its transport and
+    /// recorder, for a caller that goes on with raw bytes (the gateway, once
+    /// it has brought a console back to its login prompt). Text not yet
+    /// consumed by a match is dropped.
+    pub fn into_parts(self) -> (Box<dyn Transport>, Recorder) {
+        (self.transport, self.recorder)
+    }
+
     /// Closes the connection and finishes the transcript.
     pub async fn close(mut self) -> Result<()> {
         let result = self.transport.close().await;

@@ -12,9 +12,13 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+use std::sync::atomic::Ordering;
+
 use super::{Console, OnDisconnect, Shared};
+use crate::expect::{Session, SessionOptions};
+use crate::shell::{Screen, Shell};
 use crate::transcript::Recorder;
-use crate::transport::{websocket::MAX_FRAME, SendKind};
+use crate::transport::{websocket::MAX_FRAME, SendKind, Transport};
 
 type Ws<S> = WebSocketStream<S>;
 
@@ -43,7 +47,8 @@ fn close(code: CloseCode, reason: impl Into<String>) -> Message {
     }))
 }
 
-/// Runs a session for an admitted client until either side ends it.
+/// Runs a session for an admitted client until either side ends it; then,
+/// the client told why, logs out a console that outlives the session.
 pub(super) async fn run<S>(
     mut ws: Ws<S>,
     name: &str,
@@ -59,16 +64,323 @@ where
         send_briefly(&mut ws, close(CloseCode::Policy, msg.clone())).await;
         return Err(msg);
     }
-    let result = pump(&mut ws, name, console, identity, shared).await;
-    console.release();
+    let (result, left) = session(&mut ws, name, console, identity, shared).await;
     let (code, reason) = match &result {
         Ok(reason) => (CloseCode::Normal, reason.clone()),
-        Err(reason) => (CloseCode::Error, reason.clone()),
+        Err(Refusal::Unusable(reason)) => (CloseCode::Again, reason.clone()),
+        Err(Refusal::Error(reason)) => (CloseCode::Error, reason.clone()),
     };
-    send_briefly(&mut ws, close(code, reason.clone())).await;
-    let _ = tokio::time::timeout(CLOSE_GRACE, ws.close(None)).await;
+    // The client is told why while the console is logged out: neither
+    // waits for the other (a client that stopped reading takes the grace).
+    let closing = async {
+        send_briefly(&mut ws, close(code, reason.clone())).await;
+        let _ = tokio::time::timeout(CLOSE_GRACE, ws.close(None)).await;
+    };
+    let logging_out = async {
+        if let Some(Left { transport, rec }) = left {
+            // The console stays claimed until it is proven logged out (or
+            // marked as not), so no client can slip in meanwhile.
+            let (proven, mut transport, mut rec) = log_out(name, transport, rec).await;
+            match proven {
+                Ok(()) => console.logged_out.store(true, Ordering::Release),
+                Err(why) => tracing::warn!(
+                    "console {name} could not be logged out after the session of {identity}: {why}; \
+                     it is not handed to another client until it is (log it out by hand)"
+                ),
+            }
+            let _ = transport.close().await;
+            rec.finish();
+        }
+        console.release();
+    };
+    tokio::join!(closing, logging_out);
     tracing::info!("session on {name} for {identity} ended: {reason}");
-    result.map(|_| ())
+    result.map(|_| ()).map_err(|r| match r {
+        Refusal::Unusable(s) | Refusal::Error(s) => s,
+    })
+}
+
+/// How a session ended early.
+enum Refusal {
+    /// The console was not proven logged out after the last session.
+    Unusable(String),
+    /// Anything else.
+    Error(String),
+}
+
+/// What a session leaves for the gateway to log out.
+struct Left {
+    transport: Box<dyn Transport>,
+    rec: Recorder,
+}
+
+/// How long proving a console logged out may take.
+const LOGOUT_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Brings the console back to its login prompt, with proof (the shell
+/// layer's [`Shell::log_out_console`]); on failure, says why. The transport
+/// and the recording come back either way.
+async fn log_out(
+    name: &str,
+    transport: Box<dyn Transport>,
+    rec: Recorder,
+) -> (Result<(), String>, Box<dyn Transport>, Recorder) {
+    let mut session = Session::new(transport, rec, SessionOptions::default());
+    session.mark(&format!(
+        "gateway: logging console {name} out for the next client"
+    ));
+    let result = Shell::log_out_console(&mut session, LOGOUT_WITHIN).await;
+    match &result {
+        Ok(()) => session.mark("gateway: logged out; the console may be handed to the next client"),
+        Err(e) => session.mark(&format!(
+            "gateway: NOT logged out ({e}); the console is refused to clients until it is"
+        )),
+    }
+    let (transport, rec) = session.into_parts();
+    // The error quotes the console's last text: scrubbed of the passwords
+    // the recording knows (typed at prompts) before it reaches the log.
+    (
+        result.map_err(|e| rec.scrub(&e.to_string())),
+        transport,
+        rec,
+    )
+}
+
+/// Opens the console for an admitted client, makes sure the last session
+/// left no shell on it, and pumps. Returns why the session ended and, for
+/// a console that outlives the session, what to log out.
+async fn session<S>(
+    ws: &mut Ws<S>,
+    name: &str,
+    console: &Console,
+    identity: &str,
+    shared: &Shared,
+) -> (Result<String, Refusal>, Option<Left>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    let mut transport = match crate::connect::open(&console.target, &shared.connect).await {
+        Ok(t) => t,
+        Err(e) => {
+            return (
+                Err(Refusal::Error(format!(
+                    "console {name} is unreachable: {e}"
+                ))),
+                None,
+            )
+        }
+    };
+    let mut rec = match recorder(shared, name, identity, &transport.describe()) {
+        Ok(rec) => rec,
+        Err(e) => return (Err(Refusal::Error(e)), None),
+    };
+    rec.marker(&format!("session opened by {identity}"));
+    let logs_out =
+        shared.on_disconnect == OnDisconnect::Logout && outlives_the_session(&console.target);
+    if logs_out && !console.logged_out.load(Ordering::Acquire) {
+        // The last session's logout was not proven: try again before this
+        // client sees anything; refuse it rather than hand over a shell.
+        rec.marker("gateway: the last session was not proven logged out; trying again");
+        let (proven, t, r) = log_out(name, transport, rec).await;
+        (transport, rec) = (t, r);
+        match proven {
+            Ok(()) => {
+                console.logged_out.store(true, Ordering::Release);
+                rec.marker(&format!("session of {identity} starts"));
+            }
+            Err(why) => {
+                let _ = transport.close().await;
+                rec.marker("session refused: the console is not logged out");
+                rec.finish();
+                tracing::warn!("console {name} refused to {identity}: still not logged out: {why}");
+                return (
+                    Err(Refusal::Unusable(format!(
+                        "console {name} is unusable: the last session could not be logged out; ask the operator"
+                    ))),
+                    None,
+                );
+            }
+        }
+    }
+    let mut secrets = SecretTyping::default();
+    let outcome = pump(ws, &mut *transport, &mut rec, &mut secrets, shared).await;
+    secrets.finish(&mut rec);
+    rec.marker(&format!(
+        "session closed: {}",
+        outcome.as_ref().unwrap_or_else(|e| e)
+    ));
+    let outcome = outcome.map_err(Refusal::Error);
+    if logs_out {
+        // Marked not logged out until proven: a gateway that dies during
+        // the logout leaves nothing to trust.
+        console.logged_out.store(false, Ordering::Release);
+        return (outcome, Some(Left { transport, rec }));
+    }
+    let _ = transport.close().await;
+    rec.finish();
+    (outcome, None)
+}
+
+/// Knows a password being typed at a password prompt, so that its echo
+/// stays out of the recording (issue 32): the gateway sees no secret sends
+/// (the client's `send_secret` is plain bytes on the wire), but a line typed
+/// while the console's last line is a password prompt (`Password: `,
+/// `[sudo] password for …: `) is one. While it is typed, console output
+/// goes to the client at once but is held back from the recording; at its
+/// end (Enter, Ctrl-C) the line becomes a secret of the recording, scrubbed
+/// from everything held and everything after.
+#[derive(Default)]
+struct SecretTyping {
+    decoder: crate::text::Utf8Decoder,
+    stripper: crate::text::EscapeStripper,
+    /// The console's latest text, escapes removed (at most [`TAIL`] bytes).
+    tail: String,
+    /// The line typed at a password prompt so far.
+    typing: Option<Vec<u8>>,
+    /// Console output held back from the recording while it is typed.
+    held: Vec<u8>,
+}
+
+/// Console text kept to recognise a password prompt.
+const TAIL: usize = 1024;
+/// Most output held back while a password is typed.
+const MAX_HELD: usize = 64 * 1024;
+/// Shorter lines are not scrubbed (as with logs, `secret::remember`):
+/// they would redact ordinary text throughout the recording.
+const MIN_SECRET: usize = 4;
+
+impl SecretTyping {
+    /// Console output: to the recording, or held back while a password is typed.
+    fn output(&mut self, bytes: &[u8], rec: &mut Recorder) {
+        let mut text = String::new();
+        self.decoder.decode(bytes, &mut text);
+        self.stripper.strip(&text, &mut self.tail);
+        if self.tail.len() > 2 * TAIL {
+            let cut = crate::text::floor_char_boundary(&self.tail, self.tail.len() - TAIL);
+            self.tail.drain(..cut);
+        }
+        match &self.typing {
+            Some(_) if self.held.len() + bytes.len() <= MAX_HELD => {
+                self.held.extend_from_slice(bytes)
+            }
+            Some(_) => {
+                // Too much to hold: what was typed so far is the secret.
+                self.end_line(rec);
+                rec.output(bytes);
+            }
+            None => rec.output(bytes),
+        }
+    }
+
+    /// Client input, watched for a line typed at a password prompt. The
+    /// screen is read once per frame (a paste costs one reading, not one
+    /// per byte); a line that ends in this frame needs a new prompt.
+    fn input(&mut self, bytes: &[u8], rec: &mut Recorder) {
+        if self.typing.is_none() {
+            if !matches!(crate::shell::classify(&self.tail), Screen::PasswordPrompt) {
+                return;
+            }
+            self.typing = Some(Vec::new());
+            // The next password needs a prompt of its own.
+            self.tail.clear();
+        }
+        for &b in bytes {
+            let Some(line) = &mut self.typing else {
+                return;
+            };
+            match b {
+                b'\r' | b'\n' | 0x03 | 0x04 => self.end_line(rec),
+                0x7f | 0x08 => {
+                    line.pop();
+                }
+                0x15 => line.clear(),
+                _ => line.push(b),
+            }
+        }
+    }
+
+    /// The password line ended: scrub it, then record what was held back.
+    fn end_line(&mut self, rec: &mut Recorder) {
+        if let Some(line) = self.typing.take() {
+            let secret = String::from_utf8_lossy(&line);
+            if secret.len() >= MIN_SECRET {
+                rec.add_secret(&secret);
+            }
+        }
+        let held = std::mem::take(&mut self.held);
+        if !held.is_empty() {
+            rec.output(&held);
+        }
+    }
+
+    /// The session ended: a line still being typed counts as the secret.
+    fn finish(&mut self, rec: &mut Recorder) {
+        self.end_line(rec);
+    }
+}
+
+/// Moves bytes both ways; returns why the session ended normally.
+async fn pump<S>(
+    ws: &mut Ws<S>,
+    transport: &mut dyn Transport,
+    rec: &mut Recorder,
+    secrets: &mut SecretTyping,
+    shared: &Shared,
+) -> Result<String, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    // Typed input is not recorded: the gateway cannot tell every password
+    // from a command. The console's output is (see [`SecretTyping`]).
+    let ends_at = Instant::now() + shared.max_session;
+    let mut last_activity = Instant::now();
+    let mut buf = vec![0u8; MAX_FRAME];
+    let limit_reached = || {
+        if Instant::now() >= ends_at {
+            format!(
+                "maximum session length ({} s) reached",
+                shared.max_session.as_secs()
+            )
+        } else {
+            format!("idle for {} s", shared.idle_timeout.as_secs())
+        }
+    };
+    loop {
+        let idle_at = last_activity + shared.idle_timeout;
+        tokio::select! {
+            read = transport.read(&mut buf) => match read {
+                Ok(0) => return Ok("the console closed".to_string()),
+                Ok(n) => {
+                    secrets.output(&buf[..n], rec);
+                    // Awaiting the send is the backpressure: no unbounded
+                    // queue; the limits bound the wait.
+                    let frame = Message::Binary(buf[..n].to_vec().into());
+                    match tokio::time::timeout_at(idle_at.min(ends_at), ws.send(frame)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return Err(format!("client gone: {e}")),
+                        Err(_) => return Ok(format!("{} (the client stopped reading)", limit_reached())),
+                    }
+                }
+                Err(e) => return Err(format!("console error: {e}")),
+            },
+            msg = ws.next() => match msg {
+                Some(Ok(Message::Binary(data))) => {
+                    last_activity = Instant::now();
+                    secrets.input(&data, rec);
+                    if let Err(e) = transport.write(&data, SendKind::Plain).await {
+                        return Err(format!("console error: {e}"));
+                    }
+                }
+                Some(Ok(Message::Text(_))) => return Err("text frames are not accepted: send console bytes in binary frames".to_string()),
+                Some(Ok(Message::Close(_))) | None => return Ok("the client closed the session".to_string()),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(format!("client error: {e}")),
+            },
+            _ = tokio::time::sleep_until(idle_at.min(ends_at)) => {
+                return Ok(limit_reached());
+            }
+        }
+    }
 }
 
 fn recorder(shared: &Shared, name: &str, identity: &str, target: &str) -> Result<Recorder, String> {
@@ -116,93 +428,64 @@ fn outlives_the_session(target: &crate::target::Target) -> bool {
     !matches!(target, Target::Exec { .. } | Target::Replay { .. })
 }
 
-/// Ctrl-C, then Ctrl-D three times, a moment apart: whatever the client
-/// left running stops, a root shell and the user's shell exit, and at
-/// `login:` the extra Ctrl-D only makes getty start over.
-async fn log_out(transport: &mut dyn crate::transport::Transport, rec: &mut Recorder) {
-    rec.marker("gateway: logging the console out for the next client (Ctrl-C, Ctrl-D x3)");
-    for key in [b"\x03", b"\x04", b"\x04", b"\x04"] {
-        if transport.write(key, SendKind::Plain).await.is_err() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Moves bytes both ways; returns why the session ended normally.
-async fn pump<S>(
-    ws: &mut Ws<S>,
-    name: &str,
-    console: &Console,
-    identity: &str,
-    shared: &Shared,
-) -> Result<String, String>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
-{
-    let mut transport = crate::connect::open(&console.target, &shared.connect)
-        .await
-        .map_err(|e| format!("console {name} is unreachable: {e}"))?;
-    // Typed input is not recorded: the gateway cannot tell a password from a
-    // command. The console's output (which does not echo passwords) is.
-    let mut rec = recorder(shared, name, identity, &transport.describe())?;
-    rec.marker(&format!("session opened by {identity}"));
-    let ends_at = Instant::now() + shared.max_session;
-    let mut last_activity = Instant::now();
-    let mut buf = vec![0u8; MAX_FRAME];
-    let limit_reached = || {
-        if Instant::now() >= ends_at {
-            format!(
-                "maximum session length ({} s) reached",
-                shared.max_session.as_secs()
-            )
-        } else {
-            format!("idle for {} s", shared.idle_timeout.as_secs())
-        }
-    };
-    let outcome = loop {
-        let idle_at = last_activity + shared.idle_timeout;
-        tokio::select! {
-            read = transport.read(&mut buf) => match read {
-                Ok(0) => break Ok("the console closed".to_string()),
-                Ok(n) => {
-                    rec.output(&buf[..n]);
-                    // Awaiting the send is the backpressure: no unbounded
-                    // queue; the limits bound the wait.
-                    let frame = Message::Binary(buf[..n].to_vec().into());
-                    match tokio::time::timeout_at(idle_at.min(ends_at), ws.send(frame)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => break Err(format!("client gone: {e}")),
-                        Err(_) => break Ok(format!("{} (the client stopped reading)", limit_reached())),
-                    }
-                }
-                Err(e) => break Err(format!("console error: {e}")),
-            },
-            msg = ws.next() => match msg {
-                Some(Ok(Message::Binary(data))) => {
-                    last_activity = Instant::now();
-                    if let Err(e) = transport.write(&data, SendKind::Plain).await {
-                        break Err(format!("console error: {e}"));
-                    }
-                }
-                Some(Ok(Message::Text(_))) => break Err("text frames are not accepted: send console bytes in binary frames".to_string()),
-                Some(Ok(Message::Close(_))) | None => break Ok("the client closed the session".to_string()),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => break Err(format!("client error: {e}")),
-            },
-            _ = tokio::time::sleep_until(idle_at.min(ends_at)) => {
-                break Ok(limit_reached());
-            }
-        }
-    };
-    if shared.on_disconnect == OnDisconnect::Logout && outlives_the_session(&console.target) {
-        log_out(&mut *transport, &mut rec).await;
+    #[test]
+    fn a_line_typed_at_a_password_prompt_is_scrubbed_from_the_recording() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("session.cast");
+        let mut rec = Recorder::create(&path, "test", (80, 24)).unwrap();
+        let mut typing = SecretTyping::default();
+        typing.output(b"login: ", &mut rec);
+        typing.input(b"alice\r", &mut rec);
+        typing.output(b"alice\r\n\x1b[1mPassword: \x1b[0m", &mut rec);
+        // Typed in pieces, with a correction; echoed in pieces meanwhile.
+        typing.input(b"passwX", &mut rec);
+        typing.output(b"pa", &mut rec);
+        typing.output(b"sswX", &mut rec);
+        typing.input(b"\x7ford-1\r", &mut rec);
+        typing.output(b"\x08 \x08ord-1\r\n$ ", &mut rec);
+        // At a shell prompt: not a secret.
+        typing.input(b"echo visible-words; echo password-1\r", &mut rec);
+        typing.output(b"visible-words\r\npassword-1\r\n$ ", &mut rec);
+        // A prompt, then a line that never ends: still a secret.
+        typing.output(b"[sudo] password for alice: ", &mut rec);
+        typing.input(b"second-secret", &mut rec);
+        typing.output(b"second-secret", &mut rec);
+        typing.finish(&mut rec);
+        rec.finish();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("password-1"), "{text}");
+        assert!(!text.contains("second-secret"), "{text}");
+        assert!(
+            text.contains("visible-words") && text.contains("alice"),
+            "{text}"
+        );
+        assert!(text.contains("<redacted>"), "{text}");
     }
-    let _ = transport.close().await;
-    rec.marker(&format!(
-        "session closed: {}",
-        outcome.as_ref().unwrap_or_else(|e| e)
-    ));
-    rec.finish();
-    outcome
+
+    #[test]
+    fn short_lines_and_lines_typed_elsewhere_are_not_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("session.cast");
+        let mut rec = Recorder::create(&path, "test", (80, 24)).unwrap();
+        let mut typing = SecretTyping::default();
+        typing.output(b"Password: ", &mut rec);
+        typing.input(b"ab\r", &mut rec);
+        typing.output(
+            b"ab\r\nPassword prompts say Password: and then\r\n$ ",
+            &mut rec,
+        );
+        typing.input(b"cabbage\r", &mut rec);
+        typing.output(b"cabbage\r\n", &mut rec);
+        typing.finish(&mut rec);
+        rec.finish();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("ab\\r\\n") && text.contains("cabbage"),
+            "{text}"
+        );
+    }
 }

@@ -12,16 +12,20 @@
 //!
 //! Hostile networks: every connection has [`Limits::handshake_timeout`] to
 //! finish TLS and the WebSocket handshake; at most [`Limits::max_connections`]
-//! exist at once and [`Limits::max_per_address`] per IP address are still in
-//! their handshake, and the excess is closed at once, so idle half-open sockets cannot lock real
-//! clients out. Credentials never cross a network in clear text unless the
-//! operator says so; refusals never list the consoles.
+//! exist at once and [`Limits::max_per_address`] per IP address (per IPv6
+//! /64) are still in their handshake. A new connection is made room for by
+//! closing the oldest unauthenticated one (its address's own, or that of the
+//! address holding the most), never a session, so idle half-open sockets from
+//! any number of addresses cannot lock real clients out (see `slots`).
+//! Credentials never cross a network in clear text unless the operator says
+//! so; refusals never list the consoles.
 
 pub mod auth;
 mod bridge;
+mod slots;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -47,6 +51,10 @@ pub struct Console {
     pub target: Target,
     /// Set while a client holds the console.
     in_use: AtomicBool,
+    /// False once a session ended on a console that outlives it and the
+    /// gateway could not prove it logged out: the next client is not
+    /// handed it until a new logout is proven.
+    logged_out: AtomicBool,
 }
 
 /// Everything the gateway needs to run.
@@ -82,9 +90,13 @@ pub struct GatewayConfig {
 /// client leaves, however it leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnDisconnect {
-    /// Send Ctrl-C (stop what runs) and Ctrl-D three times (leave a root
-    /// shell, a user shell, and be harmless at `login:`), so the next
-    /// identity never inherits a logged-in shell. The default.
+    /// Bring the console back to its login prompt and prove it
+    /// ([`crate::shell::Shell::log_out_console`]: Ctrl-C, pagers and
+    /// editors quit, each shell left `exit`ed, also one that ignores
+    /// Ctrl-D), so the next identity never inherits a logged-in shell. A
+    /// console that cannot be proven logged out is refused to the next
+    /// client (close code 1013, "unusable"), and tried again at each new
+    /// client. The default.
     #[default]
     Logout,
     /// Leave the console as the client left it.
@@ -114,11 +126,14 @@ impl Default for GatewayConfig {
 /// How many connections, and for how long before the handshake is done.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Most connections at once.
+    /// Most connections at once. When all are taken, the oldest
+    /// connection still in its handshake (of the address holding the most)
+    /// is closed to admit a new one; sessions are never closed for that.
     pub max_connections: usize,
-    /// Most connections from one IP address still in their handshake.
-    /// Sessions do not count: many consoles driven from one host (a fleet)
-    /// are not limited, while one address cannot hold every slot idle.
+    /// Most connections from one IP address (one IPv6 /64) still in their
+    /// handshake; a new one from that address closes its oldest. Sessions
+    /// do not count: many consoles driven from one host (a fleet) are not
+    /// limited, while one address cannot hold more than its share of slots.
     pub max_per_address: usize,
     /// Time a client has for the TLS and WebSocket handshakes.
     pub handshake_timeout: Duration,
@@ -126,12 +141,27 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
+        Limits::for_connections(default_max_connections())
+    }
+}
+
+impl Limits {
+    /// The default limits for a gateway of `max_connections`: a sixteenth
+    /// of them (at least 4) per address, 10 s for the handshakes.
+    pub fn for_connections(max_connections: usize) -> Limits {
         Limits {
-            max_connections: default_max_connections(),
-            max_per_address: 128,
+            max_connections,
+            max_per_address: default_max_per_address(max_connections),
             handshake_timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// A sixteenth of the slots (at least 4) per address: well below the cap,
+/// so a handful of addresses cannot take every slot, and enough for a
+/// fleet's burst of handshakes from one host (sessions do not count).
+pub fn default_max_per_address(max_connections: usize) -> usize {
+    (max_connections / 16).max(4).min(max_connections.max(1))
 }
 
 /// The names a gateway at `addr` answers to when none is configured.
@@ -167,8 +197,8 @@ struct Shared {
     tls: Option<tokio_rustls::TlsAcceptor>,
     public_hosts: Vec<String>,
     limits: Limits,
-    /// Connections now open, in all and by address.
-    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
+    /// The connection slots.
+    slots: Mutex<slots::Table>,
 }
 
 /// Binds `listen` and returns the bound address and the serving future.
@@ -221,6 +251,7 @@ pub async fn bind(
                     Console {
                         target,
                         in_use: AtomicBool::new(false),
+                        logged_out: AtomicBool::new(true),
                     },
                 )
             })
@@ -237,8 +268,11 @@ pub async fn bind(
         } else {
             config.public_hosts
         },
+        slots: Mutex::new(slots::Table::new(
+            limits.max_connections,
+            limits.max_per_address,
+        )),
         limits,
-        open: Mutex::new((0, HashMap::new())),
     });
     Ok((addr, serve(listener, shared)))
 }
@@ -253,9 +287,9 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
-        // Over a limit: closed at once (dropping the socket), before any read.
-        let Some(mut slot) = Slot::claim(&shared, peer.ip()) else {
-            tracing::debug!("connection from {peer} refused: too many connections");
+        // Every slot a session: closed at once (dropping the socket).
+        let Some((mut slot, mut evicted)) = Slot::claim(&shared, peer) else {
+            tracing::debug!("connection from {peer} refused: every slot holds a session");
             continue;
         };
         tcp.set_nodelay(true).ok();
@@ -264,65 +298,83 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             let deadline = tokio::time::Instant::now() + shared.limits.handshake_timeout;
             let result = match &shared.tls {
                 Some(acceptor) => {
-                    match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => handle(tls, deadline, &mut slot, &shared).await,
+                    let accept = tokio::time::timeout_at(deadline, acceptor.accept(tcp));
+                    let accepted = tokio::select! {
+                        accepted = accept => accepted,
+                        _ = &mut evicted => Ok(Err(std::io::Error::other(EVICTED))),
+                    };
+                    match accepted {
+                        Ok(Ok(tls)) => {
+                            handle(tls, deadline, &mut slot, &mut evicted, &shared).await
+                        }
                         Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
                         Err(_) => Err("TLS handshake not done in time".into()),
                     }
                 }
-                None => handle(tcp, deadline, &mut slot, &shared).await,
+                None => handle(tcp, deadline, &mut slot, &mut evicted, &shared).await,
             };
             drop(slot);
-            if let Err(why) = result {
-                tracing::info!("connection from {peer}: {why}");
+            match result {
+                // Under a flood, one line per connection closed for room
+                // would flood the log too.
+                Err(why) if why == EVICTED => tracing::debug!("connection from {peer}: {why}"),
+                Err(why) => tracing::info!("connection from {peer}: {why}"),
+                Ok(()) => {}
             }
         });
     }
 }
 
-/// One connection's place under the limits; given back when dropped. Its
-/// share of its address's handshake quota goes back when the handshake is done.
+/// Why a connection still in its handshake was closed.
+const EVICTED: &str = "closed to make room for a newer connection (handshake not done)";
+
+/// One connection's slot ([`slots::Table`]); given back when dropped.
 struct Slot {
     shared: Arc<Shared>,
-    handshaking: Option<IpAddr>,
+    source: slots::Source,
+    id: u64,
+    /// Still in its handshake (may be closed to make room).
+    pending: bool,
 }
 
 impl Slot {
-    fn claim(shared: &Arc<Shared>, ip: IpAddr) -> Option<Slot> {
-        let mut open = shared.open.lock().unwrap_or_else(|p| p.into_inner());
-        let (total, handshaking) = &mut *open;
-        let mine = handshaking.get(&ip).copied().unwrap_or(0);
-        if *total >= shared.limits.max_connections || mine >= shared.limits.max_per_address {
-            return None;
+    /// A slot for a new connection from `peer`, and what resolves if it is
+    /// closed to make room before its handshake is done.
+    fn claim(
+        shared: &Arc<Shared>,
+        peer: SocketAddr,
+    ) -> Option<(Slot, tokio::sync::oneshot::Receiver<()>)> {
+        let source = slots::Source::of(peer.ip());
+        let mut table = shared.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let ticket = table.admit(source)?;
+        if ticket.made_room {
+            tracing::debug!("an older pending connection was closed to admit {peer}");
         }
-        handshaking.insert(ip, mine + 1);
-        *total += 1;
-        Some(Slot {
+        let slot = Slot {
             shared: shared.clone(),
-            handshaking: Some(ip),
-        })
+            source,
+            id: ticket.id,
+            pending: true,
+        };
+        Some((slot, ticket.evicted))
     }
 
-    /// The handshake is over: the address's quota gets this place back.
-    fn handshake_done(&mut self) {
-        let Some(ip) = self.handshaking.take() else {
-            return;
-        };
-        let mut open = self.shared.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = open.1.get_mut(&ip) {
-            *n -= 1;
-            if *n == 0 {
-                open.1.remove(&ip);
-            }
+    /// The handshake is over: a session now, never closed to make room.
+    /// False when it was closed to make room meanwhile.
+    fn handshake_done(&mut self) -> bool {
+        let mut table = self.shared.slots.lock().unwrap_or_else(|p| p.into_inner());
+        if !table.handshake_done(self.source, self.id) {
+            return false;
         }
+        self.pending = false;
+        true
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.handshake_done();
-        let mut open = self.shared.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.0 -= 1;
+        let mut table = self.shared.slots.lock().unwrap_or_else(|p| p.into_inner());
+        table.close(self.source, self.id, self.pending);
     }
 }
 
@@ -336,6 +388,7 @@ async fn handle<S>(
     stream: S,
     deadline: tokio::time::Instant,
     slot: &mut Slot,
+    evicted: &mut tokio::sync::oneshot::Receiver<()>,
     shared: &Shared,
 ) -> std::result::Result<(), String>
 where
@@ -365,11 +418,15 @@ where
         .max_frame_size(Some(MAX_FRAME))
         .max_message_size(Some(MAX_FRAME));
     let handshake = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(limits));
-    let ws = tokio::time::timeout_at(deadline, handshake)
-        .await
-        .map_err(|_| "WebSocket handshake not done in time".to_string())?
-        .map_err(|e| format!("handshake refused or failed: {e}"))?;
-    slot.handshake_done();
+    let ws = tokio::select! {
+        ws = tokio::time::timeout_at(deadline, handshake) => ws
+            .map_err(|_| "WebSocket handshake not done in time".to_string())?
+            .map_err(|e| format!("handshake refused or failed: {e}"))?,
+        _ = evicted => return Err(EVICTED.into()),
+    };
+    if !slot.handshake_done() {
+        return Err(EVICTED.into());
+    }
     let Some(admitted) = admitted else {
         return Err("handshake without admission".into());
     };

@@ -72,6 +72,16 @@ const NUDGES: &[(&str, &str)] = &[
     ("\r", "Enter"),
 ];
 
+/// How a logout was proven.
+enum LoggedOut {
+    /// The console showed its login prompt.
+    AtLogin,
+    /// The EXIT trap said the shell's login session ended.
+    SessionEnded,
+    /// The console closed (a local program's shell).
+    Closed,
+}
+
 /// Who to log in as, and how.
 #[derive(Debug, Clone)]
 pub struct LoginSpec {
@@ -249,6 +259,97 @@ impl Shell {
         shell.logged_in = true;
         shell.identify(session).await?;
         Ok(shell)
+    }
+
+    /// Brings a console someone else used back to its login prompt,
+    /// whatever they left on it, and proves it: the gateway does this
+    /// between clients, so the next one never inherits a shell (issue 32).
+    ///
+    /// Ctrl-C first (stops what runs, drops a half-typed line that an Enter
+    /// would run), then the login machine's reading of the screen: a login
+    /// prompt is the proof; a shell (also one that ignores Ctrl-D, bash's
+    /// `IGNOREEOF`, or a nested one) is synchronised and logged out as
+    /// [`Shell::logout`] does (`exit` with the EXIT trap, until the login
+    /// prompt or the trap's proof shows); a pager or an editor gets the
+    /// nudges (Enter, `q`, Ctrl-C, `ESC :q!`). A console that refuses logins
+    /// (emergency mode, nologin) is left as it is: it holds no shell, and
+    /// an Enter there could start a maintenance shell.
+    ///
+    /// Errors (the console must then not be handed on): no proof within
+    /// `timeout` ([`ErrorKind::Timeout`]), a shell that stays after
+    /// [`MAX_EXITS`] exits ([`ErrorKind::Login`]), the console closing
+    /// before the proof ([`ErrorKind::Eof`]).
+    ///
+    /// What it cannot tell apart: a program left running that imitates a
+    /// login prompt (`PS1='login: '`, a fake getty) looks like one; see
+    /// docs/security.md.
+    pub async fn log_out_console(session: &mut Session, timeout: Duration) -> Result<()> {
+        session.mark("shell: logging the console out (back to its login prompt)");
+        let mut shell = Shell {
+            user: "the previous user".into(),
+            uid: None,
+            password: Secret::new("no password", ""),
+            text: ConsoleText::new(),
+            runs: 0,
+            saved_kernel_level: None,
+            quiet_kernel: false,
+            command_timeout: session.options().default_timeout,
+            logged_in: false,
+        };
+        let wait = Wait::new(timeout, format!("a login prompt on {}", session.describe()));
+        let mut progress = Progress::default();
+        session.send("\x03").await?;
+        let mut silent = FIRST_LOOK;
+        loop {
+            let screen = shell
+                .observe_for(session, &wait, silent, &|s| match s {
+                    Screen::LoginPrompt => Duration::ZERO,
+                    _ => SETTLE,
+                })
+                .await?;
+            silent = QUIET;
+            match screen {
+                Screen::LoginPrompt => {
+                    session.mark("shell: the console is at its login prompt");
+                    return Ok(());
+                }
+                Screen::LoginIncorrect if classify_tail_is_login(shell.text.clean()) => {
+                    session.mark("shell: the console is at its login prompt");
+                    return Ok(());
+                }
+                Screen::LoginIncorrect => shell.text.clear_clean(),
+                Screen::Refused(why) => {
+                    session.mark(&format!(
+                        "shell: the console refuses logins, no shell is on it: {why}"
+                    ));
+                    return Ok(());
+                }
+                Screen::ShellPrompt => {
+                    if shell.synchronise(session, &wait).await? {
+                        shell.logged_in = true;
+                        shell.identify(session).await?;
+                        session.mark(&format!(
+                            "shell: logging out {}'s shell left on the console",
+                            shell.user
+                        ));
+                        return match shell.leave_within(session, wait.left()).await? {
+                            LoggedOut::Closed => Err(Error::eof(
+                                "a login prompt after `exit` (the console closed first)",
+                                session.tail(),
+                            )),
+                            LoggedOut::AtLogin | LoggedOut::SessionEnded => Ok(()),
+                        };
+                    }
+                    progress.failed_syncs += 1;
+                    if progress.failed_syncs >= 2 {
+                        shell.nudge(session, &mut progress).await?;
+                    }
+                }
+                // A password prompt (someone's half login, sudo), a pager,
+                // an editor, our own marker printed by someone: nudge.
+                _ => shell.nudge(session, &mut progress).await?,
+            }
+        }
     }
 
     /// Lets go of an adopted shell without exiting it (see [`Shell::adopt`]).
@@ -594,16 +695,20 @@ impl Shell {
     }
 
     async fn leave(&mut self, session: &mut Session) -> Result<()> {
+        self.leave_within(session, Duration::from_secs(30))
+            .await
+            .map(|_| ())
+    }
+
+    /// [`Shell::leave`] within `within`, saying how the logout was proven.
+    async fn leave_within(&mut self, session: &mut Session, within: Duration) -> Result<LoggedOut> {
         if !self.logged_in {
-            return Ok(());
+            return Ok(LoggedOut::AtLogin);
         }
         self.restore_kernel(session).await;
         session.mark(&format!("shell: logout {}", self.user));
         self.logged_in = false;
-        let wait = Wait::new(
-            Duration::from_secs(30),
-            "a login prompt after `exit`".into(),
-        );
+        let wait = Wait::new(within, "a login prompt after `exit`".into());
         self.type_line(session, command::EXIT_LINE).await?;
         // Type `exit` again at a shell prompt (a nested shell), or after
         // 10 s of unrecognised quiet. Not sooner: getty is slow to come back
@@ -619,11 +724,11 @@ impl Shell {
             match self.observe_for(session, &wait, QUIET, &logged_out).await {
                 Ok(Screen::LoginPrompt | Screen::LoginIncorrect) => {
                     session.mark("shell: logged out");
-                    return Ok(());
+                    return Ok(LoggedOut::AtLogin);
                 }
                 Ok(Screen::SessionEnded) => {
                     session.mark("shell: logged out (its login session ended)");
-                    return Ok(());
+                    return Ok(LoggedOut::SessionEnded);
                 }
                 Ok(screen)
                     if exits < MAX_EXITS
@@ -635,10 +740,18 @@ impl Shell {
                     exits += 1;
                     last_exit = Instant::now();
                 }
+                // A shell that `exit` does not end (`exit` redefined, more
+                // nested shells than we exit): waiting longer changes nothing.
+                Ok(Screen::ShellPrompt) => {
+                    return Err(Error::login(format!(
+                        "the console stays at a shell prompt after {MAX_EXITS} `exit`s; \
+                         log it out by hand (`console`)"
+                    )))
+                }
                 Ok(_) => continue,
                 Err(e) if matches!(e.kind(), ErrorKind::Eof { .. }) => {
                     session.mark("shell: logged out (the console closed)");
-                    return Ok(());
+                    return Ok(LoggedOut::Closed);
                 }
                 Err(e) => return Err(e),
             }

@@ -582,10 +582,17 @@ async fn closed_within(tcp: &mut tokio::net::TcpStream, within: Duration) -> boo
 async fn a_thousand_half_open_sockets_do_not_lock_a_real_client_out() {
     let mut cfg = config(&[("sh", "exec:sh")], Auth::None);
     cfg.limits.handshake_timeout = Duration::from_secs(1);
+    let per_address = cfg.limits.max_per_address;
+    assert!(
+        per_address * 8 <= cfg.limits.max_connections,
+        "the per-address share is well below the cap: {:?}",
+        cfg.limits
+    );
     let addr = start(cfg).await;
     // 1,000 connections that send half a request and then nothing, from
-    // one address (127.0.0.3): beyond the per-address cap they are closed
-    // at once; the ones admitted are closed at the handshake deadline.
+    // one address (127.0.0.3): the address keeps only its share, each new
+    // one closing its oldest at once; the newest are closed at the
+    // handshake deadline.
     let mut idle = Vec::new();
     for _ in 0..1000 {
         let mut tcp = connect_from("127.0.0.3", addr).await;
@@ -609,45 +616,110 @@ async fn a_thousand_half_open_sockets_do_not_lock_a_real_client_out() {
         "a real client took {took:?} among 1,000 idle sockets"
     );
     session.close().await.unwrap();
-    let mut refused_at_once = 0;
-    for tcp in idle.iter_mut().rev().take(100) {
+    let mut closed_at_once = 0;
+    for tcp in idle.iter_mut().take(100) {
         if closed_within(tcp, Duration::from_millis(200)).await {
-            refused_at_once += 1;
+            closed_at_once += 1;
         }
     }
-    assert_eq!(refused_at_once, 100, "the excess is closed at once");
+    assert_eq!(closed_at_once, 100, "the oldest are closed at once");
     assert!(
-        closed_within(&mut idle[0], Duration::from_secs(3)).await,
+        closed_within(idle.last_mut().unwrap(), Duration::from_secs(3)).await,
         "an admitted half-open socket is closed at the handshake deadline"
     );
 }
 
 #[tokio::test]
-async fn the_global_connection_cap_closes_the_excess_at_once() {
+async fn a_full_table_closes_the_oldest_pending_connection_never_a_session() {
     let mut cfg = config(&[("sh", "exec:sh")], Auth::None);
-    cfg.limits.max_connections = 8;
+    cfg.limits.max_connections = 9;
     cfg.limits.max_per_address = 1000;
     let addr = start(cfg).await;
+    let url = format!("ws://{addr}/v1/consoles/sh");
+    let mut session = connect(&url, &WsOptions::default()).await.unwrap();
+    converse(&mut session).await;
     let mut held = Vec::new();
     for _ in 0..8 {
         held.push(connect_from("127.0.0.4", addr).await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
+    // Full (one session, eight pending): a new connection closes the
+    // oldest pending one, not the session.
     let mut extra = connect_from("127.0.0.5", addr).await;
-    assert!(closed_within(&mut extra, Duration::from_millis(500)).await);
+    assert!(closed_within(&mut held[0], Duration::from_millis(500)).await);
     assert!(
-        !closed_within(&mut held[0], Duration::from_millis(300)).await,
-        "the first eight wait for their handshake"
+        !closed_within(&mut extra, Duration::from_millis(300)).await,
+        "the newcomer waits for its handshake"
     );
+    assert!(!closed_within(&mut held[1], Duration::from_millis(100)).await);
+    session.send_line("echo session-$((3*3))").await.unwrap();
+    session
+        .expect(&[Pattern::exact("session-9")], secs(5))
+        .await
+        .unwrap();
     drop(held);
+    drop(extra);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut session = connect(
-        &format!("ws://{addr}/v1/consoles/sh"),
-        &WsOptions::default(),
-    )
-    .await
-    .unwrap();
-    converse(&mut session).await;
+    session.close().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut next = connect(&url, &WsOptions::default()).await.unwrap();
+    converse(&mut next).await;
+}
+
+/// Issue 32: 128 half-open sockets from each of eight addresses filled all
+/// 1,024 slots (and one address filled 128 of them), so a real client with
+/// a valid token was reset. Scaled down: 64 slots, 8 per address, 16
+/// addresses with 40 half-open sockets each, and a session that was open
+/// before the flood.
+#[tokio::test]
+async fn half_open_sockets_from_many_addresses_do_not_lock_out_a_client_with_a_token() {
+    let token = "fair-share-token-0123456789";
+    let mut cfg = config(
+        &[("a", "exec:sh"), ("b", "exec:sh")],
+        Auth::token(Secret::new("t", token)).unwrap(),
+    );
+    cfg.limits.max_connections = 64;
+    cfg.limits.max_per_address = 8;
+    cfg.limits.handshake_timeout = Duration::from_secs(60);
+    let addr = start(cfg).await;
+    let options = WsOptions {
+        auth: WsAuth::Bearer(Secret::new("t", token)),
+        trust: Default::default(),
+        ..WsOptions::default()
+    };
+    let mut before = connect(&format!("ws://{addr}/v1/consoles/a"), &options)
+        .await
+        .unwrap();
+    converse(&mut before).await;
+    let mut idle = Vec::new();
+    for round in 0..40 {
+        for host in 2..18 {
+            let mut tcp = connect_from(&format!("127.0.0.{host}"), addr).await;
+            if round % 2 == 0 {
+                use tokio::io::AsyncWriteExt;
+                let _ = tcp
+                    .write_all(b"GET /v1/consoles/b HTTP/1.1\r\nHost: x\r\n")
+                    .await;
+            }
+            idle.push(tcp);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let mut real = connect(&format!("ws://{addr}/v1/consoles/b"), &options)
+        .await
+        .expect("a client with a valid token gets its console among 640 half-open sockets");
+    converse(&mut real).await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    // The session opened before the flood was never closed to make room.
+    before.send_line("echo still-$((5*5))").await.unwrap();
+    before
+        .expect(&[Pattern::exact("still-25")], secs(5))
+        .await
+        .unwrap();
+    drop(idle);
 }
 
 #[tokio::test]
@@ -881,4 +953,168 @@ async fn a_client_that_leaves_logged_in_hands_the_next_one_a_login_prompt() {
                 .unwrap();
         }
     }
+}
+
+/// Logs `first` in as alice on the persistent console and runs `setup` in
+/// her shell; then the client leaves without logging out.
+async fn leave_a_shell(url: &str, setup: &str) {
+    let mut first = connect(url, &WsOptions::default()).await.unwrap();
+    first.send_line("").await.unwrap();
+    first
+        .expect(&[Pattern::exact("login: ")], secs(10))
+        .await
+        .unwrap();
+    first.send_line("alice").await.unwrap();
+    first
+        .expect(&[Pattern::exact("shell$ ")], secs(10))
+        .await
+        .unwrap();
+    first
+        .send_line("export MARK=alice-$((40+2))")
+        .await
+        .unwrap();
+    first
+        .expect(&[Pattern::exact("shell$ ")], secs(10))
+        .await
+        .unwrap();
+    first.send_line(setup).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(first); // gone without logging out
+}
+
+/// The next client on `url`, once the console is no longer in use: what it
+/// sees after an Enter (a login prompt, a shell, or an error).
+async fn next_client_sees(url: &str) -> Result<(Session, String), String> {
+    let started = std::time::Instant::now();
+    loop {
+        let mut s = connect(url, &WsOptions::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = s.send_line("").await;
+        match s
+            .expect(
+                &[
+                    Pattern::exact("login: "),
+                    Pattern::exact("shell$ "),
+                    Pattern::exact("alice-42"),
+                ],
+                secs(15),
+            )
+            .await
+        {
+            Ok(m) => return Ok((s, m.text)),
+            Err(e)
+                if e.to_string().contains("in use")
+                    && started.elapsed() < Duration::from_secs(60) =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// Issue 32: the gateway's Ctrl-C and Ctrl-D x3 were not checked; a shell
+/// that ignores Ctrl-D (bash's IGNOREEOF), or a pager left running in one,
+/// was handed to the next client. Now the logout is proven: the next
+/// client gets the login prompt.
+#[tokio::test]
+async fn a_shell_that_ignores_eof_or_a_pager_is_logged_out_before_the_next_client() {
+    for setup in [
+        "set -o ignoreeof",
+        "set -o ignoreeof; seq 1 5000 > pages.txt; less pages.txt",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = persistent_console(dir.path()).await;
+        let mut cfg = config(&[("vm", &format!("unix:{}", sock.display()))], Auth::None);
+        cfg.record_dir = Some(dir.path().join("rec"));
+        let addr = start(cfg).await;
+        let url = format!("ws://{addr}/v1/consoles/vm");
+        leave_a_shell(&url, &format!("cd {} && {setup}", dir.path().display())).await;
+        let (mut next, seen) = next_client_sees(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{setup}: {e}"));
+        assert_eq!(
+            seen, "login: ",
+            "{setup}: the next client was handed {seen:?}"
+        );
+        // And it is a real login prompt: a new user gets a fresh shell.
+        next.send_line("bob").await.unwrap();
+        next.expect(&[Pattern::exact("shell$ ")], secs(10))
+            .await
+            .unwrap();
+        next.send_line("echo mark=[$MARK]").await.unwrap();
+        next.expect(&[Pattern::exact("mark=[]")], secs(5))
+            .await
+            .unwrap();
+    }
+}
+
+/// Issue 32: a shell the gateway cannot log out (here `exit` redefined) is
+/// never handed on: the next client is refused with a reason, and sees
+/// nothing of the console.
+#[tokio::test]
+async fn a_console_that_cannot_be_logged_out_is_refused_to_the_next_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = persistent_console(dir.path()).await;
+    let cfg = config(&[("vm", &format!("unix:{}", sock.display()))], Auth::None);
+    let addr = start(cfg).await;
+    let url = format!("ws://{addr}/v1/consoles/vm");
+    leave_a_shell(&url, "set -o ignoreeof; exit() { echo staying; }").await;
+    let err = match next_client_sees(&url).await {
+        Ok((_, seen)) => panic!("the next client was handed {seen:?}"),
+        Err(e) => e,
+    };
+    assert!(
+        err.contains("unusable") && err.contains("could not be logged out"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("shell$") && !err.contains("staying") && !err.contains("alice"),
+        "the refused client saw the console: {err}"
+    );
+}
+
+/// Issue 32: a password typed at a password prompt of a console that echoes
+/// it was kept in the gateway's recording (the client's transcript redacts
+/// it). The gateway now treats a line typed at a password prompt as a secret.
+#[tokio::test]
+async fn the_recording_scrubs_a_password_typed_at_a_prompt_that_echoes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(
+        &[(
+            "echoing",
+            "exec:sh -c 'printf \"Password: \"; read -r pw; echo \"got $pw\"; printf \"done$ \"; read -r x'",
+        )],
+        Auth::None,
+    );
+    cfg.record_dir = Some(dir.path().to_path_buf());
+    let addr = start(cfg).await;
+    let mut s = connect(
+        &format!("ws://{addr}/v1/consoles/echoing"),
+        &WsOptions::default(),
+    )
+    .await
+    .unwrap();
+    s.expect(&[Pattern::exact("Password: ")], secs(10))
+        .await
+        .unwrap();
+    s.send_secret(&Secret::new("pw", "hunter2-Sekrit"))
+        .await
+        .unwrap();
+    s.send("\r").await.unwrap();
+    s.expect(&[Pattern::exact("done$ ")], secs(10))
+        .await
+        .unwrap();
+    s.send_line("bye").await.unwrap();
+    let _ = s.expect(&[Pattern::exact("never")], secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let casts: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(casts.len(), 1, "{casts:?}");
+    let text = std::fs::read_to_string(&casts[0]).unwrap();
+    assert!(text.contains("got <redacted>"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
 }
