@@ -63,6 +63,26 @@ pub(super) fn sync_line() -> String {
 pub(super) const EXIT_LINE: &str = "trap 'read -r _ c _ _ _ s _ 2>/dev/null </proc/$PPID/stat; \
      [ \"$s\" = \"$PPID\" ] && printf \"\\n%s %s\\n\" __ESX\"\"_GONE \"$c\"' EXIT; exit";
 
+/// Puts `/bin/sh` in charge of a login shell that does not read POSIX
+/// lines: fish, tcsh and csh all take it, and `exec` keeps the process (so
+/// its parent is still `login`, and the logout proof holds). `stty sane`
+/// gives the tty back its canonical mode, which a line editor (fish's) may
+/// have left off; `ENV` and `TMOUT` empty, so no startup file of the user
+/// runs and no idle timer ends the shell under us. The prompt is set by
+/// `env`, split by `""` so the line's echo is not it.
+pub(super) const START_SH: &str = "exec env ENV= TMOUT= PS1=\"__ESX\"\"_P> \" /bin/sh -c \
+                                   'stty sane 2>/dev/null; exec /bin/sh'";
+
+/// Matches our prompt at the start of a line: what a shell shows after the
+/// sync line (an error message quoting the line does not start with it).
+pub(super) fn synced_prompt_regex() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(&format!(r"(?:^|[\r\n]){}", regex::escape(PROMPT)))
+            .expect("prompt regex is valid")
+    })
+}
+
 /// Matches our prompt.
 pub(super) fn prompt_regex() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();

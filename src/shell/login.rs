@@ -45,6 +45,14 @@ const QUIET: Duration = Duration::from_secs(2);
 const FIRST_LOOK: Duration = Duration::from_millis(100);
 /// How long a shell gets to show our prompt after the sync line.
 const SYNC_WAIT: Duration = Duration::from_secs(8);
+/// A console that answered the sync line and then shows nothing new for
+/// this long without our prompt did not take the line: not a POSIX shell
+/// (fish and tcsh print errors and their own prompt). A POSIX shell shows
+/// our prompt within milliseconds of running the line. If a very slow one
+/// is taken for foreign, no harm: `/bin/sh` is put in charge of it too.
+const FOREIGN_SETTLE: Duration = Duration::from_millis(1500);
+/// Quiet after a Ctrl-C that means the shell has redrawn its prompt.
+const REDRAW_SETTLE: Duration = Duration::from_millis(300);
 /// How long to wait for the login prompt that follows `Login incorrect`.
 const AFTER_FAILURE: Duration = Duration::from_secs(15);
 /// After typing the user name, how long the password prompt may take (PAM
@@ -71,6 +79,25 @@ const NUDGES: &[(&str, &str)] = &[
     ("\x1b:q!\r", "ESC :q! (editor)"),
     ("\r", "Enter"),
 ];
+
+/// How a shell was synchronised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Synced {
+    Failed,
+    /// The shell took the sync line: it runs the commands.
+    AsIs,
+    /// It did not; `/bin/sh` runs in its place ([`command::START_SH`]).
+    ShInCharge,
+}
+
+/// What a shell showed after a sync line.
+#[derive(Debug, PartialEq, Eq)]
+enum SyncAnswer {
+    OurPrompt,
+    /// A prompt that is not ours, on a console that settled.
+    ForeignPrompt,
+    Nothing,
+}
 
 /// How a logout was proven.
 enum LoggedOut {
@@ -246,7 +273,11 @@ impl Shell {
                 })
                 .await?;
             match screen {
-                Screen::ShellPrompt if shell.synchronise(session, &wait).await? => break,
+                Screen::ShellPrompt
+                    if shell.synchronise(session, &wait, false).await? != Synced::Failed =>
+                {
+                    break
+                }
                 Screen::Refused(why) => {
                     return Err(Error::login(format!(
                         "no root shell on {}: {why}",
@@ -325,7 +356,7 @@ impl Shell {
                     return Ok(());
                 }
                 Screen::ShellPrompt => {
-                    if shell.synchronise(session, &wait).await? {
+                    if shell.synchronise(session, &wait, true).await? != Synced::Failed {
                         shell.logged_in = true;
                         shell.identify(session).await?;
                         session.mark(&format!(
@@ -367,9 +398,17 @@ impl Shell {
         let mut progress = Progress::default();
         let mut silent = FIRST_LOOK;
         loop {
-            let screen = self
+            let screen = match self
                 .observe_for(session, wait, silent, &|s| progress.settle_for(s))
-                .await?;
+                .await
+            {
+                // A console that closes after the password (`exec:login`)
+                // without a verdict: the shell ended at once.
+                Err(e) if progress.sent_password && matches!(e.kind(), ErrorKind::Eof { .. }) => {
+                    return Err(no_shell(spec))
+                }
+                screen => screen?,
+            };
             silent = QUIET;
             tracing::debug!("login: console shows {screen:?}");
             if self
@@ -410,12 +449,11 @@ impl Shell {
                 self.type_user(session, spec, progress).await?
             }
             Screen::LoginIncorrect => self.text.clear_clean(),
-            Screen::LoginPrompt if progress.sent_password => {
-                return Err(Error::login(format!(
-                    "the console went back to the login prompt after the password for {} \
-                     without saying why (a login timeout?); not retrying, to avoid a lockout",
-                    spec.user
-                )))
+            Screen::LoginPrompt if progress.sent_password => return Err(no_shell(spec)),
+            Screen::ZshNewUserMenu if progress.sent_password => {
+                // `q`: "Quit and do nothing" (the user's files stay as they are).
+                session.mark("shell: zsh's first-run menu (zsh-newuser-install): q");
+                self.type_keys(session, "q").await?
             }
             Screen::LoginPrompt => self.type_user(session, spec, progress).await?,
             Screen::PasswordPrompt if progress.sent_user && !progress.sent_password => {
@@ -470,7 +508,8 @@ impl Shell {
             session.send("\x03").await?;
             self.observe(session, wait).await?;
         }
-        if !self.synchronise(session, wait).await? {
+        let synced = self.synchronise(session, wait, true).await?;
+        if synced == Synced::Failed {
             // What came back instead (kept unread) decides the next step;
             // after a second miss the console gets a nudge.
             progress.failed_syncs += 1;
@@ -481,6 +520,15 @@ impl Shell {
         }
         self.logged_in = true;
         self.identify(session).await?;
+        if synced == Synced::ShInCharge {
+            let found = self
+                .run(session, "printf '%s\\n' \"${SHELL:-unknown}\"")
+                .await?;
+            session.mark(&format!(
+                "shell: login shell {}; commands run in /bin/sh",
+                found.output.trim()
+            ));
+        }
         if self.user == spec.user {
             return Ok(true);
         }
@@ -512,17 +560,96 @@ impl Shell {
         Ok(false)
     }
 
-    /// Sends the sync line and waits for our prompt; false if it never came.
-    async fn synchronise(&mut self, session: &mut Session, wait: &Wait) -> Result<bool> {
+    /// Sends the sync line and waits for our prompt (`Failed` if it never came).
+    ///
+    /// A login shell that does not read POSIX lines (fish, tcsh, csh…)
+    /// answers the sync line with errors and its own prompt. Then, when
+    /// `may_start_sh`, `/bin/sh` is put in charge ([`command::START_SH`]:
+    /// `exec`, so it keeps the login shell's process and the logout proof
+    /// holds) and synchronised instead. Not for [`Shell::adopt`]: a shell
+    /// it adopts may be PID 1, and it is always a POSIX one.
+    async fn synchronise(
+        &mut self,
+        session: &mut Session,
+        wait: &Wait,
+        may_start_sh: bool,
+    ) -> Result<Synced> {
         self.type_line(session, &command::sync_line()).await?;
+        match self.await_sync_prompt(session, wait, may_start_sh).await? {
+            SyncAnswer::OurPrompt => return Ok(Synced::AsIs),
+            SyncAnswer::Nothing => return Ok(Synced::Failed),
+            SyncAnswer::ForeignPrompt => {}
+        }
+        session.mark(
+            "shell: the login shell does not take POSIX sh lines; putting /bin/sh in charge (exec)",
+        );
+        // fish keeps a line it could not parse in its editor: drop it, and
+        // let the shell redraw (tcsh discards what is typed before it does).
+        self.type_keys(session, "\x03").await?;
+        self.settle(session, wait, REDRAW_SETTLE).await?;
+        self.type_line(session, command::START_SH).await?;
+        if self.await_sync_prompt(session, wait, false).await? != SyncAnswer::OurPrompt {
+            return Ok(Synced::Failed);
+        }
+        self.type_line(session, &command::sync_line()).await?;
+        if self.await_sync_prompt(session, wait, false).await? != SyncAnswer::OurPrompt {
+            return Ok(Synced::Failed);
+        }
+        Ok(Synced::ShInCharge)
+    }
+
+    /// Reads until nothing new came for `quiet` (at most [`QUIET`]).
+    async fn settle(&mut self, session: &mut Session, wait: &Wait, quiet: Duration) -> Result<()> {
+        let most = Wait::new(QUIET.min(wait.left()), "the console to settle".into());
+        while !most.left().is_zero() && self.pull_for(session, quiet.min(most.left())).await? {}
+        Ok(())
+    }
+
+    /// Waits for our prompt at the start of a line after a sync line (the
+    /// text is cleared when a line is typed; an error message quoting the
+    /// line, `PS1=__ESX_P> : Command not found.`, is no prompt). With
+    /// `foreign`, a console that answers and then settles without it is
+    /// answered after [`FOREIGN_SETTLE`] rather than [`SYNC_WAIT`].
+    async fn await_sync_prompt(
+        &mut self,
+        session: &mut Session,
+        wait: &Wait,
+        foreign: bool,
+    ) -> Result<SyncAnswer> {
         let sync = Wait::new(SYNC_WAIT.min(wait.left()), format!("the prompt {PROMPT:?}"));
-        match self
-            .read_until(session, command::prompt_regex(), &sync)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if e.is_timeout() => Ok(false),
-            Err(e) => Err(e),
+        let mut last_change = Instant::now();
+        let mut seen = self.text.clean().len();
+        loop {
+            if let Some(found) = command::synced_prompt_regex().find(self.text.clean()) {
+                self.text.take_clean(found.end());
+                return Ok(SyncAnswer::OurPrompt);
+            }
+            let since = last_change.elapsed();
+            if foreign && since >= FOREIGN_SETTLE && !self.text.clean().trim().is_empty() {
+                return Ok(SyncAnswer::ForeignPrompt);
+            }
+            let left = sync.left();
+            if left.is_zero() {
+                return Ok(SyncAnswer::Nothing);
+            }
+            let next = if foreign {
+                FOREIGN_SETTLE
+                    .saturating_sub(since)
+                    .max(Duration::from_millis(20))
+            } else {
+                left
+            };
+            match self.pull_for(session, next.min(left)).await {
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::Eof { .. }) => {
+                    return Err(Error::eof(&sync.awaited, session.tail()))
+                }
+                Err(e) => return Err(e),
+            }
+            if self.text.clean().len() != seen {
+                seen = self.text.clean().len();
+                last_change = Instant::now();
+            }
         }
     }
 
@@ -594,6 +721,12 @@ impl Shell {
             .unwrap_or(("\r", "Enter"));
         progress.nudges += 1;
         session.mark(&format!("shell: nudging the console with {name}"));
+        self.text.clear_clean();
+        session.send(keys).await
+    }
+
+    /// Types keys (no Enter) after forgetting what the console showed before.
+    async fn type_keys(&mut self, session: &mut Session, keys: &str) -> Result<()> {
         self.text.clear_clean();
         session.send(keys).await
     }
@@ -771,6 +904,19 @@ impl Shell {
             tracing::warn!("could not restore the kernel console log level {level}: {e}");
         }
     }
+}
+
+/// The error for a console that went back to its login prompt (or closed)
+/// right after the password, with no `Login incorrect`: the account's shell
+/// ended at once.
+fn no_shell(spec: &LoginSpec) -> Error {
+    Error::login(format!(
+        "the console went back to its login prompt right after the password for {}, without \
+         a shell: the account's login shell ended at once (an account whose shell is /bin/false \
+         or /usr/sbin/nologin refuses logins); log in as an account with a shell \
+         (`--login-user`) or give this one a shell. Not retried, to avoid a lockout",
+        spec.user
+    ))
 }
 
 fn classify_tail_is_login(text: &str) -> bool {

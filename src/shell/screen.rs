@@ -25,6 +25,9 @@ pub enum Screen {
     Refused(String),
     /// Something that ends like a shell prompt (`$ `, `# `, `> `, `% `).
     ShellPrompt,
+    /// zsh's first-run menu (`zsh-newuser-install`, shown to a user with
+    /// no startup files), waiting for one key.
+    ZshNewUserMenu,
     /// Text we do not recognise (a pager, an editor, a MOTD, boot messages).
     Unknown,
     /// No text at all.
@@ -48,7 +51,9 @@ const REFUSALS: &[(&str, &str)] = &[
     ),
     (
         r"This account is currently not available",
-        "the user's login shell is nologin; log in as another user or give the account a shell",
+        "the account's login shell is /usr/sbin/nologin (\"This account is currently not \
+         available\"), which refuses logins; log in as an account with a shell (`--login-user`) \
+         or give this one a shell",
     ),
     (
         r"You are required to change your password|Your password has expired|Your account has expired",
@@ -91,9 +96,18 @@ fn session_ended() -> &'static Regex {
     regex(&RE, r"(?:^|\n)__ESX_GONE \(login\)\s*$")
 }
 
+fn zsh_new_user_menu() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    regex(
+        &RE,
+        r"zsh-newuser-install(?s:.*)Type one of the keys in parentheses ---\s*$",
+    )
+}
+
 fn shell_prompt() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    regex(&RE, r"[$#%>] ?$")
+    // ksh93 pads its prompt with spaces and backspaces as it redraws it.
+    regex(&RE, r"[$#%>][ \x08]*$")
 }
 
 /// Classifies `text`, everything received since our last keystroke.
@@ -115,6 +129,9 @@ pub fn classify(text: &str) -> Screen {
     }
     if password_prompt().is_match(tail) {
         return Screen::PasswordPrompt;
+    }
+    if zsh_new_user_menu().is_match(text) {
+        return Screen::ZshNewUserMenu;
     }
     if session_ended().is_match(tail) {
         return Screen::SessionEnded;
@@ -166,6 +183,10 @@ mod tests {
             Screen::ShellPrompt
         );
         assert_eq!(classify("root@lab:~# "), Screen::ShellPrompt);
+        assert_eq!(
+            classify("\r~ [8]$      \x08\x08\x08\x08\x08"),
+            Screen::ShellPrompt
+        );
     }
 
     #[test]
@@ -182,6 +203,16 @@ mod tests {
             classify("System is booting up. Unprivileged users are not permitted to log in yet.\n\nlab login: "),
             Screen::Refused(why) if why.contains("still booting")
         ));
+    }
+
+    #[test]
+    fn zshs_first_run_menu_is_recognised() {
+        let menu = "This is the Z Shell configuration function for new users,\n\
+                    zsh-newuser-install.\n…\n(q)  Quit and do nothing.  The function will be run again next time.\n\n\
+                    --- Type one of the keys in parentheses --- ";
+        assert_eq!(classify(menu), Screen::ZshNewUserMenu);
+        // Quoted in a MOTD, followed by a prompt: a prompt.
+        assert_eq!(classify(&format!("{menu}\nvm% ")), Screen::ShellPrompt);
     }
 
     #[test]
