@@ -327,8 +327,12 @@ pub fn create_dirs(dir: &Path) -> io::Result<()> {
     for dir in missing.into_iter().rev() {
         match std::fs::DirBuilder::new().mode(0o700).create(dir) {
             Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
-            _ => {}
-        }
+            // Whatever is there now (ours, or a link someone planted after
+            // the look above: second review of issue 32) passes the rule
+            // before anything is made inside it; once it has, nobody else
+            // can swap it.
+            _ => trusted_dir(dir)?,
+        };
     }
     trusted_dir(dir).map(|_| ())
 }
@@ -613,6 +617,50 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(somewhere.path().join("t.json")).unwrap(),
             "ours"
+        );
+    }
+
+    /// Second review of issue 32: another user flipping a link where a
+    /// missing directory is about to be made won the race (31 of 50): the
+    /// first `mkdir` failed with EEXIST, which was ignored, and the next one
+    /// went through the link. Every level made (or found) is checked now.
+    #[test]
+    #[ignore = "lab tier: needs root (races a link as another user)"]
+    fn a_link_raced_in_where_a_directory_is_made_is_refused() {
+        let sticky = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(sticky.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let somewhere = tempfile::tempdir().unwrap();
+        let link = sticky.path().join("race");
+        let flip = format!(
+            "while :; do ln -s {} {l} 2>/dev/null; rm -f {l}; done",
+            somewhere.path().display(),
+            l = link.display()
+        );
+        let mut flipper = std::process::Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "sh",
+                "-c",
+                &flip,
+            ])
+            .spawn()
+            .unwrap();
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(4);
+        while std::time::Instant::now() < until {
+            let _ = create_dirs(&link.join("run/deeper"));
+            // What we made ourselves is ours: clear it for the next round.
+            if std::fs::symlink_metadata(&link).is_ok_and(|m| m.is_dir()) {
+                let _ = std::fs::remove_dir_all(&link);
+            }
+        }
+        let _ = flipper.kill();
+        let _ = flipper.wait();
+        let made: Vec<_> = std::fs::read_dir(somewhere.path()).unwrap().collect();
+        assert!(
+            made.is_empty(),
+            "root made directories through the link: {made:?}"
         );
     }
 }

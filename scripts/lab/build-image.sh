@@ -18,7 +18,7 @@ set -euo pipefail
 : "${LAB_OUT:?}" "${LAB_MIRROR:?}" "${LAB_SUITE:?}" "${LAB_PUBKEY_FILE:?}" "${LAB_PASSWORD_FILE:?}"
 HOSTNAME_=lab-instance
 ROOTFS="$LAB_OUT/rootfs"
-PACKAGES=systemd-sysv,openssh-server,linux-image-cloud-amd64,passwd,login,procps,iproute2,ifupdown,isc-dhcp-client,sudo,grub2-common,grub-pc-bin
+PACKAGES=systemd-sysv,openssh-server,fish,tcsh,zsh,mksh,ksh,linux-image-cloud-amd64,passwd,login,procps,iproute2,ifupdown,isc-dhcp-client,sudo,grub2-common,grub-pc-bin
 
 step() { echo "== $(date +%T) $*"; }
 

@@ -29,11 +29,15 @@ macro_rules! out {
 
 pub(crate) use {out, outln};
 
-/// Writes `text` to standard output and flushes it.
+/// Writes `text` to standard output and flushes it, with every secret the
+/// process knows redacted: results are built from the console's real text
+/// (issue 31: parsed as it is, redacted where it is shown), and this is
+/// where they are shown.
 pub(crate) fn write(text: std::fmt::Arguments<'_>) -> Result<()> {
+    let text = crate::secret::scrub_known(&text.to_string());
     let mut stdout = io::stdout().lock();
     stdout
-        .write_fmt(text)
+        .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(|e| Error::io("writing to standard output", e))
 }
@@ -63,10 +67,8 @@ pub(crate) fn json_line(value: &impl serde::Serialize) -> Result<()> {
 /// files: reports, summaries), ending in a newline.
 pub(crate) fn json_pretty(value: &impl serde::Serialize) -> Result<String> {
     let json = versioned(value)?;
-    Ok(format!(
-        "{}\n",
-        serde_json::to_string_pretty(&json).unwrap_or_default()
-    ))
+    let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+    Ok(format!("{}\n", crate::secret::scrub_known(&text)))
 }
 
 /// What failed, in every JSON document that reports a failure.

@@ -17,6 +17,16 @@ use aws_types::service_config::ServiceConfigKey;
 use super::aws_error;
 use crate::error::{Error, Result};
 
+/// The variables the SDK reads credentials from (the access key id names
+/// the key; with the secret key it is the credential).
+const CREDENTIAL_VARIABLES: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+];
+
 /// How to reach an instance's serial console (the command line fills it in
 /// from its flags; [`crate::connect::ConnectOptions`] carries it).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -116,8 +126,16 @@ impl AwsContext {
         &self.trust
     }
 
-    /// Resolves credentials now, so that missing ones are one clear error up front.
+    /// Resolves credentials now, so that missing ones are one clear error up
+    /// front. The environment's credential variables count as secret
+    /// sources from now on: no program the tool starts inherits them (second
+    /// review of issue 32: an `exec:` console saw `AWS_SECRET_ACCESS_KEY`).
     pub async fn credentials(&self) -> Result<AwsCredentials> {
+        for var in CREDENTIAL_VARIABLES {
+            if std::env::var_os(var).is_some() {
+                crate::secret::hide_variable(var);
+            }
+        }
         let provider = self.sdk.credentials_provider().ok_or_else(no_credentials)?;
         provider.provide_credentials().await.map_err(|e| {
             let chain = crate::error::error_chain(&e);

@@ -16,9 +16,7 @@ use super::pattern::{Found, Match, Pattern, PatternSet};
 use super::terminal::{mask_across_rows, VirtualTerminal};
 use crate::error::{Error, Result, Signal};
 use crate::secret::Secret;
-use crate::text::{
-    floor_char_boundary, scrub_in_place, tail_chars, EscapeStripper, Scrubber, Utf8Decoder,
-};
+use crate::text::{floor_char_boundary, tail_chars, EscapeStripper, Scrubber, Utf8Decoder};
 use crate::transcript::Recorder;
 use crate::transport::{SendKind, Transport, TransportError};
 
@@ -78,9 +76,11 @@ pub struct Session {
     stripper: EscapeStripper,
     /// Secrets known to this session, for scrubbing the match buffer.
     secrets: Scrubber,
-    /// Decoded, stripped, scrubbed text not yet consumed by a match.
+    /// Decoded, stripped text not yet consumed by a match: the console's
+    /// real text, secrets included (patterns and the shell layer parse it;
+    /// what is shown is scrubbed on the way out, see [`Session::scrub`]).
     buffer: String,
-    /// The last output seen, for error messages (scrubbed like the buffer).
+    /// The last output seen, for error messages (scrubbed when read).
     recent: String,
     /// Scratch space for reads and decoding, reused.
     read_buf: Vec<u8>,
@@ -233,14 +233,22 @@ impl Session {
 
     /// The last ~200 characters of console output, secrets scrubbed.
     pub fn tail(&self) -> String {
-        tail_chars(&self.recent, TAIL_CHARS).to_string()
+        // Scrubbed whole, then cut: a secret is never cut in two first.
+        tail_chars(&self.scrub(&self.recent), TAIL_CHARS).to_string()
     }
 
     /// Registers a secret that is not sent by this session but may appear in
     /// output (it is scrubbed from transcript, buffer and errors).
     pub fn add_secret(&mut self, secret: &Secret) {
         self.recorder.add_secret(secret.expose());
-        self.secrets.add(secret.expose());
+        let short = secret.expose().chars().count() < crate::text::SHORT_SECRET;
+        if self.secrets.add(secret.expose()) && short {
+            tracing::warn!(
+                "a secret shorter than {} characters is redacted only where it stands as a \
+                 whole word (docs/security.md): use a longer one if it must never show",
+                crate::text::SHORT_SECRET
+            );
+        }
     }
 
     /// Removes known secrets from a message before it is shown or logged.
@@ -335,7 +343,9 @@ impl Session {
     ///
     /// For layers that parse the stream themselves (the shell layer filters
     /// kernel lines and finds its own markers): unlike [`Session::expect`] it
-    /// records no marker per call and never keeps more than one read.
+    /// records no marker per call and never keeps more than one read. The
+    /// text is the console's real text, secrets included: parse it, and
+    /// pass what you show through [`Session::scrub`].
     pub async fn read_text(&mut self, wait: Duration) -> Result<Option<String>> {
         self.take_signal()?;
         if self.buffer.is_empty() {
@@ -403,21 +413,12 @@ impl Session {
             self.decoder.decode(&self.read_buf[..n], &mut self.decoded);
         }
         self.stripper.strip(&self.decoded, &mut self.buffer);
-        scrub_in_place(&mut self.buffer, old_len, self.secrets.secrets());
         self.remember_recent(old_len);
         self.trim()
     }
 
     fn remember_recent(&mut self, old_len: usize) {
-        // Scrubbing may have rewritten up to a secret's length before
-        // `old_len` (a secret split across reads). `recent` ends with the
-        // same text as the buffer did, so replace that stretch there too.
-        let longest = self.secrets.secrets().first().map_or(0, String::len);
-        let from = floor_char_boundary(&self.buffer, old_len.saturating_sub(longest));
-        let redo = old_len - from;
-        let keep = floor_char_boundary(&self.recent, self.recent.len().saturating_sub(redo));
-        self.recent.truncate(keep);
-        let fresh = tail_chars(&self.buffer[from..], TAIL_CHARS);
+        let fresh = tail_chars(&self.buffer[old_len..], 4 * TAIL_CHARS);
         self.recent.push_str(fresh);
         if self.recent.len() > 4 * TAIL_CHARS {
             let cut = floor_char_boundary(&self.recent, self.recent.len() - 2 * TAIL_CHARS);
@@ -438,7 +439,13 @@ impl Session {
     }
 
     fn consume(&mut self, found: Found, patterns: &[Pattern]) -> Match {
-        let m = found.to_match(&self.buffer, self.buffer[..found.start].to_string());
+        let mut m = found.to_match(&self.buffer, self.buffer[..found.start].to_string());
+        // Matched on the real text, handed on as shown (scripts log it).
+        m.text = self.scrub(&m.text);
+        m.before = self.scrub(&m.before);
+        for group in m.groups.iter_mut().flatten() {
+            *group = self.scrub(group);
+        }
         self.buffer.drain(..found.end);
         self.mark_match("expect", &found, patterns);
         m

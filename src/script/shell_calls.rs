@@ -96,7 +96,7 @@ impl Host {
         };
         drop(shell_slot);
         result
-            .map(output_map)
+            .map(|out| output_map(out, |text| self.scrub(text)))
             .map_err(|e| self.console_error(e, pos))
     }
 
@@ -130,11 +130,13 @@ impl Host {
     }
 }
 
-/// `#{output, status, kernel_lines, warnings}` for a finished command.
-fn output_map(out: CommandOutput) -> Map {
-    let lines = |v: Vec<String>| -> Array { v.into_iter().map(Dynamic::from).collect() };
+/// `#{output, status, kernel_lines, warnings}` for a finished command, as
+/// shown: the shell layer parsed the real text, the script gets it
+/// with its secrets redacted (`scrub`).
+fn output_map(out: CommandOutput, scrub: impl Fn(&str) -> String) -> Map {
+    let lines = |v: Vec<String>| -> Array { v.iter().map(|l| Dynamic::from(scrub(l))).collect() };
     let mut map = Map::new();
-    map.insert("output".into(), out.output.into());
+    map.insert("output".into(), scrub(&out.output).into());
     map.insert("status".into(), (out.status as INT).into());
     map.insert("kernel_lines".into(), lines(out.kernel_lines).into());
     map.insert("warnings".into(), lines(out.warnings).into());

@@ -302,9 +302,8 @@ impl Shell {
     /// `IGNOREEOF`, or a nested one) is synchronised and logged out as
     /// [`Shell::logout`] does (`exit` with the EXIT trap, until the login
     /// prompt or the trap's proof shows); a pager or an editor gets the
-    /// nudges (Enter, `q`, Ctrl-C, `ESC :q!`). A console that refuses logins
-    /// (emergency mode, nologin) is left as it is: it holds no shell, and
-    /// an Enter there could start a maintenance shell.
+    /// nudges (Enter, `q`, Ctrl-C, `ESC :q!`). Words of a refusal
+    /// (emergency mode, nologin) are no proof: a pager shows them as well.
     ///
     /// Errors (the console must then not be handed on): no proof within
     /// `timeout` ([`ErrorKind::Timeout`]), a shell that stays after
@@ -349,11 +348,17 @@ impl Shell {
                     return Ok(());
                 }
                 Screen::LoginIncorrect => shell.text.clear_clean(),
+                // A refusal's words prove nothing here: a pager left open on
+                // a log or a manual shows them too, over a shell (second
+                // review of issue 32). Nudged like any other screen: at a
+                // real emergency prompt Enter is an empty (wrong) root
+                // password, and a console that never shows a login prompt
+                // is not handed on.
                 Screen::Refused(why) => {
                     session.mark(&format!(
-                        "shell: the console refuses logins, no shell is on it: {why}"
+                        "shell: the console shows a refusal ({why}); not a proof"
                     ));
-                    return Ok(());
+                    shell.nudge(session, &mut progress).await?
                 }
                 Screen::ShellPrompt => {
                     if shell.synchronise(session, &wait, true).await? != Synced::Failed {

@@ -18,7 +18,7 @@ mod scrub;
 mod utf8;
 
 pub use ansi::EscapeStripper;
-pub use scrub::{scrub_credentials, scrub_in_place, Scrubber, REDACTED};
+pub use scrub::{scrub_credentials, scrub_in_place, Scrubber, REDACTED, SHORT_SECRET};
 pub use utf8::Utf8Decoder;
 
 /// Returns the largest char boundary of `s` that is `<= index`.
@@ -55,8 +55,18 @@ pub fn printable_lines(s: &str) -> Cow<'_, str> {
     escape_controls(s, |c| !matches!(c, '\n' | '\t'))
 }
 
+/// Characters that reorder or hide text without being control characters
+/// (Unicode's `Bidi_Control` and the zero-width ones): `x \u{202e}gnp.exe`
+/// shows as `x exe.png` (second review of issue 32).
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}'
+    )
+}
+
 fn escape_controls(s: &str, escaped: impl Fn(char) -> bool) -> Cow<'_, str> {
-    let hidden = |c: char| c.is_control() && escaped(c);
+    let hidden = |c: char| (c.is_control() || is_invisible_format(c)) && escaped(c);
     if !s.chars().any(hidden) {
         return Cow::Borrowed(s);
     }
@@ -83,6 +93,11 @@ mod tests {
             "exec:x\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\r\\u{9b}"
         );
         assert_eq!(printable_lines("a\n\tb\u{1b}c"), "a\n\tb\\u{1b}c");
+        // Bidi and zero-width characters reorder or hide what is shown.
+        assert_eq!(
+            printable("x \u{202e}gnp.exe \u{2066}h\u{2069}\u{200b}z"),
+            "x \\u{202e}gnp.exe \\u{2066}h\\u{2069}\\u{200b}z"
+        );
     }
 
     #[test]

@@ -17,7 +17,9 @@ fn credential_patterns() -> &'static [(Regex, &'static str)] {
     PATTERNS.get_or_init(|| {
         [
             (r"(?i)([a-z][a-z0-9+.-]*://)[^\s@]*@", "${1}<redacted>@"),
-            (r"(?i)((?:wss?|https?)://[^\s?#]*\?)[^\s#]+", "${1}<redacted>"),
+            // Any scheme's query (`qemu+ssh://h/system?password=…`: second
+            // review of issue 32), and a fragment, which holds tokens too.
+            (r"(?i)([a-z][a-z0-9+.-]*://[^\s?#]*[?#])\S+", "${1}<redacted>"),
             (
                 r#"(?i)((?:proxy-)?authorization["']?\s*[:=]\s*["']?)[^"'\r\n]+"#,
                 "${1}<redacted>",
@@ -67,13 +69,16 @@ impl Scrubber {
         Self::default()
     }
 
-    /// Adds a secret to look for from now on. Empty secrets are ignored.
-    pub fn add(&mut self, secret: &str) {
-        if !secret.is_empty() && !self.secrets.iter().any(|s| s == secret) {
-            self.secrets.push(secret.to_string());
-            // Longest first, so a secret containing another is replaced whole.
-            self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    /// Adds a secret to look for from now on; true if it was new. Empty
+    /// secrets are ignored.
+    pub fn add(&mut self, secret: &str) -> bool {
+        if secret.is_empty() || self.secrets.iter().any(|s| s == secret) {
+            return false;
         }
+        self.secrets.push(secret.to_string());
+        // Longest first, so a secret containing another is replaced whole.
+        self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        true
     }
 
     /// Pushes `text`, returning what is safe to emit now.
@@ -126,8 +131,19 @@ impl Scrubber {
     }
 }
 
+/// Secrets shorter than this are redacted only where they stand as a whole
+/// word (no letter, digit or `_` right before or after): a password `x`
+/// or `root` redacted everywhere would turn every message into noise
+/// (`fi<redacted>tures`), and such a password cannot be hidden reliably
+/// anyway. Longer secrets are redacted wherever they occur.
+pub const SHORT_SECRET: usize = 8;
+
 /// Replaces every occurrence of any of `secrets` in `text[from..]` (and any
-/// occurrence that starts before `from` but ends after it) with `<redacted>`.
+/// occurrence that starts before `from` but ends after it) with `<redacted>`;
+/// a secret shorter than [`SHORT_SECRET`] characters only as a whole word.
+/// The end of `text` counts as a word boundary (a stream scrubbed chunk by
+/// chunk may redact a short secret that the next chunk continues: more
+/// redacted, never less).
 ///
 /// `secrets` must be sorted longest first.
 pub fn scrub_in_place<S: AsRef<str>>(text: &mut String, from: usize, secrets: &[S]) {
@@ -139,10 +155,7 @@ pub fn scrub_in_place<S: AsRef<str>>(text: &mut String, from: usize, secrets: &[
     loop {
         let hit = secrets
             .iter()
-            .filter_map(|s| {
-                let s = s.as_ref();
-                text[pos..].find(s).map(|i| (pos + i, s.len()))
-            })
+            .filter_map(|s| find_secret(text, pos, s.as_ref()).map(|i| (i, s.as_ref().len())))
             .min_by_key(|&(at, len)| (at, std::cmp::Reverse(len)));
         match hit {
             Some((at, len)) => {
@@ -151,6 +164,22 @@ pub fn scrub_in_place<S: AsRef<str>>(text: &mut String, from: usize, secrets: &[
             }
             None => return,
         }
+    }
+}
+
+/// The first place at or after `pos` where `secret` is to be redacted.
+fn find_secret(text: &str, mut pos: usize, secret: &str) -> Option<usize> {
+    let whole_word_only = secret.chars().count() < SHORT_SECRET;
+    loop {
+        let at = pos + text[pos..].find(secret)?;
+        let end = at + secret.len();
+        let is_word = |c: char| c.is_alphanumeric() || c == '_';
+        let bounded = text[..at].chars().next_back().is_none_or(|c| !is_word(c))
+            && text[end..].chars().next().is_none_or(|c| !is_word(c));
+        if !whole_word_only || bounded {
+            return Some(at);
+        }
+        pos = at + secret.chars().next().map_or(1, char::len_utf8);
     }
 }
 
@@ -186,6 +215,9 @@ mod tests {
             ("x-amz-security-token: FwoGZXIvYXdzEJr", "FwoG"),
             ("ws://admin:s3cret@host:6083/?token=abc", "s3cret"),
             ("http://169.254.169.254/?token=zzz9", "zzz9"),
+            ("exec:virsh -c 'qemu+ssh://h/system?password=q1SECRETa'", "q1SECRET"),
+            ("ftp://host/f?token=q2SECRETb", "q2SECRET"),
+            ("ws://h/c#token=frag9SECRET", "frag9"),
             ("SessionToken { aws_session_token: \"AQoDYXdz\" }", "AQoD"),
         ] {
             let clean = scrub_credentials(line);
@@ -205,9 +237,34 @@ mod tests {
     }
 
     #[test]
+    fn short_secrets_are_redacted_only_as_whole_words() {
+        let scrub = |text: &str, secret: &str| {
+            let mut text = text.to_string();
+            scrub_in_place(&mut text, 0, &[secret.to_string()]);
+            text
+        };
+        // Issue 31: a one-letter password turned messages into noise.
+        assert_eq!(
+            scrub("fixtures/replay x", "x"),
+            "fixtures/replay <redacted>"
+        );
+        assert_eq!(scrub("r<redacted>play", "e"), "r<redacted>play");
+        assert_eq!(
+            scrub("root@lab:~# id\nuid=0(root) rootfs", "root"),
+            "<redacted>@lab:~# id\nuid=0(<redacted>) rootfs"
+        );
+        assert_eq!(
+            scrub("Password: root\r\n", "root"),
+            "Password: <redacted>\r\n"
+        );
+        // Eight characters and more: anywhere.
+        assert_eq!(scrub("xhunter22y", "hunter22"), "x<redacted>y");
+    }
+
+    #[test]
     fn in_place_scrub_handles_overlap_with_the_boundary() {
-        let mut text = "xxhunter2yy".to_string();
-        scrub_in_place(&mut text, 5, &["hunter2".to_string()]);
+        let mut text = "xxhunter22yy".to_string();
+        scrub_in_place(&mut text, 5, &["hunter22".to_string()]);
         assert_eq!(text, "xx<redacted>yy");
     }
 
@@ -222,7 +279,7 @@ mod tests {
             /// text around it comes through unchanged.
             #[test]
             fn no_split_lets_a_secret_through(
-                secret in "[a-zA-Z0-9!#%&*+-]{4,24}",
+                secret in "[a-zA-Z0-9!#%&*+-]{8,24}",
                 parts in proptest::collection::vec("[ -~\r\n]{0,30}", 1..6),
                 cuts in proptest::collection::vec(1usize..40, 0..20),
             ) {
@@ -242,6 +299,34 @@ mod tests {
                 let mut whole = stream.clone();
                 scrub_in_place(&mut whole, 0, std::slice::from_ref(&secret));
                 prop_assert_eq!(out, whole);
+            }
+
+            /// A short secret standing as a word never survives, however
+            /// the stream is cut (it may take a neighbour with it at a cut:
+            /// more redacted, never less).
+            #[test]
+            fn no_split_lets_a_short_secret_word_through(
+                secret in "[a-zA-Z0-9]{1,7}",
+                parts in proptest::collection::vec("[ -~\r\n]{0,30}", 1..6),
+                cuts in proptest::collection::vec(1usize..40, 0..20),
+            ) {
+                let word = format!(" {secret} ");
+                let stream = parts.join(&word);
+                let mut s = Scrubber::new();
+                s.add(&secret);
+                let mut out = String::new();
+                let mut rest = stream.as_str();
+                for cut in cuts {
+                    let at = crate::text::floor_char_boundary(rest, cut.min(rest.len()));
+                    out += &s.push(&rest[..at]);
+                    rest = &rest[at..];
+                }
+                out += &s.push(rest);
+                out += &s.finish();
+                prop_assert!(!out.contains(&word), "{out:?}");
+                let mut whole = stream.clone();
+                scrub_in_place(&mut whole, 0, std::slice::from_ref(&secret));
+                prop_assert!(!whole.contains(&word), "{whole:?}");
             }
 
             /// Credentials in request-shaped text never survive.

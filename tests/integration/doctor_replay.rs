@@ -406,3 +406,27 @@ fn a_doctor_that_sends_something_else_fails_with_the_difference() {
     assert!(stderr.contains("differs from the recording"), "{stderr}");
     assert!(!stderr.contains(PASSWORD));
 }
+
+/// Issue 31: a healthy account behind each login shell Debian packages,
+/// recorded on the lab by `lab_doctor::doctor_works_behind_every_login_shell`
+/// (fish and tcsh with `/bin/sh` put in charge, zsh with its first-run menu
+/// answered), replays to "healthy": the login machine meets each shell's
+/// real output again, and any change in what it types fails the replay.
+#[test]
+fn every_login_shells_recording_replays() {
+    for shell in ["bash", "dash", "zsh", "fish", "tcsh", "mksh", "ksh"] {
+        let tag = format!("shell-{shell}-check");
+        let out = doctor_asking(&tag, &format!("sh{shell}"), true, &[]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{tag}:\n{stdout}\n{stderr}");
+        let report: Value =
+            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{tag}: {e}\n{stdout}"));
+        assert!(
+            report["findings"].as_array().is_some_and(|f| f
+                .iter()
+                .all(|f| f["status"] != "open" || f["severity"] != "error")),
+            "{tag}: healthy\n{stdout}"
+        );
+    }
+}

@@ -749,6 +749,135 @@ done
 /// `--fix --add-key` really adds it (exit 0 only with a working key login),
 /// and a whole forged gather with a start line of its own stops the run
 /// instead of passing for healthy. Issue 31 item 3.
+#[tokio::test]
+#[ignore = "lab: needs root and QEMU (scripts/test.sh runs it)"]
+async fn doctor_works_behind_every_login_shell() {
+    let vm = LabVm::boot("doctor-shells").await;
+    let dir = tempfile::tempdir().unwrap();
+    every_login_shell_is_diagnosed_and_repaired(&vm, dir.path()).await;
+}
+
+/// Issue 31: the login user's shell is whatever Debian packages give.
+/// Each account (`shbash` … `shksh`, the lab key, the lab password,
+/// passwordless sudo) is diagnosed healthy in under 15 s; zsh has no startup
+/// files (its first-run menu shows); one broken home behind fish and one
+/// behind tcsh are repaired and verified, and SSH takes the key again; an
+/// account whose shell is nologin is a login error (exit 4) within seconds
+/// that names the shell and `--login-user`. With `ESE_RECORD_FIXTURES=1`
+/// each check becomes `fixtures/doctor/shell-NAME-check.cast`, which
+/// `doctor_replay::every_login_shells_recording_replays` replays in tier 1.
+async fn every_login_shell_is_diagnosed_and_repaired(vm: &LabVm, dir: &Path) {
+    const SHELLS: &[&str] = &["bash", "dash", "zsh", "fish", "tcsh", "mksh", "ksh"];
+    let password = std::fs::read_to_string(&vm.info().password_file).unwrap();
+    let setup = format!(
+        "for s in {} nologin; do u=sh$s; sh=$(command -v $s || echo /usr/sbin/nologin); \
+         sudo useradd -m -s \"$sh\" $u && echo \"$u:$PW\" | sudo chpasswd \
+         && sudo install -d -o $u -g $u -m 700 /home/$u/.ssh \
+         && sudo install -o $u -g $u -m 600 /home/lab-admin/.ssh/authorized_keys /home/$u/.ssh/ \
+         && echo \"$u ALL=(ALL) NOPASSWD: ALL\" | sudo tee /etc/sudoers.d/$u >/dev/null || exit 1; done",
+        SHELLS.join(" ")
+    );
+    let setup = format!("PW='{}'; {setup}", password.trim());
+    let out = vm.ssh().run(&setup).await.unwrap();
+    assert_eq!(out.status, 0, "creating the shell accounts: {out:?}");
+    let mut times = Vec::new();
+    for shell in SHELLS {
+        let user = format!("sh{shell}");
+        let ask = Ask {
+            user: &user,
+            login: &user,
+            with_key: true,
+            key: None,
+            extra: &[],
+        };
+        let started = std::time::Instant::now();
+        let check = doctor_asking(vm, dir, &format!("shell-{shell}-check"), &ask, false);
+        let took = started.elapsed();
+        times.push(format!("{shell} {:.1} s", took.as_secs_f64()));
+        assert_eq!(
+            check.code, 0,
+            "{shell}: a healthy account\n{}",
+            check.stdout
+        );
+        assert!(
+            took < std::time::Duration::from_secs(15),
+            "{shell}: diagnosed in {took:?}"
+        );
+        let transcript = std::fs::read_to_string(dir.join(format!("shell-{shell}-check.cast")));
+        let transcript = transcript.unwrap();
+        if ["fish", "tcsh"].contains(shell) {
+            assert!(
+                transcript.contains(&format!(
+                    "shell: login shell /usr/bin/{shell}; commands run in /bin/sh"
+                )),
+                "{shell}: the transcript names the login shell"
+            );
+        }
+        if *shell == "zsh" {
+            assert!(
+                transcript.contains("zsh's first-run menu"),
+                "zsh: the menu was answered"
+            );
+        }
+    }
+    eprintln!("diagnosis per login shell: {}", times.join(", "));
+    for shell in ["fish", "tcsh"] {
+        let user = format!("sh{shell}");
+        let out = vm
+            .ssh()
+            .run(&format!("sudo chmod 777 /home/{user}"))
+            .await
+            .unwrap();
+        assert_eq!(out.status, 0);
+        let ask = Ask {
+            user: &user,
+            login: &user,
+            with_key: true,
+            key: None,
+            extra: &[],
+        };
+        let fix = doctor_asking(vm, dir, &format!("shell-{shell}-fix"), &ask, true);
+        assert_eq!(fix.code, 0, "{shell}: --fix repairs it\n{}", fix.stdout);
+        assert_eq!(fix.ids("fixed"), ["home.mode"], "{shell}\n{}", fix.stdout);
+        let answer = SshTarget {
+            user: user.clone(),
+            ..vm.ssh()
+        }
+        .probe_until_answered(std::time::Duration::from_secs(30))
+        .await
+        .unwrap();
+        assert_eq!(answer, KeyLogin::Accepted, "{shell}: SSH works after --fix");
+    }
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+        .args(["--no-transcript", "doctor"])
+        .arg(vm.console_target())
+        .args([
+            "--user",
+            "shnologin",
+            "--login-user",
+            "shnologin",
+            "--password-file",
+        ])
+        .arg(&vm.info().password_file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "nologin: a login error\n{stderr}"
+    );
+    assert!(
+        stderr.contains("/usr/sbin/nologin") && stderr.contains("--login-user"),
+        "nologin: the error names the shell and the way out: {stderr}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "nologin: within seconds"
+    );
+}
+
 async fn forged_console_lines_cannot_forge_a_result(vm: &LabVm, dir: &Path) {
     let info = vm.info();
     let out = Command::new("ssh-keygen")

@@ -177,3 +177,28 @@ fn another_users_fifo_is_refused_as_a_transcript() {
     assert!(stderr.contains(path), "{stderr}");
     assert!(stderr.contains("another user"), "{stderr}");
 }
+
+/// Second review of issue 32: with `--ws-auth sigv4` the AWS credentials
+/// are read from the environment, and an `exec:` console still inherited
+/// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`.
+#[test]
+fn console_programs_do_not_inherit_the_aws_credentials_the_tool_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("s.rhai");
+    std::fs::write(&script, "expect(\"key=absent token=absent\", 10);\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["--no-transcript", "run", "--ws-auth", "sigv4"])
+        .arg(
+            "exec:sh -c 'echo key=${AWS_SECRET_ACCESS_KEY:-absent} \
+             token=${AWS_SESSION_TOKEN:-absent}; sleep 1'",
+        )
+        .arg(&script)
+        .env("AWS_ACCESS_KEY_ID", "AKIAREVIEWEXAMPLE1")
+        .env("AWS_SECRET_ACCESS_KEY", "reviewSecretKeyABCDEFG1234")
+        .env("AWS_SESSION_TOKEN", "reviewSessionTokenXYZ123")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+}

@@ -1017,12 +1017,16 @@ async fn next_client_sees(url: &str) -> Result<(Session, String), String> {
 /// Issue 32: the gateway's Ctrl-C and Ctrl-D x3 were not checked; a shell
 /// that ignores Ctrl-D (bash's IGNOREEOF), or a pager left running in one,
 /// was handed to the next client. Now the logout is proven: the next
-/// client gets the login prompt.
+/// client gets the login prompt. Also when the pager shows the words of a
+/// login refusal (which once counted as a proof).
 #[tokio::test]
 async fn a_shell_that_ignores_eof_or_a_pager_is_logged_out_before_the_next_client() {
     for setup in [
         "set -o ignoreeof",
         "set -o ignoreeof; seq 1 5000 > pages.txt; less pages.txt",
+        // Second review of issue 32: the words of a refusal on the pager's
+        // screen counted as "no shell here" and handed the shell on.
+        "for i in $(seq 1 500); do echo \"Your password has expired? line $i\"; done > p.txt; less p.txt",
     ] {
         let dir = tempfile::tempdir().unwrap();
         let sock = persistent_console(dir.path()).await;
