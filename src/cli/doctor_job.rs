@@ -115,6 +115,11 @@ impl Job {
         let started_at = time::OffsetDateTime::now_utc();
         let clock = std::time::Instant::now();
         let transcript = session.transcript_path().map(|p| p.display().to_string());
+        // Known before anything is recorded: a password that is also a word
+        // of the first marker (the user's name) is redacted there too.
+        if let Access::Login { password, .. } = &self.access {
+            session.add_secret(password);
+        }
         session.mark(&format!(
             "doctor: user {} mode {}",
             self.request.user.as_str(),

@@ -111,23 +111,90 @@ impl Scrubber {
         &self.secrets
     }
 
-    /// Length of the longest suffix of `held` that is a proper prefix of a secret.
+    /// Length of the longest suffix of `held` whose visible text (escape
+    /// sequences skipped) is a proper prefix of a secret, or that is an
+    /// escape sequence still unfinished.
     fn ambiguous_tail_len(&self) -> usize {
         let held = self.held.as_str();
-        let mut best = 0;
+        let view = Visible::of(held);
+        let mut from = view.unfinished.unwrap_or(held.len());
+        let shown = view.text.as_str();
         for secret in &self.secrets {
-            let max = (secret.len() - 1).min(held.len());
-            for len in (best + 1..=max).rev() {
-                let start = held.len() - len;
-                if held.is_char_boundary(start)
-                    && secret.as_bytes().starts_with(&held.as_bytes()[start..])
+            let max = (secret.len() - 1).min(shown.len());
+            for len in (1..=max).rev() {
+                let start = shown.len() - len;
+                if shown.is_char_boundary(start)
+                    && secret.as_bytes().starts_with(&shown.as_bytes()[start..])
                 {
-                    best = len;
+                    from = from.min(view.starts[start]);
                     break;
                 }
             }
         }
-        best
+        held.len() - from
+    }
+}
+
+/// The characters of a text as a terminal shows them: escape sequences
+/// (CSI `ESC [ … final`, OSC `ESC ] … BEL/ST`, charset `ESC ( B`, other
+/// `ESC x`) skipped. A line editor that echoes each character in colour
+/// (fish) puts sequences between a secret's characters; the secret is
+/// found in what is shown, and the raw text is redacted over the whole
+/// stretch, sequences included: one rule for the transcript's raw bytes
+/// and the session's stripped text (issue 31).
+struct Visible {
+    text: String,
+    /// For each byte of `text`, its offset in the raw text.
+    starts: Vec<usize>,
+    /// Where an escape sequence begins that the raw text ends inside.
+    unfinished: Option<usize>,
+}
+
+impl Visible {
+    fn of(raw: &str) -> Visible {
+        let bytes = raw.as_bytes();
+        let mut view = Visible {
+            text: String::with_capacity(raw.len()),
+            starts: Vec::with_capacity(raw.len()),
+            unfinished: None,
+        };
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == 0x1b {
+                match escape_end(bytes, i) {
+                    Some(end) => i = end,
+                    None => {
+                        view.unfinished = Some(i);
+                        break;
+                    }
+                }
+                continue;
+            }
+            let c = raw[i..].chars().next().unwrap_or('\u{fffd}');
+            view.text.push(c);
+            view.starts.extend(i..i + c.len_utf8());
+            i += c.len_utf8();
+        }
+        view
+    }
+}
+
+/// The end of the escape sequence starting at `at` (an ESC), or `None` if
+/// `bytes` ends inside it.
+fn escape_end(bytes: &[u8], at: usize) -> Option<usize> {
+    let kind = *bytes.get(at + 1)?;
+    let body = at + 2;
+    match kind {
+        b'[' => (body..bytes.len())
+            .find(|&j| (0x40..=0x7e).contains(&bytes[j]))
+            .map(|j| j + 1),
+        b']' => (body..bytes.len()).find_map(|j| match bytes[j] {
+            0x07 => Some(j + 1),
+            0x1b if bytes.get(j + 1) == Some(&b'\\') => Some(j + 2),
+            _ => None,
+        }),
+        b'(' | b')' | b'*' | b'+' => (body < bytes.len()).then_some(body + 1),
+        _ => Some(body),
     }
 }
 
@@ -150,6 +217,9 @@ pub fn scrub_in_place<S: AsRef<str>>(text: &mut String, from: usize, secrets: &[
     if secrets.is_empty() {
         return;
     }
+    if text.contains('\x1b') {
+        return scrub_shown(text, secrets);
+    }
     let longest = secrets[0].as_ref().len();
     let mut pos = super::floor_char_boundary(text, from.saturating_sub(longest.saturating_sub(1)));
     loop {
@@ -164,6 +234,26 @@ pub fn scrub_in_place<S: AsRef<str>>(text: &mut String, from: usize, secrets: &[
             }
             None => return,
         }
+    }
+}
+
+/// [`scrub_in_place`] for text with escape sequences: secrets are looked
+/// for in what a terminal shows, and each is replaced in the raw text with
+/// the sequences between its characters.
+fn scrub_shown<S: AsRef<str>>(text: &mut String, secrets: &[S]) {
+    let view = Visible::of(text);
+    let mut hits = Vec::new();
+    let mut pos = 0;
+    while let Some((at, len)) = secrets
+        .iter()
+        .filter_map(|s| find_secret(&view.text, pos, s.as_ref()).map(|i| (i, s.as_ref().len())))
+        .min_by_key(|&(at, len)| (at, std::cmp::Reverse(len)))
+    {
+        hits.push(view.starts[at]..view.starts[at + len - 1] + 1);
+        pos = at + len;
+    }
+    for range in hits.into_iter().rev() {
+        text.replace_range(range, REDACTED);
     }
 }
 
@@ -237,6 +327,28 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_echoed_with_escapes_between_its_characters_is_redacted() {
+        // fish echoes each character as it is typed, in colour.
+        let echo = "> \x1b[31mh\x1b[0m\x1b[31mu\x1b]0;title\x07nter\x1b(B22\x1b[m ok";
+        let mut whole = echo.to_string();
+        scrub_in_place(&mut whole, 0, &["hunter22".to_string()]);
+        assert_eq!(whole, "> \x1b[31m<redacted>\x1b[m ok");
+        for piece in 1..=echo.len() {
+            let mut s = Scrubber::new();
+            s.add("hunter22");
+            let mut out = String::new();
+            for chunk in echo.as_bytes().chunks(piece) {
+                out += &s.push(std::str::from_utf8(chunk).unwrap());
+            }
+            out += &s.finish();
+            let mut shown = String::new();
+            crate::text::EscapeStripper::new().strip(&out, &mut shown);
+            assert!(!shown.contains("hunter22"), "piece {piece}: {out:?}");
+            assert!(out.contains(REDACTED), "piece {piece}: {out:?}");
+        }
+    }
+
+    #[test]
     fn short_secrets_are_redacted_only_as_whole_words() {
         let scrub = |text: &str, secret: &str| {
             let mut text = text.to_string();
@@ -299,6 +411,40 @@ mod tests {
                 let mut whole = stream.clone();
                 scrub_in_place(&mut whole, 0, std::slice::from_ref(&secret));
                 prop_assert_eq!(out, whole);
+            }
+
+            /// A secret echoed with escape sequences between its characters
+            /// never shows, however the stream is cut.
+            #[test]
+            fn escapes_between_a_secrets_characters_do_not_hide_it(
+                secret in "[a-zA-Z0-9!#%&*+-]{8,16}",
+                escapes in proptest::collection::vec(
+                    proptest::sample::select(vec!["", "\x1b[31m", "\x1b[0m", "\x1b(B", "\x1b]0;t\x07", "\x1b[2K"]),
+                    16,
+                ),
+                before in "[ -~]{0,10}",
+                cuts in proptest::collection::vec(1usize..20, 0..20),
+            ) {
+                let mut echo = before.clone();
+                for (c, e) in secret.chars().zip(&escapes) {
+                    echo.push(c);
+                    echo.push_str(e);
+                }
+                echo.push_str(" ok");
+                let mut s = Scrubber::new();
+                s.add(&secret);
+                let mut out = String::new();
+                let mut rest = echo.as_str();
+                for cut in cuts {
+                    let at = crate::text::floor_char_boundary(rest, cut.min(rest.len()));
+                    out += &s.push(&rest[..at]);
+                    rest = &rest[at..];
+                }
+                out += &s.push(rest);
+                out += &s.finish();
+                let mut shown = String::new();
+                crate::text::EscapeStripper::new().strip(&out, &mut shown);
+                prop_assert!(!shown.contains(&secret), "{out:?}");
             }
 
             /// A short secret standing as a word never survives, however

@@ -848,6 +848,7 @@ async fn every_login_shell_is_diagnosed_and_repaired(vm: &LabVm, dir: &Path) {
         .unwrap();
         assert_eq!(answer, KeyLogin::Accepted, "{shell}: SSH works after --fix");
     }
+    password_equal_to_the_user_name_logs_in_and_never_shows(vm, dir).await;
     let started = std::time::Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
         .args(["--no-transcript", "doctor"])
@@ -876,6 +877,61 @@ async fn every_login_shell_is_diagnosed_and_repaired(vm: &LabVm, dir: &Path) {
         started.elapsed() < std::time::Duration::from_secs(10),
         "nologin: within seconds"
     );
+}
+
+/// Issue 31: `root`/`root` gave "logged in as <redacted> but the shell runs
+/// as <redacted>": the shell layer parsed scrubbed text. Now it parses the
+/// console's text and only what is shown is redacted: a password equal to
+/// the user name logs in, and no artifact holds it (a short one: redacted
+/// as a whole word, so the name shows as `<redacted>` too).
+async fn password_equal_to_the_user_name_logs_in_and_never_shows(vm: &LabVm, dir: &Path) {
+    let setup = "sudo useradd -m -s /bin/bash samepw && echo samepw:samepw | sudo chpasswd \
+        && sudo install -d -o samepw -g samepw -m 700 /home/samepw/.ssh \
+        && sudo install -o samepw -g samepw -m 600 /home/lab-admin/.ssh/authorized_keys /home/samepw/.ssh/ \
+        && echo 'samepw ALL=(ALL) NOPASSWD: ALL' | sudo tee /etc/sudoers.d/samepw >/dev/null";
+    let out = vm.ssh().run(setup).await.unwrap();
+    assert_eq!(out.status, 0, "creating samepw: {out:?}");
+    let (transcript, report) = (dir.join("samepw.cast"), dir.join("samepw.json"));
+    let out = Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+        .arg("doctor")
+        .arg(vm.console_target())
+        .args([
+            "--user",
+            "samepw",
+            "--login-user",
+            "samepw",
+            "--password-env",
+            "ESE_PW",
+        ])
+        .arg("--public-key")
+        .arg(format!("{}.pub", vm.info().key.display()))
+        .arg("--transcript")
+        .arg(&transcript)
+        .arg("--report")
+        .arg(&report)
+        .env("ESE_PW", "samepw")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "samepw logs in\n{stdout}\n{stderr}"
+    );
+    for (what, text) in [
+        ("stdout", stdout.to_string()),
+        ("stderr", stderr.to_string()),
+        ("transcript", std::fs::read_to_string(&transcript).unwrap()),
+        ("report", std::fs::read_to_string(&report).unwrap()),
+    ] {
+        assert!(
+            !text.contains("samepw"),
+            "the password shows in the {what}:\n{text}"
+        );
+    }
 }
 
 async fn forged_console_lines_cannot_forge_a_result(vm: &LabVm, dir: &Path) {

@@ -148,6 +148,41 @@ async fn long_commands_run_where_no_temp_file_can_be_written() {
     sh.logout(&mut s).await.unwrap();
 }
 
+/// Issue 31: a profile that is noisy and coloured, turns on vi mode and
+/// sets a `PROMPT_COMMAND` writing title escapes does not matter: the shell
+/// is taken over, commands come back exact, and the logout is proven.
+#[tokio::test]
+async fn a_noisy_coloured_vi_mode_profile_does_not_matter() {
+    let dir = tempfile::tempdir().unwrap();
+    let rc = dir.path().join("rc");
+    std::fs::write(
+        &rc,
+        "printf '\\033[1;35mWelcome\\033[0m to %s\\n' \"$(hostname)\"\n\
+         set -o vi\n\
+         PROMPT_COMMAND='printf \"\\033]0;%s@%s\\007\" \"$USER\" \"$PWD\"'\n\
+         PS1='\\[\\e[32m\\]\\u@box\\[\\e[0m\\]:\\w\\$ '\n",
+    )
+    .unwrap();
+    let script = format!(
+        "exec env TERM=vt100 bash --rcfile {} --noprofile -i",
+        rc.display()
+    );
+    let target = format!("exec:sh -c {}", shell_words::quote(&script));
+    let (mut s, mut sh) = logged_in(&target, None).await;
+    let out = sh
+        .run(&mut s, "echo one; echo two >&2; false")
+        .await
+        .unwrap();
+    assert_eq!((out.output.as_str(), out.status), ("one\ntwo\n", 1));
+    let word = "v".repeat(3_000);
+    let out = sh
+        .run(&mut s, &format!("echo {word} | wc -c"))
+        .await
+        .unwrap();
+    assert_eq!(out.output.trim(), "3001");
+    sh.logout(&mut s).await.unwrap();
+}
+
 /// Kernel-format lines written to the tty every 30 ms, as a flooding
 /// /dev/kmsg would, interleaving with the prompt, the login and the output.
 const FLOOD: &str = "( i=0; while :; do i=$((i+1)); printf '[%5d.%06d] kmsg flood %d\\n' $i $i $i >/dev/tty; sleep 0.03; done ) &";
