@@ -115,8 +115,9 @@ impl Report {
         if let Some(t) = &self.transcript {
             out.push_str(&format!("transcript: {t}\n"));
         }
+        let plural = if self.round_trips == 1 { "" } else { "s" };
         out.push_str(&format!(
-            "took {} ms, {} console round trips\n",
+            "took {} ms, {} console round trip{plural}\n",
             self.duration_ms, self.round_trips
         ));
         out

@@ -171,9 +171,11 @@ pub fn discover(paths: &[PathBuf], recordings: Option<&Path>) -> Result<Discover
             .unwrap_or_default()
             .to_string_lossy()
             .to_string();
-        let dir = recordings
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| script.parent().unwrap_or(Path::new(".")).to_path_buf());
+        let dir = recordings.map(Path::to_path_buf).unwrap_or_else(|| {
+            // A bare file name's parent is "": the current directory.
+            let parent = script.parent().filter(|p| !p.as_os_str().is_empty());
+            parent.unwrap_or(Path::new(".")).to_path_buf()
+        });
         let casts = recordings_of(&dir, &stem)?;
         if casts.is_empty() {
             found.unrecorded.push(script);

@@ -48,9 +48,10 @@ const SYNC_WAIT: Duration = Duration::from_secs(8);
 /// A console that answered the sync line and then shows nothing new for
 /// this long without our prompt did not take the line: not a POSIX shell
 /// (fish and tcsh print errors and their own prompt). A POSIX shell shows
-/// our prompt within milliseconds of running the line. If a very slow one
+/// our prompt within milliseconds of running the line (3 s leaves room for
+/// two emulated VMs on a loaded 2-core host). If a very slow one
 /// is taken for foreign, no harm: `/bin/sh` is put in charge of it too.
-const FOREIGN_SETTLE: Duration = Duration::from_millis(1500);
+const FOREIGN_SETTLE: Duration = Duration::from_millis(3000);
 /// Quiet after a Ctrl-C that means the shell has redrawn its prompt.
 const REDRAW_SETTLE: Duration = Duration::from_millis(300);
 /// How long to wait for the login prompt that follows `Login incorrect`.

@@ -289,6 +289,32 @@ fn update_rerecords_from_a_live_console_only_when_the_run_passes() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
+/// Issue 34: `test login-check.rhai`, a bare file name as the tool's own
+/// hint writes it, failed with "the recordings directory  does not exist".
+#[test]
+fn a_bare_script_name_finds_its_recording_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for (from, to) in [
+        (
+            "scripts/examples/wait-for-login.rhai",
+            "wait-for-login.rhai",
+        ),
+        (
+            "fixtures/scripts/wait-for-login.cast",
+            "wait-for-login.cast",
+        ),
+    ] {
+        std::fs::copy(repo(from), dir.path().join(to)).unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+        .args(["test", "wait-for-login.rhai"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("ok "), "{}", text(&out));
+}
+
 #[test]
 fn no_tests_and_bad_sidecars_are_usage_errors_that_say_what_to_do() {
     let dir = tempfile::tempdir().unwrap();

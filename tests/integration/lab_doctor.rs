@@ -437,7 +437,11 @@ async fn sigterm_mid_fix_logs_out_and_closes_the_transcript(vm: &LabVm, dir: &Pa
         "the transcript ends with its end marker: {}",
         &cast[cast.len().saturating_sub(600)..]
     );
-    assert!(cast.contains("shell: logged out"), "logged out");
+    assert!(
+        cast.contains("shell: logged out"),
+        "logged out: {}\n{seen}{rest}",
+        &cast[cast.len().saturating_sub(3000)..]
+    );
     let mut console = vm.console(None).await;
     console.send("\r").await.unwrap();
     console
