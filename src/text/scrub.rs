@@ -162,7 +162,13 @@ impl Visible {
         while i < bytes.len() {
             if bytes[i] == 0x1b {
                 match escape_end(bytes, i) {
-                    Some(end) => i = end,
+                    // A sequence ends on an ASCII byte; a malformed one may
+                    // have "ended" inside a character: go on after it.
+                    Some(end) => {
+                        i = (end..=raw.len())
+                            .find(|&j| raw.is_char_boundary(j))
+                            .unwrap_or(raw.len())
+                    }
                     None => {
                         view.unfinished = Some(i);
                         break;
@@ -349,6 +355,13 @@ mod tests {
     }
 
     #[test]
+    fn an_escape_before_a_multi_byte_character_is_no_panic() {
+        let mut text = "x\x1b…\x1b(é hunter22 \x1b[1…m".to_string();
+        scrub_in_place(&mut text, 0, &["hunter22".to_string()]);
+        assert!(text.contains("<redacted>"), "{text:?}");
+    }
+
+    #[test]
     fn short_secrets_are_redacted_only_as_whole_words() {
         let scrub = |text: &str, secret: &str| {
             let mut text = text.to_string();
@@ -445,6 +458,40 @@ mod tests {
                 let mut shown = String::new();
                 crate::text::EscapeStripper::new().strip(&out, &mut shown);
                 prop_assert!(!shown.contains(&secret), "{out:?}");
+            }
+
+            /// Any text, escapes and multi-byte characters mixed in any
+            /// order, is scrubbed without a panic (a lab console sent
+            /// `ESC …`: the sequence "ended" inside the `…`).
+            #[test]
+            fn escapes_next_to_any_characters_never_panic(
+                text in proptest::collection::vec(
+                    proptest::prop_oneof![
+                        Just("\x1b".to_string()),
+                        Just("\x1b[".to_string()),
+                        Just("\x1b]".to_string()),
+                        Just("\x1b(".to_string()),
+                        "[ -~]{0,3}",
+                        "\\PC{0,3}",
+                    ],
+                    0..12,
+                ),
+                cuts in proptest::collection::vec(1usize..12, 0..8),
+            ) {
+                let text: String = text.concat();
+                let mut whole = text.clone();
+                scrub_in_place(&mut whole, 0, &["hunter22".to_string(), "ab".to_string()]);
+                let mut s = Scrubber::new();
+                s.add("hunter22");
+                s.add("…a");
+                let mut rest = text.as_str();
+                for cut in cuts {
+                    let at = crate::text::floor_char_boundary(rest, cut.min(rest.len()));
+                    let _ = s.push(&rest[..at]);
+                    rest = &rest[at..];
+                }
+                let _ = s.push(rest);
+                let _ = s.finish();
             }
 
             /// A short secret standing as a word never survives, however
