@@ -4,7 +4,7 @@
 use clap::CommandFactory;
 
 use super::args::Cli;
-use super::stdout::out;
+use super::stdout::write_verbatim;
 use crate::error::{Error, ExitCode, Result};
 
 /// Prints the completion script for `shell` on stdout.
@@ -12,7 +12,7 @@ pub(super) fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
     let mut command = Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut command, "ec2-serial-expect", &mut script);
-    out!("{}", String::from_utf8_lossy(&script))?;
+    write_verbatim(&script)?;
     Ok(ExitCode::Success)
 }
 
@@ -38,6 +38,6 @@ pub(super) fn man_page() -> Result<ExitCode> {
             .and_then(|()| man.render_options_section(&mut page))
             .map_err(failed)?;
     }
-    out!("{}", String::from_utf8_lossy(&page))?;
+    write_verbatim(&page)?;
     Ok(ExitCode::Success)
 }

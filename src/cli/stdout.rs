@@ -42,6 +42,17 @@ pub(crate) fn write(text: std::fmt::Arguments<'_>) -> Result<()> {
         .map_err(|e| Error::io("writing to standard output", e))
 }
 
+/// Writes text the program generated itself (the manual page, completion
+/// scripts) as it is: it holds no console text and no secret, and its
+/// words ("a bearer token from --token-env") are not credentials to hide.
+pub(crate) fn write_verbatim(text: &[u8]) -> Result<()> {
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(text)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Error::io("writing to standard output", e))
+}
+
 /// The version of every JSON document's shape (docs/json.md): raised when
 /// a field is removed or changes meaning, not when one is added.
 pub(crate) const SCHEMA_VERSION: u32 = 1;
