@@ -727,8 +727,7 @@ impl Shell {
             .unwrap_or(("\r", "Enter"));
         progress.nudges += 1;
         session.mark(&format!("shell: nudging the console with {name}"));
-        self.text.clear_clean();
-        session.send(keys).await
+        self.type_keys(session, keys).await
     }
 
     /// Types keys (no Enter) after forgetting what the console showed before.
@@ -739,8 +738,7 @@ impl Shell {
 
     /// Types a line after forgetting what the console showed before it.
     async fn type_line(&mut self, session: &mut Session, line: &str) -> Result<()> {
-        self.text.clear_clean();
-        session.send_line(line).await
+        self.type_keys(session, &format!("{line}\r")).await
     }
 
     /// Waits until the console settles and says what it shows.
@@ -917,8 +915,8 @@ impl Shell {
 /// ended at once.
 fn no_shell(spec: &LoginSpec) -> Error {
     Error::login(format!(
-        "the console went back to its login prompt right after the password for {}, without \
-         a shell: the account's login shell ended at once (an account whose shell is /bin/false \
+        "the console showed its login prompt again (or closed) right after the password for {}, \
+         without a shell: the account's login shell ended at once (an account whose shell is /bin/false \
          or /usr/sbin/nologin refuses logins); log in as an account with a shell \
          (`--login-user`) or give this one a shell. Not retried, to avoid a lockout",
         spec.user

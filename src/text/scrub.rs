@@ -116,9 +116,21 @@ impl Scrubber {
     /// escape sequence still unfinished.
     fn ambiguous_tail_len(&self) -> usize {
         let held = self.held.as_str();
+        // Without escapes what is shown is the text itself: no per-byte map
+        // on the transcript's hot path.
+        if !held.contains('\x1b') {
+            return held.len() - self.prefix_tail_start(held).unwrap_or(held.len());
+        }
         let view = Visible::of(held);
-        let mut from = view.unfinished.unwrap_or(held.len());
-        let shown = view.text.as_str();
+        let shown = self.prefix_tail_start(&view.text).map(|i| view.starts[i]);
+        let from = [shown, view.unfinished].into_iter().flatten().min();
+        held.len() - from.unwrap_or(held.len())
+    }
+
+    /// Where the longest suffix of `shown` starts that is a proper prefix
+    /// of a secret.
+    fn prefix_tail_start(&self, shown: &str) -> Option<usize> {
+        let mut best: Option<usize> = None;
         for secret in &self.secrets {
             let max = (secret.len() - 1).min(shown.len());
             for len in (1..=max).rev() {
@@ -126,12 +138,12 @@ impl Scrubber {
                 if shown.is_char_boundary(start)
                     && secret.as_bytes().starts_with(&shown.as_bytes()[start..])
                 {
-                    from = from.min(view.starts[start]);
+                    best = Some(best.map_or(start, |b| b.min(start)));
                     break;
                 }
             }
         }
-        held.len() - from
+        best
     }
 }
 
@@ -397,6 +409,24 @@ mod tests {
         use super::super::*;
         use proptest::prelude::*;
 
+        /// `text` pushed through a scrubber of `secrets` in pieces cut
+        /// `cuts` bytes long (then the rest), as reads deliver a stream.
+        fn pushed_in_cuts(secrets: &[&str], text: &str, cuts: &[usize]) -> String {
+            let mut s = Scrubber::new();
+            for secret in secrets {
+                s.add(secret);
+            }
+            let mut out = String::new();
+            let mut rest = text;
+            for &cut in cuts {
+                let at = crate::text::floor_char_boundary(rest, cut.min(rest.len()));
+                out += &s.push(&rest[..at]);
+                rest = &rest[at..];
+            }
+            out += &s.push(rest);
+            out + s.finish().as_str()
+        }
+
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -409,17 +439,7 @@ mod tests {
                 cuts in proptest::collection::vec(1usize..40, 0..20),
             ) {
                 let stream = parts.join(&secret);
-                let mut s = Scrubber::new();
-                s.add(&secret);
-                let mut out = String::new();
-                let mut rest = stream.as_str();
-                for cut in cuts {
-                    let at = crate::text::floor_char_boundary(rest, cut.min(rest.len()));
-                    out += &s.push(&rest[..at]);
-                    rest = &rest[at..];
-                }
-                out += &s.push(rest);
-                out += &s.finish();
+                let out = pushed_in_cuts(&[&secret], &stream, &cuts);
                 prop_assert!(!out.contains(&secret), "{out:?}");
                 let mut whole = stream.clone();
                 scrub_in_place(&mut whole, 0, std::slice::from_ref(&secret));
@@ -444,17 +464,7 @@ mod tests {
                     echo.push_str(e);
                 }
                 echo.push_str(" ok");
-                let mut s = Scrubber::new();
-                s.add(&secret);
-                let mut out = String::new();
-                let mut rest = echo.as_str();
-                for cut in cuts {
-                    let at = crate::text::floor_char_boundary(rest, cut.min(rest.len()));
-                    out += &s.push(&rest[..at]);
-                    rest = &rest[at..];
-                }
-                out += &s.push(rest);
-                out += &s.finish();
+                let out = pushed_in_cuts(&[&secret], &echo, &cuts);
                 let mut shown = String::new();
                 crate::text::EscapeStripper::new().strip(&out, &mut shown);
                 prop_assert!(!shown.contains(&secret), "{out:?}");
@@ -481,17 +491,7 @@ mod tests {
                 let text: String = text.concat();
                 let mut whole = text.clone();
                 scrub_in_place(&mut whole, 0, &["hunter22".to_string(), "ab".to_string()]);
-                let mut s = Scrubber::new();
-                s.add("hunter22");
-                s.add("…a");
-                let mut rest = text.as_str();
-                for cut in cuts {
-                    let at = crate::text::floor_char_boundary(rest, cut.min(rest.len()));
-                    let _ = s.push(&rest[..at]);
-                    rest = &rest[at..];
-                }
-                let _ = s.push(rest);
-                let _ = s.finish();
+                pushed_in_cuts(&["hunter22", "…a"], &text, &cuts);
             }
 
             /// A short secret standing as a word never survives, however
@@ -505,17 +505,7 @@ mod tests {
             ) {
                 let word = format!(" {secret} ");
                 let stream = parts.join(&word);
-                let mut s = Scrubber::new();
-                s.add(&secret);
-                let mut out = String::new();
-                let mut rest = stream.as_str();
-                for cut in cuts {
-                    let at = crate::text::floor_char_boundary(rest, cut.min(rest.len()));
-                    out += &s.push(&rest[..at]);
-                    rest = &rest[at..];
-                }
-                out += &s.push(rest);
-                out += &s.finish();
+                let out = pushed_in_cuts(&[&secret], &stream, &cuts);
                 prop_assert!(!out.contains(&word), "{out:?}");
                 let mut whole = stream.clone();
                 scrub_in_place(&mut whole, 0, std::slice::from_ref(&secret));

@@ -56,6 +56,17 @@ struct Ask<'a> {
 }
 
 impl<'a> Ask<'a> {
+    /// `user` logs in as itself and is asked about with the lab's key.
+    fn own(user: &'a str) -> Ask<'a> {
+        Ask {
+            user,
+            login: user,
+            with_key: true,
+            key: None,
+            extra: &[],
+        }
+    }
+
     fn ec2_user(login: &'a str) -> Ask<'a> {
         Ask {
             user: "ec2-user",
@@ -787,13 +798,7 @@ async fn every_login_shell_is_diagnosed_and_repaired(vm: &LabVm, dir: &Path) {
     let mut times = Vec::new();
     for shell in SHELLS {
         let user = format!("sh{shell}");
-        let ask = Ask {
-            user: &user,
-            login: &user,
-            with_key: true,
-            key: None,
-            extra: &[],
-        };
+        let ask = Ask::own(&user);
         let started = std::time::Instant::now();
         let check = doctor_asking(vm, dir, &format!("shell-{shell}-check"), &ask, false);
         let took = started.elapsed();
@@ -833,13 +838,7 @@ async fn every_login_shell_is_diagnosed_and_repaired(vm: &LabVm, dir: &Path) {
             .await
             .unwrap();
         assert_eq!(out.status, 0);
-        let ask = Ask {
-            user: &user,
-            login: &user,
-            with_key: true,
-            key: None,
-            extra: &[],
-        };
+        let ask = Ask::own(&user);
         let fix = doctor_asking(vm, dir, &format!("shell-{shell}-fix"), &ask, true);
         assert_eq!(fix.code, 0, "{shell}: --fix repairs it\n{}", fix.stdout);
         assert_eq!(fix.ids("fixed"), ["home.mode"], "{shell}\n{}", fix.stdout);
