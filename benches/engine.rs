@@ -32,9 +32,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use ec2_serial_expect::connect::Console;
 use ec2_serial_expect::text::{EscapeStripper, Utf8Decoder};
 use ec2_serial_expect::transcript::Recorder;
-use ec2_serial_expect::transport::{self, SendKind, Transport, TransportResult};
+use ec2_serial_expect::transport::{SendKind, Transport, TransportResult};
 use ec2_serial_expect::{Pattern, Session, SessionOptions, Target};
 use support::{bench_args, open_cat, parse_count, report, runtime};
 
@@ -162,13 +163,11 @@ fn big_output(file: &Path, transcript: Option<&Path>) -> BenchResult {
         let target = Target::Exec {
             argv: vec!["cat".into(), file.display().to_string()],
         };
-        let t = transport::open(&target).await.map_err(|e| e.to_string())?;
-        let recorder = match transcript {
-            Some(path) => Recorder::create(path, &t.describe(), (200, 50)),
-            None => Ok(Recorder::disabled()),
-        }
-        .map_err(|e| e.to_string())?;
-        let mut session = Session::new(t, recorder, SessionOptions::default());
+        let mut session = Console::open(&target)
+            .transcript(transcript.map(Path::to_path_buf))
+            .session()
+            .await
+            .map_err(|e| e.to_string())?;
         session
             .expect(
                 &[Pattern::regex(MARKER_REGEX)],

@@ -26,11 +26,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ec2_serial_expect::connect::Console;
 use ec2_serial_expect::doctor::{self, Policy, Request, Severity, ShellConsole, Status};
 use ec2_serial_expect::shell::Shell;
-use ec2_serial_expect::transcript::Recorder;
-use ec2_serial_expect::transport;
-use ec2_serial_expect::{Secret, Session, SessionOptions, Target};
+use ec2_serial_expect::{Secret, Session, Target};
 use support::{bench_args, cpu_time, current_rss_kib, open_cat, parse_count, report, runtime};
 use tokio::sync::Barrier;
 
@@ -197,8 +196,10 @@ async fn replay_login(cast: &Path) -> Result<(Session, Shell), String> {
     let target = Target::Replay {
         path: cast.to_path_buf(),
     };
-    let t = transport::open(&target).await.map_err(|e| e.to_string())?;
-    let mut session = Session::new(t, Recorder::disabled(), SessionOptions::default());
+    let mut session = Console::open(&target)
+        .session()
+        .await
+        .map_err(|e| e.to_string())?;
     let password = Secret::new(format!("password for {USER}"), REPLAY_PASSWORD);
     let shell = Shell::login(&mut session, &doctor::login_spec(USER, password))
         .await

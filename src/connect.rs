@@ -1,21 +1,24 @@
 //! The connect layer: from a [`Target`] and explicit options to a console.
 //!
 //! It sits above [`crate::transport`] (local consoles, WebSockets, replays)
-//! and [`crate::ec2`] (the EC2 Serial Console: AWS calls, key push, SSH),
+//! and `crate::ec2` (the EC2 Serial Console: AWS calls, key push, SSH),
 //! so that neither knows the other, and it takes everything it needs as a
 //! [`ConnectOptions`] value: no process-wide settings. The command line, the
-//! gateway, the lab and the tests all open consoles here: a bare transport
-//! with [`open`] (the gateway pumps bytes itself), or a recorded
-//! [`Session`] with [`open_session`] (everyone else).
+//! gateway, the lab, the benches and the tests all open consoles with one
+//! builder, [`Console`]: a bare transport (the gateway pumps bytes itself)
+//! or a recorded [`Session`] (everyone else).
 
 use std::path::{Path, PathBuf};
 
-use crate::ec2::{Ec2Options, Step};
+pub use crate::ec2::config::{Ec2Options, SshClient};
+pub use crate::ec2::Step;
 use crate::error::{Error, Result};
 use crate::expect::{Session, SessionOptions};
 use crate::target::Target;
+pub use crate::tls::ClientTrust;
 use crate::transcript::Recorder;
-use crate::transport::{Transport, WsOptions, PTY_SIZE};
+use crate::transport::PTY_SIZE;
+pub use crate::transport::{Transport, WsAuth, WsOptions};
 
 /// How to reach consoles: WebSocket authentication and TLS, and the AWS
 /// side of EC2 targets.
@@ -41,59 +44,108 @@ impl Default for ConnectOptions {
     }
 }
 
-/// Opens `target` with `options`.
-pub async fn open(target: &Target, options: &ConnectOptions) -> Result<Box<dyn Transport>> {
-    open_reporting(target, options, &|_| {}).await
+/// One way to open a console: name the target, set what differs from the
+/// defaults, then take a bare [`Transport`] ([`Console::transport`], for a
+/// caller that pumps bytes itself, like the gateway) or a recorded
+/// [`Session`] ([`Console::session`], for everyone else).
+///
+/// ```no_run
+/// use ec2_serial_expect::connect::Console;
+/// use ec2_serial_expect::Target;
+///
+/// # async fn example() -> ec2_serial_expect::Result<()> {
+/// let target: Target = "exec:sh -i".parse()?;
+/// let mut session = Console::open(&target)
+///     .transcript(std::path::PathBuf::from("session.cast"))
+///     .session()
+///     .await?;
+/// session.send("echo hi\n").await?;
+/// session.close().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+#[must_use = "a console opens only when `session()` or `transport()` is awaited"]
+pub struct Console<'a> {
+    target: &'a Target,
+    connect: ConnectOptions,
+    session: SessionOptions,
+    transcript: Option<PathBuf>,
+    on_step: &'a (dyn Fn(Step) + Sync),
 }
 
-/// [`open`], telling `on_step` each step of an EC2 connection as it starts.
-pub async fn open_reporting(
+impl<'a> Console<'a> {
+    /// Starts opening `target` with the default options: no WebSocket
+    /// authentication, default AWS settings, a 200×50 terminal for a local
+    /// program, the default session timeouts, no transcript.
+    pub fn open(target: &'a Target) -> Console<'a> {
+        Console {
+            target,
+            connect: ConnectOptions::default(),
+            session: SessionOptions::default(),
+            transcript: None,
+            on_step: &|_| {},
+        }
+    }
+
+    /// How to reach the console (WebSocket auth and TLS, AWS, terminal size).
+    pub fn connect(mut self, options: ConnectOptions) -> Self {
+        self.connect = options;
+        self
+    }
+
+    /// The session's timeouts, buffer sizes and pacing.
+    pub fn options(mut self, options: SessionOptions) -> Self {
+        self.session = options;
+        self
+    }
+
+    /// Records the session to `path` (private, replaced atomically);
+    /// `None` records nothing (the default).
+    pub fn transcript(mut self, path: impl Into<Option<PathBuf>>) -> Self {
+        self.transcript = path.into();
+        self
+    }
+
+    /// Tells `on_step` each step of an EC2 connection as it starts (AWS
+    /// preflight, key push, SSH), for progress lines.
+    pub fn on_step(mut self, on_step: &'a (dyn Fn(Step) + Sync)) -> Self {
+        self.on_step = on_step;
+        self
+    }
+
+    /// Opens the console as a bare transport (nothing recorded: the caller
+    /// pumps the bytes).
+    pub async fn transport(self) -> Result<Box<dyn Transport>> {
+        open_transport(self.target, &self.connect, self.on_step).await
+    }
+
+    /// Opens the console as a [`Session`] recording to the transcript, if
+    /// one was given. Refuses to record onto the transcript being replayed,
+    /// which recording would destroy.
+    pub async fn session(self) -> Result<Session> {
+        let transport = open_transport(self.target, &self.connect, self.on_step).await?;
+        let mut options = self.session;
+        options.screen_size = screen_size(self.target, self.connect.size);
+        let recorder = recorder(
+            self.target,
+            self.transcript.as_deref(),
+            &transport.describe(),
+            self.connect.size,
+        )?;
+        Ok(Session::new(transport, recorder, options))
+    }
+}
+
+async fn open_transport(
     target: &Target,
     options: &ConnectOptions,
     on_step: &(dyn Fn(Step) + Sync),
 ) -> Result<Box<dyn Transport>> {
     match target {
         Target::Ec2 { instance_id } => crate::ec2::open(instance_id, &options.ec2, on_step).await,
-        other => crate::transport::open_sized(other, &options.ws, options.size).await,
+        other => crate::transport::open(other, &options.ws, options.size).await,
     }
-}
-
-/// How to open a [`Session`]: how to reach the console, the session's
-/// tunables, and where (if anywhere) to record the transcript.
-#[derive(Debug, Clone, Default)]
-pub struct SessionSpec {
-    /// How to reach the console.
-    pub connect: ConnectOptions,
-    /// Timeouts and buffer sizes.
-    pub session: SessionOptions,
-    /// The transcript to write (private, replaced atomically); `None`
-    /// records nothing.
-    pub transcript: Option<PathBuf>,
-}
-
-/// Opens `target` and wraps it in a session recording to
-/// `spec.transcript`. Refuses to record onto the transcript being replayed,
-/// which recording would destroy.
-pub async fn open_session(target: &Target, spec: &SessionSpec) -> Result<Session> {
-    open_session_reporting(target, spec, &|_| {}).await
-}
-
-/// [`open_session`], telling `on_step` each step of an EC2 connection.
-pub async fn open_session_reporting(
-    target: &Target,
-    spec: &SessionSpec,
-    on_step: &(dyn Fn(Step) + Sync),
-) -> Result<Session> {
-    let transport = open_reporting(target, &spec.connect, on_step).await?;
-    let mut session = spec.session.clone();
-    session.screen_size = screen_size(target, spec.connect.size);
-    let recorder = recorder(
-        target,
-        spec.transcript.as_deref(),
-        &transport.describe(),
-        spec.connect.size,
-    )?;
-    Ok(Session::new(transport, recorder, session))
 }
 
 /// The screen the console's programs draw on: a local program's PTY, a

@@ -24,7 +24,7 @@ use crate::error::{Error, ExitCode, Result};
 /// Reads a `--targets` file: one target per line; blank lines and `#`
 /// comments (whole lines, or after whitespace) are skipped. `source` names
 /// the file in errors.
-pub fn read_targets(text: &str, source: &str) -> Result<Vec<String>> {
+pub(crate) fn read_targets(text: &str, source: &str) -> Result<Vec<String>> {
     let mut targets = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = match line.find(" #").or_else(|| line.find("\t#")) {
@@ -49,7 +49,7 @@ pub fn read_targets(text: &str, source: &str) -> Result<Vec<String>> {
 /// The targets in order, each once: the same console twice would be two
 /// sessions fighting over one serial line. Returns the list and the
 /// duplicates dropped.
-pub fn dedup(targets: Vec<String>) -> (Vec<String>, Vec<String>) {
+pub(crate) fn dedup(targets: Vec<String>) -> (Vec<String>, Vec<String>) {
     let mut seen = HashSet::new();
     let mut dropped = Vec::new();
     let mut kept = Vec::new();
@@ -68,7 +68,7 @@ pub fn dedup(targets: Vec<String>) -> (Vec<String>, Vec<String>) {
 /// so every machine of an array job agrees even if each resolved the list
 /// in another order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
+pub(crate) struct Shard {
     index: u64,
     count: u64,
 }
@@ -94,7 +94,7 @@ impl FromStr for Shard {
 
 impl Shard {
     /// Whether `target` belongs to this slice.
-    pub fn holds(&self, target: &str) -> bool {
+    pub(crate) fn holds(&self, target: &str) -> bool {
         let digest = Sha256::digest(target.as_bytes());
         let mut first = [0u8; 8];
         first.copy_from_slice(&digest[..8]);
@@ -102,7 +102,7 @@ impl Shard {
     }
 
     /// The targets of this slice, in their order.
-    pub fn select(&self, targets: Vec<String>) -> Vec<String> {
+    pub(crate) fn select(&self, targets: Vec<String>) -> Vec<String> {
         targets.into_iter().filter(|t| self.holds(t)).collect()
     }
 }
@@ -110,7 +110,7 @@ impl Shard {
 /// A file name for `target`'s results: letters, digits, `.`, `_` and `-`
 /// only, never hidden, unique within `taken` (a suffix `-2`, `-3`, … when
 /// two targets clean up to the same name).
-pub fn file_stem(target: &str, taken: &mut HashSet<String>) -> String {
+pub(crate) fn file_stem(target: &str, taken: &mut HashSet<String>) -> String {
     let mut stem: String = target
         .chars()
         .map(|c| {
@@ -138,7 +138,7 @@ pub fn file_stem(target: &str, taken: &mut HashSet<String>) -> String {
 /// How one target ended, worst first (the summary lists targets in this order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Stopped by a signal (logged out, transcript closed).
     Interrupted,
     /// Could not run for a reason of its own (a recording that cannot be
@@ -164,7 +164,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// The outcome of a job that ended with `code` (`repaired`: something was fixed).
-    pub fn of(code: ExitCode, repaired: bool) -> Outcome {
+    pub(crate) fn of(code: ExitCode, repaired: bool) -> Outcome {
         match code {
             ExitCode::Success if repaired => Outcome::Repaired,
             ExitCode::Success => Outcome::Healthy,
@@ -178,7 +178,7 @@ impl Outcome {
     }
 
     /// How it reads in a table.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Interrupted => "interrupted",
             Outcome::Failed => "failed",
@@ -196,7 +196,7 @@ impl Outcome {
 
 /// One target's end, as the summary keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ended {
+pub(crate) struct Ended {
     /// The target as given.
     pub target: String,
     /// How it ended.
@@ -207,7 +207,7 @@ pub struct Ended {
 
 /// All targets' ends, added up.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// Targets in the run.
     pub targets: usize,
     /// How many ended each way (outcomes with none are left out).
@@ -226,7 +226,7 @@ impl Summary {
     /// for a target that could not be examined (unreachable, login failed,
     /// timed out; the first in that order); then 1 when every target was
     /// examined and problems remain.
-    pub fn new(mut ended: Vec<Ended>) -> Summary {
+    pub(crate) fn new(mut ended: Vec<Ended>) -> Summary {
         let mut counts = std::collections::BTreeMap::new();
         for e in &ended {
             *counts.entry(e.outcome).or_insert(0) += 1;
@@ -257,7 +257,7 @@ impl Summary {
 /// The summaries of several shards as one: every target once (the worst
 /// end where two shards report the same target), counts and exit code
 /// computed again.
-pub fn merge(summaries: Vec<Summary>) -> Summary {
+pub(crate) fn merge(summaries: Vec<Summary>) -> Summary {
     let mut all: Vec<Ended> = summaries.into_iter().flat_map(|s| s.ended).collect();
     all.sort_by_key(|e| e.outcome);
     let mut seen = HashSet::new();
@@ -269,7 +269,7 @@ pub fn merge(summaries: Vec<Summary>) -> Summary {
 /// result to `done` as it ends (in the order they end). A target starts only
 /// while `stopped()` says no; the ones after a stop get `not_started`. One
 /// slow target never holds the others: each runs on its own.
-pub async fn run_all<R, J, F>(
+pub(crate) async fn run_all<R, J, F>(
     targets: Vec<String>,
     jobs: usize,
     stopped: impl Fn() -> bool,

@@ -245,7 +245,7 @@ fn open_in_place(path: &Path) -> io::Result<File> {
 
 /// Creates (or atomically replaces) `path` as a new private file, open for
 /// writing; a device, FIFO or trusted link is written in place.
-pub fn create(path: &Path) -> io::Result<File> {
+pub(crate) fn create(path: &Path) -> io::Result<File> {
     create_dirs(parent_of(path))?;
     match destination(path)? {
         Destination::New => match open_new(path) {
@@ -266,7 +266,7 @@ pub fn create(path: &Path) -> io::Result<File> {
 
 /// Writes `bytes` to `path` as [`create`] does, whole or not at all (a
 /// device, FIFO or trusted link: in place).
-pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     create_dirs(parent_of(path))?;
     if let Destination::InPlace = destination(path)? {
         return open_in_place(path)?.write_all(bytes);
@@ -293,7 +293,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// place; anything else becomes a new 0600 file at `path` (a link of ours
 /// there is replaced), so the secret can land neither in a file someone
 /// else made nor in one that keeps a readable mode.
-pub fn write_secret(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_secret(path: &Path, bytes: &[u8]) -> io::Result<()> {
     create_dirs(parent_of(path))?;
     let stream = matches!(destination(path)?, Destination::InPlace)
         && std::fs::metadata(path).is_ok_and(|m| {
@@ -310,7 +310,7 @@ pub fn write_secret(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// rule says: what exists is checked before anything is created in it (a
 /// planted link is refused, not created through), and the whole way again
 /// after (in a sticky directory someone may have been first).
-pub fn create_dirs(dir: &Path) -> io::Result<()> {
+pub(crate) fn create_dirs(dir: &Path) -> io::Result<()> {
     let mut missing = Vec::new();
     let mut existing = dir;
     while std::fs::symlink_metadata(existing).is_err_and(|e| e.kind() == io::ErrorKind::NotFound) {

@@ -69,8 +69,8 @@ pub fn parse_count(n: &str, usage: &str) -> usize {
 /// A `cat` under its own PTY with echo off, once it is ready to read: the
 /// console of the round-trip workloads (the same for us and every peer).
 pub async fn open_cat(wait: Duration) -> Result<ec2_serial_expect::Session, String> {
-    use ec2_serial_expect::transcript::Recorder;
-    use ec2_serial_expect::{transport, Session, SessionOptions, Target};
+    use ec2_serial_expect::connect::Console;
+    use ec2_serial_expect::Target;
     let target = Target::Exec {
         argv: vec![
             "sh".into(),
@@ -78,8 +78,10 @@ pub async fn open_cat(wait: Duration) -> Result<ec2_serial_expect::Session, Stri
             "stty -echo; echo READY; exec cat".into(),
         ],
     };
-    let t = transport::open(&target).await.map_err(|e| e.to_string())?;
-    let mut s = Session::new(t, Recorder::disabled(), SessionOptions::default());
+    let mut s = Console::open(&target)
+        .session()
+        .await
+        .map_err(|e| e.to_string())?;
     // After READY, echo is off and cat is (about to be) reading.
     s.expect_exact("READY\r\n", Some(wait))
         .await

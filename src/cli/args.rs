@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// 3 connection/transport/AWS error · 4 login failed · 5 timed out.
 #[derive(Debug, Parser)]
 #[command(name = "ec2-serial-expect", version, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Flags every command takes.
     #[command(flatten)]
     pub common: Common,
@@ -22,7 +22,7 @@ pub struct Cli {
 
 /// How results and errors are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum OutputFormat {
+pub(crate) enum OutputFormat {
     /// Sentences for people.
     #[default]
     Human,
@@ -34,7 +34,12 @@ pub enum OutputFormat {
 /// command's help (after the command's own options).
 #[derive(Debug, Clone, Args, Default)]
 #[command(next_help_heading = "Global options")]
-pub struct Common {
+pub(crate) struct Common {
+    /// Where the command's one session records, once it is open: the
+    /// failure document names it (a fleet's targets carry their own). Not a
+    /// flag: shared state of this one invocation, set by `open_session`.
+    #[arg(skip)]
+    pub opened: std::sync::Arc<std::sync::Mutex<Option<PathBuf>>>,
     /// Write the session transcript (asciicast v2, mode 0600) to FILE.
     /// Default: a timestamped file under the data dir
     /// (~/.local/share/ec2-serial-expect/transcripts/).
@@ -146,7 +151,7 @@ pub struct Common {
 
 /// `--ssh-client` values.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
-pub enum SshClientKind {
+pub(crate) enum SshClientKind {
     /// russh, inside this program.
     #[default]
     BuiltIn,
@@ -156,7 +161,7 @@ pub enum SshClientKind {
 
 /// WebSocket client authentication modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum WsAuthKind {
+pub(crate) enum WsAuthKind {
     /// A SigV4-presigned URL (service ec2-instance-connect, 60 s).
     Sigv4,
     /// `Authorization: Bearer` from --token-env.
@@ -167,7 +172,7 @@ pub enum WsAuthKind {
 
 /// The commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run a console script (Rhai) against TARGET.
     ///
     /// TARGET is one of: i-0123456789abcdef0, ws://HOST:PORT/PATH, wss://…,
@@ -243,7 +248,7 @@ pub enum Command {
 
 /// Arguments of `doctor`.
 #[derive(Debug, Clone, Args)]
-pub struct DoctorArgs {
+pub(crate) struct DoctorArgs {
     /// The console target; several are examined side by side (see --jobs).
     #[arg(value_name = "TARGET", required_unless_present_any = ["targets_file", "filters"])]
     pub targets: Vec<String>,
@@ -328,7 +333,7 @@ pub struct DoctorArgs {
 
 /// Where a console login's password comes from (never argv).
 #[derive(Debug, Clone, Args)]
-pub struct PasswordArgs {
+pub(crate) struct PasswordArgs {
     /// Read the login password from this environment variable.
     #[arg(long, value_name = "VAR", group = "password")]
     pub password_env: Option<String>,
@@ -342,14 +347,14 @@ pub struct PasswordArgs {
 
 impl PasswordArgs {
     /// True when a source was named.
-    pub fn given(&self) -> bool {
+    pub(crate) fn given(&self) -> bool {
         self.password_env.is_some() || self.password_file.is_some() || self.password_stdin
     }
 }
 
 /// `ready`'s arguments.
 #[derive(Debug, Clone, Args)]
-pub struct ReadyArgs {
+pub(crate) struct ReadyArgs {
     /// The consoles to look at.
     #[arg(value_name = "TARGET", required = true)]
     pub targets: Vec<String>,
@@ -371,7 +376,7 @@ pub struct ReadyArgs {
 
 /// `prepare`'s arguments.
 #[derive(Debug, Clone, Args)]
-pub struct PrepareArgs {
+pub(crate) struct PrepareArgs {
     /// The console to prepare (or `exec:ssh -tt …` to a machine that still
     /// takes SSH); with --account alone, none.
     #[arg(value_name = "TARGET", required_unless_present = "account")]
@@ -405,7 +410,7 @@ pub struct PrepareArgs {
 
 /// How `lab up` boots the VM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LabBoot {
+pub(crate) enum LabBoot {
     /// QEMU starts the kernel itself.
     Direct,
     /// Through GRUB 2 on the serial console.
@@ -414,7 +419,7 @@ pub enum LabBoot {
 
 /// How `doctor` reaches a root shell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ViaArg {
+pub(crate) enum ViaArg {
     /// Log in as the password user, then sudo.
     Login,
     /// No password: through GRUB's editor and a rescue shell.
@@ -423,7 +428,7 @@ pub enum ViaArg {
 
 /// `--power-cycle`: restarting the machine without a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PowerCycleArg {
+pub(crate) enum PowerCycleArg {
     /// You restart the machine yourself when told.
     None,
 }
@@ -431,7 +436,7 @@ pub enum PowerCycleArg {
 /// What any command that takes many targets accepts (`doctor`, `run`).
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Several targets")]
-pub struct FleetArgs {
+pub(crate) struct FleetArgs {
     /// Also the targets listed in FILE: one per line, `#` comments.
     #[arg(long = "targets", value_name = "FILE")]
     pub targets_file: Option<PathBuf>,
@@ -481,7 +486,7 @@ impl From<PolicyArg> for crate::doctor::Policy {
 
 /// Gateway authentication modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum GatewayAuthKind {
+pub(crate) enum GatewayAuthKind {
     /// SigV4-presigned URLs, verified against --credentials.
     Sigv4,
     /// A bearer token read from --token-env.
@@ -492,7 +497,7 @@ pub enum GatewayAuthKind {
 
 /// Arguments of `gateway`.
 #[derive(Debug, Clone, Args)]
-pub struct GatewayArgs {
+pub(crate) struct GatewayArgs {
     /// Address to listen on, e.g. 127.0.0.1:8022 (port 0 picks a free one).
     #[arg(long)]
     pub listen: String,
@@ -551,7 +556,7 @@ pub struct GatewayArgs {
 
 /// `gateway --on-disconnect` choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OnDisconnectKind {
+pub(crate) enum OnDisconnectKind {
     /// Log the console out, proven by its login prompt.
     Logout,
     /// Leave the console as the client left it.
@@ -560,7 +565,7 @@ pub enum OnDisconnectKind {
 
 /// Arguments of `run`.
 #[derive(Debug, Clone, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The console targets, then the script file (.rhai): with several
     /// targets (or --targets, --filter) the script runs on each, side by
     /// side (see --jobs).
@@ -580,19 +585,19 @@ pub struct RunArgs {
 
 impl RunArgs {
     /// The targets named on the command line (all operands but the last).
-    pub fn targets(&self) -> &[String] {
+    pub(crate) fn targets(&self) -> &[String] {
         &self.operands[..self.operands.len().saturating_sub(1)]
     }
 
     /// The script (the last operand).
-    pub fn script(&self) -> PathBuf {
+    pub(crate) fn script(&self) -> PathBuf {
         PathBuf::from(self.operands.last().map_or("", String::as_str))
     }
 }
 
 /// Arguments of `test`.
 #[derive(Debug, Clone, Args)]
-pub struct TestArgs {
+pub(crate) struct TestArgs {
     /// Scripts, or directories searched for *.rhai (default: the current directory).
     pub paths: Vec<PathBuf>,
     /// Look for the recordings in DIR instead of beside each script.
@@ -619,7 +624,7 @@ pub struct TestArgs {
 
 /// The `lab` subcommands.
 #[derive(Debug, Clone, Subcommand)]
-pub enum LabCommand {
+pub(crate) enum LabCommand {
     /// Build the image if needed, boot the VM, wait for `login:`, print how to reach it.
     Up {
         /// VM name (several may run at once).

@@ -27,6 +27,7 @@ use std::io::IsTerminal;
 use super::board::{Board, Phase};
 use super::stdout::{json_line, json_pretty, out, ErrorJson};
 use super::{Common, FleetArgs, OutputFormat};
+use crate::connect::Console;
 use crate::error::{Error, ExitCode, Result};
 use crate::expect::Session;
 use crate::fleet::{Ended, Outcome, Summary};
@@ -78,11 +79,7 @@ pub(super) async fn run<J: FleetJob>(
         crate::private_file::create_dirs(dir)
             .map_err(|e| Error::usage(format!("cannot create --out-dir {}: {e}", dir.display())))?;
     }
-    let base = crate::connect::SessionSpec {
-        connect,
-        session: super::session_options(common)?,
-        transcript: None,
-    };
+    let options = super::session_options(common)?;
     let mut taken = HashSet::new();
     let mut files = std::collections::HashMap::new();
     for (name, _) in &targets {
@@ -111,12 +108,12 @@ pub(super) async fn run<J: FleetJob>(
         stopped,
         |name| {
             let target = &parsed[&name];
-            let spec = crate::connect::SessionSpec {
-                transcript: files[&name].1.clone(),
-                ..base.clone()
-            };
+            let console = Console::open(target)
+                .connect(connect.clone())
+                .options(options.clone())
+                .transcript(files[&name].1.clone());
             let board = &board;
-            async move { Some(one(job, target, &spec, &name, board).await) }
+            async move { Some(one(job, target, console, &name, board).await) }
         },
         |_| None,
         |name, result: Option<Result<J::Done>>| {
@@ -167,13 +164,13 @@ pub(super) async fn run<J: FleetJob>(
 async fn one<J: FleetJob>(
     job: &J,
     target: &Target,
-    spec: &crate::connect::SessionSpec,
+    console: Console<'_>,
     name: &str,
     board: &Board,
 ) -> Result<J::Done> {
     board.phase(name, Phase::Connecting);
-    let session =
-        super::open_session_with(target, spec, &|step| board.phase(name, step.into())).await?;
+    let on_step = |step: crate::ec2::Step| board.phase(name, step.into());
+    let session = super::watched(console.on_step(&on_step)).await?;
     job.run(target, session, name, board).await
 }
 

@@ -28,12 +28,13 @@ use std::time::Duration;
 
 use clap::Parser;
 
-pub use args::{
+pub(crate) use args::{
     Cli, Command, Common, DoctorArgs, FleetArgs, GatewayArgs, GatewayAuthKind, LabBoot, LabCommand,
     OutputFormat, PasswordArgs, PowerCycleArg, PrepareArgs, ReadyArgs, RunArgs, TestArgs, ViaArg,
     WsAuthKind,
 };
 
+use crate::connect::Console;
 use crate::error::{Error, ErrorKind, ExitCode, Result};
 use crate::expect::{Session, SessionOptions};
 use crate::target::Target;
@@ -62,7 +63,7 @@ fn forbid_core_dumps() {
 }
 
 /// Runs the command line and returns the process exit code.
-pub fn main() -> i32 {
+pub(crate) fn main() -> i32 {
     STARTED.get_or_init(std::time::Instant::now);
     forbid_core_dumps();
     scrub_panic_messages();
@@ -83,11 +84,12 @@ pub fn main() -> i32 {
         }
     };
     let output = cli.common.output;
+    let common = cli.common.clone();
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code.code(),
         Err(e) => {
             stdout::end_if_reader_gone(&e);
-            report_error(&e, output);
+            report_error(&e, output, common.noted_transcript());
             e.exit_code().code()
         }
     }
@@ -153,11 +155,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
 
 /// When the command started, for a failure's `duration_ms`.
 static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-/// The transcript of the command's one session, once it is open, for a
-/// failure's document (a fleet's targets carry their own).
-static TRANSCRIPT: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
-
-fn report_error(e: &Error, output: OutputFormat) {
+fn report_error(e: &Error, output: OutputFormat, transcript: Option<std::path::PathBuf>) {
     match output {
         OutputFormat::Human => eprintln!(
             "error: {}",
@@ -172,11 +170,7 @@ fn report_error(e: &Error, output: OutputFormat) {
                 transcript: Option<std::path::PathBuf>,
                 duration_ms: u128,
             }
-            let transcript = TRANSCRIPT
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone()
-                .filter(|p| p.exists());
+            let transcript = transcript.filter(|p| p.exists());
             // Nothing is left to report a failed write to.
             let _ = stdout::json_line(&Failure {
                 error: stdout::ErrorJson::of(e),
@@ -191,7 +185,7 @@ fn report_error(e: &Error, output: OutputFormat) {
 /// Opens a session to `target` with the common flags applied: how to
 /// connect, the timeout, and the transcript (`--transcript`, the default
 /// path, or none); signals interrupt it.
-pub async fn open_session(target: &Target, common: &Common, what: &str) -> Result<Session> {
+pub(crate) async fn open_session(target: &Target, common: &Common, what: &str) -> Result<Session> {
     open_session_over(target, common, what, connect_options(common).await?).await
 }
 
@@ -203,27 +197,24 @@ pub(crate) async fn open_session_over(
     what: &str,
     connect: crate::connect::ConnectOptions,
 ) -> Result<Session> {
-    let spec = crate::connect::SessionSpec {
-        connect,
-        session: session_options(common)?,
-        transcript: transcript_path(common, what)?,
-    };
     let progress = progress::Progress::new(common);
     progress.say(&format!("connecting to {target}"));
-    let wait = spec.connect.ec2.wait_for_session;
-    let session = open_session_with(target, &spec, &|step| progress.step(step, wait)).await?;
-    *TRANSCRIPT.lock().unwrap_or_else(|e| e.into_inner()) =
-        session.transcript_path().map(Path::to_path_buf);
+    let wait = connect.ec2.wait_for_session;
+    let on_step = |step| progress.step(step, wait);
+    let console = Console::open(target)
+        .connect(connect)
+        .options(session_options(common)?)
+        .transcript(transcript_path(common, what)?)
+        .on_step(&on_step);
+    let session = watched(console).await?;
+    common.note_transcript(session.transcript_path());
     Ok(session)
 }
 
-/// [`open_session`] with the options already made (a fleet makes them once).
-pub async fn open_session_with(
-    target: &Target,
-    spec: &crate::connect::SessionSpec,
-    on_step: &(dyn Fn(crate::ec2::Step) + Sync),
-) -> Result<Session> {
-    let mut session = crate::connect::open_session_reporting(target, spec, on_step).await?;
+/// Opens `console` as a session that signals interrupt, saying where it
+/// records (a fleet opens each target's this way).
+pub(crate) async fn watched(console: Console<'_>) -> Result<Session> {
+    let mut session = console.session().await?;
     if let Some(path) = session.transcript_path() {
         tracing::info!("recording the session to {}", path.display());
     }
@@ -231,6 +222,22 @@ pub async fn open_session_with(
         session.watch_signals(signals);
     }
     Ok(session)
+}
+
+impl Common {
+    /// Remembers where the command's latest session records, for a
+    /// failure's document.
+    fn note_transcript(&self, path: Option<&Path>) {
+        *self.opened.lock().unwrap_or_else(|e| e.into_inner()) = path.map(Path::to_path_buf);
+    }
+
+    /// Where the command's latest session recorded, if it opened one.
+    fn noted_transcript(&self) -> Option<std::path::PathBuf> {
+        self.opened
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 async fn gateway_command(args: &GatewayArgs, common: &Common) -> Result<ExitCode> {
@@ -332,7 +339,7 @@ async fn serve_gateway(listen: &str, config: crate::gateway::GatewayConfig) -> R
 
 /// Whether `a` and `b` name the same existing file (links followed).
 /// How to reach consoles, from the common flags, checked.
-pub async fn connect_options(common: &Common) -> Result<crate::connect::ConnectOptions> {
+pub(crate) async fn connect_options(common: &Common) -> Result<crate::connect::ConnectOptions> {
     // Named on the command line: hidden from every program we start
     // (a power-cycle command), whether or not this target reads it.
     if let Some(var) = &common.token_env {
@@ -391,7 +398,7 @@ fn ec2_options(common: &Common, trust: &crate::tls::ClientTrust) -> Result<crate
 }
 
 /// WebSocket connection options from the common flags.
-pub async fn ws_options(
+pub(crate) async fn ws_options(
     common: &Common,
     trust: &crate::tls::ClientTrust,
 ) -> Result<crate::transport::WsOptions> {
@@ -455,7 +462,7 @@ async fn ws_sigv4(
 }
 
 /// Session options from the common flags.
-pub fn session_options(common: &Common) -> Result<SessionOptions> {
+pub(crate) fn session_options(common: &Common) -> Result<SessionOptions> {
     let mut options = SessionOptions::default();
     if let Some(secs) = common.timeout {
         if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0) {
@@ -470,7 +477,7 @@ pub fn session_options(common: &Common) -> Result<SessionOptions> {
 
 /// Where the common flags say to record: `--transcript`, the default
 /// path for `what`, or nowhere (`--no-transcript`).
-pub fn transcript_path(common: &Common, what: &str) -> Result<Option<std::path::PathBuf>> {
+pub(crate) fn transcript_path(common: &Common, what: &str) -> Result<Option<std::path::PathBuf>> {
     if common.no_transcript {
         return Ok(None);
     }

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{connect_options, session_options, Common, OutputFormat, TestArgs};
 use crate::cli::stdout::{json_line, outln};
-use crate::connect::SessionSpec;
+use crate::connect::Console;
 use crate::error::{Error, ExitCode, Result};
 use crate::script::suite::{self, ConsoleTest, TestOutcome};
 use crate::script::ScriptInputs;
@@ -108,14 +108,12 @@ async fn update(
         ));
     }
     let secrets = ScriptInputs::from_args(&[], &args.secrets, &super::prompt::hidden)?.secrets;
-    let spec = SessionSpec {
-        connect: connect_options(common).await?,
-        session: session_options(common)?,
-        transcript: None,
-    };
+    let console = Console::open(&target)
+        .connect(connect_options(common).await?)
+        .options(session_options(common)?);
     let mut outcomes = Vec::new();
     for test in tests {
-        let outcome = suite::record(test, &target, &spec, secrets.clone()).await?;
+        let outcome = suite::record(test, console.clone(), secrets.clone()).await?;
         if human {
             let what = if outcome.passed {
                 "updated"

@@ -4,7 +4,7 @@
 //! one root command ([`facts`]), turn facts into findings ([`checks`]), and
 //! with `--fix` run the minimal repairs ([`repair`]) and, in the same root
 //! command, gather again what they can have changed, to verify each repaired
-//! finding is gone. Repairs run inside [`guard`], so a user who owns the
+//! finding is gone. Repairs run inside `guard`, so a user who owns the
 //! directories cannot redirect them through a link. The result is a
 //! [`report::Report`].
 
@@ -26,7 +26,7 @@ use crate::shell::{LoginSpec, Shell};
 
 /// How the doctor logs in: as `user`, without the shell's own kernel
 /// quieting. The doctor's root commands hold kernel messages back
-/// themselves ([`quietly`]), which costs no round trip; the shell's
+/// themselves (`quietly`), which costs no round trip; the shell's
 /// quieting costs two (`sudo -n dmesg` after login and before logout).
 pub fn login_spec(user: &str, password: Secret) -> LoginSpec {
     let mut spec = LoginSpec::new(user, password);

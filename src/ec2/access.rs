@@ -9,7 +9,7 @@ use crate::error::Result;
 
 /// What the account's access is now, or would be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     /// Enabled (or already was).
     Enabled,
     /// A dry run: the call would be allowed.
@@ -18,7 +18,7 @@ pub enum Access {
 
 /// Enables serial console access for the account of `options` in its
 /// Region; a dry run changes nothing.
-pub async fn enable(options: &Ec2Options, dry_run: bool) -> Result<Access> {
+pub(crate) async fn enable(options: &Ec2Options, dry_run: bool) -> Result<Access> {
     let account = options.account.get(options).await?;
     let query = account.query().await?;
     let region = account.region();

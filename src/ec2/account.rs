@@ -27,7 +27,7 @@ use crate::transport::Transport;
 const RENEW_BEFORE: Duration = Duration::from_secs(300);
 
 /// Everything the consoles of one run share on the AWS side.
-pub struct Account {
+pub(crate) struct Account {
     ctx: AwsContext,
     endpoint: SerialEndpoint,
     query: Ec2Query,
@@ -62,12 +62,12 @@ impl Account {
     }
 
     /// The Region in use.
-    pub fn region(&self) -> &str {
+    pub(crate) fn region(&self) -> &str {
         &self.ctx.region
     }
 
     /// The EC2 Query client with credentials that are still good.
-    pub async fn query(&self) -> Result<Ec2Query> {
+    pub(crate) async fn query(&self) -> Result<Ec2Query> {
         let mut held = self.credentials.lock().await;
         let expiring = held
             .expiry()
@@ -81,7 +81,7 @@ impl Account {
     /// Opens the serial console of `instance_id`: preflight (unless
     /// `--no-preflight`), key push at the account's pace, SSH; `on_step`
     /// hears each step as it starts.
-    pub async fn open(
+    pub(crate) async fn open(
         &self,
         instance_id: &str,
         options: &Ec2Options,
@@ -125,12 +125,12 @@ impl Account {
 /// An [`Account`] loaded on first use and shared by clones: what
 /// [`Ec2Options`] carries so that every console of a run shares one.
 #[derive(Clone, Default)]
-pub struct SharedAccount(Arc<tokio::sync::OnceCell<Account>>);
+pub(crate) struct SharedAccount(Arc<tokio::sync::OnceCell<Account>>);
 
 impl SharedAccount {
     /// The account, loaded from `options` the first time (a failed load is
     /// tried again by the next caller: it may have been a passing fault).
-    pub async fn get(&self, options: &Ec2Options) -> Result<&Account> {
+    pub(crate) async fn get(&self, options: &Ec2Options) -> Result<&Account> {
         self.0.get_or_try_init(|| Account::load(options)).await
     }
 }

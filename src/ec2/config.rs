@@ -49,7 +49,7 @@ pub struct Ec2Options {
     pub trust: crate::tls::ClientTrust,
     /// The AWS side made once from these options and shared by every
     /// console opened with them (and their clones).
-    pub account: super::SharedAccount,
+    pub(crate) account: super::SharedAccount,
 }
 
 /// Which SSH client carries the serial console session.
@@ -64,7 +64,7 @@ pub enum SshClient {
 
 /// The resolved AWS side of a connection: SDK configuration, Region, credentials.
 #[derive(Debug, Clone)]
-pub struct AwsContext {
+pub(crate) struct AwsContext {
     /// What aws-config resolved (credentials chain, endpoints, HTTP client).
     pub sdk: SdkConfig,
     /// The Region in use.
@@ -77,7 +77,7 @@ pub struct AwsContext {
 
 impl AwsContext {
     /// Resolves the Region and the configuration; fails when no Region is set.
-    pub async fn load(options: &Ec2Options) -> Result<AwsContext> {
+    pub(crate) async fn load(options: &Ec2Options) -> Result<AwsContext> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(sdk_http_client(&options.trust)?);
         if let Some(region) = &options.region {
@@ -122,7 +122,7 @@ impl AwsContext {
     }
 
     /// Whom to trust for AWS endpoints: the system's roots and `--ca-file`.
-    pub fn trust(&self) -> &crate::tls::ClientTrust {
+    pub(crate) fn trust(&self) -> &crate::tls::ClientTrust {
         &self.trust
     }
 
@@ -130,7 +130,7 @@ impl AwsContext {
     /// front. The environment's credential variables count as secret
     /// sources from now on: no program the tool starts inherits them (second
     /// review of issue 32: an `exec:` console saw `AWS_SECRET_ACCESS_KEY`).
-    pub async fn credentials(&self) -> Result<AwsCredentials> {
+    pub(crate) async fn credentials(&self) -> Result<AwsCredentials> {
         for var in CREDENTIAL_VARIABLES {
             if std::env::var_os(var).is_some() {
                 crate::secret::hide_variable(var);
@@ -149,7 +149,12 @@ impl AwsContext {
 
     /// The endpoint URL of an AWS service: `AWS_ENDPOINT_URL_<ENV>`, the
     /// profile's `endpoint_url`, `AWS_ENDPOINT_URL`, else AWS's own.
-    pub fn endpoint_url(&self, service_id: &str, env_suffix: &str, default_host: &str) -> String {
+    pub(crate) fn endpoint_url(
+        &self,
+        service_id: &str,
+        env_suffix: &str,
+        default_host: &str,
+    ) -> String {
         let env = format!("AWS_ENDPOINT_URL_{env_suffix}");
         let from_service = self.sdk.service_config().and_then(|conf| {
             let key = ServiceConfigKey::builder()

@@ -10,10 +10,10 @@
 use crate::error::{Error, Result};
 
 /// The SSH port of every published endpoint (implied by AWS's examples).
-pub const SSH_PORT: u16 = 22;
+pub(crate) const SSH_PORT: u16 = 22;
 
 /// `(Region, endpoint host, host-key fingerprint)`, as AWS publishes them.
-pub const REGIONS: &[(&str, &str, &str)] = &[
+pub(crate) const REGIONS: &[(&str, &str, &str)] = &[
     (
         "us-east-2",
         "serial-console.ec2-instance-connect.us-east-2.aws",
@@ -203,7 +203,7 @@ pub const REGIONS: &[(&str, &str, &str)] = &[
 
 /// Where to SSH for one Region's serial console, and what host key to expect.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SerialEndpoint {
+pub(crate) struct SerialEndpoint {
     /// DNS name or address.
     pub host: String,
     /// TCP port (22 for AWS).
@@ -214,7 +214,7 @@ pub struct SerialEndpoint {
 
 impl SerialEndpoint {
     /// The published endpoint of `region`, or `None` for a Region AWS has not listed.
-    pub fn for_region(region: &str) -> Option<SerialEndpoint> {
+    pub(crate) fn for_region(region: &str) -> Option<SerialEndpoint> {
         REGIONS
             .iter()
             .find(|(r, _, _)| *r == region)
@@ -230,7 +230,7 @@ impl SerialEndpoint {
     /// An override host needs its own fingerprint: pinning AWS's key to a
     /// host that is not AWS's would always fail, and not pinning at all would
     /// be trust-on-first-use, which AWS warns against.
-    pub fn resolve(
+    pub(crate) fn resolve(
         region: &str,
         host_override: Option<&str>,
         fingerprint_override: Option<&str>,
@@ -273,7 +273,7 @@ fn unknown_region(region: &str) -> Error {
 }
 
 /// Parses `--serial-endpoint HOST[:PORT]` (IPv6 as `[ADDR]:PORT`).
-pub fn parse_host_port(s: &str) -> Result<(String, u16)> {
+pub(crate) fn parse_host_port(s: &str) -> Result<(String, u16)> {
     let bad = |why: &str| {
         Error::usage(format!(
             "bad --serial-endpoint {s:?}: {why}; give HOST or HOST:PORT (e.g. 127.0.0.1:2222)"
@@ -313,7 +313,7 @@ pub fn parse_host_port(s: &str) -> Result<(String, u16)> {
 }
 
 /// Checks a `SHA256:…` fingerprint (43 characters of unpadded base64 after the prefix).
-pub fn parse_fingerprint(s: &str) -> Result<String> {
+pub(crate) fn parse_fingerprint(s: &str) -> Result<String> {
     use base64::Engine;
     let body = s.strip_prefix("SHA256:").unwrap_or("");
     let decoded = base64::engine::general_purpose::STANDARD_NO_PAD.decode(body);

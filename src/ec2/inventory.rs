@@ -16,15 +16,15 @@ use super::query::QueryError;
 use crate::error::{Error, Result};
 
 /// The most instances EC2 returns in one page (and the default page size).
-pub const MAX_PAGE: u32 = 1000;
+pub(crate) const MAX_PAGE: u32 = 1000;
 /// The fewest a page may be asked to hold.
-pub const MIN_PAGE: u32 = 5;
+pub(crate) const MIN_PAGE: u32 = 5;
 /// Filter names that ask about the state, so no state is left out.
 const STATE_FILTERS: &[&str] = &["instance-state-name", "instance-state-code"];
 
 /// One `--filter`: a name and the values any of which matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Filter {
+pub(crate) struct Filter {
     name: String,
     values: Vec<String>,
 }
@@ -72,7 +72,7 @@ impl FromStr for Filter {
 
 /// An instance a filter matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Instance {
+pub(crate) struct Instance {
     /// `i-…`.
     pub id: String,
     /// `running`, `stopped`, …
@@ -81,7 +81,11 @@ pub struct Instance {
 
 /// Every instance matching all of `filters`, in the order EC2 lists them,
 /// asking `page_size` at a time.
-pub async fn list(account: &Account, filters: &[Filter], page_size: u32) -> Result<Vec<Instance>> {
+pub(crate) async fn list(
+    account: &Account,
+    filters: &[Filter],
+    page_size: u32,
+) -> Result<Vec<Instance>> {
     let page_size = page_size.to_string();
     let mut params: Vec<(String, String)> = vec![("MaxResults".into(), page_size)];
     for (i, filter) in filters.iter().enumerate() {

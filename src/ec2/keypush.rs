@@ -24,24 +24,24 @@ use super::{aws_error, Step};
 use crate::error::{error_chain, Result};
 
 /// Attempts for a transient error before giving up.
-pub const MAX_ATTEMPTS: u32 = 6;
+pub(crate) const MAX_ATTEMPTS: u32 = 6;
 /// First backoff delay; doubled each time, capped at [`MAX_BACKOFF`].
-pub const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// Longest single backoff delay.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// How often to retry while waiting for another session to end.
-pub const SESSION_POLL: Duration = Duration::from_secs(5);
+pub(crate) const SESSION_POLL: Duration = Duration::from_secs(5);
 /// The pushes of a run, at most one per this while AWS accepts them (AWS
 /// documents no rate; five a second stays well under what one account is
 /// seen to be allowed, and a fleet of 1,000 still starts in minutes).
-pub const STEADY_GAP: Duration = Duration::from_millis(200);
+pub(crate) const STEADY_GAP: Duration = Duration::from_millis(200);
 /// The slowest the pacer gets after repeated throttling.
-pub const SLOWEST_GAP: Duration = Duration::from_secs(5);
+pub(crate) const SLOWEST_GAP: Duration = Duration::from_secs(5);
 
 /// The turns every key push of a run takes: one push per gap, the gap
 /// doubled on each throttling and eased back on each accepted push.
 #[derive(Debug)]
-pub struct Pacer {
+pub(crate) struct Pacer {
     state: Mutex<PacerState>,
 }
 
@@ -64,7 +64,7 @@ impl Default for Pacer {
 
 impl Pacer {
     /// Waits for this push's turn.
-    pub async fn turn(&self) {
+    pub(crate) async fn turn(&self) {
         let at = {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             let at = state.next.max(Instant::now());
@@ -75,13 +75,13 @@ impl Pacer {
     }
 
     /// AWS throttled a push: every push of the run slows down.
-    pub fn throttled(&self) {
+    pub(crate) fn throttled(&self) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.gap = (state.gap * 2).min(SLOWEST_GAP);
     }
 
     /// AWS accepted a push: ease back towards the steady pace.
-    pub fn accepted(&self) {
+    pub(crate) fn accepted(&self) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.gap = (state.gap * 3 / 4).max(STEADY_GAP);
     }
@@ -95,7 +95,7 @@ impl Pacer {
 
 /// How one failed push should be handled.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PushRefusal {
+pub(crate) enum PushRefusal {
     /// Worth retrying after a pause (the message is for the final error).
     Transient(String),
     /// AWS throttled the push: retry, and slow the whole run down.
@@ -107,7 +107,7 @@ pub enum PushRefusal {
 }
 
 /// Where the key goes and what it is.
-pub struct KeyPush<'a> {
+pub(crate) struct KeyPush<'a> {
     /// The run's EC2 Instance Connect client (its own retries off).
     pub client: &'a aws_sdk_ec2instanceconnect::Client,
     /// The run's pace of pushes.
@@ -125,7 +125,7 @@ pub struct KeyPush<'a> {
 impl KeyPush<'_> {
     /// Pushes the key, retrying and waiting as the errors call for;
     /// `on_step` hears when it starts waiting for another session to end.
-    pub async fn run(&self, on_step: &(dyn Fn(Step) + Sync)) -> Result<()> {
+    pub(crate) async fn run(&self, on_step: &(dyn Fn(Step) + Sync)) -> Result<()> {
         let waiting_until = self.wait_for_session.map(|d| Instant::now() + d);
         let mut attempt = 0u32;
         loop {
@@ -214,7 +214,7 @@ impl KeyPush<'_> {
 
 /// The pause before retry number `attempt` (1-based): exponential, capped,
 /// with up to half of it random so that many clients do not retry in step.
-pub fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let full = FIRST_BACKOFF
         .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
         .min(MAX_BACKOFF);
@@ -227,7 +227,7 @@ pub fn backoff(attempt: u32) -> Duration {
 }
 
 /// The one-session rule, and what to do about it.
-pub fn session_limit_message(instance_id: &str, waited: Option<Duration>) -> String {
+pub(crate) fn session_limit_message(instance_id: &str, waited: Option<Duration>) -> String {
     let waited = match waited {
         Some(d) => format!(" (waited {} s)", d.as_secs()),
         None => String::new(),
@@ -241,7 +241,7 @@ pub fn session_limit_message(instance_id: &str, waited: Option<Duration>) -> Str
 }
 
 /// Maps an error code of SendSerialConsoleSSHPublicKey to what to do.
-pub fn classify(code: &str, message: &str, instance_id: &str, region: &str) -> PushRefusal {
+pub(crate) fn classify(code: &str, message: &str, instance_id: &str, region: &str) -> PushRefusal {
     let said = if message.is_empty() {
         code.to_string()
     } else {

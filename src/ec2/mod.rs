@@ -16,24 +16,22 @@
 //!
 //! Every failure is one sentence naming the fix, exit code 3 (2 for bad flags).
 
-pub mod access;
-pub mod account;
-pub mod config;
-pub mod endpoints;
-pub mod inventory;
-pub mod keypush;
-pub mod openssh;
-pub mod preflight;
-pub mod query;
-pub mod readiness;
-pub mod reboot;
-pub mod ssh;
-pub mod sshkey;
+pub(crate) mod access;
+pub(crate) mod account;
+pub(crate) mod config;
+pub(crate) mod endpoints;
+pub(crate) mod inventory;
+pub(crate) mod keypush;
+pub(crate) mod openssh;
+pub(crate) mod preflight;
+pub(crate) mod query;
+pub(crate) mod readiness;
+pub(crate) mod reboot;
+pub(crate) mod ssh;
+pub(crate) mod sshkey;
 
-pub use account::{Account, SharedAccount};
-pub use config::{AwsContext, Ec2Options, SshClient};
-pub use endpoints::SerialEndpoint;
-pub use ssh::SerialSshTransport;
+pub(crate) use account::SharedAccount;
+pub(crate) use config::{AwsContext, Ec2Options, SshClient};
 
 use crate::error::Result;
 use crate::transport::Transport;
@@ -53,7 +51,7 @@ pub enum Step {
 
 /// Opens the serial console of `instance_id` through the run's shared
 /// account: preflight, key push, SSH; `on_step` hears each step.
-pub async fn open(
+pub(crate) async fn open(
     instance_id: &str,
     options: &Ec2Options,
     on_step: &(dyn Fn(Step) + Sync),
@@ -63,6 +61,6 @@ pub async fn open(
 }
 
 /// An AWS-side failure (exit code 3) whose message names the fix.
-pub fn aws_error(message: impl std::fmt::Display) -> crate::error::Error {
+pub(crate) fn aws_error(message: impl std::fmt::Display) -> crate::error::Error {
     crate::error::Error::aws(message).context("EC2 Serial Console")
 }

@@ -53,7 +53,7 @@ const BREAK_CONFIRMATION: Duration = Duration::from_secs(5);
 const MESSAGES_KEPT: usize = 8 * 1024;
 
 /// An open serial console session through `ssh`.
-pub struct OpenSshTransport {
+pub(crate) struct OpenSshTransport {
     pty: PtyTransport,
     tildes: Tildes,
     stderr: Arc<ClientMessages>,
@@ -78,7 +78,7 @@ impl ClientMessages {
 }
 
 /// Connects through `ssh` and opens the console, as [`super::ssh::connect`] does.
-pub async fn connect(
+pub(crate) async fn connect(
     endpoint: &SerialEndpoint,
     instance_id: &str,
     key: PrivateKey,

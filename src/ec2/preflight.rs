@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 
 /// What the preflight learned about the instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InstanceFacts {
+pub(crate) struct InstanceFacts {
     /// `running`, `stopped`, …
     pub state: String,
     /// e.g. `t3.micro`.
@@ -21,7 +21,11 @@ pub struct InstanceFacts {
 }
 
 /// Runs every check; the first failure is the error (exit code 3).
-pub async fn run(query: &Ec2Query, region: &str, instance_id: &str) -> Result<InstanceFacts> {
+pub(crate) async fn run(
+    query: &Ec2Query,
+    region: &str,
+    instance_id: &str,
+) -> Result<InstanceFacts> {
     check_access(query, region).await?;
     let facts = describe_instance(query, region, instance_id).await?;
     if facts.state != "running" {
@@ -122,7 +126,11 @@ async fn check_nitro(
 
 /// Whether AWS offers the serial console on this type (Nitro, or bare metal
 /// other than a1.metal, mac*.metal, g5g.metal and u-*.metal).
-pub fn supports_serial_console(instance_type: &str, hypervisor: &str, bare_metal: bool) -> bool {
+pub(crate) fn supports_serial_console(
+    instance_type: &str,
+    hypervisor: &str,
+    bare_metal: bool,
+) -> bool {
     if bare_metal {
         let excluded = instance_type == "a1.metal"
             || instance_type == "g5g.metal"

@@ -32,7 +32,7 @@ use super::config::AwsContext;
 use crate::error::{error_chain, Error, Result};
 
 /// The EC2 API version every Query call names.
-pub const API_VERSION: &str = "2016-11-15";
+pub(crate) const API_VERSION: &str = "2016-11-15";
 /// Who sends the Query calls.
 const USER_AGENT: &str = concat!("ec2-serial-expect/", env!("CARGO_PKG_VERSION"));
 /// Tries per call, the first included (the SDK's standard retry mode).
@@ -86,7 +86,7 @@ impl QueryError {
 }
 
 /// A signed EC2 Query client for one Region and one set of credentials.
-pub struct Ec2Query {
+pub(crate) struct Ec2Query {
     url: String,
     region: String,
     identity: Identity,
@@ -95,7 +95,7 @@ pub struct Ec2Query {
 
 impl Ec2Query {
     /// A client for the Region and endpoint of `ctx`.
-    pub fn new(ctx: &AwsContext, credentials: AwsCredentials) -> Ec2Query {
+    pub(crate) fn new(ctx: &AwsContext, credentials: AwsCredentials) -> Ec2Query {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config((*ctx.trust().config()).clone())
             .https_or_http()
@@ -110,7 +110,7 @@ impl Ec2Query {
     }
 
     /// The same client (and connection pool) signing with `credentials`.
-    pub fn with_credentials(&self, credentials: AwsCredentials) -> Ec2Query {
+    pub(crate) fn with_credentials(&self, credentials: AwsCredentials) -> Ec2Query {
         Ec2Query {
             url: self.url.clone(),
             region: self.region.clone(),
@@ -120,13 +120,17 @@ impl Ec2Query {
     }
 
     /// The endpoint URL in use (for messages).
-    pub fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         &self.url
     }
 
     /// Calls `action` with `params` and returns the XML body of a success,
     /// retrying what is worth retrying.
-    pub async fn call(&self, action: &str, params: &[(&str, &str)]) -> Result<String, QueryError> {
+    pub(crate) async fn call(
+        &self,
+        action: &str,
+        params: &[(&str, &str)],
+    ) -> Result<String, QueryError> {
         let mut attempt = 1;
         loop {
             match self.call_once(action, params).await {
@@ -243,7 +247,7 @@ fn form_body(action: &str, params: &[(&str, &str)]) -> String {
 }
 
 /// Reads `<Response><Errors><Error><Code>…</Code><Message>…</Message>` from an error body.
-pub fn parse_error(status: u16, xml: &str) -> QueryError {
+pub(crate) fn parse_error(status: u16, xml: &str) -> QueryError {
     match xml_text(xml, "Code") {
         Some(code) => QueryError::Service {
             code,
@@ -256,7 +260,7 @@ pub fn parse_error(status: u16, xml: &str) -> QueryError {
 }
 
 /// The text of the first `<name>…</name>` element in `xml`, entities decoded.
-pub fn xml_text(xml: &str, name: &str) -> Option<String> {
+pub(crate) fn xml_text(xml: &str, name: &str) -> Option<String> {
     let open = format!("<{name}>");
     let close = format!("</{name}>");
     let start = xml.find(&open)? + open.len();
@@ -265,7 +269,7 @@ pub fn xml_text(xml: &str, name: &str) -> Option<String> {
 }
 
 /// The part of `xml` inside the first `<name>…</name>` element.
-pub fn xml_element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn xml_element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
     let open = format!("<{name}>");
     let close = format!("</{name}>");
     let start = xml.find(&open)? + open.len();

@@ -10,7 +10,7 @@ use crate::error::Result;
 
 /// The answers, each `Ok` or why not.
 #[derive(Debug, Clone)]
-pub struct Readiness {
+pub(crate) struct Readiness {
     /// The serial console can be opened.
     pub console: std::result::Result<(), String>,
     /// `RebootInstances` would be allowed.
@@ -18,7 +18,7 @@ pub struct Readiness {
 }
 
 /// Asks EC2 about `instance_id` with the account of `options`.
-pub async fn check(options: &Ec2Options, instance_id: &str) -> Result<Readiness> {
+pub(crate) async fn check(options: &Ec2Options, instance_id: &str) -> Result<Readiness> {
     let account = options.account.get(options).await?;
     let query = account.query().await?;
     let console = super::preflight::run(&query, account.region(), instance_id)

@@ -13,7 +13,7 @@ use super::Ec2Options;
 use crate::error::{Error, Result};
 
 /// Reboots `instance_id` with the account and Region of `options`.
-pub async fn reboot_instance(options: &Ec2Options, instance_id: &str) -> Result<()> {
+pub(crate) async fn reboot_instance(options: &Ec2Options, instance_id: &str) -> Result<()> {
     let account = options.account.get(options).await?;
     let query = account.query().await?;
     query

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::transport::{SendKind, Transport, TransportResult, PTY_SIZE};
 
 /// How long the TCP connect, key exchange and authentication may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The russh callbacks: only the host-key check matters here.
 struct PinnedHostKey {
@@ -82,7 +82,7 @@ fn client_config() -> Arc<client::Config> {
 /// connection ends right after the key exchange. The OpenSSH client is told
 /// to trust this key and no other ([`super::openssh`]): it cannot pin a
 /// fingerprint itself.
-pub async fn pinned_host_key(endpoint: &SerialEndpoint) -> Result<PublicKey> {
+pub(crate) async fn pinned_host_key(endpoint: &SerialEndpoint) -> Result<PublicKey> {
     let place = format!("{}:{}", endpoint.host, endpoint.port);
     let (handler, seen) = PinnedHostKey::new(endpoint, true);
     let address = (endpoint.host.as_str(), endpoint.port);
@@ -107,7 +107,7 @@ pub async fn pinned_host_key(endpoint: &SerialEndpoint) -> Result<PublicKey> {
 }
 
 /// An open serial console session over SSH.
-pub struct SerialSshTransport {
+pub(crate) struct SerialSshTransport {
     handle: Handle<PinnedHostKey>,
     channel: Channel<Msg>,
     pending: Vec<u8>,
@@ -117,7 +117,7 @@ pub struct SerialSshTransport {
 }
 
 /// Connects, verifies the host key, authenticates and opens the console.
-pub async fn connect(
+pub(crate) async fn connect(
     endpoint: &SerialEndpoint,
     instance_id: &str,
     key: PrivateKey,

@@ -16,13 +16,13 @@ use super::aws_error;
 use crate::error::Result;
 
 /// A one-connection ed25519 key pair.
-pub struct EphemeralKey {
+pub(crate) struct EphemeralKey {
     key: PrivateKey,
 }
 
 impl EphemeralKey {
     /// Generates a key from the system's random source.
-    pub fn generate() -> Result<EphemeralKey> {
+    pub(crate) fn generate() -> Result<EphemeralKey> {
         use ring::rand::SecureRandom;
         let mut seed = Zeroizing::new([0u8; 32]);
         ring::rand::SystemRandom::new()
@@ -35,12 +35,12 @@ impl EphemeralKey {
     }
 
     /// The public half in OpenSSH form without a comment (`ssh-ed25519 AAAA…`, 80 characters).
-    pub fn public_openssh(&self) -> String {
+    pub(crate) fn public_openssh(&self) -> String {
         self.key.public_key().to_openssh().unwrap_or_default()
     }
 
     /// The public key's `SHA256:` fingerprint (for logs; it is not secret).
-    pub fn fingerprint(&self) -> String {
+    pub(crate) fn fingerprint(&self) -> String {
         self.key
             .public_key()
             .fingerprint(HashAlg::Sha256)
@@ -48,7 +48,7 @@ impl EphemeralKey {
     }
 
     /// Hands the private key to the SSH client, consuming this value.
-    pub fn into_private(self) -> PrivateKey {
+    pub(crate) fn into_private(self) -> PrivateKey {
         self.key
     }
 }

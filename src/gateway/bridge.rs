@@ -14,7 +14,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use std::sync::atomic::Ordering;
 
-use super::{Console, OnDisconnect, Shared};
+use super::{OnDisconnect, ServedConsole, Shared};
 use crate::expect::{Session, SessionOptions};
 use crate::shell::{Screen, Shell};
 use crate::transcript::Recorder;
@@ -52,7 +52,7 @@ fn close(code: CloseCode, reason: impl Into<String>) -> Message {
 pub(super) async fn run<S>(
     mut ws: Ws<S>,
     name: &str,
-    console: &Console,
+    console: &ServedConsole,
     identity: &str,
     shared: &Shared,
 ) -> Result<(), String>
@@ -152,14 +152,18 @@ async fn log_out(
 async fn session<S>(
     ws: &mut Ws<S>,
     name: &str,
-    console: &Console,
+    console: &ServedConsole,
     identity: &str,
     shared: &Shared,
 ) -> (Result<String, Refusal>, Option<Left>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
-    let mut transport = match crate::connect::open(&console.target, &shared.connect).await {
+    let mut transport = match crate::connect::Console::open(&console.target)
+        .connect(shared.connect.clone())
+        .transport()
+        .await
+    {
         Ok(t) => t,
         Err(e) => {
             return (

@@ -46,7 +46,7 @@ use crate::transport::websocket::MAX_FRAME;
 pub const PATH_PREFIX: &str = "/v1/consoles/";
 
 /// One console the gateway serves.
-pub struct Console {
+pub struct ServedConsole {
     /// Where the console really is.
     pub target: Target,
     /// Set while a client holds the console.
@@ -187,7 +187,7 @@ fn default_max_connections() -> usize {
 }
 
 struct Shared {
-    consoles: HashMap<String, Console>,
+    consoles: HashMap<String, ServedConsole>,
     auth: Auth,
     record_dir: Option<PathBuf>,
     idle_timeout: Duration,
@@ -248,7 +248,7 @@ pub async fn bind(
             .map(|(name, target)| {
                 (
                     name,
-                    Console {
+                    ServedConsole {
                         target,
                         in_use: AtomicBool::new(false),
                         logged_out: AtomicBool::new(true),
@@ -477,7 +477,7 @@ fn admit(req: &Request, shared: &Shared) -> std::result::Result<Admitted, (u16, 
     })
 }
 
-impl Console {
+impl ServedConsole {
     /// Claims the console; false when another session holds it.
     fn claim(&self) -> bool {
         self.in_use

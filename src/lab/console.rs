@@ -32,11 +32,10 @@ const STEP: Duration = Duration::from_secs(30);
 
 /// Opens a session to `target`, recording to `transcript` when given.
 pub async fn open(target: &Target, transcript: Option<&Path>) -> Result<Session> {
-    let spec = crate::connect::SessionSpec {
-        transcript: transcript.map(Path::to_path_buf),
-        ..Default::default()
-    };
-    crate::connect::open_session(target, &spec).await
+    crate::connect::Console::open(target)
+        .transcript(transcript.map(Path::to_path_buf))
+        .session()
+        .await
 }
 
 /// Waits up to `total` for the login prompt of a booting VM, nudging the

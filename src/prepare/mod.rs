@@ -30,14 +30,14 @@ const UBUNTU_CLOUD: &str = "/etc/default/grub.d/50-cloudimg-settings.cfg";
 
 /// What to prepare.
 #[derive(Debug, Clone)]
-pub struct Request {
+pub(crate) struct Request {
     /// The password user to create when missing (with sudo).
     pub rescue_user: UserName,
 }
 
 /// What the machine has.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Facts {
+pub(crate) struct Facts {
     /// Whether the rescue user exists.
     pub user_exists: bool,
     /// The group that gives sudo (`sudo` on Debian/Ubuntu, `wheel` on
@@ -61,7 +61,7 @@ const REGENERATE: [(&str, &str); 3] = [
 
 /// One change the plan makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     /// Create the rescue user with a password, in the admin group.
     CreateUser {
         /// The user.
@@ -87,7 +87,7 @@ pub enum Change {
 
 /// What [`plan`] decided.
 #[derive(Debug, Clone, Default)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// The changes, in the order they run.
     pub changes: Vec<Change>,
     /// What is already right, or cannot be done here, in words.
@@ -96,7 +96,7 @@ pub struct Plan {
 
 impl Plan {
     /// Whether the plan creates a user (and so needs a password).
-    pub fn creates_user(&self) -> bool {
+    pub(crate) fn creates_user(&self) -> bool {
         self.changes
             .iter()
             .any(|c| matches!(c, Change::CreateUser { .. }))
@@ -104,7 +104,7 @@ impl Plan {
 }
 
 /// Reads what the machine has, as root.
-pub async fn examine(console: &mut dyn RootConsole, req: &Request) -> Result<Facts> {
+pub(crate) async fn examine(console: &mut dyn RootConsole, req: &Request) -> Result<Facts> {
     let user = req.rescue_user.as_str();
     let tag = format!("@@{}", nonce()?);
     let regenerate: String = REGENERATE
@@ -245,7 +245,7 @@ fn sha256_hex(text: &str) -> String {
 
 /// Whether GRUB's menu is on the serial console and waits (what the GRUB
 /// path needs), or why not.
-pub fn grub_ready(facts: &Facts) -> std::result::Result<(), String> {
+pub(crate) fn grub_ready(facts: &Facts) -> std::result::Result<(), String> {
     match &facts.grub {
         None => Err("no /etc/default/grub (another boot loader?)".into()),
         Some((path, text)) if grub_defaults::with_serial_menu(text) != *text => Err(format!(
@@ -256,7 +256,7 @@ pub fn grub_ready(facts: &Facts) -> std::result::Result<(), String> {
 }
 
 /// What must change for both rescue paths to work.
-pub fn plan(facts: &Facts, req: &Request) -> Plan {
+pub(crate) fn plan(facts: &Facts, req: &Request) -> Plan {
     let mut plan = Plan::default();
     let user = req.rescue_user.as_str();
     if facts.user_exists {
@@ -311,7 +311,7 @@ pub fn plan(facts: &Facts, req: &Request) -> Plan {
 /// user's command stays short, so it is typed as is and the session's
 /// redaction of the hash covers it (a long command is typed over several
 /// lines, where redaction, which sees one line at a time, could miss it).
-pub async fn apply(
+pub(crate) async fn apply(
     console: &mut dyn RootConsole,
     plan: &Plan,
     password_hash: Option<&str>,

@@ -21,7 +21,7 @@ mod power;
 
 use std::time::Duration;
 
-pub use power::PowerCycle;
+pub(crate) use power::PowerCycle;
 
 use crate::error::{Error, Result};
 use crate::expect::{Pattern, Session};
@@ -29,11 +29,11 @@ use crate::shell::Shell;
 
 /// The kernel argument that gives a root shell on any distribution whose
 /// kernel line has `console=ttyS0`: the shell runs as PID 1.
-pub const DEFAULT_RESCUE_ARGS: &str = "init=/bin/sh";
+pub(crate) const DEFAULT_RESCUE_ARGS: &str = "init=/bin/sh";
 
 /// How to reach the rescue shell.
 #[derive(Debug, Clone)]
-pub struct RescueOptions {
+pub(crate) struct RescueOptions {
     /// What restarts the machine.
     pub power: PowerCycle,
     /// Words appended to every kernel (`linux`) line of the default entry.
@@ -46,11 +46,11 @@ pub struct RescueOptions {
 /// Kernel arguments to append, checked: printable words a GRUB editor line
 /// can hold, none of them a control key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RescueArgs(String);
+pub(crate) struct RescueArgs(String);
 
 impl RescueArgs {
     /// Validates `text` (for example `init=/bin/sh`, `rd.break enforcing=0`).
-    pub fn new(text: &str) -> Result<RescueArgs> {
+    pub(crate) fn new(text: &str) -> Result<RescueArgs> {
         let words: Vec<&str> = text.split_whitespace().collect();
         let printable = text.chars().all(|c| c == ' ' || c.is_ascii_graphic());
         if words.is_empty() || !printable || text.len() > 200 {
@@ -63,7 +63,7 @@ impl RescueArgs {
     }
 
     /// The arguments, single-spaced.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
@@ -81,7 +81,7 @@ impl Default for RescueArgs {
 
 /// Where the rescue has got to, for progress lines and live tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// Running the power-cycle command (or asking the user to reboot).
     PowerCycling,
     /// The user must restart the machine now ([`PowerCycle::Manual`]).
@@ -99,7 +99,7 @@ pub enum Step {
 }
 
 /// The root shell the rescue reached.
-pub struct RescueShell {
+pub(crate) struct RescueShell {
     shell: Shell,
     boot_timeout: Duration,
 }
@@ -107,7 +107,7 @@ pub struct RescueShell {
 /// Restarts the machine, boots it through GRUB with the rescue arguments
 /// and takes over the root shell, with `/` (and `/home`, when fstab has it)
 /// mounted read-write. `step` hears each stage as it starts.
-pub async fn enter(
+pub(crate) async fn enter(
     session: &mut Session,
     options: &RescueOptions,
     step: &(dyn Fn(Step) + Sync),
@@ -228,7 +228,7 @@ async fn back_to_a_normal_boot(session: &mut Session, reached: Reached, error: E
 
 impl RescueShell {
     /// The root shell, to run commands in (`is_root()` is true).
-    pub fn shell(&mut self) -> &mut Shell {
+    pub(crate) fn shell(&mut self) -> &mut Shell {
         &mut self.shell
     }
 
@@ -236,7 +236,7 @@ impl RescueShell {
     /// relabel on the next boot (files written here keep no labels); then
     /// syncs, reboots at once (the shell is PID 1 and must not exit) and
     /// waits until the normal boot shows `login:`.
-    pub async fn leave(
+    pub(crate) async fn leave(
         mut self,
         session: &mut Session,
         changed: bool,

@@ -14,7 +14,7 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What restarts the machine.
 #[derive(Debug, Clone)]
-pub enum PowerCycle {
+pub(crate) enum PowerCycle {
     /// `RebootInstances` on an EC2 instance, with the account the console
     /// was opened with (the serial console session survives the reboot).
     Ec2 {
@@ -33,7 +33,7 @@ pub enum PowerCycle {
 impl PowerCycle {
     /// `none` for [`PowerCycle::Manual`], else a command line split as a
     /// POSIX shell splits words (no shell runs it).
-    pub fn parse(text: &str) -> Result<PowerCycle> {
+    pub(crate) fn parse(text: &str) -> Result<PowerCycle> {
         if text.trim() == "none" {
             return Ok(PowerCycle::Manual);
         }

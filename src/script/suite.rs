@@ -26,7 +26,7 @@
 //! `#[tokio::test(start_paused = true)]`) its waits cost nothing:
 //!
 //! ```
-//! use ec2_serial_expect::connect::{open_session, SessionSpec};
+//! use ec2_serial_expect::connect::Console;
 //! use ec2_serial_expect::shell::{LoginSpec, Shell};
 //! use ec2_serial_expect::{Secret, Target};
 //!
@@ -34,7 +34,7 @@
 //! # async fn main() -> ec2_serial_expect::Result<()> {
 //! // Recorded on the lab VM: log in, `uname -n`, log out.
 //! let target: Target = "replay:fixtures/shell/lab-doc-example.cast".parse()?;
-//! let mut session = open_session(&target, &SessionSpec::default()).await?;
+//! let mut session = Console::open(&target).session().await?;
 //! // A replay compares secret sends with <redacted>: any value does.
 //! let spec = LoginSpec::new("ec2-user", Secret::new("password", "not-the-real-one"));
 //! let out = Shell::scoped(&mut session, &spec, async |shell, session| {
@@ -54,7 +54,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::{run_script, Script, ScriptInputs};
-use crate::connect::{open_session, SessionSpec};
+use crate::connect::Console;
 use crate::error::{Error, ErrorKind, Result};
 use crate::secret::Secret;
 use crate::target::Target;
@@ -294,7 +294,7 @@ pub async fn replay(test: ConsoleTest) -> TestOutcome {
         secrets: BTreeMap::new(),
         any_secret: Some(Secret::new("replayed", "replayed-secret")),
     };
-    let ran = run(&test.script, &target, &SessionSpec::default(), inputs).await;
+    let ran = run(&test.script, Console::open(&target), inputs).await;
     judge(test, ran, started.elapsed())
 }
 
@@ -306,22 +306,18 @@ pub async fn replay(test: ConsoleTest) -> TestOutcome {
 /// for a recording, even if the run is killed.
 pub async fn record(
     test: ConsoleTest,
-    target: &Target,
-    spec: &SessionSpec,
+    console: Console<'_>,
     secrets: BTreeMap<String, Secret>,
 ) -> Result<TestOutcome> {
     let started = Instant::now();
     let fresh = test.recording.with_extension("cast.new");
-    let spec = SessionSpec {
-        transcript: Some(fresh.clone()),
-        ..spec.clone()
-    };
+    let console = console.transcript(fresh.clone());
     let inputs = ScriptInputs {
         vars: test.expect.vars.clone(),
         secrets,
         any_secret: None,
     };
-    let ran = run(&test.script, target, &spec, inputs).await;
+    let ran = run(&test.script, console, inputs).await;
     let recording = test.recording.clone();
     let outcome = judge(test, ran, started.elapsed());
     let keep = if outcome.passed {
@@ -340,14 +336,9 @@ pub async fn record(
     Ok(outcome)
 }
 
-async fn run(
-    script: &Path,
-    target: &Target,
-    spec: &SessionSpec,
-    inputs: ScriptInputs,
-) -> Result<()> {
+async fn run(script: &Path, console: Console<'_>, inputs: ScriptInputs) -> Result<()> {
     let script = Script::read(script)?;
-    let session = open_session(target, spec).await?;
+    let session = console.session().await?;
     run_script(session, script, inputs, None).await.map(|_| ())
 }
 

@@ -308,7 +308,7 @@ impl Shell {
     ///
     /// Errors (the console must then not be handed on): no proof within
     /// `timeout` ([`ErrorKind::Timeout`]), a shell that stays after
-    /// [`MAX_EXITS`] exits ([`ErrorKind::Login`]), the console closing
+    /// `MAX_EXITS` exits ([`ErrorKind::Login`]), the console closing
     /// before the proof ([`ErrorKind::Eof`]).
     ///
     /// What it cannot tell apart: a program left running that imitates a

@@ -40,7 +40,7 @@ fn credential_patterns() -> &'static [(Regex, &'static str)] {
     })
 }
 
-/// `text` without the credentials of [`credential_patterns`].
+/// `text` without the credentials of `credential_patterns`.
 pub fn scrub_credentials(text: &str) -> Cow<'_, str> {
     let mut out = Cow::Borrowed(text);
     for (re, with) in credential_patterns() {

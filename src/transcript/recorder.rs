@@ -40,7 +40,7 @@ fn recorded_env() -> std::collections::BTreeMap<String, String> {
 }
 
 impl Recorder {
-    /// Creates `path` as a private file ([`crate::private_file`]: 0600,
+    /// Creates `path` as a private file (`crate::private_file`: 0600,
     /// directories 0700, never through a link, an existing file replaced
     /// atomically) and writes the header. `command` is scrubbed of credentials.
     pub fn create(path: &Path, command: &str, size: (u16, u16)) -> Result<Recorder> {

@@ -6,9 +6,9 @@
 //! bytes it writes is their [`SendKind`], so that a replay can accept any
 //! secret where the recording says `<redacted>`.
 //!
-//! [`open`] turns a [`Target`] into a boxed [`Transport`]; EC2 targets need
-//! AWS options and go through [`crate::connect::open`], which sits above
-//! both this layer and [`crate::ec2`].
+//! `open` turns a [`Target`] into a boxed [`Transport`]; EC2 targets need
+//! AWS options and go through [`crate::connect::Console`], which sits above
+//! both this layer and `crate::ec2`.
 
 mod pty;
 pub mod replay;
@@ -99,18 +99,10 @@ pub trait Transport: Send {
     fn describe(&self) -> String;
 }
 
-/// Opens a transport to `target` with default options (no WebSocket auth).
-pub async fn open(target: &Target) -> Result<Box<dyn Transport>> {
-    open_with(target, &WsOptions::default()).await
-}
-
-/// Opens a transport to `target`; `ws` applies to WebSocket targets.
-pub async fn open_with(target: &Target, ws: &WsOptions) -> Result<Box<dyn Transport>> {
-    open_sized(target, ws, PTY_SIZE).await
-}
-
-/// [`open_with`], a local program's terminal `size` (columns, rows) big.
-pub async fn open_sized(
+/// Opens a transport to `target` (not an EC2 one: those need AWS and go
+/// through [`crate::connect::Console`]); `ws` applies to WebSocket targets,
+/// `size` (columns, rows) to a local program's terminal.
+pub(crate) async fn open(
     target: &Target,
     ws: &WsOptions,
     size: (u16, u16),
@@ -142,7 +134,7 @@ pub async fn open_sized(
         Target::WebSocket { url } => Ok(Box::new(WebSocketTransport::connect(url, ws).await?)),
         Target::Ec2 { .. } => Err(Error::usage(format!(
             "{target}: an EC2 Serial Console is opened with its AWS options, through \
-             connect::open, not as a plain transport"
+             connect::Console, not as a plain transport"
         ))),
     }
 }

@@ -8,9 +8,9 @@
 use std::process::Command;
 use std::time::Duration;
 
+use ec2_serial_expect::connect::Console;
 use ec2_serial_expect::transcript::cast::{Cast, EventCode};
-use ec2_serial_expect::transcript::Recorder;
-use ec2_serial_expect::{transport, Pattern, Session, SessionOptions, Target};
+use ec2_serial_expect::{Pattern, Session, Target};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ec2-serial-expect");
 const WAIT: Option<Duration> = Some(Duration::from_secs(10));
@@ -40,8 +40,7 @@ impl Terminal {
         let target = Target::Exec {
             argv: vec!["sh".into(), "-c".into(), script],
         };
-        let t = transport::open(&target).await.unwrap();
-        let session = Session::new(t, Recorder::disabled(), SessionOptions::default());
+        let session = Console::open(&target).session().await.unwrap();
         Terminal { session, dir }
     }
 

@@ -284,8 +284,8 @@ fn a_signal_stops_new_targets_and_reports_every_one() {
 /// pipe nothing but the lines, no escape sequence.
 #[tokio::test]
 async fn a_terminal_shows_the_live_table_a_pipe_gets_no_escapes() {
-    use ec2_serial_expect::transcript::Recorder;
-    use ec2_serial_expect::{transport, Session, SessionOptions, Target};
+    use ec2_serial_expect::connect::Console;
+    use ec2_serial_expect::Target;
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("targets.txt");
     std::fs::write(&list, "exec:sleep 71\nexec:sleep 72\nexec:sleep 73\n").unwrap();
@@ -300,8 +300,7 @@ async fn a_terminal_shows_the_live_table_a_pipe_gets_no_escapes() {
     let target = Target::Exec {
         argv: vec!["sh".into(), "-c".into(), script],
     };
-    let t = transport::open(&target).await.unwrap();
-    let mut term = Session::new(t, Recorder::disabled(), SessionOptions::default());
+    let mut term = Console::open(&target).session().await.unwrap();
     let wait = Some(std::time::Duration::from_secs(20));
     let seen = term.expect_exact("exit=", wait).await.unwrap().before;
     assert!(seen.contains("0/3 done"), "{seen}");

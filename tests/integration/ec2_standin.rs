@@ -736,8 +736,8 @@ async fn console_sends_a_break_with_the_openssh_client() {
 }
 
 async fn console_session(client: &[&str], after_break: &[&str]) -> StandIn {
-    use ec2_serial_expect::transcript::Recorder;
-    use ec2_serial_expect::{transport, Session, SessionOptions, Target};
+    use ec2_serial_expect::connect::Console as Opener;
+    use ec2_serial_expect::Target;
 
     let (standin, id) = ready(Console::FakeGetty);
     let transcript = standin.dir.path().join("console.cast");
@@ -759,8 +759,7 @@ async fn console_session(client: &[&str], after_break: &[&str]) -> StandIn {
     let target = Target::Exec {
         argv: vec!["sh".into(), "-c".into(), line],
     };
-    let terminal = transport::open(&target).await.unwrap();
-    let mut term = Session::new(terminal, Recorder::disabled(), SessionOptions::default());
+    let mut term = Opener::open(&target).session().await.unwrap();
     let wait = Some(Duration::from_secs(30));
     term.expect_exact("login: ", wait).await.unwrap();
     term.send("ec2-user\r").await.unwrap();

@@ -5,9 +5,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use ec2_serial_expect::connect::Console;
 use ec2_serial_expect::transcript::cast::{Cast, EventCode};
-use ec2_serial_expect::transcript::Recorder;
-use ec2_serial_expect::{transport, ErrorKind, Pattern, Secret, Session, SessionOptions, Target};
+use ec2_serial_expect::{ErrorKind, Pattern, Secret, Session, SessionOptions, Target};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixListener;
 
@@ -239,7 +239,6 @@ async fn send_and_expect_round_trip_through_a_real_shell() {
 #[tokio::test]
 async fn paced_sending_arrives_whole() {
     let target: Target = "exec:cat".parse().unwrap();
-    let t = transport::open(&target).await.unwrap();
     let options = SessionOptions {
         pacing: Some(ec2_serial_expect::expect::Pacing {
             chunk: 3,
@@ -247,7 +246,11 @@ async fn paced_sending_arrives_whole() {
         }),
         ..SessionOptions::default()
     };
-    let mut s = Session::new(t, Recorder::disabled(), options);
+    let mut s = Console::open(&target)
+        .options(options)
+        .session()
+        .await
+        .unwrap();
     let started = Instant::now();
     s.send_line("paced-line-0123456789").await.unwrap();
     s.expect(&[Pattern::exact("paced-line-0123456789\r\n")], secs(5.0))

@@ -25,6 +25,7 @@ mod lab_prepare;
 mod lab_rescue;
 mod lab_scenarios;
 mod lab_scripts;
+mod library_use;
 mod manual_cli;
 mod play_cli;
 mod progress_cli;

@@ -7,8 +7,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ec2_serial_expect::transcript::Recorder;
-use ec2_serial_expect::{transport, Session, SessionOptions, Target};
+use ec2_serial_expect::connect::Console;
+use ec2_serial_expect::Target;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ec2-serial-expect");
 /// A console that never shows a login prompt.
@@ -28,9 +28,11 @@ async fn under_a_terminal(script: &str) -> String {
             format!("{script}; echo \"exit=$?\""),
         ],
     };
-    let t = transport::open(&target).await.unwrap();
-    let recorder = Recorder::create(&cast, "terminal", (200, 50)).unwrap();
-    let mut term = Session::new(t, recorder, SessionOptions::default());
+    let mut term = Console::open(&target)
+        .transcript(cast.clone())
+        .session()
+        .await
+        .unwrap();
     let pattern = ec2_serial_expect::Pattern::regex(r"exit=\d+");
     term.expect(&[pattern], Some(Duration::from_secs(30)))
         .await

@@ -9,8 +9,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use ec2_serial_expect::transcript::Recorder;
-use ec2_serial_expect::{transport, Pattern, Session, SessionOptions, Target};
+use ec2_serial_expect::connect::{ConnectOptions, Console};
+use ec2_serial_expect::{Pattern, Session, Target};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ec2-serial-expect");
 /// whiptail's menu; the choice goes to stdout as `chose X`.
@@ -21,12 +21,15 @@ async fn session(script: &str, size: (u16, u16)) -> Session {
     let target = Target::Exec {
         argv: vec!["sh".into(), "-c".into(), script.into()],
     };
-    let t = transport::open(&target).await.unwrap();
-    let options = SessionOptions {
-        screen_size: size,
-        ..SessionOptions::default()
+    let connect = ConnectOptions {
+        size,
+        ..ConnectOptions::default()
     };
-    let mut s = Session::new(t, Recorder::disabled(), options);
+    let mut s = Console::open(&target)
+        .connect(connect)
+        .session()
+        .await
+        .unwrap();
     s.watch_screen();
     s
 }

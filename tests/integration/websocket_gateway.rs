@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use ec2_serial_expect::aws::credentials::{self, Credentials};
-use ec2_serial_expect::connect::ConnectOptions;
+use ec2_serial_expect::connect::{ConnectOptions, Console};
 use ec2_serial_expect::gateway::{self, Auth, GatewayConfig};
 use ec2_serial_expect::transport::{self, WsAuth, WsOptions};
 use ec2_serial_expect::{Error, ErrorKind, Pattern, Secret, Session, Target};
@@ -863,7 +863,7 @@ async fn persistent_console(dir: &std::path::Path) -> std::path::PathBuf {
     )
     .unwrap();
     let target: Target = format!("exec:sh {}", script.display()).parse().unwrap();
-    let mut console = transport::open(&target).await.unwrap();
+    let mut console = Console::open(&target).transport().await.unwrap();
     let sock = dir.join("console.sock");
     let listener = tokio::net::UnixListener::bind(&sock).unwrap();
     tokio::spawn(async move {

@@ -33,6 +33,7 @@ use escapes::{EscapeScanner, KeyAction, ESCAPE_HELP};
 use terminal::{Keyboard, RawMode};
 
 use super::Common;
+use crate::connect::Console;
 use crate::error::{Error, ExitCode, Result};
 use crate::target::Target;
 use crate::text::Utf8Decoder;
@@ -59,11 +60,12 @@ pub(super) async fn console_with(
 ) -> Result<ExitCode> {
     let target: Target = target.parse()?;
     let connect = super::connect_options(common).await?;
-    let mut transport = crate::connect::open(&target, &connect).await?;
+    let size = connect.size;
+    let mut transport = Console::open(&target).connect(connect).transport().await?;
     let description = transport.describe();
     let transcript = super::transcript_path(common, "console")?;
     let mut recorder =
-        crate::connect::recorder(&target, transcript.as_deref(), &description, connect.size)?;
+        crate::connect::recorder(&target, transcript.as_deref(), &description, size)?;
     recorder.marker(if options.record_input {
         "console started; typed input is recorded (--record-input)"
     } else {

@@ -7,10 +7,10 @@
 //! only what sshd's StrictModes really refuses (owner, and group/other
 //! write).
 //!
-//! The checks come in groups, one file each: the account ([`account`]),
-//! the path from `/home` to the key file ([`paths`]), the key file's content
-//! ([`keys`]), sshd's configuration and state ([`sshd`]), and the system
-//! around them: mounts, disk, SELinux ([`system`]). This file holds what
+//! The checks come in groups, one file each: the account (`account`),
+//! the path from `/home` to the key file (`paths`), the key file's content
+//! (`keys`), sshd's configuration and state (`sshd`), and the system
+//! around them: mounts, disk, SELinux (`system`). This file holds what
 //! they share and [`run`], which calls them in report order.
 
 mod account;

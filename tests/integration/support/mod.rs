@@ -1,5 +1,5 @@
 //! What the integration tests share: sessions opened the way the tool opens
-//! them ([`open_session`]), the lab VM harness ([`lab`]), the EC2 stand-in
+//! them ([`open_session`], through `Console`), the lab VM harness ([`lab`]), the EC2 stand-in
 //! ([`ec2`]), a throwaway PKI for TLS tests ([`pki`]), and running a
 //! program with some standard input ([`output_with_stdin`]).
 
@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use ec2_serial_expect::connect::{self, ConnectOptions, SessionSpec};
+use ec2_serial_expect::connect::{ConnectOptions, Console};
 use ec2_serial_expect::{Session, SessionOptions, Target};
 
 /// Runs `command` with `input` on its standard input (then closed) and
@@ -39,16 +39,15 @@ pub fn output_with_stdin(command: &mut Command, input: &str) -> Output {
 /// gateway do), recording to `transcript` when given, with the default
 /// timeout `timeout_secs`; panics with the target named if it cannot.
 pub async fn open_session(target: &str, transcript: Option<&Path>, timeout_secs: u64) -> Session {
-    let spec = SessionSpec {
-        transcript: transcript.map(Path::to_path_buf),
-        session: SessionOptions {
-            default_timeout: Duration::from_secs(timeout_secs),
-            ..SessionOptions::default()
-        },
-        ..SessionSpec::default()
+    let options = SessionOptions {
+        default_timeout: Duration::from_secs(timeout_secs),
+        ..SessionOptions::default()
     };
     let target: Target = target.parse().unwrap();
-    connect::open_session(&target, &spec)
+    Console::open(&target)
+        .options(options)
+        .transcript(transcript.map(Path::to_path_buf))
+        .session()
         .await
         .unwrap_or_else(|e| panic!("{target}: {e}"))
 }
@@ -60,9 +59,5 @@ pub async fn open_session_with(
     connect: ConnectOptions,
 ) -> ec2_serial_expect::Result<Session> {
     let target: Target = target.parse().unwrap();
-    let spec = SessionSpec {
-        connect,
-        ..SessionSpec::default()
-    };
-    connect::open_session(&target, &spec).await
+    Console::open(&target).connect(connect).session().await
 }
