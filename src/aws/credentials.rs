@@ -23,6 +23,8 @@ pub struct Credentials {
     pub session_token: Option<Secret>,
     /// Where these came from, for messages (a profile name or "environment").
     pub source: String,
+    /// When temporary credentials stop working (`None`: long-term keys).
+    pub expires_at: Option<std::time::SystemTime>,
 }
 
 /// Reads every profile of a shared-credentials INI file.
@@ -56,6 +58,7 @@ impl Draft {
                     .session_token
                     .map(|t| Secret::new("aws_session_token", t)),
                 source: self.name,
+                expires_at: None,
             }),
             _ => Err(format!(
                 "profile [{}] needs aws_access_key_id and aws_secret_access_key",

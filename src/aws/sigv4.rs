@@ -1,12 +1,17 @@
-//! SigV4 query-string presigning and verification for WebSocket URLs.
+//! SigV4, the one implementation: presigning WebSocket URLs (the client),
+//! verifying them (the gateway) and signing the EC2 Query API's `POST`s in
+//! headers, all through one canonical-request and signature function.
 //!
-//! The shape follows AWS's EC2 Instance Connect tunnel: a `GET` of a `wss://`
-//! URL whose query carries `X-Amz-Algorithm`, `X-Amz-Credential`,
+//! The URL shape follows AWS's EC2 Instance Connect tunnel: a `GET` of a
+//! `wss://` URL whose query carries `X-Amz-Algorithm`, `X-Amz-Credential`,
 //! `X-Amz-Date`, `X-Amz-Expires`, `X-Amz-SignedHeaders=host` (and
 //! `X-Amz-Security-Token` for temporary credentials), signed over the
 //! canonical request with the empty body's hash, exactly as botocore's query
 //! signer (the AWS CLI's) does — a test compares with a URL botocore signed.
-//! The same code verifies on the gateway side.
+//! Header signing is compared with the AWS SDK's own signer (aws-sigv4, a
+//! dev-dependency): that crate signs but has no verifier, and the gateway
+//! must verify with the same code that signs, so the crate signs nothing
+//! here.
 
 use hmac::{Hmac, Mac};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -55,15 +60,44 @@ pub fn parse_amz_date(s: &str) -> Option<i64> {
         .map(|t| t.assume_utc().unix_timestamp())
 }
 
-/// What is signed: the host (with a non-default port), the path and the query.
+/// The parts of an HTTP request a SigV4 signature covers.
 #[derive(Debug, Clone)]
-pub struct UrlRequest<'a> {
+pub struct SignedRequest<'a> {
+    /// `GET`, `POST`.
+    pub method: &'a str,
     /// The `Host` header value.
     pub host: &'a str,
     /// The URL path (not yet encoded).
     pub path: &'a str,
     /// Query parameters other than `X-Amz-Signature`, decoded.
     pub query: Vec<(String, String)>,
+    /// Signed headers besides `host`: lowercase names, values as sent.
+    pub headers: Vec<(&'a str, String)>,
+    /// The hex SHA-256 of the body.
+    pub payload_sha256: String,
+}
+
+impl<'a> SignedRequest<'a> {
+    /// A `GET` of `host` `path` with `query` and only `host` signed: a
+    /// presigned URL, as [`presign`] makes and the gateway verifies.
+    pub fn url(host: &'a str, path: &'a str, query: Vec<(String, String)>) -> Self {
+        SignedRequest {
+            method: "GET",
+            host,
+            path,
+            query,
+            headers: Vec::new(),
+            payload_sha256: EMPTY_SHA256.to_string(),
+        }
+    }
+
+    /// The signed header names, `;`-joined, as the signature states them.
+    fn signed_headers(&self) -> String {
+        let mut names: Vec<&str> = self.headers.iter().map(|(k, _)| *k).collect();
+        names.push("host");
+        names.sort_unstable();
+        names.join(";")
+    }
 }
 
 /// Adds the SigV4 parameters to `query` and returns the complete query string.
@@ -88,7 +122,7 @@ pub fn presign(
         query.push(("X-Amz-Security-Token".into(), token.expose().to_string()));
     }
     query.push(("X-Amz-SignedHeaders".into(), "host".into()));
-    let request = UrlRequest { host, path, query };
+    let request = SignedRequest::url(host, path, query);
     let signature = signature(
         &request,
         creds.secret_access_key.expose(),
@@ -105,9 +139,95 @@ pub fn presign(
     out.join("&")
 }
 
-/// Computes the hex signature of `request`.
+/// Signs `request` in its headers, as AWS APIs take it (the EC2 Query
+/// API's `POST`): adds `x-amz-date` (and `x-amz-security-token` for
+/// temporary credentials) to the signed headers and returns every header to
+/// send, `authorization` last.
+pub fn sign_in_headers(
+    mut request: SignedRequest<'_>,
+    creds: &Credentials,
+    region: &str,
+    service: &str,
+    now: i64,
+) -> Vec<(&'static str, String)> {
+    let date = amz_date(now);
+    let mut added = vec![("x-amz-date", date.clone())];
+    if let Some(token) = &creds.session_token {
+        added.push(("x-amz-security-token", token.expose().to_string()));
+    }
+    request.headers.extend(added.iter().cloned());
+    let signature = signature(
+        &request,
+        creds.secret_access_key.expose(),
+        &date,
+        region,
+        service,
+    );
+    let scope = format!("{}/{region}/{service}/aws4_request", &date[..8]);
+    added.push((
+        "authorization",
+        format!(
+            "{ALGORITHM} Credential={}/{scope}, SignedHeaders={}, Signature={signature}",
+            creds.access_key_id,
+            request.signed_headers()
+        ),
+    ));
+    added
+}
+
+/// A presigned URL's query read back: what [`presign`] wrote, for the
+/// gateway to check.
+#[derive(Debug)]
+pub struct Presigned {
+    /// Every parameter but the signature, decoded: what the signature covers.
+    pub query: Vec<(String, String)>,
+    /// `X-Amz-Signature`, if the URL has one.
+    pub signature: Option<String>,
+}
+
+impl Presigned {
+    /// Splits a raw query string (`k=v&…`, percent-encoded).
+    pub fn parse(query: &str) -> Presigned {
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let mut read = Presigned {
+            query: Vec::new(),
+            signature: None,
+        };
+        for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            let (k, v) = (decode(k), decode(v));
+            if k == "X-Amz-Signature" {
+                read.signature = Some(v);
+            } else {
+                read.query.push((k, v));
+            }
+        }
+        read
+    }
+
+    /// The value of parameter `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the URL uses the one shape [`presign`] makes.
+    pub fn is_supported(&self) -> bool {
+        self.get("X-Amz-Algorithm") == Some(ALGORITHM)
+            && self.get("X-Amz-SignedHeaders") == Some("host")
+    }
+}
+
+/// Computes the hex signature of `request`: the one function that both
+/// signs (URLs, API calls) and verifies (the gateway).
 pub fn signature(
-    request: &UrlRequest<'_>,
+    request: &SignedRequest<'_>,
     secret: &str,
     amz_date: &str,
     region: &str,
@@ -131,7 +251,7 @@ pub fn signature(
     hex::encode(hmac(&key, to_sign.as_bytes()))
 }
 
-fn canonical_request(r: &UrlRequest<'_>) -> String {
+fn canonical_request(r: &SignedRequest<'_>) -> String {
     let mut pairs: Vec<(String, String)> = r
         .query
         .iter()
@@ -140,10 +260,16 @@ fn canonical_request(r: &UrlRequest<'_>) -> String {
     pairs.sort();
     let query: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     let path = utf8_percent_encode(if r.path.is_empty() { "/" } else { r.path }, PATH).to_string();
+    let mut headers: Vec<(&str, &str)> = r.headers.iter().map(|(k, v)| (*k, v.trim())).collect();
+    headers.push(("host", r.host.trim()));
+    headers.sort_unstable();
+    let headers: String = headers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
     format!(
-        "GET\n{path}\n{}\nhost:{}\n\nhost\n{EMPTY_SHA256}",
+        "{}\n{path}\n{}\n{headers}\n{}\n{}",
+        r.method,
         query.join("&"),
-        r.host.trim()
+        r.signed_headers(),
+        r.payload_sha256
     )
 }
 
@@ -173,6 +299,7 @@ mod tests {
             secret_access_key: Secret::new("k", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
             session_token: None,
             source: "test".into(),
+            expires_at: None,
         }
     }
 
@@ -215,16 +342,12 @@ mod tests {
             })
             .collect();
         let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-        let ok = UrlRequest {
-            host: "gw:8443",
-            path: "/v1/consoles/lab",
-            query: query.clone(),
-        };
+        let ok = SignedRequest::url("gw:8443", "/v1/consoles/lab", query.clone());
         assert!(same_signature(
             &signature(&ok, secret, "20231114T221320Z", "us-east-1", SERVICE),
             sig
         ));
-        let other_path = UrlRequest {
+        let other_path = SignedRequest {
             path: "/v1/consoles/prod",
             ..ok.clone()
         };
@@ -238,7 +361,7 @@ mod tests {
             ),
             sig
         ));
-        let other_host = UrlRequest {
+        let other_host = SignedRequest {
             host: "evil:8443",
             ..ok
         };
@@ -282,6 +405,69 @@ mod tests {
              &X-Amz-Date=20261123T210939Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host\
              &X-Amz-Signature=3b1d120c6cd994f358da28ab7dbf05e5c77c5f7d12e1496edbe53a181e044148"
         );
+    }
+
+    /// The EC2 Query API's `POST`, signed by us and by the AWS SDK's signer
+    /// at the same instant: the same headers, byte for byte, with
+    /// long-term and with temporary credentials.
+    #[test]
+    fn header_signing_matches_the_aws_sdk_signer() {
+        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        use std::time::{Duration, UNIX_EPOCH};
+        let now = 1_700_000_000;
+        let body = "Action=DescribeInstances&Version=2016-11-15&InstanceId.1=i-0123";
+        let content_type = "application/x-www-form-urlencoded; charset=utf-8";
+        for token in [None, Some("FQoGZXIvYXdzEXAMPLETOKEN")] {
+            let sdk = aws_credential_types::Credentials::new(
+                "AKIDEXAMPLE",
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                token.map(str::to_string),
+                None,
+                "test",
+            );
+            let identity = sdk.into();
+            let params = aws_sigv4::sign::v4::SigningParams::builder()
+                .identity(&identity)
+                .region("eu-west-1")
+                .name("ec2")
+                .time(UNIX_EPOCH + Duration::from_secs(now as u64))
+                .settings(SigningSettings::default())
+                .build()
+                .unwrap()
+                .into();
+            let signable = SignableRequest::new(
+                "POST",
+                "https://ec2.eu-west-1.amazonaws.com/",
+                [("content-type", content_type)].into_iter(),
+                SignableBody::Bytes(body.as_bytes()),
+            )
+            .unwrap();
+            let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+            let mut theirs: Vec<(String, String)> = instructions
+                .headers()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            theirs.sort();
+            let ours_creds = Credentials {
+                session_token: token.map(|t| Secret::new("token", t)),
+                ..creds()
+            };
+            let request = SignedRequest {
+                method: "POST",
+                host: "ec2.eu-west-1.amazonaws.com",
+                path: "/",
+                query: Vec::new(),
+                headers: vec![("content-type", content_type.to_string())],
+                payload_sha256: hex::encode(Sha256::digest(body.as_bytes())),
+            };
+            let mut ours: Vec<(String, String)> =
+                sign_in_headers(request, &ours_creds, "eu-west-1", "ec2", now)
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect();
+            ours.sort();
+            assert_eq!(ours, theirs, "token: {token:?}");
+        }
     }
 
     #[test]

@@ -434,8 +434,6 @@ async fn ws_sigv4(
     common: &Common,
     trust: &crate::tls::ClientTrust,
 ) -> Result<crate::transport::WsAuth> {
-    use crate::aws::credentials::Credentials;
-    use crate::secret::Secret;
     let ctx = crate::ec2::AwsContext::load(&ec2_options(common, trust)?)
         .await
         .map_err(|e| match e.kind() {
@@ -444,19 +442,8 @@ async fn ws_sigv4(
             ),
             _ => e,
         })?;
-    let found = ctx.credentials().await?;
     Ok(crate::transport::WsAuth::SigV4 {
-        credentials: Credentials {
-            access_key_id: found.access_key_id().to_string(),
-            secret_access_key: Secret::new("AWS secret access key", found.secret_access_key()),
-            session_token: found
-                .session_token()
-                .map(|t| Secret::new("AWS session token", t)),
-            source: common
-                .profile
-                .clone()
-                .unwrap_or_else(|| "the AWS credential chain".into()),
-        },
+        credentials: ctx.credentials().await?,
         region: ctx.region,
     })
 }

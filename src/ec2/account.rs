@@ -12,7 +12,6 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials as AwsCredentials;
 use aws_sdk_ec2instanceconnect::config::retry::RetryConfig;
 
 use super::config::{AwsContext, Ec2Options, SshClient};
@@ -20,6 +19,7 @@ use super::endpoints::SerialEndpoint;
 use super::keypush::{KeyPush, Pacer};
 use super::query::Ec2Query;
 use super::{preflight, sshkey, Step};
+use crate::aws::credentials::Credentials;
 use crate::error::Result;
 use crate::transport::Transport;
 
@@ -33,7 +33,7 @@ pub(crate) struct Account {
     query: Ec2Query,
     instance_connect: aws_sdk_ec2instanceconnect::Client,
     pacer: Pacer,
-    credentials: tokio::sync::Mutex<AwsCredentials>,
+    credentials: tokio::sync::Mutex<Credentials>,
 }
 
 impl Account {
@@ -70,7 +70,7 @@ impl Account {
     pub(crate) async fn query(&self) -> Result<Ec2Query> {
         let mut held = self.credentials.lock().await;
         let expiring = held
-            .expiry()
+            .expires_at
             .is_some_and(|t| t < SystemTime::now() + RENEW_BEFORE);
         if expiring {
             *held = self.ctx.credentials().await?;

@@ -12,6 +12,9 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials as AwsCredentials;
+
+use crate::aws::credentials::Credentials;
+use crate::secret::Secret;
 use aws_types::service_config::ServiceConfigKey;
 
 use super::aws_error;
@@ -130,20 +133,34 @@ impl AwsContext {
     /// front. The environment's credential variables count as secret
     /// sources from now on: no program the tool starts inherits them (second
     /// review of issue 32: an `exec:` console saw `AWS_SECRET_ACCESS_KEY`).
-    pub(crate) async fn credentials(&self) -> Result<AwsCredentials> {
+    /// The SDK's credentials become the crate's one [`Credentials`] type
+    /// here, the only place the two meet.
+    pub(crate) async fn credentials(&self) -> Result<Credentials> {
         for var in CREDENTIAL_VARIABLES {
             if std::env::var_os(var).is_some() {
                 crate::secret::hide_variable(var);
             }
         }
         let provider = self.sdk.credentials_provider().ok_or_else(no_credentials)?;
-        provider.provide_credentials().await.map_err(|e| {
+        let found: AwsCredentials = provider.provide_credentials().await.map_err(|e| {
             let chain = crate::error::error_chain(&e);
             tracing::debug!("credential chain: {chain}");
             self.profile
                 .as_deref()
                 .and_then(|profile| no_such_profile(profile, &e))
                 .unwrap_or_else(no_credentials)
+        })?;
+        Ok(Credentials {
+            access_key_id: found.access_key_id().to_string(),
+            secret_access_key: Secret::new("AWS secret access key", found.secret_access_key()),
+            session_token: found
+                .session_token()
+                .map(|t| Secret::new("AWS session token", t)),
+            source: self
+                .profile
+                .clone()
+                .unwrap_or_else(|| "the AWS credential chain".into()),
+            expires_at: found.expiry(),
         })
     }
 

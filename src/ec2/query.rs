@@ -4,8 +4,8 @@
 //! compile on a small machine) and we need three read-only calls from it:
 //! `GetSerialConsoleAccessStatus`, `DescribeInstances` and
 //! `DescribeInstanceTypes`. The EC2 Query protocol is simple: a form-encoded
-//! `POST /` with `Action` and `Version`, signed with SigV4 (aws-sigv4, the
-//! SDK's own signer), answered in XML. Only the handful of fields we read are
+//! `POST /` with `Action` and `Version`, signed with SigV4 (`crate::aws::sigv4`, the
+//! same code that presigns and verifies WebSocket URLs), answered in XML. Only the handful of fields we read are
 //! picked out of the response.
 //!
 //! Like the SDK's standard retry mode, a call is tried up to three times
@@ -17,18 +17,18 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials as AwsCredentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 
+use sha2::{Digest, Sha256};
+
 use super::aws_error;
 use super::config::AwsContext;
+use crate::aws::credentials::Credentials;
+use crate::aws::sigv4::{sign_in_headers, SignedRequest};
 use crate::error::{error_chain, Error, Result};
 
 /// The EC2 API version every Query call names.
@@ -89,13 +89,13 @@ impl QueryError {
 pub(crate) struct Ec2Query {
     url: String,
     region: String,
-    identity: Identity,
+    credentials: Credentials,
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl Ec2Query {
     /// A client for the Region and endpoint of `ctx`.
-    pub(crate) fn new(ctx: &AwsContext, credentials: AwsCredentials) -> Ec2Query {
+    pub(crate) fn new(ctx: &AwsContext, credentials: Credentials) -> Ec2Query {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config((*ctx.trust().config()).clone())
             .https_or_http()
@@ -104,17 +104,17 @@ impl Ec2Query {
         Ec2Query {
             url: ctx.endpoint_url("EC2", "EC2", "ec2"),
             region: ctx.region.clone(),
-            identity: credentials.into(),
+            credentials,
             client: Client::builder(TokioExecutor::new()).build(https),
         }
     }
 
     /// The same client (and connection pool) signing with `credentials`.
-    pub(crate) fn with_credentials(&self, credentials: AwsCredentials) -> Ec2Query {
+    pub(crate) fn with_credentials(&self, credentials: Credentials) -> Ec2Query {
         Ec2Query {
             url: self.url.clone(),
             region: self.region.clone(),
-            identity: credentials.into(),
+            credentials,
             client: self.client.clone(),
         }
     }
@@ -193,39 +193,37 @@ impl Ec2Query {
         Ok((status, String::from_utf8_lossy(&body).into_owned()))
     }
 
+    /// Signs with [`crate::aws::sigv4`], the code that also presigns
+    /// WebSocket URLs and verifies them on the gateway.
     fn sign(
         &self,
         request: &mut http::Request<Full<Bytes>>,
         body: &[u8],
     ) -> Result<(), QueryError> {
-        let failed = |e: &dyn std::fmt::Display| {
-            QueryError::Transport(format!("cannot sign the EC2 request: {e}"))
-        };
-        let params = v4::SigningParams::builder()
-            .identity(&self.identity)
-            .region(&self.region)
-            .name("ec2")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| failed(&e))?
-            .into();
-        let headers: Vec<(String, String)> = request
+        let uri = request.uri().clone();
+        let host = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+        let content_type = request
             .headers()
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-            .collect();
-        let signable = SignableRequest::new(
-            "POST",
-            &self.url,
-            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            SignableBody::Bytes(body),
-        )
-        .map_err(|e| failed(&e))?;
-        let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| failed(&e))?
-            .into_parts();
-        instructions.apply_to_request_http1x(request);
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let signed = SignedRequest {
+            method: "POST",
+            host,
+            path: uri.path(),
+            query: Vec::new(),
+            headers: vec![("content-type", content_type)],
+            payload_sha256: hex::encode(Sha256::digest(body)),
+        };
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        for (name, value) in sign_in_headers(signed, &self.credentials, &self.region, "ec2", now) {
+            let value = http::HeaderValue::from_str(&value)
+                .map_err(|e| QueryError::Transport(format!("cannot sign the EC2 request: {e}")))?;
+            request.headers_mut().insert(name, value);
+        }
         Ok(())
     }
 }

@@ -197,55 +197,83 @@ fn verify_sigv4(
     region: Option<&str>,
     now: i64,
 ) -> Result<Verified, Refusal> {
-    let mut query: Vec<(String, String)> = Vec::new();
-    let mut signature = None;
-    for kv in req.query.split('&').filter(|kv| !kv.is_empty()) {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        let (k, v) = (decode(k), decode(v));
-        if k == "X-Amz-Signature" {
-            signature = Some(v);
-        } else {
-            query.push((k, v));
-        }
-    }
-    let get = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let presented = sigv4::Presigned::parse(req.query);
     let unsigned = || {
         refuse(401, "this gateway needs a SigV4-presigned URL: connect with --ws-auth sigv4 and AWS credentials")
     };
-    let signature = signature.ok_or_else(unsigned)?;
-    if get("X-Amz-Algorithm") != Some("AWS4-HMAC-SHA256")
-        || get("X-Amz-SignedHeaders") != Some("host")
-    {
+    let signature = presented.signature.clone().ok_or_else(unsigned)?;
+    if !presented.is_supported() {
         return Err(refuse(403, "unsupported signature: expected X-Amz-Algorithm=AWS4-HMAC-SHA256 and X-Amz-SignedHeaders=host"));
     }
-    let credential = get("X-Amz-Credential").ok_or_else(unsigned)?;
-    let date = get("X-Amz-Date").ok_or_else(unsigned)?;
-    let parts: Vec<&str> = credential.split('/').collect();
-    let [key_id, day, scope_region, service, "aws4_request"] = parts[..] else {
-        return Err(refuse(403, "malformed X-Amz-Credential"));
-    };
-    let day_ok =
-        day.len() == 8 && day.bytes().all(|b| b.is_ascii_digit()) && date.get(..8) == Some(day);
-    if service != sigv4::SERVICE || !day_ok {
+    let credential = presented.get("X-Amz-Credential").ok_or_else(unsigned)?;
+    let date = presented.get("X-Amz-Date").ok_or_else(unsigned)?;
+    let scope = Scope::read(credential, date, region)?;
+    let (signed_at, expires) = time_window(&presented, date, now)?;
+    let creds = credentials
+        .iter()
+        .find(|c| c.access_key_id == scope.key_id)
+        .ok_or_else(|| refuse(403, "unknown access key id for this gateway"))?;
+    let request = sigv4::SignedRequest::url(req.host, req.path, presented.query.clone());
+    let expected = sigv4::signature(
+        &request,
+        creds.secret_access_key.expose(),
+        date,
+        scope.region,
+        sigv4::SERVICE,
+    );
+    if !sigv4::same_signature(&expected, &signature) {
         return Err(refuse(
             403,
-            format!(
-                "the credential scope must name service {} and the signing day",
-                sigv4::SERVICE
-            ),
+            "the signature does not match (wrong secret key, or signed for another gateway, \
+             URL or path: the gateway's public name is its --public-host)",
         ));
     }
-    if let Some(expected) = region.filter(|r| *r != scope_region) {
-        return Err(refuse(403, format!("signed for Region {scope_region}, but this gateway is in {expected}: pass --region {expected}")));
+    check_token(presented.get("X-Amz-Security-Token"), creds)?;
+    Ok(Verified {
+        identity: creds.source.clone(),
+        signature,
+        signed_at,
+        expires,
+    })
+}
+
+/// `X-Amz-Credential` read and checked: `KEY/DAY/REGION/SERVICE/aws4_request`
+/// for this service, signed on the URL's own day, in the gateway's Region.
+struct Scope<'q> {
+    key_id: &'q str,
+    region: &'q str,
+}
+
+impl<'q> Scope<'q> {
+    fn read(credential: &'q str, date: &str, gateway: Option<&str>) -> Result<Self, Refusal> {
+        let parts: Vec<&str> = credential.split('/').collect();
+        let [key_id, day, region, service, "aws4_request"] = parts[..] else {
+            return Err(refuse(403, "malformed X-Amz-Credential"));
+        };
+        let day_ok =
+            day.len() == 8 && day.bytes().all(|b| b.is_ascii_digit()) && date.get(..8) == Some(day);
+        if service != sigv4::SERVICE || !day_ok {
+            return Err(refuse(
+                403,
+                format!(
+                    "the credential scope must name service {} and the signing day",
+                    sigv4::SERVICE
+                ),
+            ));
+        }
+        if let Some(expected) = gateway.filter(|r| *r != region) {
+            return Err(refuse(403, format!("signed for Region {region}, but this gateway is in {expected}: pass --region {expected}")));
+        }
+        Ok(Scope { key_id, region })
     }
+}
+
+/// When the URL was signed and for how long it holds, if `now` is inside.
+fn time_window(presented: &sigv4::Presigned, date: &str, now: i64) -> Result<(i64, i64), Refusal> {
     let signed_at =
         sigv4::parse_amz_date(date).ok_or_else(|| refuse(403, "malformed X-Amz-Date"))?;
-    let expires: i64 = get("X-Amz-Expires")
+    let expires: i64 = presented
+        .get("X-Amz-Expires")
         .and_then(|e| e.parse().ok())
         .filter(|e| (1..=MAX_EXPIRES_SECS).contains(e))
         .ok_or_else(|| refuse(403, "X-Amz-Expires must be 1 to 3600 seconds"))?;
@@ -264,59 +292,35 @@ fn verify_sigv4(
             ),
         ));
     }
-    let creds = credentials
-        .iter()
-        .find(|c| c.access_key_id == key_id)
-        .ok_or_else(|| refuse(403, "unknown access key id for this gateway"))?;
-    let request = sigv4::UrlRequest {
-        host: req.host,
-        path: req.path,
-        query: query.clone(),
-    };
-    let expected = sigv4::signature(
-        &request,
-        creds.secret_access_key.expose(),
-        date,
-        scope_region,
-        service,
-    );
-    if !sigv4::same_signature(&expected, &signature) {
-        return Err(refuse(
-            403,
-            "the signature does not match (wrong secret key, or signed for another gateway, \
-             URL or path: the gateway's public name is its --public-host)",
-        ));
-    }
-    // Temporary credentials: the token must be the identity's own.
-    let token_ok = match (get("X-Amz-Security-Token"), &creds.session_token) {
+    Ok((signed_at, expires))
+}
+
+/// Temporary credentials: the token must be the identity's own.
+fn check_token(given: Option<&str>, creds: &Credentials) -> Result<(), Refusal> {
+    let token_ok = match (given, &creds.session_token) {
         (None, None) => true,
         (Some(given), Some(known)) => sigv4::same_signature(given, known.expose()),
         _ => false,
     };
-    if !token_ok {
-        return Err(refuse(
-            403,
-            "the session token (X-Amz-Security-Token) does not match this identity's: \
-             sign with the identity's own temporary credentials, or without a token for long-term keys",
-        ));
+    if token_ok {
+        return Ok(());
     }
-    Ok(Verified {
-        identity: creds.source.clone(),
-        signature,
-        signed_at,
-        expires,
-    })
-}
-
-fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
+    Err(refuse(
+        403,
+        "the session token (X-Amz-Security-Token) does not match this identity's: \
+         sign with the identity's own temporary credentials, or without a token for long-term keys",
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn decode(s: &str) -> String {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    }
 
     fn creds() -> Credentials {
         Credentials {
@@ -324,6 +328,7 @@ mod tests {
             secret_access_key: Secret::new("k", "secret-key"),
             session_token: None,
             source: "ops-team".into(),
+            expires_at: None,
         }
     }
 
@@ -502,7 +507,7 @@ mod tests {
                 // The one harmless change: the same query with an
                 // equivalent percent-encoding is the same request.
                 let same = part == 2
-                    && super::decode(&query) == super::decode(&q);
+                    && decode(&query) == decode(&q);
                 prop_assert!(verdict.is_err() || same, "{host} {path} {query}");
             }
         }
