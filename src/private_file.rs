@@ -79,15 +79,15 @@ fn trusted_dir(dir: &Path) -> io::Result<PathBuf> {
     let mut links = 0;
     while let Some(component) = pending.pop_front() {
         let name = match component {
-            Step::Root => {
+            PathStep::Root => {
                 resolved = PathBuf::from("/");
                 continue;
             }
-            Step::Parent => {
+            PathStep::Parent => {
                 resolved.pop();
                 continue;
             }
-            Step::Name(name) => name,
+            PathStep::Name(name) => name,
         };
         let next = resolved.join(name);
         let meta = std::fs::symlink_metadata(&next)?;
@@ -116,7 +116,7 @@ fn trusted_dir(dir: &Path) -> io::Result<PathBuf> {
 }
 
 /// One step of resolving a path, owned (a link's target is read into it).
-enum Step {
+enum PathStep {
     Root,
     Parent,
     Name(std::ffi::OsString),
@@ -124,13 +124,13 @@ enum Step {
 
 /// Puts `path`'s steps in front of `pending`: a link's target is resolved
 /// before what followed the link.
-fn push_front(pending: &mut std::collections::VecDeque<Step>, path: &Path) {
+fn push_front(pending: &mut std::collections::VecDeque<PathStep>, path: &Path) {
     for c in path.components().rev() {
         let step = match c {
-            Component::RootDir | Component::Prefix(_) => Step::Root,
-            Component::ParentDir => Step::Parent,
+            Component::RootDir | Component::Prefix(_) => PathStep::Root,
+            Component::ParentDir => PathStep::Parent,
             Component::CurDir => continue,
-            Component::Normal(name) => Step::Name(name.to_os_string()),
+            Component::Normal(name) => PathStep::Name(name.to_os_string()),
         };
         pending.push_front(step);
     }

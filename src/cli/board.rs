@@ -40,12 +40,12 @@ pub(super) enum Phase {
     /// Logging out, closing the transcript.
     LoggingOut,
     /// `--via grub`: a stage of reaching the rescue shell, or leaving it.
-    Rescue(crate::rescue::Step),
+    Rescue(crate::rescue::RescueStep),
 }
 
 /// A rescue stage in a word or two, for the table.
-fn rescue_word(step: crate::rescue::Step) -> &'static str {
-    use crate::rescue::Step;
+fn rescue_word(step: crate::rescue::RescueStep) -> &'static str {
+    use crate::rescue::RescueStep as Step;
     match step {
         Step::PowerCycling => "power cycle",
         Step::WaitingForReboot => "waiting for your reboot",

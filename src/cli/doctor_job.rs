@@ -8,11 +8,11 @@ use super::{DoctorArgs, PowerCycleArg, ViaArg};
 use crate::doctor::facts::UserName;
 use crate::doctor::report::Via;
 use crate::doctor::Status;
-use crate::doctor::{Finding, Outcome, Report, Request, ShellConsole};
+use crate::doctor::{Examination, Finding, Report, Request, ShellConsole};
 use crate::error::ExitCode;
 use crate::error::{Error, Result};
 use crate::expect::Session;
-use crate::fleet::Outcome as FleetOutcome;
+use crate::fleet::Outcome;
 use crate::rescue::{PowerCycle, RescueArgs, RescueOptions};
 use crate::secret::Secret;
 use crate::shell::Shell;
@@ -21,12 +21,12 @@ use crate::target::Target;
 /// What every target is asked: the request, how root is reached, check or fix.
 pub(super) struct Job {
     request: Request,
-    access: Access,
+    access: RootAccess,
     fix: bool,
 }
 
 /// How the job reaches a root shell on each console.
-enum Access {
+enum RootAccess {
     /// Log in as `user` with `password` (then sudo).
     Login {
         user: UserName,
@@ -72,7 +72,7 @@ impl Job {
                         .map_err(|e| Error::usage(format!("--login-user: {e}")))?,
                     None => request.user.clone(),
                 };
-                Access::Login {
+                RootAccess::Login {
                     password: super::prompt::login_password(&args.password, user.as_str())?,
                     user,
                     timeout: std::time::Duration::from_secs(args.login_timeout),
@@ -80,7 +80,7 @@ impl Job {
             }
             ViaArg::Grub => {
                 request.rescue = true;
-                Access::Grub(GrubPlan::new(args, targets)?)
+                RootAccess::Grub(GrubPlan::new(args, targets)?)
             }
         };
         Ok(Job {
@@ -93,8 +93,8 @@ impl Job {
     /// Tells `phase` a login is under way: who logs in, for how long.
     pub(super) fn login_user(&self) -> Option<(&str, std::time::Duration)> {
         match &self.access {
-            Access::Login { user, timeout, .. } => Some((user.as_str(), *timeout)),
-            Access::Grub(_) => None,
+            RootAccess::Login { user, timeout, .. } => Some((user.as_str(), *timeout)),
+            RootAccess::Grub(_) => None,
         }
     }
 
@@ -117,7 +117,7 @@ impl Job {
         let transcript = session.transcript_path().map(|p| p.display().to_string());
         // Known before anything is recorded: a password that is also a word
         // of the first marker (the user's name) is redacted there too.
-        if let Access::Login { password, .. } = &self.access {
+        if let RootAccess::Login { password, .. } = &self.access {
             session.add_secret(password);
         }
         session.mark(&format!(
@@ -130,7 +130,7 @@ impl Job {
             announce(f)
         };
         let outcome = match &self.access {
-            Access::Login {
+            RootAccess::Login {
                 user,
                 password,
                 timeout,
@@ -153,7 +153,7 @@ impl Job {
                 })
                 .await
             }
-            Access::Grub(plan) => match plan.for_target(target, ec2) {
+            RootAccess::Grub(plan) => match plan.for_target(target, ec2) {
                 Ok(options) => {
                     self.rescue(&mut session, &options, phase, &mut announce)
                         .await
@@ -178,8 +178,8 @@ impl Job {
             evidence: outcome.evidence,
             round_trips: outcome.round_trips,
             via: match self.access {
-                Access::Login { .. } => Via::Login,
-                Access::Grub(_) => Via::Grub,
+                RootAccess::Login { .. } => Via::Login,
+                RootAccess::Grub(_) => Via::Grub,
             },
             incomplete: !outcome.not_checked.is_empty(),
             not_checked: self
@@ -201,7 +201,7 @@ impl Job {
         options: &RescueOptions,
         phase: &(dyn Fn(Phase) + Sync),
         announce: &mut (dyn FnMut(&Finding) + Send),
-    ) -> Result<Outcome> {
+    ) -> Result<Examination> {
         let step = |s| phase(Phase::Rescue(s));
         let mut rescue = crate::rescue::enter(session, options, &step).await?;
         phase(Phase::Examining);
@@ -339,7 +339,7 @@ impl Job {
         &self,
         targets: impl IntoIterator<Item = &'a Target>,
     ) -> Result<()> {
-        if let Access::Grub(plan) = &self.access {
+        if let RootAccess::Grub(plan) = &self.access {
             for target in targets {
                 plan.check(target)?;
             }
@@ -402,14 +402,14 @@ impl FleetJob for FleetDoctor<'_> {
             .await
     }
 
-    fn outcome(&self, report: &Report) -> (ExitCode, FleetOutcome) {
+    fn outcome(&self, report: &Report) -> (ExitCode, Outcome) {
         let code = if report.problems_remain() {
             ExitCode::Problems
         } else {
             ExitCode::Success
         };
         let repaired = report.findings.iter().any(|f| f.status == Status::Fixed);
-        (code, FleetOutcome::of(code, repaired))
+        (code, Outcome::of(code, repaired))
     }
 
     /// How many were fixed, the checks still open, how long it took.

@@ -16,7 +16,7 @@ use crate::doctor::facts::UserName;
 use crate::doctor::ShellConsole;
 use crate::error::{Error, ExitCode, Result};
 use crate::expect::Session;
-use crate::prepare::{self, Change, Plan, Request};
+use crate::prepare::{self, Change, Plan, PrepareRequest};
 use crate::secret::Secret;
 use crate::shell::{LoginSpec, Shell};
 use crate::target::Target;
@@ -46,7 +46,7 @@ struct ChangeView {
 
 /// Runs `prepare`.
 pub(super) async fn command(args: PrepareArgs, common: Common) -> Result<ExitCode> {
-    let request = Request {
+    let request = PrepareRequest {
         rescue_user: UserName::parse(&args.rescue_user)
             .map_err(|e| Error::usage(format!("--rescue-user: {e}")))?,
     };
@@ -98,7 +98,7 @@ pub(super) fn login_spec(
 async fn prepare_on(
     session: &mut Session,
     args: &PrepareArgs,
-    request: &Request,
+    request: &PrepareRequest,
     login: Option<&LoginSpec>,
 ) -> Result<(Plan, Option<String>)> {
     let job = async |shell: &mut Shell, session: &mut Session| {
@@ -140,7 +140,7 @@ async fn prepare_on(
 
 /// A new password for the rescue user: written 0600 where asked, else
 /// shown once on the terminal (never into a pipe or a log); its hash.
-fn new_password(args: &PrepareArgs, request: &Request) -> Result<(Secret, Option<String>)> {
+fn new_password(args: &PrepareArgs, request: &PrepareRequest) -> Result<(Secret, Option<String>)> {
     let user = request.rescue_user.as_str();
     if args.rescue_password_file.is_none() && !std::io::stderr().is_terminal() {
         return Err(Error::usage(format!(

@@ -43,8 +43,8 @@ impl Progress {
 
     /// A stage of the GRUB rescue. The request to reboot by hand is an
     /// instruction, not progress: it is printed even when progress is off.
-    fn rescue(&self, step: crate::rescue::Step) {
-        use crate::rescue::Step;
+    fn rescue(&self, step: crate::rescue::RescueStep) {
+        use crate::rescue::RescueStep as Step;
         let line = match step {
             Step::WaitingForReboot => {
                 eprintln!(

@@ -15,7 +15,7 @@ use super::{Common, OutputFormat, ReadyArgs};
 use crate::doctor::facts::UserName;
 use crate::doctor::ShellConsole;
 use crate::error::{Error, ExitCode, Result};
-use crate::prepare::{self, Request};
+use crate::prepare::{self, PrepareRequest};
 use crate::shell::{LoginSpec, Shell};
 use crate::target::Target;
 
@@ -81,7 +81,7 @@ pub(super) async fn command(args: ReadyArgs, common: Common) -> Result<ExitCode>
         .iter()
         .map(|t| t.parse())
         .collect::<Result<_>>()?;
-    let request = Request {
+    let request = PrepareRequest {
         rescue_user: UserName::parse(&args.rescue_user)
             .map_err(|e| Error::usage(format!("--rescue-user: {e}")))?,
     };
@@ -121,7 +121,7 @@ async fn look_inside(
     common: &Common,
     connect: crate::connect::ConnectOptions,
     spec: &LoginSpec,
-    request: &Request,
+    request: &PrepareRequest,
     ready: &mut Ready,
 ) {
     let looked = async {

@@ -17,7 +17,7 @@ use crate::target::Target;
 
 /// `test --output json`: the last line.
 #[derive(Serialize)]
-struct Summary<'a> {
+struct TestSummary<'a> {
     passed: usize,
     failed: usize,
     unrecorded: &'a [std::path::PathBuf],
@@ -76,7 +76,7 @@ pub(super) async fn command(args: TestArgs, common: Common) -> Result<ExitCode> 
             started.elapsed().as_secs_f64()
         )?;
     } else {
-        json_line(&Summary {
+        json_line(&TestSummary {
             passed,
             failed,
             unrecorded: &found.unrecorded,

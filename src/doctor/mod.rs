@@ -120,7 +120,7 @@ impl RootConsole for ShellConsole<'_> {
 }
 
 /// The result of examining and (optionally) repairing.
-pub struct Outcome {
+pub struct Examination {
     /// Findings with their final status.
     pub findings: Vec<Finding>,
     /// With `fix`: whether every repair was confirmed; `None` in check mode.
@@ -143,13 +143,13 @@ pub async fn examine(
     req: &Request,
     fix: bool,
     announce: &mut (dyn FnMut(&Finding) + Send),
-) -> Result<Outcome> {
+) -> Result<Examination> {
     let (facts, mut round_trips) = gather(console, req).await?;
     let mut findings = checks::run(&facts, req);
     let evidence = facts.log.clone();
     let mut not_checked = facts.not_checked.clone();
     if !fix {
-        return Ok(Outcome {
+        return Ok(Examination {
             findings,
             verified: None,
             evidence,
@@ -161,7 +161,7 @@ pub async fn examine(
     if planned.is_empty() {
         let verified =
             not_checked.is_empty() && findings.iter().all(|f| f.severity != Severity::Error);
-        return Ok(Outcome {
+        return Ok(Examination {
             findings,
             verified: Some(verified),
             evidence,
@@ -205,7 +205,7 @@ pub async fn examine(
             f.status == Status::Fixed
                 || (f.severity == Severity::Warning && f.status != Status::Failed)
         });
-    Ok(Outcome {
+    Ok(Examination {
         findings,
         verified: Some(verified),
         evidence,

@@ -207,7 +207,7 @@ fn verify_sigv4(
     }
     let credential = presented.get("X-Amz-Credential").ok_or_else(unsigned)?;
     let date = presented.get("X-Amz-Date").ok_or_else(unsigned)?;
-    let scope = Scope::read(credential, date, region)?;
+    let scope = CredentialScope::read(credential, date, region)?;
     let (signed_at, expires) = time_window(&presented, date, now)?;
     let creds = credentials
         .iter()
@@ -239,12 +239,12 @@ fn verify_sigv4(
 
 /// `X-Amz-Credential` read and checked: `KEY/DAY/REGION/SERVICE/aws4_request`
 /// for this service, signed on the URL's own day, in the gateway's Region.
-struct Scope<'q> {
+struct CredentialScope<'q> {
     key_id: &'q str,
     region: &'q str,
 }
 
-impl<'q> Scope<'q> {
+impl<'q> CredentialScope<'q> {
     fn read(credential: &'q str, date: &str, gateway: Option<&str>) -> Result<Self, Refusal> {
         let parts: Vec<&str> = credential.split('/').collect();
         let [key_id, day, region, service, "aws4_request"] = parts[..] else {
@@ -264,7 +264,7 @@ impl<'q> Scope<'q> {
         if let Some(expected) = gateway.filter(|r| *r != region) {
             return Err(refuse(403, format!("signed for Region {region}, but this gateway is in {expected}: pass --region {expected}")));
         }
-        Ok(Scope { key_id, region })
+        Ok(CredentialScope { key_id, region })
     }
 }
 

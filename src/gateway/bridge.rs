@@ -67,8 +67,8 @@ where
     let (result, left) = session(&mut ws, name, console, identity, shared).await;
     let (code, reason) = match &result {
         Ok(reason) => (CloseCode::Normal, reason.clone()),
-        Err(Refusal::Unusable(reason)) => (CloseCode::Again, reason.clone()),
-        Err(Refusal::Error(reason)) => (CloseCode::Error, reason.clone()),
+        Err(SessionRefusal::Unusable(reason)) => (CloseCode::Again, reason.clone()),
+        Err(SessionRefusal::Error(reason)) => (CloseCode::Error, reason.clone()),
     };
     // The client is told why while the console is logged out: neither
     // waits for the other (a client that stopped reading takes the grace).
@@ -96,12 +96,12 @@ where
     tokio::join!(closing, logging_out);
     tracing::info!("session on {name} for {identity} ended: {reason}");
     result.map(|_| ()).map_err(|r| match r {
-        Refusal::Unusable(s) | Refusal::Error(s) => s,
+        SessionRefusal::Unusable(s) | SessionRefusal::Error(s) => s,
     })
 }
 
 /// How a session ended early.
-enum Refusal {
+enum SessionRefusal {
     /// The console was not proven logged out after the last session.
     Unusable(String),
     /// Anything else.
@@ -155,7 +155,7 @@ async fn session<S>(
     console: &ServedConsole,
     identity: &str,
     shared: &Shared,
-) -> (Result<String, Refusal>, Option<Left>)
+) -> (Result<String, SessionRefusal>, Option<Left>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
@@ -167,7 +167,7 @@ where
         Ok(t) => t,
         Err(e) => {
             return (
-                Err(Refusal::Error(format!(
+                Err(SessionRefusal::Error(format!(
                     "console {name} is unreachable: {e}"
                 ))),
                 None,
@@ -176,7 +176,7 @@ where
     };
     let mut rec = match recorder(shared, name, identity, &transport.describe()) {
         Ok(rec) => rec,
-        Err(e) => return (Err(Refusal::Error(e)), None),
+        Err(e) => return (Err(SessionRefusal::Error(e)), None),
     };
     rec.marker(&format!("session opened by {identity}"));
     let logs_out =
@@ -198,7 +198,7 @@ where
                 rec.finish();
                 tracing::warn!("console {name} refused to {identity}: still not logged out: {why}");
                 return (
-                    Err(Refusal::Unusable(format!(
+                    Err(SessionRefusal::Unusable(format!(
                         "console {name} is unusable: the last session could not be logged out; ask the operator"
                     ))),
                     None,
@@ -213,7 +213,7 @@ where
         "session closed: {}",
         outcome.as_ref().unwrap_or_else(|e| e)
     ));
-    let outcome = outcome.map_err(Refusal::Error);
+    let outcome = outcome.map_err(SessionRefusal::Error);
     if logs_out {
         // Marked not logged out until proven: a gateway that dies during
         // the logout leaves nothing to trust.

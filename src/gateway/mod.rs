@@ -198,7 +198,7 @@ struct Shared {
     public_hosts: Vec<String>,
     limits: Limits,
     /// The connection slots.
-    slots: Mutex<slots::Table>,
+    slots: Mutex<slots::SlotTable>,
 }
 
 /// Binds `listen` and returns the bound address and the serving future.
@@ -268,7 +268,7 @@ pub async fn bind(
         } else {
             config.public_hosts
         },
-        slots: Mutex::new(slots::Table::new(
+        slots: Mutex::new(slots::SlotTable::new(
             limits.max_connections,
             limits.max_per_address,
         )),
@@ -328,7 +328,7 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
 /// Why a connection still in its handshake was closed.
 const EVICTED: &str = "closed to make room for a newer connection (handshake not done)";
 
-/// One connection's slot ([`slots::Table`]); given back when dropped.
+/// One connection's slot ([`slots::SlotTable`]); given back when dropped.
 struct Slot {
     shared: Arc<Shared>,
     source: slots::Source,

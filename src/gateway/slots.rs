@@ -56,7 +56,7 @@ struct Pending {
     evict: oneshot::Sender<()>,
 }
 
-/// What [`Table::admit`] gives a new connection.
+/// What [`SlotTable::admit`] gives a new connection.
 pub(super) struct Ticket {
     /// The connection's id in the table.
     pub(super) id: u64,
@@ -67,7 +67,7 @@ pub(super) struct Ticket {
 }
 
 /// The slots, counted.
-pub(super) struct Table {
+pub(super) struct SlotTable {
     max_connections: usize,
     max_per_source: usize,
     /// Slots taken: pending connections and sessions.
@@ -77,9 +77,9 @@ pub(super) struct Table {
     pending: HashMap<Source, VecDeque<Pending>>,
 }
 
-impl Table {
-    pub(super) fn new(max_connections: usize, max_per_source: usize) -> Table {
-        Table {
+impl SlotTable {
+    pub(super) fn new(max_connections: usize, max_per_source: usize) -> SlotTable {
+        SlotTable {
             max_connections,
             max_per_source,
             open: 0,
@@ -207,7 +207,7 @@ mod tests {
 
     #[test]
     fn a_full_table_drops_the_oldest_pending_of_the_largest_source() {
-        let mut t = Table::new(8, 4);
+        let mut t = SlotTable::new(8, 4);
         let mut tickets = Vec::new();
         for last in [2, 2, 2, 3, 3, 4, 4, 4] {
             tickets.push((last, t.admit(v4(last)).unwrap()));
@@ -239,7 +239,7 @@ mod tests {
 
     #[test]
     fn a_source_at_its_share_drops_its_own_oldest() {
-        let mut t = Table::new(100, 3);
+        let mut t = SlotTable::new(100, 3);
         let ids: Vec<u64> = (0..3).map(|_| t.admit(v4(2)).unwrap().id).collect();
         let other = t.admit(v4(3)).unwrap();
         let fourth = t.admit(v4(2)).unwrap();
@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn sessions_are_never_dropped_to_make_room() {
-        let mut t = Table::new(4, 4);
+        let mut t = SlotTable::new(4, 4);
         let mut sessions = Vec::new();
         for _ in 0..3 {
             let ticket = t.admit(v4(2)).unwrap();

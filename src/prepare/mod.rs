@@ -30,14 +30,14 @@ const UBUNTU_CLOUD: &str = "/etc/default/grub.d/50-cloudimg-settings.cfg";
 
 /// What to prepare.
 #[derive(Debug, Clone)]
-pub(crate) struct Request {
+pub(crate) struct PrepareRequest {
     /// The password user to create when missing (with sudo).
     pub rescue_user: UserName,
 }
 
 /// What the machine has.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Facts {
+pub(crate) struct PrepareFacts {
     /// Whether the rescue user exists.
     pub user_exists: bool,
     /// The group that gives sudo (`sudo` on Debian/Ubuntu, `wheel` on
@@ -104,7 +104,10 @@ impl Plan {
 }
 
 /// Reads what the machine has, as root.
-pub(crate) async fn examine(console: &mut dyn RootConsole, req: &Request) -> Result<Facts> {
+pub(crate) async fn examine(
+    console: &mut dyn RootConsole,
+    req: &PrepareRequest,
+) -> Result<PrepareFacts> {
     let user = req.rescue_user.as_str();
     let tag = format!("@@{}", nonce()?);
     let regenerate: String = REGENERATE
@@ -151,8 +154,8 @@ fn nonce() -> Result<String> {
 
 /// The answer to [`examine`]'s script: only lines with this run's `tag`,
 /// only known values, each at most once.
-fn parse(output: &str, tag: &str) -> Result<Facts> {
-    let mut facts = Facts {
+fn parse(output: &str, tag: &str) -> Result<PrepareFacts> {
+    let mut facts = PrepareFacts {
         user_exists: false,
         admin_group: None,
         grub: None,
@@ -245,7 +248,7 @@ fn sha256_hex(text: &str) -> String {
 
 /// Whether GRUB's menu is on the serial console and waits (what the GRUB
 /// path needs), or why not.
-pub(crate) fn grub_ready(facts: &Facts) -> std::result::Result<(), String> {
+pub(crate) fn grub_ready(facts: &PrepareFacts) -> std::result::Result<(), String> {
     match &facts.grub {
         None => Err("no /etc/default/grub (another boot loader?)".into()),
         Some((path, text)) if grub_defaults::with_serial_menu(text) != *text => Err(format!(
@@ -256,7 +259,7 @@ pub(crate) fn grub_ready(facts: &Facts) -> std::result::Result<(), String> {
 }
 
 /// What must change for both rescue paths to work.
-pub(crate) fn plan(facts: &Facts, req: &Request) -> Plan {
+pub(crate) fn plan(facts: &PrepareFacts, req: &PrepareRequest) -> Plan {
     let mut plan = Plan::default();
     let user = req.rescue_user.as_str();
     if facts.user_exists {
@@ -371,8 +374,8 @@ pub(crate) async fn apply(
 mod tests {
     use super::*;
 
-    fn facts() -> Facts {
-        Facts {
+    fn facts() -> PrepareFacts {
+        PrepareFacts {
             user_exists: false,
             admin_group: Some("sudo".into()),
             grub: Some((
@@ -383,8 +386,8 @@ mod tests {
         }
     }
 
-    fn request() -> Request {
-        Request {
+    fn request() -> PrepareRequest {
+        PrepareRequest {
             rescue_user: UserName::parse("rescue").unwrap(),
         }
     }
@@ -397,7 +400,7 @@ mod tests {
         let Change::GrubDefaults { text, .. } = &plan.changes[1] else {
             panic!("{plan:?}")
         };
-        let prepared = Facts {
+        let prepared = PrepareFacts {
             user_exists: true,
             grub: Some(("/etc/default/grub".into(), text.clone())),
             ..facts()
@@ -474,7 +477,7 @@ mod tests {
     #[test]
     fn no_grub_is_a_note_not_a_change() {
         let plan = plan(
-            &Facts {
+            &PrepareFacts {
                 grub: None,
                 regenerate: None,
                 ..facts()

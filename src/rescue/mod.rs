@@ -14,7 +14,7 @@
 //! shows the editing; GRUB's full-screen menu and editor are read through
 //! the session's virtual terminal ([`grub`]), never by counting keys.
 //!
-//! Progress goes to the caller as [`Step`]s; the library prints nothing.
+//! Progress goes to the caller as [`RescueStep`]s; the library prints nothing.
 
 mod grub;
 mod power;
@@ -81,7 +81,7 @@ impl Default for RescueArgs {
 
 /// Where the rescue has got to, for progress lines and live tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Step {
+pub(crate) enum RescueStep {
     /// Running the power-cycle command (or asking the user to reboot).
     PowerCycling,
     /// The user must restart the machine now ([`PowerCycle::Manual`]).
@@ -110,14 +110,14 @@ pub(crate) struct RescueShell {
 pub(crate) async fn enter(
     session: &mut Session,
     options: &RescueOptions,
-    step: &(dyn Fn(Step) + Sync),
+    step: &(dyn Fn(RescueStep) + Sync),
 ) -> Result<RescueShell> {
     session.watch_screen();
     session.mark(&format!(
         "rescue: through GRUB with `{}`",
         options.args.as_str()
     ));
-    step(Step::PowerCycling);
+    step(RescueStep::PowerCycling);
     // What the console showed before the restart must not count. A replay
     // neither drains nor restarts: the live drain's text is in its
     // recording, but that is a console at rest, with no GRUB in it.
@@ -148,19 +148,19 @@ enum Reached {
 async fn boot_to_root(
     session: &mut Session,
     options: &RescueOptions,
-    step: &(dyn Fn(Step) + Sync),
+    step: &(dyn Fn(RescueStep) + Sync),
     reached: &mut Reached,
 ) -> Result<RescueShell> {
-    step(Step::WaitingForGrub);
+    step(RescueStep::WaitingForGrub);
     grub::open_editor(session, options.boot_timeout).await?;
     *reached = Reached::Editor;
-    step(Step::EditingGrub);
+    step(RescueStep::EditingGrub);
     grub::append_to_kernel_lines(session, &options.args).await?;
-    step(Step::BootingRescue);
+    step(RescueStep::BootingRescue);
     grub::boot(session).await?;
     *reached = Reached::Booted;
     let mut shell = adopt_root(session, options.boot_timeout).await?;
-    step(Step::PreparingRoot);
+    step(RescueStep::PreparingRoot);
     if options.args.stops_in_initramfs() {
         // dracut's shell: the real root is /sysroot; work inside it, with
         // the kernel's filesystems there too (the reboot writes to
@@ -240,9 +240,9 @@ impl RescueShell {
         mut self,
         session: &mut Session,
         changed: bool,
-        step: &(dyn Fn(Step) + Sync),
+        step: &(dyn Fn(RescueStep) + Sync),
     ) -> Result<()> {
-        step(Step::Rebooting);
+        step(RescueStep::Rebooting);
         if changed {
             run_checked(
                 &mut self.shell,

@@ -6,7 +6,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use super::Step;
+use super::RescueStep;
 use crate::error::{Error, Result};
 
 /// The longest a power-cycle command may run.
@@ -26,7 +26,7 @@ pub(crate) enum PowerCycle {
     /// A program and its arguments, run without a shell.
     Command(Vec<String>),
     /// Nothing: the user restarts the machine when told
-    /// ([`Step::WaitingForReboot`]).
+    /// ([`RescueStep::WaitingForReboot`]).
     Manual,
 }
 
@@ -52,10 +52,10 @@ impl PowerCycle {
     }
 
     /// Restarts the machine (or tells the user to).
-    pub(super) async fn run(&self, step: &(dyn Fn(Step) + Sync)) -> Result<()> {
+    pub(super) async fn run(&self, step: &(dyn Fn(RescueStep) + Sync)) -> Result<()> {
         let words = match self {
             PowerCycle::Manual => {
-                step(Step::WaitingForReboot);
+                step(RescueStep::WaitingForReboot);
                 return Ok(());
             }
             PowerCycle::Ec2 {

@@ -96,7 +96,7 @@ pub(super) fn quote(s: &str) -> String {
 
 /// What to type for run number `n` of `cmd`.
 #[derive(Debug, Clone)]
-pub(super) struct Plan {
+pub(super) struct CommandPlan {
     /// Lines typed first, each waited on until the prompt returns.
     pub setup: Vec<String>,
     /// The line that runs the command between the markers.
@@ -108,7 +108,7 @@ pub(super) struct Plan {
 }
 
 /// Plans how to type `cmd` as run number `n`.
-pub(super) fn plan(cmd: &str, n: u64) -> Plan {
+pub(super) fn plan(cmd: &str, n: u64) -> CommandPlan {
     let start = Regex::new(&format!("__ESX_B{n}\n")).expect("marker regex is valid");
     let end = Regex::new(&format!("\n__ESX_E{n} (\\d+)\n")).expect("marker regex is valid");
     let begin = format!("printf '%s\\n' \"__ESX\"\"_B{n}\"");
@@ -118,7 +118,7 @@ pub(super) fn plan(cmd: &str, n: u64) -> Plan {
         let run_line = format!(
             "{begin}; ( eval {quoted} ) </dev/null; printf '\\n%s %s\\n' \"__ESX\"\"_E{n}\" \"$?\""
         );
-        return Plan {
+        return CommandPlan {
             setup: Vec::new(),
             run_line,
             start,
@@ -150,7 +150,7 @@ pub(super) fn plan(cmd: &str, n: u64) -> Plan {
          __esx_c=$(printf %b \"$__esx_b\") || exit 125; eval \"$__esx_c\" ) </dev/null; \
          __esx_s=$?; unset __esx_b; printf '\\n%s %s\\n' \"__ESX\"\"_E{n}\" \"$__esx_s\""
     );
-    Plan {
+    CommandPlan {
         setup,
         run_line,
         start,

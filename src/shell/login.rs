@@ -157,7 +157,7 @@ impl LoginSpec {
 
 /// What the machine has typed so far in this login attempt.
 #[derive(Debug, Default)]
-struct Progress {
+struct LoginProgress {
     /// When the user name was typed, if it was.
     user_sent_at: Option<Instant>,
     /// When the password was sent, if it was.
@@ -170,7 +170,7 @@ struct Progress {
     exits: u32,
 }
 
-impl Progress {
+impl LoginProgress {
     /// How long `screen` must stand unchanged before the login acts on it.
     /// The prompt this login waits for next is acted on the moment it ends
     /// the console text. After the password, a shell prompt gets
@@ -328,7 +328,7 @@ impl Shell {
             logged_in: false,
         };
         let wait = Wait::new(timeout, format!("a login prompt on {}", session.describe()));
-        let mut progress = Progress::default();
+        let mut progress = LoginProgress::default();
         session.send("\x03").await?;
         let mut silent = FIRST_LOOK;
         loop {
@@ -401,7 +401,7 @@ impl Shell {
         spec: &LoginSpec,
         wait: &Wait,
     ) -> Result<()> {
-        let mut progress = Progress::default();
+        let mut progress = LoginProgress::default();
         let mut silent = FIRST_LOOK;
         loop {
             let screen = match self
@@ -431,7 +431,7 @@ impl Shell {
         &mut self,
         session: &mut Session,
         spec: &LoginSpec,
-        progress: &mut Progress,
+        progress: &mut LoginProgress,
         wait: &Wait,
         screen: Screen,
     ) -> Result<bool> {
@@ -490,7 +490,7 @@ impl Shell {
         &mut self,
         session: &mut Session,
         spec: &LoginSpec,
-        progress: &mut Progress,
+        progress: &mut LoginProgress,
     ) -> Result<()> {
         self.type_line(session, &spec.user).await?;
         progress.sent_user = true;
@@ -503,7 +503,7 @@ impl Shell {
         &mut self,
         session: &mut Session,
         spec: &LoginSpec,
-        progress: &mut Progress,
+        progress: &mut LoginProgress,
         wait: &Wait,
     ) -> Result<bool> {
         if !progress.sent_password {
@@ -557,9 +557,9 @@ impl Shell {
         self.logged_in = false;
         self.type_line(session, "exit").await?;
         progress.exits += 1;
-        *progress = Progress {
+        *progress = LoginProgress {
             exits: progress.exits,
-            ..Progress::default()
+            ..LoginProgress::default()
         };
         self.user = spec.user.clone();
         self.uid = None;
@@ -720,7 +720,7 @@ impl Shell {
     }
 
     /// Sends the next nudge.
-    async fn nudge(&mut self, session: &mut Session, progress: &mut Progress) -> Result<()> {
+    async fn nudge(&mut self, session: &mut Session, progress: &mut LoginProgress) -> Result<()> {
         let (keys, name) = NUDGES
             .get(progress.nudges)
             .copied()

@@ -18,7 +18,7 @@ use crate::secret::REDACTED;
 use crate::transcript::cast::{Cast, EventCode};
 
 #[derive(Debug)]
-enum Step {
+enum ReplayStep {
     Output(Vec<u8>),
     Input(String),
 }
@@ -26,7 +26,7 @@ enum Step {
 /// A transcript served as a console.
 pub struct ReplayTransport {
     path: PathBuf,
-    steps: Vec<(usize, Step)>,
+    steps: Vec<(usize, ReplayStep)>,
     /// Next step to read, and how much of it (an output step) was served.
     read_at: usize,
     read_offset: usize,
@@ -44,8 +44,8 @@ impl ReplayTransport {
             .into_iter()
             .enumerate()
             .filter_map(|(i, e)| match e.code {
-                EventCode::Output => Some((i, Step::Output(e.data.into_bytes()))),
-                EventCode::Input => Some((i, Step::Input(e.data))),
+                EventCode::Output => Some((i, ReplayStep::Output(e.data.into_bytes()))),
+                EventCode::Input => Some((i, ReplayStep::Input(e.data))),
                 _ => None,
             })
             .collect();
@@ -64,7 +64,7 @@ impl ReplayTransport {
     /// Moves `input_at` to the next input step at or after it.
     fn seek_input(&mut self) {
         while self.input_at < self.steps.len()
-            && !matches!(self.steps[self.input_at].1, Step::Input(_))
+            && !matches!(self.steps[self.input_at].1, ReplayStep::Input(_))
         {
             self.input_at += 1;
         }
@@ -92,7 +92,7 @@ impl ReplayTransport {
         let mut chunks = Vec::new();
         let mut len = 0;
         for (_, step) in self.steps[..at.min(self.steps.len())].iter().rev() {
-            if let Step::Output(bytes) = step {
+            if let ReplayStep::Output(bytes) = step {
                 chunks.push(bytes.as_slice());
                 len += bytes.len();
                 if len >= 4096 {
@@ -109,7 +109,7 @@ impl ReplayTransport {
 
     fn accept(&mut self, mut data: &[u8], kind: SendKind) -> TransportResult<()> {
         while !data.is_empty() {
-            let Some((_, Step::Input(expected))) = self.steps.get(self.input_at) else {
+            let Some((_, ReplayStep::Input(expected))) = self.steps.get(self.input_at) else {
                 return Err(self.mismatch(format!(
                     "the recording has no more input, but the session sent {}",
                     shown(data, kind)
@@ -167,7 +167,7 @@ impl Transport for ReplayTransport {
         loop {
             match self.steps.get(self.read_at) {
                 None => return Ok(0),
-                Some((_, Step::Output(bytes))) => {
+                Some((_, ReplayStep::Output(bytes))) => {
                     let rest = &bytes[self.read_offset..];
                     let n = rest.len().min(buf.len());
                     buf[..n].copy_from_slice(&rest[..n]);
@@ -178,9 +178,11 @@ impl Transport for ReplayTransport {
                     }
                     return Ok(n);
                 }
-                Some((_, Step::Input(_))) if self.read_at < self.input_at => self.read_at += 1,
+                Some((_, ReplayStep::Input(_))) if self.read_at < self.input_at => {
+                    self.read_at += 1
+                }
                 // The recording waits for input here: so does the console.
-                Some((_, Step::Input(_))) => std::future::pending::<()>().await,
+                Some((_, ReplayStep::Input(_))) => std::future::pending::<()>().await,
             }
         }
     }
@@ -207,7 +209,7 @@ impl ReplayTransport {
     pub fn unsent_inputs(&self) -> usize {
         self.steps[self.input_at.min(self.steps.len())..]
             .iter()
-            .filter(|s| matches!(s.1, Step::Input(_)))
+            .filter(|s| matches!(s.1, ReplayStep::Input(_)))
             .count()
     }
 }

@@ -88,14 +88,14 @@ pub(super) async fn console_with(
     recorder.finish();
     eprintln!("\n[{}]", ended.message(&description));
     Ok(match ended {
-        Ended::Signalled(signal) => signal.exit_code(),
+        ConsoleEnd::Signalled(signal) => signal.exit_code(),
         _ => ExitCode::Success,
     })
 }
 
 /// Why a console session ended (every one of them is a normal end).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ended {
+enum ConsoleEnd {
     /// The user typed `~.`.
     Left,
     /// The console closed the connection.
@@ -106,22 +106,22 @@ enum Ended {
     Signalled(crate::error::Signal),
 }
 
-impl Ended {
+impl ConsoleEnd {
     fn marker(self) -> &'static str {
         match self {
-            Ended::Left => "console: the user left (~.)",
-            Ended::ConsoleClosed => "console: the console closed the connection",
-            Ended::InputClosed => "console: standard input ended",
-            Ended::Signalled(_) => "console: ended by a signal",
+            ConsoleEnd::Left => "console: the user left (~.)",
+            ConsoleEnd::ConsoleClosed => "console: the console closed the connection",
+            ConsoleEnd::InputClosed => "console: standard input ended",
+            ConsoleEnd::Signalled(_) => "console: ended by a signal",
         }
     }
 
     fn message(self, description: &str) -> String {
         match self {
-            Ended::Left => format!("left {description}"),
-            Ended::ConsoleClosed => format!("{description} closed the connection"),
-            Ended::InputClosed => format!("input ended; disconnected from {description}"),
-            Ended::Signalled(signal) => {
+            ConsoleEnd::Left => format!("left {description}"),
+            ConsoleEnd::ConsoleClosed => format!("{description} closed the connection"),
+            ConsoleEnd::InputClosed => format!("input ended; disconnected from {description}"),
+            ConsoleEnd::Signalled(signal) => {
                 format!("interrupted by a signal ({signal}); disconnected from {description}")
             }
         }
@@ -158,13 +158,13 @@ impl<'a> Relay<'a> {
         })
     }
 
-    async fn run(&mut self) -> Result<Ended> {
+    async fn run(&mut self) -> Result<ConsoleEnd> {
         let mut signals = Signals::new()?;
         loop {
             tokio::select! {
                 read = self.transport.read(&mut self.buf) => {
                     if !self.show(read).await? {
-                        return Ok(Ended::ConsoleClosed);
+                        return Ok(ConsoleEnd::ConsoleClosed);
                     }
                 }
                 chunk = self.keyboard.next() => {
@@ -172,7 +172,7 @@ impl<'a> Relay<'a> {
                         return Ok(ended);
                     }
                 }
-                signal = signals.any() => return Ok(Ended::Signalled(signal)),
+                signal = signals.any() => return Ok(ConsoleEnd::Signalled(signal)),
             }
         }
     }
@@ -193,7 +193,7 @@ impl<'a> Relay<'a> {
     }
 
     /// Handles a chunk the user typed; `Some` when the session ends.
-    async fn typed(&mut self, chunk: Option<io::Result<Vec<u8>>>) -> Result<Option<Ended>> {
+    async fn typed(&mut self, chunk: Option<io::Result<Vec<u8>>>) -> Result<Option<ConsoleEnd>> {
         let bytes = match chunk {
             Some(Ok(bytes)) if !bytes.is_empty() => bytes,
             Some(Err(e)) => return Err(Error::io("reading standard input", e)),
@@ -202,12 +202,12 @@ impl<'a> Relay<'a> {
                     self.act(action).await?;
                 }
                 self.linger().await?;
-                return Ok(Some(Ended::InputClosed));
+                return Ok(Some(ConsoleEnd::InputClosed));
             }
         };
         for action in self.escapes.feed(&bytes) {
             if action == KeyAction::Leave {
-                return Ok(Some(Ended::Left));
+                return Ok(Some(ConsoleEnd::Left));
             }
             self.act(action).await?;
         }

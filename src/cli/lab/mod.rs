@@ -293,7 +293,7 @@ fn status_command(dirs: &LabDirs, common: &Common) -> Result<ExitCode> {
     let vms = vm::list(dirs);
     if common.output == OutputFormat::Json {
         #[derive(Serialize)]
-        struct Status<'a> {
+        struct LabStatus<'a> {
             vms: Vec<VmState<'a>>,
         }
         let vms = vms
@@ -303,7 +303,7 @@ fn status_command(dirs: &LabDirs, common: &Common) -> Result<ExitCode> {
                 state: state_word(info, *alive),
             })
             .collect();
-        json_line(&Status { vms })?;
+        json_line(&LabStatus { vms })?;
         return Ok(ExitCode::Success);
     }
     if vms.is_empty() {
