@@ -57,6 +57,19 @@ fn rescue_word(step: crate::rescue::RescueStep) -> &'static str {
     }
 }
 
+impl From<crate::doctor::job::Stage> for Phase {
+    fn from(stage: crate::doctor::job::Stage) -> Phase {
+        use crate::doctor::job::Stage;
+        match stage {
+            Stage::LoggingIn => Phase::LoggingIn,
+            Stage::Examining => Phase::Examining,
+            Stage::Repairing => Phase::Repairing,
+            Stage::LoggingOut => Phase::LoggingOut,
+            Stage::Rescue(step) => Phase::Rescue(step),
+        }
+    }
+}
+
 impl From<crate::ec2::Step> for Phase {
     fn from(step: crate::ec2::Step) -> Phase {
         use crate::ec2::Step;

@@ -10,7 +10,7 @@
 
 use crate::cli::stdout::out;
 
-use super::doctor_job::{FleetDoctor, Job, Targets};
+use super::doctor_job::{job, FleetDoctor, Targets};
 use super::{targets, Common, DoctorArgs, OutputFormat};
 use crate::doctor::Finding;
 use crate::error::{Error, ExitCode, Result};
@@ -24,7 +24,7 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
         ));
     }
     if many {
-        let job = Job::new(&args, Targets::Many)?;
+        let job = job(&args, Targets::Many)?;
         let (targets, connect) = targets::resolve(&args.targets, &args.fleet, &common).await?;
         job.check_targets(targets.iter().map(|(_, target)| target))?;
         let fleet = FleetDoctor {
@@ -35,7 +35,7 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
     }
     let target: Target = args.targets[0].parse()?;
     let connect = super::connect_options(&common).await?;
-    let job = Job::new(&args, Targets::One(&target))?;
+    let job = job(&args, Targets::One(&target))?;
     let ec2 = connect.ec2.clone();
     let session = super::open_session_over(&target, &common, "doctor", connect).await?;
     // Shown before it runs (stderr, so --output json stays clean).
@@ -47,9 +47,9 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
         )
     };
     let progress = super::progress::Progress::new(&common);
-    let phase = |p| progress.phase(p, job.login_user());
+    let stage = |s: crate::doctor::job::Stage| progress.phase(s.into(), job.login_user());
     let report = job
-        .examine(&target, &ec2, session, &phase, &mut announce)
+        .run(&target, &ec2, session, &stage, &mut announce)
         .await?;
     let json = super::stdout::json_pretty(&report)?;
     if let Some(path) = &args.report {

@@ -653,17 +653,44 @@ pub fn parse(output: &str, scope: Scope) -> Facts {
     let Some(sections) = read_sections(output, &wanted, &mut facts) else {
         return facts;
     };
-    let get = |name: &str| sections.get(name).map(Vec::as_slice);
-    facts.passwd = get("passwd").and_then(|l| l.first()).and_then(|line| {
+    let sections = Sections(&sections);
+    read_account(&sections, &mut facts);
+    read_paths(&sections, &mut facts);
+    read_sshd(&sections, &mut facts);
+    read_keys(&sections, &mut facts);
+    read_system(&sections, &mut facts);
+    facts
+}
+
+/// The gather's sections by name; a section not there reads as no lines.
+struct Sections<'a>(&'a HashMap<String, Vec<String>>);
+
+impl Sections<'_> {
+    fn lines(&self, name: &str) -> &[String] {
+        self.0.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    fn first(&self, name: &str) -> Option<&String> {
+        self.lines(name).first()
+    }
+
+    fn has_line(&self, name: &str, wanted: &str) -> bool {
+        self.lines(name).iter().any(|l| l == wanted)
+    }
+}
+
+/// `passwd`, `shell`, `shadow`, `groups`: the account.
+fn read_account(sections: &Sections<'_>, facts: &mut Facts) {
+    facts.passwd = sections.first("passwd").and_then(|line| {
         let f: Vec<&str> = line.split(':').collect();
         (f.len() == 7).then(|| Passwd {
             home: f[5].to_string(),
             shell: f[6].to_string(),
         })
     });
-    facts.shell_ok = get("shell").is_some_and(|l| l.iter().any(|x| x == "ok"));
-    let shadow: Vec<&str> = get("shadow")
-        .and_then(|l| l.first())
+    facts.shell_ok = sections.has_line("shell", "ok");
+    let shadow: Vec<&str> = sections
+        .first("shadow")
         .map(|l| l.split_whitespace().collect())
         .unwrap_or_default();
     facts.password_status = shadow.first().map(|s| s.to_string());
@@ -671,8 +698,16 @@ pub fn parse(output: &str, scope: Scope) -> Facts {
         .get(1)
         .and_then(|day| day.parse::<i64>().ok())
         .is_some_and(account_expired);
-    facts.authorized_keys_path = get("akpath").and_then(|l| l.first()).cloned();
-    for line in get("stat").unwrap_or(&[]) {
+    facts.groups = sections
+        .first("groups")
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+}
+
+/// `akpath`, `stat`: the key file's path and every directory on the way.
+fn read_paths(sections: &Sections<'_>, facts: &mut Facts) {
+    facts.authorized_keys_path = sections.first("akpath").cloned();
+    for line in sections.lines("stat") {
         match parse_stat(line) {
             Some((path, p)) => {
                 facts.paths.insert(path, p);
@@ -680,26 +715,31 @@ pub fn parse(output: &str, scope: Scope) -> Facts {
             None => facts.unparsed.push(format!("stat line {line:?}")),
         }
     }
-    let sshdt = get("sshdt").unwrap_or(&[]);
+}
+
+/// `sshdt`, `sshdT`, `sshdconf`, `running`, `hostkeys`: the daemon.
+fn read_sshd(sections: &Sections<'_>, facts: &mut Facts) {
+    let test = sections.lines("sshdt");
     facts.sshd_test_error =
-        (sshdt.last().map(String::as_str) != Some("ok")).then(|| sshdt.join("; "));
-    for line in get("sshdT").unwrap_or(&[]) {
+        (test.last().map(String::as_str) != Some("ok")).then(|| test.join("; "));
+    for line in sections.lines("sshdT") {
         if let Some((k, v)) = line.split_once(' ') {
             facts
                 .sshd
                 .insert(k.to_ascii_lowercase(), v.trim().to_string());
         }
     }
-    facts.sshd_config_lines = get("sshdconf").unwrap_or(&[]).to_vec();
-    facts.sshd_running = get("running").unwrap_or(&[]).iter().any(|l| {
+    facts.sshd_config_lines = sections.lines("sshdconf").to_vec();
+    facts.sshd_running = sections.lines("running").iter().any(|l| {
         let l = l.trim();
         l == "active" || (!l.is_empty() && l.chars().all(|c| c.is_ascii_digit()))
     });
-    facts.groups = get("groups")
-        .and_then(|l| l.first())
-        .map(|l| l.split_whitespace().map(str::to_string).collect())
-        .unwrap_or_default();
-    for line in get("keys").unwrap_or(&[]) {
+    facts.host_keys = sections.lines("hostkeys").to_vec();
+}
+
+/// `keys`, `keylines`: the authorized keys and the file's bad lines.
+fn read_keys(sections: &Sections<'_>, facts: &mut Facts) {
+    for line in sections.lines("keys") {
         if let Some(why) = line.strip_prefix("unread ") {
             facts.keys_unread = Some(format!("the key file {why}"));
         } else if line == "more" {
@@ -715,31 +755,34 @@ pub fn parse(output: &str, scope: Scope) -> Facts {
              (root does not read through a link or a special file its user can swap in)"
         ));
     }
-    let counts: Vec<usize> = get("keylines")
-        .unwrap_or(&[])
+    let counts: Vec<usize> = sections
+        .lines("keylines")
         .iter()
         .filter_map(|l| l.trim().parse().ok())
         .collect();
     facts.crlf_lines = counts.first().copied().unwrap_or(0);
     facts.bad_lines = counts.get(1).copied().unwrap_or(0);
-    let selinux = get("selinux").unwrap_or(&[]);
+}
+
+/// `selinux`, `mount`, `df`, `log`, `os`: the machine around the account.
+fn read_system(sections: &Sections<'_>, facts: &mut Facts) {
+    let selinux = sections.lines("selinux");
     facts.selinux = selinux.first().cloned();
     facts.ssh_dir_context = selinux
         .get(1)
         .and_then(|l| l.split_whitespace().next())
         .map(str::to_string);
-    facts.host_keys = get("hostkeys").unwrap_or(&[]).to_vec();
-    facts.home_unmounted = get("mount").is_some_and(|l| l.iter().any(|x| x == "unmounted"));
+    facts.home_unmounted = sections.has_line("mount", "unmounted");
     // `Use% IUse%`, then the two percentages.
-    facts.disk_use = get("df").unwrap_or(&[]).iter().find_map(|l| {
+    facts.disk_use = sections.lines("df").iter().find_map(|l| {
         let pcts: Vec<u32> = l
             .split_whitespace()
             .filter_map(|w| w.strip_suffix('%')?.parse().ok())
             .collect();
         (pcts.len() == 2).then(|| (pcts[0], pcts[1]))
     });
-    facts.log = get("log").unwrap_or(&[]).to_vec();
-    for line in get("os").unwrap_or(&[]) {
+    facts.log = sections.lines("log").to_vec();
+    for line in sections.lines("os") {
         let (key, value) = line.split_once('=').unwrap_or((line, ""));
         let value = value.trim_matches('"').to_string();
         match key {
@@ -749,7 +792,6 @@ pub fn parse(output: &str, scope: Scope) -> Facts {
             _ => {}
         }
     }
-    facts
 }
 
 /// A key's fingerprint and type from a `keys` line (`SHA256:… (ED25519)`).

@@ -11,6 +11,7 @@
 pub mod checks;
 pub mod facts;
 mod guard;
+pub(crate) mod job;
 pub mod repair;
 pub mod report;
 
@@ -314,27 +315,10 @@ async fn repair_and_verify(
         .and(before.authorized_keys_path.as_deref());
     let verify = facts::script(&req.user, scope, key_path);
     let command = format!("{}; {}", apart(&batch.script), apart(&verify));
-    let run = console.run_as_root(&quietly(&command)).await;
-    let output = match run {
+    let output = match console.run_as_root(&quietly(&command)).await {
         Ok((output, _status)) => output,
         // Cut short by a signal: say exactly how far the repairs got.
-        Err(e) => {
-            return Err(e.map_kind(|kind| match kind {
-                ErrorKind::Interrupted {
-                    signal,
-                    detail,
-                    output,
-                } => {
-                    let progress = progress(&batch.parse(&output), findings, planned);
-                    ErrorKind::Interrupted {
-                        signal,
-                        detail: format!("{detail} during the repairs: {progress}"),
-                        output,
-                    }
-                }
-                other => other,
-            }))
-        }
+        Err(e) => return Err(interrupted_during_repairs(e, &batch, findings, planned)),
     };
     let ran = batch.parse(&output);
     if let Some(why) = &ran.unreadable {
@@ -343,6 +327,41 @@ async fn repair_and_verify(
              where things stand, and read the transcript"
         )));
     }
+    mark_repairs(&ran, findings, planned);
+    for dir in &ran.unlock_failed {
+        findings.push(Finding::unlock_failed(dir));
+    }
+    let again = read_facts(&output, scope)?;
+    Ok(before.refresh(again, scope))
+}
+
+/// A signal that cut the repair run short, told with how far it got.
+fn interrupted_during_repairs(
+    e: Error,
+    batch: &guard::Batch,
+    findings: &[Finding],
+    planned: &[usize],
+) -> Error {
+    e.map_kind(|kind| match kind {
+        ErrorKind::Interrupted {
+            signal,
+            detail,
+            output,
+        } => {
+            let progress = progress(&batch.parse(&output), findings, planned);
+            ErrorKind::Interrupted {
+                signal,
+                detail: format!("{detail} during the repairs: {progress}"),
+                output,
+            }
+        }
+        other => other,
+    })
+}
+
+/// Each planned finding's repair as the guard reports it: done (with its
+/// backup), failed, cut short or never run.
+fn mark_repairs(ran: &guard::BatchResult, findings: &mut [Finding], planned: &[usize]) {
     let stopped = ran
         .refused
         .as_deref()
@@ -376,11 +395,6 @@ async fn repair_and_verify(
             }
         }
     }
-    for dir in &ran.unlock_failed {
-        findings.push(Finding::unlock_failed(dir));
-    }
-    let again = read_facts(&output, scope)?;
-    Ok(before.refresh(again, scope))
 }
 
 /// Which repairs of an interrupted run completed, which were cut short and

@@ -1,0 +1,340 @@
+//! One target's doctor run from start to end, as every caller needs it:
+//! reach a root shell (a login then sudo, or GRUB's rescue shell with no
+//! password), examine as root (and with `fix` repair and verify), leave the
+//! console as it was found on every path (logged out, or booted normally),
+//! close the session, and hand back the [`Report`].
+//!
+//! The command line only turns flags into a [`Job`] (`src/cli/doctor_job.rs`)
+//! and shows the [`Stage`]s it is told; a fleet runs the same job per
+//! target.
+
+use std::time::Duration;
+
+use super::facts::UserName;
+use super::report::Via;
+use super::{examine, login_spec, Examination, Finding, Report, Request, ShellConsole, Status};
+use crate::ec2::config::Ec2Options;
+use crate::error::{Error, Result};
+use crate::expect::Session;
+use crate::rescue::{PowerCycle, RescueArgs, RescueOptions, RescueStep};
+use crate::secret::Secret;
+use crate::shell::Shell;
+use crate::target::Target;
+
+/// What every target is asked: the request, how root is reached, check or fix.
+pub(crate) struct Job {
+    /// What to check (and may repair).
+    pub(crate) request: Request,
+    /// How root is reached.
+    pub(crate) access: RootAccess,
+    /// Repair and verify, or only check.
+    pub(crate) fix: bool,
+}
+
+/// How a job reaches a root shell on each console.
+pub(crate) enum RootAccess {
+    /// Log in as `user` with `password` (then sudo).
+    Login {
+        user: UserName,
+        password: Secret,
+        timeout: Duration,
+    },
+    /// Through GRUB and a rescue shell: no password.
+    Grub(GrubPlan),
+}
+
+/// The rescue through GRUB for every target: what restarts each machine,
+/// the kernel arguments, how long each boot may take.
+pub(crate) struct GrubPlan {
+    power: PowerPlan,
+    args: RescueArgs,
+    boot_timeout: Duration,
+}
+
+/// What restarts each target's machine.
+pub(crate) enum PowerPlan {
+    /// A command's words, with `{target}` replaced by each target as given.
+    Command(Vec<String>),
+    /// The user, when told (one target at a time).
+    Manual,
+    /// Each target its own way: an EC2 instance reboots through the EC2
+    /// API; a replay runs no power cycle (its recording has the boot).
+    ByTarget,
+}
+
+/// Which targets a job is for.
+#[derive(Clone, Copy)]
+pub(crate) enum Targets<'a> {
+    /// Several (a fleet; [`Job::check_targets`] checks them once known).
+    Many,
+    /// One.
+    One(&'a Target),
+}
+
+/// Where a job is, told as each stage starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Logging in.
+    LoggingIn,
+    /// Gathering the facts and checking.
+    Examining,
+    /// Repairing and verifying.
+    Repairing,
+    /// Logging out.
+    LoggingOut,
+    /// A stage of reaching the rescue shell through GRUB, or leaving it.
+    Rescue(RescueStep),
+}
+
+/// Where a power-cycle command takes the target.
+const TARGET_PLACEHOLDER: &str = "{target}";
+
+impl Job {
+    /// Who logs in and for how long, for a login; `None` for the rescue.
+    pub(crate) fn login_user(&self) -> Option<(&str, Duration)> {
+        match &self.access {
+            RootAccess::Login { user, timeout, .. } => Some((user.as_str(), *timeout)),
+            RootAccess::Grub(_) => None,
+        }
+    }
+
+    /// Checks every target of a fleet before any is opened.
+    pub(crate) fn check_targets<'a>(
+        &self,
+        targets: impl IntoIterator<Item = &'a Target>,
+    ) -> Result<()> {
+        if let RootAccess::Grub(plan) = &self.access {
+            for target in targets {
+                plan.check(target)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the job on `session` (opened to `target`; `ec2` is how, so an
+    /// EC2 instance reboots the same way) and closes it; the report.
+    /// `stage` is told each stage as it starts, `announce` each repair.
+    pub(crate) async fn run(
+        &self,
+        target: &Target,
+        ec2: &Ec2Options,
+        mut session: Session,
+        stage: &(dyn Fn(Stage) + Sync),
+        announce: &mut (dyn FnMut(&Finding) + Send),
+    ) -> Result<Report> {
+        let started_at = time::OffsetDateTime::now_utc();
+        let clock = std::time::Instant::now();
+        let transcript = session.transcript_path().map(|p| p.display().to_string());
+        // Known before anything is recorded: a password that is also a word
+        // of the first marker (the user's name) is redacted there too.
+        if let RootAccess::Login { password, .. } = &self.access {
+            session.add_secret(password);
+        }
+        session.mark(&format!(
+            "doctor: user {} mode {}",
+            self.request.user.as_str(),
+            self.mode()
+        ));
+        let mut announce = |f: &Finding| {
+            stage(Stage::Repairing);
+            announce(f)
+        };
+        let outcome = match &self.access {
+            RootAccess::Login {
+                user,
+                password,
+                timeout,
+            } => {
+                self.logged_in(&mut session, user, password, *timeout, stage, &mut announce)
+                    .await
+            }
+            RootAccess::Grub(plan) => match plan.for_target(target, ec2) {
+                Ok(options) => {
+                    self.rescue(&mut session, &options, stage, &mut announce)
+                        .await
+                }
+                Err(e) => Err(e),
+            },
+        };
+        let _ = session.close().await;
+        let outcome = outcome?;
+        Ok(Report {
+            target: target.to_string(),
+            user: self.request.user.as_str().to_string(),
+            mode: self.mode(),
+            policy: self.request.policy,
+            started_at: started_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            duration_ms: clock.elapsed().as_millis(),
+            verified: outcome.verified,
+            findings: outcome.findings,
+            transcript,
+            evidence: outcome.evidence,
+            round_trips: outcome.round_trips,
+            via: match self.access {
+                RootAccess::Login { .. } => Via::Login,
+                RootAccess::Grub(_) => Via::Grub,
+            },
+            incomplete: !outcome.not_checked.is_empty(),
+            not_checked: self
+                .request
+                .not_checked()
+                .into_iter()
+                .chain(outcome.not_checked)
+                .collect(),
+        })
+    }
+
+    /// The examination in a login (sudo for root), logged out on every path.
+    async fn logged_in(
+        &self,
+        session: &mut Session,
+        user: &UserName,
+        password: &Secret,
+        timeout: Duration,
+        stage: &(dyn Fn(Stage) + Sync),
+        announce: &mut (dyn FnMut(&Finding) + Send),
+    ) -> Result<Examination> {
+        session.add_secret(password);
+        let mut spec = login_spec(user.as_str(), password.clone());
+        spec.timeout = timeout;
+        stage(Stage::LoggingIn);
+        Shell::scoped(session, &spec, async |shell, session| {
+            stage(Stage::Examining);
+            let outcome = examine(
+                &mut ShellConsole::new(shell, session),
+                &self.request,
+                self.fix,
+                announce,
+            )
+            .await;
+            stage(Stage::LoggingOut);
+            outcome
+        })
+        .await
+    }
+
+    /// The examination in a rescue shell reached through GRUB; the machine
+    /// is rebooted normally afterwards, also when the examination failed
+    /// (a signal aside: then the console is left at the rescue shell, and
+    /// the error says so).
+    async fn rescue(
+        &self,
+        session: &mut Session,
+        options: &RescueOptions,
+        stage: &(dyn Fn(Stage) + Sync),
+        announce: &mut (dyn FnMut(&Finding) + Send),
+    ) -> Result<Examination> {
+        let step = |s| stage(Stage::Rescue(s));
+        let mut rescue = crate::rescue::enter(session, options, &step).await?;
+        stage(Stage::Examining);
+        let outcome = examine(
+            &mut ShellConsole::new(rescue.shell(), session),
+            &self.request,
+            self.fix,
+            announce,
+        )
+        .await;
+        let changed = outcome.as_ref().map_or(true, |o| {
+            o.findings
+                .iter()
+                .any(|f| f.status != Status::Open && f.status != Status::Skipped)
+        });
+        let left = rescue.leave(session, changed, &step).await;
+        match (outcome, left) {
+            (Ok(outcome), Ok(())) => Ok(outcome),
+            (Ok(_), Err(e)) => Err(e.context("rebooting normally after the rescue")),
+            (Err(e), left) => {
+                if let Err(l) = left {
+                    tracing::warn!("rebooting after a failed rescue also failed: {l}");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn mode(&self) -> &'static str {
+        if self.fix {
+            "fix"
+        } else {
+            "check"
+        }
+    }
+}
+
+impl GrubPlan {
+    /// The plan, checked against the targets as far as they are known.
+    pub(crate) fn new(
+        power: PowerPlan,
+        args: RescueArgs,
+        boot_timeout: Duration,
+        targets: Targets<'_>,
+    ) -> Result<GrubPlan> {
+        let plan = GrubPlan {
+            power,
+            args,
+            boot_timeout,
+        };
+        match targets {
+            Targets::One(target) => plan.check(target)?,
+            Targets::Many => plan.check_many()?,
+        }
+        Ok(plan)
+    }
+
+    /// What a run over several machines needs: each restarted on its own.
+    fn check_many(&self) -> Result<()> {
+        match &self.power {
+            PowerPlan::Manual => Err(Error::usage(
+                "--power-cycle none is for one target: with several, give --power-cycle-command \
+                 with {target} where each target goes (EC2 instances reboot through the EC2 API)",
+            )),
+            PowerPlan::Command(words) if !words.iter().any(|w| w.contains(TARGET_PLACEHOLDER)) => {
+                Err(Error::usage(format!(
+                    "--power-cycle-command {:?} would restart the same machine for every target: \
+                     put {TARGET_PLACEHOLDER} where the target goes (e.g. `my-reset {TARGET_PLACEHOLDER}`)",
+                    shell_words::join(words)
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `target` can be restarted as planned.
+    fn check(&self, target: &Target) -> Result<()> {
+        match (&self.power, target) {
+            (PowerPlan::ByTarget, Target::Ec2 { .. } | Target::Replay { .. }) => Ok(()),
+            (PowerPlan::ByTarget, _) => Err(Error::usage(format!(
+                "--via grub restarts the machine to reach GRUB, and {target} is not an EC2 \
+                 instance: give --power-cycle-command CMD (e.g. `virsh reset vm1`) or \
+                 --power-cycle none to restart it yourself when told"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The rescue of one target: its own power cycle.
+    fn for_target(&self, target: &Target, ec2: &Ec2Options) -> Result<RescueOptions> {
+        self.check(target)?;
+        let shown = target.to_string();
+        let power = match (&self.power, target) {
+            (PowerPlan::Command(words), _) => PowerCycle::Command(
+                words
+                    .iter()
+                    .map(|w| w.replace(TARGET_PLACEHOLDER, &shown))
+                    .collect(),
+            ),
+            (PowerPlan::ByTarget, Target::Ec2 { instance_id }) => PowerCycle::Ec2 {
+                instance_id: instance_id.clone(),
+                options: ec2.clone(),
+            },
+            _ => PowerCycle::Manual,
+        };
+        Ok(RescueOptions {
+            power,
+            args: self.args.clone(),
+            boot_timeout: self.boot_timeout,
+        })
+    }
+}
