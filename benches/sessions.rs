@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ec2_serial_expect::connect::Console;
-use ec2_serial_expect::doctor::{self, Policy, Request, Severity, ShellConsole, Status};
+use ec2_serial_expect::doctor::{self, Policy, Request, Severity, Status};
 use ec2_serial_expect::shell::Shell;
 use ec2_serial_expect::{Secret, Session, Target};
 use support::{bench_args, cpu_time, current_rss_kib, open_cat, parse_count, report, runtime};
@@ -159,21 +159,23 @@ async fn replayed_doctor(
     fix: bool,
     all_in: Arc<Barrier>,
 ) -> Result<(), String> {
-    let logged_in = replay_login(&cast).await;
+    let mut session = match open_replay(&cast).await {
+        Ok(session) => session,
+        Err(e) => {
+            all_in.wait().await;
+            return Err(e);
+        }
+    };
+    let password = Secret::new(format!("password for {USER}"), REPLAY_PASSWORD);
+    let logged_in = Shell::login(&mut session, &doctor::login_spec(USER, password))
+        .await
+        .map_err(|e| e.to_string());
     all_in.wait().await;
-    let (mut session, mut shell) = logged_in?;
-    let outcome = doctor::examine(
-        &mut ShellConsole::new(&mut shell, &mut session),
-        &request,
-        fix,
-        &mut |_| {},
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    shell
-        .logout(&mut session)
+    let mut shell = logged_in?;
+    let outcome = doctor::examine(&mut shell, &request, fix, &mut |_| {})
         .await
         .map_err(|e| e.to_string())?;
+    shell.logout().await.map_err(|e| e.to_string())?;
     session.close().await.map_err(|e| e.to_string())?;
     let found_problem = outcome
         .findings
@@ -192,19 +194,14 @@ async fn replayed_doctor(
     }
 }
 
-async fn replay_login(cast: &Path) -> Result<(Session, Shell), String> {
+async fn open_replay(cast: &Path) -> Result<Session, String> {
     let target = Target::Replay {
         path: cast.to_path_buf(),
     };
-    let mut session = Console::open(&target)
+    Console::open(&target)
         .session()
         .await
-        .map_err(|e| e.to_string())?;
-    let password = Secret::new(format!("password for {USER}"), REPLAY_PASSWORD);
-    let shell = Shell::login(&mut session, &doctor::login_spec(USER, password))
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok((session, shell))
+        .map_err(|e| e.to_string())
 }
 
 // ---------------------------------------------------------------- PTY consoles

@@ -10,7 +10,7 @@
 //! home directory left `chmod 777`), so it runs anywhere.
 
 use ec2_serial_expect::connect::Console;
-use ec2_serial_expect::doctor::{self, Policy, Request, ShellConsole, Status};
+use ec2_serial_expect::doctor::{self, Policy, Request, Status};
 use ec2_serial_expect::shell::Shell;
 use ec2_serial_expect::{Error, Result, Secret, Target};
 
@@ -27,14 +27,8 @@ async fn diagnose(
     let request = Request::new(user, Policy::Aws, key, None, false).map_err(Error::usage)?;
     let mut session = Console::open(target).session().await?;
     let mut shell = Shell::login(&mut session, &doctor::login_spec(user, password)).await?;
-    let outcome = doctor::examine(
-        &mut ShellConsole::new(&mut shell, &mut session),
-        &request,
-        false,
-        &mut |_| {},
-    )
-    .await?;
-    shell.logout(&mut session).await?;
+    let outcome = doctor::examine(&mut shell, &request, false, &mut |_| {}).await?;
+    shell.logout().await?;
     session.close().await?;
     Ok(outcome
         .findings

@@ -22,8 +22,8 @@ async fn host_name(target: &Target) -> Result<String> {
     let mut session = Console::open(target).session().await?;
     // A recording shows the password as <redacted>: any value replays.
     let login = LoginSpec::new("ec2-user", Secret::new("password", "any"));
-    let out = Shell::scoped(&mut session, &login, async |shell, session| {
-        shell.run(session, "uname -n").await
+    let out = Shell::scoped(&mut session, &login, async |shell| {
+        shell.run("uname -n").await
     })
     .await?;
     session.close().await?;
@@ -60,8 +60,8 @@ mod tests {
         let target: Target = RECORDING.parse().unwrap();
         let mut session = Console::open(&target).session().await.unwrap();
         let login = LoginSpec::new("ec2-user", Secret::new("password", "any"));
-        let ran = Shell::scoped(&mut session, &login, async |shell, session| {
-            shell.run(session, "uname -a").await
+        let ran = Shell::scoped(&mut session, &login, async |shell| {
+            shell.run("uname -a").await
         })
         .await;
         assert!(ran.is_err(), "a different command replayed: {ran:?}");

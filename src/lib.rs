@@ -13,8 +13,8 @@
 //!    [`Session::expect`] a [`Pattern`] (regex or exact) with a timeout; the
 //!    earliest match in the stream wins, and [`Secret`]s never reach the
 //!    transcript, errors or logs.
-//! 4. Or let the [`shell`] log in and run commands (`shell.run(session,
-//!    "uname -n")` gives the output and the exit status), and the
+//! 4. Or let the [`shell`] log in and run commands (`shell.run("uname -n")`
+//!    gives the output and the exit status), and the
 //!    [`doctor`] diagnose why SSH refuses a key; [`script`] runs Rhai
 //!    scripts against a session, as the `run` and `test` commands do.
 //! 5. Keep what happened: every session can record an asciicast
@@ -33,8 +33,8 @@
 //! let mut session = Console::open(&target).session().await?;
 //! // A replay shows secrets as <redacted>: any password matches.
 //! let login = LoginSpec::new("ec2-user", Secret::new("password", "anything"));
-//! let out = Shell::scoped(&mut session, &login, async |shell, session| {
-//!     shell.run(session, "uname -n").await
+//! let out = Shell::scoped(&mut session, &login, async |shell| {
+//!     shell.run("uname -n").await
 //! })
 //! .await?;
 //! assert_eq!(out.output, "lab-instance\n");

@@ -13,7 +13,6 @@ use serde::Serialize;
 use super::stdout::{json_line, outln};
 use super::{Common, OutputFormat, PrepareArgs};
 use crate::doctor::facts::UserName;
-use crate::doctor::ShellConsole;
 use crate::error::{Error, ExitCode, Result};
 use crate::expect::Session;
 use crate::prepare::{self, Change, Plan, PrepareRequest};
@@ -101,9 +100,8 @@ async fn prepare_on(
     request: &PrepareRequest,
     login: Option<&LoginSpec>,
 ) -> Result<(Plan, Option<String>)> {
-    let job = async |shell: &mut Shell, session: &mut Session| {
-        let mut console = ShellConsole::new(shell, session);
-        let plan = prepare::plan(&prepare::examine(&mut console, request).await?, request);
+    let job = async |shell: &mut Shell<'_>| {
+        let plan = prepare::plan(&prepare::examine(shell, request).await?, request);
         if args.check || plan.changes.is_empty() {
             return Ok((plan, None));
         }
@@ -115,10 +113,10 @@ async fn prepare_on(
             false => (None, None),
         };
         if let Some(hash) = &hash {
-            console.redact(hash);
+            shell.session().add_secret(hash);
         }
-        prepare::apply(&mut console, &plan, hash.as_ref().map(Secret::expose)).await?;
-        let again = prepare::plan(&prepare::examine(&mut console, request).await?, request);
+        prepare::apply(shell, &plan, hash.as_ref().map(Secret::expose)).await?;
+        let again = prepare::plan(&prepare::examine(shell, request).await?, request);
         if !again.changes.is_empty() {
             return Err(Error::problems(format!(
                 "after preparing, a second look still finds changes to make: {:?}",
@@ -131,8 +129,8 @@ async fn prepare_on(
         Some(spec) => Shell::scoped(session, spec, job).await,
         None => {
             let mut shell = Shell::adopt(session, std::time::Duration::from_secs(30)).await?;
-            let outcome = job(&mut shell, session).await;
-            shell.release(session);
+            let outcome = job(&mut shell).await;
+            shell.release();
             outcome
         }
     }

@@ -13,7 +13,6 @@ use serde::Serialize;
 use super::stdout::{json_line, outln};
 use super::{Common, OutputFormat, ReadyArgs};
 use crate::doctor::facts::UserName;
-use crate::doctor::ShellConsole;
 use crate::error::{Error, ExitCode, Result};
 use crate::prepare::{self, PrepareRequest};
 use crate::shell::{LoginSpec, Shell};
@@ -126,8 +125,8 @@ async fn look_inside(
 ) {
     let looked = async {
         let mut session = super::open_session_over(target, common, "ready", connect).await?;
-        let facts = Shell::scoped(&mut session, spec, async |shell, session| {
-            prepare::examine(&mut ShellConsole::new(shell, session), request).await
+        let facts = Shell::scoped(&mut session, spec, async |shell| {
+            prepare::examine(shell, request).await
         })
         .await;
         let _ = session.close().await;

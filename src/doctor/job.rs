@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::facts::UserName;
 use super::report::Via;
-use super::{examine, login_spec, Examination, Finding, Report, Request, ShellConsole, Status};
+use super::{examine, login_spec, Examination, Finding, Report, Request, Status};
 use crate::ec2::config::Ec2Options;
 use crate::error::{Error, Result};
 use crate::expect::Session;
@@ -200,15 +200,9 @@ impl Job {
         let mut spec = login_spec(user.as_str(), password.clone());
         spec.timeout = timeout;
         stage(Stage::LoggingIn);
-        Shell::scoped(session, &spec, async |shell, session| {
+        Shell::scoped(session, &spec, async |shell| {
             stage(Stage::Examining);
-            let outcome = examine(
-                &mut ShellConsole::new(shell, session),
-                &self.request,
-                self.fix,
-                announce,
-            )
-            .await;
+            let outcome = examine(shell, &self.request, self.fix, announce).await;
             stage(Stage::LoggingOut);
             outcome
         })
@@ -229,19 +223,13 @@ impl Job {
         let step = |s| stage(Stage::Rescue(s));
         let mut rescue = crate::rescue::enter(session, options, &step).await?;
         stage(Stage::Examining);
-        let outcome = examine(
-            &mut ShellConsole::new(rescue.shell(), session),
-            &self.request,
-            self.fix,
-            announce,
-        )
-        .await;
+        let outcome = examine(rescue.shell(), &self.request, self.fix, announce).await;
         let changed = outcome.as_ref().map_or(true, |o| {
             o.findings
                 .iter()
                 .any(|f| f.status != Status::Open && f.status != Status::Skipped)
         });
-        let left = rescue.leave(session, changed, &step).await;
+        let left = rescue.leave(changed, &step).await;
         match (outcome, left) {
             (Ok(outcome), Ok(())) => Ok(outcome),
             (Ok(_), Err(e)) => Err(e.context("rebooting normally after the rescue")),

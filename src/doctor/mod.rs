@@ -21,7 +21,6 @@ pub use checks::{CheckId, Finding, Policy, Request, Severity, Status};
 pub use report::Report;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::expect::Session;
 use crate::secret::Secret;
 use crate::shell::{LoginSpec, Shell};
 
@@ -75,30 +74,13 @@ pub trait RootConsole: Send {
 
 /// A logged-in [`Shell`] as the doctor sees it: root through sudo unless
 /// the login is root already.
-pub struct ShellConsole<'a> {
-    shell: &'a mut Shell,
-    session: &'a mut Session,
-}
-
-impl<'a> ShellConsole<'a> {
-    /// Borrows a logged-in shell and its session.
-    pub fn new(shell: &'a mut Shell, session: &'a mut Session) -> Self {
-        ShellConsole { shell, session }
-    }
-
-    /// Keeps `secret` out of the session's transcript and errors from now on.
-    pub fn redact(&mut self, secret: &Secret) {
-        self.session.add_secret(secret);
-    }
-}
-
 #[async_trait]
-impl RootConsole for ShellConsole<'_> {
+impl RootConsole for Shell<'_> {
     async fn run_as_root(&mut self, command: &str) -> Result<(String, i32)> {
-        let out = if self.shell.is_root() {
-            self.shell.run(self.session, command).await?
+        let out = if self.is_root() {
+            self.run(command).await?
         } else {
-            self.shell.sudo(self.session, command).await?
+            self.sudo(command).await?
         };
         Ok((out.output, out.status))
     }
@@ -108,15 +90,12 @@ impl RootConsole for ShellConsole<'_> {
         input: &str,
         program: &str,
     ) -> Result<(String, i32)> {
-        let out = self
-            .shell
-            .sudo_with_input(self.session, input, program)
-            .await?;
+        let out = self.sudo_with_input(input, program).await?;
         Ok((out.output, out.status))
     }
 
     fn note(&mut self, text: &str) {
-        self.session.mark(text);
+        self.session().mark(text);
     }
 }
 

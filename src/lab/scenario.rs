@@ -305,10 +305,10 @@ pub async fn repair_on_console(
         .map_err(|e| Error::io("reading the lab public key", e))?;
     session.mark(&format!("repair {}", scenario.name));
     let spec = LoginSpec::new(scenario.repair_user, password);
-    Shell::scoped(session, &spec, async |shell, session| {
+    Shell::scoped(session, &spec, async |shell| {
         shell.set_command_timeout(Duration::from_secs(60));
         for line in scenario.repair_lines(&public_key) {
-            let result = shell.run(session, &line).await?;
+            let result = shell.run(&line).await?;
             if !result.success() {
                 return Err(Error::problems(format!(
                     "repair step `{line}` exited with {}: {}",

@@ -25,7 +25,7 @@ pub(crate) use power::PowerCycle;
 
 use crate::error::{Error, Result};
 use crate::expect::{Pattern, Session};
-use crate::shell::Shell;
+use crate::shell::{Shell, ShellState};
 
 /// The kernel argument that gives a root shell on any distribution whose
 /// kernel line has `console=ttyS0`: the shell runs as PID 1.
@@ -99,19 +99,19 @@ pub(crate) enum RescueStep {
 }
 
 /// The root shell the rescue reached.
-pub(crate) struct RescueShell {
-    shell: Shell,
+pub(crate) struct RescueShell<'s> {
+    shell: Shell<'s>,
     boot_timeout: Duration,
 }
 
 /// Restarts the machine, boots it through GRUB with the rescue arguments
 /// and takes over the root shell, with `/` (and `/home`, when fstab has it)
 /// mounted read-write. `step` hears each stage as it starts.
-pub(crate) async fn enter(
-    session: &mut Session,
+pub(crate) async fn enter<'s>(
+    session: &'s mut Session,
     options: &RescueOptions,
     step: &(dyn Fn(RescueStep) + Sync),
-) -> Result<RescueShell> {
+) -> Result<RescueShell<'s>> {
     session.watch_screen();
     session.mark(&format!(
         "rescue: through GRUB with `{}`",
@@ -127,7 +127,10 @@ pub(crate) async fn enter(
     }
     let mut reached = Reached::Nothing;
     match boot_to_root(session, options, step, &mut reached).await {
-        Ok(shell) => Ok(shell),
+        Ok(state) => Ok(RescueShell {
+            shell: Shell::bind(state, session),
+            boot_timeout: options.boot_timeout,
+        }),
         Err(e) if session.is_replay() => Err(e),
         Err(e) => Err(back_to_a_normal_boot(session, reached, e).await),
     }
@@ -150,7 +153,7 @@ async fn boot_to_root(
     options: &RescueOptions,
     step: &(dyn Fn(RescueStep) + Sync),
     reached: &mut Reached,
-) -> Result<RescueShell> {
+) -> Result<ShellState> {
     step(RescueStep::WaitingForGrub);
     grub::open_editor(session, options.boot_timeout).await?;
     *reached = Reached::Editor;
@@ -187,10 +190,7 @@ async fn boot_to_root(
          then mount /home || exit 1; fi; [ -d /run/sshd ] || mkdir -m 0755 /run/sshd",
     )
     .await?;
-    Ok(RescueShell {
-        shell,
-        boot_timeout: options.boot_timeout,
-    })
+    Ok(shell)
 }
 
 /// After a failed rescue boot, sends the machine back to a normal boot
@@ -226,9 +226,9 @@ async fn back_to_a_normal_boot(session: &mut Session, reached: Reached, error: E
     }
 }
 
-impl RescueShell {
+impl<'s> RescueShell<'s> {
     /// The root shell, to run commands in (`is_root()` is true).
-    pub(crate) fn shell(&mut self) -> &mut Shell {
+    pub(crate) fn shell(&mut self) -> &mut Shell<'s> {
         &mut self.shell
     }
 
@@ -237,23 +237,23 @@ impl RescueShell {
     /// syncs, reboots at once (the shell is PID 1 and must not exit) and
     /// waits until the normal boot shows `login:`.
     pub(crate) async fn leave(
-        mut self,
-        session: &mut Session,
+        self,
         changed: bool,
         step: &(dyn Fn(RescueStep) + Sync),
     ) -> Result<()> {
         step(RescueStep::Rebooting);
+        let (mut shell, session) = self.shell.into_state();
         if changed {
             run_checked(
-                &mut self.shell,
+                &mut shell,
                 session,
                 "if [ -f /etc/selinux/config ] && grep -qs '^SELINUX=\\(enforcing\\|permissive\\)' /etc/selinux/config; then touch /.autorelabel; fi",
             )
             .await?;
         }
-        run_checked(&mut self.shell, session, "sync").await?;
+        run_checked(&mut shell, session, "sync").await?;
         session.mark("rescue: rebooting normally");
-        self.shell.release(session);
+        shell.release(session);
         session.send_line("echo b >/proc/sysrq-trigger").await?;
         let login = Pattern::regex(r"login: ?$");
         session
@@ -274,8 +274,8 @@ impl RescueShell {
 const RESCUE_COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Takes over the shell the rescue boot started, which must be root's.
-async fn adopt_root(session: &mut Session, timeout: Duration) -> Result<Shell> {
-    let mut shell = Shell::adopt(session, timeout).await?;
+async fn adopt_root(session: &mut Session, timeout: Duration) -> Result<ShellState> {
+    let mut shell = ShellState::adopt(session, timeout).await?;
     if shell.is_root() {
         let patient = shell.command_timeout().max(RESCUE_COMMAND_TIMEOUT);
         shell.set_command_timeout(patient);
@@ -290,7 +290,7 @@ async fn adopt_root(session: &mut Session, timeout: Duration) -> Result<Shell> {
 }
 
 /// Runs `command` in the rescue shell, failing with its output when it fails.
-async fn run_checked(shell: &mut Shell, session: &mut Session, command: &str) -> Result<()> {
+async fn run_checked(shell: &mut ShellState, session: &mut Session, command: &str) -> Result<()> {
     let out = shell.run(session, command).await?;
     if out.success() {
         return Ok(());

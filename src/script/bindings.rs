@@ -27,7 +27,7 @@ use super::sandbox::{
 use crate::error::Error;
 use crate::expect::{Match, Pattern, Session};
 use crate::secret::Secret;
-use crate::shell::Shell;
+use crate::shell::ShellState;
 use crate::text::Scrubber;
 
 /// Everything the registered functions share during one run.
@@ -35,7 +35,7 @@ pub(super) struct Host {
     name: String,
     pub(super) session: RefCell<Option<Session>>,
     /// The logged-in shell of `login()`, if any.
-    pub(super) shell: RefCell<Option<Shell>>,
+    pub(super) shell: RefCell<Option<ShellState>>,
     pub(super) runtime: Driver,
     inputs: ScriptInputs,
     scrubber: Scrubber,

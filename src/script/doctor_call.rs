@@ -15,14 +15,15 @@ use serde_json::Value;
 
 use super::bindings::Host;
 use super::failure::ScriptResult;
-use crate::doctor::{self, Policy, Request, Severity, ShellConsole, Status};
+use crate::doctor::{self, Policy, Request, Severity, Status};
+use crate::shell::Shell;
 
 impl Host {
     fn doctor(&self, pos: Position, options: Map) -> ScriptResult<Map> {
         let request = self.doctor_request(pos, &options)?;
         let fix = flag(&options, "fix");
         let mut shell_slot = self.shell.borrow_mut();
-        let Some(shell) = shell_slot.as_mut() else {
+        let Some(state) = shell_slot.take() else {
             return Err(self.misuse(
                 pos,
                 "doctor(): not logged in; call login(user, secret_name) first",
@@ -36,16 +37,17 @@ impl Host {
                 if fix { "fix" } else { "check" }
             ));
             let mut announced = Vec::new();
-            let mut console = ShellConsole::new(shell, &mut session);
+            let mut shell = Shell::bind(state, &mut session);
             let outcome =
                 self.runtime
-                    .block_on(doctor::examine(&mut console, &request, fix, &mut |f| {
+                    .block_on(doctor::examine(&mut shell, &request, fix, &mut |f| {
                         announced.push(format!(
                             "doctor: repairing {}: {}",
                             f.check,
                             f.repair.as_deref().unwrap_or("")
                         ))
                     }));
+            *shell_slot = Some(shell.into_state().0);
             for line in announced {
                 session.mark(&line);
             }

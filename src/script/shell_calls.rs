@@ -1,5 +1,5 @@
 //! The shell-level script calls — `login`, `run`, `sudo`, `logout` — over
-//! [`crate::shell::Shell`].
+//! [`crate::shell::Shell`] (its state, [`ShellState`], kept between calls).
 //!
 //! A script logs in once and then runs commands whose output and exit
 //! status come back exactly (`#{output, status, kernel_lines, warnings}`).
@@ -18,7 +18,7 @@ use rhai::{Array, Dynamic, Engine, Map, NativeCallContext, Position, FLOAT, INT}
 
 use super::bindings::Host;
 use super::failure::ScriptResult;
-use crate::shell::{CommandOutput, LoginSpec, Shell};
+use crate::shell::{CommandOutput, LoginSpec, ShellState};
 
 /// Which privilege a command runs with.
 #[derive(Clone, Copy)]
@@ -53,7 +53,8 @@ impl Host {
         }
         let result = {
             let mut session = self.session(pos)?;
-            self.runtime.block_on(Shell::login(&mut session, &spec))
+            self.runtime
+                .block_on(ShellState::login(&mut session, &spec))
         };
         let shell = result.map_err(|e| self.console_error(e, pos))?;
         *self.shell.borrow_mut() = Some(shell);

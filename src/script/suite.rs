@@ -37,8 +37,8 @@
 //! let mut session = Console::open(&target).session().await?;
 //! // A replay compares secret sends with <redacted>: any value does.
 //! let spec = LoginSpec::new("ec2-user", Secret::new("password", "not-the-real-one"));
-//! let out = Shell::scoped(&mut session, &spec, async |shell, session| {
-//!     shell.run(session, "uname -n").await
+//! let out = Shell::scoped(&mut session, &spec, async |shell| {
+//!     shell.run("uname -n").await
 //! })
 //! .await?;
 //! assert_eq!(out.output, "lab-instance\n");

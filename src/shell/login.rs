@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use super::command::{self, PROMPT};
 use super::screen::{classify, Screen};
-use super::{ConsoleText, Shell, Wait};
+use super::{ConsoleText, ShellState, Wait};
 use crate::error::{Error, ErrorKind, Result};
 use crate::expect::Session;
 use crate::secret::Secret;
@@ -203,16 +203,16 @@ impl LoginProgress {
     }
 }
 
-impl Shell {
+impl ShellState {
     /// Logs in as `spec.user` (or reuses that user's shell) and synchronises
     /// the prompt. Errors: wrong password or a console that refuses logins →
     /// [`ErrorKind::Login`] (exit 4); no usable state within `spec.timeout` →
     /// [`ErrorKind::Timeout`] (exit 5).
-    pub async fn login(session: &mut Session, spec: &LoginSpec) -> Result<Shell> {
+    pub(crate) async fn login(session: &mut Session, spec: &LoginSpec) -> Result<ShellState> {
         spec.validate()?;
         session.add_secret(&spec.password);
         session.mark(&format!("shell: login as {}", spec.user));
-        let mut shell = Shell {
+        let mut shell = ShellState {
             user: spec.user.clone(),
             uid: None,
             password: spec.password.clone(),
@@ -244,15 +244,15 @@ impl Shell {
     /// Takes over a shell that is already there, no login involved: the
     /// root shell a kernel booted with `init=/bin/sh` runs (the GRUB rescue
     /// path), or the shell of an `exec:ssh …` target. Waits for its prompt,
-    /// synchronises it and learns who it runs as ([`Shell::is_root`]); a
+    /// synchronises it and learns who it runs as ([`ShellState::is_root`]); a
     /// console that shows nothing gets an Enter.
     ///
     /// Such a shell is never exited (as PID 1, its exit panics the kernel):
-    /// whoever adopts it ends it with [`Shell::release`] once what comes
+    /// whoever adopts it ends it with [`ShellState::release`] once what comes
     /// next (a reboot, closing the session) is arranged.
-    pub async fn adopt(session: &mut Session, timeout: Duration) -> Result<Shell> {
+    pub(crate) async fn adopt(session: &mut Session, timeout: Duration) -> Result<ShellState> {
         session.mark("shell: taking over the console's shell");
-        let mut shell = Shell {
+        let mut shell = ShellState {
             user: "root".into(),
             uid: None,
             password: Secret::new("no password", ""),
@@ -301,7 +301,7 @@ impl Shell {
     /// would run), then the login machine's reading of the screen: a login
     /// prompt is the proof; a shell (also one that ignores Ctrl-D, bash's
     /// `IGNOREEOF`, or a nested one) is synchronised and logged out as
-    /// [`Shell::logout`] does (`exit` with the EXIT trap, until the login
+    /// [`ShellState::logout`] does (`exit` with the EXIT trap, until the login
     /// prompt or the trap's proof shows); a pager or an editor gets the
     /// nudges (Enter, `q`, Ctrl-C, `ESC :q!`). Words of a refusal
     /// (emergency mode, nologin) are no proof: a pager shows them as well.
@@ -314,9 +314,9 @@ impl Shell {
     /// What it cannot tell apart: a program left running that imitates a
     /// login prompt (`PS1='login: '`, a fake getty) looks like one; see
     /// docs/security.md.
-    pub async fn log_out_console(session: &mut Session, timeout: Duration) -> Result<()> {
+    pub(crate) async fn log_out_console(session: &mut Session, timeout: Duration) -> Result<()> {
         session.mark("shell: logging the console out (back to its login prompt)");
-        let mut shell = Shell {
+        let mut shell = ShellState {
             user: "the previous user".into(),
             uid: None,
             password: Secret::new("no password", ""),
@@ -389,8 +389,8 @@ impl Shell {
         }
     }
 
-    /// Lets go of an adopted shell without exiting it (see [`Shell::adopt`]).
-    pub fn release(mut self, session: &mut Session) {
+    /// Lets go of an adopted shell without exiting it (see [`ShellState::adopt`]).
+    pub(crate) fn release(mut self, session: &mut Session) {
         session.mark("shell: leaving the root shell running");
         self.logged_in = false;
     }
@@ -572,7 +572,7 @@ impl Shell {
     /// answers the sync line with errors and its own prompt. Then, when
     /// `may_start_sh`, `/bin/sh` is put in charge ([`command::START_SH`]:
     /// `exec`, so it keeps the login shell's process and the logout proof
-    /// holds) and synchronised instead. Not for [`Shell::adopt`]: a shell
+    /// holds) and synchronised instead. Not for [`ShellState::adopt`]: a shell
     /// it adopts may be PID 1, and it is always a POSIX one.
     async fn synchronise(
         &mut self,
@@ -746,7 +746,7 @@ impl Shell {
         self.observe_for(session, wait, QUIET, &|_| SETTLE).await
     }
 
-    /// [`Shell::observe`], giving up on a console that shows nothing at all
+    /// [`ShellState::observe`], giving up on a console that shows nothing at all
     /// after `silent` (unrecognised text still gets [`QUIET`]), and acting
     /// on each screen once it has stood for `settle_for` it.
     async fn observe_for(
@@ -827,7 +827,7 @@ impl Shell {
     /// Leaves the console at a login prompt: restores the kernel log level,
     /// then `exit` until a login prompt shows (nested shells need several).
     /// A console that closes instead (a local `exec:` shell) counts as done.
-    pub async fn logout(mut self, session: &mut Session) -> Result<()> {
+    pub(crate) async fn logout(mut self, session: &mut Session) -> Result<()> {
         self.leave(session).await
     }
 
@@ -837,7 +837,7 @@ impl Shell {
             .map(|_| ())
     }
 
-    /// [`Shell::leave`] within `within`, saying how the logout was proven.
+    /// [`ShellState::leave`] within `within`, saying how the logout was proven.
     async fn leave_within(&mut self, session: &mut Session, within: Duration) -> Result<LoggedOut> {
         if !self.logged_in {
             return Ok(LoggedOut::AtLogin);

@@ -5,30 +5,29 @@
 //! someone else's shell, a half-typed login), logs in with a password sent
 //! only through [`Session::send_secret`], and makes the shell predictable
 //! (our own prompt, no echo, no line editing, no history, kernel messages
-//! quieted when allowed). [`Shell::run`] then runs one command and returns
-//! [`CommandOutput`]: its output exactly as printed, its exit status, and the
-//! kernel lines that interleaved, kept apart. [`Shell::sudo`] does the same as
-//! root. [`Shell::logout`] leaves the console at a login prompt.
+//! quieted when allowed). The [`Shell`] borrows its session for the whole
+//! login, so a command is `shell.run("uptime")`: [`Shell::run`] returns
+//! [`CommandOutput`], the output exactly as printed, the exit status, and
+//! the kernel lines that interleaved, kept apart. [`Shell::sudo`] does the
+//! same as root. [`Shell::logout`] leaves the console at a login prompt.
 //!
-//! A login is a scope: [`Shell::scoped`] logs in, hands the job the shell
-//! and the session (which it holds for the whole login), and logs out on
-//! every path the job can take — success, error, a signal — because there is
-//! no async `Drop` to do it later:
+//! A login is a scope: [`Shell::scoped`] logs in, hands the job the shell,
+//! and logs out on every path the job can take — success, error, a signal —
+//! because there is no async `Drop` to do it later:
 //!
 //! ```no_run
 //! # async fn demo(session: &mut ec2_serial_expect::Session, spec: &ec2_serial_expect::shell::LoginSpec)
 //! # -> ec2_serial_expect::Result<()> {
 //! use ec2_serial_expect::shell::Shell;
-//! let out = Shell::scoped(session, spec, async |shell, session| {
-//!     shell.run(session, "uptime").await
-//! })
-//! .await?;
+//! let out = Shell::scoped(session, spec, async |shell| shell.run("uptime").await).await?;
 //! # Ok(()) }
 //! ```
 //!
-//! Scripts log in and out as separate calls ([`Shell::login`],
-//! [`Shell::logout`]); their runner logs out whatever the script left logged
-//! in. A shell dropped while logged in logs a warning.
+//! Inside the crate, a shell's state between commands (`ShellState`) is
+//! kept apart from its session where the two cannot be borrowed together:
+//! scripts log in and out as separate calls and their runner logs out
+//! whatever the script left logged in. A shell dropped while logged in logs
+//! a warning.
 //!
 //! See `docs/shell.md` for the design and the console states handled.
 
@@ -44,6 +43,7 @@ use tokio::time::Instant;
 
 pub use kernel::ConsoleText;
 pub use login::LoginSpec;
+
 pub use screen::{classify, Screen};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -75,7 +75,7 @@ impl CommandOutput {
 }
 
 /// A logged-in shell on a console (see the module documentation).
-pub struct Shell {
+pub(crate) struct ShellState {
     user: String,
     uid: Option<u32>,
     password: Secret,
@@ -89,28 +89,35 @@ pub struct Shell {
     logged_in: bool,
 }
 
-impl std::fmt::Debug for Shell {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shell")
-            .field("user", &self.user)
-            .field("uid", &self.uid)
-            .field("logged_in", &self.logged_in)
-            .finish_non_exhaustive()
-    }
+/// A logged-in shell on its console. It borrows the session once, for the
+/// whole login: `shell.run(cmd)`, `shell.sudo(cmd)`, `shell.logout()`, and
+/// [`Shell::session`] for anything else the session does meanwhile.
+pub struct Shell<'s> {
+    state: ShellState,
+    session: &'s mut Session,
 }
 
-impl Shell {
+impl<'s> Shell<'s> {
+    /// Logs in as `spec.user` (or reuses that user's shell) and synchronises
+    /// the prompt. Errors: wrong password or a console that refuses logins →
+    /// [`ErrorKind::Login`] (exit 4); no usable state within `spec.timeout` →
+    /// [`ErrorKind::Timeout`] (exit 5).
+    pub async fn login(session: &'s mut Session, spec: &LoginSpec) -> Result<Shell<'s>> {
+        let state = ShellState::login(session, spec).await?;
+        Ok(Shell::bind(state, session))
+    }
+
     /// Logs in with `spec`, runs `job` on the logged-in shell, then logs out
     /// whatever `job` returned. The job's error wins over a failed logout
     /// (the logout's is returned only when the job succeeded).
     pub async fn scoped<T>(
-        session: &mut Session,
+        session: &'s mut Session,
         spec: &LoginSpec,
-        job: impl AsyncFnOnce(&mut Shell, &mut Session) -> Result<T>,
+        job: impl AsyncFnOnce(&mut Shell<'s>) -> Result<T>,
     ) -> Result<T> {
         let mut shell = Shell::login(session, spec).await?;
-        let outcome = job(&mut shell, session).await;
-        let logout = shell.logout(session).await;
+        let outcome = job(&mut shell).await;
+        let logout = shell.logout().await;
         match (outcome, logout) {
             (Ok(value), Ok(())) => Ok(value),
             (Ok(_), Err(e)) => Err(e.context("logging out")),
@@ -123,43 +130,153 @@ impl Shell {
         }
     }
 
-    /// The user the shell runs as (from `id -un`).
-    pub fn user(&self) -> &str {
-        &self.user
+    /// Takes over a shell that is already there, no login involved (the
+    /// rescue's root shell, an `exec:ssh …` target's); see
+    /// [`ShellState::adopt`]. Never exited: end it with [`Shell::release`].
+    pub(crate) async fn adopt(session: &'s mut Session, timeout: Duration) -> Result<Shell<'s>> {
+        let state = ShellState::adopt(session, timeout).await?;
+        Ok(Shell::bind(state, session))
     }
 
-    /// True for a root shell (no `sudo` needed).
-    pub fn is_root(&self) -> bool {
-        self.uid == Some(0)
+    /// Lets go of an adopted shell without exiting it.
+    pub(crate) fn release(self) {
+        self.state.release(self.session);
     }
 
-    /// True while the shell is logged in (before [`Shell::logout`]).
-    pub fn is_logged_in(&self) -> bool {
-        self.logged_in
-    }
-
-    /// The timeout [`Shell::run`] and [`Shell::sudo`] use (default: the
-    /// session's default timeout).
-    pub fn command_timeout(&self) -> Duration {
-        self.command_timeout
-    }
-
-    /// Changes the timeout of later [`Shell::run`] and [`Shell::sudo`] calls.
-    pub fn set_command_timeout(&mut self, timeout: Duration) {
-        self.command_timeout = timeout;
+    /// Binds a shell's state to its session.
+    pub(crate) fn bind(state: ShellState, session: &'s mut Session) -> Shell<'s> {
+        Shell { state, session }
     }
 
     /// Runs `cmd` in a subshell (so `cd`, `exit` or `set -e` cannot disturb
     /// the session) with stdin closed, waiting at most the command timeout.
-    pub async fn run(&mut self, session: &mut Session, cmd: &str) -> Result<CommandOutput> {
-        let timeout = self.command_timeout;
-        self.run_with_timeout(session, cmd, timeout).await
+    pub async fn run(&mut self, cmd: &str) -> Result<CommandOutput> {
+        self.state.run(self.session, cmd).await
     }
 
     /// [`Shell::run`] with its own timeout. On timeout the command is
     /// interrupted (Ctrl-C) so the shell stays usable, and the error (exit
     /// code 5) names the command.
     pub async fn run_with_timeout(
+        &mut self,
+        cmd: &str,
+        timeout: Duration,
+    ) -> Result<CommandOutput> {
+        self.state
+            .run_with_timeout(self.session, cmd, timeout)
+            .await
+    }
+
+    /// Runs `cmd` as root: directly in a root shell, else through `sudo`
+    /// (the login's password given once, when sudo asks for one).
+    pub async fn sudo(&mut self, cmd: &str) -> Result<CommandOutput> {
+        self.state.sudo(self.session, cmd).await
+    }
+
+    /// Runs `program` (no shell syntax) as root with `input` as its one
+    /// line of standard input: `input` is in no process's argv.
+    pub async fn sudo_with_input(&mut self, input: &str, program: &str) -> Result<CommandOutput> {
+        self.state
+            .sudo_with_input(self.session, input, program)
+            .await
+    }
+
+    /// Leaves the console at a login prompt: restores the kernel log level,
+    /// then `exit` until a login prompt shows (nested shells need several).
+    /// A console that closes instead (a local `exec:` shell) counts as done.
+    pub async fn logout(self) -> Result<()> {
+        self.state.logout(self.session).await
+    }
+
+    /// Logs out whoever is logged in on `session`, with no shell of ours
+    /// there: proves the console is back at a login prompt within
+    /// `timeout`, or fails.
+    pub async fn log_out_console(session: &mut Session, timeout: Duration) -> Result<()> {
+        ShellState::log_out_console(session, timeout).await
+    }
+
+    /// The session, for what it does between commands (marks, secrets).
+    pub fn session(&mut self) -> &mut Session {
+        self.session
+    }
+
+    /// The user the shell runs as (from `id -un`).
+    pub fn user(&self) -> &str {
+        self.state.user()
+    }
+
+    /// True for a root shell (no `sudo` needed).
+    pub fn is_root(&self) -> bool {
+        self.state.is_root()
+    }
+
+    /// The timeout [`Shell::run`] and [`Shell::sudo`] use (default: the
+    /// session's default timeout).
+    pub fn command_timeout(&self) -> Duration {
+        self.state.command_timeout()
+    }
+
+    /// Changes the timeout of later [`Shell::run`] and [`Shell::sudo`] calls.
+    pub fn set_command_timeout(&mut self, timeout: Duration) {
+        self.state.set_command_timeout(timeout);
+    }
+
+    /// The shell's state apart from its session (a rescue lets go of its
+    /// shell without exiting it).
+    pub(crate) fn into_state(self) -> (ShellState, &'s mut Session) {
+        (self.state, self.session)
+    }
+}
+
+impl std::fmt::Debug for Shell<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.state.fmt(f)
+    }
+}
+
+impl std::fmt::Debug for ShellState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShellState")
+            .field("user", &self.user)
+            .field("uid", &self.uid)
+            .field("logged_in", &self.logged_in)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ShellState {
+    /// The user the shell runs as (from `id -un`).
+    pub(crate) fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// True for a root shell (no `sudo` needed).
+    pub(crate) fn is_root(&self) -> bool {
+        self.uid == Some(0)
+    }
+
+    /// The timeout [`ShellState::run`] and [`ShellState::sudo`] use (default: the
+    /// session's default timeout).
+    pub(crate) fn command_timeout(&self) -> Duration {
+        self.command_timeout
+    }
+
+    /// Changes the timeout of later [`ShellState::run`] and [`ShellState::sudo`] calls.
+    pub(crate) fn set_command_timeout(&mut self, timeout: Duration) {
+        self.command_timeout = timeout;
+    }
+
+    /// Runs `cmd` in a subshell (so `cd`, `exit` or `set -e` cannot disturb
+    /// the session) with stdin closed, waiting at most the command timeout.
+    pub(crate) async fn run(&mut self, session: &mut Session, cmd: &str) -> Result<CommandOutput> {
+        let timeout = self.command_timeout;
+        self.run_with_timeout(session, cmd, timeout).await
+    }
+
+    /// [`ShellState::run`] with its own timeout. On timeout the command is
+    /// interrupted (Ctrl-C) so the shell stays usable, and the error (exit
+    /// code 5) names the command.
+    pub(crate) async fn run_with_timeout(
         &mut self,
         session: &mut Session,
         cmd: &str,
@@ -300,7 +417,7 @@ impl Shell {
     }
 }
 
-impl Drop for Shell {
+impl Drop for ShellState {
     fn drop(&mut self) {
         if self.logged_in {
             tracing::warn!(

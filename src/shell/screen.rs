@@ -207,7 +207,7 @@ mod tests {
 
     #[test]
     fn zshs_first_run_menu_is_recognised() {
-        let menu = "This is the Z Shell configuration function for new users,\n\
+        let menu = "This is the Z ShellState configuration function for new users,\n\
                     zsh-newuser-install.\n…\n(q)  Quit and do nothing.  The function will be run again next time.\n\n\
                     --- Type one of the keys in parentheses --- ";
         assert_eq!(classify(menu), Screen::ZshNewUserMenu);

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use super::command::{self, quote};
 use super::screen::{classify, Screen};
-use super::{CommandOutput, Shell, Wait};
+use super::{CommandOutput, ShellState, Wait};
 use crate::error::{Error, Result};
 use crate::expect::Session;
 
@@ -28,11 +28,11 @@ const NEEDS_PASSWORD: &str = "sudo: a password is required";
 /// Noise sudo prints on instances whose hostname does not resolve.
 const RESOLVE_WARNING: &str = "sudo: unable to resolve host";
 
-impl Shell {
+impl ShellState {
     /// Runs `cmd` as root: directly in a root shell, else with `sudo`.
     /// Errors: sudo missing, the user not in sudoers, or the password
     /// refused → [`ErrorKind::Login`](crate::ErrorKind::Login) (exit 4), with a message saying which.
-    pub async fn sudo(&mut self, session: &mut Session, cmd: &str) -> Result<CommandOutput> {
+    pub(crate) async fn sudo(&mut self, session: &mut Session, cmd: &str) -> Result<CommandOutput> {
         self.ensure_logged_in()?;
         if self.is_root() {
             return self.run(session, cmd).await;
@@ -45,7 +45,7 @@ impl Shell {
     /// as root with `input` as its standard input, one line. The login
     /// shell's own `printf` feeds it, so `input` is in no process's argv
     /// and not in sudo's log (which records `program` only).
-    pub async fn sudo_with_input(
+    pub(crate) async fn sudo_with_input(
         &mut self,
         session: &mut Session,
         input: &str,

@@ -51,8 +51,8 @@ async fn login_and_run(url: &str, options: &WsOptions, password: &Secret) {
     let mut shell = Shell::login(&mut session, &LoginSpec::new("ec2-user", password.clone()))
         .await
         .unwrap();
-    let out = shell.run(&mut session, "uname -n; id -un").await;
-    shell.logout(&mut session).await.unwrap();
+    let out = shell.run("uname -n; id -un").await;
+    shell.logout().await.unwrap();
     let out = out.unwrap();
     assert_eq!(out.output, "lab-instance\nec2-user\n", "{url}");
     assert_eq!(out.status, 0);

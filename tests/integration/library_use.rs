@@ -23,9 +23,7 @@ async fn the_recorded_instance_names_itself() {
     let target: Target = "replay:tests/lab-doc-example.cast".parse().unwrap();
     let mut session = Console::open(&target).session().await.unwrap();
     let login = LoginSpec::new("ec2-user", Secret::new("password", "any"));
-    let out = Shell::scoped(&mut session, &login, async |shell, session| {
-        shell.run(session, "uname -n").await
-    })
+    let out = Shell::scoped(&mut session, &login, async |shell| shell.run("uname -n").await)
     .await
     .unwrap();
     assert_eq!(out.output, "lab-instance\n");
@@ -36,8 +34,8 @@ async fn a_changed_command_fails_the_replay() {
     let target: Target = "replay:tests/lab-doc-example.cast".parse().unwrap();
     let mut session = Console::open(&target).session().await.unwrap();
     let login = LoginSpec::new("ec2-user", Secret::new("password", "any"));
-    let ran = Shell::scoped(&mut session, &login, async |shell, session| {
-        shell.run(session, "uname -a").await
+    let ran = Shell::scoped(&mut session, &login, async |shell| {
+        shell.run("uname -a").await
     })
     .await;
     assert!(ran.is_err());

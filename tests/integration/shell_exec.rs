@@ -38,17 +38,16 @@ fn bash_console(prefix: &str) -> String {
     format!("exec:sh -c {}", shell_words::quote(&script))
 }
 
-async fn logged_in(target: &str, transcript: Option<&Path>) -> (Session, Shell) {
-    let mut s = session(target, transcript).await;
-    let shell = Shell::login(&mut s, &spec())
+async fn login(s: &mut Session) -> Shell<'_> {
+    Shell::login(s, &spec())
         .await
-        .unwrap_or_else(|e| panic!("login: {e}"));
-    (s, shell)
+        .unwrap_or_else(|e| panic!("login: {e}"))
 }
 
 #[tokio::test]
 async fn a_shell_left_logged_in_is_taken_over_and_statuses_are_exact() {
-    let (mut s, mut sh) = logged_in(&bash_console(""), None).await;
+    let mut s = session(&bash_console(""), None).await;
+    let mut sh = login(&mut s).await;
     assert_eq!(sh.user(), me());
     let cases: &[(&str, &str, i32)] = &[
         ("echo hello", "hello\n", 0),
@@ -59,37 +58,36 @@ async fn a_shell_left_logged_in_is_taken_over_and_statuses_are_exact() {
         ("printf 'a\\r\\nb\\n\\n'", "a\nb\n\n", 0),
     ];
     for (cmd, output, status) in cases {
-        let out = sh.run(&mut s, cmd).await.unwrap();
+        let out = sh.run(cmd).await.unwrap();
         assert_eq!((&out.output[..], out.status), (*output, *status), "{cmd}");
     }
-    let out = sh.run(&mut s, "no-such-command-xyz").await.unwrap();
+    let out = sh.run("no-such-command-xyz").await.unwrap();
     assert_eq!(out.status, 127);
     assert!(out.output.contains("not found"), "{:?}", out.output);
     // State does not leak between commands: each runs in a subshell.
-    sh.run(&mut s, "cd /tmp; export FOO=1").await.unwrap();
-    let out = sh.run(&mut s, "echo \"${FOO:-unset}\"").await.unwrap();
+    sh.run("cd /tmp; export FOO=1").await.unwrap();
+    let out = sh.run("echo \"${FOO:-unset}\"").await.unwrap();
     assert_eq!(out.output, "unset\n");
-    sh.logout(&mut s).await.unwrap();
+    sh.logout().await.unwrap();
 }
 
 #[tokio::test]
 async fn commands_reading_stdin_get_eof_instead_of_hanging() {
-    let (mut s, mut sh) = logged_in(&bash_console(""), None).await;
+    let mut s = session(&bash_console(""), None).await;
+    let mut sh = login(&mut s).await;
     let started = Instant::now();
-    let out = sh
-        .run(&mut s, "cat; read x; echo \"read=$?\"")
-        .await
-        .unwrap();
+    let out = sh.run("cat; read x; echo \"read=$?\"").await.unwrap();
     assert_eq!(out.output, "read=1\n");
     assert!(started.elapsed() < Duration::from_secs(5));
-    sh.logout(&mut s).await.unwrap();
+    sh.logout().await.unwrap();
 }
 
 #[tokio::test]
 async fn a_megabyte_of_output_comes_back_byte_exact() {
-    let (mut s, mut sh) = logged_in(&bash_console(""), None).await;
+    let mut s = session(&bash_console(""), None).await;
+    let mut sh = login(&mut s).await;
     let started = Instant::now();
-    let out = sh.run(&mut s, "seq 1 200000").await.unwrap();
+    let out = sh.run("seq 1 200000").await.unwrap();
     let expected: String = (1..=200000).map(|i| format!("{i}\n")).collect();
     assert!(expected.len() > 1_000_000);
     assert_eq!(out.output.len(), expected.len());
@@ -101,51 +99,44 @@ async fn a_megabyte_of_output_comes_back_byte_exact() {
     );
     // One 2 MB line without a newline also survives.
     let out = sh
-        .run(&mut s, "head -c 2000000 /dev/zero | tr '\\0' x")
+        .run("head -c 2000000 /dev/zero | tr '\\0' x")
         .await
         .unwrap();
     assert_eq!(out.output.len(), 2_000_000);
     assert!(out.output.bytes().all(|b| b == b'x'));
-    sh.logout(&mut s).await.unwrap();
+    sh.logout().await.unwrap();
 }
 
 #[tokio::test]
 async fn long_and_multiline_commands_with_control_characters_run_intact() {
-    let (mut s, mut sh) = logged_in(&bash_console(""), None).await;
+    let mut s = session(&bash_console(""), None).await;
+    let mut sh = login(&mut s).await;
     let word = "y".repeat(10_000);
-    let out = sh
-        .run(&mut s, &format!("echo {word} | wc -c"))
-        .await
-        .unwrap();
+    let out = sh.run(&format!("echo {word} | wc -c")).await.unwrap();
     assert_eq!(out.output.trim(), "10001");
     let script = "x='it'\"'\"'s'\nprintf '%s\\t|\\n' \"$x\"\nexit 3";
-    let out = sh.run(&mut s, script).await.unwrap();
+    let out = sh.run(script).await.unwrap();
     assert_eq!((out.output.as_str(), out.status), ("it's\t|\n", 3));
-    let out = sh
-        .run(&mut s, "printf '%s' 'ctrl\u{3}c \u{15}u'")
-        .await
-        .unwrap();
+    let out = sh.run("printf '%s' 'ctrl\u{3}c \u{15}u'").await.unwrap();
     assert_eq!(out.output, "ctrl\u{3}c \u{15}u");
-    sh.logout(&mut s).await.unwrap();
+    sh.logout().await.unwrap();
 }
 
 /// A full disk or a read-only /tmp is when a console is the way in: long
 /// commands must not need a temp file (here mktemp cannot create one).
 #[tokio::test]
 async fn long_commands_run_where_no_temp_file_can_be_written() {
-    let (mut s, mut sh) = logged_in(&bash_console("export TMPDIR=/nonexistent;"), None).await;
-    let out = sh.run(&mut s, "mktemp; echo $?").await.unwrap();
+    let mut s = session(&bash_console("export TMPDIR=/nonexistent;"), None).await;
+    let mut sh = login(&mut s).await;
+    let out = sh.run("mktemp; echo $?").await.unwrap();
     assert!(
         out.output.ends_with("1\n"),
         "mktemp must fail here: {out:?}"
     );
     let word = "w".repeat(5_000);
-    let out = sh
-        .run(&mut s, &format!("echo {word} | wc -c"))
-        .await
-        .unwrap();
+    let out = sh.run(&format!("echo {word} | wc -c")).await.unwrap();
     assert_eq!((out.output.trim(), out.status), ("5001", 0));
-    sh.logout(&mut s).await.unwrap();
+    sh.logout().await.unwrap();
 }
 
 /// Issue 31: a profile that is noisy and coloured, turns on vi mode and
@@ -168,19 +159,14 @@ async fn a_noisy_coloured_vi_mode_profile_does_not_matter() {
         rc.display()
     );
     let target = format!("exec:sh -c {}", shell_words::quote(&script));
-    let (mut s, mut sh) = logged_in(&target, None).await;
-    let out = sh
-        .run(&mut s, "echo one; echo two >&2; false")
-        .await
-        .unwrap();
+    let mut s = session(&target, None).await;
+    let mut sh = login(&mut s).await;
+    let out = sh.run("echo one; echo two >&2; false").await.unwrap();
     assert_eq!((out.output.as_str(), out.status), ("one\ntwo\n", 1));
     let word = "v".repeat(3_000);
-    let out = sh
-        .run(&mut s, &format!("echo {word} | wc -c"))
-        .await
-        .unwrap();
+    let out = sh.run(&format!("echo {word} | wc -c")).await.unwrap();
     assert_eq!(out.output.trim(), "3001");
-    sh.logout(&mut s).await.unwrap();
+    sh.logout().await.unwrap();
 }
 
 /// Kernel-format lines written to the tty every 30 ms, as a flooding
@@ -189,12 +175,10 @@ const FLOOD: &str = "( i=0; while :; do i=$((i+1)); printf '[%5d.%06d] kmsg floo
 
 #[tokio::test]
 async fn kernel_lines_interleaving_with_login_and_output_are_set_apart() {
-    let (mut s, mut sh) = logged_in(&bash_console(FLOOD), None).await;
+    let mut s = session(&bash_console(FLOOD), None).await;
+    let mut sh = login(&mut s).await;
     let out = sh
-        .run(
-            &mut s,
-            "for i in $(seq 1 300); do echo line $i; sleep 0.002; done",
-        )
+        .run("for i in $(seq 1 300); do echo line $i; sleep 0.002; done")
         .await
         .unwrap();
     let expected: String = (1..=300).map(|i| format!("line {i}\n")).collect();
@@ -209,11 +193,11 @@ async fn kernel_lines_interleaving_with_login_and_output_are_set_apart() {
         out.kernel_lines
     );
     let out = sh
-        .run(&mut s, "printf 'x%.0s' $(seq 1 50); sleep 0.2; printf 'y'")
+        .run("printf 'x%.0s' $(seq 1 50); sleep 0.2; printf 'y'")
         .await
         .unwrap();
     assert_eq!(out.output, format!("{}y", "x".repeat(50)));
-    sh.logout(&mut s).await.unwrap();
+    sh.logout().await.unwrap();
 }
 
 #[tokio::test]
@@ -221,10 +205,11 @@ async fn a_pager_holding_the_tty_is_quit_before_taking_the_shell() {
     let target = bash_console("seq 1 500 | env TERM=vt100 less;");
     let dir = tempfile::tempdir().unwrap();
     let cast = dir.path().join("pager.cast");
-    let (mut s, mut sh) = logged_in(&target, Some(&cast)).await;
-    let out = sh.run(&mut s, "echo after-pager").await.unwrap();
+    let mut s = session(&target, Some(&cast)).await;
+    let mut sh = login(&mut s).await;
+    let out = sh.run("echo after-pager").await.unwrap();
     assert_eq!(out.output, "after-pager\n");
-    sh.logout(&mut s).await.unwrap();
+    sh.logout().await.unwrap();
     s.close().await.unwrap();
     let text = std::fs::read_to_string(&cast).unwrap();
     assert!(
@@ -238,66 +223,63 @@ async fn an_editor_holding_the_tty_is_left_with_colon_q() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("edited.txt");
     let target = bash_console(&format!("env TERM=vt100 vi {};", file.display()));
-    let (mut s, mut sh) = logged_in(&target, None).await;
-    let out = sh.run(&mut s, "echo after-editor").await.unwrap();
+    let mut s = session(&target, None).await;
+    let mut sh = login(&mut s).await;
+    let out = sh.run("echo after-editor").await.unwrap();
     assert_eq!(out.output, "after-editor\n");
-    sh.logout(&mut s).await.unwrap();
+    sh.logout().await.unwrap();
 }
 
 #[tokio::test]
 async fn dash_works_like_bash() {
     let target = "exec:env PS1=$\\  dash -i";
-    let (mut s, mut sh) = logged_in(target, None).await;
-    let out = sh
-        .run(&mut s, "printf '%s\\n' one two; exit 7")
-        .await
-        .unwrap();
+    let mut s = session(target, None).await;
+    let mut sh = login(&mut s).await;
+    let out = sh.run("printf '%s\\n' one two; exit 7").await.unwrap();
     assert_eq!((out.output.as_str(), out.status), ("one\ntwo\n", 7));
     let long = format!("echo {} | wc -c", "z".repeat(6000));
-    assert_eq!(sh.run(&mut s, &long).await.unwrap().output.trim(), "6001");
-    sh.logout(&mut s).await.unwrap();
+    assert_eq!(sh.run(&long).await.unwrap().output.trim(), "6001");
+    sh.logout().await.unwrap();
 }
 
 #[tokio::test]
 async fn a_timed_out_command_is_interrupted_and_the_shell_stays_usable() {
-    let (mut s, mut sh) = logged_in(&bash_console(""), None).await;
+    let mut s = session(&bash_console(""), None).await;
+    let mut sh = login(&mut s).await;
     let started = Instant::now();
     let err = sh
-        .run_with_timeout(&mut s, "echo started; sleep 60", Duration::from_millis(800))
+        .run_with_timeout("echo started; sleep 60", Duration::from_millis(800))
         .await
         .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(8));
     assert!(matches!(err.kind(), ErrorKind::Timeout { .. }), "{err:?}");
     assert_eq!(err.exit_code().code(), 5);
     assert!(err.to_string().contains("sleep 60"), "{err}");
-    let out = sh.run(&mut s, "echo still-here").await.unwrap();
+    let out = sh.run("echo still-here").await.unwrap();
     assert_eq!(out.output, "still-here\n");
-    sh.logout(&mut s).await.unwrap();
+    sh.logout().await.unwrap();
 }
 
 #[tokio::test]
 async fn the_password_never_reaches_the_transcript_or_errors() {
     let dir = tempfile::tempdir().unwrap();
     let cast = dir.path().join("secret.cast");
-    let (mut s, mut sh) = logged_in(&bash_console(""), Some(&cast)).await;
+    let mut s = session(&bash_console(""), Some(&cast)).await;
+    let mut sh = login(&mut s).await;
     // A command that prints it: its output is the console's real text, for
     // parsing (issue 31: redacted where shown, never where parsed); what is
     // shown goes through the session's scrub, and the transcript has none.
-    let out = sh.run(&mut s, &format!("echo {PASSWORD}")).await.unwrap();
+    let out = sh.run(&format!("echo {PASSWORD}")).await.unwrap();
     assert_eq!(out.output, format!("{PASSWORD}\n"));
-    assert_eq!(s.scrub(&out.output), "<redacted>\n");
+    assert_eq!(sh.session().scrub(&out.output), "<redacted>\n");
     let err = sh
-        .run_with_timeout(
-            &mut s,
-            &format!("sleep 5 # {PASSWORD}"),
-            Duration::from_millis(300),
-        )
+        .run_with_timeout(&format!("sleep 5 # {PASSWORD}"), Duration::from_millis(300))
         .await
         .unwrap_err();
     assert!(!err.to_string().contains(PASSWORD), "{err}");
     assert!(!format!("{err:?}").contains(PASSWORD));
     assert!(!format!("{sh:?}").contains(PASSWORD));
-    sh.logout(&mut s).await.unwrap();
+    sh.logout().await.unwrap();
     s.close().await.unwrap();
     let text = std::fs::read_to_string(&cast).unwrap();
     assert!(text.contains("shell: login as"));
@@ -321,8 +303,8 @@ async fn a_scoped_login_logs_out_when_the_job_fails() {
     let dir = tempfile::tempdir().unwrap();
     let cast = dir.path().join("scoped.cast");
     let mut s = session(&bash_console(""), Some(&cast)).await;
-    let err = Shell::scoped(&mut s, &spec(), async |shell, session| {
-        let out = shell.run(session, "echo working").await?;
+    let err = Shell::scoped(&mut s, &spec(), async |shell| {
+        let out = shell.run("echo working").await?;
         assert_eq!(out.output, "working\n");
         Err::<(), _>(ec2_serial_expect::Error::problems(
             "the job failed half-way",
@@ -385,9 +367,10 @@ async fn logout_ends_when_the_shell_of_a_session_leading_login_exits() {
     );
     let target = format!("exec:{} {script}", fake_login(dir.path()));
     let cast = dir.path().join("logout.cast");
-    let (mut s, sh) = logged_in(&target, Some(&cast)).await;
+    let mut s = session(&target, Some(&cast)).await;
+    let sh = login(&mut s).await;
     let started = Instant::now();
-    sh.logout(&mut s).await.unwrap();
+    sh.logout().await.unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
@@ -416,16 +399,17 @@ async fn a_login_that_does_not_lead_the_session_proves_nothing() {
         ),
     );
     let cast = dir.path().join("nested.cast");
-    let (mut s, sh) = logged_in(&format!("exec:sh {outer}"), Some(&cast)).await;
-    sh.logout(&mut s).await.unwrap();
+    let mut s = session(&format!("exec:sh {outer}"), Some(&cast)).await;
+    let sh = login(&mut s).await;
+    sh.logout().await.unwrap();
     s.close().await.unwrap();
     assert_eq!(last_logout_mark(&cast), "shell: logged out");
 }
 
-/// A shell of a user who is not root (nobody, when the tests run as root)
-/// whose PATH is a fresh directory holding `id` and the `programs` (name,
-/// script): (session, shell, the directory to keep).
-async fn non_root_shell(programs: &[(&str, &str)]) -> (Session, Shell, tempfile::TempDir) {
+/// A console whose shell is a user who is not root (nobody, when the tests
+/// run as root) with a PATH of a fresh directory holding `id` and the
+/// `programs` (name, script): (session, the login, the directory to keep).
+async fn non_root_console(programs: &[(&str, &str)]) -> (Session, LoginSpec, tempfile::TempDir) {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("bin");
@@ -449,21 +433,21 @@ async fn non_root_shell(programs: &[(&str, &str)]) -> (Session, Shell, tempfile:
         "exec {as_user}env PATH={} TERM=vt100 PS1='$ ' /bin/bash --norc --noprofile -i",
         bin.display()
     );
-    let mut s = session(&format!("exec:sh -c {}", shell_words::quote(&script)), None).await;
+    let s = session(&format!("exec:sh -c {}", shell_words::quote(&script)), None).await;
     let mut spec = spec();
     spec.user = user;
-    let sh = Shell::login(&mut s, &spec).await.unwrap();
-    assert!(!sh.is_root());
-    (s, sh, dir)
+    (s, spec, dir)
 }
 
 #[tokio::test]
 async fn sudo_missing_is_a_login_error_that_says_so() {
-    let (mut s, mut sh, _dir) = non_root_shell(&[]).await;
-    let err = sh.sudo(&mut s, "id -un").await.unwrap_err();
+    let (mut s, spec, _dir) = non_root_console(&[]).await;
+    let mut sh = Shell::login(&mut s, &spec).await.unwrap();
+    assert!(!sh.is_root());
+    let err = sh.sudo("id -un").await.unwrap_err();
     assert_eq!(err.exit_code().code(), 4, "{err}");
     assert!(err.to_string().contains("sudo is not installed"), "{err}");
-    sh.logout(&mut s).await.unwrap();
+    sh.logout().await.unwrap();
 }
 
 #[tokio::test]
@@ -476,10 +460,12 @@ async fn a_sudo_refusal_in_another_language_still_asks_for_the_password() {
         -v) printf '[sudo] Passwort für %s: ' \"$(id -un)\"; read -r _; \
         echo; echo 'Sudo: 1 falsche Passworteingabe'; exit 1 ;;\n\
         *) echo 'sudo: Ein Passwort ist notwendig' >&2; exit 1 ;;\nesac\n";
-    let (mut s, mut sh, _dir) = non_root_shell(&[("sudo", GERMAN_SUDO)]).await;
+    let (mut s, spec, _dir) = non_root_console(&[("sudo", GERMAN_SUDO)]).await;
+    let mut sh = Shell::login(&mut s, &spec).await.unwrap();
+    assert!(!sh.is_root());
     // Before, the refusal came back as the command's own status 1.
-    let err = sh.sudo(&mut s, "id -un").await.unwrap_err();
+    let err = sh.sudo("id -un").await.unwrap_err();
     assert_eq!(err.exit_code().code(), 4, "{err}");
     assert!(err.to_string().contains("sudo failed"), "{err}");
-    sh.logout(&mut s).await.unwrap();
+    sh.logout().await.unwrap();
 }

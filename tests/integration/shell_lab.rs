@@ -31,16 +31,14 @@ fn spec(user: &str, password: &Secret) -> LoginSpec {
     spec
 }
 
-async fn login(session: &mut Session, spec: &LoginSpec) -> Shell {
+async fn login<'s>(session: &'s mut Session, spec: &LoginSpec) -> Shell<'s> {
     Shell::login(session, spec)
         .await
         .unwrap_or_else(|e| panic!("login as {}: {e}", spec.user))
 }
 
-async fn run(sh: &mut Shell, s: &mut Session, cmd: &str) -> CommandOutput {
-    sh.run(s, cmd)
-        .await
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"))
+async fn run(sh: &mut Shell<'_>, cmd: &str) -> CommandOutput {
+    sh.run(cmd).await.unwrap_or_else(|e| panic!("{cmd}: {e}"))
 }
 
 // ---- flows: the same keystrokes live and in replay ----
@@ -58,14 +56,14 @@ async fn fresh_flow(s: &mut Session, password: &Secret) {
         ("exit 255", "", 255),
         ("cat; read x; echo $?", "1\n", 0),
     ] {
-        let out = run(&mut sh, s, cmd).await;
+        let out = run(&mut sh, cmd).await;
         assert_eq!((out.output.as_str(), out.status), (output, status), "{cmd}");
     }
     let long = format!("echo {} | wc -c", "k".repeat(10 * 1024));
-    assert_eq!(run(&mut sh, s, &long).await.output.trim(), "10241");
-    let out = sh.sudo(s, "id -un").await.unwrap();
+    assert_eq!(run(&mut sh, &long).await.output.trim(), "10241");
+    let out = sh.sudo("id -un").await.unwrap();
     assert_eq!(out.output, "root\n");
-    sh.logout(s).await.unwrap();
+    sh.logout().await.unwrap();
 }
 
 /// A wrong password (exit 4, console left at login:), then the right one.
@@ -82,22 +80,22 @@ async fn wrong_password_flow(s: &mut Session, password: &Secret) {
     );
     assert!(!err.to_string().contains(WRONG_PASSWORD));
     let sh = login(s, &spec("ec2-user", password)).await;
-    sh.logout(s).await.unwrap();
+    sh.logout().await.unwrap();
 }
 
 /// A session that died inside `sudo -i` with `less` open, then a new login.
 async fn leftover_flow(s: &mut Session, password: &Secret) {
     let mut sh = login(s, &spec("ec2-user", password)).await;
-    run(&mut sh, s, "true").await;
-    s.send_line("sudo -i").await.unwrap();
-    s.send_line("seq 1000 | less").await.unwrap();
+    run(&mut sh, "true").await;
+    sh.session().send_line("sudo -i").await.unwrap();
+    sh.session().send_line("seq 1000 | less").await.unwrap();
     std::mem::forget(sh);
     tokio::time::sleep(Duration::from_secs(2)).await;
     // The next login quits the pager, exits root's shell, reuses ec2-user's.
     let mut sh = login(s, &spec("ec2-user", password)).await;
     assert_eq!((sh.user(), sh.is_root()), ("ec2-user", false));
-    assert_eq!(run(&mut sh, s, "echo ok").await.output, "ok\n");
-    sh.logout(s).await.unwrap();
+    assert_eq!(run(&mut sh, "echo ok").await.output, "ok\n");
+    sh.logout().await.unwrap();
 }
 
 /// A /dev/kmsg flood every 200 ms, a MOTD with `Password:` and `login:`, a
@@ -112,9 +110,9 @@ async fn hostile_flow(s: &mut Session, password: &Secret) {
          printf '%s\\n' \"PS1='\\[\\e]0;\\u@\\h\\a\\]\\[\\e[01;32m\\]\\u@\\h\\[\\e[00m\\]:\\[\\e[01;34m\\]\\w\\[\\e[00m\\]\\$ '\" >>/home/alice/.bashrc && \
          systemd-run --unit=kflood sh -c 'while :; do echo \"<2>kflood $(cat /proc/uptime)\" >/dev/kmsg; sleep 0.2; done'"
     );
-    let out = sh.sudo(s, &setup).await.unwrap();
+    let out = sh.sudo(&setup).await.unwrap();
     assert_eq!(out.status, 0, "{}", out.output);
-    sh.logout(s).await.unwrap();
+    sh.logout().await.unwrap();
 
     // Kernel lines every 200 ms through the login and the output.
     let mut alice = spec("alice", &alice_pw);
@@ -122,7 +120,6 @@ async fn hostile_flow(s: &mut Session, password: &Secret) {
     let mut sh = login(s, &alice).await;
     let out = run(
         &mut sh,
-        s,
         "for i in $(seq 1 20); do echo line $i; sleep 0.1; done",
     )
     .await;
@@ -134,22 +131,22 @@ async fn hostile_flow(s: &mut Session, password: &Secret) {
         out.kernel_lines
     );
     // sudo answers its password prompt with the login password.
-    let out = sh.sudo(s, "id -un").await.unwrap();
+    let out = sh.sudo("id -un").await.unwrap();
     assert_eq!(out.output, "root\n");
-    sh.logout(s).await.unwrap();
+    sh.logout().await.unwrap();
 
     // With quieting on (the default) the flood stops reaching the console
     // once sudo works.
     let mut sh = login(s, &spec("alice", &alice_pw)).await;
-    sh.sudo(s, "true").await.unwrap();
-    let out = run(&mut sh, s, "sleep 2; echo done").await;
+    sh.sudo("true").await.unwrap();
+    let out = run(&mut sh, "sleep 2; echo done").await;
     assert_eq!(out.output, "done\n");
     assert!(
         out.kernel_lines.is_empty(),
         "quieted: {:?}",
         out.kernel_lines
     );
-    sh.logout(s).await.unwrap();
+    sh.logout().await.unwrap();
 }
 
 /// An fstab entry that cannot mount sends the next boot to emergency mode;
@@ -158,8 +155,11 @@ async fn emergency_flow(s: &mut Session, password: &Secret) {
     let mut sh = login(s, &spec("ec2-user", password)).await;
     let broken =
         "echo '/dev/vdz /mnt/missing ext4 defaults,x-systemd.device-timeout=2s 0 2' >>/etc/fstab";
-    assert_eq!(sh.sudo(s, broken).await.unwrap().status, 0);
-    s.send_line("sudo systemctl reboot").await.unwrap();
+    assert_eq!(sh.sudo(broken).await.unwrap().status, 0);
+    sh.session()
+        .send_line("sudo systemctl reboot")
+        .await
+        .unwrap();
     std::mem::forget(sh);
     // A whole reboot under TCG, then the 2 s device timeout.
     let mut after_reboot = spec("ec2-user", password);
@@ -222,7 +222,7 @@ async fn lab_fresh_boot_login_statuses_10_mib_long_commands_and_logout() {
         let started = Instant::now();
         let cmd = "head -c 10485760 /dev/zero | tr '\\0' 'x' | fold -w 1023";
         let out = sh
-            .run_with_timeout(&mut s, cmd, Duration::from_secs(600))
+            .run_with_timeout(cmd, Duration::from_secs(600))
             .await
             .unwrap();
         eprintln!(
@@ -232,7 +232,7 @@ async fn lab_fresh_boot_login_statuses_10_mib_long_commands_and_logout() {
         // fold ends every full 1023-column line; the last 10 columns keep no newline.
         assert_eq!(out.output.len(), 10 * 1024 * 1024 + 10 * 1024 * 1024 / 1023);
         assert!(out.output.bytes().all(|b| b == b'x' || b == b'\n'));
-        sh.logout(&mut s).await.unwrap();
+        sh.logout().await.unwrap();
     }
     s.close().await.unwrap();
     // Logged out: no shell is left on the console. The logout ended at the
@@ -273,11 +273,9 @@ async fn lab_wrong_password_is_exit_4_and_the_console_stays_at_login() {
     let cast = live_cast(tmp.path(), "lab-doc-example.cast");
     let mut s = vm.console(Some(&cast)).await;
     let spec = LoginSpec::new("ec2-user", password.clone());
-    let out = Shell::scoped(&mut s, &spec, async |shell, session| {
-        shell.run(session, "uname -n").await
-    })
-    .await
-    .unwrap();
+    let out = Shell::scoped(&mut s, &spec, async |shell| shell.run("uname -n").await)
+        .await
+        .unwrap();
     assert_eq!(out.output, "lab-instance\n");
     s.close().await.unwrap();
     assert_no_secret(&cast, &[password.expose()]);

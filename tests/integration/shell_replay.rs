@@ -66,17 +66,17 @@ async fn full_flow(session: &mut Session, spec: &LoginSpec) -> Result<Seen> {
     let mut shell = Shell::login(session, spec).await?;
     let mut runs = Vec::new();
     for (cmd, _, _) in COMMANDS {
-        match shell.run(session, cmd).await {
+        match shell.run(cmd).await {
             Ok(out) => runs.push(out),
             Err(e) => {
-                shell.logout(session).await?;
+                shell.logout().await?;
                 return Err(e);
             }
         }
     }
-    let sudo = shell.sudo(session, "id -un").await;
+    let sudo = shell.sudo("id -un").await;
     let (user, root) = (shell.user().to_string(), shell.is_root());
-    shell.logout(session).await?;
+    shell.logout().await?;
     Ok(Seen {
         user,
         root,
