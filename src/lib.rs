@@ -105,6 +105,7 @@ mod fleet;
 mod prepare;
 mod private_file;
 mod rescue;
+mod root;
 
 pub use error::{Error, ErrorKind, ExitCode, Result};
 pub use expect::{Match, Pattern, Session, SessionOptions};

@@ -1,4 +1,5 @@
-//! `doctor TARGET… --user U [--fix]`: the command around [`crate::doctor::examine`].
+//! `doctor TARGET… --user U [--fix]`: the command around the library's
+//! doctor job (`crate::doctor::job`).
 //!
 //! Opens the console (recorded), logs in with the password-based user (or,
 //! with `--via grub`, reaches a rescue shell through GRUB), examines as
@@ -10,11 +11,36 @@
 
 use crate::cli::stdout::out;
 
-use super::doctor_job::{job, FleetDoctor, Targets};
+use super::doctor_job::{job, FleetDoctor, Job, Targets};
 use super::{targets, Common, DoctorArgs, OutputFormat};
-use crate::doctor::Finding;
+use crate::doctor::job::Stage;
+use crate::doctor::{Finding, Report};
 use crate::error::{Error, ExitCode, Result};
 use crate::target::Target;
+/// Runs `job` on the one `target` (its transcript named after `what`):
+/// progress and each repair, as it starts, on stderr; the report.
+pub(super) async fn examine_one(
+    job: &Job,
+    target: &Target,
+    common: &Common,
+    what: &str,
+    connect: crate::connect::ConnectOptions,
+) -> Result<Report> {
+    let ec2 = connect.ec2.clone();
+    let session = super::open_session_over(target, common, what, connect).await?;
+    // Shown before it runs (stderr, so --output json stays clean).
+    let mut announce = |f: &Finding| {
+        eprintln!(
+            "repairing {}: {}",
+            f.check,
+            f.repair.as_deref().unwrap_or("")
+        )
+    };
+    let progress = super::progress::Progress::new(common);
+    let stage = |s: Stage| progress.phase(s.into(), job.login_user());
+    job.run(target, &ec2, session, &stage, &mut announce).await
+}
+
 /// Runs `doctor`.
 pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode> {
     let many = targets::is_many(&args.targets, &args.fleet);
@@ -36,21 +62,7 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
     let target: Target = args.targets[0].parse()?;
     let connect = super::connect_options(&common).await?;
     let job = job(&args, Targets::One(&target))?;
-    let ec2 = connect.ec2.clone();
-    let session = super::open_session_over(&target, &common, "doctor", connect).await?;
-    // Shown before it runs (stderr, so --output json stays clean).
-    let mut announce = |f: &Finding| {
-        eprintln!(
-            "repairing {}: {}",
-            f.check,
-            f.repair.as_deref().unwrap_or("")
-        )
-    };
-    let progress = super::progress::Progress::new(&common);
-    let stage = |s: crate::doctor::job::Stage| progress.phase(s.into(), job.login_user());
-    let report = job
-        .run(&target, &ec2, session, &stage, &mut announce)
-        .await?;
+    let report = examine_one(&job, &target, &common, "doctor", connect).await?;
     let json = super::stdout::json_pretty(&report)?;
     if let Some(path) = &args.report {
         crate::private_file::write(path, json.as_bytes())

@@ -6,7 +6,7 @@ use super::board::Board;
 use super::fleet_run::FleetJob;
 use super::{DoctorArgs, PowerCycleArg, ViaArg};
 use crate::doctor::facts::UserName;
-use crate::doctor::job::{GrubPlan, PowerPlan, RootAccess, Stage};
+use crate::doctor::job::{AccessPlan, GrubPlan, PowerPlan, Stage};
 pub(super) use crate::doctor::job::{Job, Targets};
 use crate::doctor::{Finding, Report, Request, Status};
 use crate::error::ExitCode;
@@ -28,15 +28,14 @@ pub(super) fn job(args: &DoctorArgs, targets: Targets<'_>) -> Result<Job> {
                 }
                 None => request.user.clone(),
             };
-            RootAccess::Login {
-                password: super::prompt::login_password(&args.password, user.as_str())?,
-                user,
-                timeout: std::time::Duration::from_secs(args.login_timeout),
-            }
+            let password = super::prompt::login_password(&args.password, user.as_str())?;
+            let mut spec = crate::doctor::login_spec(user.as_str(), password);
+            spec.timeout = std::time::Duration::from_secs(args.login_timeout);
+            AccessPlan::Login(spec)
         }
         ViaArg::Grub => {
             request.rescue = true;
-            RootAccess::Grub(grub_plan(args, targets)?)
+            AccessPlan::Grub(grub_plan(args, targets)?)
         }
     };
     Ok(Job {

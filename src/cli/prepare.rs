@@ -16,6 +16,7 @@ use crate::doctor::facts::UserName;
 use crate::error::{Error, ExitCode, Result};
 use crate::expect::Session;
 use crate::prepare::{self, Change, Plan, PrepareRequest};
+use crate::root::{as_root, RootAccess};
 use crate::secret::Secret;
 use crate::shell::{LoginSpec, Shell};
 use crate::target::Target;
@@ -125,15 +126,11 @@ async fn prepare_on(
         }
         Ok((plan, password_file))
     };
-    match login {
-        Some(spec) => Shell::scoped(session, spec, job).await,
-        None => {
-            let mut shell = Shell::adopt(session, std::time::Duration::from_secs(30)).await?;
-            let outcome = job(&mut shell).await;
-            shell.release();
-            outcome
-        }
-    }
+    let access = match login {
+        Some(spec) => RootAccess::Login(spec.clone()),
+        None => RootAccess::Adopt(std::time::Duration::from_secs(30)),
+    };
+    as_root(session, &access, &|_| {}, job, |_| false).await
 }
 
 /// A new password for the rescue user: written 0600 where asked, else

@@ -15,6 +15,7 @@ use super::{Common, OutputFormat, ReadyArgs};
 use crate::doctor::facts::UserName;
 use crate::error::{Error, ExitCode, Result};
 use crate::prepare::{self, PrepareRequest};
+use crate::root::{as_root, RootAccess};
 use crate::shell::{LoginSpec, Shell};
 use crate::target::Target;
 
@@ -125,10 +126,9 @@ async fn look_inside(
 ) {
     let looked = async {
         let mut session = super::open_session_over(target, common, "ready", connect).await?;
-        let facts = Shell::scoped(&mut session, spec, async |shell| {
-            prepare::examine(shell, request).await
-        })
-        .await;
+        let access = RootAccess::Login(spec.clone());
+        let job = async |shell: &mut Shell<'_>| prepare::examine(shell, request).await;
+        let facts = as_root(&mut session, &access, &|_| {}, job, |_| false).await;
         let _ = session.close().await;
         facts
     }

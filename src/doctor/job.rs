@@ -10,36 +10,33 @@
 
 use std::time::Duration;
 
-use super::facts::UserName;
 use super::report::Via;
-use super::{examine, login_spec, Examination, Finding, Report, Request, Status};
+use super::{examine, Examination, Finding, Report, Request, Status};
 use crate::ec2::config::Ec2Options;
 use crate::error::{Error, Result};
 use crate::expect::Session;
 use crate::rescue::{PowerCycle, RescueArgs, RescueOptions, RescueStep};
-use crate::secret::Secret;
-use crate::shell::Shell;
+use crate::root::{as_root, RootAccess, RootStage};
+use crate::shell::{LoginSpec, Shell};
 use crate::target::Target;
 
 /// What every target is asked: the request, how root is reached, check or fix.
 pub(crate) struct Job {
     /// What to check (and may repair).
     pub(crate) request: Request,
-    /// How root is reached.
-    pub(crate) access: RootAccess,
+    /// How root is reached on each target.
+    pub(crate) access: AccessPlan,
     /// Repair and verify, or only check.
     pub(crate) fix: bool,
 }
 
-/// How a job reaches a root shell on each console.
-pub(crate) enum RootAccess {
-    /// Log in as `user` with `password` (then sudo).
-    Login {
-        user: UserName,
-        password: Secret,
-        timeout: Duration,
-    },
-    /// Through GRUB and a rescue shell: no password.
+/// How the job reaches root on every target: each target's
+/// [`RootAccess`] comes from it.
+pub(crate) enum AccessPlan {
+    /// Log in (then sudo): the same login everywhere.
+    Login(LoginSpec),
+    /// Through GRUB and a rescue shell: no password; each target its own
+    /// power cycle.
     Grub(GrubPlan),
 }
 
@@ -86,6 +83,16 @@ pub(crate) enum Stage {
     Rescue(RescueStep),
 }
 
+impl From<RootStage> for Stage {
+    fn from(stage: RootStage) -> Stage {
+        match stage {
+            RootStage::LoggingIn => Stage::LoggingIn,
+            RootStage::LoggingOut => Stage::LoggingOut,
+            RootStage::Rescue(step) => Stage::Rescue(step),
+        }
+    }
+}
+
 /// Where a power-cycle command takes the target.
 const TARGET_PLACEHOLDER: &str = "{target}";
 
@@ -93,8 +100,8 @@ impl Job {
     /// Who logs in and for how long, for a login; `None` for the rescue.
     pub(crate) fn login_user(&self) -> Option<(&str, Duration)> {
         match &self.access {
-            RootAccess::Login { user, timeout, .. } => Some((user.as_str(), *timeout)),
-            RootAccess::Grub(_) => None,
+            AccessPlan::Login(spec) => Some((spec.user.as_str(), spec.timeout)),
+            AccessPlan::Grub(_) => None,
         }
     }
 
@@ -103,7 +110,7 @@ impl Job {
         &self,
         targets: impl IntoIterator<Item = &'a Target>,
     ) -> Result<()> {
-        if let RootAccess::Grub(plan) = &self.access {
+        if let AccessPlan::Grub(plan) = &self.access {
             for target in targets {
                 plan.check(target)?;
             }
@@ -127,8 +134,8 @@ impl Job {
         let transcript = session.transcript_path().map(|p| p.display().to_string());
         // Known before anything is recorded: a password that is also a word
         // of the first marker (the user's name) is redacted there too.
-        if let RootAccess::Login { password, .. } = &self.access {
-            session.add_secret(password);
+        if let AccessPlan::Login(spec) = &self.access {
+            session.add_secret(&spec.password);
         }
         session.mark(&format!(
             "doctor: user {} mode {}",
@@ -139,22 +146,24 @@ impl Job {
             stage(Stage::Repairing);
             announce(f)
         };
-        let outcome = match &self.access {
-            RootAccess::Login {
-                user,
-                password,
-                timeout,
-            } => {
-                self.logged_in(&mut session, user, password, *timeout, stage, &mut announce)
-                    .await
+        let outcome = match self.root_access(target, ec2) {
+            Ok(access) => {
+                let root_stage = |s: RootStage| stage(s.into());
+                let job = async |shell: &mut Shell<'_>| {
+                    stage(Stage::Examining);
+                    examine(shell, &self.request, self.fix, &mut announce).await
+                };
+                // A failed examination may have changed files half-way.
+                let changed = |outcome: &Result<Examination>| {
+                    outcome.as_ref().map_or(true, |o| {
+                        o.findings
+                            .iter()
+                            .any(|f| f.status != Status::Open && f.status != Status::Skipped)
+                    })
+                };
+                as_root(&mut session, &access, &root_stage, job, changed).await
             }
-            RootAccess::Grub(plan) => match plan.for_target(target, ec2) {
-                Ok(options) => {
-                    self.rescue(&mut session, &options, stage, &mut announce)
-                        .await
-                }
-                Err(e) => Err(e),
-            },
+            Err(e) => Err(e),
         };
         let _ = session.close().await;
         let outcome = outcome?;
@@ -173,8 +182,8 @@ impl Job {
             evidence: outcome.evidence,
             round_trips: outcome.round_trips,
             via: match self.access {
-                RootAccess::Login { .. } => Via::Login,
-                RootAccess::Grub(_) => Via::Grub,
+                AccessPlan::Login(_) => Via::Login,
+                AccessPlan::Grub(_) => Via::Grub,
             },
             incomplete: !outcome.not_checked.is_empty(),
             not_checked: self
@@ -186,59 +195,12 @@ impl Job {
         })
     }
 
-    /// The examination in a login (sudo for root), logged out on every path.
-    async fn logged_in(
-        &self,
-        session: &mut Session,
-        user: &UserName,
-        password: &Secret,
-        timeout: Duration,
-        stage: &(dyn Fn(Stage) + Sync),
-        announce: &mut (dyn FnMut(&Finding) + Send),
-    ) -> Result<Examination> {
-        session.add_secret(password);
-        let mut spec = login_spec(user.as_str(), password.clone());
-        spec.timeout = timeout;
-        stage(Stage::LoggingIn);
-        Shell::scoped(session, &spec, async |shell| {
-            stage(Stage::Examining);
-            let outcome = examine(shell, &self.request, self.fix, announce).await;
-            stage(Stage::LoggingOut);
-            outcome
-        })
-        .await
-    }
-
-    /// The examination in a rescue shell reached through GRUB; the machine
-    /// is rebooted normally afterwards, also when the examination failed
-    /// (a signal aside: then the console is left at the rescue shell, and
-    /// the error says so).
-    async fn rescue(
-        &self,
-        session: &mut Session,
-        options: &RescueOptions,
-        stage: &(dyn Fn(Stage) + Sync),
-        announce: &mut (dyn FnMut(&Finding) + Send),
-    ) -> Result<Examination> {
-        let step = |s| stage(Stage::Rescue(s));
-        let mut rescue = crate::rescue::enter(session, options, &step).await?;
-        stage(Stage::Examining);
-        let outcome = examine(rescue.shell(), &self.request, self.fix, announce).await;
-        let changed = outcome.as_ref().map_or(true, |o| {
-            o.findings
-                .iter()
-                .any(|f| f.status != Status::Open && f.status != Status::Skipped)
-        });
-        let left = rescue.leave(changed, &step).await;
-        match (outcome, left) {
-            (Ok(outcome), Ok(())) => Ok(outcome),
-            (Ok(_), Err(e)) => Err(e.context("rebooting normally after the rescue")),
-            (Err(e), left) => {
-                if let Err(l) = left {
-                    tracing::warn!("rebooting after a failed rescue also failed: {l}");
-                }
-                Err(e)
-            }
+    /// How root is reached on `target`: the login, or the rescue with
+    /// the target's own power cycle.
+    fn root_access(&self, target: &Target, ec2: &Ec2Options) -> Result<RootAccess> {
+        match &self.access {
+            AccessPlan::Login(spec) => Ok(RootAccess::Login(spec.clone())),
+            AccessPlan::Grub(plan) => Ok(RootAccess::Rescue(plan.for_target(target, ec2)?)),
         }
     }
 

@@ -10,15 +10,16 @@
 //! the VM boots through GRUB, every password is locked too, and `doctor
 //! --via grub --fix` repairs it with no password at all.
 
-use crate::cli::stdout::{json_line, outln};
+use crate::cli::stdout::{json_line, out, outln};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::cli::{Common, OutputFormat};
+use crate::cli::{Cli, Command, Common, OutputFormat};
+use crate::doctor::job::Targets;
 use crate::error::{Error, ExitCode, Result};
 use crate::lab::layout::LabDirs;
 use crate::lab::scenario;
@@ -251,29 +252,19 @@ async fn scripted_repair(
     })
 }
 
-/// `doctor --fix` over the serial console, run as a user runs it; through
-/// GRUB with `via_grub`.
+/// `doctor --fix` over the serial console, the very command a user runs
+/// (its flags parsed as the command line parses them, run in this
+/// process); through GRUB with `via_grub`.
 async fn doctor_repair(info: &VmInfo, common: &Common, via_grub: bool) -> Result<Repaired> {
-    // /proc/self/exe runs this very binary even if a rebuild replaced the file.
-    let mut command = tokio::process::Command::new("/proc/self/exe");
-    command.arg0("ec2-serial-expect");
-    let transcript = if common.no_transcript {
-        command.arg("--no-transcript");
-        None
-    } else {
-        let path = match &common.transcript {
-            Some(p) => p.clone(),
-            None => crate::transcript::default_path("lab-demo")?,
-        };
-        command.arg("--transcript").arg(&path);
-        Some(path)
-    };
-    let json = common.output == OutputFormat::Json;
-    command
-        .args(["--output", if json { "json" } else { "human" }])
-        .arg("doctor")
-        .arg(info.serial_target().to_string())
-        .args(["--user", &info.user, "--fix"]);
+    let target = info.serial_target();
+    let mut argv = vec![
+        "ec2-serial-expect".to_string(),
+        "doctor".into(),
+        target.to_string(),
+        "--user".into(),
+        info.user.clone(),
+        "--fix".into(),
+    ];
     if via_grub {
         let me = std::env::current_exe().map_err(|e| Error::io("finding this program", e))?;
         let reset = format!(
@@ -281,38 +272,51 @@ async fn doctor_repair(info: &VmInfo, common: &Common, via_grub: bool) -> Result
             shell_words::quote(&me.display().to_string()),
             info.name
         );
-        command.args(["--via", "grub", "--power-cycle-command", &reset]);
+        argv.extend([
+            "--via".into(),
+            "grub".into(),
+            "--power-cycle-command".into(),
+            reset,
+        ]);
     } else {
-        command.arg("--password-file").arg(&info.password_file);
+        argv.push("--password-file".into());
+        argv.push(info.password_file.display().to_string());
     }
-    command
-        .stdin(Stdio::null())
-        .stdout(if json {
-            Stdio::piped()
-        } else {
-            Stdio::inherit()
-        })
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    // spawn + wait_with_output: `output()` would capture the human report too.
-    let output = command
-        .spawn()
-        .map_err(|e| Error::io("running `doctor --fix`", e))?
-        .wait_with_output()
-        .await
-        .map_err(|e| Error::io("running `doctor --fix`", e))?;
-    if !output.status.success() {
-        return Err(Error::problems(format!(
-            "`doctor --fix` did not repair the lab VM ({}); see its report above{}",
-            output.status,
+    let Command::Doctor(args) = Cli::try_parse_from(&argv)
+        .map_err(|e| Error::usage(format!("the demo's doctor flags: {e}")))?
+        .command
+    else {
+        return Err(Error::usage(
+            "the demo's doctor flags did not parse as `doctor`",
+        ));
+    };
+    // Like `doctor` itself: a signal ends the session cleanly.
+    super::super::signals::listen()?;
+    let connect = super::super::connect_options(common).await?;
+    let job = super::super::doctor_job::job(&args, Targets::One(&target))?;
+    let examined =
+        super::super::doctor::examine_one(&job, &target, common, "lab-demo", connect).await;
+    let transcript = common.noted_transcript();
+    let not_repaired = |why: String| {
+        Error::problems(format!(
+            "`doctor --fix` did not repair the lab VM ({why}); see its report above{}",
             transcript
                 .as_ref()
                 .map_or(String::new(), |p| format!(" and {}", p.display()))
-        )));
+        ))
+    };
+    let report = examined.map_err(|e| not_repaired(e.to_string()))?;
+    let json = super::super::stdout::json_pretty(&report)?;
+    let doctor_report = match common.output {
+        OutputFormat::Json => serde_json::from_str(&json).ok(),
+        OutputFormat::Human => {
+            out!("{}", report.human())?;
+            None
+        }
+    };
+    if report.problems_remain() {
+        return Err(not_repaired("problems remain".into()));
     }
-    let doctor_report = json
-        .then(|| serde_json::from_slice(&output.stdout).ok())
-        .flatten();
     Ok(Repaired {
         transcript,
         doctor_report,
