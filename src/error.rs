@@ -104,6 +104,40 @@ impl<'de> serde::Deserialize<'de> for ExitCode {
     }
 }
 
+/// Where a replay and the session parted: the message (which names the
+/// recording and the event), and, when the session typed other text than
+/// the recording holds, both texts, so a layer that knows what the text
+/// means can say it in its own words (the shell: the command).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    /// Which recording and where in it (`replay FILE at event #N (line L)`).
+    pub place: String,
+    /// What happened, for people (the place included).
+    pub message: String,
+    /// The text the recording holds at that point, if it is text.
+    pub recorded: Option<String>,
+    /// The text the session sent instead.
+    pub sent: Option<String>,
+}
+
+impl Divergence {
+    /// A divergence told by its place and message alone.
+    pub fn said(place: impl Into<String>, message: impl Into<String>) -> Divergence {
+        Divergence {
+            place: place.into(),
+            message: message.into(),
+            recorded: None,
+            sent: None,
+        }
+    }
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// What went wrong, with the facts a message needs; the kind alone decides
 /// the exit code. Contexts (what was being done) live on [`Error`].
 #[derive(Debug, thiserror::Error)]
@@ -148,7 +182,7 @@ pub enum ErrorKind {
 
     /// A replayed transcript and the session disagree.
     #[error("{0}")]
-    ReplayMismatch(String),
+    ReplayMismatch(Divergence),
 
     /// Logging in was refused.
     #[error("{0}")]
@@ -233,7 +267,12 @@ impl ErrorKind {
                 seconds,
                 tail: scrub(&tail),
             },
-            ErrorKind::ReplayMismatch(m) => ErrorKind::ReplayMismatch(scrub(&m)),
+            ErrorKind::ReplayMismatch(d) => ErrorKind::ReplayMismatch(Divergence {
+                place: scrub(&d.place),
+                message: scrub(&d.message),
+                recorded: d.recorded.map(|t| scrub(&t)),
+                sent: d.sent.map(|t| scrub(&t)),
+            }),
             ErrorKind::Login(m) => ErrorKind::Login(scrub(&m)),
             ErrorKind::Problems(m) => ErrorKind::Problems(scrub(&m)),
             ErrorKind::Interrupted {
@@ -313,8 +352,8 @@ impl Error {
     }
 
     /// A replayed transcript and the session disagree (exit 3).
-    pub fn replay_mismatch(message: impl fmt::Display) -> Self {
-        Error::new(ErrorKind::ReplayMismatch(message.to_string()))
+    pub fn replay_mismatch(divergence: Divergence) -> Self {
+        Error::new(ErrorKind::ReplayMismatch(divergence))
     }
 
     /// An AWS refusal or failure whose message names the fix (exit 3).
@@ -417,6 +456,27 @@ pub trait Context<T> {
 impl<T> Context<T> for Result<T> {
     fn context(self, what: impl fmt::Display) -> Result<T> {
         self.map_err(|e| e.context(what))
+    }
+}
+
+/// A job's result and that of the clean-up after it (a logout, a reboot):
+/// the job's error wins; a failed clean-up after a success is the error,
+/// with `cleaning` ("logging out") as its context; after a failure it is
+/// only logged.
+pub(crate) fn job_then_cleanup<T>(
+    job: Result<T>,
+    cleanup: Result<()>,
+    cleaning: &str,
+) -> Result<T> {
+    match (job, cleanup) {
+        (Ok(value), Ok(())) => Ok(value),
+        (Ok(_), Err(e)) => Err(e.context(cleaning)),
+        (Err(e), cleanup) => {
+            if let Err(c) = cleanup {
+                tracing::warn!("{cleaning} after a failure also failed: {c}");
+            }
+            Err(e)
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use crate::error::Result;
+use crate::error::{job_then_cleanup, Result};
 use crate::expect::Session;
 use crate::rescue::{RescueOptions, RescueStep};
 use crate::shell::{LoginSpec, Shell};
@@ -70,16 +70,7 @@ pub(crate) async fn as_root<T>(
             let outcome = job(rescue.shell()).await;
             let changed = changed(&outcome);
             let left = rescue.leave(changed, &step).await;
-            match (outcome, left) {
-                (Ok(value), Ok(())) => Ok(value),
-                (Ok(_), Err(e)) => Err(e.context("rebooting normally after the rescue")),
-                (Err(e), left) => {
-                    if let Err(l) = left {
-                        tracing::warn!("rebooting after a failed rescue also failed: {l}");
-                    }
-                    Err(e)
-                }
-            }
+            job_then_cleanup(outcome, left, "rebooting normally after the rescue")
         }
     }
 }

@@ -620,6 +620,14 @@ pub(crate) struct TestArgs {
     /// or NAME=prompt (replays need none).
     #[arg(long = "secret", value_name = "NAME=SOURCE", requires = "update")]
     pub secrets: Vec<String>,
+    /// A script variable (repeatable): with --update it is recorded into the
+    /// recording's .expect file; on a replay it overrides the .expect's value.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Only the tests whose name (SCRIPT or SCRIPT.VARIANT) or script path
+    /// contains PATTERN.
+    #[arg(short = 'k', value_name = "PATTERN")]
+    pub filter: Option<String>,
 }
 
 /// The `lab` subcommands.

@@ -80,17 +80,7 @@ pub(super) async fn run<J: FleetJob>(
             .map_err(|e| Error::usage(format!("cannot create --out-dir {}: {e}", dir.display())))?;
     }
     let options = super::session_options(common)?;
-    let mut taken = HashSet::new();
-    let mut files = std::collections::HashMap::new();
-    for (name, _) in &targets {
-        let stem = crate::fleet::file_stem(name, &mut taken);
-        let transcript = match &fleet.out_dir {
-            Some(dir) if !common.no_transcript => Some(dir.join(format!("{stem}.cast"))),
-            Some(_) => None,
-            None => super::transcript_path(common, &format!("{}-{stem}", J::NAME))?,
-        };
-        files.insert(name.clone(), (stem, transcript));
-    }
+    let files = target_files(J::NAME, &targets, fleet, common)?;
     let parsed: std::collections::HashMap<String, Target> = targets.iter().cloned().collect();
     let names: Vec<String> = targets.into_iter().map(|(n, _)| n).collect();
     let signals = super::signals::receiver();
@@ -146,7 +136,33 @@ pub(super) async fn run<J: FleetJob>(
     if let Some(e) = failed_write {
         return Err(e);
     }
-    let summary = Summary::new(ended);
+    finish(Summary::new(ended), fleet, common)
+}
+
+/// Each target's file stem (unique, safe as a file name) and transcript:
+/// `--out-dir/STEM.cast`, or the default place named after the job.
+fn target_files(
+    job: &str,
+    targets: &[(String, Target)],
+    fleet: &FleetArgs,
+    common: &Common,
+) -> Result<std::collections::HashMap<String, (String, Option<PathBuf>)>> {
+    let mut taken = HashSet::new();
+    let mut files = std::collections::HashMap::new();
+    for (name, _) in targets {
+        let stem = crate::fleet::file_stem(name, &mut taken);
+        let transcript = match &fleet.out_dir {
+            Some(dir) if !common.no_transcript => Some(dir.join(format!("{stem}.cast"))),
+            Some(_) => None,
+            None => super::transcript_path(common, &format!("{job}-{stem}"))?,
+        };
+        files.insert(name.clone(), (stem, transcript));
+    }
+    Ok(files)
+}
+
+/// The summary: saved as `--out-dir/summary.json`, printed; its exit code.
+fn finish(summary: Summary, fleet: &FleetArgs, common: &Common) -> Result<ExitCode> {
     if let Some(dir) = &fleet.out_dir {
         let json = json_pretty(&summary)?;
         crate::private_file::write(&dir.join("summary.json"), json.as_bytes()).map_err(|e| {

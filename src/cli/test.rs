@@ -31,20 +31,42 @@ pub(super) async fn command(args: TestArgs, common: Common) -> Result<ExitCode> 
     } else {
         args.paths.clone()
     };
-    let found = suite::discover(&paths, args.recordings.as_deref())?;
+    let mut found = suite::discover(&paths, args.recordings.as_deref())?;
+    let vars = ScriptInputs::from_args(&args.vars, &[], &super::prompt::hidden)?.vars;
+    if let Some(pattern) = &args.filter {
+        found.tests.retain(|t| t.is_named_by(pattern));
+        found
+            .unrecorded
+            .retain(|s| s.to_string_lossy().contains(pattern.as_str()));
+    }
+    for test in &mut found.tests {
+        test.expect.vars.extend(vars.clone());
+    }
+    if args.update {
+        // A script without a recording gets its first one.
+        let first = found
+            .unrecorded
+            .drain(..)
+            .map(|s| ConsoleTest::first(&s, args.recordings.as_deref(), vars.clone()));
+        found.tests.extend(first.collect::<Vec<_>>());
+    }
     if found.tests.is_empty() {
+        let selected = match &args.filter {
+            Some(pattern) => format!(" named by -k {pattern:?}"),
+            None => String::new(),
+        };
         return Err(Error::usage(format!(
-            "no console tests under {}: a test is a SCRIPT.rhai with a recording SCRIPT.cast or \
-             SCRIPT.VARIANT.cast beside it (or in --recordings DIR); record one with \
-             `ec2-serial-expect test SCRIPT.rhai --update --target TARGET` after creating an empty SCRIPT.cast, \
-             or with `run TARGET SCRIPT.rhai --transcript SCRIPT.cast`",
+            "no console tests{selected} under {}: a test is a SCRIPT.rhai with a recording SCRIPT.cast or \
+             SCRIPT.VARIANT.cast beside it (or in --recordings DIR); make the first recording with \
+             `ec2-serial-expect test SCRIPT.rhai --update --target TARGET [--var NAME=VALUE]…`",
             paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         )));
     }
     let started = Instant::now();
     let human = common.output == OutputFormat::Human;
     let outcomes = if args.update {
-        update(&args, &common, found.tests, human).await?
+        let write_expect = !args.vars.is_empty();
+        update(&args, &common, found.tests, human, write_expect).await?
     } else {
         let jobs = args
             .jobs
@@ -96,6 +118,7 @@ async fn update(
     common: &Common,
     tests: Vec<ConsoleTest>,
     human: bool,
+    write_expect: bool,
 ) -> Result<Vec<TestOutcome>> {
     let target: Target = args
         .target
@@ -113,7 +136,14 @@ async fn update(
         .options(session_options(common)?);
     let mut outcomes = Vec::new();
     for test in tests {
-        let outcome = suite::record(test, console.clone(), secrets.clone()).await?;
+        let first = !test.recording.exists();
+        let outcome = suite::record(
+            test,
+            console.clone(),
+            secrets.clone(),
+            write_expect || first,
+        )
+        .await?;
         if human {
             let what = if outcome.passed {
                 "updated"

@@ -497,7 +497,9 @@ impl Session {
 
     fn transport_error(&self, e: TransportError) -> Error {
         match e {
-            TransportError::ReplayMismatch(m) => Error::replay_mismatch(self.scrub(&m)),
+            TransportError::ReplayMismatch(d) => {
+                Error::replay_mismatch(d).scrubbed(&|t| self.scrub(t))
+            }
             TransportError::Io(e) => Error::io(
                 format!(
                     "console {} failed; last output: {:?}",

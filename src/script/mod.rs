@@ -167,7 +167,9 @@ fn run_on(
     // A replay that diverged answers nothing more: logging out would only
     // repeat the mismatch in warnings.
     let diverged = matches!(&outcome, Err(e) if matches!(e.kind(), crate::error::ErrorKind::ReplayMismatch(_)));
-    if !diverged {
+    if diverged {
+        host.let_go_of_the_shell();
+    } else {
         host.logout_if_logged_in();
     }
     match &outcome {

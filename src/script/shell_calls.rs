@@ -113,6 +113,15 @@ impl Host {
     }
 
     /// Logs out a shell the script left logged in (on every exit path).
+    /// After a replay parted from its recording: the recording answers
+    /// nothing more, so there is no console to log out of, and nothing to
+    /// warn about.
+    pub(super) fn let_go_of_the_shell(&self) {
+        if let Some(shell) = self.shell.borrow_mut().take() {
+            shell.abandon();
+        }
+    }
+
     pub(super) fn logout_if_logged_in(&self) {
         let Some(shell) = self.shell.borrow_mut().take() else {
             return;

@@ -84,6 +84,7 @@ pub struct Expectation {
     /// The `--var` values the script was recorded with.
     pub vars: BTreeMap<String, String>,
     /// The exit code.
+    #[serde(rename = "exit_code")]
     pub exit: i32,
     /// Text the `fail()` reason must contain.
     pub fail: Option<String>,
@@ -98,6 +99,21 @@ impl Expectation {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Expectation::default()),
             Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
         }
+    }
+
+    /// The `.expect` file's text for this expectation.
+    fn render(&self) -> String {
+        let mut text = String::new();
+        for (name, value) in &self.vars {
+            text.push_str(&format!("var {name}={value}\n"));
+        }
+        if self.exit != 0 {
+            text.push_str(&format!("exit {}\n", self.exit));
+        }
+        if let Some(fail) = &self.fail {
+            text.push_str(&format!("fail {fail}\n"));
+        }
+        text
     }
 
     fn parse(text: &str) -> std::result::Result<Expectation, String> {
@@ -171,12 +187,7 @@ pub fn discover(paths: &[PathBuf], recordings: Option<&Path>) -> Result<Discover
             .unwrap_or_default()
             .to_string_lossy()
             .to_string();
-        let dir = recordings.map(Path::to_path_buf).unwrap_or_else(|| {
-            // A bare file name's parent is "": the current directory.
-            let parent = script.parent().filter(|p| !p.as_os_str().is_empty());
-            parent.unwrap_or(Path::new(".")).to_path_buf()
-        });
-        let casts = recordings_of(&dir, &stem)?;
+        let casts = recordings_of(&recording_dir(&script, recordings), &stem)?;
         if casts.is_empty() {
             found.unrecorded.push(script);
             continue;
@@ -191,6 +202,37 @@ pub fn discover(paths: &[PathBuf], recordings: Option<&Path>) -> Result<Discover
         }
     }
     Ok(found)
+}
+
+/// Where `script`'s recordings are: `recordings`, else beside it.
+fn recording_dir(script: &Path, recordings: Option<&Path>) -> PathBuf {
+    recordings.map(Path::to_path_buf).unwrap_or_else(|| {
+        // A bare file name's parent is "": the current directory.
+        let parent = script.parent().filter(|p| !p.as_os_str().is_empty());
+        parent.unwrap_or(Path::new(".")).to_path_buf()
+    })
+}
+
+impl ConsoleTest {
+    /// The test a script without a recording gets when it is recorded the
+    /// first time: `STEM.cast` where its recordings go, run with `vars`.
+    pub fn first(script: &Path, recordings: Option<&Path>, vars: BTreeMap<String, String>) -> Self {
+        let stem = script.file_stem().unwrap_or_default().to_string_lossy();
+        ConsoleTest {
+            script: script.to_path_buf(),
+            recording: recording_dir(script, recordings).join(format!("{stem}.cast")),
+            expect: Expectation {
+                vars,
+                ..Expectation::default()
+            },
+        }
+    }
+
+    /// Whether `pattern` is part of the test's name or its script's path
+    /// (`test -k`).
+    pub fn is_named_by(&self, pattern: &str) -> bool {
+        self.name().contains(pattern) || self.script.to_string_lossy().contains(pattern)
+    }
 }
 
 fn find_scripts(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -244,11 +286,12 @@ pub struct TestOutcome {
     /// True when the run ended as expected.
     pub passed: bool,
     /// The run's exit code.
+    #[serde(rename = "exit_code")]
     pub exit: i32,
     /// Why it failed (what differs), or empty.
     pub message: String,
     /// How long the run took.
-    #[serde(serialize_with = "as_millis")]
+    #[serde(rename = "duration_ms", serialize_with = "as_millis")]
     pub duration: Duration,
 }
 
@@ -304,10 +347,14 @@ pub async fn replay(test: ConsoleTest) -> TestOutcome {
 /// new recording is kept as `NAME.new.cast.failed` to look at). While it
 /// records, the new file is `NAME.cast.new`: a name discovery never takes
 /// for a recording, even if the run is killed.
+///
+/// With `write_expect`, a passing run also writes the recording's `.expect`
+/// (its vars, exit code and `fail` text), so the replay runs as recorded.
 pub async fn record(
     test: ConsoleTest,
     console: Console<'_>,
     secrets: BTreeMap<String, Secret>,
+    write_expect: bool,
 ) -> Result<TestOutcome> {
     let started = Instant::now();
     let fresh = test.recording.with_extension("cast.new");
@@ -332,6 +379,12 @@ pub async fn record(
                 e,
             )
         })?;
+    }
+    let sidecar = recording.with_extension("expect");
+    let text = outcome.test.expect.render();
+    if outcome.passed && write_expect && (!text.is_empty() || sidecar.exists()) {
+        std::fs::write(&sidecar, text)
+            .map_err(|e| Error::io(format!("writing {}", sidecar.display()), e))?;
     }
     Ok(outcome)
 }

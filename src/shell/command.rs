@@ -158,6 +158,42 @@ pub(super) fn plan(cmd: &str, n: u64) -> CommandPlan {
     }
 }
 
+/// The command a typed run line runs, if it is one of ours typed whole
+/// (`( eval 'CMD' )`): how a replay that parted from its recording is told
+/// in the script's words rather than in the shell's framing.
+pub(super) fn command_of(line: &str) -> Option<String> {
+    static FRAMED: OnceLock<Regex> = OnceLock::new();
+    let framed = FRAMED.get_or_init(|| {
+        Regex::new(r"; \( eval '((?:[^']|'\\'')*)' \) </dev/null; ").expect("valid regex")
+    });
+    let quoted = framed.captures(line)?.get(1)?.as_str();
+    Some(quoted.replace(r"'\''", "'"))
+}
+
+/// Says where `recorded` and `ran` (two commands) differ: each with the
+/// part that differs in brackets, `uname -[s]` and `uname -[a]`.
+pub(super) fn marked_difference(recorded: &str, ran: &str) -> (String, String) {
+    let (a, b): (Vec<char>, Vec<char>) = (recorded.chars().collect(), ran.chars().collect());
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let suffix = a[prefix..]
+        .iter()
+        .rev()
+        .zip(b[prefix..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let mark = |s: &[char]| {
+        let (head, rest) = s.split_at(prefix);
+        let (middle, tail) = rest.split_at(rest.len() - suffix);
+        format!(
+            "{}[{}]{}",
+            head.iter().collect::<String>(),
+            middle.iter().collect::<String>(),
+            tail.iter().collect::<String>()
+        )
+    };
+    (mark(&a), mark(&b))
+}
+
 /// `cmd` as `printf %b` reads it, one piece per byte: what is typed inside
 /// single quotes, and how many characters it adds to the variable. Only
 /// printable ASCII is typed as is (`\` doubled, `'` as `'\''`); a newline is
@@ -203,6 +239,27 @@ mod tests {
         assert!(!prompt_regex().is_match(&sync_line()));
         assert!(p.end.is_match("out\n__ESX_E7 127\n"));
         assert!(!p.end.is_match("out\n__ESX_E17 0\n"));
+    }
+
+    #[test]
+    fn a_typed_run_line_gives_back_its_command_and_a_difference_is_marked() {
+        for cmd in ["uname -s", "echo 'it''s' && false", ""] {
+            let line = format!("{}\r", plan(cmd, 3).run_line);
+            assert_eq!(command_of(&line).as_deref(), Some(cmd), "{line}");
+        }
+        assert_eq!(command_of("stty -echo\r"), None);
+        assert_eq!(
+            marked_difference("uname -s", "uname -a"),
+            ("uname -[s]".to_string(), "uname -[a]".to_string())
+        );
+        assert_eq!(
+            marked_difference("ls", "ls -l"),
+            ("ls[]".to_string(), "ls[ -l]".to_string())
+        );
+        assert_eq!(
+            marked_difference("aXa", "aa"),
+            ("a[X]a".to_string(), "a[]a".to_string())
+        );
     }
 
     #[test]

@@ -389,6 +389,12 @@ impl ShellState {
         }
     }
 
+    /// Forgets a shell whose console is gone (a replay that parted from its
+    /// recording answers nothing more): no logout, no warning.
+    pub(crate) fn abandon(mut self) {
+        self.logged_in = false;
+    }
+
     /// Lets go of an adopted shell without exiting it (see [`ShellState::adopt`]).
     pub(crate) fn release(mut self, session: &mut Session) {
         session.mark("shell: leaving the root shell running");

@@ -118,16 +118,7 @@ impl<'s> Shell<'s> {
         let mut shell = Shell::login(session, spec).await?;
         let outcome = job(&mut shell).await;
         let logout = shell.logout().await;
-        match (outcome, logout) {
-            (Ok(value), Ok(())) => Ok(value),
-            (Ok(_), Err(e)) => Err(e.context("logging out")),
-            (Err(e), logout) => {
-                if let Err(l) = logout {
-                    tracing::warn!("logging out after a failure also failed: {l}");
-                }
-                Err(e)
-            }
-        }
+        crate::error::job_then_cleanup(outcome, logout, "logging out")
     }
 
     /// Takes over a shell that is already there, no login involved (the
@@ -332,7 +323,10 @@ impl ShellState {
             self.read_until(session, command::prompt_regex(), &deadline)
                 .await?;
         }
-        session.send_line(&plan.run_line).await?;
+        session
+            .send_line(&plan.run_line)
+            .await
+            .map_err(in_the_scripts_words)?;
         self.read_until(session, &plan.start, &deadline).await?;
         let (output, caps) = self.read_until(session, &plan.end, &deadline).await?;
         let status = caps.first().and_then(|s| s.parse().ok()).unwrap_or(-1);
@@ -426,6 +420,35 @@ impl Drop for ShellState {
             );
         }
     }
+}
+
+/// A replay that parted from its recording at one of our run lines, told
+/// with the two commands (the changed part marked) instead of the shell's
+/// framing, which stays in the debug log.
+fn in_the_scripts_words(e: Error) -> Error {
+    let ErrorKind::ReplayMismatch(d) = e.kind() else {
+        return e;
+    };
+    let (Some(recorded), Some(ran)) = (
+        d.recorded.as_deref().and_then(command::command_of),
+        d.sent.as_deref().and_then(command::command_of),
+    ) else {
+        return e;
+    };
+    tracing::debug!("the replay parted at our framing: {}", d.message);
+    let (was, now) = command::marked_difference(&recorded, &ran);
+    let told = format!(
+        "{}: this run typed the command {ran:?}, but the recording has {recorded:?} there \
+         (changed: {was:?} became {now:?}); a recording replays the script that made it: \
+         record it again with `test SCRIPT.rhai --update --target TARGET`",
+        d.place
+    );
+    e.map_kind(|kind| match kind {
+        ErrorKind::ReplayMismatch(d) => {
+            ErrorKind::ReplayMismatch(crate::error::Divergence { message: told, ..d })
+        }
+        other => other,
+    })
 }
 
 /// An absolute deadline and what we wait for, for messages.

@@ -46,7 +46,7 @@ pub enum TransportError {
     /// A replayed transcript and the session disagree; the message names the
     /// event, what was recorded and what was sent.
     #[error("{0}")]
-    ReplayMismatch(String),
+    ReplayMismatch(crate::error::Divergence),
 }
 
 impl TransportError {

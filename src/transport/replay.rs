@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 
 use super::{SendKind, Transport, TransportError, TransportResult};
-use crate::error::Result;
+use crate::error::{Divergence, Result};
 use crate::secret::REDACTED;
 use crate::transcript::cast::{Cast, EventCode};
 
@@ -71,18 +71,45 @@ impl ReplayTransport {
     }
 
     fn mismatch(&self, why: String) -> TransportError {
-        let at = self.steps.get(self.input_at).map_or(usize::MAX, |s| s.0);
-        let place = if at == usize::MAX {
-            "after the last event".to_string()
-        } else {
-            format!("at event #{at} (line {})", at + 2)
-        };
-        TransportError::ReplayMismatch(format!(
-            "replay {}: the session's send differs from the recording {place}: {why}; \
+        TransportError::ReplayMismatch(Divergence::said(self.place(), self.say_mismatch(&why)))
+    }
+
+    /// A mismatch of typed text: the recording's and the session's, kept
+    /// apart for whoever can read them (the shell knows its commands).
+    fn text_mismatch(&self, recorded: &[u8], sent: &[u8]) -> TransportError {
+        let (recorded, sent) = (
+            String::from_utf8_lossy(recorded).into_owned(),
+            String::from_utf8_lossy(sent).into_owned(),
+        );
+        TransportError::ReplayMismatch(Divergence {
+            place: self.place(),
+            message: self.say_mismatch(&format!("expected {recorded:?}, sent {sent:?}")),
+            recorded: Some(recorded),
+            sent: Some(sent),
+        })
+    }
+
+    fn say_mismatch(&self, why: &str) -> String {
+        format!(
+            "replay {}: the session's send differs from the recording {}: {why}; \
              the recorded console showed just before: {:?}",
             self.path.display(),
+            self.event(),
             self.console_before(self.input_at)
-        ))
+        )
+    }
+
+    /// `at event #N (line L)` of the next input, or `after the last event`.
+    fn event(&self) -> String {
+        match self.steps.get(self.input_at) {
+            Some((at, _)) => format!("at event #{at} (line {})", at + 2),
+            None => "after the last event".to_string(),
+        }
+    }
+
+    /// `replay FILE at event #N (line L)`.
+    fn place(&self) -> String {
+        format!("replay {} {}", self.path.display(), self.event())
     }
 
     /// The last lines the recording's console showed before step `at`, as a
@@ -134,11 +161,7 @@ impl ReplayTransport {
                 let want = &expected.as_bytes()[self.input_offset..];
                 let n = want.len().min(data.len());
                 if want[..n] != data[..n] {
-                    return Err(self.mismatch(format!(
-                        "expected {:?}, sent {:?}",
-                        String::from_utf8_lossy(want),
-                        String::from_utf8_lossy(data)
-                    )));
+                    return Err(self.text_mismatch(want, data));
                 }
                 data = &data[n..];
                 self.input_offset += n;

@@ -91,7 +91,10 @@ fn json_output_is_one_line_per_test_then_a_summary() {
         })
         .unwrap();
     assert_eq!(refused["passed"], true);
-    assert_eq!(refused["exit"], 1, "the recording pins exit 1: {refused}");
+    assert_eq!(
+        refused["exit_code"], 1,
+        "the recording pins exit 1: {refused}"
+    );
 }
 
 /// A copy of a shipped script with one command added: the replay fails at
@@ -327,4 +330,122 @@ fn no_tests_and_bad_sidecars_are_usage_errors_that_say_what_to_do() {
     let out = cli(&["test", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("a.expect: line 1"), "{}", text(&out));
+}
+
+/// A console a test author records from: a login prompt, a password
+/// (`pw-34`), then bash. Its target string.
+fn login_console(dir: &Path) -> String {
+    let script = dir.join("console.sh");
+    std::fs::write(
+        &script,
+        r#"while :; do
+  printf 'box login: '
+  read -r user || exit 0
+  [ -z "$user" ] && continue
+  printf 'Password: '
+  read -rs pw || exit 0
+  printf '\r\n'
+  [ "$pw" = pw-34 ] && break
+  printf 'Login incorrect\r\n'
+done
+PS1='[\u@box ~]\$ ' exec bash --norc --noprofile -i
+"#,
+    )
+    .unwrap();
+    format!("exec:bash {}", script.display())
+}
+
+/// The user the tests run as (the console's shell runs as them).
+fn me() -> String {
+    let out = Command::new("id").arg("-un").output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Issue 34: from a folder with only a script to a first recording, a
+/// green replay and CI's JUnit file, in the three commands docs/testing.md
+/// gives (no `touch`, no hand-written `.expect`); then a changed command
+/// fails in the script's own words: its line, both commands, the changed
+/// part marked, never the tool's framing, in the human, JSON and JUnit
+/// output alike.
+#[test]
+fn three_commands_to_a_recorded_test_and_a_change_told_in_the_scripts_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let target = login_console(d);
+    std::fs::write(
+        d.join("login-check.rhai"),
+        "login(var(\"user\"), \"password\");\nlet r = run(\"uname -s\");\nlog(r.output);\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+            .args(args)
+            .current_dir(d)
+            .env("CONSOLE_PASSWORD", "pw-34")
+            .output()
+            .expect("the CLI runs")
+    };
+    let user = format!("user={}", me());
+    // 1. The first recording, with its variables.
+    let out = run(&[
+        "test",
+        "login-check.rhai",
+        "--update",
+        "--target",
+        &target,
+        "--var",
+        &user,
+        "--secret",
+        "password=env:CONSOLE_PASSWORD",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(d.join("login-check.cast").exists());
+    let expect = std::fs::read_to_string(d.join("login-check.expect")).unwrap();
+    assert_eq!(expect, format!("var {user}\n"));
+    // 2. The replay, green; 3. the same for CI, as JUnit.
+    let out = run(&["test", "login-check.rhai"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("1 passed, 0 failed"), "{}", text(&out));
+    let out = run(&["test", "--junit", "report.xml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(std::fs::read_to_string(d.join("report.xml"))
+        .unwrap()
+        .contains("failures=\"0\""));
+    // -k selects by name: nothing else is named "nothing".
+    let out = run(&["test", "-k", "nothing"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    // A changed command.
+    std::fs::write(
+        d.join("login-check.rhai"),
+        "login(var(\"user\"), \"password\");\nlet r = run(\"uname -a\");\nlog(r.output);\n",
+    )
+    .unwrap();
+    let human = run(&["test", "login-check.rhai", "--junit", "report.xml"]);
+    let json = run(&["test", "login-check.rhai", "--output", "json"]);
+    let junit = std::fs::read_to_string(d.join("report.xml")).unwrap();
+    assert_eq!(human.status.code(), Some(1), "{}", text(&human));
+    let first: Value = serde_json::from_slice(json.stdout.split(|b| *b == b'\n').next().unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&json)));
+    assert_eq!(first["exit_code"], 3, "{first}");
+    assert!(first["duration_ms"].is_u64(), "{first}");
+    for (what, shown) in [
+        ("human", text(&human)),
+        ("json", first["message"].as_str().unwrap().to_string()),
+        ("junit", junit.replace("&quot;", "\"")),
+    ] {
+        for part in [
+            "login-check.rhai:2:",
+            "\"uname -a\"",
+            "\"uname -s\"",
+            "uname -[s]",
+            "uname -[a]",
+        ] {
+            assert!(shown.contains(part), "{what} lacks {part}:\n{shown}");
+        }
+        assert!(
+            !shown.contains("__ESX"),
+            "{what} shows the framing:\n{shown}"
+        );
+        assert!(!shown.contains("WARN"), "{what} warns:\n{shown}");
+    }
 }
