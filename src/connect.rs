@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::expect::{Session, SessionOptions};
 use crate::target::Target;
 pub use crate::tls::ClientTrust;
-use crate::transcript::Recorder;
+use crate::transcript::{Recorder, Watcher};
 use crate::transport::PTY_SIZE;
 pub use crate::transport::{Transport, WsAuth, WsOptions};
 
@@ -72,6 +72,7 @@ pub struct Console<'a> {
     session: SessionOptions,
     transcript: Option<PathBuf>,
     on_step: &'a (dyn Fn(Step) + Sync),
+    watcher: Option<Watcher>,
 }
 
 impl<'a> Console<'a> {
@@ -85,6 +86,7 @@ impl<'a> Console<'a> {
             session: SessionOptions::default(),
             transcript: None,
             on_step: &|_| {},
+            watcher: None,
         }
     }
 
@@ -114,6 +116,13 @@ impl<'a> Console<'a> {
         self
     }
 
+    /// Tells `watcher` every event of the session live, as its transcript
+    /// has them (secrets redacted), whether or not a transcript is written.
+    pub fn watch(mut self, watcher: Watcher) -> Self {
+        self.watcher = Some(watcher);
+        self
+    }
+
     /// Opens the console as a bare transport (nothing recorded: the caller
     /// pumps the bytes).
     pub async fn transport(self) -> Result<Box<dyn Transport>> {
@@ -127,12 +136,15 @@ impl<'a> Console<'a> {
         let transport = open_transport(self.target, &self.connect, self.on_step).await?;
         let mut options = self.session;
         options.screen_size = screen_size(self.target, self.connect.size);
-        let recorder = recorder(
+        let mut recorder = recorder(
             self.target,
             self.transcript.as_deref(),
             &transport.describe(),
             self.connect.size,
         )?;
+        if let Some(watcher) = self.watcher {
+            recorder.watch(watcher);
+        }
         Ok(Session::new(transport, recorder, options))
     }
 }

@@ -40,6 +40,10 @@ pub(crate) struct Common {
     /// flag: shared state of this one invocation, set by `open_session`.
     #[arg(skip)]
     pub opened: std::sync::Arc<std::sync::Mutex<Option<PathBuf>>>,
+    /// Show the session live on stderr (`run --watch`, `doctor --watch`):
+    /// set by those commands from their own flag, not a global one.
+    #[arg(skip)]
+    pub watch: bool,
     /// Write the session transcript (asciicast v2, mode 0600) to FILE.
     /// Default: a timestamped file under the data dir
     /// (~/.local/share/ec2-serial-expect/transcripts/).
@@ -262,6 +266,10 @@ pub(crate) struct DoctorArgs {
     /// The password-based user that logs in on the console (default: --user).
     #[arg(long, value_name = "NAME")]
     pub login_user: Option<String>,
+    /// Show the console's output live on stderr, secrets redacted (one
+    /// target); with -vv also what is sent and each match.
+    #[arg(long)]
+    pub watch: bool,
     /// Apply the repairs, then verify them.
     #[arg(long)]
     pub fix: bool,
@@ -578,6 +586,11 @@ pub(crate) struct RunArgs {
     /// A script variable, read with var("name"); repeatable.
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
+    /// Show the console's output live on stderr, secrets redacted, as
+    /// Expect's log_user does (one target); with -vv also what the script
+    /// sends and each match.
+    #[arg(long)]
+    pub watch: bool,
     /// A named secret for send_secret()/login(): NAME=env:VAR, NAME=file:PATH or NAME=prompt.
     #[arg(long = "secret", value_name = "NAME=SOURCE")]
     pub secrets: Vec<String>,

@@ -42,12 +42,15 @@ pub(super) async fn examine_one(
 }
 
 /// Runs `doctor`.
-pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode> {
+pub(super) async fn command(args: DoctorArgs, mut common: Common) -> Result<ExitCode> {
     let many = targets::is_many(&args.targets, &args.fleet);
     if many && args.report.is_some() {
         return Err(Error::usage(
             "--report is for one target; with several, --out-dir DIR writes one report per target and summary.json",
         ));
+    }
+    if many && args.watch {
+        return Err(super::watch_is_for_one_target());
     }
     if many {
         let job = job(&args, Targets::Many)?;
@@ -60,6 +63,7 @@ pub(super) async fn command(args: DoctorArgs, common: Common) -> Result<ExitCode
         return super::fleet_run::run(&fleet, &args.fleet, &common, targets, connect).await;
     }
     let target: Target = args.targets[0].parse()?;
+    common.watch = args.watch;
     let connect = super::connect_options(&common).await?;
     let job = job(&args, Targets::One(&target))?;
     let report = examine_one(&job, &target, &common, "doctor", connect).await?;

@@ -22,6 +22,7 @@ mod signals;
 mod stdout;
 mod targets;
 mod test;
+mod watch;
 
 use std::path::Path;
 use std::time::Duration;
@@ -157,10 +158,15 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
 static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
 fn report_error(e: &Error, output: OutputFormat, transcript: Option<std::path::PathBuf>) {
     match output {
-        OutputFormat::Human => eprintln!(
-            "error: {}",
-            crate::text::printable_lines(&crate::secret::scrub_known(&e.to_string()))
-        ),
+        OutputFormat::Human => {
+            eprintln!(
+                "error: {}",
+                crate::text::printable_lines(&crate::secret::scrub_known(&e.to_string()))
+            );
+            if let Some(path) = transcript.filter(|p| p.exists()) {
+                eprintln!("transcript: {}", path.display());
+            }
+        }
         OutputFormat::Json => {
             /// Every failure's document (docs/json.md).
             #[derive(serde::Serialize)]
@@ -201,11 +207,14 @@ pub(crate) async fn open_session_over(
     progress.say(&format!("connecting to {target}"));
     let wait = connect.ec2.wait_for_session;
     let on_step = |step| progress.step(step, wait);
-    let console = Console::open(target)
+    let mut console = Console::open(target)
         .connect(connect)
         .options(session_options(common)?)
         .transcript(transcript_path(common, what)?)
         .on_step(&on_step);
+    if common.watch {
+        console = console.watch(watch::watcher(common.verbose));
+    }
     let session = watched(console).await?;
     common.note_transcript(session.transcript_path());
     Ok(session)
@@ -222,6 +231,14 @@ pub(crate) async fn watched(console: Console<'_>) -> Result<Session> {
         session.watch_signals(signals);
     }
     Ok(session)
+}
+
+/// `--watch` with several targets: their consoles would interleave.
+fn watch_is_for_one_target() -> Error {
+    Error::usage(
+        "--watch shows one console live; with several targets each has its own transcript \
+         (--out-dir DIR keeps them side by side): watch one with `play FILE`",
+    )
 }
 
 impl Common {

@@ -39,7 +39,7 @@ struct LintResult<'a> {
 }
 
 /// Runs `run TARGET… SCRIPT`.
-pub(super) async fn run_command(args: RunArgs, common: Common) -> Result<ExitCode> {
+pub(super) async fn run_command(args: RunArgs, mut common: Common) -> Result<ExitCode> {
     let script = Script::read(&args.script())?;
     script.check()?;
     let named = args.targets();
@@ -50,11 +50,15 @@ pub(super) async fn run_command(args: RunArgs, common: Common) -> Result<ExitCod
     }
     let inputs = ScriptInputs::from_args(&args.vars, &args.secrets, &super::prompt::hidden)?;
     if targets::is_many(named, &args.fleet) {
+        if args.watch {
+            return Err(super::watch_is_for_one_target());
+        }
         let (targets, connect) = targets::resolve(named, &args.fleet, &common).await?;
         let fleet = FleetScript { script, inputs };
         return super::fleet_run::run(&fleet, &args.fleet, &common, targets, connect).await;
     }
     let target: Target = named[0].parse()?;
+    common.watch = args.watch;
     let session = open_session(&target, &common, "run").await?;
     let on_log = (common.output == OutputFormat::Human).then_some(print_log as fn(&str));
     let name = script.name.clone();
@@ -70,7 +74,9 @@ pub(super) async fn run_command(args: RunArgs, common: Common) -> Result<ExitCod
         })?;
     }
     if let Some(path) = &report.transcript {
-        tracing::info!("script passed; transcript: {}", path.display());
+        if common.output == OutputFormat::Human && !common.quiet {
+            eprintln!("transcript: {}", path.display());
+        }
     }
     Ok(ExitCode::Success)
 }

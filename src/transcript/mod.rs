@@ -10,4 +10,4 @@ pub mod play;
 mod recorder;
 
 pub use play::play;
-pub use recorder::{default_path, Recorder};
+pub use recorder::{default_path, Recorder, Watched, Watcher};

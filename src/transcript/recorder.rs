@@ -24,7 +24,24 @@ pub struct Recorder {
     decoder: Utf8Decoder,
     scrubber: Scrubber,
     failed: bool,
+    watcher: Option<Watcher>,
 }
+
+/// One event of a session as its transcript has it (secrets redacted), told
+/// live to a [`Watcher`] (the command line's `run --watch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watched<'a> {
+    /// Console output.
+    Output(&'a str),
+    /// What was sent (a secret as `<redacted>`).
+    Input(&'a str),
+    /// A step or a match.
+    Marker(&'a str),
+}
+
+/// Who watches a session live: told every event as it is recorded (also
+/// when nothing is written to a file).
+pub type Watcher = std::sync::Arc<dyn Fn(Watched<'_>) + Send + Sync>;
 
 /// The environment a transcript's header names, as asciinema records it:
 /// `TERM` and `SHELL` when set, and nothing else (the environment may hold
@@ -80,7 +97,18 @@ impl Recorder {
             decoder: Utf8Decoder::new(),
             scrubber: Scrubber::new(),
             failed: false,
+            watcher: None,
         }
+    }
+
+    /// Tells `watcher` every event from now on, as recorded.
+    pub fn watch(&mut self, watcher: Watcher) {
+        self.watcher = Some(watcher);
+    }
+
+    /// Whether anything takes the events: a file or a watcher.
+    fn is_heard(&self) -> bool {
+        self.file.is_some() || self.watcher.is_some()
     }
 
     /// Where the transcript is written, if anywhere.
@@ -100,7 +128,7 @@ impl Recorder {
 
     /// Records raw console output.
     pub fn output(&mut self, bytes: &[u8]) {
-        if self.file.is_none() {
+        if !self.is_heard() {
             return;
         }
         let mut text = String::with_capacity(bytes.len());
@@ -129,7 +157,7 @@ impl Recorder {
 
     /// Writes out anything held back, the end marker, and closes the file.
     pub fn finish(&mut self) {
-        if self.file.is_none() {
+        if !self.is_heard() {
             return;
         }
         let mut text = String::new();
@@ -144,9 +172,17 @@ impl Recorder {
         if let Some(mut f) = self.file.take() {
             let _ = f.flush();
         }
+        self.watcher = None;
     }
 
     fn event(&mut self, code: EventCode, data: &str) {
+        if let Some(watcher) = &self.watcher {
+            watcher(match &code {
+                EventCode::Output => Watched::Output(data),
+                EventCode::Input => Watched::Input(data),
+                _ => Watched::Marker(data),
+            });
+        }
         if self.file.is_some() {
             let line = event_line(self.started.elapsed().as_secs_f64(), &code, data);
             self.write_line(&line);

@@ -1360,3 +1360,59 @@ fn sleep_yields_to_the_first_signal_and_bad_numbers_are_script_errors() {
     assert!(stderr(&out).contains("sleep 1e300"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
+
+/// Issue 34: `run --watch` shows the console live on stderr, as Expect's
+/// `log_user` does: its output with secrets redacted and its escape
+/// sequences dropped (a hostile console must not retitle the user's
+/// terminal); `-vv` adds what was sent and each match; a passing run says
+/// where its transcript went.
+#[test]
+fn watch_shows_the_console_live_redacted_and_run_names_its_transcript() {
+    let lab = Lab::new();
+    let console = lab.login_console(true);
+    let source = r#"
+        login(var("user"), "password");
+        log(run("printf 'title\\033]0;owned\\007 watch-me-42\\n'").output);
+        send_line("echo done-$((40+2))");
+        expect(["done-42"], 5);
+    "#;
+    let user = format!("user={}", me());
+    let secret = ["--var", &user, "--secret", "password=env:CONSOLE_PASSWORD"];
+    let out = lab.run_script(&console, source, &[&["--watch"][..], &secret[..]].concat());
+    assert_code(&out, 0);
+    let err = stderr(&out);
+    assert!(err.contains("lab login: "), "the console's output:\n{err}");
+    assert!(err.contains("title watch-me-42"), "{err}");
+    assert!(err.contains("you typed <redacted>"), "{err}");
+    assert!(!err.contains(SECRET), "the password leaked:\n{err}");
+    assert!(
+        !err.contains('\u{1b}') && !err.contains("owned"),
+        "escapes passed:\n{err}"
+    );
+    assert!(!err.contains("[sent"), "only with -vv:\n{err}");
+    let transcript = format!("transcript: {}", lab.path("t.cast").display());
+    assert!(err.contains(&transcript), "{err}");
+    // -vv: what was sent (the password as <redacted>) and each match.
+    let out = lab.run_script(
+        &console,
+        source,
+        &[&["--watch", "-vv"][..], &secret[..]].concat(),
+    );
+    assert_code(&out, 0);
+    let err = stderr(&out);
+    assert!(err.contains("[sent <redacted>]"), "{err}");
+    assert!(err.contains("[expect matched #0 /done-42/]"), "{err}");
+    assert!(!err.contains(SECRET), "the password leaked:\n{err}");
+    // Without --watch, none of the console's text.
+    let out = lab.run_script(&console, source, &secret);
+    assert_code(&out, 0);
+    assert!(!stderr(&out).contains("lab login"), "{}", stderr(&out));
+    // Several targets: one console only.
+    let out = lab.run(&["run", "exec:true", "exec:true", "s.rhai", "--watch"]);
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out).contains("--watch shows one console"),
+        "{}",
+        stderr(&out)
+    );
+}
