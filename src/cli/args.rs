@@ -189,10 +189,14 @@ pub(crate) enum Command {
     /// exit code, the fail() text) go in SCRIPT[.VARIANT].expect beside it; see
     /// docs/testing.md. Exit 0 only if every test passes.
     Test(TestArgs),
-    /// Compile a script without connecting; errors show line and column.
+    /// Check scripts without connecting: syntax, unknown functions and
+    /// argument counts, pattern literals that cannot compile, numbers out of
+    /// range, in-place string methods used for a value; each error shows
+    /// file:line:column. Exit 0 when every script is clean, else 2.
     Lint {
-        /// The script file.
-        script: PathBuf,
+        /// The script files.
+        #[arg(required = true, num_args = 1..)]
+        scripts: Vec<PathBuf>,
     },
     /// Interactive pass-through to TARGET; type `~.` after a newline to leave.
     Console {

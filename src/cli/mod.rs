@@ -129,7 +129,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
     match cli.command {
         Command::Run(args) => run::run_command(args, common).await,
-        Command::Lint { script } => run::lint_command(&script, &common),
+        Command::Lint { scripts } => run::lint_command(&scripts, &common),
         Command::Test(args) => test::command(args, common).await,
         Command::Console {
             target,

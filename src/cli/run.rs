@@ -31,11 +31,13 @@ struct RunResult<'a> {
     duration_ms: u64,
 }
 
-/// `lint --output json`: a script that compiles.
+/// `lint --output json`: one line per script.
 #[derive(Serialize)]
 struct LintResult<'a> {
     script: &'a str,
     result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<super::stdout::ErrorJson>,
 }
 
 /// Runs `run TARGET… SCRIPT`.
@@ -129,16 +131,38 @@ fn print_log(line: &str) {
     let _ = out.flush();
 }
 
-/// Runs `lint SCRIPT`: compiles it without connecting.
-pub(super) fn lint_command(script: &std::path::Path, common: &Common) -> Result<ExitCode> {
-    let script = Script::read(script)?;
-    script.check()?;
-    match common.output {
-        OutputFormat::Human => outln!("{}: ok", script.name)?,
-        OutputFormat::Json => json_line(&LintResult {
-            script: &script.name,
-            result: "ok",
-        })?,
+/// Runs `lint SCRIPT…`: checks each without connecting, reports each;
+/// exit 2 when any has a problem (the first one of each is shown).
+pub(super) fn lint_command(scripts: &[std::path::PathBuf], common: &Common) -> Result<ExitCode> {
+    if let [one] = scripts {
+        // One script: its error is the command's error, as before.
+        let script = Script::read(one)?;
+        script.check()?;
+        return lint_line(&script.name, None, common).map(|()| ExitCode::Success);
     }
-    Ok(ExitCode::Success)
+    let mut worst = ExitCode::Success;
+    for path in scripts {
+        let name = path.display().to_string();
+        let checked = Script::read(path).and_then(|s| s.check());
+        if let Err(e) = &checked {
+            worst = e.exit_code();
+        }
+        lint_line(&name, checked.err().as_ref(), common)?;
+    }
+    Ok(worst)
+}
+
+/// One script's line: `NAME: ok` or its error (JSON: `result`, `error`).
+fn lint_line(name: &str, error: Option<&Error>, common: &Common) -> Result<()> {
+    match (common.output, error) {
+        (OutputFormat::Human, None) => outln!("{name}: ok"),
+        (OutputFormat::Human, Some(e)) => {
+            outln!("{}", crate::text::printable_lines(&e.to_string()))
+        }
+        (OutputFormat::Json, e) => json_line(&LintResult {
+            script: name,
+            result: if e.is_some() { "error" } else { "ok" },
+            error: e.map(super::stdout::ErrorJson::of),
+        }),
+    }
 }

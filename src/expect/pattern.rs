@@ -29,6 +29,12 @@ impl Pattern {
         Pattern::Exact(text.into())
     }
 
+    /// Whether the pattern compiles the way `expect` compiles it; the error
+    /// names it (`lint` checks literals before anything connects).
+    pub fn check(&self) -> Result<()> {
+        PatternSet::compile(std::slice::from_ref(self)).map(|_| ())
+    }
+
     /// How the pattern reads in messages.
     pub fn describe(&self) -> String {
         match self {

@@ -23,6 +23,7 @@ mod bindings;
 mod doctor_call;
 mod failure;
 mod inputs;
+mod lint;
 pub mod memory;
 pub mod sandbox;
 mod shell_calls;
@@ -74,7 +75,8 @@ impl Script {
     /// Compiles the script without running it; errors show `name:line:column`.
     pub fn check(&self) -> Result<()> {
         let engine = sandbox::sandboxed_engine();
-        sandbox::compile(&engine, &self.name, &self.source).map(|_| ())
+        let ast = sandbox::compile(&engine, &self.name, &self.source)?;
+        lint::check(&self.name, &ast)
     }
 }
 
@@ -190,13 +192,18 @@ fn run_on(
     })
 }
 
+/// The tool's script API, every function bound to `host`.
+fn register_api(engine: &mut rhai::Engine, host: &Rc<bindings::Host>) {
+    bindings::register(engine, host);
+    shell_calls::register(engine, host);
+    doctor_call::register(engine, host);
+}
+
 /// Compiles and runs the script; the engine (and with it every function
 /// holding the host) is gone when this returns.
 fn evaluate(host: &Rc<bindings::Host>, script: &Script) -> Result<()> {
     let mut engine = sandbox::sandboxed_engine();
-    bindings::register(&mut engine, host);
-    shell_calls::register(&mut engine, host);
-    doctor_call::register(&mut engine, host);
+    register_api(&mut engine, host);
     let ast = sandbox::compile(&engine, &script.name, &script.source)?;
     host.mark(&format!("script start: {}", script.name));
     engine

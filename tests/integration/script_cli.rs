@@ -195,7 +195,8 @@ fn exit_2_on_runtime_errors_with_line_and_column() {
     for (source, wants) in [
         (
             "let a = 1;\n  frobnicate(a);",
-            "s.rhai:2:3: script error: Function not found: frobnicate",
+            // Caught before anything connects since issue 34 (lint's check).
+            "s.rhai:2:3: unknown function frobnicate()",
         ),
         (
             "\nsend_secret(\"root_pw\");",
@@ -287,6 +288,50 @@ fn lint_reports_ok_or_the_error_with_line_and_column() {
     let out = lab.run(&["lint", "/nonexistent/x.rhai"]);
     assert_code(&out, 2);
     assert!(stderr(&out).contains("cannot read the script /nonexistent/x.rhai"));
+}
+
+/// Issue 34: `lint` passed what failed at run time and took one file. Now
+/// it takes several and catches an unknown function, a wrong argument
+/// count, a pattern that cannot compile and an in-place `trim()` used for
+/// its value, each with its file:line:column; the clean files say ok.
+#[test]
+fn lint_checks_several_files_for_what_would_fail_at_run_time() {
+    let lab = Lab::new();
+    let files = [
+        (
+            "good.rhai",
+            "let r = expect([\"a\", \"b\"], 5);\nlog(r.text);\n",
+        ),
+        ("typo.rhai", "send_line(\"x\");\nexpct(\"a\");\n"),
+        ("arity.rhai", "send_break(1);\n"),
+        ("regex.rhai", "expect([\"(unclosed\"], 1);\n"),
+        ("trim.rhai", "let s = \" a \";\nlog(s.trim());\n"),
+    ];
+    let mut args = vec!["lint".to_string()];
+    for (name, source) in files {
+        args.push(lab.write(name, source).display().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = lab.run(&args);
+    assert_code(&out, 2);
+    let shown = stdout(&out);
+    for wants in [
+        "good.rhai: ok",
+        "typo.rhai:2:1: unknown function expct() (did you mean expect()?)",
+        "arity.rhai:1:1: send_break() takes 0 argument(s), not 1",
+        "regex.rhai:1:8: expect(): pattern #0 /(unclosed/ is not a valid regular expression",
+        "trim.rhai:2:7: trim() changes the string in place and returns nothing",
+    ] {
+        assert!(shown.contains(wants), "{wants}:\n{shown}");
+    }
+    // The same check runs before `run` connects: no console is started.
+    let out = lab.run(&["run", "exec:false", lab.path("typo.rhai").to_str().unwrap()]);
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out).contains("unknown function expct()"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
