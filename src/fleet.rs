@@ -150,6 +150,9 @@ pub(crate) enum Outcome {
     LoginFailed,
     /// The console did not answer in time.
     TimedOut,
+    /// A replayed recording and the job parted: the job is not the one the
+    /// recording was made with (a failed test, exit code 1).
+    ReplayMismatch,
     /// Examined, and problems remain.
     ProblemsRemain,
     /// Never started: a signal came first.
@@ -185,6 +188,7 @@ impl Outcome {
             Outcome::Unreachable => "unreachable",
             Outcome::LoginFailed => "login failed",
             Outcome::TimedOut => "timed out",
+            Outcome::ReplayMismatch => "replay mismatch",
             Outcome::ProblemsRemain => "problems remain",
             Outcome::NotStarted => "not started",
             Outcome::Repaired => "repaired",
@@ -248,7 +252,7 @@ impl Summary {
         match worst.outcome {
             Outcome::NotStarted => ExitCode::Interrupted,
             Outcome::Repaired | Outcome::Healthy | Outcome::Passed => ExitCode::Success,
-            Outcome::ProblemsRemain => ExitCode::Problems,
+            Outcome::ProblemsRemain | Outcome::ReplayMismatch => ExitCode::Problems,
             _ => worst.exit_code,
         }
     }

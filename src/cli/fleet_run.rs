@@ -171,7 +171,7 @@ fn finish(summary: Summary, fleet: &FleetArgs, common: &Common) -> Result<ExitCo
     }
     match common.output {
         OutputFormat::Json => json_line(&serde_json::json!({ "summary": &summary }))?,
-        OutputFormat::Human => out!("{}", human_summary(&summary))?,
+        OutputFormat::Human => out!("{}", human_summary(&summary, false))?,
     }
     Ok(summary.exit_code)
 }
@@ -212,7 +212,7 @@ pub(super) fn merge(paths: &[PathBuf], output: OutputFormat) -> Result<ExitCode>
     let summary = crate::fleet::merge(summaries);
     match output {
         OutputFormat::Json => json_line(&serde_json::json!({ "summary": &summary }))?,
-        OutputFormat::Human => out!("{}", human_summary(&summary))?,
+        OutputFormat::Human => out!("{}", human_summary(&summary, true))?,
     }
     Ok(summary.exit_code)
 }
@@ -253,6 +253,14 @@ fn target_end<'a, J: FleetJob>(
                 transcript,
             }
         }
+        Err(e) if matches!(e.kind(), crate::error::ErrorKind::ReplayMismatch(_)) => TargetEnd {
+            target: name,
+            outcome: Outcome::ReplayMismatch,
+            exit_code: ExitCode::Problems,
+            report: None,
+            error: Some(ErrorJson::of(e)),
+            transcript,
+        },
         Err(e) => {
             let code = e.exit_code();
             TargetEnd {
@@ -282,11 +290,28 @@ fn print_end<T: Serialize>(
                 "{:<16} {}  {}\n",
                 end.outcome.as_str(),
                 crate::text::printable(end.target),
-                crate::text::printable(detail.trim())
+                crate::text::printable(&short_line(detail))
             )
         }
     }
 }
+
+/// A target's detail as one short line: its first line, cut at
+/// [`SHORT_LINE`] characters (the whole of it is in the JSON and the
+/// per-target report).
+fn short_line(detail: &str) -> String {
+    let first = detail.trim().lines().next().unwrap_or("");
+    match first.char_indices().nth(SHORT_LINE) {
+        Some((cut, _)) => format!(
+            "{}… (the whole message: --output json, or --out-dir)",
+            &first[..cut]
+        ),
+        None => first.to_string(),
+    }
+}
+
+/// How long a target's line may run in the human output.
+const SHORT_LINE: usize = 160;
 
 fn save<T: Serialize>(dir: Option<&Path>, stem: &str, end: &TargetEnd<T>) -> Result<()> {
     let Some(dir) = dir else { return Ok(()) };
@@ -296,7 +321,9 @@ fn save<T: Serialize>(dir: Option<&Path>, stem: &str, end: &TargetEnd<T>) -> Res
         .map_err(|e| Error::usage(format!("cannot write {}: {e}", path.display())))
 }
 
-fn human_summary(summary: &Summary) -> String {
+/// The summary in words; `list_targets`: also the targets that did not
+/// end well, worst first (a merge, which printed no line per target).
+fn human_summary(summary: &Summary, list_targets: bool) -> String {
     let mut text = format!("\n{} targets:", summary.targets);
     for (outcome, count) in &summary.counts {
         text.push_str(&format!(" {count} {},", outcome.as_str()));
@@ -313,7 +340,7 @@ fn human_summary(summary: &Summary) -> String {
             )
         })
         .collect();
-    if !bad.is_empty() {
+    if list_targets && !bad.is_empty() {
         text.push_str("worst first:\n");
         for e in bad.iter().take(20) {
             // A merged summary.json is input: its names are printed safely.

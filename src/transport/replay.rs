@@ -92,7 +92,8 @@ impl ReplayTransport {
     fn say_mismatch(&self, why: &str) -> String {
         format!(
             "replay {}: the session's send differs from the recording {}: {why}; \
-             the recorded console showed just before: {:?}",
+             the recorded console showed just before: {:?} (a recording replays the script \
+             that made it; docs/testing.md)",
             self.path.display(),
             self.event(),
             self.console_before(self.input_at)

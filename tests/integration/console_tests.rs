@@ -449,3 +449,37 @@ fn three_commands_to_a_recorded_test_and_a_change_told_in_the_scripts_words() {
         assert!(!shown.contains("WARN"), "{what} warns:\n{shown}");
     }
 }
+
+/// Issue 34: the README's replay example (`run replay:… my-script.rhai`)
+/// only worked with the script that made the recording. The example now
+/// names that script; this runs the README's own lines.
+#[test]
+fn the_readme_replay_example_runs_as_written() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let start = readme
+        .find("ANY=replayed-secret ec2-serial-expect run replay:")
+        .expect("the README's replay example");
+    let command: String = readme[start..]
+        .lines()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('\\', " ");
+    let words = shell_words::split(&command).unwrap();
+    let (env, rest) = words.split_first().unwrap();
+    let (var, value) = env.split_once('=').unwrap();
+    assert_eq!(rest[0], "ec2-serial-expect");
+    let out = Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+        .args(&rest[1..])
+        .arg("--no-transcript")
+        .env(var, value)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{command}\n{}", text(&out));
+    assert!(
+        text(&out).contains("all four paths are as sshd and AWS recommend"),
+        "{}",
+        text(&out)
+    );
+}

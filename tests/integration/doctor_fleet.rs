@@ -397,3 +397,58 @@ fn run_takes_many_targets_too() {
         "a transcript and a report per target, and summary.json"
     );
 }
+
+/// Issue 34: a fleet whose recordings were made by another script called
+/// each a mismatch `unreachable`, with about 3 KB of escaped shell per
+/// line. A mismatch is its own outcome (`replay_mismatch`, exit code 1), the
+/// human line stays short, the whole message is in the JSON, and the summary
+/// does not list the targets a second time.
+#[test]
+fn a_replay_mismatch_is_its_own_outcome_on_one_short_line() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let casts = [
+        "replay:fixtures/scripts/login-and-check.healthy.cast",
+        "replay:fixtures/scripts/login-and-check.home-777.cast",
+    ];
+    // Not the script the recordings were made with: it types something else.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("other.rhai");
+    std::fs::write(&script, "send_line(\"uname -a\");\nexpect(\"Linux\", 5);\n").unwrap();
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+            .arg("run")
+            .args(casts)
+            .arg(&script)
+            .args(["--no-transcript"])
+            .args(extra)
+            .current_dir(root)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    let lines: Vec<&str> = shown.lines().filter(|l| l.contains("replay:")).collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "one line per target, none repeated:\n{shown}"
+    );
+    for line in lines {
+        assert!(line.starts_with("replay mismatch"), "{line}");
+        assert!(line.chars().count() < 300, "a long line: {line}");
+    }
+    assert!(shown.contains("2 targets: 2 replay mismatch"), "{shown}");
+    let out = run(&["--output", "json"]);
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(first["outcome"], "replay_mismatch", "{first}");
+    assert_eq!(first["exit_code"], 1, "{first}");
+    assert!(
+        first["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("differs from the recording"),
+        "the whole message: {first}"
+    );
+}
