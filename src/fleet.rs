@@ -21,10 +21,43 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ExitCode, Result};
 
-/// Reads a `--targets` file: one target per line; blank lines and `#`
-/// comments (whole lines, or after whitespace) are skipped. `source` names
-/// the file in errors.
-pub(crate) fn read_targets(text: &str, source: &str) -> Result<Vec<String>> {
+/// What a line of a `--targets` file may say about its own target, after
+/// it: `login_user=NAME` and `public_key=FILE` (the doctor's
+/// `--login-user` and `--public-key`, for this target only).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct PerTarget {
+    /// The password-based user that logs in on this console.
+    pub(crate) login_user: Option<String>,
+    /// The public key file whose key must be authorized on this target.
+    pub(crate) public_key: Option<std::path::PathBuf>,
+}
+
+impl PerTarget {
+    /// Whether the line said anything of its own.
+    pub(crate) fn is_empty(&self) -> bool {
+        self == &PerTarget::default()
+    }
+
+    /// Takes `word` if it is one of the options; false if it is not one.
+    fn take(&mut self, word: &str) -> std::result::Result<bool, String> {
+        let Some((key, value)) = word.split_once('=') else {
+            return Ok(false);
+        };
+        match key {
+            "login_user" if !value.is_empty() => self.login_user = Some(value.to_string()),
+            "public_key" if !value.is_empty() => self.public_key = Some(value.into()),
+            "login_user" | "public_key" => return Err(format!("{key}= needs a value")),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// Reads a `--targets` file: one target per line, optionally followed by
+/// its own options ([`PerTarget`]); blank lines and `#` comments (whole
+/// lines, or after whitespace) are skipped. `source` names the file in
+/// errors.
+pub(crate) fn read_targets(text: &str, source: &str) -> Result<Vec<(String, PerTarget)>> {
     let mut targets = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = match line.find(" #").or_else(|| line.find("\t#")) {
@@ -35,13 +68,23 @@ pub(crate) fn read_targets(text: &str, source: &str) -> Result<Vec<String>> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        if line.split_whitespace().count() > 1 && !line.starts_with("exec:") {
-            return Err(Error::usage(format!(
-                "{source}:{}: {line:?} holds more than one target; put one per line",
-                n + 1
+        let bad = |why: String| Error::usage(format!("{source}:{}: {why}", n + 1));
+        // Options come last; an `exec:` target keeps the rest as written.
+        let mut target = line;
+        let mut options = PerTarget::default();
+        while let Some((head, last)) = target.rsplit_once(char::is_whitespace) {
+            if !options.take(last).map_err(&bad)? {
+                break;
+            }
+            target = head.trim_end();
+        }
+        if target.split_whitespace().count() > 1 && !target.starts_with("exec:") {
+            return Err(bad(format!(
+                "{line:?} holds more than one target, or an option that is not \
+                 login_user=NAME or public_key=FILE; put one target per line"
             )));
         }
-        targets.push(line.to_string());
+        targets.push((target.to_string(), options));
     }
     Ok(targets)
 }
@@ -310,8 +353,16 @@ mod tests {
     #[test]
     fn a_targets_file_is_one_per_line_with_comments() {
         let text = "# fleet\ni-0123456789abcdef0\n\n  unix:/run/vm1.sock   # the lab\nexec:qemu-system-x86_64 -serial stdio\n";
+        let names: Vec<String> = read_targets(text, "t.txt")
+            .unwrap()
+            .into_iter()
+            .map(|(t, o)| {
+                assert!(o.is_empty());
+                t
+            })
+            .collect();
         assert_eq!(
-            read_targets(text, "t.txt").unwrap(),
+            names,
             [
                 "i-0123456789abcdef0",
                 "unix:/run/vm1.sock",
@@ -321,6 +372,38 @@ mod tests {
         let err = read_targets("i-1 i-2\n", "t.txt").unwrap_err();
         assert_eq!(err.exit_code().code(), 2);
         assert!(err.to_string().contains("t.txt:1"), "{err}");
+    }
+
+    #[test]
+    fn a_line_may_end_with_its_own_login_user_and_public_key() {
+        let text = "replay:a.cast login_user=alice public_key=keys/a.pub\n\
+                    exec:sh -c 'x  y'   public_key=k.pub\ni-1 login_user=bob # comment\n";
+        let lines = read_targets(text, "t.txt").unwrap();
+        assert_eq!(lines[0].0, "replay:a.cast");
+        assert_eq!(lines[0].1.login_user.as_deref(), Some("alice"));
+        assert_eq!(
+            lines[0].1.public_key.as_deref(),
+            Some(std::path::Path::new("keys/a.pub"))
+        );
+        assert_eq!(lines[1].0, "exec:sh -c 'x  y'", "the command as written");
+        assert_eq!(
+            lines[1].1.public_key.as_deref(),
+            Some(std::path::Path::new("k.pub"))
+        );
+        assert_eq!(
+            lines[2],
+            (
+                "i-1".into(),
+                PerTarget {
+                    login_user: Some("bob".into()),
+                    public_key: None
+                }
+            )
+        );
+        for bad in ["i-1 user=bob\n", "i-1 login_user=\n"] {
+            let err = read_targets(bad, "t.txt").unwrap_err().to_string();
+            assert!(err.contains("t.txt:1:"), "{err}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use crate::cli::stdout::out;
 
-use super::doctor_job::{job, FleetDoctor, Job, Targets};
+use super::doctor_job::{job, own_job, FleetDoctor, Job, Targets};
 use super::{targets, Common, DoctorArgs, OutputFormat};
 use crate::doctor::job::Stage;
 use crate::doctor::{Finding, Report};
@@ -54,13 +54,26 @@ pub(super) async fn command(args: DoctorArgs, mut common: Common) -> Result<Exit
     }
     if many {
         let job = job(&args, Targets::Many)?;
-        let (targets, connect) = targets::resolve(&args.targets, &args.fleet, &common).await?;
-        job.check_targets(targets.iter().map(|(_, target)| target))?;
+        let resolved = targets::resolve(&args.targets, &args.fleet, &common).await?;
+        job.check_targets(resolved.targets.iter().map(|(_, target)| target))?;
+        let own = resolved
+            .per_target
+            .iter()
+            .map(|(name, options)| Ok((name.clone(), own_job(&job, name, options)?)))
+            .collect::<Result<_>>()?;
         let fleet = FleetDoctor {
             job: &job,
-            ec2: connect.ec2.clone(),
+            own,
+            ec2: resolved.connect.ec2.clone(),
         };
-        return super::fleet_run::run(&fleet, &args.fleet, &common, targets, connect).await;
+        return super::fleet_run::run(
+            &fleet,
+            &args.fleet,
+            &common,
+            resolved.targets,
+            resolved.connect,
+        )
+        .await;
     }
     let target: Target = args.targets[0].parse()?;
     common.watch = args.watch;

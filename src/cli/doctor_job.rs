@@ -12,7 +12,7 @@ use crate::doctor::{Finding, Report, Request, Status};
 use crate::error::ExitCode;
 use crate::error::{Error, Result};
 use crate::expect::Session;
-use crate::fleet::Outcome;
+use crate::fleet::{Outcome, PerTarget};
 use crate::rescue::{PowerCycle, RescueArgs};
 use crate::target::Target;
 
@@ -42,6 +42,43 @@ pub(super) fn job(args: &DoctorArgs, targets: Targets<'_>) -> Result<Job> {
         request,
         access,
         fix: args.fix,
+    })
+}
+
+/// `job` for one target of a `--targets` file whose line says its own
+/// `login_user=` or `public_key=` (checked before anything connects).
+pub(super) fn own_job(job: &Job, name: &str, own: &PerTarget) -> Result<Job> {
+    let mut request = job.request.clone();
+    if let Some(path) = &own.public_key {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::usage(format!(
+                "{name}: cannot read public_key={}: {e}",
+                path.display()
+            ))
+        })?;
+        request = request
+            .with_public_key(&text)
+            .map_err(|e| Error::usage(format!("{name}: public_key={}: {e}", path.display())))?;
+    }
+    let access = match (&job.access, &own.login_user) {
+        (AccessPlan::Login(spec), Some(user)) => {
+            UserName::parse(user)
+                .map_err(|e| Error::usage(format!("{name}: login_user={user}: {e}")))?;
+            let mut spec = spec.clone();
+            spec.user = user.clone();
+            AccessPlan::Login(spec)
+        }
+        (AccessPlan::Grub(_), Some(_)) => {
+            return Err(Error::usage(format!(
+                "{name}: login_user= is for --via login; --via grub logs in as nobody"
+            )))
+        }
+        (plan, None) => plan.clone(),
+    };
+    Ok(Job {
+        request,
+        access,
+        fix: job.fix,
     })
 }
 
@@ -88,10 +125,14 @@ fn request(args: &DoctorArgs) -> Result<Request> {
     Ok(request)
 }
 
-/// The doctor as a fleet's job: every target examined the same way.
+/// The doctor as a fleet's job: every target examined the same way, but
+/// for what its `--targets` line says of its own.
 pub(super) struct FleetDoctor<'a> {
     /// What every target is asked.
     pub job: &'a Job,
+    /// The jobs of targets whose line names their own login user or key,
+    /// by name.
+    pub own: std::collections::HashMap<String, Job>,
     /// How the consoles are opened (EC2 instances reboot with it).
     pub ec2: crate::ec2::Ec2Options,
 }
@@ -117,8 +158,8 @@ impl FleetJob for FleetDoctor<'_> {
             })
         };
         let stage = |s: Stage| board.phase(name, s.into());
-        self.job
-            .run(target, &self.ec2, session, &stage, &mut announce)
+        let job = self.own.get(name).unwrap_or(self.job);
+        job.run(target, &self.ec2, session, &stage, &mut announce)
             .await
     }
 

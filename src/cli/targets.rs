@@ -2,12 +2,14 @@
 //! arguments, a `--targets` file, the EC2 instances `--filter` matches, each
 //! once, then this `--shard`'s slice; and the connect options they share.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use super::{Common, FleetArgs};
 use crate::connect::ConnectOptions;
 use crate::ec2::inventory::Filter;
 use crate::error::{Error, Result};
+use crate::fleet::PerTarget;
 use crate::target::Target;
 
 /// How long a fleet run waits for an instance's other serial console
@@ -25,6 +27,15 @@ pub(super) fn is_many(targets: &[String], fleet: &FleetArgs) -> bool {
         || fleet.shard.is_some()
 }
 
+/// What [`resolve`] gives: each target with its name, the connect options
+/// they share, and what a `--targets` line said for its own target
+/// (by name).
+pub(super) struct Resolved {
+    pub(super) targets: Vec<(String, Target)>,
+    pub(super) connect: ConnectOptions,
+    pub(super) per_target: HashMap<String, PerTarget>,
+}
+
 /// The targets, parsed, and the connect options every one of them shares.
 /// Bad input (a one-target flag, a filter, a shard, a target) is refused
 /// before anything connects; only `--filter` asks AWS.
@@ -32,7 +43,7 @@ pub(super) async fn resolve(
     targets: &[String],
     fleet: &FleetArgs,
     common: &Common,
-) -> Result<(Vec<(String, Target)>, ConnectOptions)> {
+) -> Result<Resolved> {
     if common.transcript.is_some() {
         return Err(Error::usage(
             "--transcript is for one target; with several, --out-dir DIR records one transcript per target",
@@ -54,13 +65,16 @@ pub(super) async fn resolve(
         .wait_for_session
         .get_or_insert(FLEET_WAIT_FOR_SESSION);
     let mut all = targets.to_vec();
+    let mut options = HashMap::new();
     if let Some(path) = &fleet.targets_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::usage(format!("cannot read --targets {}: {e}", path.display())))?;
-        all.extend(crate::fleet::read_targets(
-            &text,
-            &path.display().to_string(),
-        )?);
+        for (target, own) in crate::fleet::read_targets(&text, &path.display().to_string())? {
+            if !own.is_empty() {
+                options.insert(target.clone(), own);
+            }
+            all.push(target);
+        }
     }
     if !filters.is_empty() {
         all.extend(matching(&filters, fleet, &connect).await?);
@@ -76,10 +90,20 @@ pub(super) async fn resolve(
         all = shard.select(all);
     }
     let parsed = all
-        .into_iter()
+        .iter()
         .map(|t| t.parse::<Target>())
         .collect::<Result<Vec<_>>>()?;
-    Ok((named(parsed), connect))
+    let targets = named(parsed);
+    let per_target = targets
+        .iter()
+        .zip(&all)
+        .filter_map(|((name, _), text)| Some((name.clone(), options.get(text)?.clone())))
+        .collect();
+    Ok(Resolved {
+        targets,
+        connect,
+        per_target,
+    })
 }
 
 /// Each target with the name it is shown and filed under: what it displays
@@ -131,7 +155,12 @@ pub(super) fn only_replays(targets: &[String], fleet: &FleetArgs) -> bool {
         match std::fs::read_to_string(path)
             .ok()
             .and_then(|text| crate::fleet::read_targets(&text, "").ok())
-        {
+            .map(|lines| {
+                lines
+                    .into_iter()
+                    .map(|(target, _)| target)
+                    .collect::<Vec<_>>()
+            }) {
             Some(lines) => all.extend(lines),
             None => return false,
         }

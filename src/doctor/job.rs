@@ -32,6 +32,7 @@ pub(crate) struct Job {
 
 /// How the job reaches root on every target: each target's
 /// [`RootAccess`] comes from it.
+#[derive(Clone)]
 pub(crate) enum AccessPlan {
     /// Log in (then sudo): the same login everywhere.
     Login(LoginSpec),
@@ -42,6 +43,7 @@ pub(crate) enum AccessPlan {
 
 /// The rescue through GRUB for every target: what restarts each machine,
 /// the kernel arguments, how long each boot may take.
+#[derive(Clone)]
 pub(crate) struct GrubPlan {
     power: PowerPlan,
     args: RescueArgs,
@@ -49,6 +51,7 @@ pub(crate) struct GrubPlan {
 }
 
 /// What restarts each target's machine.
+#[derive(Clone)]
 pub(crate) enum PowerPlan {
     /// A command's words, with `{target}` replaced by each target as given.
     Command(Vec<String>),

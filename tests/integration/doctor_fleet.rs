@@ -452,3 +452,72 @@ fn a_replay_mismatch_is_its_own_outcome_on_one_short_line() {
         "the whole message: {first}"
     );
 }
+
+/// Issue 34: a fleet took one `--login-user`/`--public-key` for all its
+/// targets. A `--targets` line may end with its own `login_user=NAME` and
+/// `public_key=FILE`: two recordings made with different login users and
+/// keys replay side by side in one run (with the shared flags alone, the
+/// second would part from its recording at the login).
+#[test]
+fn a_targets_line_gives_its_own_login_user_and_public_key() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("targets.txt");
+    let line = |tag: &str, login: &str| {
+        format!(
+            "replay:fixtures/doctor/{tag}.cast login_user={login} public_key=fixtures/doctor/{tag}.pub\n"
+        )
+    };
+    std::fs::write(
+        &list,
+        line("home-777-check", "ec2-user") + line("deleted-user-check", "lab-admin").as_str(),
+    )
+    .unwrap();
+    let doctor = |list: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+            .args(["--no-transcript", "--output", "json", "doctor", "--targets"])
+            .arg(list)
+            .args(["--user", "ec2-user", "--password-env", "ESE_REPLAY_PW"])
+            .env("ESE_REPLAY_PW", "replayed-password")
+            .current_dir(root)
+            .output()
+            .unwrap()
+    };
+    let out = doctor(&list);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let ends: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v.get("target").is_some())
+        .collect();
+    assert_eq!(ends.len(), 2, "{stdout}");
+    let findings = |tag: &str| {
+        let end = ends
+            .iter()
+            .find(|e| e["target"].as_str().unwrap().contains(tag))
+            .unwrap();
+        assert_eq!(end["outcome"], "problems_remain", "{end}");
+        end["report"]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["check"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(findings("home-777-check").contains(&"home.mode".to_string()));
+    assert!(findings("deleted-user-check").contains(&"user.deleted".to_string()));
+    // A key file that cannot be read is refused before anything connects.
+    std::fs::write(
+        &list,
+        "replay:fixtures/doctor/home-777-check.cast public_key=/nonexistent.pub\n",
+    )
+    .unwrap();
+    let out = doctor(&list);
+    assert_eq!(out.status.code(), Some(2));
+    // --output json: the failure document on stdout names the line's option.
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("cannot read public_key=/nonexistent.pub"),
+        "{shown}"
+    );
+}

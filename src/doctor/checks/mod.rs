@@ -174,6 +174,19 @@ pub struct Request {
     pub loosen: bool,
 }
 
+/// The key line of a `.pub` file's text, checked to be an OpenSSH public key.
+fn key_line(text: &str) -> Result<String, String> {
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or("");
+    if super::repair::fingerprint_of(line).is_none() {
+        return Err("the public key is not an OpenSSH public key line (type base64 [comment]); give the .pub file".into());
+    }
+    Ok(line.to_string())
+}
+
 impl Request {
     /// Validates what was asked: a user name that cannot become a command,
     /// a public key line that parses (`public_key` may be a whole `.pub`
@@ -186,20 +199,7 @@ impl Request {
         add_key: bool,
     ) -> Result<Request, String> {
         let user = UserName::parse(user).map_err(|e| format!("user: {e}"))?;
-        let public_key = match public_key {
-            None => None,
-            Some(text) => {
-                let line = text
-                    .lines()
-                    .map(str::trim)
-                    .find(|l| !l.is_empty() && !l.starts_with('#'))
-                    .unwrap_or("");
-                if super::repair::fingerprint_of(line).is_none() {
-                    return Err("the public key is not an OpenSSH public key line (type base64 [comment]); give the .pub file".into());
-                }
-                Some(line.to_string())
-            }
-        };
+        let public_key = public_key.map(key_line).transpose()?;
         if let Some(fp) = fingerprint {
             Fingerprint::parse(fp)?;
         }
@@ -216,6 +216,12 @@ impl Request {
             rescue: false,
             loosen: false,
         })
+    }
+
+    /// The same request for another public key (a `.pub` file's text).
+    pub fn with_public_key(mut self, text: &str) -> Result<Request, String> {
+        self.public_key = Some(key_line(text)?);
+        Ok(self)
     }
 
     /// The checks this request cannot make, with why: reported as not
