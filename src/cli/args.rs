@@ -595,7 +595,8 @@ pub(crate) struct RunArgs {
     /// sends and each match.
     #[arg(long)]
     pub watch: bool,
-    /// A named secret for send_secret()/login(): NAME=env:VAR, NAME=file:PATH or NAME=prompt.
+    /// A named secret for send_secret()/login(): NAME=env:VAR, NAME=file:PATH,
+    /// NAME=stdin (the next line of standard input) or NAME=prompt.
     #[arg(long = "secret", value_name = "NAME=SOURCE")]
     pub secrets: Vec<String>,
 }
@@ -633,8 +634,8 @@ pub(crate) struct TestArgs {
     /// The live console --update records from.
     #[arg(long, value_name = "TARGET")]
     pub target: Option<String>,
-    /// A named secret for the live run of --update: NAME=env:VAR, NAME=file:PATH
-    /// or NAME=prompt (replays need none).
+    /// A named secret for the live run of --update: NAME=env:VAR, NAME=file:PATH,
+    /// NAME=stdin or NAME=prompt (replays need none).
     #[arg(long = "secret", value_name = "NAME=SOURCE", requires = "update")]
     pub secrets: Vec<String>,
     /// A script variable (repeatable): with --update it is recorded into the

@@ -50,7 +50,15 @@ fn colour() -> bool {
 }
 
 fn directives_without_rust_log(ours: &str) -> String {
-    format!("{DEPENDENCY_LEVEL},ec2_serial_expect={ours}")
+    // aws-config warns at length (about 900 characters each, three times)
+    // when IMDS cannot give a Region off EC2, before our own error says
+    // what to do; its warnings show from -vv on.
+    let aws_config = if matches!(ours, "debug" | "trace") {
+        DEPENDENCY_LEVEL
+    } else {
+        "error"
+    };
+    format!("{DEPENDENCY_LEVEL},aws_config={aws_config},ec2_serial_expect={ours}")
 }
 
 /// The filter: dependencies at [`DEPENDENCY_LEVEL`], this crate at `ours`

@@ -199,9 +199,16 @@ impl AwsContext {
 /// login), when the credential chain's failure says the profile is unknown.
 fn no_such_profile(profile: &str, e: &dyn std::error::Error) -> Option<Error> {
     let chain = crate::error::error_chain(e);
-    let unknown = ["not defined", "could not find", "No profiles"]
-        .iter()
-        .any(|s| chain.contains(s));
+    // With no config or credentials file at all, the profile provider says
+    // only that it "was not enabled": the profile cannot exist either.
+    let unknown = [
+        "not defined",
+        "could not find",
+        "No profiles",
+        "was not enabled",
+    ]
+    .iter()
+    .any(|s| chain.contains(s));
     unknown.then(|| {
         Error::usage(format!(
             "--profile {profile}: no such profile in the AWS config or credentials files \

@@ -202,3 +202,34 @@ fn console_programs_do_not_inherit_the_aws_credentials_the_tool_read() {
     let (stdout, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
 }
+
+/// Issue 34: with no AWS files at all, `--profile nosuch` said "no AWS
+/// Region" (or "no AWS credentials"); it names the profile now, with or
+/// without --region, and no long IMDS warning comes first.
+#[test]
+fn a_profile_that_does_not_exist_is_named_even_with_no_aws_files() {
+    let home = tempfile::tempdir().unwrap();
+    for region in [&["--region", "us-east-1"][..], &[][..]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+            .args(["--no-transcript", "--profile", "nosuch"])
+            .args(region)
+            .args([
+                "doctor",
+                "i-0123456789abcdef0",
+                "--user",
+                "ec2-user",
+                "--password-env",
+                "PW",
+            ])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            .env("HOME", home.path())
+            .env("PW", "a-password-here")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("--profile nosuch: no such profile"), "{err}");
+        assert!(!err.contains("WARN"), "{err}");
+    }
+}
