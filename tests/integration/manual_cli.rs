@@ -79,6 +79,19 @@ fn the_man_page_renders_with_every_command() {
         text.contains("--filter"),
         "a subcommand's own options are in it"
     );
+    // Issue 34: the global options are described once, not once per
+    // command (the page was 1,853 lines), and the page ends as git's and
+    // cargo's do.
+    let described = text.matches("--host-key-fingerprint <").count();
+    assert_eq!(described, 1, "a global option described {described} times");
+    assert!(
+        page.lines().count() < 1000,
+        "{} lines",
+        page.lines().count()
+    );
+    for section in ["EXAMPLES", "EXIT STATUS"] {
+        assert!(text.contains(section), "no {section} section");
+    }
 }
 
 #[test]
