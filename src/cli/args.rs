@@ -715,3 +715,67 @@ pub(crate) enum LabCommand {
         no_password: bool,
     },
 }
+
+/// The global options that open and record a session.
+const SESSION_OPTIONS: &[&str] = &["transcript", "no_transcript", "timeout"];
+/// The global options that reach consoles over WebSocket and TLS.
+const CONNECT_OPTIONS: &[&str] = &[
+    "insecure_cleartext_credentials",
+    "ws_auth",
+    "token_env",
+    "ca_file",
+];
+/// The global options of EC2 targets.
+const AWS_OPTIONS: &[&str] = &[
+    "region",
+    "profile",
+    "no_preflight",
+    "wait_for_session",
+    "serial_endpoint",
+    "host_key_fingerprint",
+    "ssh_client",
+];
+
+/// The command line as it is parsed and documented: clap's definitions,
+/// with each subcommand's help showing only the global options that apply
+/// to it (`lab status` opens no console, so it lists no AWS or WebSocket
+/// option). A subcommand gets a hidden copy of each such option before the
+/// command is built, and clap gives a subcommand a global option only when
+/// it has none of that name: the option still parses (a script that passes
+/// it everywhere keeps working), it is only left out of the help.
+pub(crate) fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let everything: Vec<&str> = [SESSION_OPTIONS, CONNECT_OPTIONS, AWS_OPTIONS].concat();
+    let no_console: Vec<&str> = [CONNECT_OPTIONS, AWS_OPTIONS].concat();
+    let hidden_copies = |ids: &[&str]| -> Vec<clap::Arg> {
+        command
+            .get_arguments()
+            .filter(|a| a.is_global_set() && ids.contains(&a.get_id().as_str()))
+            .map(|a| a.clone().hide(true))
+            .collect()
+    };
+    let (all_hidden, console_hidden, session_hidden) = (
+        hidden_copies(&everything),
+        hidden_copies(&no_console),
+        hidden_copies(SESSION_OPTIONS),
+    );
+    let transcript_hidden = hidden_copies(&["transcript", "no_transcript"]);
+    let mut command = command;
+    for name in ["lint", "completions", "man", "play", "merge"] {
+        command = command.mut_subcommand(name, |sub| sub.args(all_hidden.clone()));
+    }
+    command = command.mut_subcommand("gateway", |sub| sub.args(transcript_hidden.clone()));
+    // Of the lab's commands only `demo` and `repair` open a console.
+    command.mut_subcommand("lab", |lab| {
+        let quiet: Vec<String> = lab
+            .get_subcommands()
+            .map(|s| s.get_name().to_string())
+            .filter(|name| name != "demo" && name != "repair")
+            .collect();
+        let lab = lab.args(console_hidden.clone());
+        quiet.into_iter().fold(lab, |lab, name| {
+            lab.mut_subcommand(name, |sub| sub.args(session_hidden.clone()))
+        })
+    })
+}

@@ -1,15 +1,12 @@
 //! `completions SHELL` and `man`: both generated from the same clap
 //! definitions the command line is parsed with, so they cannot drift.
 
-use clap::CommandFactory;
-
-use super::args::Cli;
 use super::stdout::write_verbatim;
 use crate::error::{Error, ExitCode, Result};
 
 /// Prints the completion script for `shell` on stdout.
 pub(super) fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
-    let mut command = Cli::command();
+    let mut command = super::args::command();
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut command, "ec2-serial-expect", &mut script);
     write_verbatim(&script)?;
@@ -20,7 +17,7 @@ pub(super) fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
 /// options (once), each subcommand's synopsis, description and own options,
 /// then EXAMPLES and EXIT STATUS, as `git` and `cargo` pages have them.
 pub(super) fn man_page() -> Result<ExitCode> {
-    let mut command = Cli::command();
+    let mut command = super::args::command();
     command.build();
     let mut page = Vec::new();
     let failed = |e: std::io::Error| Error::io("cannot render the man page", e);

@@ -27,8 +27,6 @@ mod watch;
 use std::path::Path;
 use std::time::Duration;
 
-use clap::Parser;
-
 pub(crate) use args::{
     Cli, Command, Common, DoctorArgs, FleetArgs, GatewayArgs, GatewayAuthKind, LabBoot, LabCommand,
     OutputFormat, PasswordArgs, PowerCycleArg, PrepareArgs, ReadyArgs, RunArgs, TestArgs, ViaArg,
@@ -68,7 +66,10 @@ pub(crate) fn main() -> i32 {
     STARTED.get_or_init(std::time::Instant::now);
     forbid_core_dumps();
     scrub_panic_messages();
-    let cli = match Cli::try_parse() {
+    let parsed = args::command()
+        .try_get_matches()
+        .and_then(|matches| <Cli as clap::FromArgMatches>::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

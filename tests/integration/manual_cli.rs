@@ -112,3 +112,54 @@ fn help_shows_a_commands_own_options_first_and_groups_the_global_ones() {
         "AWS flags grouped: {help}"
     );
 }
+
+/// Issue 34: `lab status --help` listed --ws-auth and every AWS option. A
+/// command's help lists only the global options that apply to it (they
+/// still parse everywhere, for scripts that pass them to every command).
+#[test]
+fn each_commands_help_lists_only_the_global_options_that_apply() {
+    for command in [
+        &["lab", "status"][..],
+        &["lint"],
+        &["play"],
+        &["merge"],
+        &["man"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let help = stdout_of(&args);
+        for absent in ["--ws-auth", "--region", "--ca-file", "--transcript"] {
+            assert!(
+                !help.contains(absent),
+                "{command:?} lists {absent}:\n{help}"
+            );
+        }
+        assert!(help.contains("--output"), "{command:?}:\n{help}");
+    }
+    let demo = stdout_of(&["lab", "demo", "--help"]);
+    assert!(
+        demo.contains("--transcript") && !demo.contains("--region"),
+        "{demo}"
+    );
+    let doctor = stdout_of(&["doctor", "--help"]);
+    for present in ["--ws-auth", "--region", "--transcript", "--output"] {
+        assert!(doctor.contains(present), "doctor lacks {present}");
+    }
+    // Hidden, not removed: a global option still parses where it is hidden.
+    let out = bin()
+        .args([
+            "lint",
+            "--region",
+            "us-east-1",
+            "scripts/examples/wait-for-login.rhai",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
