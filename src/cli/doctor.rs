@@ -66,14 +66,7 @@ pub(super) async fn command(args: DoctorArgs, mut common: Common) -> Result<Exit
             own,
             ec2: resolved.connect.ec2.clone(),
         };
-        return super::fleet_run::run(
-            &fleet,
-            &args.fleet,
-            &common,
-            resolved.targets,
-            resolved.connect,
-        )
-        .await;
+        return super::fleet_run::run(&fleet, &args.fleet, &common, resolved).await;
     }
     let target: Target = args.targets[0].parse()?;
     common.watch = args.watch;

@@ -72,9 +72,11 @@ pub(super) async fn run<J: FleetJob>(
     job: &J,
     fleet: &FleetArgs,
     common: &Common,
-    targets: Vec<(String, Target)>,
-    connect: crate::connect::ConnectOptions,
+    resolved: super::targets::Resolved,
 ) -> Result<ExitCode> {
+    let super::targets::Resolved {
+        targets, connect, ..
+    } = resolved;
     if let Some(dir) = &fleet.out_dir {
         crate::private_file::create_dirs(dir)
             .map_err(|e| Error::usage(format!("cannot create --out-dir {}: {e}", dir.display())))?;

@@ -132,23 +132,31 @@ mod tests {
 
     #[test]
     fn verbosity_and_bare_levels_raise_only_this_crate() {
-        assert_eq!(directives("trace", None), "warn,ec2_serial_expect=trace");
+        // aws-config's IMDS warnings only from -vv (debug) on.
+        assert_eq!(
+            directives("warn", None),
+            "warn,aws_config=error,ec2_serial_expect=warn"
+        );
+        assert_eq!(
+            directives("trace", None),
+            "warn,aws_config=warn,ec2_serial_expect=trace"
+        );
         assert_eq!(
             directives("warn", Some("trace")),
-            "warn,ec2_serial_expect=trace"
+            "warn,aws_config=warn,ec2_serial_expect=trace"
         );
         assert_eq!(
             directives("debug", Some("info")),
-            "warn,ec2_serial_expect=debug"
+            "warn,aws_config=warn,ec2_serial_expect=debug"
         );
         // Found in review: a numeric level was taken for a global one.
         assert_eq!(
             directives("warn", Some("5")),
-            "warn,ec2_serial_expect=trace"
+            "warn,aws_config=warn,ec2_serial_expect=trace"
         );
         assert_eq!(
             directives("warn", Some("debug,tungstenite=trace")),
-            "warn,ec2_serial_expect=debug,tungstenite=trace"
+            "warn,aws_config=warn,ec2_serial_expect=debug,tungstenite=trace"
         );
     }
 }

@@ -63,14 +63,7 @@ pub(super) async fn run_command(args: RunArgs, mut common: Common) -> Result<Exi
             )));
         }
         let fleet = FleetScript { script, inputs };
-        return super::fleet_run::run(
-            &fleet,
-            &args.fleet,
-            &common,
-            resolved.targets,
-            resolved.connect,
-        )
-        .await;
+        return super::fleet_run::run(&fleet, &args.fleet, &common, resolved).await;
     }
     let target: Target = named[0].parse()?;
     common.watch = args.watch;
