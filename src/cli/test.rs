@@ -31,25 +31,7 @@ pub(super) async fn command(args: TestArgs, common: Common) -> Result<ExitCode> 
     } else {
         args.paths.clone()
     };
-    let mut found = suite::discover(&paths, args.recordings.as_deref())?;
-    let vars = ScriptInputs::from_args(&args.vars, &[], &super::prompt::hidden)?.vars;
-    if let Some(pattern) = &args.filter {
-        found.tests.retain(|t| t.is_named_by(pattern));
-        found
-            .unrecorded
-            .retain(|s| s.to_string_lossy().contains(pattern.as_str()));
-    }
-    for test in &mut found.tests {
-        test.expect.vars.extend(vars.clone());
-    }
-    if args.update {
-        // A script without a recording gets its first one.
-        let first = found
-            .unrecorded
-            .drain(..)
-            .map(|s| ConsoleTest::first(&s, args.recordings.as_deref(), vars.clone()));
-        found.tests.extend(first.collect::<Vec<_>>());
-    }
+    let found = select(&args, suite::discover(&paths, args.recordings.as_deref())?)?;
     if found.tests.is_empty() {
         let selected = match &args.filter {
             Some(pattern) => format!(" named by -k {pattern:?}"),
@@ -110,6 +92,30 @@ pub(super) async fn command(args: TestArgs, common: Common) -> Result<ExitCode> 
     } else {
         ExitCode::Problems
     })
+}
+
+/// The tests `-k` names, with the `--var`s; with `--update`, a script
+/// without a recording gets its first one.
+fn select(args: &TestArgs, mut found: suite::Discovery) -> Result<suite::Discovery> {
+    let vars = ScriptInputs::from_args(&args.vars, &[], &super::prompt::hidden)?.vars;
+    if let Some(pattern) = &args.filter {
+        found.tests.retain(|t| t.is_named_by(pattern));
+        found
+            .unrecorded
+            .retain(|s| s.to_string_lossy().contains(pattern.as_str()));
+    }
+    for test in &mut found.tests {
+        test.expect.vars.extend(vars.clone());
+    }
+    if args.update {
+        let first: Vec<ConsoleTest> = found
+            .unrecorded
+            .drain(..)
+            .map(|s| ConsoleTest::first(&s, args.recordings.as_deref(), vars.clone()))
+            .collect();
+        found.tests.extend(first);
+    }
+    Ok(found)
 }
 
 /// Re-records every test from `--target`, one at a time.
