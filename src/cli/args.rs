@@ -463,9 +463,10 @@ pub(crate) struct FleetArgs {
           value_parser = clap::value_parser!(u32).range(
               crate::ec2::inventory::MIN_PAGE as i64..=crate::ec2::inventory::MAX_PAGE as i64))]
     pub page_size: u32,
-    /// With several targets: how many consoles at once.
+    /// With several targets: how many consoles at once (at most 10000, and
+    /// as many as the open-file limit allows: each takes a few files).
     #[arg(short = 'j', long, value_name = "N", default_value_t = 8,
-          value_parser = clap::value_parser!(u16).range(1..=1000))]
+          value_parser = clap::value_parser!(u16).range(1..=10000))]
     pub jobs: u16,
     /// With several targets: one transcript and one JSON report per target
     /// in DIR (named after the target), and summary.json.

@@ -81,6 +81,7 @@ pub(super) async fn run<J: FleetJob>(
         crate::private_file::create_dirs(dir)
             .map_err(|e| Error::usage(format!("cannot create --out-dir {}: {e}", dir.display())))?;
     }
+    make_room_for(fleet.jobs.into())?;
     let options = super::session_options(common)?;
     let files = target_files(J::NAME, &targets, fleet, common)?;
     let parsed: std::collections::HashMap<String, Target> = targets.iter().cloned().collect();
@@ -139,6 +140,44 @@ pub(super) async fn run<J: FleetJob>(
         return Err(e);
     }
     finish(Summary::new(ended), fleet, common)
+}
+
+/// Files one running target may hold open: its console (a PTY, a socket),
+/// its transcript and its report being written.
+const FILES_PER_TARGET: u64 = 3;
+/// Files the process needs besides its targets (stdio, the runtime, logs).
+const FILES_BESIDES: u64 = 64;
+
+/// Raises the soft open-file limit so `jobs` targets fit (up to the hard
+/// limit, which only an administrator can raise); a usage error naming
+/// what fits when even that is too low.
+fn make_room_for(jobs: u64) -> Result<()> {
+    let needed = jobs * FILES_PER_TARGET + FILES_BESIDES;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Ok(());
+    }
+    if limit.rlim_cur >= needed {
+        return Ok(());
+    }
+    if limit.rlim_max >= needed {
+        limit.rlim_cur = needed;
+        // SAFETY: as above; a soft limit at most the hard one is allowed.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } == 0 {
+            return Ok(());
+        }
+    }
+    let fits = limit.rlim_max.saturating_sub(FILES_BESIDES) / FILES_PER_TARGET;
+    Err(Error::usage(format!(
+        "-j {jobs} needs about {needed} open files, but this process may open at most {} \
+         (ulimit -Hn): use -j {} or less, or raise the hard limit (ulimit -Hn, systemd's LimitNOFILE=)",
+        limit.rlim_max,
+        fits.max(1)
+    )))
 }
 
 /// Each target's file stem (unique, safe as a file name) and transcript:

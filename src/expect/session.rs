@@ -24,8 +24,13 @@ use crate::transport::{SendKind, Transport, TransportError};
 const TAIL_CHARS: usize = 200;
 /// Compiled pattern lists kept for reuse (scripts expect the same lists in loops).
 const PATTERN_CACHE: usize = 64;
-/// Bytes asked for per read.
+/// Bytes asked for per read, at most: the read buffer starts at
+/// [`FIRST_READ_SIZE`] and doubles each time a read fills it, so a console
+/// that streams gets big reads while a quiet one (most of a fleet's
+/// thousands of sessions) holds 4 KiB, not 64.
 const READ_SIZE: usize = 64 * 1024;
+/// The read buffer's first size: a PTY returns at most about this much.
+const FIRST_READ_SIZE: usize = 4 * 1024;
 
 /// Sending in small chunks with a pause between them, for slow UARTs that
 /// drop characters when a whole line arrives at once.
@@ -105,7 +110,7 @@ impl Session {
             secrets: Scrubber::new(),
             buffer: String::new(),
             recent: String::new(),
-            read_buf: vec![0; READ_SIZE],
+            read_buf: vec![0; FIRST_READ_SIZE],
             decoded: String::new(),
             eof: false,
             patterns: HashMap::new(),
@@ -401,6 +406,7 @@ impl Session {
     /// buffer; returns how many bytes were dropped from the buffer's front.
     fn ingest(&mut self, n: usize) -> usize {
         let old_len = self.buffer.len();
+        let filled = n == self.read_buf.len();
         self.decoded.clear();
         if n == 0 {
             self.eof = true;
@@ -414,6 +420,9 @@ impl Session {
         }
         self.stripper.strip(&self.decoded, &mut self.buffer);
         self.remember_recent(old_len);
+        if filled && self.read_buf.len() < READ_SIZE {
+            self.read_buf.resize(self.read_buf.len() * 2, 0);
+        }
         self.trim()
     }
 
@@ -537,5 +546,74 @@ fn describe(patterns: &[Pattern]) -> String {
         list.into_iter().next().unwrap_or_default()
     } else {
         format!("any of [{}]", list.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::{SendKind, TransportResult};
+    use std::sync::{Arc, Mutex};
+
+    /// A console that fills every read it is given with `x`, `total` bytes
+    /// in all, then a marker, and remembers how big each read was.
+    struct Streaming {
+        left: usize,
+        asked: Arc<Mutex<Vec<usize>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Transport for Streaming {
+        async fn read(&mut self, buf: &mut [u8]) -> TransportResult<usize> {
+            self.asked.lock().unwrap().push(buf.len());
+            if self.left == 0 {
+                buf[..3].copy_from_slice(b"END");
+                self.left = usize::MAX;
+                return Ok(3);
+            }
+            if self.left == usize::MAX {
+                return Ok(0);
+            }
+            let n = buf.len().min(self.left);
+            buf[..n].fill(b'x');
+            self.left -= n;
+            Ok(n)
+        }
+        async fn write(&mut self, _: &[u8], _: SendKind) -> TransportResult<()> {
+            Ok(())
+        }
+        async fn close(&mut self) -> TransportResult<()> {
+            Ok(())
+        }
+        fn describe(&self) -> String {
+            "streaming".into()
+        }
+    }
+
+    /// Issue 35: every session held a 64 KiB read buffer (half of a
+    /// fleet's 120 KiB per session). It starts at 4 KiB and doubles only
+    /// while reads fill it, up to 64 KiB for a console that streams.
+    #[tokio::test]
+    async fn the_read_buffer_grows_only_for_a_console_that_fills_it() {
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let console = Streaming {
+            left: 1 << 20,
+            asked: asked.clone(),
+        };
+        let mut s = Session::new(
+            Box::new(console),
+            Recorder::disabled(),
+            SessionOptions::default(),
+        );
+        s.expect(&[Pattern::exact("END")], Some(Duration::from_secs(5)))
+            .await
+            .unwrap();
+        let asked = asked.lock().unwrap().clone();
+        assert_eq!(
+            &asked[..6],
+            [4096, 8192, 16384, 32768, 65536, 65536],
+            "{asked:?}"
+        );
+        assert!(asked.iter().all(|n| *n <= READ_SIZE));
     }
 }

@@ -521,3 +521,43 @@ fn a_targets_line_gives_its_own_login_user_and_public_key() {
         "{shown}"
     );
 }
+
+/// Issue 35: `-j` went up to 1,000. It goes to 10,000 where the open-file
+/// limit allows (the soft limit is raised as far as the hard one); where it
+/// does not, a usage error says how many fit and how to raise the limit,
+/// before anything connects.
+#[test]
+fn jobs_beyond_the_open_file_limit_are_refused_with_what_fits() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bin = env!("CARGO_BIN_EXE_ec2-serial-expect");
+    let doctor = |jobs: &str| {
+        let line = format!(
+            "ulimit -Sn 200; ulimit -Hn 400; exec {bin} --no-transcript doctor \
+             replay:fixtures/doctor/healthy-check.cast replay:fixtures/doctor/home-777-check.cast \
+             -j {jobs} --user ec2-user --public-key fixtures/doctor/healthy-check.pub \
+             --password-env PW"
+        );
+        std::process::Command::new("sh")
+            .args(["-c", &line])
+            .env("PW", "replayed-password")
+            .current_dir(root)
+            .output()
+            .unwrap()
+    };
+    let out = doctor("10000");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("-j 10000 needs about 30064 open files"),
+        "{err}"
+    );
+    assert!(err.contains("use -j 112 or less"), "{err}");
+    // 100 needs 364 files: more than the soft limit, within the hard one.
+    let out = doctor("100");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
