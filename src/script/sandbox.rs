@@ -100,7 +100,7 @@ pub fn sandboxed_engine() -> Engine {
     let baseline = super::memory::live_bytes();
     engine.on_progress(move |_| {
         let grown = super::memory::live_bytes().saturating_sub(baseline);
-        (grown > super::memory::SCRIPT_BUDGET).then(|| Dynamic::from(OUT_OF_MEMORY))
+        (grown > super::memory::SCRIPT_BUDGET as isize).then(|| Dynamic::from(OUT_OF_MEMORY))
     });
     // Until the console functions route them, print and debug go nowhere
     // rather than to the process's stdout.
