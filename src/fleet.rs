@@ -73,7 +73,9 @@ pub(crate) fn read_targets(text: &str, source: &str) -> Result<Vec<(String, PerT
         let mut target = line;
         let mut options = PerTarget::default();
         while let Some((head, last)) = target.rsplit_once(char::is_whitespace) {
-            if !options.take(last).map_err(&bad)? {
+            // A word inside an `exec:` command's quotes is the command's.
+            let quoted = target.starts_with("exec:") && shell_words::split(head).is_err();
+            if quoted || !options.take(last).map_err(&bad)? {
                 break;
             }
             target = head.trim_end();
@@ -221,6 +223,17 @@ impl Outcome {
             ExitCode::Timeout => Outcome::TimedOut,
             ExitCode::HungUp | ExitCode::Interrupted | ExitCode::Terminated => Outcome::Interrupted,
         }
+    }
+
+    /// How a target whose job failed with `e` ended, and its exit code: a
+    /// replay that parted from its recording is a failed test (exit 1 in a
+    /// fleet), every other error ends as its exit code says.
+    pub(crate) fn of_error(e: &Error) -> (Outcome, ExitCode) {
+        if matches!(e.kind(), crate::error::ErrorKind::ReplayMismatch(_)) {
+            return (Outcome::ReplayMismatch, ExitCode::Problems);
+        }
+        let code = e.exit_code();
+        (Outcome::of(code, false), code)
     }
 
     /// How it reads in a table.
@@ -386,6 +399,15 @@ mod tests {
             Some(std::path::Path::new("keys/a.pub"))
         );
         assert_eq!(lines[1].0, "exec:sh -c 'x  y'", "the command as written");
+        // A word inside the command's quotes stays the command's.
+        let quoted = read_targets("exec:sh -c 'echo public_key=x'\n", "t.txt").unwrap();
+        assert_eq!(
+            quoted[0],
+            (
+                "exec:sh -c 'echo public_key=x'".into(),
+                PerTarget::default()
+            )
+        );
         assert_eq!(
             lines[1].1.public_key.as_deref(),
             Some(std::path::Path::new("k.pub"))

@@ -54,7 +54,7 @@ pub(super) async fn command(args: DoctorArgs, mut common: Common) -> Result<Exit
     }
     if many {
         let job = job(&args, Targets::Many)?;
-        let resolved = targets::resolve(&args.targets, &args.fleet, &common).await?;
+        let resolved = targets::resolve(&args.targets, &args.fleet, &common, true).await?;
         job.check_targets(resolved.targets.iter().map(|(_, target)| target))?;
         let own = resolved
             .per_target

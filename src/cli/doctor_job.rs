@@ -50,12 +50,14 @@ pub(super) fn job(args: &DoctorArgs, targets: Targets<'_>) -> Result<Job> {
 pub(super) fn own_job(job: &Job, name: &str, own: &PerTarget) -> Result<Job> {
     let mut request = job.request.clone();
     if let Some(path) = &own.public_key {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::usage(format!(
-                "{name}: cannot read public_key={}: {e}",
-                path.display()
-            ))
-        })?;
+        if request.fingerprint.is_some() {
+            // The fingerprint would be sought, not this key (Request::sought).
+            return Err(Error::usage(format!(
+                "{name}: public_key= and --fingerprint name two keys; give the key per target \
+                 without --fingerprint"
+            )));
+        }
+        let text = read_public_key(path, "public_key=").map_err(|e| e.context(name))?;
         request = request
             .with_public_key(&text)
             .map_err(|e| Error::usage(format!("{name}: public_key={}: {e}", path.display())))?;
@@ -105,12 +107,16 @@ fn grub_plan(args: &DoctorArgs, targets: Targets<'_>) -> Result<GrubPlan> {
     )
 }
 
+/// A `.pub` file's text; `flag` names where the path came from.
+fn read_public_key(path: &std::path::Path, flag: &str) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Error::usage(format!("cannot read {flag}{}: {e}", path.display())))
+}
+
 fn request(args: &DoctorArgs) -> Result<Request> {
     let public_key = match &args.public_key {
         None => None,
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-            Error::usage(format!("cannot read --public-key {}: {e}", path.display()))
-        })?),
+        Some(path) => Some(read_public_key(path, "--public-key ")?),
     };
     let mut request = Request::new(
         &args.user,

@@ -81,7 +81,7 @@ pub(super) async fn run<J: FleetJob>(
         crate::private_file::create_dirs(dir)
             .map_err(|e| Error::usage(format!("cannot create --out-dir {}: {e}", dir.display())))?;
     }
-    make_room_for(fleet.jobs.into())?;
+    make_room_for(fleet.jobs.into(), targets.len() as u64)?;
     let options = super::session_options(common)?;
     let files = target_files(J::NAME, &targets, fleet, common)?;
     let parsed: std::collections::HashMap<String, Target> = targets.iter().cloned().collect();
@@ -151,8 +151,10 @@ const FILES_BESIDES: u64 = 64;
 /// Raises the soft open-file limit so `jobs` targets fit (up to the hard
 /// limit, which only an administrator can raise); a usage error naming
 /// what fits when even that is too low.
-fn make_room_for(jobs: u64) -> Result<()> {
-    let needed = jobs * FILES_PER_TARGET + FILES_BESIDES;
+fn make_room_for(jobs: u64, targets: u64) -> Result<()> {
+    // Never more at once than there are targets.
+    let at_once = jobs.min(targets);
+    let needed = at_once * FILES_PER_TARGET + FILES_BESIDES;
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -172,8 +174,13 @@ fn make_room_for(jobs: u64) -> Result<()> {
         }
     }
     let fits = limit.rlim_max.saturating_sub(FILES_BESIDES) / FILES_PER_TARGET;
+    let running = if at_once < jobs {
+        format!(" ({at_once} targets at once)")
+    } else {
+        String::new()
+    };
     Err(Error::usage(format!(
-        "-j {jobs} needs about {needed} open files, but this process may open at most {} \
+        "-j {jobs}{running} needs about {needed} open files, but this process may open at most {} \
          (ulimit -Hn): use -j {} or less, or raise the hard limit (ulimit -Hn, systemd's LimitNOFILE=)",
         limit.rlim_max,
         fits.max(1)
@@ -294,20 +301,12 @@ fn target_end<'a, J: FleetJob>(
                 transcript,
             }
         }
-        Err(e) if matches!(e.kind(), crate::error::ErrorKind::ReplayMismatch(_)) => TargetEnd {
-            target: name,
-            outcome: Outcome::ReplayMismatch,
-            exit_code: ExitCode::Problems,
-            report: None,
-            error: Some(ErrorJson::of(e)),
-            transcript,
-        },
         Err(e) => {
-            let code = e.exit_code();
+            let (outcome, exit_code) = Outcome::of_error(e);
             TargetEnd {
                 target: name,
-                outcome: Outcome::of(code, false),
-                exit_code: code,
+                outcome,
+                exit_code,
                 report: None,
                 error: Some(ErrorJson::of(e)),
                 transcript,

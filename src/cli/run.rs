@@ -55,13 +55,7 @@ pub(super) async fn run_command(args: RunArgs, mut common: Common) -> Result<Exi
         if args.watch {
             return Err(super::watch_is_for_one_target());
         }
-        let resolved = targets::resolve(named, &args.fleet, &common).await?;
-        if let Some(name) = resolved.per_target.keys().next() {
-            return Err(Error::usage(format!(
-                "--targets: the line of {name} says login_user= or public_key=, which are \
-                 doctor options; a script takes its values with --var"
-            )));
-        }
+        let resolved = targets::resolve(named, &args.fleet, &common, false).await?;
         let fleet = FleetScript { script, inputs };
         return super::fleet_run::run(&fleet, &args.fleet, &common, resolved).await;
     }

@@ -37,12 +37,15 @@ pub(super) struct Resolved {
 }
 
 /// The targets, parsed, and the connect options every one of them shares.
-/// Bad input (a one-target flag, a filter, a shard, a target) is refused
-/// before anything connects; only `--filter` asks AWS.
+/// Bad input (a one-target flag, a filter, a shard, a target, a line's own
+/// options where the job takes none or two lines that disagree) is refused
+/// before anything connects; only `--filter` asks AWS. `takes_own`: the
+/// job reads a `--targets` line's own options (the doctor).
 pub(super) async fn resolve(
     targets: &[String],
     fleet: &FleetArgs,
     common: &Common,
+    takes_own: bool,
 ) -> Result<Resolved> {
     if common.transcript.is_some() {
         return Err(Error::usage(
@@ -70,9 +73,23 @@ pub(super) async fn resolve(
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::usage(format!("cannot read --targets {}: {e}", path.display())))?;
         for (target, own) in crate::fleet::read_targets(&text, &path.display().to_string())? {
-            if !own.is_empty() {
-                options.insert(target.clone(), own);
+            if !own.is_empty() && !takes_own {
+                return Err(Error::usage(format!(
+                    "--targets {}: the line of {target} says login_user= or public_key=, which \
+                     are doctor options; a script takes its values with --var",
+                    path.display()
+                )));
             }
+            match options.get(&target) {
+                Some(earlier) if earlier != &own => {
+                    return Err(Error::usage(format!(
+                        "--targets {}: {target} is listed twice with different login_user= or \
+                         public_key=; list it once",
+                        path.display()
+                    )))
+                }
+                _ => options.insert(target.clone(), own),
+            };
             all.push(target);
         }
     }
@@ -97,7 +114,10 @@ pub(super) async fn resolve(
     let per_target = targets
         .iter()
         .zip(&all)
-        .filter_map(|((name, _), text)| Some((name.clone(), options.get(text)?.clone())))
+        .filter_map(|((name, _), text)| {
+            let own = options.get(text).filter(|own| !own.is_empty())?;
+            Some((name.clone(), own.clone()))
+        })
         .collect();
     Ok(Resolved {
         targets,

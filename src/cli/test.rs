@@ -108,6 +108,17 @@ fn select(args: &TestArgs, mut found: suite::Discovery) -> Result<suite::Discove
         test.expect.vars.extend(vars.clone());
     }
     if args.update {
+        // What .expect cannot hold as written (it reads a line, trimmed, to
+        // ` #`) would replay with another value than it was recorded with.
+        if let Some((name, _)) = vars
+            .iter()
+            .find(|(_, v)| v.contains('\n') || v.contains(" #") || v.trim() != v.as_str())
+        {
+            return Err(Error::usage(format!(
+                "--var {name}=…: a value recorded into .expect cannot hold a newline, ` #` or \
+                 spaces at its ends; pass it another way (a secret, or a value without them)"
+            )));
+        }
         let first: Vec<ConsoleTest> = found
             .unrecorded
             .drain(..)
@@ -213,6 +224,8 @@ fn write_junit(file: &Path, outcomes: &[TestOutcome], seconds: f64) -> Result<()
         xml.push_str("</testcase>\n");
     }
     xml.push_str("</testsuite>\n</testsuites>\n");
+    // As every document the tool writes: no secret the process knows.
+    let xml = crate::secret::scrub_known(&xml);
     crate::private_file::write(file, xml.as_bytes()).map_err(|e| {
         Error::usage(format!(
             "cannot write the JUnit report {}: {e}",

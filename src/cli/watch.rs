@@ -24,7 +24,9 @@ pub(super) fn watcher(verbose: u8) -> Watcher {
                     .unwrap_or_else(|e| e.into_inner())
                     .strip(text, &mut plain);
                 plain.retain(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t' | '\x08'));
-                err.write_all(plain.as_bytes())
+                // Also what the process knows beyond the session (a
+                // --token-env token, AWS keys), as every other stderr line.
+                err.write_all(crate::secret::scrub_known(&plain).as_bytes())
             }
             Watched::Input(text) if verbose >= 2 => {
                 writeln!(err, "\n[sent {}]", crate::text::printable(text))

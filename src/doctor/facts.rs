@@ -14,7 +14,7 @@
 //! gather to what repairs can have changed, for the verification.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 /// The section marker prefix; chosen so no tool's output starts with it.
 const MARK: &str = "@@ese:";
@@ -400,38 +400,43 @@ const SETTINGS: &[&str] = &["ese_settings", "ese_read_settings", "ese_expand"];
 /// without comments and indentation, which the shell skips anyway (every
 /// byte crosses the console). `gather.sh` has no here-documents or
 /// multi-line strings, so no line's content changes.
-fn function(name: &str) -> String {
+fn function(name: &str) -> &'static str {
     // Cut out once per process: a fleet types the gather thousands of
     // times, and searching gather.sh for each function each time was a
     // tenth of a replayed fleet's CPU (perf, 1,000 targets).
-    static TYPED: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
-    let typed = TYPED.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut typed = typed.lock().unwrap_or_else(|e| e.into_inner());
-    typed
-        .entry(name.to_string())
-        .or_insert_with(|| cut_out(name))
-        .clone()
+    static TYPED: OnceLock<HashMap<&'static str, String>> = OnceLock::new();
+    TYPED
+        .get_or_init(cut_out_all)
+        .get(name)
+        .map(String::as_str)
+        .unwrap_or_else(|| panic!("gather.sh defines no function {name}"))
 }
 
-/// `name`'s function from gather.sh, as it is typed.
-fn cut_out(name: &str) -> String {
-    let head = format!("\n{name}() {{\n");
-    let at = LIBRARY
-        .find(&head)
-        .unwrap_or_else(|| panic!("gather.sh defines no function {name}"));
-    let body = &LIBRARY[at + 1..];
-    let len = body
-        .find("\n}\n")
-        .expect("a function in gather.sh ends with `}`")
-        + 3;
-    let mut typed = String::with_capacity(len);
-    for line in body[..len].lines().map(str::trim_start) {
-        if !line.is_empty() && !line.starts_with('#') {
-            typed.push_str(line);
-            typed.push('\n');
+/// Every function of gather.sh (`NAME() {` at the start of a line, to the
+/// first `}` line), as it is typed.
+fn cut_out_all() -> HashMap<&'static str, String> {
+    let mut functions = HashMap::new();
+    let mut rest = LIBRARY;
+    while let Some((line, after)) = rest.split_once('\n') {
+        rest = after;
+        let Some(name) = line.strip_suffix("() {") else {
+            continue;
+        };
+        let len = rest
+            .find("\n}\n")
+            .expect("a function in gather.sh ends with `}`")
+            + 3;
+        let mut typed = format!("{line}\n");
+        for body in rest[..len].lines().map(str::trim_start) {
+            if !body.is_empty() && !body.starts_with('#') {
+                typed.push_str(body);
+                typed.push('\n');
+            }
         }
+        functions.insert(name, typed);
+        rest = &rest[len..];
     }
-    typed
+    functions
 }
 
 /// The typed script: the functions named, then `run` (the line that sets
@@ -439,7 +444,7 @@ fn cut_out(name: &str) -> String {
 fn typed(functions: &[&str], sections: &[&Section], run: &str) -> String {
     let mut script: String = functions.iter().map(|f| function(f)).collect();
     for s in sections {
-        script.push_str(&function(&format!("ese_{}", s.name)));
+        script.push_str(function(&format!("ese_{}", s.name)));
     }
     let names = |part: Part| -> String {
         sections

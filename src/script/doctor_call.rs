@@ -23,14 +23,18 @@ impl Host {
         let request = self.doctor_request(pos, &options)?;
         let fix = flag(&options, "fix");
         let mut shell_slot = self.shell.borrow_mut();
-        let Some(state) = shell_slot.take() else {
+        if shell_slot.is_none() {
             return Err(self.misuse(
                 pos,
                 "doctor(): not logged in; call login(user, secret_name) first",
             ));
-        };
+        }
         let outcome = {
+            // The session first: a closed one must not drop the shell's state.
             let mut session = self.session(pos)?;
+            let Some(state) = shell_slot.take() else {
+                unreachable!("checked above, under the same borrow")
+            };
             session.mark(&format!(
                 "doctor: user {} mode {}",
                 request.user.as_str(),

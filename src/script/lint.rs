@@ -53,18 +53,27 @@ type Known = BTreeMap<String, BTreeSet<usize>>;
 
 /// Checks the calls of `ast` (the script `name`); the first problem found.
 pub(super) fn check(name: &str, ast: &AST) -> Result<()> {
-    let mut known = api().clone();
-    for f in ast.iter_functions() {
+    // No API read (the engine could not be built): no call is judged
+    // unknown, rather than every one.
+    let known = (!api().is_empty()).then(|| {
+        let mut known = api().clone();
+        for f in ast.iter_functions() {
+            known
+                .entry(f.name.to_string())
+                .or_default()
+                .insert(f.params.len());
+        }
         known
-            .entry(f.name.to_string())
-            .or_default()
-            .insert(f.params.len());
-    }
+    });
     let mut found = None;
     ast.walk(&mut |path: &[ASTNode]| {
         found = match path.last() {
-            Some(ASTNode::Expr(Expr::FnCall(call, pos))) => check_call(name, call, *pos, &known),
-            Some(ASTNode::Stmt(Stmt::FnCall(call, pos))) => check_call(name, call, *pos, &known),
+            Some(ASTNode::Expr(Expr::FnCall(call, pos))) => {
+                check_call(name, call, *pos, known.as_ref())
+            }
+            Some(ASTNode::Stmt(Stmt::FnCall(call, pos))) => {
+                check_call(name, call, *pos, known.as_ref())
+            }
             Some(ASTNode::Expr(Expr::MethodCall(call, pos))) => {
                 check_in_place(name, call, *pos, path)
             }
@@ -75,12 +84,37 @@ pub(super) fn check(name: &str, ast: &AST) -> Result<()> {
     found.map_or(Ok(()), Err)
 }
 
-fn check_call(name: &str, call: &FnCallExpr, pos: Position, known: &Known) -> Option<Error> {
+fn check_call(
+    name: &str,
+    call: &FnCallExpr,
+    pos: Position,
+    known: Option<&Known>,
+) -> Option<Error> {
     let called = call.name.as_str();
     let is_word = called.starts_with(|c: char| c.is_alphabetic() || c == '_');
     if call.is_qualified() || !is_word || KEYWORDS.contains(&called) {
         return None;
     }
+    if let Some(known) = known {
+        if let Some(e) = check_name_and_count(name, call, pos, known) {
+            return Some(e);
+        }
+    }
+    if REGEX_CALLS.contains(&called) {
+        return check_patterns(name, called, call.args.first()?);
+    }
+    None
+}
+
+/// A call of a function nobody defines, or with a count of arguments it
+/// never takes.
+fn check_name_and_count(
+    name: &str,
+    call: &FnCallExpr,
+    pos: Position,
+    known: &Known,
+) -> Option<Error> {
+    let called = call.name.as_str();
     let given = call.args.len();
     let Some(counts) = known.get(called) else {
         let hint = nearest(called, known)
@@ -99,9 +133,6 @@ fn check_call(name: &str, call: &FnCallExpr, pos: Position, known: &Known) -> Op
             location(name, pos),
             takes.join(" or ")
         )));
-    }
-    if REGEX_CALLS.contains(&called) {
-        return check_patterns(name, called, call.args.first()?);
     }
     None
 }
@@ -172,28 +203,10 @@ fn check_in_place(name: &str, call: &FnCallExpr, pos: Position, path: &[ASTNode]
 fn nearest<'a>(called: &str, known: &'a Known) -> Option<&'a str> {
     known
         .keys()
-        .map(|k| (edits(called, k), k))
+        .map(|k| (strsim::levenshtein(called, k), k))
         .filter(|(d, _)| *d <= 2)
         .min()
         .map(|(_, k)| k.as_str())
-}
-
-/// Levenshtein distance, for names a few letters long.
-fn edits(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let next = (row[j + 1] + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
 }
 
 /// Every function a run's engine has (the tool's API and Rhai's packages)

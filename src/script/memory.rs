@@ -11,7 +11,7 @@
 //! A program that links the library without installing the allocator gets
 //! no budget (the count stays 0); the `ec2-serial-expect` binary installs it.
 //!
-//! The count runs only while a script does ([`Counting`]): every other
+//! The count runs only while a script engine lives ([`Counting`]): every other
 //! allocation (a fleet's thousands of doctor sessions) skips the shared
 //! counter, whose cache line the worker threads otherwise pass back and
 //! forth on every allocation (about 7 % of a replayed fleet's CPU, perf).
@@ -29,7 +29,7 @@ static LIVE: AtomicIsize = AtomicIsize::new(0);
 /// Scripts running now; the allocator counts while this is above 0.
 static SCRIPTS: AtomicUsize = AtomicUsize::new(0);
 
-/// Counts heap bytes while it lives: held by each running script.
+/// Counts heap bytes while it lives: held by each sandboxed engine.
 pub struct Counting(());
 
 impl Counting {

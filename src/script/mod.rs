@@ -202,8 +202,6 @@ fn register_api(engine: &mut rhai::Engine, host: &Rc<bindings::Host>) {
 /// Compiles and runs the script; the engine (and with it every function
 /// holding the host) is gone when this returns.
 fn evaluate(host: &Rc<bindings::Host>, script: &Script) -> Result<()> {
-    // Before the engine takes its baseline: the budget counts from here.
-    let _counting = memory::Counting::start();
     let mut engine = sandbox::sandboxed_engine();
     register_api(&mut engine, host);
     let ast = sandbox::compile(&engine, &script.name, &script.source)?;

@@ -97,8 +97,12 @@ pub fn sandboxed_engine() -> Engine {
     engine.set_max_string_size(LIMITS.max_string_size);
     engine.set_max_array_size(LIMITS.max_array_size);
     engine.set_max_map_size(LIMITS.max_map_size);
+    // The count runs as long as the engine does (its closure holds the
+    // guard), from before the baseline is taken.
+    let counting = super::memory::Counting::start();
     let baseline = super::memory::live_bytes();
     engine.on_progress(move |_| {
+        let _counting = &counting;
         let grown = super::memory::live_bytes().saturating_sub(baseline);
         (grown > super::memory::SCRIPT_BUDGET as isize).then(|| Dynamic::from(OUT_OF_MEMORY))
     });

@@ -383,7 +383,8 @@ pub async fn record(
     let sidecar = recording.with_extension("expect");
     let text = outcome.test.expect.render();
     if outcome.passed && write_expect && (!text.is_empty() || sidecar.exists()) {
-        std::fs::write(&sidecar, text)
+        // Never through a link or FIFO someone planted beside the recording.
+        crate::private_file::write(&sidecar, text.as_bytes())
             .map_err(|e| Error::io(format!("writing {}", sidecar.display()), e))?;
     }
     Ok(outcome)

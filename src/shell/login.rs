@@ -72,6 +72,10 @@ const IDENTIFY: &str = "id -un; u=; while read -r k v _; do [ \"$k\" = Uid: ] &&
 /// Most shells of other users logged out before giving up.
 const MAX_EXITS: u32 = 4;
 /// Keystrokes tried, in order, when the console shows nothing we recognise.
+/// The keys tried on a refusal screen while logging a console out: they
+/// leave a pager or a program, and none is Enter.
+const REFUSAL_NUDGES: &[(&str, &str)] = &[("q", "q (pager)"), ("\x03", "Ctrl-C")];
+
 const NUDGES: &[(&str, &str)] = &[
     ("\r", "Enter"),
     ("\r", "Enter"),
@@ -329,6 +333,7 @@ impl ShellState {
         };
         let wait = Wait::new(timeout, format!("a login prompt on {}", session.describe()));
         let mut progress = LoginProgress::default();
+        let mut refusal_nudges = 0;
         session.send("\x03").await?;
         let mut silent = FIRST_LOOK;
         loop {
@@ -351,15 +356,24 @@ impl ShellState {
                 Screen::LoginIncorrect => shell.text.clear_clean(),
                 // A refusal's words prove nothing here: a pager left open on
                 // a log or a manual shows them too, over a shell (second
-                // review of issue 32). Nudged like any other screen: at a
-                // real emergency prompt Enter is an empty (wrong) root
-                // password, and a console that never shows a login prompt
-                // is not handed on.
+                // review of issue 32). Only the keys that leave a program
+                // are tried, never Enter: at "Press Enter for maintenance"
+                // (a locked root) Enter opens a root shell. A console that
+                // still refuses is not handed on.
                 Screen::Refused(why) => {
                     session.mark(&format!(
                         "shell: the console shows a refusal ({why}); not a proof"
                     ));
-                    shell.nudge(session, &mut progress).await?
+                    let Some(&(keys, name)) = REFUSAL_NUDGES.get(refusal_nudges) else {
+                        return Err(Error::login(format!(
+                            "{} shows a refusal ({why}) that q and Ctrl-C do not leave: it \
+                             cannot be proven logged out; look at it with `console`",
+                            session.describe()
+                        )));
+                    };
+                    refusal_nudges += 1;
+                    session.mark(&format!("shell: nudging the console with {name}"));
+                    shell.type_keys(session, keys).await?
                 }
                 Screen::ShellPrompt => {
                     if shell.synchronise(session, &wait, true).await? != Synced::Failed {

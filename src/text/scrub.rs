@@ -96,7 +96,11 @@ impl Scrubber {
 
     /// Returns everything still held back (at the end of the stream).
     pub fn finish(&mut self) -> String {
-        std::mem::take(&mut self.held)
+        // What was held back is scrubbed too: it may end in an escape that
+        // never finished, after which a secret still counts.
+        let mut rest = std::mem::take(&mut self.held);
+        scrub_in_place(&mut rest, 0, &self.secrets);
+        rest
     }
 
     /// Scrubs a complete, self-contained text (an input event, a message).
@@ -122,8 +126,14 @@ impl Scrubber {
             return held.len() - self.prefix_tail_start(held).unwrap_or(held.len());
         }
         let view = Visible::of(held);
-        let shown = self.prefix_tail_start(&view.text).map(|i| view.starts[i]);
-        let from = [shown, view.unfinished].into_iter().flatten().min();
+        let settled = &view.text[..view.settled];
+        let shown = self.prefix_tail_start(settled).map(|i| view.starts[i]);
+        // An escape left open is held only while it could still be one: a
+        // stray ESC must not hold the stream (and what follows) forever.
+        let unfinished = view
+            .unfinished
+            .filter(|&at| held.len() - at <= MAX_UNFINISHED_ESCAPE);
+        let from = [shown, unfinished].into_iter().flatten().min();
         held.len() - from.unwrap_or(held.len())
     }
 
@@ -160,6 +170,9 @@ struct Visible {
     starts: Vec<usize>,
     /// Where an escape sequence begins that the raw text ends inside.
     unfinished: Option<usize>,
+    /// How much of `text` comes before that sequence (all of it without
+    /// one): what shows for sure, should the sequence finish.
+    settled: usize,
 }
 
 impl Visible {
@@ -169,6 +182,7 @@ impl Visible {
             text: String::with_capacity(raw.len()),
             starts: Vec::with_capacity(raw.len()),
             unfinished: None,
+            settled: 0,
         };
         let mut i = 0;
         while i < bytes.len() {
@@ -182,7 +196,14 @@ impl Visible {
                             .unwrap_or(raw.len())
                     }
                     None => {
+                        // Not (yet) an escape: what follows still shows,
+                        // and a secret in it is still one.
                         view.unfinished = Some(i);
+                        view.settled = view.text.len();
+                        for (j, c) in raw[i..].char_indices() {
+                            view.text.push(c);
+                            view.starts.extend(i + j..i + j + c.len_utf8());
+                        }
                         break;
                     }
                 }
@@ -193,9 +214,16 @@ impl Visible {
             view.starts.extend(i..i + c.len_utf8());
             i += c.len_utf8();
         }
+        if view.unfinished.is_none() {
+            view.settled = view.text.len();
+        }
         view
     }
 }
+
+/// How long an unfinished escape sequence is held back, at most, waiting for
+/// its end (a window title, a hyperlink are shorter).
+const MAX_UNFINISHED_ESCAPE: usize = 4096;
 
 /// The end of the escape sequence starting at `at` (an ESC), or `None` if
 /// `bytes` ends inside it.
@@ -294,6 +322,28 @@ fn find_secret(text: &str, mut pos: usize, secret: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Review of issue 34's round: an OSC sequence that never ends held
+    /// everything after it back, and `finish` wrote it out unscrubbed.
+    #[test]
+    fn a_stray_escape_neither_hides_a_secret_nor_holds_the_stream() {
+        let mut s = Scrubber::new();
+        s.add("hunter22xyz");
+        let mut out = s.push("title \x1b]0;never ended ");
+        out += &s.push("hunter22xyz\r\n");
+        out += &s.finish();
+        assert!(!out.contains("hunter22xyz"), "{out:?}");
+        assert!(out.contains(REDACTED), "{out:?}");
+        // Past the limit the stray ESC no longer holds the stream back.
+        let mut s = Scrubber::new();
+        s.add("hunter22xyz");
+        let shown = s.push(&format!("\x1b]0;{}", "x".repeat(2 * MAX_UNFINISHED_ESCAPE)));
+        assert!(
+            shown.len() > MAX_UNFINISHED_ESCAPE,
+            "{} bytes emitted",
+            shown.len()
+        );
+    }
 
     #[test]
     fn catches_secret_split_across_every_boundary() {

@@ -483,3 +483,22 @@ fn the_readme_replay_example_runs_as_written() {
         text(&out)
     );
 }
+
+/// Review of issue 34's round: `.expect` reads a value to ` #`, trimmed, so
+/// `--var msg="a #1"` was recorded as `msg=a`. Such a value is refused
+/// before anything is recorded.
+#[test]
+fn a_var_that_expect_cannot_hold_is_refused_before_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("v.rhai"), "log(var(\"msg\"));\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ec2-serial-expect"))
+        .args([
+            "test", "v.rhai", "--update", "--target", "exec:sh", "--var", "msg=a #1",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--var msg=…"), "{}", text(&out));
+    assert!(!dir.path().join("v.cast").exists(), "nothing was recorded");
+}

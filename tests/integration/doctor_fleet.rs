@@ -530,12 +530,27 @@ fn a_targets_line_gives_its_own_login_user_and_public_key() {
 fn jobs_beyond_the_open_file_limit_are_refused_with_what_fits() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let bin = env!("CARGO_BIN_EXE_ec2-serial-expect");
+    // 200 distinct replayed targets: -j counts only as many as there are.
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = String::new();
+    for i in 0..200 {
+        let fixture = if i % 2 == 0 {
+            "healthy-check"
+        } else {
+            "home-777-check"
+        };
+        let cast = dir.path().join(format!("t{i:03}.cast"));
+        std::fs::copy(root.join(format!("fixtures/doctor/{fixture}.cast")), &cast).unwrap();
+        lines.push_str(&format!("replay:{}\n", cast.display()));
+    }
+    let list = dir.path().join("targets.txt");
+    std::fs::write(&list, lines).unwrap();
     let doctor = |jobs: &str| {
         let line = format!(
-            "ulimit -Sn 200; ulimit -Hn 400; exec {bin} --no-transcript doctor \
-             replay:fixtures/doctor/healthy-check.cast replay:fixtures/doctor/home-777-check.cast \
+            "ulimit -Sn 200; ulimit -Hn 400; exec {bin} --no-transcript doctor --targets {} \
              -j {jobs} --user ec2-user --public-key fixtures/doctor/healthy-check.pub \
-             --password-env PW"
+             --password-env PW",
+            list.display()
         );
         std::process::Command::new("sh")
             .args(["-c", &line])
@@ -548,12 +563,29 @@ fn jobs_beyond_the_open_file_limit_are_refused_with_what_fits() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("-j 10000 needs about 30064 open files"),
+        err.contains("-j 10000 (200 targets at once) needs about 664 open files"),
         "{err}"
     );
     assert!(err.contains("use -j 112 or less"), "{err}");
     // 100 needs 364 files: more than the soft limit, within the hard one.
     let out = doctor("100");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Two targets need few files whatever -j says.
+    let out = std::process::Command::new("sh")
+        .args(["-c", &format!(
+            "ulimit -Sn 200; ulimit -Hn 400; exec {bin} --no-transcript doctor \
+             replay:fixtures/doctor/healthy-check.cast replay:fixtures/doctor/home-777-check.cast \
+             -j 10000 --user ec2-user --public-key fixtures/doctor/healthy-check.pub --password-env PW"
+        )])
+        .env("PW", "replayed-password")
+        .current_dir(root)
+        .output()
+        .unwrap();
     assert_eq!(
         out.status.code(),
         Some(1),

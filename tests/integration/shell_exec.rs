@@ -469,3 +469,34 @@ async fn a_sudo_refusal_in_another_language_still_asks_for_the_password() {
     assert!(err.to_string().contains("sudo failed"), "{err}");
     sh.logout().await.unwrap();
 }
+
+/// Review of issue 34's round: logging a console out (the gateway, between
+/// clients) nudged a refusal screen with Enter. At "Press Enter for
+/// maintenance" (root locked) Enter opens a root shell, which the logout
+/// then exited, letting the boot go on. Only q and Ctrl-C are tried now,
+/// and a console that still refuses is not proven logged out.
+#[tokio::test]
+async fn logging_out_never_presses_enter_at_an_emergency_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = dir.path().join("maintenance-shell-opened");
+    // The prompt again on Ctrl-C, as the refusal stays on the screen.
+    let prompt = "printf 'Cannot open access to console, the root account is locked.\\r\\n\
+                  Press Enter for maintenance\\r\\n(or press Control-D to continue): '";
+    let script = format!(
+        "trap \"{prompt}\" INT; while :; do {prompt}; \
+         IFS= read -r line || continue; [ -z \"$line\" ] && touch {} ; done",
+        opened.display()
+    );
+    let mut s = session(&format!("exec:sh -c {}", shell_words::quote(&script)), None).await;
+    s.expect_exact("continue): ", Some(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    let result = Shell::log_out_console(&mut s, Duration::from_secs(20)).await;
+    assert!(result.is_err(), "a refusal is no logout proof");
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains("cannot be proven logged out"), "{err}");
+    assert!(
+        !opened.exists(),
+        "Enter was pressed at the maintenance prompt"
+    );
+}
