@@ -36,6 +36,9 @@ count() { # count WORD LOG: the sum of "N WORD" over the log's `test result:` li
   awk -v w="$1" '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ "^" w ";?$") s+=$(i-1)} END {print s+0}' "$2"
 }
 
+# Tests that cannot run on this machine (the browser test without Chromium)
+# say why here; they are reported, not counted as passed.
+rm -rf target/not-run
 tier1=$(mktemp)
 tier2=$(mktemp)
 trap 'rm -f "$tier1" "$tier2"' EXIT
@@ -61,6 +64,16 @@ if [ -n "$why_no_lab" ] && [ "$ignored" -gt 0 ]; then
   echo
   echo "== $ignored lab test(s) did not run: $why_no_lab. They are:"
   cargo test "$@" -- --ignored --list 2>/dev/null | grep ': test$' | sed 's/: test$//; s/^/   /'
+fi
+not_run=0
+if [ -d target/not-run ]; then
+  echo
+  for f in target/not-run/*; do
+    echo "== did not run: $(cat "$f")"
+    not_run=$((not_run + 1))
+  done
+  passed=$((passed - not_run))
+  ignored=$((ignored + not_run))
 fi
 echo
 echo "summary: $passed passed, $failed failed, $ignored skipped"

@@ -133,7 +133,8 @@ impl<'a> Console<'a> {
     /// one was given. Refuses to record onto the transcript being replayed,
     /// which recording would destroy.
     pub async fn session(self) -> Result<Session> {
-        let transport = open_transport(self.target, &self.connect, self.on_step).await?;
+        let mut transport = open_transport(self.target, &self.connect, self.on_step).await?;
+        let history = transport.take_history();
         let mut options = self.session;
         options.screen_size = screen_size(self.target, self.connect.size);
         let mut recorder = recorder(
@@ -145,7 +146,13 @@ impl<'a> Console<'a> {
         if let Some(watcher) = self.watcher {
             recorder.watch(watcher);
         }
-        Ok(Session::new(transport, recorder, options))
+        let mut session = Session::new(transport, recorder, options);
+        if let Some(history) = history {
+            session.mark(&format!(
+                "the console's history before this session (kept by the gateway; context, never matched):\n{history}"
+            ));
+        }
+        Ok(session)
     }
 }
 

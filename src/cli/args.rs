@@ -565,6 +565,29 @@ pub(crate) struct GatewayArgs {
     /// leaves it as it was.
     #[arg(long, value_enum, default_value = "logout")]
     pub on_disconnect: OnDisconnectKind,
+    /// Also serve a web page on the same address (and TLS): sign in with
+    /// the token (--auth token; none on loopback), the consoles list, a
+    /// terminal per console (one writer, any number of read-only viewers),
+    /// and the recordings of --record-dir with a player.
+    #[arg(long)]
+    pub web: bool,
+    /// Seconds a web sign-in lasts.
+    #[arg(long, value_name = "SECS", default_value_t = 8 * 3600, requires = "web")]
+    pub web_session: u64,
+    /// Keep every console connected from the start (reconnecting when it
+    /// goes away), recorded into --record-dir all the time, so what a
+    /// machine prints while nobody is attached (a panic at boot) is kept
+    /// and shown first to the next client.
+    #[arg(long)]
+    pub hold: bool,
+    /// With --hold: a console's continuous recording is closed and a new
+    /// one begun past this many MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 64, requires = "hold")]
+    pub record_max_mib: u64,
+    /// KiB of each console's latest output kept: what a client of a held
+    /// console sees first, and what a viewer joining late catches up on.
+    #[arg(long, value_name = "KIB", default_value_t = 256)]
+    pub scrollback_kib: usize,
 }
 
 /// `gateway --on-disconnect` choices.

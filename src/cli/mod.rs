@@ -326,6 +326,19 @@ async fn gateway_command(args: &GatewayArgs, common: &Common) -> Result<ExitCode
             args::OnDisconnectKind::Keep => crate::gateway::OnDisconnect::Keep,
         },
         connect: connect_options(common).await?,
+        hold: match args.hold {
+            false => None,
+            true if args.record_max_mib == 0 => {
+                return Err(Error::usage("--record-max-mib must be at least 1"))
+            }
+            true => Some(crate::gateway::HoldOptions {
+                record_max_bytes: args.record_max_mib.saturating_mul(1024 * 1024),
+            }),
+        },
+        scrollback: args.scrollback_kib.saturating_mul(1024),
+        web: args.web.then(|| crate::gateway::WebOptions {
+            session_lifetime: Duration::from_secs(args.web_session),
+        }),
     };
     serve_gateway(&args.listen, config).await
 }
@@ -336,6 +349,7 @@ async fn serve_gateway(listen: &str, config: crate::gateway::GatewayConfig) -> R
     let names: Vec<String> = config.consoles.keys().cloned().collect();
     let scheme = if config.tls.is_some() { "wss" } else { "ws" };
     let unrecorded = config.record_dir.is_none();
+    let web = config.web.is_some();
     let (addr, server) = crate::gateway::bind(listen, config).await?;
     if unrecorded {
         tracing::warn!(
@@ -347,6 +361,10 @@ async fn serve_gateway(listen: &str, config: crate::gateway::GatewayConfig) -> R
             "serving {scheme}://{addr}{}{name}",
             crate::gateway::PATH_PREFIX
         );
+    }
+    if web {
+        let scheme = if scheme == "wss" { "https" } else { "http" };
+        eprintln!("web page at {scheme}://{addr}/");
     }
     tokio::select! {
         _ = server => {}

@@ -126,6 +126,15 @@ impl Auth {
         !matches!(self, Auth::None)
     }
 
+    /// Whether `given` is this gateway's token (the web page's sign-in
+    /// form); compared in constant time.
+    pub fn accepts_token(&self, given: &str) -> bool {
+        match self {
+            Auth::Token(token) => sigv4::same_signature(given.trim(), token.expose()),
+            _ => false,
+        }
+    }
+
     /// Checks a request; returns the authenticated identity.
     pub fn check(&self, req: &Presented<'_>, now: i64) -> Result<String, Refusal> {
         match self {

@@ -55,16 +55,21 @@ pub(super) async fn run<S>(
     console: &ServedConsole,
     identity: &str,
     shared: &Shared,
+    client: Client,
 ) -> Result<(), String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
     if !console.claim() {
-        let msg = format!("console {name} is in use by another session (one session per console); retry after it closes");
+        let msg = match console.presence.writer() {
+            Some((who, _)) if client == Client::Browser => format!("console {name} is in use by {who}; watch it read-only, or retry after that session closes"),
+            _ => format!("console {name} is in use by another session (one session per console); retry after it closes"),
+        };
         send_briefly(&mut ws, close(CloseCode::Policy, msg.clone())).await;
         return Err(msg);
     }
-    let (result, left) = session(&mut ws, name, console, identity, shared).await;
+    console.presence.set_writer(Some(identity));
+    let (result, left) = session(&mut ws, name, console, identity, shared, client).await;
     let (code, reason) = match &result {
         Ok(reason) => (CloseCode::Normal, reason.clone()),
         Err(SessionRefusal::Unusable(reason)) => (CloseCode::Again, reason.clone()),
@@ -91,6 +96,7 @@ where
             let _ = transport.close().await;
             rec.finish();
         }
+        console.presence.set_writer(None);
         console.release();
     };
     tokio::join!(closing, logging_out);
@@ -98,6 +104,20 @@ where
     result.map(|_| ()).map_err(|r| match r {
         SessionRefusal::Unusable(s) | SessionRefusal::Error(s) => s,
     })
+}
+
+/// Who is on the other end of a session's WebSocket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Client {
+    /// This tool (`ws://` targets): binary frames only. With `history`, it
+    /// asked for a held console's scrollback, which comes first as one
+    /// text frame `{"history": TEXT}` (context, never matched).
+    Cli { history: bool },
+    /// The web page's terminal: binary frames of console bytes both ways;
+    /// text frames carry JSON: the page's `{"type":"resize"}`, and the
+    /// gateway's `{"type":"live"}` (history ends, the live stream begins),
+    /// `{"type":"viewers","names":[…]}`.
+    Browser,
 }
 
 /// How a session ended early.
@@ -155,32 +175,26 @@ async fn session<S>(
     console: &ServedConsole,
     identity: &str,
     shared: &Shared,
+    client: Client,
 ) -> (Result<String, SessionRefusal>, Option<Left>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
-    let mut transport = match crate::connect::Console::open(&console.target)
-        .connect(shared.connect.clone())
-        .transport()
-        .await
-    {
-        Ok(t) => t,
-        Err(e) => {
-            return (
-                Err(SessionRefusal::Error(format!(
-                    "console {name} is unreachable: {e}"
-                ))),
-                None,
-            )
-        }
+    let (mut transport, history) = match open(name, console, shared).await {
+        Ok(opened) => opened,
+        Err(e) => return (Err(SessionRefusal::Error(e)), None),
     };
+    if let Err(e) = send_history(ws, client, history).await {
+        let _ = transport.close().await;
+        return (Err(SessionRefusal::Error(e)), None);
+    }
     let mut rec = match recorder(shared, name, identity, &transport.describe()) {
         Ok(rec) => rec,
         Err(e) => return (Err(SessionRefusal::Error(e)), None),
     };
     rec.marker(&format!("session opened by {identity}"));
-    let logs_out =
-        shared.on_disconnect == OnDisconnect::Logout && outlives_the_session(&console.target);
+    let logs_out = shared.on_disconnect == OnDisconnect::Logout
+        && (console.held.is_some() || outlives_the_session(&console.target));
     if logs_out && !console.logged_out.load(Ordering::Acquire) {
         // The last session's logout was not proven: try again before this
         // client sees anything; refuse it rather than hand over a shell.
@@ -207,7 +221,20 @@ where
         }
     }
     let mut secrets = SecretTyping::default();
-    let outcome = pump(ws, &mut *transport, &mut rec, &mut secrets, shared).await;
+    if console.held.is_none() {
+        // Viewers of this session see no earlier one.
+        console
+            .session_start
+            .store(console.backlog.newest(), Ordering::Release);
+    }
+    let mut link = Link {
+        transport: &mut *transport,
+        rec: &mut rec,
+        secrets: &mut secrets,
+        console,
+        client,
+    };
+    let outcome = pump(ws, &mut link, shared).await;
     secrets.finish(&mut rec);
     rec.marker(&format!(
         "session closed: {}",
@@ -234,7 +261,7 @@ where
 /// end (Enter, Ctrl-C) the line becomes a secret of the recording, scrubbed
 /// from everything held and everything after.
 #[derive(Default)]
-struct SecretTyping {
+pub(super) struct SecretTyping {
     decoder: crate::text::Utf8Decoder,
     stripper: crate::text::EscapeStripper,
     /// The console's latest text, escapes removed (at most [`TAIL`] bytes).
@@ -255,7 +282,7 @@ const MIN_SECRET: usize = 4;
 
 impl SecretTyping {
     /// Console output: to the recording, or held back while a password is typed.
-    fn output(&mut self, bytes: &[u8], rec: &mut Recorder) {
+    pub(super) fn output(&mut self, bytes: &[u8], rec: &mut Recorder) {
         let mut text = String::new();
         self.decoder.decode(bytes, &mut text);
         self.stripper.strip(&text, &mut self.tail);
@@ -279,7 +306,7 @@ impl SecretTyping {
     /// Client input, watched for a line typed at a password prompt. The
     /// screen is read once per frame (a paste costs one reading, not one
     /// per byte); a line that ends in this frame needs a new prompt.
-    fn input(&mut self, bytes: &[u8], rec: &mut Recorder) {
+    pub(super) fn input(&mut self, bytes: &[u8], rec: &mut Recorder) {
         if self.typing.is_none() {
             if !matches!(crate::shell::classify(&self.tail), Screen::PasswordPrompt) {
                 return;
@@ -323,14 +350,83 @@ impl SecretTyping {
     }
 }
 
-/// Moves bytes both ways; returns why the session ended normally.
-async fn pump<S>(
-    ws: &mut Ws<S>,
-    transport: &mut dyn Transport,
-    rec: &mut Recorder,
-    secrets: &mut SecretTyping,
+/// One session's side of the console: what it reads and writes, where it
+/// records, and who it serves.
+struct Link<'a> {
+    transport: &'a mut dyn Transport,
+    rec: &'a mut Recorder,
+    secrets: &'a mut SecretTyping,
+    console: &'a ServedConsole,
+    client: Client,
+}
+
+/// Opens the console for a session: a held one is attached to (with what
+/// it printed before), any other connected anew.
+async fn open(
+    name: &str,
+    console: &ServedConsole,
     shared: &Shared,
-) -> Result<String, String>
+) -> Result<(Box<dyn Transport>, Vec<u8>), String> {
+    if let Some(held) = &console.held {
+        let mut attached = held.attach().await?;
+        let history = attached.take_history();
+        return Ok((Box::new(attached), history));
+    }
+    crate::connect::Console::open(&console.target)
+        .connect(shared.connect.clone())
+        .transport()
+        .await
+        .map(|t| (t, Vec::new()))
+        .map_err(|e| format!("console {name} is unreachable: {e}"))
+}
+
+/// Gives the client what the console printed before it attached, in the
+/// client's own way (see [`Client`]).
+async fn send_history<S>(ws: &mut Ws<S>, client: Client, history: Vec<u8>) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    let frames: Vec<Message> = match client {
+        Client::Cli { history: false } => return Ok(()),
+        Client::Cli { history: true } => vec![Message::Text(
+            serde_json::json!({ "history": String::from_utf8_lossy(&history) })
+                .to_string()
+                .into(),
+        )],
+        Client::Browser => history
+            .chunks(MAX_FRAME)
+            .map(|c| Message::Binary(c.to_vec().into()))
+            .chain([Message::Text(r#"{"type":"live"}"#.into())])
+            .collect(),
+    };
+    for frame in frames {
+        match tokio::time::timeout(CLOSE_GRACE * 5, ws.send(frame)).await {
+            Ok(Ok(())) => {}
+            _ => return Err("the client did not take the console's history".into()),
+        }
+    }
+    Ok(())
+}
+
+/// A browser's text frame: a control message.
+#[derive(serde::Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Control {
+    Resize { cols: u16, rows: u16 },
+}
+
+/// The browser writer's `{"type":"viewers"}` message.
+fn viewers_message(console: &ServedConsole) -> Message {
+    let names = console.presence.viewers();
+    Message::Text(
+        serde_json::json!({ "type": "viewers", "names": names })
+            .to_string()
+            .into(),
+    )
+}
+
+/// Moves bytes both ways; returns why the session ended normally.
+async fn pump<S>(ws: &mut Ws<S>, link: &mut Link<'_>, shared: &Shared) -> Result<String, String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
@@ -339,6 +435,9 @@ where
     let ends_at = Instant::now() + shared.max_session;
     let mut last_activity = Instant::now();
     let mut buf = vec![0u8; MAX_FRAME];
+    let browser = link.client == Client::Browser;
+    let mut people = link.console.presence.subscribe();
+    people.mark_changed();
     let limit_reached = || {
         if Instant::now() >= ends_at {
             format!(
@@ -351,28 +450,31 @@ where
     };
     loop {
         let idle_at = last_activity + shared.idle_timeout;
+        let mut send = None;
         tokio::select! {
-            read = transport.read(&mut buf) => match read {
+            read = link.transport.read(&mut buf) => match read {
                 Ok(0) => return Ok("the console closed".to_string()),
                 Ok(n) => {
-                    secrets.output(&buf[..n], rec);
-                    // Awaiting the send is the backpressure: no unbounded
-                    // queue; the limits bound the wait.
-                    let frame = Message::Binary(buf[..n].to_vec().into());
-                    match tokio::time::timeout_at(idle_at.min(ends_at), ws.send(frame)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => return Err(format!("client gone: {e}")),
-                        Err(_) => return Ok(format!("{} (the client stopped reading)", limit_reached())),
+                    link.secrets.output(&buf[..n], link.rec);
+                    if link.console.held.is_none() {
+                        // A held console's own reader keeps its backlog.
+                        link.console.backlog.push(&buf[..n]);
                     }
+                    send = Some(Message::Binary(buf[..n].to_vec().into()));
                 }
                 Err(e) => return Err(format!("console error: {e}")),
             },
             msg = ws.next() => match msg {
                 Some(Ok(Message::Binary(data))) => {
                     last_activity = Instant::now();
-                    secrets.input(&data, rec);
-                    if let Err(e) = transport.write(&data, SendKind::Plain).await {
+                    link.secrets.input(&data, link.rec);
+                    if let Err(e) = link.transport.write(&data, SendKind::Plain).await {
                         return Err(format!("console error: {e}"));
+                    }
+                }
+                Some(Ok(Message::Text(text))) if browser => {
+                    if let Ok(Control::Resize { cols, rows }) = serde_json::from_str(text.as_str()) {
+                        let _ = link.transport.resize(cols, rows).await;
                     }
                 }
                 Some(Ok(Message::Text(_))) => return Err("text frames are not accepted: send console bytes in binary frames".to_string()),
@@ -380,8 +482,90 @@ where
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(format!("client error: {e}")),
             },
+            Ok(()) = people.changed(), if browser => send = Some(viewers_message(link.console)),
             _ = tokio::time::sleep_until(idle_at.min(ends_at)) => {
                 return Ok(limit_reached());
+            }
+        }
+        if let Some(frame) = send {
+            // Awaiting the send is the backpressure: no unbounded queue;
+            // the limits bound the wait.
+            match tokio::time::timeout_at(idle_at.min(ends_at), ws.send(frame)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(format!("client gone: {e}")),
+                Err(_) => return Ok(format!("{} (the client stopped reading)", limit_reached())),
+            }
+        }
+    }
+}
+
+/// A read-only viewer: follows the console's output from the backlog
+/// (what this session printed so far, then live) until it leaves; what it
+/// sends is dropped. Viewers never slow the writer: each keeps its own
+/// place in the one backlog, and one that falls behind skips ahead.
+pub(super) async fn watch<S>(
+    mut ws: Ws<S>,
+    name: &str,
+    console: &ServedConsole,
+    identity: &str,
+    shared: &Shared,
+) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    let _viewing = console.presence.watch(identity);
+    tracing::info!("{identity} watches console {name}");
+    let mut written = console.backlog.subscribe();
+    let mut at = console
+        .backlog
+        .oldest()
+        .max(console.session_start.load(Ordering::Acquire));
+    let ends_at = Instant::now() + shared.max_session;
+    let mut live_told = false;
+    loop {
+        let catchup = console.backlog.read_from(at, MAX_FRAME);
+        at = catchup.next;
+        let frame = if catchup.missed > 0 {
+            Some(Message::Text(
+                serde_json::json!({ "type": "missed", "bytes": catchup.missed })
+                    .to_string()
+                    .into(),
+            ))
+        } else {
+            None
+        };
+        let frames = frame
+            .into_iter()
+            .chain((!catchup.bytes.is_empty()).then(|| Message::Binary(catchup.bytes.into())));
+        for frame in frames {
+            match tokio::time::timeout_at(ends_at, ws.send(frame)).await {
+                Ok(Ok(())) => {}
+                _ => return Ok(()),
+            }
+        }
+        if at < console.backlog.newest() {
+            continue;
+        }
+        if !live_told {
+            live_told = true;
+            if ws
+                .send(Message::Text(r#"{"type":"live"}"#.into()))
+                .await
+                .is_err()
+            {
+                return Ok(());
+            }
+        }
+        tokio::select! {
+            changed = written.changed() => if changed.is_err() { return Ok(()) },
+            msg = ws.next() => match msg {
+                // Read-only: what a viewer types goes nowhere.
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
+                Some(Ok(_)) => {}
+            },
+            _ = tokio::time::sleep_until(ends_at) => {
+                send_briefly(&mut ws, close(CloseCode::Normal, "maximum session length reached")).await;
+                return Ok(());
             }
         }
     }
@@ -391,11 +575,7 @@ fn recorder(shared: &Shared, name: &str, identity: &str, target: &str) -> Result
     let Some(dir) = &shared.record_dir else {
         return Ok(Recorder::disabled());
     };
-    let stamp = time::OffsetDateTime::now_utc()
-        .format(time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
-        ))
-        .unwrap_or_default();
+    let stamp = file_stamp();
     let who: String = identity
         .chars()
         .map(|c| {
@@ -416,6 +596,15 @@ fn recorder(shared: &Shared, name: &str, identity: &str, target: &str) -> Result
         crate::transport::PTY_SIZE,
     )
     .map_err(|e| e.to_string())
+}
+
+/// The UTC time in a recording's file name.
+pub(super) fn file_stamp() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap_or_default()
 }
 
 fn rand_suffix() -> u32 {

@@ -21,13 +21,17 @@
 //! so; refusals never list the consoles.
 
 pub mod auth;
+mod backlog;
 mod bridge;
+mod hold;
+mod presence;
 mod slots;
+mod web;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,6 +41,9 @@ use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 pub use auth::Auth;
+pub use backlog::DEFAULT_SCROLLBACK;
+pub use hold::HoldOptions;
+pub use web::WebOptions;
 
 use crate::error::{Error, Result};
 use crate::target::Target;
@@ -55,6 +62,16 @@ pub struct ServedConsole {
     /// gateway could not prove it logged out: the next client is not
     /// handed it until a new logout is proven.
     logged_out: AtomicBool,
+    /// Recent output: the scrollback a client of a held console sees
+    /// first, and what read-only viewers follow.
+    backlog: backlog::Backlog,
+    /// Where the current session's output begins in the backlog: viewers
+    /// of a console that is not held see no earlier session.
+    session_start: AtomicU64,
+    /// Who writes and who watches.
+    presence: presence::Presence,
+    /// The connection the gateway keeps open (`--hold`).
+    held: Option<hold::Held>,
 }
 
 /// Everything the gateway needs to run.
@@ -83,6 +100,15 @@ pub struct GatewayConfig {
     pub on_disconnect: OnDisconnect,
     /// How the gateway reaches its consoles (AWS options for EC2 ones).
     pub connect: crate::connect::ConnectOptions,
+    /// Keep every console connected from the start, recorded and with its
+    /// history for the next client (`--hold`).
+    pub hold: Option<HoldOptions>,
+    /// Bytes of each console's output kept for viewers and, when held,
+    /// for the next client.
+    pub scrollback: usize,
+    /// Serve the web page too (`--web`; needs token authentication, or
+    /// none on loopback).
+    pub web: Option<WebOptions>,
 }
 
 /// What the gateway does to a console that outlives the session (`unix:`,
@@ -119,6 +145,9 @@ impl Default for GatewayConfig {
             insecure_cleartext_credentials: false,
             on_disconnect: OnDisconnect::Logout,
             connect: crate::connect::ConnectOptions::default(),
+            hold: None,
+            scrollback: DEFAULT_SCROLLBACK,
+            web: None,
         }
     }
 }
@@ -199,6 +228,10 @@ struct Shared {
     limits: Limits,
     /// The connection slots.
     slots: Mutex<slots::SlotTable>,
+    /// The web page's state, when it is served.
+    web: Option<web::Web>,
+    /// How held consoles are recorded (`--hold`).
+    hold: Option<HoldOptions>,
 }
 
 /// Binds `listen` and returns the bound address and the serving future.
@@ -232,6 +265,10 @@ pub async fn bind(
              or accept the risk with --insecure-cleartext-credentials"
         )));
     }
+    let web = match config.web {
+        Some(options) => Some(web::Web::new(options, &config.auth, config.tls.is_some())?),
+        None => None,
+    };
     let limits = config.limits;
     if limits.max_connections == 0
         || limits.max_per_address == 0
@@ -252,6 +289,10 @@ pub async fn bind(
                         target,
                         in_use: AtomicBool::new(false),
                         logged_out: AtomicBool::new(true),
+                        backlog: backlog::Backlog::new(config.scrollback),
+                        session_start: AtomicU64::new(0),
+                        presence: presence::Presence::new(),
+                        held: config.hold.as_ref().map(|_| hold::Held::new()),
                     },
                 )
             })
@@ -273,11 +314,20 @@ pub async fn bind(
             limits.max_per_address,
         )),
         limits,
+        web,
+        hold: config.hold,
     });
     Ok((addr, serve(listener, shared)))
 }
 
 async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    if let Some(options) = &shared.hold {
+        for (name, console) in &shared.consoles {
+            if let Some(held) = &console.held {
+                held.start(shared.clone(), name.clone(), options.clone());
+            }
+        }
+    }
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(conn) => conn,
@@ -288,7 +338,7 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             }
         };
         // Every slot a session: closed at once (dropping the socket).
-        let Some((mut slot, mut evicted)) = Slot::claim(&shared, peer) else {
+        let Some((slot, mut evicted)) = Slot::claim(&shared, peer) else {
             tracing::debug!("connection from {peer} refused: every slot holds a session");
             continue;
         };
@@ -304,16 +354,13 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                         _ = &mut evicted => Ok(Err(std::io::Error::other(EVICTED))),
                     };
                     match accepted {
-                        Ok(Ok(tls)) => {
-                            handle(tls, deadline, &mut slot, &mut evicted, &shared).await
-                        }
+                        Ok(Ok(tls)) => handle(tls, deadline, slot, evicted, &shared).await,
                         Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
                         Err(_) => Err("TLS handshake not done in time".into()),
                     }
                 }
-                None => handle(tcp, deadline, &mut slot, &mut evicted, &shared).await,
+                None => handle(tcp, deadline, slot, evicted, &shared).await,
             };
-            drop(slot);
             match result {
                 // Under a flood, one line per connection closed for room
                 // would flood the log too.
@@ -382,13 +429,50 @@ impl Drop for Slot {
 struct Admitted {
     console: String,
     identity: String,
+    /// The client asked for a held console's history (`X-Console-History`).
+    history: bool,
 }
 
+/// The request header by which this tool's client asks for a held
+/// console's history, and the answer header saying it comes.
+pub const HISTORY_HEADER: &str = "x-console-history";
+
+/// Serves one connection: a WebSocket client of `/v1/consoles/`, or, with
+/// `--web`, whatever the browser asks.
 async fn handle<S>(
     stream: S,
     deadline: tokio::time::Instant,
-    slot: &mut Slot,
-    evicted: &mut tokio::sync::oneshot::Receiver<()>,
+    slot: Slot,
+    mut evicted: tokio::sync::oneshot::Receiver<()>,
+    shared: &Arc<Shared>,
+) -> std::result::Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    if shared.web.is_none() {
+        return serve_websocket(stream, deadline, slot, evicted, shared).await;
+    }
+    let peeked = tokio::select! {
+        peeked = tokio::time::timeout_at(deadline, web::peek_path(stream)) => peeked
+            .map_err(|_| "request not sent in time".to_string())?
+            .map_err(|e| format!("reading the request: {e}"))?,
+        _ = &mut evicted => return Err(EVICTED.into()),
+    };
+    let (path, stream) = peeked;
+    if path.starts_with("/v1/") {
+        serve_websocket(stream, deadline, slot, evicted, shared).await
+    } else {
+        web::serve(stream, slot, evicted, shared.clone()).await
+    }
+}
+
+/// Serves a client of `/v1/consoles/NAME`: the WebSocket handshake, then
+/// the session.
+async fn serve_websocket<S>(
+    stream: S,
+    deadline: tokio::time::Instant,
+    mut slot: Slot,
+    mut evicted: tokio::sync::oneshot::Receiver<()>,
     shared: &Shared,
 ) -> std::result::Result<(), String>
 where
@@ -401,7 +485,15 @@ where
         |req: &Request, resp: Response| -> std::result::Result<Response, ErrorResponse> {
             match admit(req, shared) {
                 Ok(a) => {
-                    admitted = Some(a);
+                    let mut resp = resp;
+                    if a.history && shared.consoles[&a.console].held.is_some() {
+                        resp.headers_mut()
+                            .insert(HISTORY_HEADER, "context".parse().expect("a valid header"));
+                    }
+                    admitted = Some(Admitted {
+                        history: a.history && shared.consoles[&a.console].held.is_some(),
+                        ..a
+                    });
                     Ok(resp)
                 }
                 Err((status, message)) => {
@@ -422,7 +514,7 @@ where
         ws = tokio::time::timeout_at(deadline, handshake) => ws
             .map_err(|_| "WebSocket handshake not done in time".to_string())?
             .map_err(|e| format!("handshake refused or failed: {e}"))?,
-        _ = evicted => return Err(EVICTED.into()),
+        _ = &mut evicted => return Err(EVICTED.into()),
     };
     if !slot.handshake_done() {
         return Err(EVICTED.into());
@@ -431,7 +523,20 @@ where
         return Err("handshake without admission".into());
     };
     let console = &shared.consoles[&admitted.console];
-    bridge::run(ws, &admitted.console, console, &admitted.identity, shared).await
+    let client = bridge::Client::Cli {
+        history: admitted.history,
+    };
+    let result = bridge::run(
+        ws,
+        &admitted.console,
+        console,
+        &admitted.identity,
+        shared,
+        client,
+    )
+    .await;
+    drop(slot);
+    result
 }
 
 /// Authenticates first, then finds the console: a client that is not
@@ -474,6 +579,7 @@ fn admit(req: &Request, shared: &Shared) -> std::result::Result<Admitted, (u16, 
     Ok(Admitted {
         console: name.to_string(),
         identity,
+        history: header(HISTORY_HEADER) == Some("context"),
     })
 }
 

@@ -25,6 +25,8 @@ pub struct Recorder {
     scrubber: Scrubber,
     failed: bool,
     watcher: Option<Watcher>,
+    /// Bytes written to the file so far.
+    written: u64,
 }
 
 /// One event of a session as its transcript has it (secrets redacted), told
@@ -98,6 +100,7 @@ impl Recorder {
             scrubber: Scrubber::new(),
             failed: false,
             watcher: None,
+            written: 0,
         }
     }
 
@@ -155,6 +158,25 @@ impl Recorder {
         self.event(EventCode::Marker, &data);
     }
 
+    /// Bytes written to the file so far (a continuous recording is rotated
+    /// by it).
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Closes this file and goes on in a new one at `path`, header and all,
+    /// still scrubbing every secret this one knew (a recording kept for
+    /// days is rotated by size: `gateway --hold`).
+    pub fn continue_in(&mut self, path: &Path, command: &str, size: (u16, u16)) -> Result<()> {
+        let mut next = Recorder::create(path, command, size)?;
+        for secret in self.scrubber.secrets() {
+            next.scrubber.add(secret);
+        }
+        self.finish();
+        *self = next;
+        Ok(())
+    }
+
     /// Writes out anything held back, the end marker, and closes the file.
     pub fn finish(&mut self) {
         if !self.is_heard() {
@@ -197,6 +219,7 @@ impl Recorder {
             .write_all(line.as_bytes())
             .and_then(|_| file.write_all(b"\n"))
             .and_then(|_| file.flush());
+        self.written += line.len() as u64 + 1;
         if let Err(e) = result {
             if !self.failed {
                 // Warn once; a full disk must not kill the rescue session itself.

@@ -85,6 +85,20 @@ pub trait Transport: Send {
         .into())
     }
 
+    /// Tells the console its terminal is now `columns` × `rows` (a
+    /// browser's window was resized). Only a program under a PTY has a
+    /// window size; a serial line has none, so by default nothing happens.
+    async fn resize(&mut self, _columns: u16, _rows: u16) -> TransportResult<()> {
+        Ok(())
+    }
+
+    /// What the console printed before this connection, when the other
+    /// end kept it (a gateway's held console): context for the transcript,
+    /// never output to match. Taken once.
+    fn take_history(&mut self) -> Option<String> {
+        None
+    }
+
     /// True for a recorded console played back: it answers at once, so a
     /// session over it may run on a virtual clock (nothing is gained by
     /// really waiting, and the decisions come out the same).

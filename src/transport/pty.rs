@@ -210,6 +210,23 @@ impl Transport for PtyTransport {
             .map_err(|e| io::Error::from(e).into())
     }
 
+    async fn resize(&mut self, columns: u16, rows: u16) -> TransportResult<()> {
+        let size = libc::winsize {
+            ws_row: rows.max(1),
+            ws_col: columns.max(1),
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads the struct we pass; the kernel sends
+        // the program SIGWINCH.
+        let done =
+            unsafe { libc::ioctl(self.master.get_ref().as_raw_fd(), libc::TIOCSWINSZ, &size) };
+        if done < 0 {
+            return Err(io::Error::last_os_error().into());
+        }
+        Ok(())
+    }
+
     async fn close(&mut self) -> TransportResult<()> {
         self.hang_up();
         Ok(())

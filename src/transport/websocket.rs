@@ -67,6 +67,8 @@ pub struct WebSocketTransport {
     pending: Vec<u8>,
     pending_at: usize,
     description: String,
+    /// A held console's scrollback, sent before the live stream.
+    history: Option<String>,
 }
 
 impl WebSocketTransport {
@@ -108,6 +110,13 @@ impl WebSocketTransport {
             value.set_sensitive(true);
             request.headers_mut().insert("authorization", value);
         }
+        // A gateway holding the console sends what it printed before, as
+        // context apart from the live stream (gateways that do not know
+        // the header ignore it).
+        request.headers_mut().insert(
+            crate::gateway::HISTORY_HEADER,
+            HeaderValue::from_static("context"),
+        );
         let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
             .await
             .map_err(|e| Error::io(format!("cannot connect to {description}"), e))?;
@@ -125,16 +134,51 @@ impl WebSocketTransport {
         } else {
             Box::new(tcp)
         };
-        let (ws, _response) = tokio_tungstenite::client_async(request, stream)
+        let (mut ws, response) = tokio_tungstenite::client_async(request, stream)
             .await
             .map_err(|e| handshake_error(&description, e))?;
+        let history = match response.headers().get(crate::gateway::HISTORY_HEADER) {
+            Some(_) => Some(read_history(&mut ws, &description).await?),
+            None => None,
+        };
         Ok(WebSocketTransport {
             ws,
             pending: Vec::new(),
             pending_at: 0,
             description,
+            history,
         })
     }
+}
+
+/// Reads the history frame a gateway promised (`{"history": TEXT}`, the
+/// first frame after the handshake).
+async fn read_history(
+    ws: &mut WebSocketStream<Box<dyn ByteStream>>,
+    description: &str,
+) -> Result<String> {
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(30), ws.next())
+        .await
+        .map_err(|_| {
+            Error::io(
+                format!(
+                    "{description}: the gateway promised the console's history but sent nothing"
+                ),
+                io::ErrorKind::TimedOut.into(),
+            )
+        })?;
+    let history = match frame {
+        Some(Ok(Message::Text(text))) => serde_json::from_str::<serde_json::Value>(text.as_str())
+            .ok()
+            .and_then(|v| v["history"].as_str().map(str::to_string)),
+        _ => None,
+    };
+    history.ok_or_else(|| {
+        Error::io(
+            format!("{description}: the gateway promised the console's history, but its first frame is not it"),
+            io::ErrorKind::InvalidData.into(),
+        )
+    })
 }
 
 /// The URL to dial: with a SigV4-presigned query when that is the auth.
@@ -336,6 +380,10 @@ impl Transport for WebSocketTransport {
             | Err(tungstenite::Error::AlreadyClosed) => Ok(()),
             Err(e) => Err(to_io(e).into()),
         }
+    }
+
+    fn take_history(&mut self) -> Option<String> {
+        self.history.take()
     }
 
     fn describe(&self) -> String {

@@ -37,4 +37,6 @@ mod shell_exec;
 mod shell_lab;
 mod shell_replay;
 mod trust_cli;
+mod web_browser;
+mod web_gateway;
 mod websocket_gateway;
