@@ -12,6 +12,12 @@
 //!                                 session repairs and verifies
 //! sessions pty N CYCLES           N `sh -c 'stty -echo; …; exec cat'` under their own PTYs:
 //!                                 open all N, then CYCLES send/expect round trips on each
+//! sessions held N                 one gateway holding N consoles open (`--hold`, recorded),
+//!                                 each of which printed more than its scrollback: memory
+//!                                 per held console, scrollback included
+//! sessions viewers V CYCLES       one gateway console (`cat`), a writer doing CYCLES round
+//!                                 trips through it with no viewer, then with V read-only
+//!                                 viewers of the web page attached: the writer's echo time
 //! ```
 //!
 //! Memory per session is (peak RSS − RSS before the first session) / N;
@@ -19,6 +25,8 @@
 //! once. CPU time is this process's (user + system, all threads); the
 //! programs under the PTYs are other processes and are not counted.
 
+#[path = "gateway/mod.rs"]
+mod gateway_bench;
 #[path = "support/mod.rs"]
 mod support;
 
@@ -38,7 +46,7 @@ use tokio::sync::Barrier;
 const REPLAY_PASSWORD: &str = "replayed-Password-4711";
 /// The user the recorded doctor sessions diagnose and log in as.
 const USER: &str = "ec2-user";
-const USAGE: &str = "usage: sessions replay N CAST PUBKEY [--fix] | sessions pty N CYCLES";
+const USAGE: &str = "usage: sessions replay N CAST PUBKEY [--fix] | sessions pty N CYCLES | sessions held N | sessions viewers V CYCLES";
 
 fn main() {
     let args = bench_args();
@@ -47,6 +55,10 @@ fn main() {
         ["replay", n, cast, key] => many_replays(parse_count(n, USAGE), cast, key, false),
         ["replay", n, cast, key, "--fix"] => many_replays(parse_count(n, USAGE), cast, key, true),
         ["pty", n, cycles] => many_ptys(parse_count(n, USAGE), parse_count(cycles, USAGE)),
+        ["held", n] => gateway_bench::held(parse_count(n, USAGE)),
+        ["viewers", v, cycles] => {
+            gateway_bench::viewers(parse_count(v, USAGE), parse_count(cycles, USAGE))
+        }
         _ => Err(USAGE.to_string()),
     };
     if let Err(e) = result {
@@ -233,7 +245,7 @@ async fn cat_round_trips(id: usize, cycles: usize, all_in: Arc<Barrier>) -> Resu
 /// Each PTY session holds a master descriptor: lift the soft descriptor
 /// limit to the hard one (the default soft limit, 1,024, is about the
 /// session count this workload wants).
-fn raise_fd_limit() {
+pub(crate) fn raise_fd_limit() {
     // SAFETY: getrlimit/setrlimit only read and write the struct handed to them.
     unsafe {
         let mut limit: libc::rlimit = std::mem::zeroed();

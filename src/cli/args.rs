@@ -584,7 +584,7 @@ pub(crate) struct GatewayArgs {
     /// one begun past this many MiB.
     #[arg(long, value_name = "MIB", default_value_t = 64, requires = "hold")]
     pub record_max_mib: u64,
-    /// KiB of each console's latest output kept: what a client of a held
+    /// KiB (at most 2048) of each console's latest output kept: what a client of a held
     /// console sees first, and what a viewer joining late catches up on.
     #[arg(long, value_name = "KIB", default_value_t = 256)]
     pub scrollback_kib: usize,

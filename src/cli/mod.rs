@@ -335,7 +335,12 @@ async fn gateway_command(args: &GatewayArgs, common: &Common) -> Result<ExitCode
                 record_max_bytes: args.record_max_mib.saturating_mul(1024 * 1024),
             }),
         },
-        scrollback: args.scrollback_kib.saturating_mul(1024),
+        scrollback: match args.scrollback_kib {
+            // History travels as one WebSocket frame (JSON may grow it up
+            // to six times), which clients take up to 16 MiB of.
+            0..=2048 => args.scrollback_kib * 1024,
+            _ => return Err(Error::usage("--scrollback-kib must be at most 2048")),
+        },
         web: args.web.then(|| crate::gateway::WebOptions {
             session_lifetime: Duration::from_secs(args.web_session),
         }),

@@ -63,10 +63,17 @@ impl Backlog {
         }
         let end = {
             let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
-            let bytes = &bytes[bytes.len().saturating_sub(self.capacity)..];
+            if kept.bytes.capacity() == 0 {
+                // Exactly the capacity, once: growing by doubling would
+                // hold up to twice it (a console that never prints holds
+                // nothing).
+                kept.bytes.reserve_exact(self.capacity);
+            }
+            let cut = bytes.len().saturating_sub(self.capacity);
+            let bytes = &bytes[cut..];
             let overflow = (kept.bytes.len() + bytes.len()).saturating_sub(self.capacity);
             kept.bytes.drain(..overflow);
-            kept.start += overflow as u64;
+            kept.start += (overflow + cut) as u64;
             kept.bytes.extend(bytes);
             kept.start + kept.bytes.len() as u64
         };

@@ -87,7 +87,7 @@ where
             // marked as not), so no client can slip in meanwhile.
             let (proven, mut transport, mut rec) = log_out(name, transport, rec).await;
             match proven {
-                Ok(()) => console.logged_out.store(true, Ordering::Release),
+                Ok(()) => logged_out(console),
                 Err(why) => tracing::warn!(
                     "console {name} could not be logged out after the session of {identity}: {why}; \
                      it is not handed to another client until it is (log it out by hand)"
@@ -180,14 +180,10 @@ async fn session<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
-    let (mut transport, history) = match open(name, console, shared).await {
+    let (mut transport, history_end) = match open(name, console, shared).await {
         Ok(opened) => opened,
         Err(e) => return (Err(SessionRefusal::Error(e)), None),
     };
-    if let Err(e) = send_history(ws, client, history).await {
-        let _ = transport.close().await;
-        return (Err(SessionRefusal::Error(e)), None);
-    }
     let mut rec = match recorder(shared, name, identity, &transport.describe()) {
         Ok(rec) => rec,
         Err(e) => return (Err(SessionRefusal::Error(e)), None),
@@ -203,7 +199,7 @@ where
         (transport, rec) = (t, r);
         match proven {
             Ok(()) => {
-                console.logged_out.store(true, Ordering::Release);
+                logged_out(console);
                 rec.marker(&format!("session of {identity} starts"));
             }
             Err(why) => {
@@ -219,6 +215,17 @@ where
                 );
             }
         }
+    }
+    // Only now, the console proven logged out if it had to be: what it
+    // printed before this client, since the last logout.
+    if let Some(end) = history_end {
+        if let Err(e) = send_history(ws, client, history(console, end)).await {
+            let _ = transport.close().await;
+            rec.finish();
+            return (Err(SessionRefusal::Error(e)), None);
+        }
+    } else if client == Client::Browser {
+        let _ = send_history(ws, client, Vec::new()).await;
     }
     let mut secrets = SecretTyping::default();
     if console.held.is_none() {
@@ -362,22 +369,46 @@ struct Link<'a> {
 
 /// Opens the console for a session: a held one is attached to (with what
 /// it printed before), any other connected anew.
+/// Returns the transport, and for a held console where in its backlog the
+/// client attached (history before, live after).
 async fn open(
     name: &str,
     console: &ServedConsole,
     shared: &Shared,
-) -> Result<(Box<dyn Transport>, Vec<u8>), String> {
+) -> Result<(Box<dyn Transport>, Option<u64>), String> {
     if let Some(held) = &console.held {
-        let mut attached = held.attach().await?;
-        let history = attached.take_history();
-        return Ok((Box::new(attached), history));
+        let attached = held.attach().await?;
+        let end = attached.attached_at();
+        return Ok((Box::new(attached), Some(end)));
     }
     crate::connect::Console::open(&console.target)
         .connect(shared.connect.clone())
         .transport()
         .await
-        .map(|t| (t, Vec::new()))
+        .map(|t| (t, None))
         .map_err(|e| format!("console {name} is unreachable: {e}"))
+}
+
+/// The console was proven logged out: nothing before this point is shown
+/// to the next client or to viewers (it was another identity's session).
+fn logged_out(console: &ServedConsole) {
+    console.logged_out.store(true, Ordering::Release);
+    console
+        .session_start
+        .store(console.backlog.newest(), Ordering::Release);
+}
+
+/// A held console's history for a client that attached at `end`: what it
+/// printed since the last logout (at most the backlog).
+fn history(console: &ServedConsole, end: u64) -> Vec<u8> {
+    let from = console
+        .backlog
+        .oldest()
+        .max(console.session_start.load(Ordering::Acquire));
+    if end <= from {
+        return Vec::new();
+    }
+    console.backlog.read_from(from, (end - from) as usize).bytes
 }
 
 /// Gives the client what the console printed before it attached, in the
@@ -456,8 +487,9 @@ where
                 Ok(0) => return Ok("the console closed".to_string()),
                 Ok(n) => {
                     link.secrets.output(&buf[..n], link.rec);
-                    if link.console.held.is_none() {
-                        // A held console's own reader keeps its backlog.
+                    if link.console.held.is_none() && shared.web.is_some() {
+                        // For the web page's viewers (a held console's own
+                        // reader keeps its backlog).
                         link.console.backlog.push(&buf[..n]);
                     }
                     send = Some(Message::Binary(buf[..n].to_vec().into()));
@@ -513,7 +545,14 @@ pub(super) async fn watch<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
-    let _viewing = console.presence.watch(identity);
+    let Some(_viewing) = console.presence.watch(identity) else {
+        let reason = format!(
+            "console {name} has {} viewers already; try again later",
+            super::presence::MAX_VIEWERS
+        );
+        send_briefly(&mut ws, close(CloseCode::Again, reason.clone())).await;
+        return Err(reason);
+    };
     tracing::info!("{identity} watches console {name}");
     let mut written = console.backlog.subscribe();
     let mut at = console

@@ -67,6 +67,8 @@ enum Input {
 /// Output queued to an attached client, in chunks: a few keep the pipe
 /// full without holding more than a few reads' worth.
 const QUEUED_CHUNKS: usize = 4;
+/// How long attaching to a held console may take.
+const ATTACH_WITHIN: Duration = Duration::from_secs(15);
 /// Each read of a held console (16 KiB: 200 held consoles stay small).
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -103,13 +105,26 @@ impl Held {
     /// the scrollback up to the moment it attached.
     pub(super) async fn attach(&self) -> Result<Attached, String> {
         let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Command::Attach(reply))
+        let asked = async {
+            self.commands
+                .send(Command::Attach(reply))
+                .await
+                .map_err(|_| "the gateway stopped holding this console".to_string())?;
+            answer
+                .await
+                .map_err(|_| "the gateway stopped holding this console".to_string())?
+        };
+        // The task answers between reads and writes; one busy connecting
+        // (a console that does not answer) is not waited for forever.
+        tokio::time::timeout(ATTACH_WITHIN, asked)
             .await
-            .map_err(|_| "the gateway stopped holding this console".to_string())?;
-        answer
-            .await
-            .map_err(|_| "the gateway stopped holding this console".to_string())?
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "the held console did not answer within {} s ({}); try again",
+                    ATTACH_WITHIN.as_secs(),
+                    self.down().unwrap_or_else(|| "busy".into())
+                ))
+            })
     }
 }
 
@@ -119,15 +134,16 @@ pub(super) struct Attached {
     output: mpsc::Receiver<Bytes>,
     input: mpsc::Sender<Input>,
     pending: Bytes,
-    history: Vec<u8>,
+    /// The backlog's position when the client attached: what came before
+    /// is history, what comes after reaches the client live.
+    attached_at: u64,
     description: String,
 }
 
 impl Attached {
-    /// What the console printed before the client attached (at most the
-    /// backlog): context, never output of this session.
-    pub(super) fn take_history(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.history)
+    /// Where history ends and the live stream begins, in the backlog.
+    pub(super) fn attached_at(&self) -> u64 {
+        self.attached_at
     }
 }
 
@@ -268,12 +284,11 @@ async fn connected(
             Event::Command(Some(Command::Attach(reply))) => {
                 let (output_tx, output) = mpsc::channel(QUEUED_CHUNKS);
                 let (input, input_rx) = mpsc::channel(QUEUED_CHUNKS);
-                let backlog = &console.backlog;
                 let attached = Attached {
                     output,
                     input,
                     pending: Bytes::new(),
-                    history: backlog.read_from(backlog.oldest(), usize::MAX).bytes,
+                    attached_at: console.backlog.newest(),
                     description: description.clone(),
                 };
                 // A new client replaces one whose leaving is not noticed
@@ -363,10 +378,13 @@ impl Recording {
     fn next_path(&mut self) -> Option<PathBuf> {
         let dir = self.dir.as_ref()?;
         self.files += 1;
+        // The process id too: a gateway restarted within the second must
+        // not reuse (and replace) its predecessor's file.
         Some(dir.join(format!(
-            "{}-{}-held-{}.cast",
+            "{}-{}-held-{}-{}.cast",
             self.name,
             super::bridge::file_stamp(),
+            std::process::id(),
             self.files
         )))
     }

@@ -547,6 +547,17 @@ fn admit(req: &Request, shared: &Shared) -> std::result::Result<Admitted, (u16, 
     // Signatures must be made for one of our own names, never for whatever
     // the client claims: a URL presigned for another gateway fails here.
     let host = header("host").unwrap_or("");
+    // Browsers send `Origin` with every WebSocket, this tool's client
+    // never does: a page on any site (or a rebound DNS name) must not
+    // drive a console through this path, least of all under --auth none
+    // on loopback, where the browser's own machine is "trusted".
+    if header("origin").is_some() {
+        return Err((
+            403,
+            "browsers reach consoles through the gateway's web page (gateway --web), not this path"
+                .into(),
+        ));
+    }
     if shared.auth.sends_credentials() && !shared.public_hosts.iter().any(|h| h == host) {
         return Err((
             403,

@@ -7,6 +7,9 @@ use std::time::SystemTime;
 
 use tokio::sync::watch;
 
+/// Most read-only viewers of one console at once.
+pub(super) const MAX_VIEWERS: usize = 200;
+
 /// The people on one console.
 pub(super) struct Presence {
     people: Mutex<People>,
@@ -46,14 +49,21 @@ impl Presence {
     }
 
     /// `identity` starts watching; it stops when the result is dropped.
-    pub(super) fn watch(&self, identity: &str) -> Viewing<'_> {
-        let mut id = 0;
+    /// None when [`MAX_VIEWERS`] already watch: each viewer holds a
+    /// connection, and viewers must not take every connection there is.
+    pub(super) fn watch(&self, identity: &str) -> Option<Viewing<'_>> {
+        let mut id = None;
         self.change(|p| {
-            id = p.next_viewer;
-            p.next_viewer += 1;
-            p.viewers.push((id, identity.to_string()));
+            if p.viewers.len() < MAX_VIEWERS {
+                id = Some(p.next_viewer);
+                p.viewers.push((p.next_viewer, identity.to_string()));
+                p.next_viewer += 1;
+            }
         });
-        Viewing { presence: self, id }
+        Some(Viewing {
+            presence: self,
+            id: id?,
+        })
     }
 
     /// Who writes, since when.

@@ -152,7 +152,9 @@ impl WebSocketTransport {
 }
 
 /// Reads the history frame a gateway promised (`{"history": TEXT}`, the
-/// first frame after the handshake).
+/// first frame after the handshake). A gateway that refuses the session
+/// instead (the console in use, unusable, not connected) closes with its
+/// reason, which is what the user is told.
 async fn read_history(
     ws: &mut WebSocketStream<Box<dyn ByteStream>>,
     description: &str,
@@ -167,18 +169,37 @@ async fn read_history(
                 io::ErrorKind::TimedOut.into(),
             )
         })?;
-    let history = match frame {
-        Some(Ok(Message::Text(text))) => serde_json::from_str::<serde_json::Value>(text.as_str())
-            .ok()
-            .and_then(|v| v["history"].as_str().map(str::to_string)),
-        _ => None,
-    };
-    history.ok_or_else(|| {
+    let not_history = |what: String| {
         Error::io(
-            format!("{description}: the gateway promised the console's history, but its first frame is not it"),
+            format!("{description}: {what}"),
             io::ErrorKind::InvalidData.into(),
         )
-    })
+    };
+    match frame {
+        Some(Ok(Message::Text(text))) => serde_json::from_str::<serde_json::Value>(text.as_str())
+            .ok()
+            .and_then(|v| v["history"].as_str().map(str::to_string))
+            .ok_or_else(|| {
+                not_history(
+                    "the gateway's first frame is not the console's history it promised".into(),
+                )
+            }),
+        Some(Ok(Message::Close(Some(f)))) => Err(Error::io(
+            format!(
+                "{description}: the server closed the console (code {}): {}",
+                u16::from(f.code),
+                f.reason
+            ),
+            io::ErrorKind::ConnectionAborted.into(),
+        )),
+        Some(Err(e)) => Err(Error::io(
+            format!("{description}: reading the console's history"),
+            to_io(e),
+        )),
+        _ => Err(not_history(
+            "the gateway closed before sending the console's history it promised".into(),
+        )),
+    }
 }
 
 /// The URL to dial: with a SigV4-presigned query when that is the auth.

@@ -234,6 +234,15 @@ async fn the_web_page_shows_nothing_without_the_token_and_refuses_foreign_reques
         body.contains(&format!(">{name}</a>")) && body.contains("alice"),
         "{body}"
     );
+    // The tool's own path is not for browsers: a page on another site
+    // must not drive a console through it either.
+    let v1 = format!(
+        "GET /v1/consoles/{name} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Authorization: Bearer {TOKEN}\r\nOrigin: http://evil.example\r\n\r\n"
+    );
+    let (status, _, _) = http(addr, &v1).await;
+    assert_eq!(status, 403);
     // A cross-site WebSocket (another origin) is refused even with the cookie.
     let foreign = ws.replace(&origin, "Origin: http://evil.example\r\n");
     let (status, _, _) = http(

@@ -8,7 +8,6 @@
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
-use http_body_util::Full;
 
 /// Every served file: its name under `/assets/`, its type, its bytes.
 const FILES: &[(&str, &str, &[u8])] = &[
@@ -55,11 +54,11 @@ const CSS: &str = "text/css; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
 
 /// Answers `/assets/NAME`.
-pub(super) fn serve(name: &str) -> Response<Full<Bytes>> {
+pub(super) fn serve(name: &str) -> Response<super::Body> {
     let Some((_, kind, bytes)) = FILES.iter().find(|(file, _, _)| *file == name) else {
         return super::text(StatusCode::NOT_FOUND, "no such file");
     };
-    let mut response = Response::new(Full::new(Bytes::from_static(bytes)));
+    let mut response = Response::new(super::full(Bytes::from_static(bytes)));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
     // The same binary serves the same bytes: cache for a day, then check.

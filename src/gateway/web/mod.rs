@@ -29,7 +29,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
@@ -100,12 +101,17 @@ where
 {
     let mut head = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
+    loop {
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
             break;
         }
+        // Only the new bytes (and the three before them) can end the head.
+        let scan_from = head.len().saturating_sub(3);
         head.extend_from_slice(&chunk[..n]);
+        if head[scan_from..].windows(4).any(|w| w == b"\r\n\r\n") || head.len() >= MAX_HEAD {
+            break;
+        }
     }
     let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
     let path = String::from_utf8_lossy(line)
@@ -208,7 +214,33 @@ where
     }
 }
 
-type Body = Full<Bytes>;
+/// A response's body: a page in memory, or a recording streamed from disk.
+pub(super) type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// A body of `bytes`.
+pub(super) fn full(bytes: Bytes) -> Body {
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// A file's bytes as they are read, 64 KiB at a time: a recording of tens
+/// of MiB is never held whole, however many download it at once.
+fn streamed(file: std::fs::File) -> Body {
+    let chunks =
+        futures_util::stream::unfold(tokio::fs::File::from_std(file), |mut file| async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            match file.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok(hyper::body::Frame::data(Bytes::from(buf))), file))
+                }
+                Err(e) => Some((Err(e), file)),
+            }
+        });
+    StreamBody::new(chunks).boxed_unsync()
+}
 
 /// What a request is answered with.
 struct Conn {
@@ -285,7 +317,7 @@ impl Conn {
             (&Method::GET, ["consoles", name, "ws"]) if same_origin => {
                 self.upgrade(req, &who, name)
             }
-            (&Method::GET, ["recordings"]) => self.recordings_page(&who),
+            (&Method::GET, ["recordings"]) => self.recordings_page(&who).await,
             (&Method::GET, ["recordings", file]) => self.player_page(&who, file),
             (&Method::GET, ["recordings", file, "cast"]) => self.recording(&req, &who, file),
             _ => html(
@@ -303,11 +335,18 @@ impl Conn {
     /// `Origin` is this very scheme and host (browsers always send it on a
     /// form post and a WebSocket; other clients may not post at all).
     fn same_origin(&self, req: &Request<Incoming>, host: &str) -> bool {
-        let scheme = if self.web().secure { "https" } else { "http" };
+        // Either scheme: behind a TLS proxy the browser's origin is
+        // https:// while this gateway speaks plain HTTP to the proxy. The
+        // host is what keeps other sites out.
         req.headers()
             .get(header::ORIGIN)
             .and_then(|o| o.to_str().ok())
-            .is_some_and(|origin| origin == format!("{scheme}://{host}"))
+            .and_then(|origin| {
+                origin
+                    .strip_prefix("https://")
+                    .or(origin.strip_prefix("http://"))
+            })
+            .is_some_and(|origin_host| origin_host == host)
     }
 
     fn signed_in(&self, req: &Request<Incoming>) -> Option<SignedIn> {
@@ -501,7 +540,7 @@ impl Conn {
             drop(slot);
         });
         let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(&key);
-        let mut response = Response::new(Body::default());
+        let mut response = Response::new(full(Bytes::new()));
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
         let headers = response.headers_mut();
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
@@ -512,13 +551,14 @@ impl Conn {
         response
     }
 
-    fn recordings_page(&self, who: &SignedIn) -> Response<Body> {
-        let listed = self
-            .shared
-            .record_dir
-            .as_deref()
-            .map(recordings::list)
-            .unwrap_or_default();
+    async fn recordings_page(&self, who: &SignedIn) -> Response<Body> {
+        // Reading a directory of files is blocking work: off the runtime.
+        let dir = self.shared.record_dir.clone();
+        let listed = tokio::task::spawn_blocking(move || {
+            dir.as_deref().map(recordings::list).unwrap_or_default()
+        })
+        .await
+        .unwrap_or_default();
         html(
             StatusCode::OK,
             pages::recordings(&who.viewer(), &listed, self.shared.record_dir.is_some()),
@@ -551,9 +591,7 @@ impl Conn {
             .record_dir
             .as_deref()
             .and_then(|dir| recordings::open(dir, file));
-        let mut bytes = Vec::new();
-        let read = opened.map(|mut f| std::io::Read::read_to_end(&mut f, &mut bytes));
-        if !matches!(read, Some(Ok(_))) {
+        let Some(opened) = opened else {
             return html(
                 StatusCode::NOT_FOUND,
                 pages::problem(
@@ -562,8 +600,8 @@ impl Conn {
                     "There is no recording by that name.",
                 ),
             );
-        }
-        let mut response = Response::new(Body::new(Bytes::from(bytes)));
+        };
+        let mut response = Response::new(streamed(opened));
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
@@ -683,7 +721,7 @@ fn text(status: StatusCode, message: impl Into<String>) -> Response<Body> {
 }
 
 fn respond(status: StatusCode, kind: &'static str, body: Bytes) -> Response<Body> {
-    let mut response = Response::new(Body::new(body));
+    let mut response = Response::new(full(body));
     *response.status_mut() = status;
     response
         .headers_mut()
