@@ -26,6 +26,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -267,19 +268,54 @@ pub(crate) fn create(path: &Path) -> io::Result<File> {
 /// Writes `bytes` to `path` as [`create`] does, whole or not at all (a
 /// device, FIFO or trusted link: in place).
 pub(crate) fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_with(path, bytes, Durable::Now)
+}
+
+/// Writes `bytes` to `path` as [`write`] does, but leaves it to the caller
+/// to make it durable with [`sync_all_in`] once a batch is written: one
+/// filesystem sync for 10,000 fleet reports instead of 10,000 fsyncs (most
+/// of such a run's time). A crash before that sync can lose the batch's
+/// files (never leave a half-written one under its name: each is still
+/// renamed into place whole).
+pub(crate) fn write_batched(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_with(path, bytes, Durable::Later)
+}
+
+/// Makes everything written on `dir`'s filesystem durable (`syncfs`).
+pub(crate) fn sync_all_in(dir: &Path) -> io::Result<()> {
+    let dir = File::open(dir)?;
+    // SAFETY: syncfs only reads the descriptor, which lives until after it.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// When a written file must be on disk: before `write` returns, or at the
+/// caller's [`sync_all_in`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Durable {
+    Now,
+    Later,
+}
+
+fn write_with(path: &Path, bytes: &[u8], durable: Durable) -> io::Result<()> {
     create_dirs(parent_of(path))?;
     if let Destination::InPlace = destination(path)? {
         return open_in_place(path)?.write_all(bytes);
     }
-    write_atomically(path, bytes)
+    write_atomically(path, bytes, durable)
 }
 
 /// A fresh private file with `bytes`, renamed over `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+fn write_atomically(path: &Path, bytes: &[u8], durable: Durable) -> io::Result<()> {
     let (temp, mut file) = temp_beside(path)?;
     let written = file
         .write_all(bytes)
-        .and_then(|_| file.sync_all())
+        .and_then(|_| match durable {
+            Durable::Now => file.sync_all(),
+            Durable::Later => Ok(()),
+        })
         .and_then(|_| std::fs::rename(&temp, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&temp);
@@ -303,7 +339,7 @@ pub(crate) fn write_secret(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if stream {
         return open_in_place(path)?.write_all(bytes);
     }
-    write_atomically(path, bytes)
+    write_atomically(path, bytes, Durable::Now)
 }
 
 /// Creates `dir` and its missing parents with mode 0700, as the module's

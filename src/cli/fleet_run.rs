@@ -212,6 +212,10 @@ fn target_files(
 /// The summary: saved as `--out-dir/summary.json`, printed; its exit code.
 fn finish(summary: Summary, fleet: &FleetArgs, common: &Common) -> Result<ExitCode> {
     if let Some(dir) = &fleet.out_dir {
+        // The reports and transcripts were written unsynced: one sync for
+        // them all, then the summary, which names them.
+        crate::private_file::sync_all_in(dir)
+            .map_err(|e| Error::io(format!("syncing {}", dir.display()), e))?;
         let json = json_pretty(&summary)?;
         crate::private_file::write(&dir.join("summary.json"), json.as_bytes()).map_err(|e| {
             Error::usage(format!("cannot write {}/summary.json: {e}", dir.display()))
@@ -357,7 +361,7 @@ fn save<T: Serialize>(dir: Option<&Path>, stem: &str, end: &TargetEnd<T>) -> Res
     let Some(dir) = dir else { return Ok(()) };
     let path: PathBuf = dir.join(format!("{stem}.json"));
     let json = json_pretty(end)?;
-    crate::private_file::write(&path, json.as_bytes())
+    crate::private_file::write_batched(&path, json.as_bytes())
         .map_err(|e| Error::usage(format!("cannot write {}: {e}", path.display())))
 }
 
