@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use ec2_serial_expect::aws::credentials;
 use ec2_serial_expect::connect::ConnectOptions;
-use ec2_serial_expect::gateway::{self, Auth, GatewayConfig};
+use ec2_serial_expect::gateway::{self, Auth, GatewayConfig, HoldOptions};
 use ec2_serial_expect::shell::{LoginSpec, Shell};
 use ec2_serial_expect::transport::{WsAuth, WsOptions};
 use ec2_serial_expect::{Secret, Target};
@@ -45,9 +45,21 @@ async fn login_and_run(url: &str, options: &WsOptions, password: &Secret) {
         ws: options.clone(),
         ..ConnectOptions::default()
     };
-    let mut session = crate::support::open_session_with(url, connect)
-        .await
-        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    // The gateway keeps a console claimed until it has logged out the last
+    // client's session: the next one waits for that, as a person would.
+    let waited_from = std::time::Instant::now();
+    let mut session = loop {
+        match crate::support::open_session_with(url, connect.clone()).await {
+            Ok(session) => break session,
+            Err(e)
+                if e.to_string().contains("in use")
+                    && waited_from.elapsed() < Duration::from_secs(60) =>
+            {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("{url}: {e}"),
+        }
+    };
     let mut shell = Shell::login(&mut session, &LoginSpec::new("ec2-user", password.clone()))
         .await
         .unwrap();
@@ -108,4 +120,40 @@ async fn the_lab_console_over_websocket_with_every_auth_mode() {
         &password,
     )
     .await;
+
+    // Held open (--hold), last: the gateway keeps the console from now on.
+    // A client logs in as it always did (what the console printed before
+    // is context, not matched), twice: between the two the gateway logs
+    // the console out over the connection it holds.
+    let records = tempfile::tempdir().unwrap();
+    let target: Target = format!("unix:{}", vm.socket().display()).parse().unwrap();
+    let config = GatewayConfig {
+        consoles: [("lab".to_string(), target)].into_iter().collect(),
+        hold: Some(HoldOptions::default()),
+        record_dir: Some(records.path().to_path_buf()),
+        idle_timeout: Duration::from_secs(120),
+        max_session: Duration::from_secs(600),
+        ..GatewayConfig::default()
+    };
+    let (addr, server) = gateway::bind("127.0.0.1:0", config).await.unwrap();
+    tokio::spawn(server);
+    for _ in 0..2 {
+        login_and_run(
+            &format!("ws://{addr}/v1/consoles/lab"),
+            &WsOptions::default(),
+            &password,
+        )
+        .await;
+    }
+    let held = std::fs::read_dir(records.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().contains("-held-"))
+        .expect("a continuous recording of the held console");
+    let recorded = std::fs::read_to_string(held.path()).unwrap();
+    assert!(recorded.contains("login:"), "{recorded}");
+    assert!(
+        !recorded.contains(password.expose()),
+        "the password reached the recording"
+    );
 }
