@@ -332,7 +332,7 @@ done
 
 # The implementations of workload 1 in a rotating order, so none always goes first.
 big_impls=(floor ours ours_transcript tcl_expect pexpect_tuned pexpect_default expectrl rexpect)
-rt_impls=(ours ours_same_pattern tcl_expect pexpect_tuned pexpect_default expectrl rexpect)
+rt_impls=(floor ours ours_same_pattern tcl_expect pexpect_tuned pexpect_default expectrl rexpect)
 
 run_big() {
   local impl=$1 mib=$2 run=$3 file="$work/kernel-$2.log"
@@ -356,6 +356,7 @@ run_big() {
 run_rt() {
   local impl=$1 run=$2
   case "$impl" in
+    floor) measure round_trips "$rt_cycles" floor "$run" "$bench_bin" round-trips-floor "$rt_cycles" ;;
     ours) measure round_trips "$rt_cycles" ours "$run" "$bench_bin" round-trips "$rt_cycles" ;;
     ours_same_pattern) measure round_trips "$rt_cycles" ours_same_pattern "$run" "$bench_bin" round-trips "$rt_cycles" --same-pattern ;;
     tcl_expect) $have_expect && measure round_trips "$rt_cycles" tcl_expect "$run" expect "$work/round_trips.exp" "$rt_cycles" ;;
@@ -606,11 +607,13 @@ w("| implementation | cycles | median µs per cycle | ours / this |")
 w("|---|---:|---:|---:|")
 rt_keys = [k for k in rows if k[0] == "round_trips"]
 ours_rt = next((med(k, "us_per_cycle") for k in rt_keys if k[2] == "ours"), None)
-for impl in ["ours", "ours_same_pattern", "tcl_expect", "pexpect_tuned", "pexpect_default", "expectrl", "rexpect"]:
+for impl in ["floor", "ours", "ours_same_pattern", "tcl_expect", "pexpect_tuned", "pexpect_default", "expectrl", "rexpect"]:
     for key in [k for k in rt_keys if k[2] == impl]:
         us = med(key, "us_per_cycle")
         r = ratio(ours_rt, us) if ours_rt and impl != "ours" else ""
         name = NAMES["ours"] if impl == "ours" else HEAVY.get(impl, NAMES.get(impl, impl))
+        if impl == "floor":
+            name = "floor: blocking write and reads on one thread, no engine"
         if impl == "pexpect_default":
             name += " (delaybeforesend=0.05)"
         w(f"| {name} | {key[1]} | {us:.1f} | {r} |")
@@ -632,6 +635,11 @@ for key in [k for k in rows if k[0] == "in_memory"]:
                         ("combined_regex_gib_per_s", "search alone: the 4 patterns as one alternation `(p0)\\|(p1)\\|…` (the engine before c0ff229)"),
                         ("per_pattern_regex_gib_per_s", "search alone: each pattern on its own, earliest start wins (the engine now)")]:
         w(f"| {name} | {key[1]} MiB | {med(key, field):.2f} |")
+for key in [k for k in rows if k[0] == "in_memory" and med(k, "screen_mib_per_s")]:
+    w("")
+    w(f"**The screen model.** With it on (`watch_screen`, as once a script reads the screen) the engine")
+    w(f"takes {-(-key[1] // 4)} MiB of the same stream at **{med(key, 'screen_mib_per_s'):.0f} MiB/s** (the `vt100` crate's parser")
+    w("moving a cursor over an 80×24 grid); off (every other session) it is not fed at all.")
 w("")
 w("## 4. Many sessions: N consoles driven at once by one process")
 w("")
@@ -802,6 +810,14 @@ def round_trip_vs_tcl():
     o = next((med(k, "us_per_cycle") for k in rows if k[0] == "round_trips" and k[2] == "ours"), None)
     t = next((med(k, "us_per_cycle") for k in rows if k[0] == "round_trips" and k[2] == "tcl_expect"), None)
     return o / t if o and t else None
+def in_memory(field):
+    return next((med(k, field) for k in rows if k[0] == "in_memory"), None)
+def per(value, unit):
+    return unit / value if value else None
+def round_trip_vs_floor():
+    o = next((med(k, "us_per_cycle") for k in rows if k[0] == "round_trips" and k[2] == "ours"), None)
+    f = next((med(k, "us_per_cycle") for k in rows if k[0] == "round_trips" and k[2] == "floor"), None)
+    return o / f if o and f else None
 def held_kib():
     return next((med(k, "kib_per_console") for k in held), None)
 def viewers_slower():
@@ -811,6 +827,9 @@ GUARDS = [
     ("PTY big output: ours / raw read loop", big("ours"), 1.05, 1.17),
     ("PTY big output with a transcript: ours / raw read loop", big("ours_transcript"), 1.05, 1.39),
     ("round trips: ours / Tcl Expect", round_trip_vs_tcl(), 0.5, 0.92),
+    ("round trips: ours / blocking floor", round_trip_vs_floor(), 1.5, None),
+    ("in-memory engine: seconds per GiB (3 GiB/s = 0.33)", per(in_memory("gib_per_s"), 1), 0.33, 0.78),
+    ("screen model: ms per MiB (200 MiB/s = 5)", per(in_memory("screen_mib_per_s"), 1000), 5, None),
     ("KiB per held console (scrollback included)", held_kib(), 1024, None),
     ("writer's echo slower with viewers, p50 ms", viewers_slower(), 10, None),
 ]

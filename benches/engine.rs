@@ -9,12 +9,15 @@
 //! engine big-output FILE [--transcript CAST]
 //!                                 `cat FILE` under a PTY; seconds until the marker matches
 //! engine floor FILE               the same output read through a PTY into nothing (raw read loop)
+//! engine round-trips-floor N    the same cycles by blocking write/read on one thread, no
+//!                                 engine: what the kernel and `cat` cost (the floor)
 //! engine round-trips N [--same-pattern]
 //!                                 N send/expect cycles against `cat` under a PTY (echo off);
 //!                                 each cycle waits for its own line, or (--same-pattern)
 //!                                 always for the same one, which isolates pattern compilation
 //! engine in-memory MIB            MIB MiB through the engine's text pipeline and search,
-//!                                 no syscalls, against a plain memchr scan
+//!                                 no syscalls, against a plain memchr scan; a quarter of
+//!                                 that again with the screen model on
 //! ```
 //!
 //! Every workload reports `peak_rss_kib` (the process's high-water mark), so
@@ -57,6 +60,7 @@ fn main() {
             big_output(Path::new(file), Some(Path::new(cast)))
         }
         ["floor", file] => floor(Path::new(file)),
+        ["round-trips-floor", n] => round_trips_floor(parse(n)),
         ["round-trips", n] => round_trips(parse(n), false),
         ["round-trips", n, "--same-pattern"] => round_trips(parse(n), true),
         ["in-memory", mib] => in_memory(parse(mib)),
@@ -70,7 +74,7 @@ fn main() {
 
 fn usage() -> String {
     "usage: engine gen FILE MIB | big-output FILE [--transcript CAST] | floor FILE | \
-     round-trips N [--same-pattern] | in-memory MIB"
+     round-trips-floor N | round-trips N [--same-pattern] | in-memory MIB"
         .to_string()
 }
 
@@ -235,6 +239,67 @@ fn floor(file: &Path) -> BenchResult {
     Ok(())
 }
 
+/// The round trips with nothing between us and the kernel: `cat` under a
+/// PTY with echo off (as for the engine), each `ping N\r` written with one
+/// blocking `write` and read back with blocking `read`s until its line is
+/// whole. No runtime, no decoding, no search: what any engine pays at least.
+fn round_trips_floor(cycles: usize) -> BenchResult {
+    let pty = nix::pty::openpty(None, None).map_err(|e| e.to_string())?;
+    let slave = std::fs::File::from(pty.slave);
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", "stty -echo; echo READY; exec cat"])
+        .stdin(slave.try_clone().map_err(|e| e.to_string())?)
+        .stdout(slave.try_clone().map_err(|e| e.to_string())?)
+        .stderr(Stdio::null());
+    // SAFETY: only setsid between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().map_err(|e| e.to_string())?;
+    drop(command);
+    drop(slave);
+    let mut master = std::fs::File::from(pty.master);
+    let mut buf = vec![0u8; 4096];
+    let mut seen = Vec::new();
+    let mut read_until = |master: &mut std::fs::File, line: &[u8]| -> Result<(), String> {
+        loop {
+            if let Some(at) = memchr::memmem::find(&seen, line) {
+                seen.drain(..at + line.len());
+                return Ok(());
+            }
+            let n = master.read(&mut buf).map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("cat went away".into());
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+    };
+    read_until(&mut master, b"READY\r\n")?;
+    let started = Instant::now();
+    for i in 0..cycles {
+        master
+            .write_all(format!("ping {i}\r").as_bytes())
+            .map_err(|e| e.to_string())?;
+        read_until(&mut master, format!("ping {i}\r\n").as_bytes())?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let _ = child.kill();
+    let _ = child.wait();
+    report(
+        "round_trips_floor",
+        &[
+            ("cycles", cycles as f64),
+            ("seconds", seconds),
+            ("us_per_cycle", seconds * 1e6 / cycles as f64),
+        ],
+    );
+    Ok(())
+}
+
 fn round_trips(cycles: usize, same_pattern: bool) -> BenchResult {
     runtime().block_on(async {
         let mut s = open_cat(Duration::from_secs(10)).await?;
@@ -328,7 +393,11 @@ fn in_memory(mib: usize) -> BenchResult {
     // 8 MiB of distinct lines (bigger than the caches), served cyclically.
     let corpus = std::sync::Arc::new(KernelLog::new().text(8 * MIB, "\r\n"));
     let total = mib * MIB;
-    let engine = engine_scan(&corpus, total)?;
+    let engine = engine_scan(&corpus, total, false)?;
+    // The screen model is slower by nature (every byte moves a cursor over
+    // a grid): a quarter of the stream is enough to measure it.
+    let screen_total = total.div_ceil(4);
+    let screen = engine_scan(&corpus, screen_total, true)?;
     let decode = stage_scan(&corpus, total, false);
     let strip = stage_scan(&corpus, total, true);
     let memchr = memchr_scan(&corpus, total);
@@ -345,13 +414,22 @@ fn in_memory(mib: usize) -> BenchResult {
             ("memchr_gib_per_s", gib / memchr),
             ("combined_regex_gib_per_s", gib / combined),
             ("per_pattern_regex_gib_per_s", gib / one_by_one),
+            (
+                "screen_mib_per_s",
+                screen_total as f64 / MIB as f64 / screen,
+            ),
         ],
     );
     Ok(())
 }
 
-/// The engine: one expect over the whole stream.
-fn engine_scan(corpus: &std::sync::Arc<Vec<u8>>, total: usize) -> Result<f64, String> {
+/// The engine: one expect over the whole stream; `screen`: with the screen
+/// model on, as once a script has read the screen (`watch_screen`).
+fn engine_scan(
+    corpus: &std::sync::Arc<Vec<u8>>,
+    total: usize,
+    screen: bool,
+) -> Result<f64, String> {
     let console = MemoryConsole {
         corpus: corpus.clone(),
         offset: 0,
@@ -368,6 +446,9 @@ fn engine_scan(corpus: &std::sync::Arc<Vec<u8>>, total: usize) -> Result<f64, St
             Recorder::disabled(),
             SessionOptions::default(),
         );
+        if screen {
+            s.watch_screen();
+        }
         let started = Instant::now();
         let m = s
             .expect(&in_memory_patterns(), Some(Duration::from_secs(600)))

@@ -358,6 +358,71 @@ pub(crate) async fn run_all<R, J, F>(
     }
 }
 
+/// [`run_all`] with the targets dealt round-robin to `shards` threads, each
+/// running its part (`jobs` shared out) on a current-thread runtime of its
+/// own whose clock starts paused; `done` still sees every result, on the
+/// calling thread, in the order they end.
+///
+/// For replayed consoles, which run on a paused clock (quiet periods and
+/// timeouts pass the moment nothing else can happen) and so are pure CPU:
+/// a paused clock needs a current-thread runtime, which alone would leave a
+/// fleet of 10,000 replays on one core. Blocks the calling thread until all
+/// shards end: call it where blocking is allowed (`block_in_place`).
+pub(crate) fn run_all_sharded<R, J, F>(
+    targets: Vec<String>,
+    jobs: usize,
+    shards: usize,
+    stopped: impl Fn() -> bool + Sync,
+    job: J,
+    not_started: impl Fn(&str) -> R + Sync,
+    mut done: impl FnMut(&str, R),
+) -> std::io::Result<()>
+where
+    J: Fn(String) -> F + Sync,
+    F: Future<Output = R>,
+    R: Send,
+{
+    let shards = shards.min(jobs).min(targets.len()).max(1);
+    let mut parts = vec![Vec::new(); shards];
+    for (i, target) in targets.into_iter().enumerate() {
+        parts[i % shards].push(target);
+    }
+    let runtimes = (0..shards)
+        .map(|_| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let per_shard = (jobs / shards).max(1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (stopped, job, not_started) = (&stopped, &job, &not_started);
+    std::thread::scope(|scope| {
+        for (part, runtime) in parts.into_iter().zip(runtimes) {
+            let tx = tx.clone();
+            scope.spawn(move || {
+                runtime.block_on(run_all(
+                    part,
+                    per_shard,
+                    stopped,
+                    job,
+                    not_started,
+                    |t, r| {
+                        // The receiver lives until every shard has ended.
+                        let _ = tx.send((t.to_string(), r));
+                    },
+                ));
+            });
+        }
+        drop(tx);
+        for (target, result) in rx {
+            done(&target, result);
+        }
+    });
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

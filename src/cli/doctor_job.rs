@@ -146,6 +146,7 @@ pub(super) struct FleetDoctor<'a> {
 impl FleetJob for FleetDoctor<'_> {
     type Done = Report;
     const NAME: &'static str = "doctor";
+    const PAUSED_REPLAYS: bool = true;
 
     async fn run(
         &self,

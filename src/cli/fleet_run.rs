@@ -34,11 +34,15 @@ use crate::fleet::{Ended, Outcome, Summary};
 use crate::target::Target;
 
 /// What one command does to each target of a fleet run.
-pub(super) trait FleetJob {
+pub(super) trait FleetJob: Sync {
     /// What a target that ran to its end gives (saved as its `report`).
-    type Done: Serialize;
+    type Done: Serialize + Send;
     /// How default transcript names start (`doctor`, `run`).
     const NAME: &'static str;
+    /// Whether replayed targets run on a paused clock (the doctor's do; a
+    /// script drives its session from a blocking thread, which would stop
+    /// such a clock, so `run` keeps the real one).
+    const PAUSED_REPLAYS: bool;
     /// Does the job on an open session; `board` shows its phases.
     async fn run(
         &self,
@@ -95,43 +99,45 @@ pub(super) async fn run<J: FleetJob>(
     let ticker = board.keep_drawing();
     let mut ended = Vec::new();
     let mut failed_write: Option<Error> = None;
-    crate::fleet::run_all(
-        names,
-        fleet.jobs.into(),
-        stopped,
-        |name| {
-            let target = &parsed[&name];
-            let console = Console::open(target)
-                .connect(connect.clone())
-                .options(options.clone())
-                .transcript(files[&name].1.clone());
-            let board = &board;
-            async move { Some(one(job, target, console, &name, board).await) }
-        },
-        |_| None,
-        |name, result: Option<Result<J::Done>>| {
-            let (stem, transcript) = &files[name];
-            let stopped_by = signals.as_ref().and_then(|rx| *rx.borrow());
-            let end = target_end(job, name, &result, transcript.as_deref(), stopped_by);
-            board.finished(name, end.outcome);
-            let detail = result
-                .as_ref()
-                .and_then(|r| r.as_ref().ok())
-                .map(|done| job.detail(done));
-            if let Err(e) = board
-                .print(|| print_end(&end, detail.as_deref(), common.output))
-                .and_then(|()| save(fleet.out_dir.as_deref(), stem, &end))
-            {
-                failed_write.get_or_insert(e);
-            }
-            ended.push(Ended {
-                target: name.to_string(),
-                outcome: end.outcome,
-                exit_code: end.exit_code,
-            });
-        },
-    )
-    .await;
+    let start = |name: String| {
+        let target = &parsed[&name];
+        let console = Console::open(target)
+            .connect(connect.clone())
+            .options(options.clone())
+            .transcript(files[&name].1.clone());
+        let board = &board;
+        async move { Some(one(job, target, console, &name, board).await) }
+    };
+    let end = |name: &str, result: Option<Result<J::Done>>| {
+        let (stem, transcript) = &files[name];
+        let stopped_by = signals.as_ref().and_then(|rx| *rx.borrow());
+        let end = target_end(job, name, &result, transcript.as_deref(), stopped_by);
+        board.finished(name, end.outcome);
+        let detail = result
+            .as_ref()
+            .and_then(|r| r.as_ref().ok())
+            .map(|done| job.detail(done));
+        if let Err(e) = board
+            .print(|| print_end(&end, detail.as_deref(), common.output))
+            .and_then(|()| save(fleet.out_dir.as_deref(), stem, &end))
+        {
+            failed_write.get_or_insert(e);
+        }
+        ended.push(Ended {
+            target: name.to_string(),
+            outcome: end.outcome,
+            exit_code: end.exit_code,
+        });
+    };
+    let jobs = fleet.jobs.into();
+    match replay_shards(J::PAUSED_REPLAYS, &parsed) {
+        // Replays are CPU only: one paused-clock runtime per core.
+        Some(shards) => tokio::task::block_in_place(|| {
+            crate::fleet::run_all_sharded(names, jobs, shards, stopped, start, |_| None, end)
+        })
+        .map_err(|e| Error::io("starting the replay runtimes", e))?,
+        None => crate::fleet::run_all(names, jobs, stopped, start, |_| None, end).await,
+    }
     if let Some(ticker) = ticker {
         ticker.abort();
     }
@@ -140,6 +146,21 @@ pub(super) async fn run<J: FleetJob>(
         return Err(e);
     }
     finish(Summary::new(ended), fleet, common)
+}
+
+/// How many threads replay a fleet whose every target is a replay, for a
+/// job whose replays run on a paused clock, on a runtime that lets this one
+/// block (the doctor's replay fleets: see `runtime_for`): one per core.
+/// `None`: run on this runtime.
+fn replay_shards(
+    paused: bool,
+    targets: &std::collections::HashMap<String, Target>,
+) -> Option<usize> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let replays = targets.values().all(|t| matches!(t, Target::Replay { .. }));
+    let blocking_allowed = Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (paused && replays && blocking_allowed).then_some(cores)
 }
 
 /// Files one running target may hold open: its console (a PTY, a socket),

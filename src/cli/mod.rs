@@ -104,9 +104,13 @@ pub(crate) fn main() -> i32 {
 /// whenever nothing else can run, so the replay costs only CPU and makes the
 /// same decisions in the same order. (Scripts drive their session from a
 /// blocking thread, which stops such a clock from advancing, so `run` keeps
-/// the real one.)
+/// the real one.) A doctor fleet of replays gets a multi-thread runtime:
+/// it hands its targets to paused-clock runtimes of their own, one per core
+/// (`fleet_run`).
 fn runtime_for(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
-    let replaying = matches!(command, Command::Doctor(args) if targets::only_replays(&args.targets, &args.fleet));
+    let replaying = matches!(command, Command::Doctor(args)
+        if targets::only_replays(&args.targets, &args.fleet)
+            && !targets::is_many(&args.targets, &args.fleet));
     if replaying {
         return tokio::runtime::Builder::new_current_thread()
             .enable_all()

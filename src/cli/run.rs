@@ -100,6 +100,7 @@ struct Passed {
 impl FleetJob for FleetScript {
     type Done = Passed;
     const NAME: &'static str = "run";
+    const PAUSED_REPLAYS: bool = false;
 
     async fn run(&self, _: &Target, session: Session, _: &str, _: &Board) -> Result<Passed> {
         let report = run_script(session, self.script.clone(), self.inputs.clone(), None).await?;

@@ -87,9 +87,8 @@ pub struct Session {
     buffer: String,
     /// The last output seen, for error messages (scrubbed when read).
     recent: String,
-    /// Scratch space for reads and decoding, reused.
+    /// Scratch space for reads, reused.
     read_buf: Vec<u8>,
-    decoded: String,
     eof: bool,
     patterns: HashMap<Vec<Pattern>, Arc<PatternSet>>,
     /// Signals to stop for; `None` once one has been delivered.
@@ -111,7 +110,6 @@ impl Session {
             buffer: String::new(),
             recent: String::new(),
             read_buf: vec![0; FIRST_READ_SIZE],
-            decoded: String::new(),
             eof: false,
             patterns: HashMap::new(),
             signals: None,
@@ -407,18 +405,20 @@ impl Session {
     fn ingest(&mut self, n: usize) -> usize {
         let old_len = self.buffer.len();
         let filled = n == self.read_buf.len();
-        self.decoded.clear();
         if n == 0 {
             self.eof = true;
-            self.decoder.finish(&mut self.decoded);
+            let mut last = String::new();
+            self.decoder.finish(&mut last);
+            self.stripper.strip(&last, &mut self.buffer);
         } else {
             self.recorder.output(&self.read_buf[..n]);
             if let Some(terminal) = &mut self.terminal {
                 terminal.feed(&self.read_buf[..n]);
             }
-            self.decoder.decode(&self.read_buf[..n], &mut self.decoded);
+            let (stripper, buffer) = (&mut self.stripper, &mut self.buffer);
+            self.decoder
+                .decode_with(&self.read_buf[..n], |text| stripper.strip(text, buffer));
         }
-        self.stripper.strip(&self.decoded, &mut self.buffer);
         self.remember_recent(old_len);
         if filled && self.read_buf.len() < READ_SIZE {
             self.read_buf.resize(self.read_buf.len() * 2, 0);
@@ -440,8 +440,11 @@ impl Session {
         if self.buffer.len() <= self.options.max_buffer {
             return 0;
         }
-        // Cut to three quarters so trimming is amortised, not per read.
-        let keep = self.options.max_buffer / 4 * 3;
+        // Cut to a quarter: trimming is amortised (one move of a quarter of
+        // the cap per three quarters read; keeping three quarters moved three
+        // bytes per byte read, a fifth of the in-memory workload's time), and
+        // a quarter is still far more than any match may span (search_window).
+        let keep = (self.options.max_buffer / 4).max(self.options.search_window);
         let cut = floor_char_boundary(&self.buffer, self.buffer.len() - keep);
         self.buffer.drain(..cut);
         cut

@@ -58,6 +58,18 @@ impl EscapeStripper {
                     }
                 }
             }
+            if self.state == State::Csi {
+                // A CSI's parameters and intermediates (colours: `ESC[0;1;39m`)
+                // are skipped at once, up to its final byte or an ESC; both are
+                // ASCII, so the cut is a character boundary.
+                match rest
+                    .bytes()
+                    .position(|b| (0x40..=0x7e).contains(&b) || b == 0x1b)
+                {
+                    None => return,
+                    Some(i) => rest = &rest[i..],
+                }
+            }
             let c = rest.chars().next().unwrap_or_default();
             rest = &rest[c.len_utf8()..];
             self.step(c, out);

@@ -17,13 +17,21 @@ impl Utf8Decoder {
 
     /// Decodes `bytes`, appending the text to `out`.
     pub fn decode(&mut self, bytes: &[u8], out: &mut String) {
+        self.decode_with(bytes, |text| out.push_str(text));
+    }
+
+    /// Decodes `bytes`, handing the text to `each` in pieces, in order.
+    /// Valid runs are borrowed from `bytes`, not copied: the session strips
+    /// escapes straight from the read buffer (one copy of the console's
+    /// text per read instead of two).
+    pub fn decode_with(&mut self, bytes: &[u8], mut each: impl FnMut(&str)) {
         if self.pending.is_empty() {
-            self.decode_all(bytes, out);
+            self.decode_all(bytes, &mut each);
         } else {
             // Rare (a character split across reads): join and decode together.
             let mut joined = std::mem::take(&mut self.pending);
             joined.extend_from_slice(bytes);
-            self.decode_all(&joined, out);
+            self.decode_all(&joined, &mut each);
         }
     }
 
@@ -35,19 +43,19 @@ impl Utf8Decoder {
         }
     }
 
-    fn decode_all(&mut self, mut input: &[u8], out: &mut String) {
+    fn decode_all(&mut self, mut input: &[u8], each: &mut impl FnMut(&str)) {
         loop {
             match std::str::from_utf8(input) {
                 Ok(s) => {
-                    out.push_str(s);
+                    each(s);
                     return;
                 }
                 Err(e) => {
                     let (valid, rest) = input.split_at(e.valid_up_to());
-                    out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                    each(std::str::from_utf8(valid).unwrap_or_default());
                     match e.error_len() {
                         Some(n) => {
-                            out.push(char::REPLACEMENT_CHARACTER);
+                            each("\u{fffd}");
                             input = &rest[n..];
                         }
                         None => {
