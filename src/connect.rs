@@ -199,6 +199,7 @@ pub fn recorder(
                 path.display()
             )));
         }
+        return Ok(Recorder::create(path, description, size)?.in_blocks());
     }
     Recorder::create(path, description, size)
 }

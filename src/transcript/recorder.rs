@@ -1,7 +1,8 @@
 //! Writing a transcript as the session runs.
 //!
 //! Each event is written and flushed at once, so a crash keeps everything up
-//! to the crash. The file is created with mode 0600: even redacted, a console
+//! to the crash (a replayed session, which can be run again, is written in
+//! blocks). The file is created with mode 0600: even redacted, a console
 //! session is private. Output is decoded as UTF-8 across chunk boundaries
 //! (the format requires valid UTF-8) and scrubbed of every known secret with
 //! a [`Scrubber`] that holds back a possible partial secret until it is sure.
@@ -27,6 +28,8 @@ pub struct Recorder {
     watcher: Option<Watcher>,
     /// Bytes written to the file so far.
     written: u64,
+    /// Each event flushed as it is written ([`Recorder::in_blocks`]: not).
+    flush_each: bool,
 }
 
 /// One event of a session as its transcript has it (secrets redacted), told
@@ -101,7 +104,20 @@ impl Recorder {
             failed: false,
             watcher: None,
             written: 0,
+            flush_each: true,
         }
+    }
+
+    /// Writes the file in blocks (8 KiB, and what is left at the end)
+    /// instead of flushing every event: for a session on a replayed
+    /// transcript, which a crash cannot make unrepeatable. A replayed
+    /// session's events come one echoed character at a time: 10,000
+    /// replayed targets made 2.4 million `write` calls, a fifth of the fleet's
+    /// CPU. A live console keeps every event flushed at once, so a crash
+    /// keeps everything up to the crash.
+    pub fn in_blocks(mut self) -> Recorder {
+        self.flush_each = false;
+        self
     }
 
     /// Tells `watcher` every event from now on, as recorded.
@@ -218,7 +234,13 @@ impl Recorder {
         let result = file
             .write_all(line.as_bytes())
             .and_then(|_| file.write_all(b"\n"))
-            .and_then(|_| file.flush());
+            .and_then(|_| {
+                if self.flush_each {
+                    file.flush()
+                } else {
+                    Ok(())
+                }
+            });
         self.written += line.len() as u64 + 1;
         if let Err(e) = result {
             if !self.failed {
