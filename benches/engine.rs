@@ -195,26 +195,10 @@ fn big_output(file: &Path, transcript: Option<&Path>) -> BenchResult {
 /// The floor: `cat FILE` under a PTY, read with plain blocking reads until EOF.
 fn floor(file: &Path) -> BenchResult {
     let started = Instant::now();
-    let pty = nix::pty::openpty(None, None).map_err(|e| e.to_string())?;
-    let slave = std::fs::File::from(pty.slave);
     let mut command = Command::new("cat");
-    command
-        .arg(file)
-        .stdin(Stdio::null())
-        .stdout(slave.try_clone().map_err(|e| e.to_string())?)
-        .stderr(Stdio::null());
-    // SAFETY: only setsid between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    let mut child = command.spawn().map_err(|e| e.to_string())?;
-    // Only cat may hold the slave now, so its exit reads as EIO here.
-    drop(command);
-    drop(slave);
-    let mut master = std::fs::File::from(pty.master);
+    command.arg(file).stdin(Stdio::null());
+    // Only cat holds the slave, so its exit reads as EIO here.
+    let (mut child, mut master) = on_a_pty(command, false)?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0usize;
     loop {
@@ -239,19 +223,20 @@ fn floor(file: &Path) -> BenchResult {
     Ok(())
 }
 
-/// The round trips with nothing between us and the kernel: `cat` under a
-/// PTY with echo off (as for the engine), each `ping N\r` written with one
-/// blocking `write` and read back with blocking `read`s until its line is
-/// whole. No runtime, no decoding, no search: what any engine pays at least.
-fn round_trips_floor(cycles: usize) -> BenchResult {
+/// Starts `command` in a session of its own with its stdout (and, with
+/// `stdin`, its stdin) on a new PTY; stderr goes nowhere. The master end,
+/// blocking: the harness of the floors, with no runtime in the way.
+fn on_a_pty(
+    mut command: Command,
+    stdin: bool,
+) -> Result<(std::process::Child, std::fs::File), String> {
     let pty = nix::pty::openpty(None, None).map_err(|e| e.to_string())?;
     let slave = std::fs::File::from(pty.slave);
-    let mut command = Command::new("sh");
-    command
-        .args(["-c", "stty -echo; echo READY; exec cat"])
-        .stdin(slave.try_clone().map_err(|e| e.to_string())?)
-        .stdout(slave.try_clone().map_err(|e| e.to_string())?)
-        .stderr(Stdio::null());
+    let end = || slave.try_clone().map_err(|e| e.to_string());
+    if stdin {
+        command.stdin(end()?);
+    }
+    command.stdout(end()?).stderr(Stdio::null());
     // SAFETY: only setsid between fork and exec.
     unsafe {
         command.pre_exec(|| {
@@ -259,10 +244,22 @@ fn round_trips_floor(cycles: usize) -> BenchResult {
             Ok(())
         });
     }
-    let mut child = command.spawn().map_err(|e| e.to_string())?;
+    let child = command.spawn().map_err(|e| e.to_string())?;
+    // The command (holding copies of the slave) and our slave go now: only
+    // the child holds the PTY open.
     drop(command);
     drop(slave);
-    let mut master = std::fs::File::from(pty.master);
+    Ok((child, std::fs::File::from(pty.master)))
+}
+
+/// The round trips with nothing between us and the kernel: `cat` under a
+/// PTY with echo off (as for the engine), each `ping N\r` written with one
+/// blocking `write` and read back with blocking `read`s until its line is
+/// whole. No runtime, no decoding, no search: what any engine pays at least.
+fn round_trips_floor(cycles: usize) -> BenchResult {
+    let mut command = Command::new("sh");
+    command.args(["-c", "stty -echo; echo READY; exec cat"]);
+    let (mut child, mut master) = on_a_pty(command, true)?;
     let mut buf = vec![0u8; 4096];
     let mut seen = Vec::new();
     let mut read_until = |master: &mut std::fs::File, line: &[u8]| -> Result<(), String> {

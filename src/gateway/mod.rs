@@ -47,7 +47,7 @@ pub use web::WebOptions;
 
 use crate::error::{Error, Result};
 use crate::target::Target;
-use crate::transport::websocket::MAX_FRAME;
+use crate::transport::websocket::{HISTORY_HEADER, MAX_FRAME};
 
 /// The URL path prefix of consoles.
 pub const PATH_PREFIX: &str = "/v1/consoles/";
@@ -432,10 +432,6 @@ struct Admitted {
     /// The client asked for a held console's history (`X-Console-History`).
     history: bool,
 }
-
-/// The request header by which this tool's client asks for a held
-/// console's history, and the answer header saying it comes.
-pub const HISTORY_HEADER: &str = "x-console-history";
 
 /// Serves one connection: a WebSocket client of `/v1/consoles/`, or, with
 /// `--web`, whatever the browser asks.

@@ -27,6 +27,10 @@ use crate::secret::Secret;
 /// Largest binary frame sent, as AWS's tunnel protocol specifies.
 pub const MAX_FRAME: usize = 65_000;
 
+/// The request header by which this client asks our gateway for a held
+/// console's history, and the answer header saying it comes.
+pub const HISTORY_HEADER: &str = "x-console-history";
+
 /// How a WebSocket client proves who it is.
 #[derive(Debug, Clone, Default)]
 pub enum WsAuth {
@@ -113,10 +117,9 @@ impl WebSocketTransport {
         // A gateway holding the console sends what it printed before, as
         // context apart from the live stream (gateways that do not know
         // the header ignore it).
-        request.headers_mut().insert(
-            crate::gateway::HISTORY_HEADER,
-            HeaderValue::from_static("context"),
-        );
+        request
+            .headers_mut()
+            .insert(HISTORY_HEADER, HeaderValue::from_static("context"));
         let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
             .await
             .map_err(|e| Error::io(format!("cannot connect to {description}"), e))?;
@@ -137,7 +140,7 @@ impl WebSocketTransport {
         let (mut ws, response) = tokio_tungstenite::client_async(request, stream)
             .await
             .map_err(|e| handshake_error(&description, e))?;
-        let history = match response.headers().get(crate::gateway::HISTORY_HEADER) {
+        let history = match response.headers().get(HISTORY_HEADER) {
             Some(_) => Some(read_history(&mut ws, &description).await?),
             None => None,
         };
