@@ -411,6 +411,7 @@ fn in_memory(mib: usize) -> BenchResult {
             ("memchr_gib_per_s", gib / memchr),
             ("combined_regex_gib_per_s", gib / combined),
             ("per_pattern_regex_gib_per_s", gib / one_by_one),
+            ("screen_mib", screen_total as f64 / MIB as f64),
             (
                 "screen_mib_per_s",
                 screen_total as f64 / MIB as f64 / screen,

@@ -108,7 +108,7 @@ pub(super) async fn run<J: FleetJob>(
         let board = &board;
         async move { Some(one(job, target, console, &name, board).await) }
     };
-    let end = |name: &str, result: Option<Result<J::Done>>| {
+    let finished = |name: &str, result: Option<Result<J::Done>>| {
         let (stem, transcript) = &files[name];
         let stopped_by = signals.as_ref().and_then(|rx| *rx.borrow());
         let end = target_end(job, name, &result, transcript.as_deref(), stopped_by);
@@ -133,10 +133,10 @@ pub(super) async fn run<J: FleetJob>(
     match replay_shards(J::PAUSED_REPLAYS, &parsed) {
         // Replays are CPU only: one paused-clock runtime per core.
         Some(shards) => tokio::task::block_in_place(|| {
-            crate::fleet::run_all_sharded(names, jobs, shards, stopped, start, |_| None, end)
+            crate::fleet::run_all_sharded(names, jobs, shards, stopped, start, |_| None, finished)
         })
         .map_err(|e| Error::io("starting the replay runtimes", e))?,
-        None => crate::fleet::run_all(names, jobs, stopped, start, |_| None, end).await,
+        None => crate::fleet::run_all(names, jobs, stopped, start, |_| None, finished).await,
     }
     if let Some(ticker) = ticker {
         ticker.abort();

@@ -444,7 +444,11 @@ impl Session {
         // the cap per three quarters read; keeping three quarters moved three
         // bytes per byte read, a fifth of the in-memory workload's time), and
         // a quarter is still far more than any match may span (search_window).
-        let keep = (self.options.max_buffer / 4).max(self.options.search_window);
+        // Never more than the cap itself: the buffer is longer than the cap
+        // here, whatever the options say of the window.
+        let keep = (self.options.max_buffer / 4)
+            .max(self.options.search_window)
+            .min(self.options.max_buffer);
         let cut = floor_char_boundary(&self.buffer, self.buffer.len() - keep);
         self.buffer.drain(..cut);
         cut
@@ -618,5 +622,27 @@ mod tests {
             "{asked:?}"
         );
         assert!(asked.iter().all(|n| *n <= READ_SIZE));
+    }
+
+    /// A cap smaller than the search window (both are the caller's to set)
+    /// still trims: the text kept before a match stays within the cap.
+    #[tokio::test]
+    async fn a_buffer_cap_below_the_search_window_still_bounds_the_text() {
+        let console = Streaming {
+            left: 64 * 1024,
+            asked: Arc::default(),
+        };
+        let options = SessionOptions {
+            max_buffer: 4096,
+            ..SessionOptions::default()
+        };
+        assert!(options.search_window > options.max_buffer);
+        let mut s = Session::new(Box::new(console), Recorder::disabled(), options);
+        let m = s
+            .expect(&[Pattern::exact("END")], Some(Duration::from_secs(5)))
+            .await
+            .unwrap();
+        assert!(m.before.len() <= 4096, "kept {}", m.before.len());
+        assert!(m.before.ends_with("xxx"));
     }
 }

@@ -24,7 +24,7 @@ impl Utf8Decoder {
     /// Valid runs are borrowed from `bytes`, not copied: the session strips
     /// escapes straight from the read buffer (one copy of the console's
     /// text per read instead of two).
-    pub fn decode_with(&mut self, bytes: &[u8], mut each: impl FnMut(&str)) {
+    pub(crate) fn decode_with(&mut self, bytes: &[u8], mut each: impl FnMut(&str)) {
         if self.pending.is_empty() {
             self.decode_all(bytes, &mut each);
         } else {
