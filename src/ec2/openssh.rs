@@ -27,7 +27,6 @@
 use std::borrow::Cow;
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -41,7 +40,9 @@ use super::endpoints::SerialEndpoint;
 use super::ssh::{key_refused_error, pinned_host_key, CONNECT_TIMEOUT};
 use crate::error::{Error, Result};
 use crate::transport::PTY_SIZE;
-use crate::transport::{PtyTransport, SendKind, Start, StderrTo, Transport, TransportResult};
+use crate::transport::{
+    Program, PtyTransport, SendKind, Start, StderrTo, Transport, TransportResult,
+};
 
 /// The name the host key is filed under in the client's known_hosts.
 const HOST_ALIAS: &str = "ec2-serial-console";
@@ -143,7 +144,7 @@ pub(crate) async fn connect(
 }
 
 /// `ssh -tt` to the endpoint with everything it may use named here.
-fn client_command(endpoint: &SerialEndpoint, user: &str, dir: &Path) -> Command {
+fn client_command(endpoint: &SerialEndpoint, user: &str, dir: &Path) -> Program {
     let file = |name: &str| dir.join(name).display().to_string();
     let options = [
         "BatchMode=yes".to_string(),
@@ -168,25 +169,25 @@ fn client_command(endpoint: &SerialEndpoint, user: &str, dir: &Path) -> Command 
         "ClearAllForwardings=yes".into(),
         "PermitLocalCommand=no".into(),
     ];
-    let mut command = Command::new("ssh");
-    command.env_clear();
-    if let Some(path) = std::env::var_os("PATH") {
-        command.env("PATH", path);
-    }
-    // The terminal type the built-in client asks for too.
-    command.env("TERM", "vt220");
-    command.args(["-tt", "-F", "/dev/null"]);
+    let mut argv: Vec<String> = ["ssh", "-tt", "-F", "/dev/null"].map(String::from).into();
     for option in options {
-        command.arg("-o").arg(option);
+        argv.extend(["-o".to_string(), option]);
     }
-    command
-        .arg("-p")
-        .arg(endpoint.port.to_string())
-        .arg("-l")
-        .arg(user)
-        .arg("--")
-        .arg(&endpoint.host);
-    command
+    argv.extend([
+        "-p".to_string(),
+        endpoint.port.to_string(),
+        "-l".to_string(),
+        user.to_string(),
+        "--".to_string(),
+        endpoint.host.clone(),
+    ]);
+    // Nothing of ours but PATH; the terminal type the built-in client asks
+    // for too.
+    let mut program = Program::new(&argv).without_env();
+    if let Some(path) = std::env::var_os("PATH") {
+        program = program.env("PATH", path);
+    }
+    program.env("TERM", "vt220")
 }
 
 impl OpenSshTransport {

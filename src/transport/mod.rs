@@ -12,6 +12,7 @@
 
 mod pty;
 pub mod replay;
+mod spawn;
 mod stream;
 pub mod websocket;
 
@@ -24,6 +25,7 @@ use crate::target::Target;
 
 pub use pty::{PtyTransport, Start, StderrTo, PTY_SIZE};
 pub use replay::ReplayTransport;
+pub use spawn::Program;
 pub use stream::StreamTransport;
 pub use websocket::{WebSocketTransport, WsAuth, WsOptions};
 

@@ -9,16 +9,15 @@
 //! inherited) and the hang-up reaches the program all the same.
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd};
 
 use async_trait::async_trait;
-use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use nix::pty::{openpty, Winsize};
+use nix::fcntl::OFlag;
+use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
+use super::spawn::{spawn_session_leader, ErrorsTo, Program, SessionLeader};
 use super::{SendKind, Transport, TransportResult};
 use crate::error::{Error, Result};
 
@@ -28,7 +27,9 @@ pub const PTY_SIZE: (u16, u16) = (200, 50);
 /// A program under a PTY.
 pub struct PtyTransport {
     master: AsyncFd<std::fs::File>,
-    child: Child,
+    child: SessionLeader,
+    /// The read end of the program's standard error, when it was piped.
+    stderr: Option<std::fs::File>,
     description: String,
 }
 
@@ -42,9 +43,8 @@ impl PtyTransport {
     pub fn spawn_sized(argv: &[String], size: (u16, u16)) -> Result<Self> {
         let description = format!("exec:{}", shell_words::join(argv));
         // The variables our secrets were read from (--password-env and the
-        // like) are not the program's business.
-        let mut command = crate::secret::command(&argv[0]);
-        command.args(&argv[1..]);
+        // like) are not the program's business: Program leaves them out.
+        let command = Program::new(argv);
         PtyTransport::start(command, description, size, StderrTo::Pty).map_err(|e| match e {
             Start::Spawn(e) => Error::usage(format!(
                 "cannot run {:?} for target exec:{}: {e}; check the command exists and is executable",
@@ -55,65 +55,39 @@ impl PtyTransport {
         })
     }
 
-    /// Starts `command` (its environment as the caller set it) with the PTY
-    /// as its terminal, standard input and output, and its standard error
-    /// where `stderr` says.
+    /// Starts `command` as the leader of a new session with the PTY as its
+    /// controlling terminal, standard input and output, and its standard
+    /// error where `stderr` says.
     pub fn start(
-        mut command: Command,
+        command: Program,
         description: String,
         (columns, rows): (u16, u16),
         stderr: StderrTo,
     ) -> std::result::Result<Self, Start> {
-        let size = Winsize {
-            ws_row: rows,
-            ws_col: columns,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
+        // Close-on-exec from the start: a master held by any program we
+        // start (this one or one started meanwhile on another thread) would
+        // keep the terminal from hanging up when we exit, and the program
+        // would outlive us. Non-blocking for the runtime; no slave is
+        // opened here: the program opens it by name in its new session.
+        let master =
+            posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+                .map_err(|e| Error::io("cannot allocate a pseudo-terminal", e.into()))?;
+        grantpt(&master)
+            .and_then(|()| unlockpt(&master))
+            .map_err(|e| Error::io("unlocking the pseudo-terminal", e.into()))?;
+        let terminal =
+            ptsname_r(&master).map_err(|e| Error::io("naming the pseudo-terminal", e.into()))?;
+        // SAFETY: into_raw_fd hands over the one owner of an open descriptor.
+        let master = unsafe { std::fs::File::from_raw_fd(master.into_raw_fd()) };
+        set_size(&master, columns, rows)
+            .map_err(|e| Error::io("setting the terminal's size", e))?;
+        let pipe = match stderr {
+            StderrTo::Pty => None,
+            StderrTo::Pipe => Some(
+                nix::unistd::pipe2(OFlag::O_CLOEXEC)
+                    .map_err(|e| Error::io("creating a pipe for the program's errors", e.into()))?,
+            ),
         };
-        let pty = openpty(Some(&size), None)
-            .map_err(|e| Error::io("cannot allocate a pseudo-terminal", e.into()))?;
-        // Neither end may leak into the program beyond its stdio: a master
-        // held by the program itself would keep the terminal from hanging up
-        // when we exit, and the program would outlive us.
-        for fd in [pty.master.as_raw_fd(), pty.slave.as_raw_fd()] {
-            fcntl(fd, FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))
-                .map_err(|e| Error::io("marking the PTY close-on-exec", e.into()))?;
-        }
-        let slave: OwnedFd = pty.slave;
-        let dup = |fd: &OwnedFd| {
-            fd.try_clone()
-                .map(Stdio::from)
-                .map_err(|e| Error::io("duplicating the PTY", e))
-        };
-        command
-            .stdin(dup(&slave)?)
-            .stdout(dup(&slave)?)
-            .stderr(match stderr {
-                StderrTo::Pty => Stdio::from(slave),
-                StderrTo::Pipe => Stdio::piped(),
-            });
-        // SAFETY: only async-signal-safe calls (setsid, ioctl) between fork and exec.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::setsid() < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                if libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        // The master is ready before the program starts: nothing can fail
-        // after it, so no program is left running on an error.
-        let master = std::fs::File::from(pty.master);
-        let flags = fcntl(master.as_raw_fd(), FcntlArg::F_GETFL)
-            .map_err(|e| Error::io("reading PTY flags", e.into()))?;
-        fcntl(
-            master.as_raw_fd(),
-            FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
-        )
-        .map_err(|e| Error::io("making the PTY non-blocking", e.into()))?;
         // SAFETY: `master` is an owned File; its descriptor stays open and the
         // same for as long as the AsyncFd owns it.
         let master = unsafe {
@@ -125,17 +99,25 @@ impl PtyTransport {
                 std::io::Error::other(e.to_string()),
             )
         })?;
-        let child = command.spawn().map_err(Start::Spawn)?;
+        let errors = match &pipe {
+            None => ErrorsTo::Terminal,
+            Some((_, write)) => ErrorsTo::Fd(write.as_fd()),
+        };
+        let child =
+            spawn_session_leader(&command, terminal.as_ref(), errors).map_err(Start::Spawn)?;
+        // Our copy of the pipe's write end closes here: the program's
+        // messages end when it exits.
         Ok(PtyTransport {
             master,
             child,
+            stderr: pipe.map(|(read, _)| std::fs::File::from(read)),
             description,
         })
     }
 
     /// The program's standard error, when [`PtyTransport::start`] piped it.
-    pub fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
-        self.child.stderr.take()
+    pub fn take_stderr(&mut self) -> Option<std::fs::File> {
+        self.stderr.take()
     }
 
     /// True once the program switched its terminal out of canonical (line)
@@ -149,7 +131,7 @@ impl PtyTransport {
 
     /// True once the program has exited.
     pub fn exited(&mut self) -> bool {
-        !matches!(self.child.try_wait(), Ok(None))
+        self.child.exited()
     }
 }
 
@@ -211,20 +193,7 @@ impl Transport for PtyTransport {
     }
 
     async fn resize(&mut self, columns: u16, rows: u16) -> TransportResult<()> {
-        let size = libc::winsize {
-            ws_row: rows.max(1),
-            ws_col: columns.max(1),
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: TIOCSWINSZ reads the struct we pass; the kernel sends
-        // the program SIGWINCH.
-        let done =
-            unsafe { libc::ioctl(self.master.get_ref().as_raw_fd(), libc::TIOCSWINSZ, &size) };
-        if done < 0 {
-            return Err(io::Error::last_os_error().into());
-        }
-        Ok(())
+        set_size(self.master.get_ref(), columns, rows).map_err(Into::into)
     }
 
     async fn close(&mut self) -> TransportResult<()> {
@@ -239,25 +208,143 @@ impl Transport for PtyTransport {
 
 impl PtyTransport {
     fn hang_up(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(self.child.id() as i32),
-                nix::sys::signal::Signal::SIGHUP,
-            );
+        if !self.child.exited() {
+            self.child.signal(nix::sys::signal::Signal::SIGHUP);
             for _ in 0..20 {
-                if !matches!(self.child.try_wait(), Ok(None)) {
+                if self.child.exited() {
                     return;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
-            let _ = self.child.kill();
+            self.child.signal(nix::sys::signal::Signal::SIGKILL);
         }
-        let _ = self.child.wait();
+        self.child.wait();
     }
+}
+
+/// Sets the terminal's size (the program gets SIGWINCH).
+fn set_size(master: &std::fs::File, columns: u16, rows: u16) -> io::Result<()> {
+    let size = libc::winsize {
+        ws_row: rows.max(1),
+        ws_col: columns.max(1),
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads the struct we pass.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 impl Drop for PtyTransport {
     fn drop(&mut self) {
         self.hang_up();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Reads until `want` appears (or 10 s pass): everything read so far.
+    async fn read_until(pty: &mut PtyTransport, want: &str) -> String {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !String::from_utf8_lossy(&seen).contains(want) {
+            let read = tokio::time::timeout_at(deadline, pty.read(&mut buf)).await;
+            match read {
+                Ok(Ok(0)) | Err(_) => break,
+                Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+                Ok(Err(e)) => panic!("reading the PTY: {e}"),
+            }
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    }
+
+    fn sh(script: &str) -> PtyTransport {
+        PtyTransport::spawn(&["sh".to_string(), "-c".to_string(), script.to_string()]).unwrap()
+    }
+
+    /// The program leads its own session, and the PTY is its controlling
+    /// terminal (`/dev/tty` opens; ^C typed on it interrupts the program).
+    #[tokio::test]
+    async fn the_program_leads_a_session_on_its_terminal_and_ctrl_c_reaches_it() {
+        let mut pty = sh("test \"$(ps -o sid= -p $$)\" -eq $$ && echo LEADER; \
+             echo tty-ok >/dev/tty; trap 'echo GOT-INT; exit 0' INT; echo READY; \
+             while :; do sleep 0.05; done");
+        let shown = read_until(&mut pty, "READY").await;
+        assert!(shown.contains("LEADER"), "{shown:?}");
+        assert!(shown.contains("tty-ok"), "{shown:?}");
+        pty.write(b"\x03", SendKind::Plain).await.unwrap();
+        let shown = read_until(&mut pty, "GOT-INT").await;
+        assert!(shown.contains("GOT-INT"), "{shown:?}");
+    }
+
+    /// Rust ignores SIGPIPE, and an ignored signal survives `exec`: the
+    /// program must get it back at its default, or `yes | head -1` makes
+    /// `yes` complain about a broken pipe instead of ending quietly.
+    #[tokio::test]
+    async fn the_program_gets_sigpipe_at_its_default() {
+        let mut pty = sh("yes | head -n 1; echo DONE");
+        let shown = read_until(&mut pty, "DONE").await;
+        assert!(shown.contains("DONE"), "{shown:?}");
+        assert!(!shown.contains("Broken pipe"), "{shown:?}");
+    }
+
+    /// Dropping the transport hangs up the terminal: the program is gone
+    /// (reaped, not a zombie of ours).
+    #[tokio::test]
+    async fn dropping_the_transport_ends_the_program() {
+        let mut pty = sh("echo $$; echo READY; exec sleep 60");
+        let shown = read_until(&mut pty, "READY").await;
+        let pid: i32 = shown.lines().next().unwrap().trim().parse().unwrap();
+        drop(pty);
+        let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None);
+        assert_eq!(gone, Err(nix::errno::Errno::ESRCH), "{pid} still exists");
+    }
+
+    /// The master never reaches the program: with it, the program could
+    /// keep its own terminal from hanging up.
+    #[tokio::test]
+    async fn only_the_terminal_reaches_the_program() {
+        let mut pty = sh("ls -l /proc/$$/fd; echo DONE");
+        let shown = read_until(&mut pty, "DONE").await;
+        assert!(shown.contains("/dev/pts/"), "{shown:?}");
+        assert!(!shown.contains("ptmx"), "{shown:?}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_is_a_spawn_error_and_a_nul_byte_is_refused() {
+        let missing = Program::new(&["/nonexistent/program-4711"]);
+        let started = PtyTransport::start(missing, "t".into(), PTY_SIZE, StderrTo::Pty);
+        assert!(matches!(started, Err(Start::Spawn(e)) if e.kind() == io::ErrorKind::NotFound));
+        let nul = Program::new(&["sh", "-c", "echo a\0b"]);
+        let started = PtyTransport::start(nul, "t".into(), PTY_SIZE, StderrTo::Pty);
+        assert!(matches!(started, Err(Start::Spawn(e)) if e.kind() == io::ErrorKind::InvalidInput));
+    }
+
+    /// With `StderrTo::Pipe` the program's errors come through the pipe,
+    /// not the terminal; its environment is only what `Program` says.
+    #[tokio::test]
+    async fn errors_through_the_pipe_and_only_the_given_environment() {
+        let program = Program::new(&[
+            "sh",
+            "-c",
+            "echo OUT $ESE_ONLY ${HOME:-no-home}; echo ERR >&2",
+        ])
+        .without_env()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("ESE_ONLY", "given");
+        let mut pty = PtyTransport::start(program, "t".into(), PTY_SIZE, StderrTo::Pipe).unwrap();
+        let mut errors = pty.take_stderr().unwrap();
+        let shown = read_until(&mut pty, "no-home").await;
+        assert!(shown.contains("OUT given no-home"), "{shown:?}");
+        assert!(!shown.contains("ERR"), "{shown:?}");
+        let mut said = String::new();
+        errors.read_to_string(&mut said).unwrap();
+        assert_eq!(said, "ERR\n");
     }
 }
