@@ -66,11 +66,46 @@ pub(crate) async fn as_root<T>(
         }
         RootAccess::Rescue(options) => {
             let step = |s| stage(RootStage::Rescue(s));
-            let mut rescue = crate::rescue::enter(session, options, &step).await?;
+            // Boxed: GRUB's way in is the largest future of all (12 KiB),
+            // and inline it made every login's future as large — a fleet of
+            // a thousand logins held it a thousand times for a rescue none
+            // of them ran (issue 35: memory per concurrent session).
+            let mut rescue = Box::pin(crate::rescue::enter(session, options, &step)).await?;
             let outcome = job(rescue.shell()).await;
             let changed = changed(&outcome);
-            let left = rescue.leave(changed, &step).await;
+            let left = Box::pin(rescue.leave(changed, &step)).await;
             job_then_cleanup(outcome, left, "rebooting normally after the rescue")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expect::SessionOptions;
+    use crate::transcript::Recorder;
+    use crate::transport::StreamTransport;
+
+    /// Issue 35: a fleet holds one of these per running target. With GRUB's
+    /// way in inline, every login's future was as large as a rescue's
+    /// (13 KiB in a debug build, 16 KiB for the doctor's whole job).
+    #[test]
+    fn reaching_root_without_a_rescue_does_not_carry_one() {
+        let (ours, _console) = tokio::io::duplex(64);
+        let mut session = Session::new(
+            Box::new(StreamTransport::new(ours, "test".into())),
+            Recorder::disabled(),
+            SessionOptions::default(),
+        );
+        let access = RootAccess::Adopt(Duration::from_secs(1));
+        let future = as_root(
+            &mut session,
+            &access,
+            &|_| {},
+            async |_shell: &mut Shell<'_>| Ok(()),
+            |_| false,
+        );
+        let size = std::mem::size_of_val(&future);
+        assert!(size <= 8 * 1024, "as_root's future is {size} bytes");
     }
 }

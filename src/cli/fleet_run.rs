@@ -259,8 +259,12 @@ async fn one<J: FleetJob>(
 ) -> Result<J::Done> {
     board.phase(name, Phase::Connecting);
     let on_step = |step: crate::ec2::Step| board.phase(name, step.into());
-    let session = super::watched(console.on_step(&on_step)).await?;
-    job.run(target, session, name, board).await
+    // Each step boxed: the two futures are never alive together, and inline
+    // they made every running target's future 50 KiB (both kept side by
+    // side, plus the console they were built from); boxed, a target holds
+    // only the step it is in (issue 35: memory per concurrent session).
+    let session = Box::pin(super::watched(console.on_step(&on_step))).await?;
+    Box::pin(job.run(target, session, name, board)).await
 }
 
 /// `merge`: several shards' summary.json as one summary; its exit code.
