@@ -547,6 +547,11 @@ def med(key, field):
     vals = [r[0][field] for r in rows.get(key, []) if field in r[0]]
     return statistics.median(vals) if vals else None
 
+def programs_cpu(key):
+    # Replays start no program.
+    cpu = med(key, "programs_cpu_seconds")
+    return f"{cpu:.2f}" if cpu else "—"
+
 def ratio(a, b):
     r = a / b
     return f"{r:.3f}" if r < 0.1 else f"{r:.2f}"
@@ -647,15 +652,17 @@ w("`benches/sessions.rs`. **replay**: N doctor checks at once, each against its 
 w("`fixtures/doctor/home-777-check.cast` (log in, wait until all N are logged in, examine, log")
 w("out). **pty**: N `sh -c 'stty -echo; echo READY; exec cat'` under their own PTYs, all opened")
 w(f"before any round trip, then {pty_cycles} round trips each. Memory per session = (peak RSS − RSS before")
-w("the first session) / N; CPU is the bench process's own (user + system), not the programs")
-w("under the PTYs. " + limits + ".")
+w("the first session) / N; CPU is the bench process's own (user + system); the programs under")
+w("the PTYs (`sh`, the `stty` it runs, `cat`) are counted apart, from their start to their end,")
+w("on the same cores: their CPU over the cores is about the least the opening can take (their ends included). " + limits + ".")
 w("")
-w("| consoles | sessions | median s | all open after s | CPU s | CPU ms per session | peak RSS MiB | KiB per session | runs |")
-w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+w("| consoles | sessions | median s | all open after s | CPU s | CPU ms per session | programs' CPU s | peak RSS MiB | KiB per session | runs |")
+w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for key in sorted((k for k in rows if k[0] == "many_sessions"), key=lambda k: (k[2] != "replay", k[1])):
     n = key[1]
     w(f"| {key[2]} | {n:,} | {med(key, 'seconds'):.2f} | {med(key, 'all_alive_after_s'):.2f} "
       f"| {med(key, 'cpu_seconds'):.2f} | {med(key, 'cpu_ms_per_session'):.2f} "
+      f"| {programs_cpu(key)} "
       f"| {med(key, 'peak_rss_kib') / 1024:.1f} | {med(key, 'kib_per_session'):.0f} | {len(rows[key])} |")
 w("")
 w("## 5. The job itself: repairing the seed's refused key on a lab VM")

@@ -38,7 +38,10 @@ use ec2_serial_expect::connect::Console;
 use ec2_serial_expect::doctor::{self, Policy, Request, Severity, Status};
 use ec2_serial_expect::shell::Shell;
 use ec2_serial_expect::{Secret, Session, Target};
-use support::{bench_args, cpu_time, current_rss_kib, open_cat, parse_count, report, runtime};
+use support::{
+    bench_args, children_cpu_time, cpu_time, current_rss_kib, open_cat, parse_count, report,
+    runtime,
+};
 use tokio::sync::Barrier;
 
 /// The password a replayed login sends (a recording holds `<redacted>`,
@@ -75,6 +78,10 @@ struct Fleet {
     all_alive_after: Duration,
     total: Duration,
     cpu: Duration,
+    /// The CPU of the programs the sessions started (under PTYs), from
+    /// their start to their end: what opening the consoles costs outside
+    /// this process, on the same cores.
+    programs_cpu: Duration,
 }
 
 impl Fleet {
@@ -89,6 +96,7 @@ impl Fleet {
                 ("all_alive_after_s", self.all_alive_after.as_secs_f64()),
                 ("cpu_seconds", self.cpu.as_secs_f64()),
                 ("cpu_ms_per_session", self.cpu.as_secs_f64() * 1e3 / n),
+                ("programs_cpu_seconds", self.programs_cpu.as_secs_f64()),
                 ("baseline_rss_kib", self.baseline_kib as f64),
                 ("rss_all_alive_kib", self.all_alive_kib as f64),
                 ("kib_per_session", (peak - self.baseline_kib) as f64 / n),
@@ -112,6 +120,7 @@ where
     rt.block_on(async {
         let baseline_kib = current_rss_kib();
         let (cpu_before, started) = (cpu_time(), Instant::now());
+        let programs_before = children_cpu_time();
         let all_in = Arc::new(Barrier::new(n + 1));
         let tasks: Vec<_> = (0..n)
             .map(|i| tokio::spawn(one(i, all_in.clone())))
@@ -139,6 +148,7 @@ where
             all_alive_after,
             total: started.elapsed(),
             cpu: cpu_time() - cpu_before,
+            programs_cpu: children_cpu_time() - programs_before,
         })
     })
 }

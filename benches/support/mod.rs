@@ -31,6 +31,14 @@ pub fn cpu_time() -> Duration {
     seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
+/// CPU time (user + system) of this process's children that have ended
+/// and been reaped, their own reaped children included.
+pub fn children_cpu_time() -> Duration {
+    let usage = rusage(libc::RUSAGE_CHILDREN);
+    let seconds = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
 fn rusage(who: libc::c_int) -> libc::rusage {
     // SAFETY: getrusage only writes into the struct we hand it.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
