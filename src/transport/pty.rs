@@ -17,7 +17,7 @@ use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use super::spawn::{spawn_session_leader, ErrorsTo, Program, SessionLeader};
+use super::spawn::{spawn_session_leader, ErrorsTo, Program, SessionLeader, SpawnError};
 use super::{SendKind, Transport, TransportResult};
 use crate::error::{Error, Result};
 
@@ -104,7 +104,12 @@ impl PtyTransport {
             Some((_, write)) => ErrorsTo::Fd(write.as_fd()),
         };
         let child =
-            spawn_session_leader(&command, terminal.as_ref(), errors).map_err(Start::Spawn)?;
+            spawn_session_leader(&command, terminal.as_ref(), errors).map_err(|e| match e {
+                SpawnError::Program(e) => Start::Spawn(e),
+                SpawnError::Setup(e) => {
+                    Start::Other(Error::io("starting the program in a session of its own", e))
+                }
+            })?;
         // Our copy of the pipe's write end closes here: the program's
         // messages end when it exits.
         Ok(PtyTransport {
@@ -314,6 +319,31 @@ mod tests {
         let shown = read_until(&mut pty, "DONE").await;
         assert!(shown.contains("/dev/pts/"), "{shown:?}");
         assert!(!shown.contains("ptmx"), "{shown:?}");
+    }
+
+    /// Found in review: `posix_spawn` does not run a script without `#!`
+    /// under `/bin/sh` as `execvp` (std's `Command`) did.
+    #[tokio::test]
+    async fn a_script_without_a_shebang_runs_under_sh() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("plain");
+        std::fs::write(&script, "echo NO-SHEBANG-$1\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let program = Program::new(&[script.as_os_str(), "ran".as_ref()]);
+        let mut pty = PtyTransport::start(program, "t".into(), PTY_SIZE, StderrTo::Pty).unwrap();
+        let shown = read_until(&mut pty, "NO-SHEBANG-ran").await;
+        assert!(shown.contains("NO-SHEBANG-ran"), "{shown:?}");
+    }
+
+    /// A program's environment may hold credentials: its Debug form names
+    /// the variables, never their values.
+    #[test]
+    fn a_programs_debug_form_shows_no_values() {
+        let program = Program::new(&["true"]).env("ESE_SECRETISH", "s3cr3t-value-4711");
+        let shown = format!("{program:?}");
+        assert!(shown.contains("ESE_SECRETISH"), "{shown}");
+        assert!(!shown.contains("s3cr3t-value-4711"), "{shown}");
     }
 
     #[tokio::test]

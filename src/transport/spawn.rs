@@ -20,7 +20,7 @@
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
 use nix::sys::signal::Signal;
@@ -28,7 +28,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 /// A program to start: its arguments and its whole environment.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Program {
     argv: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
@@ -64,6 +64,16 @@ impl Program {
     }
 }
 
+/// The environment's names only: its values may be credentials.
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program")
+            .field("argv", &self.argv)
+            .field("env", &self.env.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
 /// Where the child's standard error goes.
 pub(super) enum ErrorsTo<'a> {
     /// The terminal, like its other output.
@@ -80,37 +90,85 @@ pub(super) struct SessionLeader {
     reaped: bool,
 }
 
+/// Why [`spawn_session_leader`] failed.
+#[derive(Debug)]
+pub(super) enum SpawnError {
+    /// The program could not be run: not found, not executable, a NUL in
+    /// an argument (what the user can mend by naming another program).
+    Program(io::Error),
+    /// Its start could not be set up (a C library without
+    /// `POSIX_SPAWN_SETSID`, the terminal gone): not the program's fault.
+    Setup(io::Error),
+}
+
 /// Starts `program` as the leader of a new session with the PTY slave
-/// named `terminal` as its controlling terminal and its standard input and output,
-/// and standard error where `errors` says. Descriptors marked close-on-exec
-/// (every one this crate opens) do not reach it. An `Err` is the program not
-/// starting (not found, not executable, a NUL in an argument).
+/// named `terminal` as its controlling terminal and its standard input and
+/// output, and standard error where `errors` says. Descriptors marked
+/// close-on-exec (every one this crate opens) do not reach it. A file that
+/// is executable but not a binary nor a `#!` script runs under `/bin/sh`,
+/// as `execvp` (and so std's `Command`) does.
 pub(super) fn spawn_session_leader(
     program: &Program,
     terminal: &Path,
     errors: ErrorsTo<'_>,
-) -> io::Result<SessionLeader> {
-    let argv = c_strings(program.argv.iter().map(|a| a.as_bytes().to_vec()))?;
+) -> Result<SessionLeader, SpawnError> {
+    let actions = FileActions::new(terminal, errors).map_err(SpawnError::Setup)?;
+    let attributes = Attributes::new().map_err(SpawnError::Setup)?;
     let env = c_strings(program.env.iter().map(|(k, v)| {
         let mut pair = k.as_bytes().to_vec();
         pair.push(b'=');
         pair.extend_from_slice(v.as_bytes());
         pair
-    }))?;
-    if argv.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "no program given",
-        ));
+    }))
+    .map_err(SpawnError::Program)?;
+    let argv = c_strings(program.argv.iter().map(|a| a.as_bytes().to_vec()))
+        .map_err(SpawnError::Program)?;
+    match spawn(&argv, &env, &actions, &attributes) {
+        Err(e) if e == libc::ENOEXEC => {
+            let script = on_path(&program.argv[0]).ok_or(SpawnError::Program(
+                io::Error::from_raw_os_error(libc::ENOEXEC),
+            ))?;
+            let mut argv = argv;
+            argv[0] = CString::new(script.into_os_string().into_vec())
+                .map_err(|_| SpawnError::Program(io::ErrorKind::InvalidInput.into()))?;
+            argv.insert(0, CString::from(c"/bin/sh"));
+            spawn(&argv, &env, &actions, &attributes)
+        }
+        spawned => spawned,
     }
-    let actions = FileActions::new(terminal, errors)?;
-    let attributes = Attributes::new()?;
+    .map_err(|e| {
+        let error = io::Error::from_raw_os_error(e);
+        match e {
+            libc::ENOENT
+            | libc::EACCES
+            | libc::ENOEXEC
+            | libc::ENOTDIR
+            | libc::ELOOP
+            | libc::ENAMETOOLONG
+            | libc::E2BIG
+            | libc::ETXTBSY
+            | libc::EPERM => SpawnError::Program(error),
+            _ => SpawnError::Setup(error),
+        }
+    })
+}
+
+/// One `posix_spawnp` call; the error number on failure.
+fn spawn(
+    argv: &[CString],
+    env: &[CString],
+    actions: &FileActions,
+    attributes: &Attributes,
+) -> Result<SessionLeader, libc::c_int> {
+    let Some(program) = argv.first() else {
+        return Err(libc::ENOENT);
+    };
     let pointers = |strings: &[CString]| -> Vec<*mut libc::c_char> {
         let mut p: Vec<_> = strings.iter().map(|s| s.as_ptr() as *mut _).collect();
         p.push(std::ptr::null_mut());
         p
     };
-    let (argv_p, env_p) = (pointers(&argv), pointers(&env));
+    let (argv_p, env_p) = (pointers(argv), pointers(env));
     let mut pid: libc::pid_t = 0;
     // SAFETY: every pointer is valid and NUL-terminated for the duration of
     // the call (the CStrings and vectors above outlive it); the attribute
@@ -118,7 +176,7 @@ pub(super) fn spawn_session_leader(
     let failed = unsafe {
         libc::posix_spawnp(
             &mut pid,
-            argv[0].as_ptr(),
+            program.as_ptr(),
             &actions.raw,
             &attributes.raw,
             argv_p.as_ptr(),
@@ -126,12 +184,28 @@ pub(super) fn spawn_session_leader(
         )
     };
     if failed != 0 {
-        return Err(io::Error::from_raw_os_error(failed));
+        return Err(failed);
     }
     Ok(SessionLeader {
         pid: Pid::from_raw(pid),
         reaped: false,
     })
+}
+
+/// Where `name` is: itself when it holds a `/`, else the first executable
+/// file of that name in this process's `PATH` (where `posix_spawnp` looked).
+fn on_path(name: &OsStr) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if name.as_bytes().contains(&b'/') {
+        return Some(name.into());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|file| {
+            file.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 fn c_strings(items: impl Iterator<Item = Vec<u8>>) -> io::Result<Vec<CString>> {
