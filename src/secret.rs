@@ -117,6 +117,16 @@ pub fn command(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
     command
 }
 
+/// This process's environment less the variables secrets were read from
+/// ([`source_variables`]): what a program started under a PTY inherits
+/// (the same rule as [`command`], for programs not started by `Command`).
+pub(crate) fn inherited_environment() -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    let hidden = source_variables();
+    std::env::vars_os()
+        .filter(|(k, _)| !hidden.iter().any(|h| std::ffi::OsStr::new(h) == k))
+        .collect()
+}
+
 fn remember(value: &str) {
     // Short values would redact ordinary words from every log line; a
     // secret that short is not one an attacker needs the log to guess.

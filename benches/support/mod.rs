@@ -26,15 +26,18 @@ pub fn current_rss_kib() -> i64 {
 
 /// CPU time (user + system, all threads) this process has used so far.
 pub fn cpu_time() -> Duration {
-    let usage = rusage(libc::RUSAGE_SELF);
-    let seconds = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    cpu_of(libc::RUSAGE_SELF)
 }
 
 /// CPU time (user + system) of this process's children that have ended
 /// and been reaped, their own reaped children included.
 pub fn children_cpu_time() -> Duration {
-    let usage = rusage(libc::RUSAGE_CHILDREN);
+    cpu_of(libc::RUSAGE_CHILDREN)
+}
+
+/// User + system time of `who` (`RUSAGE_SELF`, `RUSAGE_CHILDREN`).
+fn cpu_of(who: libc::c_int) -> Duration {
+    let usage = rusage(who);
     let seconds = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }

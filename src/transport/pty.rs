@@ -17,7 +17,7 @@ use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use super::spawn::{spawn_session_leader, ErrorsTo, Program, SessionLeader, SpawnError};
+use super::spawn::{spawn_session_leader, ErrorsTo, Program, SessionLeader};
 use super::{SendKind, Transport, TransportResult};
 use crate::error::{Error, Result};
 
@@ -103,13 +103,7 @@ impl PtyTransport {
             None => ErrorsTo::Terminal,
             Some((_, write)) => ErrorsTo::Fd(write.as_fd()),
         };
-        let child =
-            spawn_session_leader(&command, terminal.as_ref(), errors).map_err(|e| match e {
-                SpawnError::Program(e) => Start::Spawn(e),
-                SpawnError::Setup(e) => {
-                    Start::Other(Error::io("starting the program in a session of its own", e))
-                }
-            })?;
+        let child = spawn_session_leader(&command, terminal.as_ref(), errors)?;
         // Our copy of the pipe's write end closes here: the program's
         // messages end when it exits.
         Ok(PtyTransport {
@@ -153,9 +147,11 @@ pub enum StderrTo {
 /// Why [`PtyTransport::start`] failed.
 #[derive(Debug)]
 pub enum Start {
-    /// The program could not be started (not found, not executable).
+    /// The program could not be run (not found, not executable, a NUL in
+    /// an argument): the user can mend it by naming another program.
     Spawn(io::Error),
-    /// The terminal could not be set up.
+    /// The terminal or the program's session could not be set up: not the
+    /// program's fault.
     Other(Error),
 }
 

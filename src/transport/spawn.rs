@@ -27,6 +27,9 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use super::Start;
+use crate::error::Error;
+
 /// A program to start: its arguments and its whole environment.
 #[derive(Clone)]
 pub struct Program {
@@ -37,14 +40,11 @@ pub struct Program {
 impl Program {
     /// `argv[0]` (looked up in `PATH`) with `argv[1..]`, in this process's
     /// environment less the variables secrets were read from
-    /// ([`crate::secret::source_variables`]).
+    /// ([`crate::secret::inherited_environment`]).
     pub fn new<S: AsRef<OsStr>>(argv: &[S]) -> Program {
-        let hidden = crate::secret::source_variables();
         Program {
             argv: argv.iter().map(|a| a.as_ref().to_owned()).collect(),
-            env: std::env::vars_os()
-                .filter(|(k, _)| !hidden.iter().any(|h| OsStr::new(h) == k))
-                .collect(),
+            env: crate::secret::inherited_environment(),
         }
     }
 
@@ -90,17 +90,6 @@ pub(super) struct SessionLeader {
     reaped: bool,
 }
 
-/// Why [`spawn_session_leader`] failed.
-#[derive(Debug)]
-pub(super) enum SpawnError {
-    /// The program could not be run: not found, not executable, a NUL in
-    /// an argument (what the user can mend by naming another program).
-    Program(io::Error),
-    /// Its start could not be set up (a C library without
-    /// `POSIX_SPAWN_SETSID`, the terminal gone): not the program's fault.
-    Setup(io::Error),
-}
-
 /// Starts `program` as the leader of a new session with the PTY slave
 /// named `terminal` as its controlling terminal and its standard input and
 /// output, and standard error where `errors` says. Descriptors marked
@@ -111,26 +100,27 @@ pub(super) fn spawn_session_leader(
     program: &Program,
     terminal: &Path,
     errors: ErrorsTo<'_>,
-) -> Result<SessionLeader, SpawnError> {
-    let actions = FileActions::new(terminal, errors).map_err(SpawnError::Setup)?;
-    let attributes = Attributes::new().map_err(SpawnError::Setup)?;
+) -> Result<SessionLeader, Start> {
+    // Not the program's fault: a C library without `POSIX_SPAWN_SETSID`.
+    let setup = |e| Start::Other(Error::io("starting the program in a session of its own", e));
+    let actions = FileActions::new(terminal, errors).map_err(setup)?;
+    let attributes = Attributes::new().map_err(setup)?;
     let env = c_strings(program.env.iter().map(|(k, v)| {
         let mut pair = k.as_bytes().to_vec();
         pair.push(b'=');
         pair.extend_from_slice(v.as_bytes());
         pair
     }))
-    .map_err(SpawnError::Program)?;
-    let argv = c_strings(program.argv.iter().map(|a| a.as_bytes().to_vec()))
-        .map_err(SpawnError::Program)?;
+    .map_err(Start::Spawn)?;
+    let argv =
+        c_strings(program.argv.iter().map(|a| a.as_bytes().to_vec())).map_err(Start::Spawn)?;
     match spawn(&argv, &env, &actions, &attributes) {
         Err(e) if e == libc::ENOEXEC => {
-            let script = on_path(&program.argv[0]).ok_or(SpawnError::Program(
-                io::Error::from_raw_os_error(libc::ENOEXEC),
-            ))?;
+            let script = on_path(&program.argv[0])
+                .ok_or(Start::Spawn(io::Error::from_raw_os_error(libc::ENOEXEC)))?;
             let mut argv = argv;
             argv[0] = CString::new(script.into_os_string().into_vec())
-                .map_err(|_| SpawnError::Program(io::ErrorKind::InvalidInput.into()))?;
+                .map_err(|_| Start::Spawn(io::ErrorKind::InvalidInput.into()))?;
             argv.insert(0, CString::from(c"/bin/sh"));
             spawn(&argv, &env, &actions, &attributes)
         }
@@ -147,8 +137,9 @@ pub(super) fn spawn_session_leader(
             | libc::ENAMETOOLONG
             | libc::E2BIG
             | libc::ETXTBSY
-            | libc::EPERM => SpawnError::Program(error),
-            _ => SpawnError::Setup(error),
+            | libc::EPERM => Start::Spawn(error),
+            // Not the program's: the terminal could not be opened, say.
+            _ => setup(error),
         }
     })
 }
