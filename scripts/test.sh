@@ -44,15 +44,19 @@ tier2=$(mktemp)
 trap 'rm -f "$tier1" "$tier2"' EXIT
 # Tier 1 first, on its own: its timing-sensitive tests never share the CPU
 # with a QEMU VM.
+started=$(date +%s)
 cargo test --no-fail-fast "$@" 2>&1 | tee "$tier1"
 status=${PIPESTATUS[0]}
+echo "== tier 1 took $(( $(date +%s) - started )) s"
 if [ -z "$why_no_lab" ]; then
   echo
   echo "== tier 2: the lab tests"
+  started=$(date +%s)
   # record_shell_fixtures re-records fixtures/shell from local test users
   # (docs/shell.md): a tool for developers, not a test of the product.
   cargo test --no-fail-fast "$@" -- --ignored --skip record_shell_fixtures 2>&1 | tee "$tier2"
   lab_status=${PIPESTATUS[0]}
+  echo "== tier 2 took $(( $(date +%s) - started )) s"
   [ "$status" = 0 ] && status=$lab_status
 fi
 
