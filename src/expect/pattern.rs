@@ -4,6 +4,12 @@
 //! as `memmem` finders, regexes with their own literal prefilters), and each
 //! search takes the earliest start in the text, ties going to the pattern
 //! listed first: exactly the leftmost-first semantics of `(p0)|(p1)|…`.
+//!
+//! In front of them stands one gate: the literals that every match of some
+//! pattern must contain, all patterns' at once, searched in one SIMD pass
+//! (Teddy, from `aho-corasick`). Console output is mostly text that matches
+//! nothing; where the gate finds none of its literals, no pattern can match
+//! and the per-pattern searches (one pass over the text each) never run.
 
 use regex::Regex;
 
@@ -76,6 +82,10 @@ pub struct Match {
 #[derive(Debug)]
 pub(crate) struct PatternSet {
     matchers: Vec<Matcher>,
+    /// `None` when some pattern has no literal every match of it contains
+    /// (`\d+`), when there is one pattern (its own prefilter is the gate),
+    /// or when Teddy cannot take the literals (too many, or no SIMD here).
+    gate: Option<aho_corasick::packed::Searcher>,
 }
 
 #[derive(Debug)]
@@ -132,12 +142,18 @@ impl PatternSet {
                         ))
                     }),
             })
-            .collect::<Result<_>>()?;
-        Ok(PatternSet { matchers })
+            .collect::<Result<Vec<_>>>()?;
+        let gate = (matchers.len() > 1).then(|| gate(patterns)).flatten();
+        Ok(PatternSet { matchers, gate })
     }
 
     /// Finds the earliest match in `text` starting the search at `from`.
     pub(super) fn find(&self, text: &str, from: usize) -> Option<Found> {
+        if let Some(gate) = &self.gate {
+            // No literal from `from` on: no match can start there, since a
+            // match starting at or after `from` holds one of them.
+            gate.find_in(text, aho_corasick::Span::from(from..text.len()))?;
+        }
         let mut best: Option<Found> = None;
         for (index, matcher) in self.matchers.iter().enumerate() {
             let Some(found) = matcher.find(index, text, from) else {
@@ -150,6 +166,47 @@ impl PatternSet {
         }
         best
     }
+}
+
+/// The gate for `patterns`: a searcher for the literals one of which is in
+/// every match of every pattern, or `None` if some pattern has none.
+fn gate(patterns: &[Pattern]) -> Option<aho_corasick::packed::Searcher> {
+    let mut literals = Vec::new();
+    for pattern in patterns {
+        literals.extend(required_literals(pattern)?);
+    }
+    aho_corasick::packed::Config::new()
+        .builder()
+        .extend(literals)
+        .build()
+}
+
+/// Literals one of which every match of `pattern` contains: its prefixes
+/// (every match starts with one) or else its suffixes (every match ends with
+/// one), as `regex-syntax` extracts them; `None` if neither set is finite
+/// and free of the empty literal (which is in every text).
+fn required_literals(pattern: &Pattern) -> Option<Vec<Vec<u8>>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
+    if let Pattern::Exact(text) = pattern {
+        return (!text.is_empty()).then(|| vec![text.as_bytes().to_vec()]);
+    }
+    // The same syntax as the matcher's own compile (`regex` defaults).
+    let hir = regex_syntax::Parser::new()
+        .parse(&pattern.to_regex_source())
+        .ok()?;
+    let usable = |seq: &Seq| {
+        let literals = seq.literals()?;
+        (seq.min_literal_len()? > 0)
+            .then(|| literals.iter().map(|l| l.as_bytes().to_vec()).collect())
+    };
+    let mut prefixes = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    prefixes.optimize_for_prefix_by_preference();
+    if let Some(found) = usable(&prefixes) {
+        return Some(found);
+    }
+    let mut suffixes = Extractor::new().kind(ExtractKind::Suffix).extract(&hir);
+    suffixes.optimize_for_suffix_by_preference();
+    usable(&suffixes)
 }
 
 impl Matcher {
@@ -246,5 +303,74 @@ mod tests {
         let p = [Pattern::regex(r"login: $")];
         assert_eq!(first(&p, "host login: "), Some((0, "login: ".into())));
         assert_eq!(first(&p, "host login: [ 1.2] cloud-init"), None);
+    }
+
+    #[test]
+    fn the_gate_takes_literals_from_either_end_and_steps_aside_without_them() {
+        let console = [
+            Pattern::exact("BENCH-END-OF-STREAM"),
+            Pattern::regex(r"Kernel panic - not syncing: (.+)"),
+            Pattern::regex(r"(\S+) login: $"),
+            Pattern::regex(r"Out of memory: Killed process (\d+) \((\w+)\)"),
+        ];
+        let set = PatternSet::compile(&console).unwrap();
+        assert!(
+            set.gate.is_some(),
+            "prefixes and the login's suffix make a gate"
+        );
+        let f = set.find("boot\r\nip-10-0-1-23 login: ", 0).unwrap();
+        assert_eq!(
+            (f.index, f.start),
+            (2, 6),
+            "a match starts before its literal"
+        );
+        assert!(set.find("nothing here", 0).is_none());
+        // `\d+` holds no literal: no gate, and a digit still matches.
+        let set = PatternSet::compile(&[Pattern::exact("login:"), Pattern::regex(r"\d+")]).unwrap();
+        assert!(set.gate.is_none());
+        assert_eq!(set.find("up 42", 0).map(|f| f.index), Some(1));
+        // One pattern is its own gate.
+        assert!(PatternSet::compile(&console[..1]).unwrap().gate.is_none());
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        const MENU: &[&str] = &[
+            r"login: $",
+            r"(\S+) login: $",
+            r"[Pp]assword: ?",
+            r"(?i)password",
+            r"\$ $",
+            r"x+y",
+            r"(ab|cd)e",
+            r"a\b",
+            r"^#",
+            r"(\d+)\)",
+        ];
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// The gate never changes what is found: the same set without it
+            /// finds the same match, from any starting point.
+            #[test]
+            fn the_gate_never_changes_a_result(
+                picks in proptest::collection::vec((0..MENU.len(), any::<bool>()), 2..5),
+                text in "(login: |Password: |PASSWORD|ab|cde|xxy|# |\\$ |a b|12\\)|host|\r\n| |é){0,24}",
+                from in 0usize..64,
+            ) {
+                let patterns: Vec<Pattern> = picks
+                    .iter()
+                    .map(|&(i, exact)| if exact { Pattern::exact(MENU[i]) } else { Pattern::regex(MENU[i]) })
+                    .collect();
+                let gated = PatternSet::compile(&patterns).unwrap();
+                let plain = PatternSet { gate: None, ..PatternSet::compile(&patterns).unwrap() };
+                let from = crate::text::floor_char_boundary(&text, from.min(text.len()));
+                let key = |f: Option<Found>| f.map(|f| (f.index, f.start, f.end, f.groups));
+                prop_assert_eq!(key(gated.find(&text, from)), key(plain.find(&text, from)));
+            }
+        }
     }
 }
