@@ -131,6 +131,10 @@ impl PatternSet {
                 Pattern::Exact(text) if !text.is_empty() => Ok(Matcher::Literal(Box::new(
                     memchr::memmem::Finder::new(text.as_bytes()).into_owned(),
                 ))),
+                // Default syntax only: the gate (`required_literals`) parses
+                // with `regex_syntax`'s defaults, which are the same; a flag
+                // set here (ignore_whitespace: `a b` matches "ab") must be set
+                // there too, or the gate looks for literals no match holds.
                 _ => regex::RegexBuilder::new(&p.to_regex_source())
                     .size_limit(64 << 20)
                     .build()
@@ -143,7 +147,12 @@ impl PatternSet {
                     }),
             })
             .collect::<Result<Vec<_>>>()?;
-        let gate = (matchers.len() > 1).then(|| gate(patterns)).flatten();
+        // One pattern: its own prefilter already is the gate.
+        let gate = if matchers.len() > 1 {
+            required_literal_searcher(patterns)
+        } else {
+            None
+        };
         Ok(PatternSet { matchers, gate })
     }
 
@@ -170,7 +179,7 @@ impl PatternSet {
 
 /// The gate for `patterns`: a searcher for the literals one of which is in
 /// every match of every pattern, or `None` if some pattern has none.
-fn gate(patterns: &[Pattern]) -> Option<aho_corasick::packed::Searcher> {
+fn required_literal_searcher(patterns: &[Pattern]) -> Option<aho_corasick::packed::Searcher> {
     let mut literals = Vec::new();
     for pattern in patterns {
         literals.extend(required_literals(pattern)?);
@@ -190,7 +199,7 @@ fn required_literals(pattern: &Pattern) -> Option<Vec<Vec<u8>>> {
     if let Pattern::Exact(text) = pattern {
         return (!text.is_empty()).then(|| vec![text.as_bytes().to_vec()]);
     }
-    // The same syntax as the matcher's own compile (`regex` defaults).
+    // The same (default) syntax as the matcher's own compile in `compile`.
     let hir = regex_syntax::Parser::new()
         .parse(&pattern.to_regex_source())
         .ok()?;
@@ -348,6 +357,8 @@ mod tests {
             r"a\b",
             r"^#",
             r"(\d+)\)",
+            r"(?i)k",
+            r"(\w+)ed$",
         ];
 
         proptest! {
@@ -358,7 +369,7 @@ mod tests {
             #[test]
             fn the_gate_never_changes_a_result(
                 picks in proptest::collection::vec((0..MENU.len(), any::<bool>()), 2..5),
-                text in "(login: |Password: |PASSWORD|ab|cde|xxy|# |\\$ |a b|12\\)|host|\r\n| |é){0,24}",
+                text in "(login: |Password: |PASSWORD|ab|cde|xxy|# |\\$ |a b|12\\)|host|\r\n| |é|K|\u{212A}|k|ed){0,24}",
                 from in 0usize..64,
             ) {
                 let patterns: Vec<Pattern> = picks

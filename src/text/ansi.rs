@@ -59,8 +59,9 @@ impl EscapeStripper {
                 }
                 // The commonest sequence, a CSI whole in this text (colours
                 // come every ~150 bytes of a boot log), skipped in one step:
-                // the state machine below spent a third of the stripping on
-                // it, a character at a time.
+                // the state machine's three steps for it (ESC, `[`, the final
+                // byte, each a character decoded and matched) took a third
+                // of the stripping.
                 if let Some(after) = whole_csi_len(rest.as_bytes()) {
                     rest = &rest[after..];
                     continue;
@@ -70,10 +71,7 @@ impl EscapeStripper {
                 // A CSI's parameters and intermediates (colours: `ESC[0;1;39m`)
                 // are skipped at once, up to its final byte or an ESC; both are
                 // ASCII, so the cut is a character boundary.
-                match rest
-                    .bytes()
-                    .position(|b| (0x40..=0x7e).contains(&b) || b == 0x1b)
-                {
+                match rest.bytes().position(ends_csi_parameters) {
                     None => return,
                     Some(i) => rest = &rest[i..],
                 }
@@ -131,10 +129,13 @@ impl EscapeStripper {
 /// on a character boundary.
 fn whole_csi_len(bytes: &[u8]) -> Option<usize> {
     let params = bytes.strip_prefix(b"\x1b[")?;
-    let end = params
-        .iter()
-        .position(|&b| (0x40..=0x7e).contains(&b) || b == 0x1b)?;
+    let end = params.iter().copied().position(ends_csi_parameters)?;
     (params[end] != 0x1b).then_some(2 + end + 1)
+}
+
+/// A CSI's final byte, or an ESC that cuts it short.
+fn ends_csi_parameters(b: u8) -> bool {
+    (0x40..=0x7e).contains(&b) || b == 0x1b
 }
 
 fn push_printable(s: &str, out: &mut String) {
