@@ -665,7 +665,7 @@ for key in [k for k in rows if k[0] == "in_memory"]:
                         ("decode_strip_gib_per_s", "decoding + escape stripping"),
                         ("memchr_gib_per_s", "memchr::memmem scan (memory bandwidth)"),
                         ("combined_regex_gib_per_s", "search alone: the 4 patterns as one alternation `(p0)\\|(p1)\\|…` (the engine before c0ff229)"),
-                        ("per_pattern_regex_gib_per_s", "search alone: each pattern on its own, earliest start wins (the engine now)")]:
+                        ("per_pattern_regex_gib_per_s", "search alone: each pattern on its own, earliest start wins (the engine without its Teddy gate)")]:
         w(f"| {name} | {key[1]} MiB | {med(key, field):.2f} |")
 for key in [k for k in rows if k[0] == "in_memory" and med(k, "screen_mib_per_s")]:
     w("")
