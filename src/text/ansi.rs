@@ -202,6 +202,23 @@ mod tests {
                 prop_assert!(!out.contains('\u{1b}'), "{out:?}");
                 prop_assert_eq!(out, whole);
             }
+
+            /// The fast paths (runs of plain text, a whole CSI) are only
+            /// shortcuts: the state machine fed one character at a time
+            /// strips exactly the same.
+            #[test]
+            fn the_fast_paths_strip_as_the_state_machine_does(
+                text in "(\u{1b}|\\[|\\]|[0-9;?]|[ -~]|\u{7}|\u{8}|\r|\n|é|P|\\\\){0,160}",
+            ) {
+                let mut fast = String::new();
+                EscapeStripper::new().strip(&text, &mut fast);
+                let mut machine = EscapeStripper::new();
+                let mut slow = String::new();
+                for c in text.chars() {
+                    machine.step(c, &mut slow);
+                }
+                prop_assert_eq!(fast, slow);
+            }
         }
     }
 }
