@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::transport;
 
 /// A program the lab runs, and the Debian package that provides it.
 struct Tool {
@@ -93,18 +94,12 @@ pub fn check_build() -> Result<()> {
 
 /// Finds `program` on PATH or in the sbin directories (often off a user's PATH).
 pub fn find_program(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|dir| dir.join(program))
-        .find(|p| is_executable(p))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
+    transport::on_path(program.as_ref()).or_else(|| {
+        ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+            .map(|dir| Path::new(dir).join(program))
+            .into_iter()
+            .find(|p| transport::is_executable(p))
+    })
 }
 
 fn check(tools: &[Tool]) -> Result<()> {

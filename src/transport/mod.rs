@@ -26,6 +26,7 @@ use crate::target::Target;
 pub use pty::{PtyTransport, Start, StderrTo, PTY_SIZE};
 pub use replay::ReplayTransport;
 pub use spawn::Program;
+pub(crate) use spawn::{is_executable, on_path};
 pub use stream::StreamTransport;
 pub use websocket::{WebSocketTransport, WsAuth, WsOptions};
 

@@ -21,7 +21,7 @@ use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -115,15 +115,10 @@ pub(super) fn spawn_session_leader(
     let argv =
         c_strings(program.argv.iter().map(|a| a.as_bytes().to_vec())).map_err(Start::Spawn)?;
     match spawn(&argv, &env, &actions, &attributes) {
-        Err(e) if e == libc::ENOEXEC => {
-            let script = on_path(&program.argv[0])
-                .ok_or(Start::Spawn(io::Error::from_raw_os_error(libc::ENOEXEC)))?;
-            let mut argv = argv;
-            argv[0] = CString::new(script.into_os_string().into_vec())
-                .map_err(|_| Start::Spawn(io::ErrorKind::InvalidInput.into()))?;
-            argv.insert(0, CString::from(c"/bin/sh"));
-            spawn(&argv, &env, &actions, &attributes)
-        }
+        Err(libc::ENOEXEC) => match under_sh(argv) {
+            Some(argv) => spawn(&argv, &env, &actions, &attributes),
+            None => Err(libc::ENOEXEC),
+        },
         spawned => spawned,
     }
     .map_err(|e| {
@@ -183,20 +178,32 @@ fn spawn(
     })
 }
 
+/// `argv` as `/bin/sh` runs it as a script: `/bin/sh`, then the file
+/// `posix_spawnp` found for `argv[0]`, then the arguments.
+fn under_sh(mut argv: Vec<CString>) -> Option<Vec<CString>> {
+    let script = on_path(OsStr::from_bytes(argv.first()?.as_bytes()))?;
+    argv[0] = CString::new(script.into_os_string().into_vec()).ok()?;
+    argv.insert(0, CString::from(c"/bin/sh"));
+    Some(argv)
+}
+
 /// Where `name` is: itself when it holds a `/`, else the first executable
-/// file of that name in this process's `PATH` (where `posix_spawnp` looked).
-fn on_path(name: &OsStr) -> Option<std::path::PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
+/// file of that name in this process's `PATH` (where `posix_spawnp` looks).
+pub(crate) fn on_path(name: &OsStr) -> Option<PathBuf> {
     if name.as_bytes().contains(&b'/') {
         return Some(name.into());
     }
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))
-        .find(|file| {
-            file.metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
+        .find(|file| is_executable(file))
+}
+
+/// A regular file with an execute bit set.
+pub(crate) fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 fn c_strings(items: impl Iterator<Item = Vec<u8>>) -> io::Result<Vec<CString>> {
