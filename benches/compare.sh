@@ -670,10 +670,11 @@ for key in [k for k in rows if k[0] == "in_memory"]:
 for key in [k for k in rows if k[0] == "in_memory" and med(k, "screen_mib_per_s")]:
     w("")
     w(f"**The screen model.** With it on (`watch_screen`, as once a script reads the screen) the engine")
-    w(f"takes {med(key, 'screen_mib'):.0f} MiB of the same stream at **{med(key, 'screen_mib_per_s'):.0f} MiB/s**, and as much of its own")
+    w(f"takes {med(key, 'screen_mib'):.0f} MiB of the same stream at **{med(key, 'screen_mib_per_s'):.0f} MiB/s**")
     menus = med(key, 'screen_menus_mib_per_s')
     if menus:
-        w(f"workload, a full-screen menu redrawn (a box of 20 entries, the highlight moving), at **{menus:.0f} MiB/s**")
+        w(f"and as much of its own workload, a full-screen menu redrawn (a box of 20 entries, the highlight")
+        w(f"moving), at **{menus:.0f} MiB/s**")
     w("(an 80×24 grid of our own behind the `vte` parser); off (every other session) it is not fed at all.")
 w("")
 w("## 4. Many sessions: N consoles driven at once by one process")

@@ -12,8 +12,9 @@
 //! The cursor's column can be one past the last column: after a character
 //! is put in the last column, the cursor waits there, and the next
 //! character wraps to the next line first (the "pending wrap" every VT
-//! terminal has). Everything here is total: no sequence of edits can index
-//! outside the grid, whatever the console sends.
+//! terminal has). No sequence of edits can index outside the grid or
+//! overflow a position, whatever the console sends (the terminal bounds
+//! the grid's size, `MAX_SIDE`).
 
 use std::ops::Range;
 
@@ -119,27 +120,29 @@ impl Grid {
         *self = Grid::new(self.columns, self.rows());
     }
 
-    /// The rows as text, trailing blanks removed.
-    pub(super) fn lines(&self) -> impl Iterator<Item = String> + '_ {
-        self.rows.iter().map(|cells| {
-            let mut line = String::with_capacity(cells.len());
+    /// The rows as text, each without its trailing white space (blanks,
+    /// and spaces of any kind written there), joined with `\n`.
+    pub(super) fn text(&self) -> String {
+        let mut text = String::with_capacity(self.rows.len() * (usize::from(self.columns) + 1));
+        for (at, cells) in self.rows.iter().enumerate() {
+            if at > 0 {
+                text.push('\n');
+            }
+            let start = text.len();
+            // A tail shows nothing, and its head's width brings `shown_to`
+            // past it.
             let mut shown_to = 0;
-            let mut after_wide = false;
             for (col, &cell) in cells.iter().enumerate() {
-                if std::mem::take(&mut after_wide) {
-                    continue;
-                }
-                after_wide = cell.is_wide();
                 if let Some(c) = cell.shown() {
-                    line.extend(std::iter::repeat_n(' ', col.saturating_sub(shown_to)));
-                    line.push(c);
-                    line.push_str(self.marks_of(cell));
-                    shown_to = col + if after_wide { 2 } else { 1 };
+                    text.extend(std::iter::repeat_n(' ', col.saturating_sub(shown_to)));
+                    text.push(c);
+                    text.push_str(self.marks_of(cell));
+                    shown_to = col + if cell.is_wide() { 2 } else { 1 };
                 }
             }
-            line.truncate(line.trim_end().len());
-            line
-        })
+            text.truncate(start + text[start..].trim_end().len());
+        }
+        text
     }
 
     // --- characters -------------------------------------------------------
@@ -148,7 +151,8 @@ impl Grid {
     /// wrapping to the next line first when it does not fit.
     #[inline(always)]
     pub(super) fn put(&mut self, c: char, width: u16) {
-        if self.cursor.col + width > self.columns {
+        // `width` is at most the columns (the terminal does not put wider).
+        if self.cursor.col > self.columns - width {
             self.cursor.col = 0;
             self.line_feed();
         }
@@ -178,7 +182,7 @@ impl Grid {
                 cells[col - 1] = Cell::EMPTY;
             }
             if cells[end - 1].is_wide() {
-                set(cells, end, Cell::holding(' ', false));
+                set(cells, end, Cell::EMPTY);
             }
             for (cell, &byte) in cells[col..end].iter_mut().zip(now) {
                 *cell = Cell::holding(char::from(byte), false);
@@ -222,10 +226,13 @@ impl Grid {
     }
 
     /// A fresh mark string's number; first drops the strings of cells
-    /// since overwritten, once they could outnumber the cells.
+    /// since overwritten, once they could outnumber the cells twice.
     fn new_marks(&mut self) -> u32 {
         let cells = self.rows.len() * usize::from(self.columns);
-        if self.marks.len() >= cells.max(64) {
+        // Twice the cells: however many cells still have marks, a scan
+        // then makes room for at least as many new strings as there are
+        // cells, so its cost stays constant per string.
+        if self.marks.len() >= 2 * cells.max(64) {
             self.compact_marks();
         }
         self.marks.push(String::new());
@@ -258,16 +265,16 @@ impl Grid {
         }
     }
 
-    /// RI: up a row, scrolling the region down when at its top.
+    /// RI: up a row, scrolling the region down when at its top. At the
+    /// screen's top row the region scrolls too, even when the cursor is
+    /// above it (as vt100 does; no program relies on either).
     pub(super) fn reverse_line_feed(&mut self) {
-        let inside = self.in_region();
-        let mut lines = u16::from(self.cursor.row == 0);
-        self.cursor.row = self.cursor.row.saturating_sub(1);
-        if inside && self.cursor.row < self.top {
-            lines += self.top - self.cursor.row;
-            self.cursor.row = self.top;
+        let row = self.cursor.row;
+        if row == 0 || (self.in_region() && row == self.top) {
+            self.scroll_down(1);
+        } else {
+            self.cursor.row = row - 1;
         }
-        self.scroll_down(lines);
     }
 
     /// Up `n` rows, stopping at the region's top when inside it.
@@ -499,7 +506,6 @@ fn set(cells: &mut [Cell], col: usize, cell: Cell) {
 
 /// After a character is put at `col`: no half of a wide character is left
 /// where it was cut, and a wide one put takes the next cell as its tail.
-#[cold]
 fn mend_wide(cells: &mut [Cell], col: usize, was_wide: bool, wide: bool) {
     // Over a wide character's tail: its head is cut off.
     if col > 0 && cells[col - 1].is_wide() {
@@ -507,7 +513,7 @@ fn mend_wide(cells: &mut [Cell], col: usize, was_wide: bool, wide: bool) {
     }
     match (was_wide, wide) {
         // The old character's tail shows as a blank it left.
-        (true, false) => set(cells, col + 1, Cell::holding(' ', false)),
+        (true, false) => set(cells, col + 1, Cell::EMPTY),
         (false, true) => {
             let next_was_wide = cells.get(col + 1).is_some_and(|c| c.is_wide());
             set(cells, col + 1, Cell::TAIL);
