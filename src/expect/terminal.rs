@@ -11,20 +11,24 @@
 //! stream.
 //!
 //! The escape sequences are parsed by the `vte` crate (the parser of the
-//! Alacritty terminal); what they do to the screen is `grid`'s, ours. It
-//! was the `vt100` crate's, which keeps colours and attributes in every
-//! cell (32 bytes) and took about 30 ns a byte of a kernel log
-//! (BENCHMARKS.md: 33 MiB/s); a script reads only text and the cursor, so
-//! the grid keeps those (8 bytes a cell) and puts runs of plain text at
-//! once. `vt100` stays as the oracle of a property test: for the console
-//! pieces it generates (text, controls, wide and combining characters,
-//! sequences well and badly formed, on small screens) both show the same
-//! rows and cursor, however the bytes are split. Known difference: U+FE0F
-//! does not widen the character before it here.
+//! Alacritty terminal), except the common form of CSI, which `csi` parses
+//! at once (a redraw is mostly those); what they do to the screen is
+//! `grid`'s, ours. It was the `vt100` crate's, which keeps colours and
+//! attributes in every cell (32 bytes) and took about 30 ns a byte of a
+//! kernel log (BENCHMARKS.md: 33 MiB/s); a script reads only text and the
+//! cursor, so the grid keeps those (8 bytes a cell) and puts runs of plain
+//! text, and a repeated character, at once. `vt100` stays as the oracle of
+//! a property test: for the console pieces it generates (text, controls,
+//! wide and combining characters, sequences well and badly formed, on
+//! small screens) both show the same rows and cursor, however the bytes
+//! are split. Known difference: U+FE0F does not widen the character before
+//! it here.
 
+mod csi;
 mod grid;
 
 use crate::text::Utf8Decoder;
+use csi::Csi;
 use grid::{Grid, Pos};
 use unicode_width::UnicodeWidthChar;
 
@@ -36,6 +40,8 @@ const MAX_SIDE: u16 = 1024;
 /// The screen a terminal would show after the bytes fed so far.
 pub struct VirtualTerminal {
     parser: vte::Parser,
+    /// The CSI sequence parsed without the parser (see `Csi`).
+    csi: Csi,
     screen: Screen,
     /// The last feed's end when it may be a character cut in two (at most
     /// 3 bytes): it is taken with the next feed.
@@ -48,6 +54,7 @@ impl VirtualTerminal {
         let side = |n: u16| n.clamp(1, MAX_SIDE);
         VirtualTerminal {
             parser: vte::Parser::new(),
+            csi: Csi::new(),
             screen: Screen::new(side(columns), side(rows)),
             held: Vec::new(),
         }
@@ -64,15 +71,21 @@ impl VirtualTerminal {
         }
     }
 
-    /// The parser sees the escape sequences; the text between them, which
-    /// is most of the bytes, is the screen's to put (the parser would hand
-    /// it over one character per call, which cost more than putting it).
+    /// The parser sees the escape sequences but the common CSI form (see
+    /// `Csi`); the text between them, which is most of the bytes, is the
+    /// screen's to put (the parser would hand it over one character per
+    /// call, which cost more than putting it).
     /// A sequence starts with ESC, the only byte that leaves the parser's
     /// ground state, and the parser's callbacks say when it is back there
     /// (`Screen::ground`). Until one does, it takes the bytes.
     fn take(&mut self, mut bytes: &[u8]) {
         while let Some(&first) = bytes.first() {
             if self.screen.ground && first == 0x1b {
+                if let Some(len) = self.csi.parse(bytes) {
+                    self.screen.csi(&self.csi);
+                    bytes = &bytes[len..];
+                    continue;
+                }
                 self.screen.ground = false;
             }
             let next_escape = memchr::memchr(0x1b, &bytes[1..]).map_or(bytes.len(), |at| at + 1);
@@ -140,6 +153,9 @@ struct Screen {
     on_alternate: bool,
     /// For REP, which repeats it.
     last_printed: Option<char>,
+    /// The last character measured and its width (`None`: it shows
+    /// nothing), for the next: a box's rules repeat one character.
+    measured: (char, Option<u16>),
     /// The parser is in its ground state, outside any escape sequence, as
     /// its last callback showed.
     ground: bool,
@@ -152,6 +168,7 @@ impl Screen {
             alternate: Grid::new(columns, rows),
             on_alternate: false,
             last_printed: None,
+            measured: (' ', Some(1)),
             ground: true,
         }
     }
@@ -175,49 +192,77 @@ impl Screen {
     /// Puts text with no ESC in it, as the parser's ground state would:
     /// bytes that are not UTF-8 show nothing, nor does a character cut at
     /// the end (by an ESC: the caller holds one cut by the feed's end).
-    fn put_text(&mut self, text: &[u8]) {
-        Utf8Decoder::new().decode_with(text, |text| self.put_str(text));
-    }
-
-    fn put_str(&mut self, mut text: &str) {
-        while !text.is_empty() {
-            let ascii = text
-                .bytes()
-                .position(|b| !(b' '..=b'~').contains(&b))
-                .unwrap_or(text.len());
-            if ascii > 0 {
-                let (run, rest) = text.split_at(ascii);
-                self.grid().put_ascii(run.as_bytes());
-                self.last_printed = run.chars().next_back();
-                text = rest;
-                continue;
-            }
-            let c = text.chars().next().unwrap_or_default();
-            match u8::try_from(c) {
-                Ok(control) if control < 0x80 => self.control(control),
-                _ => self.print(c),
-            }
-            text = &text[c.len_utf8()..];
+    fn put_text(&mut self, mut text: &[u8]) {
+        while let Some(&first) = text.first() {
+            let len = match first {
+                b' '..=b'~' => {
+                    let run = text
+                        .iter()
+                        .position(|b| !(b' '..=b'~').contains(b))
+                        .unwrap_or(text.len());
+                    self.grid().put_ascii(&text[..run]);
+                    self.last_printed = Some(char::from(text[run - 1]));
+                    run
+                }
+                0..=0x7f => {
+                    self.control(first);
+                    1
+                }
+                // Up to the next ASCII byte, which no character spans.
+                _ => {
+                    let run = text.iter().position(u8::is_ascii).unwrap_or(text.len());
+                    Utf8Decoder::new().decode_with(&text[..run], |run| self.put_chars(run));
+                    run
+                }
+            };
+            text = &text[len..];
         }
     }
 
-    /// Draws one character (runs of printable ASCII go through `put_str`).
+    /// Draws characters other than ASCII; a character repeated (a box's
+    /// rule) at once.
+    fn put_chars(&mut self, text: &str) {
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            let mut count = 1;
+            while chars.next_if_eq(&c).is_some() {
+                count += 1;
+            }
+            self.print_repeated(c, count);
+        }
+    }
+
+    /// Draws one character (runs of printable ASCII go through `put_text`).
     fn print(&mut self, c: char) {
+        self.print_repeated(c, 1);
+    }
+
+    /// Draws `c` `count` times.
+    fn print_repeated(&mut self, c: char, count: usize) {
         // U+FFFD, whether a byte that was not UTF-8 or sent as such, shows
         // nothing (as in vt100); controls have no width.
-        let Some(width) = c.width().filter(|_| c != '\u{fffd}') else {
-            return;
+        let width = match self.measured {
+            (last, width) if last == c => width,
+            _ => {
+                let width = c.width().filter(|_| c != '\u{fffd}');
+                let width = width.map(|width| width.min(2) as u16);
+                self.measured = (c, width);
+                width
+            }
         };
-        let width = width.min(2) as u16;
         let grid = self.grid();
-        if width > grid.columns() {
-            return;
-        }
-        if width == 0 {
-            grid.combine(c);
-        } else {
-            grid.put(c, width);
-            self.last_printed = Some(c);
+        match width {
+            None => {}
+            Some(width) if width > grid.columns() => {}
+            Some(0) => (0..count).for_each(|_| grid.combine(c)),
+            Some(1) => {
+                grid.put_repeated(c, count);
+                self.last_printed = Some(c);
+            }
+            Some(width) => {
+                (0..count).for_each(|_| grid.put(c, width));
+                self.last_printed = Some(c);
+            }
         }
     }
 
@@ -235,31 +280,23 @@ impl Screen {
     }
 
     /// DECSET / DECRST of the modes that change what is shown or where.
-    fn set_modes(&mut self, params: &vte::Params, on: bool) {
-        for mode in params.iter() {
+    fn set_modes(&mut self, csi: &Csi, on: bool) {
+        for mode in csi.modes() {
             match (mode, on) {
-                ([6], _) => self.grid().set_origin_mode(on),
-                ([47], _) => self.on_alternate = on,
-                ([1049], true) => {
+                (6, _) => self.grid().set_origin_mode(on),
+                (47, _) => self.on_alternate = on,
+                (1049, true) => {
                     self.grid().save_cursor();
                     self.alternate.clear();
                     self.on_alternate = true;
                 }
-                ([1049], false) => {
+                (1049, false) => {
                     self.on_alternate = false;
                     self.primary.restore_cursor();
                 }
                 _ => {}
             }
         }
-    }
-}
-
-/// A CSI parameter; absent or 0 means `default`.
-fn param(params: &vte::Params, at: usize, default: u16) -> u16 {
-    match params.iter().nth(at).and_then(|p| p.first()) {
-        None | Some(0) => default,
-        Some(&n) => n,
     }
 }
 
@@ -308,73 +345,65 @@ impl vte::Perform for Screen {
 
     fn csi_dispatch(&mut self, params: &vte::Params, intermediates: &[u8], _: bool, c: char) {
         self.ground = true;
-        let n = param(params, 0, 1);
-        // Only the first intermediate counts (as in vt100): `?` marks the
-        // private modes and the selective erases, taken as plain ones.
-        let private = match intermediates.first() {
-            None => false,
-            Some(b'?') => true,
-            Some(_) => return,
-        };
-        match (private, c) {
-            (true, 'h' | 'l') => self.set_modes(params, c == 'h'),
-            (_, 'J') => self.grid().erase_in_display(param(params, 0, 0)),
-            (_, 'K') => self.grid().erase_in_line(param(params, 0, 0)),
-            (false, 'b') => self.repeat_last(n),
-            (false, _) => self.edit(c, n, params),
-            (true, _) => {}
+        let mut csi = Csi::new();
+        if csi.take_vte(params, intermediates, c) {
+            self.csi(&csi);
         }
     }
 }
 
 impl Screen {
+    /// A CSI sequence, however it was parsed.
+    fn csi(&mut self, csi: &Csi) {
+        let n = csi.param(0, 1);
+        match (csi.private, csi.action) {
+            (true, b'h' | b'l') => self.set_modes(csi, csi.action == b'h'),
+            (_, b'J') => self.grid().erase_in_display(csi.param(0, 0)),
+            (_, b'K') => self.grid().erase_in_line(csi.param(0, 0)),
+            (false, b'b') => self.repeat_last(n),
+            (false, _) => self.edit(n, csi),
+            (true, _) => {}
+        }
+    }
+
     /// REP: the last character printed, `n` times more.
     fn repeat_last(&mut self, n: u16) {
-        match self.last_printed {
-            // Printable ASCII a run at a time: 9 bytes can ask for 65535.
-            Some(c) if c.is_ascii_graphic() || c == ' ' => {
-                let run = [c as u8; 256];
-                for at in (0..usize::from(n)).step_by(run.len()) {
-                    self.grid()
-                        .put_ascii(&run[..run.len().min(usize::from(n) - at)]);
-                }
-            }
-            Some(c) => (0..n).for_each(|_| self.print(c)),
-            None => {}
+        if let Some(c) = self.last_printed {
+            self.print_repeated(c, usize::from(n));
         }
     }
 
     /// The CSI sequences (no intermediate) that move the cursor or edit.
-    fn edit(&mut self, c: char, n: u16, params: &vte::Params) {
+    fn edit(&mut self, n: u16, csi: &Csi) {
         let grid = self.grid();
-        match c {
-            '@' => grid.insert_blanks(n),
-            'A' => grid.up(n),
-            'B' => grid.down(n),
-            'C' => grid.forward(n),
-            'D' => grid.back(n),
-            'E' => {
+        match csi.action {
+            b'@' => grid.insert_blanks(n),
+            b'A' => grid.up(n),
+            b'B' => grid.down(n),
+            b'C' => grid.forward(n),
+            b'D' => grid.back(n),
+            b'E' => {
                 grid.go_to_column(0);
                 grid.down(n);
             }
-            'F' => {
+            b'F' => {
                 grid.go_to_column(0);
                 grid.up(n);
             }
-            'G' | '`' => grid.go_to_column(n - 1),
-            'H' | 'f' => grid.go_to(Pos {
+            b'G' | b'`' => grid.go_to_column(n - 1),
+            b'H' | b'f' => grid.go_to(Pos {
                 row: n - 1,
-                col: param(params, 1, 1) - 1,
+                col: csi.param(1, 1) - 1,
             }),
-            'L' => grid.insert_lines(n),
-            'M' => grid.delete_lines(n),
-            'P' => grid.delete_characters(n),
-            'S' => grid.scroll_up(n),
-            'T' => grid.scroll_down(n),
-            'X' => grid.erase_characters(n),
-            'd' => grid.go_to_row(n - 1),
-            'r' => {
-                let bottom = param(params, 1, grid.rows());
+            b'L' => grid.insert_lines(n),
+            b'M' => grid.delete_lines(n),
+            b'P' => grid.delete_characters(n),
+            b'S' => grid.scroll_up(n),
+            b'T' => grid.scroll_down(n),
+            b'X' => grid.erase_characters(n),
+            b'd' => grid.go_to_row(n - 1),
+            b'r' => {
+                let bottom = csi.param(1, grid.rows());
                 grid.set_region(n - 1, bottom - 1);
             }
             _ => {}
@@ -494,6 +523,16 @@ mod tests {
             b"\x1bP",
             b"\x1b[?",
             b"\x9b2J",
+            // Forms the quick CSI parse takes or must leave to vte.
+            b"\x1b[65538;3H",
+            b"\x1b[65537C",
+            b"\x1b[;5r",
+            b"\x1b[?6:1h",
+            b"\x1b[?;47h",
+            b"\x1b[?47;1049h",
+            b"\x1b[?1049;6l",
+            b"\x1b[1\x7fA",
+            b"\x1b[<1H",
             b"\xff",
             b"\xc3",
             b"\xc2\x85\xc2\x9b",
@@ -529,6 +568,14 @@ mod tests {
             1 => (n(), n()).prop_map(|(t, b)| format!("\x1b[{t};{b}r").into_bytes()),
             3 => prop::sample::select(fixed).prop_map(<[u8]>::to_vec),
             1 => Just(many_params),
+            // About as many parameters as the quick parse takes (16), the
+            // one that counts last.
+            1 => (13usize..19, prop::bool::ANY).prop_map(|(n, private)| {
+                let mut params: Vec<String> = (2..=n).map(|p| p.to_string()).collect();
+                params.push(if private { "47" } else { "3" }.to_string());
+                let (mark, action) = if private { ("?", 'h') } else { ("", 'H') };
+                format!("\x1b[{mark}{}{action}", params.join(";")).into_bytes()
+            }),
         ]
     }
 
@@ -569,6 +616,27 @@ mod tests {
         vt.feed(b"\xbd\xb1");
         assert_eq!(vt.text(), "ｱ\nｱ");
         assert_eq!(vt.cursor(), (1, 1));
+    }
+
+    #[test]
+    fn sequences_act_alike_however_they_are_parsed() {
+        // Whole, the common form is parsed without vte; cut by the end of a
+        // feed, vte parses it. A mode with a subparameter is no mode.
+        let bytes = b"a\x1b[?47:1hb\x1b[?47h\x1b[2;5Hx\x1b[?47;1049l\x1b[3;7Hy";
+        let mut whole = VirtualTerminal::new((10, 4));
+        whole.feed(bytes);
+        for cut in 1..bytes.len() {
+            let mut split = VirtualTerminal::new((10, 4));
+            split.feed(&bytes[..cut]);
+            split.feed(&bytes[cut..]);
+            assert_eq!(
+                (split.text(), split.cursor()),
+                (whole.text(), whole.cursor()),
+                "cut at {cut}"
+            );
+        }
+        assert_eq!(whole.text(), "ab\n\n      y\n");
+        assert_eq!(whole.cursor(), (2, 7));
     }
 
     #[test]

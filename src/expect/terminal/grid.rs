@@ -167,28 +167,36 @@ impl Grid {
     }
 
     /// Puts printable ASCII (one cell each) as `put` would one by one.
-    pub(super) fn put_ascii(&mut self, mut text: &[u8]) {
-        while !text.is_empty() {
+    pub(super) fn put_ascii(&mut self, text: &[u8]) {
+        self.put_narrow(text.iter().map(|&b| Cell::holding(char::from(b), false)));
+    }
+
+    /// Puts a one-cell character `count` times as `put` would.
+    pub(super) fn put_repeated(&mut self, c: char, count: usize) {
+        self.put_narrow(std::iter::repeat_n(Cell::holding(c, false), count));
+    }
+
+    /// Puts one-cell characters a row's share at a time.
+    fn put_narrow(&mut self, mut cells: impl ExactSizeIterator<Item = Cell>) {
+        while cells.len() > 0 {
             if self.cursor.col >= self.columns {
                 self.cursor.col = 0;
                 self.line_feed();
             }
             let col = usize::from(self.cursor.col);
-            let (now, rest) = text.split_at(text.len().min(usize::from(self.columns) - col));
-            let end = col + now.len();
-            let cells = &mut self.rows[usize::from(self.cursor.row)];
+            let end = col + cells.len().min(usize::from(self.columns) - col);
+            let row = &mut self.rows[usize::from(self.cursor.row)];
             // Only the run's ends can cut a wide character in two.
-            if col > 0 && cells[col - 1].is_wide() {
-                cells[col - 1] = Cell::EMPTY;
+            if col > 0 && row[col - 1].is_wide() {
+                row[col - 1] = Cell::EMPTY;
             }
-            if cells[end - 1].is_wide() {
-                set(cells, end, Cell::EMPTY);
+            if row[end - 1].is_wide() {
+                set(row, end, Cell::EMPTY);
             }
-            for (cell, &byte) in cells[col..end].iter_mut().zip(now) {
-                *cell = Cell::holding(char::from(byte), false);
+            for (slot, cell) in row[col..end].iter_mut().zip(&mut cells) {
+                *slot = cell;
             }
             self.cursor.col = end as u16;
-            text = rest;
         }
     }
 
