@@ -168,6 +168,7 @@ impl Screen {
             alternate: Grid::new(columns, rows),
             on_alternate: false,
             last_printed: None,
+            // Any character with its true width.
             measured: (' ', Some(1)),
             ground: true,
         }
@@ -230,11 +231,6 @@ impl Screen {
             }
             self.print_repeated(c, count);
         }
-    }
-
-    /// Draws one character (runs of printable ASCII go through `put_text`).
-    fn print(&mut self, c: char) {
-        self.print_repeated(c, 1);
     }
 
     /// Draws `c` `count` times.
@@ -305,7 +301,7 @@ impl Screen {
 impl vte::Perform for Screen {
     fn print(&mut self, c: char) {
         self.ground = true;
-        Screen::print(self, c);
+        self.print_repeated(c, 1);
     }
 
     fn execute(&mut self, byte: u8) {

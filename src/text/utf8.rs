@@ -45,14 +45,16 @@ impl Utf8Decoder {
 
     fn decode_all(&mut self, mut input: &[u8], each: &mut impl FnMut(&str)) {
         loop {
-            match std::str::from_utf8(input) {
+            // simdutf8's `compat` reports errors as std's from_utf8 does
+            // (where the valid part ends, how long the bad piece is).
+            match simdutf8::compat::from_utf8(input) {
                 Ok(s) => {
                     each(s);
                     return;
                 }
                 Err(e) => {
                     let (valid, rest) = input.split_at(e.valid_up_to());
-                    each(std::str::from_utf8(valid).unwrap_or_default());
+                    each(simdutf8::basic::from_utf8(valid).unwrap_or_default());
                     match e.error_len() {
                         Some(n) => {
                             each("\u{fffd}");
@@ -113,6 +115,32 @@ mod tests {
 
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Mostly text with a stray byte now and then, cut anywhere, in
+            /// runs long enough for the validator's wide (64-byte) paths: the
+            /// same text as `String::from_utf8_lossy` makes of it whole.
+            #[test]
+            fn long_text_with_stray_bytes_decodes_as_std_does(
+                pieces in proptest::collection::vec(prop_oneof![
+                    4 => "[a-z ]{1,90}".prop_map(String::into_bytes),
+                    2 => "[é─│☕𝄞]{1,30}".prop_map(String::into_bytes),
+                    1 => proptest::collection::vec(any::<u8>(), 1..4),
+                ], 0..20),
+                cuts in proptest::collection::vec(0usize..300, 0..6),
+            ) {
+                let bytes = pieces.concat();
+                let mut d = Utf8Decoder::new();
+                let mut out = String::new();
+                let mut rest = bytes.as_slice();
+                for cut in cuts {
+                    let at = cut.min(rest.len());
+                    d.decode(&rest[..at], &mut out);
+                    rest = &rest[at..];
+                }
+                d.decode(rest, &mut out);
+                d.finish(&mut out);
+                prop_assert_eq!(out, String::from_utf8_lossy(&bytes).into_owned());
+            }
 
             /// Any bytes, cut anywhere: the same text as decoding them whole,
             /// which is what `String::from_utf8_lossy` makes of them.

@@ -20,8 +20,10 @@ const MAX_PARAMS: usize = 32;
 /// The most parameters the quick parse takes; longer sequences are rare.
 const QUICK_PARAMS: usize = 16;
 
-/// A CSI sequence that may act on the screen. One is kept and parsed into
-/// again and again: it is a few cache lines, and a redraw has many.
+/// A CSI sequence that may act on the screen. The quick road keeps one and
+/// parses into it again and again (zeroing and moving a fresh one for each
+/// of a redraw's many sequences showed in the profile); vte's road, rare,
+/// fills a new one.
 pub(super) struct Csi {
     /// `ESC [ ?`: DEC private modes, and the selective erases (taken as
     /// plain ones).
@@ -68,6 +70,8 @@ impl Csi {
                         .saturating_mul(10)
                         .saturating_add(u16::from(byte - b'0'));
                 }
+                // Room is left for the last parameter, which the final
+                // byte pushes; one `;` more is not the common form.
                 b';' if self.count + 1 < QUICK_PARAMS => {
                     self.push(value, true);
                     value = 0;

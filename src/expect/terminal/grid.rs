@@ -168,23 +168,31 @@ impl Grid {
 
     /// Puts printable ASCII (one cell each) as `put` would one by one.
     pub(super) fn put_ascii(&mut self, text: &[u8]) {
-        self.put_narrow(text.iter().map(|&b| Cell::holding(char::from(b), false)));
+        self.put_narrow(text.len(), |slots, done| {
+            for (slot, &byte) in slots.iter_mut().zip(&text[done..]) {
+                *slot = Cell::holding(char::from(byte), false);
+            }
+        });
     }
 
     /// Puts a one-cell character `count` times as `put` would.
     pub(super) fn put_repeated(&mut self, c: char, count: usize) {
-        self.put_narrow(std::iter::repeat_n(Cell::holding(c, false), count));
+        let cell = Cell::holding(c, false);
+        self.put_narrow(count, |slots, _| slots.fill(cell));
     }
 
-    /// Puts one-cell characters a row's share at a time.
-    fn put_narrow(&mut self, mut cells: impl ExactSizeIterator<Item = Cell>) {
-        while cells.len() > 0 {
+    /// Puts `count` one-cell characters a row's share at a time: `fill`
+    /// writes the cells for a share, given how many came before it (a
+    /// slice each, so the copy loops are plain ones the compiler widens).
+    fn put_narrow(&mut self, count: usize, mut fill: impl FnMut(&mut [Cell], usize)) {
+        let mut done = 0;
+        while done < count {
             if self.cursor.col >= self.columns {
                 self.cursor.col = 0;
                 self.line_feed();
             }
             let col = usize::from(self.cursor.col);
-            let end = col + cells.len().min(usize::from(self.columns) - col);
+            let end = col + (count - done).min(usize::from(self.columns) - col);
             let row = &mut self.rows[usize::from(self.cursor.row)];
             // Only the run's ends can cut a wide character in two.
             if col > 0 && row[col - 1].is_wide() {
@@ -193,9 +201,8 @@ impl Grid {
             if row[end - 1].is_wide() {
                 set(row, end, Cell::EMPTY);
             }
-            for (slot, cell) in row[col..end].iter_mut().zip(&mut cells) {
-                *slot = cell;
-            }
+            fill(&mut row[col..end], done);
+            done += end - col;
             self.cursor.col = end as u16;
         }
     }
