@@ -113,6 +113,22 @@ mod tests {
         use super::super::*;
         use proptest::prelude::*;
 
+        /// `bytes` decoded in pieces cut at `cuts` (each from where the last
+        /// ended), then the rest, then the end of the stream.
+        fn decode_at_cuts(bytes: &[u8], cuts: &[usize]) -> String {
+            let mut d = Utf8Decoder::new();
+            let mut out = String::new();
+            let mut rest = bytes;
+            for &cut in cuts {
+                let at = cut.min(rest.len());
+                d.decode(&rest[..at], &mut out);
+                rest = &rest[at..];
+            }
+            d.decode(rest, &mut out);
+            d.finish(&mut out);
+            out
+        }
+
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -129,17 +145,10 @@ mod tests {
                 cuts in proptest::collection::vec(0usize..300, 0..6),
             ) {
                 let bytes = pieces.concat();
-                let mut d = Utf8Decoder::new();
-                let mut out = String::new();
-                let mut rest = bytes.as_slice();
-                for cut in cuts {
-                    let at = cut.min(rest.len());
-                    d.decode(&rest[..at], &mut out);
-                    rest = &rest[at..];
-                }
-                d.decode(rest, &mut out);
-                d.finish(&mut out);
-                prop_assert_eq!(out, String::from_utf8_lossy(&bytes).into_owned());
+                prop_assert_eq!(
+                    decode_at_cuts(&bytes, &cuts),
+                    String::from_utf8_lossy(&bytes).into_owned()
+                );
             }
 
             /// Any bytes, cut anywhere: the same text as decoding them whole,
@@ -149,17 +158,10 @@ mod tests {
                 bytes in proptest::collection::vec(any::<u8>(), 0..200),
                 cuts in proptest::collection::vec(0usize..50, 0..10),
             ) {
-                let mut d = Utf8Decoder::new();
-                let mut out = String::new();
-                let mut rest = bytes.as_slice();
-                for cut in cuts {
-                    let at = cut.min(rest.len());
-                    d.decode(&rest[..at], &mut out);
-                    rest = &rest[at..];
-                }
-                d.decode(rest, &mut out);
-                d.finish(&mut out);
-                prop_assert_eq!(out, String::from_utf8_lossy(&bytes).into_owned());
+                prop_assert_eq!(
+                    decode_at_cuts(&bytes, &cuts),
+                    String::from_utf8_lossy(&bytes).into_owned()
+                );
             }
         }
     }
