@@ -871,8 +871,8 @@ GUARDS = [
 failed_guards = []
 w("## Regression guard")
 w("")
-w("Each figure against its target; where an earlier committed full run missed a target, against")
-w("that run's figure. A `--smoke` run fails when a figure is worse than its bound by more than 25 %.")
+w("Each figure against its target; where an earlier full run missed a target, against that")
+w("run's figure. A `--smoke` run fails when a figure is worse than its bound by more than 25 %.")
 w("A timed ratio is the median of each run's own ratio (the two sides ran back to back), so it")
 w("can differ from the ratio of the medians above.")
 w("")
