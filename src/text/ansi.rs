@@ -145,9 +145,17 @@ fn copy_printable(text: &str, out: &mut String) -> usize {
     copy_printable_portable(text, out)
 }
 
+/// The bytes the fast path stops at: ESC, BEL and BS.
+const STOPS: [u8; 3] = [0x1b, 0x07, 0x08];
+
+/// Where the first of [`STOPS`] is in `bytes`, or its length if none is.
+fn stop_in(bytes: &[u8]) -> usize {
+    memchr::memchr3(STOPS[0], STOPS[1], STOPS[2], bytes).unwrap_or(bytes.len())
+}
+
 /// [`copy_printable`] on any CPU: find the gap's end, then copy the gap.
 fn copy_printable_portable(text: &str, out: &mut String) -> usize {
-    let end = memchr::memchr3(0x1b, 0x07, 0x08, text.as_bytes()).unwrap_or(text.len());
+    let end = stop_in(text.as_bytes());
     out.push_str(&text[..end]);
     end
 }
@@ -170,40 +178,35 @@ unsafe fn copy_printable_avx2(text: &str, out: &mut String) -> usize {
     out.reserve(bytes.len());
     // SAFETY: every load reads STEP bytes inside `bytes`, every store writes
     // STEP bytes inside the `bytes.len()` spare bytes just reserved after
-    // `out`'s end. The length set at the end covers only bytes copied from
-    // `text`, up to its end or to an ASCII byte, so `out` stays UTF-8.
+    // `out`'s end. When the borrow of `out`'s bytes ends, they are its old
+    // text and a prefix of `text` ending at its end or before an ASCII byte:
+    // UTF-8 still.
     unsafe {
         let vec = out.as_mut_vec();
         let start = vec.len();
         let dst = vec.as_mut_ptr().add(start);
-        let esc = _mm256_set1_epi8(0x1b);
-        let bel = _mm256_set1_epi8(0x07);
-        let bs = _mm256_set1_epi8(0x08);
+        let [a, b, c] = STOPS.map(|stop| _mm256_set1_epi8(stop as i8));
         let mut at = 0;
-        let end = loop {
-            if at + STEP > bytes.len() {
-                let tail = &bytes[at..];
-                let end = at
-                    + tail
-                        .iter()
-                        .position(|b| matches!(b, 0x1b | 0x07 | 0x08))
-                        .unwrap_or(tail.len());
-                std::ptr::copy_nonoverlapping(tail.as_ptr(), dst.add(at), end - at);
-                break end;
-            }
+        while at + STEP <= bytes.len() {
             let block = _mm256_loadu_si256(bytes.as_ptr().add(at).cast::<__m256i>());
             _mm256_storeu_si256(dst.add(at).cast::<__m256i>(), block);
-            let controls = _mm256_or_si256(
-                _mm256_or_si256(_mm256_cmpeq_epi8(block, esc), _mm256_cmpeq_epi8(block, bel)),
-                _mm256_cmpeq_epi8(block, bs),
+            let stops = _mm256_or_si256(
+                _mm256_or_si256(_mm256_cmpeq_epi8(block, a), _mm256_cmpeq_epi8(block, b)),
+                _mm256_cmpeq_epi8(block, c),
             );
-            let mask = _mm256_movemask_epi8(controls);
+            let mask = _mm256_movemask_epi8(stops);
             if mask != 0 {
-                break at + mask.trailing_zeros() as usize;
+                let end = at + mask.trailing_zeros() as usize;
+                vec.set_len(start + end);
+                return end;
             }
             at += STEP;
-        };
-        vec.set_len(start + end);
+        }
+        // Fewer than STEP bytes left: found and copied the plain way (the
+        // room is reserved, so this does not reallocate).
+        let end = at + stop_in(&bytes[at..]);
+        vec.set_len(start + at);
+        vec.extend_from_slice(&bytes[at..end]);
         end
     }
 }
