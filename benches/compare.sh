@@ -854,7 +854,7 @@ def held_kib():
     return next((med(k, "kib_per_console") for k in held), None)
 def viewers_slower():
     return next((med(k, "slower_p50_ms") for k in watched), None)
-# (name, measured, target, an earlier committed run's figure where it missed the target;
+# (name, measured, target, an earlier full run's figure where it missed the target;
 # kept while the target is met: --smoke runs are shorter and spread wider)
 GUARDS = [
     ("PTY big output: ours / raw read loop", big("ours"), 1.05, 1.17),
